@@ -1,0 +1,249 @@
+/**
+ * Argv builders: pure functions from typed, validated values to argv arrays. Multi-step host work is a
+ * constant script run as `sh -c SCRIPT name ARG…`: user values reach it only as positional arguments
+ * ("$1", "$2"), never pasted into the script text.
+ */
+import { InvalidArgumentError } from './errors.ts';
+import { assertHttpUrl, assertImageName, assertPositiveInt, assertSha256, assertVmName } from './names.ts';
+
+const sh = (name: string, script: string, ...args: string[]): string[] => ['sh', '-c', script, name, ...args];
+
+function assertAbsPath(p: string): void {
+  if (!p.startsWith('/') || p.includes('\0') || p.split('/').includes('..')) throw new InvalidArgumentError('path must be absolute and normalised');
+}
+
+function assertUri(uri: string): void {
+  if (!/^[a-z+]+:\/\/[A-Za-z0-9._:@/-]*(\?[A-Za-z0-9=&._/-]*)?$/.test(uri)) throw new InvalidArgumentError('invalid libvirt URI');
+}
+
+const HOST_INFO = `echo "hostname=$(hostname)"
+echo "cpus=$(getconf _NPROCESSORS_ONLN)"
+awk '/^MemTotal:/ {print "mem_kib=" $2} /^MemAvailable:/ {print "mem_avail_kib=" $2}' /proc/meminfo
+mkdir -p "$2"
+df -P -B1 "$2" | awk 'NR==2 {print "disk_total=" $2; print "disk_free=" $4}'
+if ( exec 3<>/dev/kvm ) 2>/dev/null; then echo kvm=1; else echo kvm=0; fi
+virsh -c "$1" version`;
+
+export function hostInfoArgv(uri: string, imagesDir: string): string[] {
+  assertUri(uri);
+  assertAbsPath(imagesDir);
+  return sh('host-info', HOST_INFO, uri, imagesDir);
+}
+
+/**
+ * Lists every domain with its XML and state, and libvirt's DHCP leases, in ONE exec and one virsh
+ * process given all its commands as one `;`-separated batch (the replaced service ran `virsh desc` once
+ * per domain). UUIDs are the only values in the batch: they come from libvirt, never from users.
+ */
+const LIST = `set -u
+for f in /var/lib/libvirt/dnsmasq/*.status; do [ -r "$f" ] && { echo "@@LEASEFILE"; cat "$f"; echo; }; done
+echo "@@DOMAINS"
+all=$(virsh -q -c "$1" list --all --uuid) || exit 1
+if [ -n "$all" ]; then
+  cmds=""
+  for u in $all; do cmds="$cmds echo @@DOMAIN $u; dumpxml $u; echo @@STATE; domstate $u;"; done
+  virsh -q -c "$1" "$cmds"
+fi
+echo "@@DONE"`;
+
+export function listDomainsArgv(uri: string): string[] {
+  assertUri(uri);
+  return sh('list-domains', LIST, uri);
+}
+
+export function domainStateArgv(uri: string, name: string): string[] {
+  assertUri(uri);
+  assertVmName(name);
+  return ['virsh', '-q', '-c', uri, 'domstate', name];
+}
+
+export function dumpXmlArgv(uri: string, name: string): string[] {
+  assertUri(uri);
+  assertVmName(name);
+  return ['virsh', '-q', '-c', uri, 'dumpxml', name];
+}
+
+/**
+ * Caches an image under its content hash. Downloads to a temporary name (hashing while it streams),
+ * verifies the expected SHA-256, renames atomically, then points `by-name/NAME` at it. A lock per
+ * image name makes concurrent callers on one host download it once. Output: `cached|downloaded SHA SIZE`.
+ * Exit 3: checksum mismatch; exit 4: curl failed (`curl-exit=N` on stderr). Bash for PIPESTATUS.
+ */
+const ENSURE_IMAGE = `set -eu
+dir=$1 name=$2 url=$3 want=$4 refresh=$5
+mkdir -p "$dir/by-name"
+exec 9>"$dir/.lock-$name"
+flock 9
+link="$dir/by-name/$name"
+report() { echo "$1 $2 $(stat -c %s "$dir/sha256-$2")"; }
+point() { ln -sfn "../sha256-$1" "$link.tmp$$" && mv -Tf "$link.tmp$$" "$link"; }
+if [ -n "$want" ] && [ -f "$dir/sha256-$want" ]; then point "$want"; report cached "$want"; exit 0; fi
+if [ -z "$want" ] && [ "$refresh" = 0 ] && [ -f "$link" ]; then
+  t=$(readlink "$link"); report cached "\${t#../sha256-}"; exit 0
+fi
+tmp=$(mktemp "$dir/.download-XXXXXX")
+trap 'rm -f "$tmp" "$tmp.sum"' EXIT
+trap 'exit 143' TERM INT HUP
+set +e
+curl --fail --location --proto =http,https --proto-redir =http,https --connect-timeout 20 --progress-bar -o - "$url" | tee "$tmp" | sha256sum >"$tmp.sum"
+codes="\${PIPESTATUS[*]}"
+set -e
+set -- $codes
+if [ "$1" != 0 ]; then echo "curl-exit=$1" >&2; exit 4; fi
+if [ "$2" != 0 ] || [ "$3" != 0 ]; then echo "writing the image failed" >&2; exit 5; fi
+got=$(cut -d' ' -f1 "$tmp.sum")
+if [ -n "$want" ] && [ "$got" != "$want" ]; then echo "checksum mismatch: got $got" >&2; exit 3; fi
+chmod 0444 "$tmp"
+if [ -f "$dir/sha256-$got" ]; then rm -f "$tmp"; else mv -f "$tmp" "$dir/sha256-$got"; fi
+point "$got"
+report downloaded "$got"`;
+
+export interface ImageRef {
+  name: string;
+  url: string;
+  sha256?: string | undefined;
+}
+
+export function ensureImageArgv(imagesDir: string, image: ImageRef, refresh = false): string[] {
+  assertAbsPath(imagesDir);
+  assertImageName(image.name);
+  assertHttpUrl(image.url);
+  if (image.sha256) assertSha256(image.sha256);
+  return ['bash', '-c', ENSURE_IMAGE, 'ensure-image', imagesDir, image.name, image.url, image.sha256 ?? '', refresh ? '1' : '0'];
+}
+
+export function qemuImgInfoArgv(path: string): string[] {
+  assertAbsPath(path);
+  return ['qemu-img', 'info', '--output=json', '-U', path];
+}
+
+/** Creates the VM disk as a qcow2 overlay on the cached image; an existing disk is left as it is. */
+const CREATE_DISK = `set -eu
+if [ -e "$1" ]; then echo exists; exit 0; fi
+mkdir -p "$(dirname "$1")"
+qemu-img create -q -f qcow2 -F "$2" -b "$3" "$1.part" "$4"
+mv -f "$1.part" "$1"
+echo created`;
+
+export function createDiskArgv(diskPath: string, baseFormat: string, basePath: string, sizeBytes: number): string[] {
+  assertAbsPath(diskPath);
+  assertAbsPath(basePath);
+  if (!/^[a-z0-9]+$/.test(baseFormat)) throw new InvalidArgumentError('invalid image format');
+  assertPositiveInt(sizeBytes, 'disk size');
+  return sh('create-disk', CREATE_DISK, diskPath, baseFormat, basePath, String(sizeBytes));
+}
+
+/** Builds the NoCloud seed ISO. User-data arrives on stdin (it may hold secrets: never in argv). */
+const CREATE_SEED = `set -eu
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat >"$tmp/user-data"
+printf 'instance-id: %s\\nlocal-hostname: %s\\n' "$2" "$3" >"$tmp/meta-data"
+mkdir -p "$(dirname "$1")"
+cloud-localds "$tmp/seed.iso" "$tmp/user-data" "$tmp/meta-data"
+chmod 0640 "$tmp/seed.iso"
+mv -f "$tmp/seed.iso" "$1"`;
+
+export function createSeedArgv(seedPath: string, instanceId: string, hostname: string): string[] {
+  assertAbsPath(seedPath);
+  assertVmName(hostname);
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(instanceId)) throw new InvalidArgumentError('invalid instance id');
+  return sh('create-seed', CREATE_SEED, seedPath, instanceId, hostname);
+}
+
+/** Defines a domain from XML on stdin unless one of that name exists; then prints its XML instead. */
+const DEFINE = `set -eu
+if virsh -q -c "$1" domuuid "$2" >/dev/null 2>&1; then echo "@@EXISTS"; virsh -q -c "$1" dumpxml "$2"; exit 0; fi
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+cat >"$tmp"
+virsh -q -c "$1" define "$tmp" >/dev/null
+echo "@@DEFINED"`;
+
+export function defineArgv(uri: string, name: string): string[] {
+  assertUri(uri);
+  assertVmName(name);
+  return sh('define', DEFINE, uri, name);
+}
+
+/** Starts a domain; one that is already running is left alone. */
+const START = `set -eu
+st=$(virsh -q -c "$1" domstate "$2")
+if [ "$st" = running ]; then echo already; exit 0; fi
+virsh -q -c "$1" start "$2" >/dev/null
+echo started`;
+
+export function startArgv(uri: string, name: string): string[] {
+  assertUri(uri);
+  assertVmName(name);
+  return sh('start', START, uri, name);
+}
+
+/** Asks the guest to shut down (ACPI), polls until it is off, and powers it off after the timeout. */
+const SHUTDOWN = `set -u
+st=$(virsh -q -c "$1" domstate "$2") || exit 1
+if [ "$st" = "shut off" ]; then echo already; exit 0; fi
+virsh -q -c "$1" shutdown "$2" >/dev/null 2>&1
+end=$(( $(date +%s%3N) + $3 ))
+while [ "$(date +%s%3N)" -lt "$end" ]; do
+  st=$(virsh -q -c "$1" domstate "$2") || exit 1
+  if [ "$st" = "shut off" ]; then echo graceful; exit 0; fi
+  sleep 0.2
+done
+virsh -q -c "$1" destroy "$2" >/dev/null 2>&1 || true
+st=$(virsh -q -c "$1" domstate "$2") || exit 1
+[ "$st" = "shut off" ] && { echo forced; exit 0; }
+echo "still $st" >&2; exit 1`;
+
+export function shutdownArgv(uri: string, name: string, timeoutMs: number): string[] {
+  assertUri(uri);
+  assertVmName(name);
+  assertPositiveInt(timeoutMs, 'timeout');
+  return sh('shutdown', SHUTDOWN, uri, name, String(timeoutMs));
+}
+
+/** Hard power-off (`virsh destroy`); a domain that is not running is left alone. */
+const POWER_OFF = `set -eu
+st=$(virsh -q -c "$1" domstate "$2")
+if [ "$st" = "shut off" ]; then echo already; exit 0; fi
+virsh -q -c "$1" destroy "$2" >/dev/null
+echo stopped`;
+
+export function powerOffArgv(uri: string, name: string): string[] {
+  assertUri(uri);
+  assertVmName(name);
+  return sh('power-off', POWER_OFF, uri, name);
+}
+
+/** Powers off and undefines a domain, then removes its disk and seed. Missing pieces are not errors. */
+const UNDEFINE = `set -u
+if virsh -q -c "$1" domuuid "$2" >/dev/null 2>&1; then
+  virsh -q -c "$1" destroy "$2" >/dev/null 2>&1 || true
+  virsh -q -c "$1" undefine "$2" --nvram >/dev/null 2>&1 || virsh -q -c "$1" undefine "$2" >/dev/null || exit 1
+  echo undefined
+else
+  echo absent
+fi
+shift 2
+rm -f -- "$@"`;
+
+export function undefineArgv(uri: string, name: string, files: readonly string[]): string[] {
+  assertUri(uri);
+  assertVmName(name);
+  for (const f of files) assertAbsPath(f);
+  return sh('undefine', UNDEFINE, uri, name, ...files);
+}
+
+/** Replaces the tags in the domain's metadata and legacy description, live too when it runs. */
+const SET_TAGS = `set -eu
+st=$(virsh -q -c "$1" domstate "$2")
+case "$st" in running|paused|"in shutdown") flags="--live --config" ;; *) flags="--config" ;; esac
+virsh -q -c "$1" metadata "$2" --uri "$3" --key prov --set "$4" $flags >/dev/null
+virsh -q -c "$1" desc "$2" $flags --new-desc "$5" >/dev/null
+echo ok`;
+
+export function setTagsArgv(uri: string, name: string, ns: string, metadataXml: string, description: string): string[] {
+  assertUri(uri);
+  assertVmName(name);
+  return sh('set-tags', SET_TAGS, uri, name, ns, metadataXml, description);
+}

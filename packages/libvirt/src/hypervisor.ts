@@ -1,0 +1,236 @@
+import {
+  createDiskArgv,
+  createSeedArgv,
+  defineArgv,
+  domainStateArgv,
+  dumpXmlArgv,
+  ensureImageArgv,
+  hostInfoArgv,
+  type ImageRef,
+  listDomainsArgv,
+  powerOffArgv,
+  qemuImgInfoArgv,
+  setTagsArgv,
+  shutdownArgv,
+  startArgv,
+  undefineArgv,
+} from './commands.ts';
+import { AlreadyExistsError, ChecksumMismatchError, CommandFailedError, DomainNotFoundError, DownloadFailedError, ParseError } from './errors.ts';
+import { assertPositiveInt, assertTags, assertVmName } from './names.ts';
+import {
+  type DomainInfo,
+  type HostInfo,
+  isDomainNotFound,
+  parseCurlProgress,
+  parseDomainList,
+  parseDomainXml,
+  parseHostInfo,
+  parseQemuImgInfo,
+} from './parse.ts';
+import { type ExecOptions, SshHost, type SshOptions } from './ssh.ts';
+import { buildDomainXml, type DomainSpec, legacyDescription, type NetworkSpec, TAGS_NS, tagsMetadataXml } from './xml.ts';
+
+export interface HypervisorOptions {
+  ssh: SshOptions;
+  /** libvirt connection URI on the host. */
+  uri?: string;
+  /** Where cached images live on the host (owned by the automation user). */
+  imagesDir: string;
+  /** Where VM disks and cloud-init seeds live on the host. */
+  disksDir: string;
+  network?: NetworkSpec;
+  /** `auto` asks the host whether KVM is usable (software emulation otherwise). */
+  domainType?: 'kvm' | 'qemu' | 'auto';
+}
+
+export interface OpOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface CachedImage {
+  path: string;
+  sha256: string;
+  sizeBytes: number;
+  downloaded: boolean;
+}
+
+export interface CreateVmSpec {
+  name: string;
+  instanceId: string;
+  vcpus: number;
+  memoryMiB: number;
+  diskPath: string;
+  seedPath: string | null;
+  tags: Record<string, string>;
+  image?: string;
+  instanceType?: string;
+}
+
+/**
+ * A typed client for one hypervisor host. Every operation is one (occasionally two) SSH execs of an
+ * argv built by a pure function; operations that can be idempotent are.
+ */
+export class Hypervisor {
+  readonly ssh: SshHost;
+  readonly uri: string;
+  private kvm: boolean | null = null;
+
+  constructor(private readonly opts: HypervisorOptions) {
+    this.ssh = new SshHost(opts.ssh);
+    this.uri = opts.uri ?? 'qemu:///system';
+  }
+
+  /** Paths of a VM's disk and seed on this host (derived from its validated name). */
+  paths(name: string): { disk: string; seed: string } {
+    assertVmName(name);
+    return { disk: `${this.opts.disksDir}/${name}.qcow2`, seed: `${this.opts.disksDir}/${name}-seed.iso` };
+  }
+
+  async hostInfo(o: OpOptions = {}): Promise<HostInfo> {
+    const r = await this.ssh.run(hostInfoArgv(this.uri, this.opts.imagesDir), o);
+    const info = parseHostInfo(r.stdout);
+    this.kvm = info.kvm;
+    return info;
+  }
+
+  /** Every domain on the host with id, state, tags and IP, in one SSH exec. */
+  async listDomains(o: OpOptions = {}): Promise<DomainInfo[]> {
+    const r = await this.ssh.run(listDomainsArgv(this.uri), o);
+    return parseDomainList(r.stdout);
+  }
+
+  /** One domain's full view, or DomainNotFoundError. */
+  async getDomain(name: string, o: OpOptions = {}): Promise<DomainInfo> {
+    const [xml, state] = await Promise.all([this.virsh(dumpXmlArgv(this.uri, name), name, o), this.domainState(name, o)]);
+    return { ...parseDomainXml(xml), state, ip: null };
+  }
+
+  /** virsh's state text (`running`, `shut off`, …). */
+  async domainState(name: string, o: OpOptions = {}): Promise<string> {
+    return (await this.virsh(domainStateArgv(this.uri, name), name, o)).trim();
+  }
+
+  /** Makes sure the image is in the host's content-addressed cache; reports download progress (0–100). */
+  async ensureImage(image: ImageRef, o: OpOptions & { refresh?: boolean; onProgress?: (percent: number) => void } = {}): Promise<CachedImage> {
+    const argv = ensureImageArgv(this.opts.imagesDir, image, o.refresh ?? false);
+    let last = -1;
+    const exec: ExecOptions = {
+      ...o,
+      okExitCodes: [0, 3, 4],
+      onStderr: (chunk) => {
+        const p = parseCurlProgress(chunk);
+        if (p !== null && p > last) {
+          last = p;
+          o.onProgress?.(p);
+        }
+      },
+    };
+    const r = await this.ssh.run(argv, { timeoutMs: 3_600_000, ...exec });
+    if (r.exitCode === 3) {
+      const got = /got ([a-f0-9]{64})/.exec(r.stderr)?.[1] ?? 'unknown';
+      throw new ChecksumMismatchError(image.sha256 ?? '', got, { host: this.ssh.label, image: image.name });
+    }
+    if (r.exitCode === 4) {
+      const curlExit = Number(/curl-exit=(\d+)/.exec(r.stderr)?.[1] ?? 0);
+      const httpStatus = Number(/returned error: (\d{3})/.exec(r.stderr)?.[1] ?? 0);
+      // 4xx (but 408/429) will not heal by retrying; 5xx, DNS and network errors may.
+      const permanent = httpStatus >= 400 && httpStatus < 500 && httpStatus !== 408 && httpStatus !== 429;
+      throw new DownloadFailedError(
+        `downloading image '${image.name}' failed${httpStatus ? ` with HTTP ${httpStatus}` : ` (curl exit ${curlExit})`}`,
+        !permanent,
+        { host: this.ssh.label, image: image.name, curlExit, httpStatus },
+      );
+    }
+    const m = /^(cached|downloaded) ([a-f0-9]{64}) (\d+)$/m.exec(r.stdout);
+    if (!m?.[2] || !m[3]) throw new ParseError('unexpected ensure-image output', { stdout: r.stdout.slice(0, 500) });
+    if (o.onProgress && last < 100) o.onProgress(100);
+    return { path: `${this.opts.imagesDir}/sha256-${m[2]}`, sha256: m[2], sizeBytes: Number(m[3]), downloaded: m[1] === 'downloaded' };
+  }
+
+  /** Creates the VM's disk as a qcow2 overlay on a cached image, at least `sizeBytes` large. Idempotent. */
+  async createDisk(name: string, basePath: string, sizeBytes: number, o: OpOptions = {}): Promise<{ path: string; created: boolean }> {
+    assertPositiveInt(sizeBytes, 'disk size');
+    const { disk } = this.paths(name);
+    const info = parseQemuImgInfo((await this.ssh.run(qemuImgInfoArgv(basePath), o)).stdout);
+    const size = Math.max(sizeBytes, info.virtualSize);
+    const r = await this.ssh.run(createDiskArgv(disk, info.format, basePath, size), o);
+    return { path: disk, created: r.stdout.trim() === 'created' };
+  }
+
+  /** Writes the NoCloud seed ISO. `userData` travels on stdin, never in argv or logs. */
+  async createSeed(name: string, instanceId: string, userData: string, o: OpOptions = {}): Promise<{ path: string }> {
+    const { seed } = this.paths(name);
+    await this.ssh.run(createSeedArgv(seed, instanceId, name), { ...o, stdin: userData });
+    return { path: seed };
+  }
+
+  /**
+   * Defines the domain. If one of that name exists and was made by the same operation (same instance
+   * id) it is accepted as already done; any other existing domain is an AlreadyExistsError.
+   */
+  async defineDomain(spec: CreateVmSpec, o: OpOptions = {}): Promise<{ created: boolean }> {
+    const domainType = await this.domainType(o);
+    const full: DomainSpec = { ...spec, domainType, network: this.opts.network ?? { type: 'none' } };
+    const xml = buildDomainXml(full);
+    const r = await this.ssh.run(defineArgv(this.uri, spec.name), { ...o, stdin: xml });
+    if (r.stdout.startsWith('@@DEFINED')) return { created: true };
+    const existing = parseDomainXml(r.stdout.slice(r.stdout.indexOf('\n') + 1));
+    if (existing.instanceId === spec.instanceId) return { created: false };
+    throw new AlreadyExistsError(`a domain named '${spec.name}' already exists on ${this.ssh.label}`, { host: this.ssh.label, domain: spec.name });
+  }
+
+  async start(name: string, o: OpOptions = {}): Promise<{ changed: boolean }> {
+    const out = await this.virsh(startArgv(this.uri, name), name, o);
+    return { changed: out.trim() === 'started' };
+  }
+
+  /** Graceful shutdown; powers off when the guest has not stopped within `timeoutMs`. */
+  async shutdown(name: string, timeoutMs: number, o: OpOptions = {}): Promise<{ result: 'already' | 'graceful' | 'forced' }> {
+    const out = (await this.virsh(shutdownArgv(this.uri, name, timeoutMs), name, { timeoutMs: timeoutMs + 60_000, ...o })).trim();
+    if (out !== 'already' && out !== 'graceful' && out !== 'forced') throw new ParseError('unexpected shutdown output', { stdout: out });
+    return { result: out };
+  }
+
+  /** Hard power-off (`virsh destroy`). */
+  async powerOff(name: string, o: OpOptions = {}): Promise<{ changed: boolean }> {
+    const out = await this.virsh(powerOffArgv(this.uri, name), name, o);
+    return { changed: out.trim() === 'stopped' };
+  }
+
+  /** Powers off, undefines and removes the VM's disk and seed. A VM that does not exist is not an error. */
+  async undefine(name: string, o: OpOptions = {}): Promise<{ existed: boolean }> {
+    const { disk, seed } = this.paths(name);
+    const r = await this.ssh.run(undefineArgv(this.uri, name, [disk, `${disk}.part`, seed]), o);
+    return { existed: r.stdout.trim() === 'undefined' };
+  }
+
+  /** Replaces the VM's tags, in the running domain and its persistent definition. */
+  async setTags(name: string, tags: Record<string, string>, o: OpOptions = {}): Promise<void> {
+    assertTags(tags);
+    await this.virsh(setTagsArgv(this.uri, name, TAGS_NS, tagsMetadataXml(tags), legacyDescription(tags)), name, o);
+  }
+
+  async close(): Promise<void> {
+    await this.ssh.close();
+  }
+
+  private async domainType(o: OpOptions): Promise<'kvm' | 'qemu'> {
+    const t = this.opts.domainType ?? 'auto';
+    if (t !== 'auto') return t;
+    if (this.kvm === null) await this.hostInfo(o);
+    return this.kvm ? 'kvm' : 'qemu';
+  }
+
+  /** Runs a virsh-based command for one domain, turning "no such domain" into DomainNotFoundError. */
+  private async virsh(argv: string[], name: string, o: OpOptions): Promise<string> {
+    try {
+      return (await this.ssh.run(argv, o)).stdout;
+    } catch (e) {
+      if (e instanceof CommandFailedError && isDomainNotFound(String(e.context.stderr ?? ''))) {
+        throw new DomainNotFoundError(name, { host: this.ssh.label });
+      }
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * @provisioner/libvirt: a typed client for libvirt hypervisor hosts over SSH.
+ *
+ * ```ts
+ * const hv = new Hypervisor({ ssh: { host, port: 2222, username: 'provisioner', privateKey, hostKeyFingerprints: [fp] },
+ *   imagesDir: '/var/lib/provisioner/images', disksDir: '/var/lib/provisioner/disks' });
+ * const image = await hv.ensureImage({ name: 'debian-12', url }, { onProgress: (p) => console.log(p) });
+ * ```
+ */
+
+export type { ImageRef } from './commands.ts';
+export * from './errors.ts';
+export { type CachedImage, type CreateVmSpec, Hypervisor, type HypervisorOptions, type OpOptions } from './hypervisor.ts';
+export * from './names.ts';
+export {
+  type DomainInfo,
+  type HostInfo,
+  parseCurlProgress,
+  parseDomainList,
+  parseDomainXml,
+  parseHostInfo,
+  parseLeaseStatus,
+  parseQemuImgInfo,
+  type QemuImgInfo,
+} from './parse.ts';
+export { joinArgv, quoteArg } from './quote.ts';
+export { type ExecOptions, type ExecResult, fingerprintOf, SshHost, type SshOptions } from './ssh.ts';
+export { buildDomainXml, DOMAIN_NS, type DomainSpec, legacyDescription, type NetworkSpec, TAGS_NS, tagsMetadataXml } from './xml.ts';

@@ -1,0 +1,272 @@
+/**
+ * Pure parsers for the machine-readable output of virsh, qemu-img and the host scripts.
+ * Each is tested against output captured from the real tools (test/fixtures).
+ */
+import { XMLParser } from 'fast-xml-parser';
+import { ParseError } from './errors.ts';
+import { DOMAIN_NS, TAGS_NS } from './xml.ts';
+
+export interface DomainInfo {
+  name: string;
+  uuid: string;
+  /** libvirt's domain id while running, else null (the legacy API shows "-"). */
+  id: number | null;
+  /** virsh's state text: `running`, `shut off`, `paused`, … */
+  state: string;
+  /** True when the domain carries the project's metadata (it was created by this service). */
+  managed: boolean;
+  instanceId: string | null;
+  image: string | null;
+  instanceType: string | null;
+  tags: Record<string, string>;
+  vcpus: number;
+  memoryMiB: number;
+  macs: string[];
+  /** First IPv4 address libvirt's DHCP handed to one of the domain's MACs, when known. */
+  ip: string | null;
+  disks: string[];
+}
+
+export interface QemuImgInfo {
+  format: string;
+  virtualSize: number;
+  actualSize: number | null;
+  backingFile: string | null;
+}
+
+export interface HostInfo {
+  hostname: string;
+  libvirtVersion: string;
+  hypervisor: string;
+  kvm: boolean;
+  cpus: number;
+  memoryMiB: number;
+  memoryAvailableMiB: number;
+  imagesDirTotalBytes: number;
+  imagesDirFreeBytes: number;
+}
+
+export interface Lease {
+  mac: string;
+  ip: string;
+}
+
+const xml = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: true,
+  isArray: (name) => ['disk', 'interface', 'tag'].includes(localName(name)),
+});
+
+function localName(name: string): string {
+  const i = name.indexOf(':');
+  return i === -1 ? name : name.slice(i + 1);
+}
+
+type Node = Record<string, unknown>;
+
+function text(v: unknown): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'object' && '#text' in (v as Node)) return String((v as Node)['#text']);
+  if (typeof v === 'object') return '';
+  return String(v);
+}
+
+/** Finds the metadata child element declared in namespace `ns`, whatever prefix libvirt gave it. */
+function metadataChild(metadata: unknown, ns: string): Node | null {
+  if (!metadata || typeof metadata !== 'object') return null;
+  for (const [key, value] of Object.entries(metadata as Node)) {
+    if (key.startsWith('@_') || !value || typeof value !== 'object') continue;
+    const node = value as Node;
+    const declared = Object.entries(node).some(([k, v]) => (k === '@_xmlns' || k.startsWith('@_xmlns:')) && v === ns);
+    if (declared) return node;
+  }
+  return null;
+}
+
+function childByLocalName(node: Node, name: string): unknown {
+  for (const [k, v] of Object.entries(node)) if (!k.startsWith('@_') && localName(k) === name) return v;
+  return undefined;
+}
+
+function decodeLegacyTags(desc: string | null): Record<string, string> | null {
+  if (!desc) return null;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(desc.trim(), 'base64').toString('utf8'));
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(parsed)) out[k] = typeof v === 'string' ? v : JSON.stringify(v);
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+function toMiB(value: string | null, unit: string | undefined): number {
+  const n = Number(value ?? 0);
+  const factor: Record<string, number> = { b: 1 / 1048576, bytes: 1 / 1048576, k: 1 / 1024, kib: 1 / 1024, m: 1, mib: 1, g: 1024, gib: 1024 };
+  return Math.round(n * (factor[(unit ?? 'KiB').toLowerCase()] ?? 1 / 1024));
+}
+
+/** Parses `virsh dumpxml` output. State and IP come from elsewhere and are filled in by the caller. */
+export function parseDomainXml(source: string): Omit<DomainInfo, 'state' | 'ip'> {
+  let doc: Node;
+  try {
+    doc = xml.parse(source) as Node;
+  } catch (e) {
+    throw new ParseError(`domain XML does not parse: ${(e as Error).message}`);
+  }
+  const d = doc.domain as Node | undefined;
+  if (!d || typeof d !== 'object') throw new ParseError('no <domain> element in virsh dumpxml output');
+  const name = text(d.name);
+  const uuid = text(d.uuid);
+  if (!name || !uuid) throw new ParseError('domain XML lacks name or uuid');
+  const idAttr = d['@_id'];
+  const meta = metadataChild(d.metadata, DOMAIN_NS);
+  const tagsNode = metadataChild(d.metadata, TAGS_NS);
+  let tags: Record<string, string> | null = null;
+  if (tagsNode) {
+    tags = {};
+    const items = (childByLocalName(tagsNode, 'tag') as Node[] | undefined) ?? [];
+    for (const t of items) {
+      const k = t['@_key'];
+      if (typeof k === 'string') tags[k] = text(t) ?? '';
+    }
+  }
+  tags ??= decodeLegacyTags(text(d.description)) ?? {};
+  const devices = (d.devices ?? {}) as Node;
+  const disks = ((devices.disk as Node[] | undefined) ?? [])
+    .map((x) => (x.source as Node | undefined)?.['@_file'])
+    .filter((x): x is string => typeof x === 'string');
+  const macs = ((devices.interface as Node[] | undefined) ?? [])
+    .map((x) => (x.mac as Node | undefined)?.['@_address'])
+    .filter((x): x is string => typeof x === 'string');
+  const memory = d.memory as Node | string | undefined;
+  return {
+    name,
+    uuid,
+    id: typeof idAttr === 'string' && /^\d+$/.test(idAttr) ? Number(idAttr) : null,
+    managed: meta !== null,
+    instanceId: meta ? text(childByLocalName(meta, 'instance-id')) : null,
+    image: meta ? text(childByLocalName(meta, 'image')) : null,
+    instanceType: meta ? text(childByLocalName(meta, 'instance-type')) : null,
+    tags,
+    vcpus: Number(text(d.vcpu) ?? 0),
+    memoryMiB: toMiB(text(memory), typeof memory === 'object' ? (memory['@_unit'] as string | undefined) : undefined),
+    macs,
+    disks,
+  };
+}
+
+/** Parses the files of libvirt's dnsmasq lease status (`/var/lib/libvirt/dnsmasq/*.status`, JSON arrays). */
+export function parseLeaseStatus(json: string): Lease[] {
+  const s = json.trim();
+  if (!s) return [];
+  let arr: unknown;
+  try {
+    arr = JSON.parse(s);
+  } catch {
+    throw new ParseError('lease status is not JSON');
+  }
+  if (!Array.isArray(arr)) return [];
+  return arr.flatMap((e: Node) =>
+    typeof e['mac-address'] === 'string' && typeof e['ip-address'] === 'string' ? [{ mac: e['mac-address'].toLowerCase(), ip: e['ip-address'] }] : [],
+  );
+}
+
+/**
+ * Parses the output of the one-exec listing script: lease files, then per domain its XML and state,
+ * framed by `@@` marker lines. A domain that vanished between listing and dumping has no XML and is skipped.
+ */
+export function parseDomainList(output: string): DomainInfo[] {
+  if (!output.includes('@@DONE')) throw new ParseError('listing output is incomplete (no @@DONE marker)');
+  const [leasePart = '', domainPart = ''] = splitOnce(output, '\n@@DOMAINS\n');
+  const leases = new Map<string, string>();
+  for (const file of leasePart.split('@@LEASEFILE').slice(1)) {
+    for (const l of parseLeaseStatus(file)) if (!leases.has(l.mac)) leases.set(l.mac, l.ip);
+  }
+  const out: DomainInfo[] = [];
+  // virsh's own `echo` adds no newline, so markers are found by text, not by line.
+  for (const block of domainPart.split('@@DOMAIN ').slice(1)) {
+    const [xmlPart = '', rest = ''] = splitOnce(block.slice(36), '@@STATE');
+    const body = xmlPart.trim();
+    if (!body.startsWith('<domain')) continue;
+    const state = rest
+      .replace(/@@DONE[\s\S]*$/, '')
+      .trim()
+      .split('\n')[0]
+      ?.trim();
+    if (!state) continue;
+    const info = parseDomainXml(body);
+    const ip = info.macs.map((m) => leases.get(m.toLowerCase())).find((x) => x !== undefined) ?? null;
+    out.push({ ...info, state, ip });
+  }
+  return out;
+}
+
+function splitOnce(s: string, sep: string): [string, string] {
+  const i = s.indexOf(sep);
+  return i === -1 ? [s, ''] : [s.slice(0, i), s.slice(i + sep.length)];
+}
+
+/** Parses `qemu-img info --output=json`. */
+export function parseQemuImgInfo(json: string): QemuImgInfo {
+  let o: Node;
+  try {
+    o = JSON.parse(json) as Node;
+  } catch {
+    throw new ParseError('qemu-img info output is not JSON');
+  }
+  if (typeof o.format !== 'string' || typeof o['virtual-size'] !== 'number') throw new ParseError('qemu-img info lacks format or virtual-size');
+  return {
+    format: o.format,
+    virtualSize: o['virtual-size'],
+    actualSize: typeof o['actual-size'] === 'number' ? o['actual-size'] : null,
+    backingFile: typeof o['backing-filename'] === 'string' ? o['backing-filename'] : null,
+  };
+}
+
+/** Parses the `key=value` lines of the host-info script plus `virsh version`'s `Key: value` lines. */
+export function parseHostInfo(output: string): HostInfo {
+  const kv = new Map<string, string>();
+  for (const line of output.split('\n')) {
+    const m = /^([a-z_]+)=(.*)$/.exec(line) ?? /^([A-Za-z ]+):\s*(.*)$/.exec(line);
+    if (m?.[1] !== undefined && m[2] !== undefined) kv.set(m[1].trim(), m[2].trim());
+  }
+  const num = (k: string) => {
+    const v = kv.get(k);
+    if (v === undefined || !/^\d+$/.test(v)) throw new ParseError(`host info lacks ${k}`);
+    return Number(v);
+  };
+  // virsh prints "Running against daemon" only when it differs from the library it uses.
+  const daemon = kv.get('Running against daemon') ?? kv.get('Using library')?.replace(/^libvirt\s+/, '');
+  if (!daemon) throw new ParseError('host info lacks the libvirt daemon version');
+  return {
+    hostname: kv.get('hostname') ?? '',
+    libvirtVersion: daemon,
+    hypervisor: kv.get('Running hypervisor') ?? 'unknown',
+    kvm: kv.get('kvm') === '1',
+    cpus: num('cpus'),
+    memoryMiB: Math.floor(num('mem_kib') / 1024),
+    memoryAvailableMiB: Math.floor(num('mem_avail_kib') / 1024),
+    imagesDirTotalBytes: num('disk_total'),
+    imagesDirFreeBytes: num('disk_free'),
+  };
+}
+
+/** Last percentage in a chunk of curl's `--progress-bar` output (`\r###…  42.3%`), or null. */
+export function parseCurlProgress(chunk: string): number | null {
+  const all = [...chunk.matchAll(/(\d{1,3}(?:[.,]\d)?)%/g)];
+  const last = all[all.length - 1]?.[1];
+  if (last === undefined) return null;
+  const n = Number(last.replace(',', '.'));
+  return n >= 0 && n <= 100 ? n : null;
+}
+
+/** Virsh's error text for a missing domain (stderr), across libvirt versions. */
+export function isDomainNotFound(stderr: string): boolean {
+  return /failed to get domain|Domain not found|no domain with matching/i.test(stderr);
+}

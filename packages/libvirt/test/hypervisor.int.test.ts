@@ -1,0 +1,277 @@
+/**
+ * End to end against the loopback host prepared by install-server.sh --local: real sshd, real libvirtd,
+ * real QEMU, as the unprivileged automation user.
+ */
+
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type ImageServer, makeHypervisor, makeImages, processTable, startImageServer, uniqueName } from '../../../test/support/host.ts';
+import { HOSTILE } from '../../../test/support/hostile.ts';
+import {
+  AlreadyExistsError,
+  AuthenticationError,
+  CanceledError,
+  ChecksumMismatchError,
+  DomainNotFoundError,
+  DownloadFailedError,
+  HostKeyError,
+  type Hypervisor,
+  InvalidArgumentError,
+  TimeoutError,
+} from '../src/index.ts';
+
+const host = inject('loopbackHost');
+let hv: Hypervisor;
+let images: ImageServer;
+const made: string[] = [];
+const imageName = uniqueName('img');
+
+beforeAll(async () => {
+  hv = makeHypervisor(host);
+  images = await startImageServer(
+    makeImages([
+      { name: 'tiny.qcow2', sizeMiB: 64 },
+      { name: 'slow.raw', raw: true, bytes: 3 << 20 },
+    ]),
+  );
+});
+
+afterAll(async () => {
+  for (const name of made) await hv.undefine(name).catch(() => undefined);
+  await hv.close();
+  await images.close();
+});
+
+describe('SSH transport', () => {
+  it('keeps stdout, stderr and the exit code apart', async () => {
+    const r = await hv.ssh.exec(['sh', '-c', 'echo out; echo err >&2; exit 7']);
+    expect(r).toEqual({ stdout: 'out\n', stderr: 'err\n', exitCode: 7, signal: null });
+  });
+
+  it('passes hostile strings to the host as single literal arguments', async () => {
+    const r = await hv.ssh.run(['printf', '%s\\0', ...HOSTILE]);
+    expect(r.stdout.split('\0').slice(0, -1)).toEqual(HOSTILE);
+  });
+
+  it('runs as the unprivileged automation user', async () => {
+    const r = await hv.ssh.run(['id', '-un']);
+    expect(r.stdout.trim()).toBe(host.user);
+    expect(host.user).not.toBe('root');
+  });
+
+  it('carries concurrent commands as channels of one pooled connection', async () => {
+    const before = hv.ssh.stats.connects;
+    const outs = await Promise.all(Array.from({ length: 12 }, (_, i) => hv.ssh.run(['echo', String(i)])));
+    expect(outs.map((o) => o.stdout.trim())).toEqual(Array.from({ length: 12 }, (_, i) => String(i)));
+    expect(hv.ssh.stats.connects - before).toBeLessThanOrEqual(1);
+  });
+
+  it('refuses a host whose key does not match the pinned fingerprint, without retry', async () => {
+    const wrong = `SHA256:${createHash('sha256').update('not the key').digest('base64').replace(/=+$/, '')}`;
+    const other = makeHypervisor(host, { hostKeyFingerprints: [wrong] });
+    const err = await other.ssh.run(['true']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HostKeyError);
+    expect((err as HostKeyError).retryable).toBe(false);
+    await other.close();
+  });
+
+  it('reports a key the host does not accept as an authentication error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'prov-key-'));
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'k')]);
+    const privateKey = readFileSync(join(dir, 'k'));
+    rmSync(dir, { recursive: true });
+    const other = makeHypervisor(host, { privateKey });
+    const err = await other.ssh.run(['true']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthenticationError);
+    await other.close();
+  });
+
+  it('honours a command timeout by killing the remote process group', async () => {
+    const marker = `${Math.floor(Math.random() * 1e6) + 1000}.5`;
+    const started = Date.now();
+    const err = await hv.ssh.run(['sh', '-c', 'sleep "$1"; echo done', 'sleeper', marker], { timeoutMs: 700 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    await expectGone(`sleep ${marker}`);
+  });
+
+  it('cancellation through AbortSignal stops the remote process (checked in the host process table)', async () => {
+    const marker = `${Math.floor(Math.random() * 1e6) + 1000}.25`;
+    const ac = new AbortController();
+    const p = hv.ssh.run(['sleep', marker], { signal: ac.signal });
+    await waitFor(() => processTable().includes(`sleep ${marker}`));
+    ac.abort();
+    const err = await p.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CanceledError);
+    await expectGone(`sleep ${marker}`);
+  });
+});
+
+describe('validation before anything runs', () => {
+  it.each(HOSTILE.filter((h) => h !== ''))('rejects hostile vm name %j without opening a channel', async (name) => {
+    const before = hv.ssh.stats.channels;
+    await expect(hv.start(name)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(hv.undefine(name)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(hv.setTags(name, {})).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(hv.ssh.stats.channels).toBe(before);
+  });
+});
+
+describe('host', () => {
+  it('reports libvirt version, KVM, CPUs, memory and free disk', async () => {
+    const info = await hv.hostInfo();
+    expect(info.libvirtVersion).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(info.kvm).toBe(host.kvm);
+    expect(info.cpus).toBeGreaterThan(0);
+    expect(info.memoryMiB).toBeGreaterThan(0);
+    expect(info.imagesDirFreeBytes).toBeGreaterThan(0);
+  });
+});
+
+describe('images', () => {
+  it('downloads once into an immutable content-addressed cache, with progress', async () => {
+    const progress: number[] = [];
+    const first = await hv.ensureImage({ name: imageName, url: images.url('tiny.qcow2') }, { onProgress: (p) => progress.push(p) });
+    const expected = createHash('sha256')
+      .update(readFileSync(join(images.dir, 'tiny.qcow2')))
+      .digest('hex');
+    expect(first).toMatchObject({ sha256: expected, downloaded: true, path: `${host.images_dir}/sha256-${expected}` });
+    expect(progress.at(-1)).toBe(100);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    const again = await hv.ensureImage({ name: imageName, url: images.url('tiny.qcow2'), sha256: expected });
+    expect(again).toMatchObject({ sha256: expected, downloaded: false });
+    expect(images.requests.filter((r) => r === '/tiny.qcow2')).toHaveLength(1);
+    expect(() => readFileSync(first.path)).not.toThrow();
+  });
+
+  it('refuses an image whose checksum does not match and keeps nothing of it', async () => {
+    const err = await hv.ensureImage({ name: uniqueName('bad'), url: images.url('tiny.qcow2'), sha256: 'f'.repeat(64) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChecksumMismatchError);
+    const leftovers = await hv.ssh.run(['sh', '-c', 'ls -A "$1" | grep -c "^.download-" || true', 'ls', host.images_dir]);
+    expect(leftovers.stdout.trim()).toBe('0');
+  });
+
+  it('reports a 404 as a permanent download failure and a 503 as retryable', async () => {
+    const e404 = await hv.ensureImage({ name: uniqueName('nf'), url: images.url('missing.qcow2') }).catch((e: unknown) => e);
+    expect(e404).toBeInstanceOf(DownloadFailedError);
+    expect((e404 as DownloadFailedError).retryable).toBe(false);
+    const e503 = await hv.ensureImage({ name: uniqueName('nf'), url: images.url('status/503') }).catch((e: unknown) => e);
+    expect((e503 as DownloadFailedError).retryable).toBe(true);
+  });
+});
+
+describe('VM lifecycle', () => {
+  const name = uniqueName('vm');
+  const instanceId = uniqueName('op');
+  made.push(name);
+
+  it('caches the image, makes an overlay disk and a seed, defines, starts, retags, stops and removes the VM', async () => {
+    const img = await hv.ensureImage({ name: imageName, url: images.url('tiny.qcow2') });
+    const paths = hv.paths(name);
+
+    const disk = await hv.createDisk(name, img.path, 256 * 1024 * 1024);
+    expect(disk).toEqual({ path: paths.disk, created: true });
+    expect(await hv.createDisk(name, img.path, 256 * 1024 * 1024)).toEqual({ path: paths.disk, created: false });
+    const info = JSON.parse((await hv.ssh.run(['qemu-img', 'info', '--output=json', '-U', paths.disk])).stdout);
+    expect(info['backing-filename']).toBe(img.path);
+    expect(info['virtual-size']).toBe(256 * 1024 * 1024);
+
+    const userData = '#cloud-config\npassword: s3cret-not-in-argv\n';
+    await hv.createSeed(name, instanceId, userData);
+    expect(existsSync(paths.seed)).toBe(true);
+
+    const spec = {
+      name,
+      instanceId,
+      vcpus: 1,
+      memoryMiB: 64,
+      diskPath: paths.disk,
+      seedPath: paths.seed,
+      tags: { owner: 'alice', description: 'a <b> & "c"' },
+      image: imageName,
+    };
+    expect(await hv.defineDomain(spec)).toEqual({ created: true });
+    expect(await hv.defineDomain(spec)).toEqual({ created: false });
+    await expect(hv.defineDomain({ ...spec, instanceId: 'another-op' })).rejects.toBeInstanceOf(AlreadyExistsError);
+
+    expect(await hv.start(name)).toEqual({ changed: true });
+    expect(await hv.start(name)).toEqual({ changed: false });
+    expect(await hv.domainState(name)).toBe('running');
+
+    await hv.setTags(name, { owner: 'bob', env: 'test' });
+    const listed = (await hv.listDomains()).find((d) => d.name === name);
+    expect(listed).toMatchObject({
+      state: 'running',
+      managed: true,
+      instanceId,
+      image: imageName,
+      tags: { owner: 'bob', env: 'test' },
+      vcpus: 1,
+      memoryMiB: 64,
+    });
+    expect(listed?.id).toBeTypeOf('number');
+    const desc = (await hv.ssh.run(['virsh', '-c', host.libvirt_uri, 'desc', name])).stdout.trim();
+    expect(JSON.parse(Buffer.from(desc, 'base64').toString())).toEqual({ owner: 'bob', env: 'test' });
+
+    // The test image has no OS: ACPI shutdown is ignored, so the timeout's power-off fallback must act.
+    expect(await hv.shutdown(name, 1500)).toEqual({ result: 'forced' });
+    expect(await hv.domainState(name)).toBe('shut off');
+    expect(await hv.shutdown(name, 1500)).toEqual({ result: 'already' });
+
+    expect(await hv.start(name)).toEqual({ changed: true });
+    expect(await hv.powerOff(name)).toEqual({ changed: true });
+    expect(await hv.powerOff(name)).toEqual({ changed: false });
+    const stopped = (await hv.listDomains()).find((d) => d.name === name);
+    expect(stopped).toMatchObject({ state: 'shut off', id: null, tags: { owner: 'bob', env: 'test' } });
+
+    expect(await hv.undefine(name)).toEqual({ existed: true });
+    expect(await hv.undefine(name)).toEqual({ existed: false });
+    expect(existsSync(paths.disk)).toBe(false);
+    expect(existsSync(paths.seed)).toBe(false);
+    await expect(hv.domainState(name)).rejects.toBeInstanceOf(DomainNotFoundError);
+    expect((await hv.listDomains()).some((d) => d.name === name)).toBe(false);
+  });
+});
+
+describe('listing', () => {
+  it('lists 50 domains with state and tags in one SSH exec', async () => {
+    const names = Array.from({ length: 50 }, () => uniqueName('ls'));
+    made.push(...names);
+    for (const [i, name] of names.entries()) {
+      const p = hv.paths(name);
+      await hv.defineDomain({
+        name,
+        instanceId: `op-${name}`,
+        vcpus: 1,
+        memoryMiB: 32,
+        diskPath: p.disk,
+        seedPath: null,
+        tags: { owner: 'lister', n: String(i) },
+      });
+    }
+    const before = hv.ssh.stats.channels;
+    const all = await hv.listDomains();
+    expect(hv.ssh.stats.channels - before).toBe(1);
+    const mine = all.filter((d) => names.includes(d.name));
+    expect(mine).toHaveLength(50);
+    for (const d of mine) expect(d).toMatchObject({ state: 'shut off', id: null, managed: true, tags: { owner: 'lister', n: String(names.indexOf(d.name)) } });
+    for (const name of names) await hv.undefine(name);
+  });
+});
+
+async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function expectGone(pattern: string): Promise<void> {
+  await waitFor(() => !processTable().includes(pattern), 5000);
+  expect(processTable()).not.toContain(pattern);
+}
