@@ -1,0 +1,232 @@
+/**
+ * The service's configuration: one validated file (YAML or JSON) named by PROVISIONER_CONFIG, with a
+ * few environment overrides. Parsed once, at each entry point. The JSON Schema in
+ * docs/config.schema.json is generated from this zod schema (`npm run config-schema`).
+ */
+import { readFileSync } from 'node:fs';
+import { IMAGE_NAME_RE, NET_NAME_RE, SHA256_RE, VM_NAME_RE } from '@provisioner/libvirt/names';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const FINGERPRINT_RE = /^SHA256:[A-Za-z0-9+/]{43}$/;
+const SIMPLE_NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export const InstanceTypeSchema = z.object({
+  instance_type: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
+  vcpus: z.number().int().positive().max(512),
+  memory_mb: z.number().int().positive(),
+  storage_mb: z.number().int().positive(),
+});
+
+export const HostSchema = z.object({
+  /** Unique within its region; part of queue names and of the VM listing. */
+  name: z.string().regex(SIMPLE_NAME_RE, 'a lowercase DNS label'),
+  address: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(2222),
+  user: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/)
+    .default('provisioner'),
+  private_key_path: z.string().min(1),
+  /** Pinned SSH host key(s), as `ssh-keygen -lf` prints them (install-server.sh prints it too). */
+  host_key_fingerprint: z.union([z.string().regex(FINGERPRINT_RE), z.array(z.string().regex(FINGERPRINT_RE)).min(1)]),
+  /** `none`, `network:NAME` (a libvirt network) or `bridge:NAME`. */
+  network: z
+    .string()
+    .regex(new RegExp(`^(none|(network|bridge):${NET_NAME_RE.source.slice(1, -1)})$`), 'none, network:NAME or bridge:NAME')
+    .default('network:default'),
+  max_concurrent_operations: z.number().int().positive().max(256).default(4),
+  images_dir: z.string().startsWith('/').default('/var/lib/provisioner/images'),
+  disks_dir: z.string().startsWith('/').default('/var/lib/provisioner/disks'),
+  libvirt_uri: z.string().default('qemu:///system'),
+  domain_type: z.enum(['auto', 'kvm', 'qemu']).default('auto'),
+});
+
+export const RegionSchema = z.object({
+  region_name: z.string().regex(SIMPLE_NAME_RE, 'a lowercase DNS label'),
+  enabled: z.boolean().default(true),
+  hosts: z.array(HostSchema).min(1),
+  available_instance_types: z.array(InstanceTypeSchema).min(1),
+});
+
+export const ImageSchema = z.object({
+  url: z.string().regex(/^https?:\/\/[^\s]+$/, 'an http(s) URL'),
+  sha256: z.string().regex(SHA256_RE).optional(),
+});
+
+export const ScopeSchema = z.enum(['read', 'write', 'admin']);
+export type Scope = z.infer<typeof ScopeSchema>;
+
+export const TokenSchema = z.object({
+  /** Shown in logs and job views instead of the token. */
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+  token: z.string().min(16, 'tokens must be at least 16 characters'),
+  scopes: z.array(ScopeSchema).min(1),
+});
+
+/** The replaced service's BAREMETAL_SERVER_CONFIGS entries, accepted for migration. */
+export const LegacyRegionSchema = z.object({
+  user: z.string(),
+  host: z.string(),
+  port: z.number().int().default(2222),
+  region_name: z.string().regex(SIMPLE_NAME_RE),
+  enabled: z.boolean().default(true),
+  available_instance_types: z.array(InstanceTypeSchema).min(1),
+});
+
+const WorkerSchema = z
+  .object({
+    /** Health (and later metrics) port of each worker process. */
+    port: z.number().int().min(0).max(65535).default(8081),
+    /** How often each host's inventory is refreshed even when nothing happens. */
+    inventory_refresh_ms: z.number().int().positive().default(60_000),
+    /** Attempts per job (retryable failures only) and the base of the exponential backoff. */
+    attempts: z.number().int().positive().max(50).default(5),
+    backoff_ms: z.number().int().positive().default(2_000),
+    /** Graceful-shutdown timeout of `stop` when the request gives none. */
+    stop_timeout_ms: z.number().int().positive().default(60_000),
+    /** BullMQ lock duration: how soon a crashed worker's job is picked up again. */
+    lock_duration_ms: z.number().int().positive().default(30_000),
+    stalled_interval_ms: z.number().int().positive().default(30_000),
+    max_stalled_count: z.number().int().min(0).default(5),
+  })
+  .prefault({});
+
+const ConfigBase = z.object({
+  port: z.number().int().min(0).max(65535).default(8080),
+  redis_url: z.string().default('redis://127.0.0.1:6379'),
+  /** Key prefix of every queue; the braces are a Redis Cluster hash tag. */
+  queue_prefix: z
+    .string()
+    .regex(/^\{[A-Za-z0-9_-]+\}$/)
+    .default('{provisioner}'),
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** 32 random bytes, base64: encrypts cloud-init user-data stored with jobs. */
+  user_data_key: z.string().refine((s) => Buffer.from(s, 'base64').length === 32, 'must be 32 bytes, base64'),
+  max_body_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  /** How long the legacy routes wait for their job before answering 504 (the job goes on). */
+  legacy_create_wait_ms: z.number().int().positive().default(280_000),
+  legacy_wait_ms: z.number().int().positive().default(110_000),
+  /** Bound on `?refresh=true` and the legacy list's refresh. */
+  refresh_wait_ms: z.number().int().positive().default(15_000),
+  regions: z.array(RegionSchema).default([]),
+  baremetal_server_configs: z.array(LegacyRegionSchema).optional(),
+  /** With baremetal_server_configs: the key for every host, and `host:port` → fingerprint. */
+  ssh_private_key_path: z.string().optional(),
+  host_key_fingerprints: z.record(z.string(), z.string().regex(FINGERPRINT_RE)).optional(),
+  images: z.record(z.string().regex(IMAGE_NAME_RE), ImageSchema).default({}),
+  tokens: z.array(TokenSchema).default([]),
+  worker: WorkerSchema,
+});
+
+export const ConfigSchema = ConfigBase.transform((c, ctx) => {
+  const regions = [...c.regions];
+  if (c.baremetal_server_configs) {
+    for (const [i, old] of c.baremetal_server_configs.entries()) {
+      const fp = c.host_key_fingerprints?.[`${old.host}:${old.port}`] ?? c.host_key_fingerprints?.[old.host];
+      if (!c.ssh_private_key_path || !fp) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['baremetal_server_configs', i],
+          message: `needs ssh_private_key_path and host_key_fingerprints["${old.host}:${old.port}"]`,
+        });
+        continue;
+      }
+      regions.push(
+        RegionSchema.parse({
+          region_name: old.region_name,
+          enabled: old.enabled,
+          available_instance_types: old.available_instance_types,
+          hosts: [{ name: 'host-1', address: old.host, port: old.port, user: old.user, private_key_path: c.ssh_private_key_path, host_key_fingerprint: fp }],
+        }),
+      );
+    }
+  }
+  const seen = new Set<string>();
+  for (const [i, r] of regions.entries()) {
+    if (seen.has(r.region_name)) ctx.addIssue({ code: 'custom', path: ['regions', i, 'region_name'], message: 'duplicate region' });
+    seen.add(r.region_name);
+    const hosts = new Set(r.hosts.map((h) => h.name));
+    if (hosts.size !== r.hosts.length) ctx.addIssue({ code: 'custom', path: ['regions', i, 'hosts'], message: 'host names must be unique in a region' });
+  }
+  if (regions.length === 0) ctx.addIssue({ code: 'custom', path: ['regions'], message: 'at least one region is required' });
+  const { baremetal_server_configs: _b, ssh_private_key_path: _k, host_key_fingerprints: _f, ...rest } = c;
+  return { ...rest, regions };
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+export type RegionConfig = z.output<typeof RegionSchema>;
+export type HostConfig = z.output<typeof HostSchema>;
+export type InstanceType = z.output<typeof InstanceTypeSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+}
+
+/**
+ * Loads the configuration: the file named by PROVISIONER_CONFIG, then environment overrides
+ * (PORT, REDIS_URL, API_TOKEN, LOG_LEVEL, PROVISIONER_USER_DATA_KEY, and BAREMETAL_SERVER_CONFIGS
+ * with PROVISIONER_SSH_KEY_PATH and PROVISIONER_HOST_FINGERPRINTS for migration).
+ * Throws ConfigError naming every wrong field.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  let raw: Record<string, unknown> = {};
+  const path = env.PROVISIONER_CONFIG;
+  if (path) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`cannot read PROVISIONER_CONFIG ${path}: ${(e as Error).message}`);
+    }
+    try {
+      raw = (path.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) ?? {};
+    } catch (e) {
+      throw new ConfigError(`PROVISIONER_CONFIG ${path} does not parse: ${(e as Error).message}`);
+    }
+    if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`PROVISIONER_CONFIG ${path} must hold an object`);
+  }
+  const over: Record<string, unknown> = { ...raw };
+  const num = (name: string, v: string) => {
+    if (!/^\d+$/.test(v)) throw new ConfigError(`${name}: must be a number`);
+    return Number(v);
+  };
+  if (env.PORT) over.port = num('PORT', env.PORT);
+  if (env.REDIS_URL) over.redis_url = env.REDIS_URL;
+  if (env.LOG_LEVEL) over.log_level = env.LOG_LEVEL;
+  if (env.PROVISIONER_USER_DATA_KEY) over.user_data_key = env.PROVISIONER_USER_DATA_KEY;
+  if (env.API_TOKEN) over.tokens = [...((raw.tokens as unknown[]) ?? []), { name: 'env-admin', token: env.API_TOKEN, scopes: ['read', 'write', 'admin'] }];
+  if (env.BAREMETAL_SERVER_CONFIGS) {
+    try {
+      over.baremetal_server_configs = JSON.parse(env.BAREMETAL_SERVER_CONFIGS);
+    } catch {
+      throw new ConfigError('BAREMETAL_SERVER_CONFIGS: not valid JSON');
+    }
+    if (env.PROVISIONER_SSH_KEY_PATH) over.ssh_private_key_path = env.PROVISIONER_SSH_KEY_PATH;
+    if (env.PROVISIONER_HOST_FINGERPRINTS) {
+      try {
+        over.host_key_fingerprints = JSON.parse(env.PROVISIONER_HOST_FINGERPRINTS);
+      } catch {
+        throw new ConfigError('PROVISIONER_HOST_FINGERPRINTS: not valid JSON (an object of "host:port" → "SHA256:…")');
+      }
+    }
+  }
+  const parsed = ConfigSchema.safeParse(over);
+  if (!parsed.success) throw new ConfigError(`invalid configuration: ${formatIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+/** JSON Schema of the configuration file, for docs/config.schema.json. */
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(ConfigBase, { io: 'input' });
+}
+
+export { VM_NAME_RE };

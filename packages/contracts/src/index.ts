@@ -1,0 +1,5 @@
+export * from './config.ts';
+export * from './crypto.ts';
+export * from './jobs.ts';
+export * from './queues.ts';
+export * from './view.ts';

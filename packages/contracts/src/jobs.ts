@@ -1,0 +1,177 @@
+/**
+ * The job catalog shared by producer (API) and consumer (worker): kinds, payloads, results, the
+ * public job view, queue names and Redis keys. Processors parse `job.data` with these schemas first,
+ * because payloads may come from an older API build.
+ */
+import { IMAGE_NAME_RE, isTagValue, SHA256_RE, TAG_KEY_RE, TAGS_MAX, VM_NAME_RE } from '@provisioner/libvirt/names';
+import { z } from 'zod';
+
+export const JOB_KINDS = ['create', 'start', 'stop', 'reboot', 'delete', 'edit-tags', 'refresh'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
+export const VmNameSchema = z.string().regex(VM_NAME_RE, 'vm_name must be a lowercase DNS label (1-63 of a-z, 0-9, -)');
+export const RegionNameSchema = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'unknown region');
+export const ImageNameSchema = z.string().regex(IMAGE_NAME_RE, 'invalid image name');
+export const TagsSchema = z
+  .record(
+    z.string().regex(TAG_KEY_RE, 'tag keys: 1-63 of A-Za-z0-9_.:/-'),
+    z.string().refine(isTagValue, 'tag values: at most 1024 characters, no control characters'),
+  )
+  .refine((t) => Object.keys(t).length <= TAGS_MAX, `at most ${TAGS_MAX} tags`);
+
+const Base = z.object({
+  region: RegionNameSchema,
+  host: z.string(),
+  vm_name: VmNameSchema,
+  /** Position of this operation among all operations on the VM (per-VM ordering). */
+  seq: z.number().int().nonnegative(),
+  submitted_by: z.string(),
+  request_id: z.string().optional(),
+});
+
+export const CreatePayload = Base.extend({
+  kind: z.literal('create'),
+  instance_type: z.string(),
+  vcpus: z.number().int().positive(),
+  memory_mb: z.number().int().positive(),
+  storage_mb: z.number().int().positive(),
+  image: z.object({ name: ImageNameSchema, url: z.string(), sha256: z.string().regex(SHA256_RE).optional() }),
+  tags: TagsSchema,
+  /** AES-256-GCM ciphertext of the user-data (see crypto.ts); never plain text in Redis. */
+  user_data_enc: z.string().nullable(),
+});
+export const StartPayload = Base.extend({ kind: z.literal('start') });
+export const StopPayload = Base.extend({ kind: z.literal('stop'), force: z.boolean(), timeout_ms: z.number().int().positive() });
+export const RebootPayload = Base.extend({ kind: z.literal('reboot'), timeout_ms: z.number().int().positive() });
+export const DeletePayload = Base.extend({ kind: z.literal('delete') });
+export const EditTagsPayload = Base.extend({ kind: z.literal('edit-tags'), tags: TagsSchema });
+export const RefreshPayload = z.object({
+  kind: z.literal('refresh'),
+  region: RegionNameSchema,
+  host: z.string(),
+  submitted_by: z.string(),
+  request_id: z.string().optional(),
+});
+
+export const JobPayload = z.discriminatedUnion('kind', [
+  CreatePayload,
+  StartPayload,
+  StopPayload,
+  RebootPayload,
+  DeletePayload,
+  EditTagsPayload,
+  RefreshPayload,
+]);
+export type JobPayload = z.infer<typeof JobPayload>;
+export type VmJobPayload = Exclude<JobPayload, { kind: 'refresh' }>;
+
+/** Steps each kind goes through, in order: the job view lists them before they run. */
+export const STEPS: Record<JobKind, readonly string[]> = {
+  create: ['fetch-image', 'create-disk', 'create-seed', 'define', 'start'],
+  start: ['start'],
+  stop: ['stop'],
+  reboot: ['stop', 'start'],
+  delete: ['delete'],
+  'edit-tags': ['set-tags'],
+  refresh: ['list'],
+};
+
+export type StepState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+export interface StepView {
+  name: string;
+  state: StepState;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+/** What a processor stores with BullMQ's `updateProgress`. */
+export interface ProgressData {
+  percent: number;
+  step: string | null;
+  steps: StepView[];
+}
+
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+
+export interface JobError {
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+/** The job as clients read it (ARCHITECTURE.md §3). */
+export interface JobView {
+  id: string;
+  kind: JobKind;
+  target: { region: string; vm_name: string | null; host: string };
+  state: JobState;
+  progress: number;
+  step: string | null;
+  steps: StepView[];
+  attempts: number;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  error: JobError | null;
+  result: unknown;
+  links: { self: string; events: string; cancel: string };
+}
+
+/** Queue of one host's operations; its global concurrency is the host's operation limit. */
+export function hostQueueName(region: string, host: string): string {
+  return `ops.${region}.${host}`;
+}
+
+/** Redis keys outside BullMQ's own. All carry the prefix's hash tag, so they live in one cluster slot. */
+export const keys = {
+  /** job id → queue name, so a job can be found from its id alone. */
+  jobQueue: (p: string, id: string) => `${p}:jobq:${id}`,
+  /** ZSET of pending operation job ids of one VM, scored by seq: only the lowest may run. */
+  vmOps: (p: string, region: string, vm: string) => `${p}:vmops:${region}/${vm}`,
+  vmSeq: (p: string, region: string, vm: string) => `${p}:vmseq:${region}/${vm}`,
+  /** The host a VM lives on (set when its create is accepted, removed when it is deleted). */
+  vmHost: (p: string, region: string, vm: string) => `${p}:vmhost:${region}/${vm}`,
+  /** JSON InventoryEntry of one host. */
+  inventory: (p: string, region: string, host: string) => `${p}:inv:${region}/${host}`,
+};
+
+export interface InventoryVm {
+  name: string;
+  uuid: string;
+  dom_id: number | null;
+  state: string;
+  managed: boolean;
+  tags: Record<string, string>;
+  ip: string | null;
+  vcpus: number;
+  memory_mb: number;
+  image: string | null;
+  instance_type: string | null;
+}
+
+export interface InventoryEntry {
+  region: string;
+  host: string;
+  /** When the host was last listed successfully. */
+  observed_at: string | null;
+  /** When a listing was last attempted, and why it failed if it did. */
+  attempted_at: string;
+  error: string | null;
+  vms: InventoryVm[];
+}
+
+/** Error a processor throws so that BullMQ's failedReason carries the structured error. */
+export function encodeJobError(e: JobError): string {
+  return JSON.stringify(e);
+}
+
+export function decodeJobError(reason: string | undefined | null): JobError | null {
+  if (!reason) return null;
+  try {
+    const o = JSON.parse(reason) as Partial<JobError>;
+    if (typeof o.code === 'string' && typeof o.message === 'string') return { code: o.code, message: o.message, retryable: Boolean(o.retryable) };
+  } catch {
+    // Not ours (e.g. "job stalled more than allowable limit"): show BullMQ's text under a generic code.
+  }
+  return { code: 'INTERNAL', message: reason, retryable: false };
+}

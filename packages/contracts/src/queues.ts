@@ -1,0 +1,92 @@
+/**
+ * Submitting and finding jobs: the one place that knows how a job is laid out in Redis, so the API,
+ * the worker and the tests can never disagree about it.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.ts';
+import { encryptUserData } from './crypto.ts';
+import { hostQueueName, type JobPayload, keys } from './jobs.ts';
+
+/** Jobs stay readable this long after they finish (then BullMQ removes them, user-data included). */
+export const RETENTION_SECONDS = 7 * 24 * 3600;
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A payload as the API builds it: the seq is assigned at submission, user-data given in plain text. */
+export type NewJob = DistributiveOmit<JobPayload, 'seq' | 'user_data_enc'> & { user_data?: string | null };
+
+/** Holds one BullMQ Queue per host queue name, sharing one Redis connection. */
+export class Queues {
+  private readonly queues = new Map<string, Queue>();
+  constructor(
+    readonly redis: Redis,
+    readonly config: Config,
+  ) {}
+
+  get prefix(): string {
+    return this.config.queue_prefix;
+  }
+
+  get(name: string): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.redis, prefix: this.prefix });
+      q.on('error', () => undefined); // connection errors surface on the shared client
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  /** Every host queue the configuration defines. */
+  all(): Array<{ region: string; host: string; queue: Queue }> {
+    return this.config.regions.flatMap((r) =>
+      r.hosts.map((h) => ({ region: r.region_name, host: h.name, queue: this.get(hostQueueName(r.region_name, h.name)) })),
+    );
+  }
+
+  /**
+   * Submits a job: assigns it the next place among its VM's operations, encrypts user-data, records
+   * which queue holds it. Returns the BullMQ job (its id is the public job id).
+   */
+  async submit(p: NewJob): Promise<Job> {
+    const id = `job_${randomUUID().replaceAll('-', '')}`;
+    const queueName = hostQueueName(p.region, p.host);
+    const { attempts, backoff_ms } = this.config.worker;
+    let data: JobPayload;
+    if (p.kind === 'refresh') {
+      data = p;
+    } else {
+      const seq = await this.redis.incr(keys.vmSeq(this.prefix, p.region, p.vm_name));
+      const { user_data, ...rest } = p as NewJob & { vm_name: string; user_data?: string | null };
+      data = { ...rest, seq } as JobPayload;
+      if (p.kind === 'create') {
+        (data as Extract<JobPayload, { kind: 'create' }>).user_data_enc = user_data ? encryptUserData(user_data, this.config.user_data_key, id) : null;
+      }
+      await this.redis.zadd(keys.vmOps(this.prefix, p.region, p.vm_name), seq, id);
+    }
+    await this.redis.set(keys.jobQueue(this.prefix, id), queueName, 'EX', RETENTION_SECONDS + 3600);
+    return this.get(queueName).add(p.kind, data, {
+      jobId: id,
+      attempts: p.kind === 'refresh' ? 1 : attempts,
+      backoff: { type: 'exponential', delay: backoff_ms, jitter: 0.5 },
+      removeOnComplete: { age: RETENTION_SECONDS, count: 10_000 },
+      removeOnFail: { age: RETENTION_SECONDS, count: 10_000 },
+    });
+  }
+
+  /** Finds a job by its public id, with its BullMQ state; null when unknown or already removed. */
+  async find(id: string): Promise<{ job: Job; state: string; queue: Queue } | null> {
+    if (!/^job_[a-f0-9]{32}$/.test(id)) return null;
+    const queueName = await this.redis.get(keys.jobQueue(this.prefix, id));
+    if (!queueName) return null;
+    const queue = this.get(queueName);
+    const job = await queue.getJob(id);
+    if (!job) return null;
+    return { job, state: await job.getState(), queue };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+}

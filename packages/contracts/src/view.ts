@@ -1,0 +1,49 @@
+import type { Job } from 'bullmq';
+import { decodeJobError, type JobKind, type JobState, type JobView, type ProgressData, STEPS } from './jobs.ts';
+
+function iso(ms: number | undefined | null): string | null {
+  return ms ? new Date(ms).toISOString() : null;
+}
+
+/** Maps BullMQ's state names onto the job contract's. */
+export function jobState(bullState: string, failedReason?: string): JobState {
+  switch (bullState) {
+    case 'active':
+      return 'running';
+    case 'completed':
+      return 'succeeded';
+    case 'failed':
+      return decodeJobError(failedReason)?.code === 'CANCELED' ? 'canceled' : 'failed';
+    default:
+      return 'queued';
+  }
+}
+
+/** The job as clients see it. Never includes job data (user-data ciphertext, tokens) or stack traces. */
+export function toJobView(job: Job, bullState: string, base = ''): JobView {
+  const data = job.data as { kind: JobKind; region: string; vm_name?: string; host: string };
+  const progress = (typeof job.progress === 'object' ? job.progress : null) as ProgressData | null;
+  const state = jobState(bullState, job.failedReason);
+  const steps = progress?.steps ?? (STEPS[data.kind] ?? []).map((name) => ({ name, state: 'pending' as const, started_at: null, finished_at: null }));
+  const id = String(job.id);
+  return {
+    id,
+    kind: data.kind,
+    target: { region: data.region, vm_name: data.vm_name ?? null, host: data.host },
+    state,
+    progress: state === 'succeeded' ? 100 : (progress?.percent ?? 0),
+    step: state === 'succeeded' ? null : (progress?.step ?? null),
+    steps,
+    attempts: job.attemptsMade,
+    created_at: iso(job.timestamp) ?? new Date(0).toISOString(),
+    started_at: iso(job.processedOn),
+    finished_at: state === 'succeeded' || state === 'failed' || state === 'canceled' ? iso(job.finishedOn) : null,
+    error: state === 'failed' || state === 'canceled' ? decodeJobError(job.failedReason) : null,
+    result: state === 'succeeded' ? (job.returnvalue ?? null) : null,
+    links: { self: `${base}/v1/jobs/${id}`, events: `${base}/v1/jobs/${id}/events`, cancel: `${base}/v1/jobs/${id}/cancel` },
+  };
+}
+
+export function isTerminal(state: JobState): boolean {
+  return state === 'succeeded' || state === 'failed' || state === 'canceled';
+}
