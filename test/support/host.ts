@@ -1,0 +1,137 @@
+/** Helpers shared by integration tests: the loopback host, tiny images served over HTTP, unique names. */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Hypervisor, type HypervisorOptions } from '@provisioner/libvirt';
+
+export interface LoopbackHost {
+  address: string;
+  port: number;
+  user: string;
+  host_key_fingerprint: string;
+  private_key_path: string;
+  images_dir: string;
+  disks_dir: string;
+  libvirt_uri: string;
+  kvm: boolean;
+}
+
+export function hypervisorOptions(h: LoopbackHost, over: Partial<HypervisorOptions['ssh']> = {}): HypervisorOptions {
+  return {
+    ssh: {
+      host: h.address,
+      port: h.port,
+      username: h.user,
+      privateKey: readFileSync(h.private_key_path),
+      hostKeyFingerprints: [h.host_key_fingerprint],
+      connectTimeoutMs: 10_000,
+      commandTimeoutMs: 120_000,
+      ...over,
+    },
+    uri: h.libvirt_uri,
+    imagesDir: h.images_dir,
+    disksDir: h.disks_dir,
+    network: { type: 'none' },
+  };
+}
+
+export function makeHypervisor(h: LoopbackHost, over: Partial<HypervisorOptions['ssh']> = {}): Hypervisor {
+  return new Hypervisor(hypervisorOptions(h, over));
+}
+
+/** A name no other test run uses, so tests never touch VMs they did not make. */
+export function uniqueName(prefix = 't'): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+export interface ImageServer {
+  url(name: string): string;
+  requests: string[];
+  /** Most downloads that were in flight at once (the host's real download concurrency). */
+  readonly maxConcurrent: number;
+  close(): Promise<void>;
+  dir: string;
+}
+
+/** Makes tiny qcow2 images (no OS needed to define/start a domain) and a raw file of random bytes. */
+export function makeImages(specs: Array<{ name: string; sizeMiB?: number; raw?: boolean; bytes?: number }>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'prov-img-'));
+  for (const s of specs) {
+    const path = join(dir, s.name);
+    if (s.raw) {
+      execFileSync('sh', ['-c', 'head -c "$1" /dev/urandom > "$2"', 'mk', String(s.bytes ?? 1 << 20), path]);
+    } else {
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', path, `${s.sizeMiB ?? 64}M`]);
+    }
+  }
+  return dir;
+}
+
+/**
+ * Serves files from `dir` on 127.0.0.1. `bytesPerSecond` throttles the body so downloads take real
+ * time (progress, cancellation); `/status/NNN` answers that status.
+ */
+export async function startImageServer(dir: string, opts: { bytesPerSecond?: number } = {}): Promise<ImageServer> {
+  const requests: string[] = [];
+  let inFlight = 0;
+  let maxConcurrent = 0;
+  const server: Server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    requests.push(path);
+    inFlight++;
+    maxConcurrent = Math.max(maxConcurrent, inFlight);
+    res.on('close', () => inFlight--);
+    const status = /^\/status\/(\d{3})$/.exec(path);
+    if (status) {
+      res.writeHead(Number(status[1])).end('no');
+      return;
+    }
+    const file = join(dir, path.replace(/^\/+/, ''));
+    let size: number;
+    try {
+      size = statSync(file).size;
+    } catch {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-length': size, 'content-type': 'application/octet-stream' });
+    const stream = createReadStream(file, { highWaterMark: 64 * 1024 });
+    if (!opts.bytesPerSecond) {
+      stream.pipe(res);
+      return;
+    }
+    const bps = opts.bytesPerSecond;
+    stream.on('data', (chunk) => {
+      stream.pause();
+      res.write(chunk);
+      setTimeout(() => stream.resume(), (chunk.length / bps) * 1000);
+    });
+    stream.on('end', () => res.end());
+    res.on('close', () => stream.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    dir,
+    requests,
+    get maxConcurrent() {
+      return maxConcurrent;
+    },
+    url: (name) => `http://127.0.0.1:${port}/${name}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+        rmSync(dir, { recursive: true, force: true });
+      }),
+  };
+}
+
+/** Command lines of this machine's processes (the loopback host's process table). */
+export function processTable(): string {
+  return execFileSync('ps', ['-eo', 'pid,pgid,args'], { encoding: 'utf8' });
+}

@@ -1,0 +1,23 @@
+/** Strings that must never be interpreted by a shell: names, tags and arguments from hostile clients. */
+export const HOSTILE = [
+  '; rm -rf /',
+  '$(id)',
+  '`id`',
+  "it's",
+  "'",
+  "''",
+  '"double" \\ backslash',
+  'line1\nline2',
+  '\r\n',
+  '--force',
+  '-rf',
+  '*',
+  '~root',
+  '$HOME ${PATH}',
+  '!!',
+  'a b\tc',
+  '',
+  'ünïcödé ✓ 名前',
+  '\u202e reversed',
+  '&& echo pwned || true | cat > /tmp/x',
+];

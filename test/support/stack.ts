@@ -1,0 +1,214 @@
+/**
+ * Starts the real service for end-to-end tests: an API process and worker processes, against the
+ * machine's Redis under a queue prefix of their own, and the loopback hypervisor host.
+ * Cleans up every key under that prefix (never anything else) when stopped.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import type { LoopbackHost } from './host.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface StackOptions {
+  host: LoopbackHost;
+  images: Record<string, { url: string; sha256?: string }>;
+  workers?: number;
+  maxConcurrent?: number;
+  /** Extra top-level config fields (e.g. shorter legacy waits). */
+  extra?: Record<string, unknown>;
+}
+
+export interface Stack {
+  url: string;
+  prefix: string;
+  tokens: { admin: string; read: string; write: string };
+  redis: Redis;
+  configPath: string;
+  workers: ChildProcess[];
+  api: ChildProcess;
+  logs: string[];
+  startWorker(): Promise<ChildProcess>;
+  fetch(path: string, init?: RequestInit & { token?: string | null }): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((r) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => r(port));
+    });
+  });
+}
+
+export function testConfig(o: StackOptions, prefix: string, port: number, tokens: Stack['tokens']) {
+  return {
+    port,
+    redis_url: 'redis://127.0.0.1:6379',
+    queue_prefix: prefix,
+    log_level: 'info',
+    user_data_key: randomBytes(32).toString('base64'),
+    legacy_create_wait_ms: 120_000,
+    legacy_wait_ms: 60_000,
+    tokens: [
+      { name: 'admin', token: tokens.admin, scopes: ['admin'] },
+      { name: 'reader', token: tokens.read, scopes: ['read'] },
+      { name: 'writer', token: tokens.write, scopes: ['read', 'write'] },
+    ],
+    images: o.images,
+    regions: [
+      {
+        region_name: 'r1',
+        available_instance_types: [
+          { instance_type: 'tiny', vcpus: 1, memory_mb: 64, storage_mb: 256 },
+          { instance_type: 'small', vcpus: 1, memory_mb: 128, storage_mb: 512 },
+        ],
+        hosts: [
+          {
+            name: 'h1',
+            address: o.host.address,
+            port: o.host.port,
+            user: o.host.user,
+            private_key_path: o.host.private_key_path,
+            host_key_fingerprint: o.host.host_key_fingerprint,
+            network: 'none',
+            max_concurrent_operations: o.maxConcurrent ?? 4,
+            images_dir: o.host.images_dir,
+            disks_dir: o.host.disks_dir,
+          },
+        ],
+      },
+    ],
+    worker: {
+      port: 0,
+      attempts: 3,
+      backoff_ms: 300,
+      stop_timeout_ms: 2000,
+      inventory_refresh_ms: 60_000,
+      lock_duration_ms: 10_000,
+      stalled_interval_ms: 5_000,
+    },
+    ...o.extra,
+  };
+}
+
+function spawnTs(entry: string, env: NodeJS.ProcessEnv, logs: string[], label: string): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const keep = (d: Buffer) => {
+    for (const line of d.toString().split('\n')) if (line) logs.push(`[${label}] ${line}`);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return child;
+}
+
+async function waitHttp(url: string, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try {
+      const r = await fetch(url);
+      if (r.status < 500) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer within ${ms} ms`);
+}
+
+async function waitLog(logs: string[], needle: string, from: number, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (logs.slice(from).some((l) => l.includes(needle))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`"${needle}" not logged within ${ms} ms:\n${logs.slice(-30).join('\n')}`);
+}
+
+export async function startStack(o: StackOptions): Promise<Stack> {
+  const prefix = `{t${randomBytes(4).toString('hex')}}`;
+  const port = await freePort();
+  const tokens = { admin: randomBytes(18).toString('base64url'), read: randomBytes(18).toString('base64url'), write: randomBytes(18).toString('base64url') };
+  const dir = mkdtempSync(join(tmpdir(), 'prov-stack-'));
+  const configPath = join(dir, 'config.json');
+  writeFileSync(configPath, JSON.stringify(testConfig(o, prefix, port, tokens)), { mode: 0o600 });
+  const env = { PROVISIONER_CONFIG: configPath, PORT: '', REDIS_URL: '', API_TOKEN: '', LOG_LEVEL: '' };
+  const logs: string[] = [];
+  const redis = new Redis('redis://127.0.0.1:6379');
+  const workers: ChildProcess[] = [];
+  const startWorker = async () => {
+    const from = logs.length;
+    const w = spawnTs('apps/worker/src/main.ts', env, logs, `worker${workers.length}`);
+    workers.push(w);
+    await waitLog(logs, 'worker ready', from);
+    return w;
+  };
+  for (let i = 0; i < (o.workers ?? 1); i++) await startWorker();
+  const api = spawnTs('apps/api/src/main.ts', env, logs, 'api');
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/health`);
+
+  return {
+    url,
+    prefix,
+    tokens,
+    redis,
+    configPath,
+    workers,
+    api,
+    logs,
+    startWorker,
+    fetch: (path, init = {}) => {
+      const { token = tokens.admin, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (token !== null && !headers.has('authorization')) headers.set('authorization', `Bearer ${token}`);
+      if (rest.body && !headers.has('content-type')) headers.set('content-type', 'application/json');
+      return fetch(`${url}${path}`, { ...rest, headers });
+    },
+    stop: async () => {
+      const all = [api, ...workers].filter((c) => c.exitCode === null && c.signalCode === null);
+      await Promise.all(
+        all.map(
+          (c) =>
+            new Promise<void>((r) => {
+              c.once('exit', () => r());
+              c.kill('SIGTERM');
+              setTimeout(() => c.kill('SIGKILL'), 15_000).unref();
+            }),
+        ),
+      );
+      await deletePrefix(redis, prefix);
+      await redis.quit();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Deletes the keys of one test's prefix, and nothing else. */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (found.length) await redis.del(...found);
+  } while (cursor !== '0');
+}
+
+/** Polls a job until it ends; returns its final view. */
+export async function waitJob(stack: Stack, id: string, ms = 120_000): Promise<Record<string, unknown>> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const r = await stack.fetch(`/v1/jobs/${id}`);
+    const job = (await r.json()) as Record<string, unknown>;
+    if (['succeeded', 'failed', 'canceled'].includes(String(job.state))) return job;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`job ${id} did not finish within ${ms} ms\n${stack.logs.slice(-40).join('\n')}`);
+}
