@@ -1,0 +1,64 @@
+/**
+ * The HTTP API as a Hono app, built from its dependencies so tests can serve it on a random port
+ * against a Redis of their choosing.
+ *
+ * @example
+ * const app = createApp({ config, redis, queues: new Queues(redis, config), logger });
+ * serve({ fetch: app.fetch, port: 0 });
+ * // … later
+ * await app.close();
+ */
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { AppDeps, AppEnv, Services } from './context.ts';
+import { ApiError, notFound, onError } from './errors.ts';
+import { Inventory } from './inventory.ts';
+import { accessLog, auth, requestId, requireRedis } from './middleware.ts';
+import { catalogRoutes } from './routes/catalog.ts';
+import { healthRoutes } from './routes/health.ts';
+import { jobRoutes } from './routes/jobs.ts';
+import { legacyRoutes } from './routes/legacy.ts';
+import { vmRoutes } from './routes/vms.ts';
+import { JobWatcher } from './watch.ts';
+
+/** Routes that answer from the configuration alone (or check Redis themselves) keep working while Redis is down. */
+const WITHOUT_REDIS = new Set(['/health', '/ready', '/v1/regions', '/v1/images', '/v1/get-images']);
+
+export type ApiApp = Hono<AppEnv> & {
+  /** Ends open event streams and waits, and closes the QueueEvents connections. */
+  close(): Promise<void>;
+};
+
+export function createApp(deps: AppDeps): ApiApp {
+  const watcher = new JobWatcher(deps.redis, deps.config, deps.logger);
+  const inventory = new Inventory(deps.config, deps.redis, deps.queues, watcher, deps.logger);
+  const s: Services = { ...deps, watcher, inventory };
+  const redisUp = requireRedis(deps.redis);
+
+  const app = new Hono<AppEnv>();
+  app.use('*', requestId(deps.logger));
+  app.use('*', accessLog(deps.logger));
+  app.use('*', auth(deps.config));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: deps.config.max_body_bytes,
+      onError: () => {
+        // The rest of the body is never read: close the connection rather than leave it out of step.
+        throw new ApiError('PAYLOAD_TOO_LARGE', `request body larger than ${deps.config.max_body_bytes} bytes`, { headers: { Connection: 'close' } });
+      },
+    }),
+  );
+  app.use('*', (c, next) => (WITHOUT_REDIS.has(c.req.path) ? next() : redisUp(c, next)));
+
+  app.route('/', healthRoutes(s));
+  app.route('/', catalogRoutes(s));
+  app.route('/', vmRoutes(s));
+  app.route('/', jobRoutes(s));
+  app.route('/', legacyRoutes(s));
+
+  app.onError(onError);
+  app.notFound(notFound);
+
+  return Object.assign(app, { close: () => watcher.close() });
+}

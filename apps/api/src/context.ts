@@ -1,0 +1,35 @@
+/**
+ * What every handler can reach: the dependencies given to `createApp` and the per-request variables
+ * the middleware sets (request id, the caller's token name).
+ */
+import type { Config, Queues, Scope } from '@provisioner/contracts';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Inventory } from './inventory.ts';
+import type { JobWatcher } from './watch.ts';
+
+export interface AppDeps {
+  config: Config;
+  redis: Redis;
+  queues: Queues;
+  logger: Logger;
+}
+
+/** Dependencies plus the services built from them once per app. */
+export interface Services extends AppDeps {
+  inventory: Inventory;
+  watcher: JobWatcher;
+}
+
+export interface Caller {
+  name: string;
+  scopes: readonly Scope[];
+}
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    logger: Logger;
+    caller: Caller | null;
+  };
+}

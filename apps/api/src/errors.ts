@@ -1,0 +1,124 @@
+/**
+ * The API's one error envelope and its one `onError`. Every failure a client can see has a code from
+ * a closed set, mapped exhaustively to an HTTP status; anything else is logged with its cause and
+ * answered with a generic 500 (never a stack trace).
+ */
+import type { JobError } from '@provisioner/contracts';
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { AppEnv } from './context.ts';
+
+export const ERROR_STATUS = {
+  /** Malformed request: the body is not JSON, not an object, or a query parameter cannot be read. */
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  /** Well-formed JSON that breaks the schema or names something the configuration does not have. */
+  VALIDATION: 422,
+  INTERNAL: 500,
+  /** A job the client waited for (legacy routes) failed on the host. */
+  JOB_FAILED: 502,
+  /** Redis does not answer: nothing can be queued or read. */
+  UNAVAILABLE: 503,
+  /** A legacy route's job did not finish within its wait (the job goes on). */
+  TIMEOUT: 504,
+} as const satisfies Record<string, ContentfulStatusCode>;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly extra: { jobId?: string; details?: unknown; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+  }
+
+  get status(): ContentfulStatusCode {
+    return ERROR_STATUS[this.code];
+  }
+}
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; request_id: string; job_id?: string; details?: unknown };
+  /** The replaced service's clients read `detail`. */
+  detail: string;
+}
+
+export function errorBody(c: Context<AppEnv>, e: ApiError): ErrorBody {
+  const error: ErrorBody['error'] = { code: e.code, message: e.message, request_id: c.get('requestId') ?? '' };
+  if (e.extra.jobId) error.job_id = e.extra.jobId;
+  if (e.extra.details !== undefined) error.details = e.extra.details;
+  return { error, detail: e.message };
+}
+
+export function errorResponse(c: Context<AppEnv>, e: ApiError): Response {
+  for (const [k, v] of Object.entries(e.extra.headers ?? {})) c.header(k, v);
+  return c.json(errorBody(c, e), e.status);
+}
+
+const REDIS_DOWN_RE = /enableOfflineQueue|Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Stream isn't writeable/i;
+
+/** Errors of an unreachable Redis (ioredis phrases them several ways). */
+export function isRedisDown(e: unknown): boolean {
+  return e instanceof Error && (REDIS_DOWN_RE.test(e.message) || e.name === 'MaxRetriesPerRequestError');
+}
+
+/** Maps whatever was thrown onto the envelope. */
+export function toApiError(e: unknown): ApiError | null {
+  if (e instanceof ApiError) return e;
+  if (e instanceof HTTPException) {
+    if (e.status === 413) return new ApiError('PAYLOAD_TOO_LARGE', 'request body too large');
+    if (e.status === 401) return new ApiError('UNAUTHORIZED', 'Invalid or missing API Token');
+    if (e.status === 404) return new ApiError('NOT_FOUND', 'not found');
+    if (e.status >= 400 && e.status < 500) return new ApiError('BAD_REQUEST', e.message || 'bad request');
+    return null;
+  }
+  if (isRedisDown(e)) return new ApiError('UNAVAILABLE', 'the job store (Redis) is unavailable, try again later');
+  return null;
+}
+
+/** Hono's `onError`: known errors answered as they are, the rest logged with cause and hidden. */
+export function onError(e: Error, c: Context<AppEnv>): Response {
+  const known = toApiError(e);
+  if (known) {
+    if (known.code === 'UNAVAILABLE') c.get('logger')?.warn({ err: e.message, request_id: c.get('requestId') }, 'redis unavailable');
+    return errorResponse(c, known);
+  }
+  c.get('logger')?.error(
+    { err: { name: e.name, message: e.message, stack: e.stack, cause: String(e.cause ?? '') }, request_id: c.get('requestId') },
+    'unhandled error',
+  );
+  return errorResponse(c, new ApiError('INTERNAL', 'internal error'));
+}
+
+export function notFound(c: Context<AppEnv>): Response {
+  return errorResponse(c, new ApiError('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`));
+}
+
+/**
+ * What a failed job means to a client that waited for it (legacy routes): the job's own error code
+ * decides the status, host and libvirt failures are 502.
+ */
+export function jobFailure(jobId: string, err: JobError | null, location: string): ApiError {
+  const message = err?.message ?? 'the operation failed';
+  const extra = { jobId, details: { job_error: err }, headers: { Location: location } };
+  switch (err?.code) {
+    case 'DOMAIN_NOT_FOUND':
+      return new ApiError('NOT_FOUND', message, extra);
+    case 'ALREADY_EXISTS':
+    case 'CANCELED':
+      return new ApiError('CONFLICT', message, extra);
+    case 'INVALID_ARGUMENT':
+    case 'INVALID_PAYLOAD':
+      return new ApiError('VALIDATION', message, extra);
+    default:
+      return new ApiError('JOB_FAILED', message, extra);
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The API's view of the VMs: the inventory workers keep in Redis (one JSON entry per host, stamped
+ * with when it was observed), the host each VM lives on, and on-demand refreshes (a `refresh` job per
+ * host, waited for within config.refresh_wait_ms). The API never opens SSH.
+ */
+import { type Config, type InventoryEntry, type InventoryVm, keys, type Queues, type RegionConfig } from '@provisioner/contracts';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { JobWatcher } from './watch.ts';
+
+/** One VM as the API shows it. */
+export interface VmItem {
+  vm_name: string;
+  region_name: string;
+  host: string;
+  dom_id: number | null;
+  /** libvirt's state text (`running`, `shut off`, …), or `pending` while its create has not run yet. */
+  state: string;
+  managed: boolean;
+  tags: Record<string, string>;
+  ip: string | null;
+  vcpus: number | null;
+  memory_mb: number | null;
+  image: string | null;
+  instance_type: string | null;
+  /** When the host was last listed (how fresh this is). */
+  observed_at: string | null;
+}
+
+export interface HostStatus {
+  region: string;
+  host: string;
+  observed_at: string | null;
+  error: string | null;
+}
+
+export interface HostEntry {
+  region: string;
+  host: string;
+  entry: InventoryEntry | null;
+}
+
+export function toVmItem(region: string, host: string, vm: InventoryVm, observedAt: string | null): VmItem {
+  return {
+    vm_name: vm.name,
+    region_name: region,
+    host,
+    dom_id: vm.dom_id,
+    state: vm.state,
+    managed: vm.managed,
+    tags: vm.tags ?? {},
+    ip: vm.ip,
+    vcpus: vm.vcpus,
+    memory_mb: vm.memory_mb,
+    image: vm.image,
+    instance_type: vm.instance_type,
+    observed_at: observedAt,
+  };
+}
+
+export function hostStatus(h: HostEntry): HostStatus {
+  return {
+    region: h.region,
+    host: h.host,
+    observed_at: h.entry?.observed_at ?? null,
+    error: h.entry ? h.entry.error : 'not observed yet',
+  };
+}
+
+export function vmItems(hosts: HostEntry[]): VmItem[] {
+  return hosts.flatMap((h) => (h.entry?.vms ?? []).map((vm) => toVmItem(h.region, h.host, vm, h.entry?.observed_at ?? null)));
+}
+
+export class Inventory {
+  /** Refreshes in flight per host: concurrent list requests share one refresh job. */
+  private readonly inflight = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly config: Config,
+    private readonly redis: Redis,
+    private readonly queues: Queues,
+    private readonly watcher: JobWatcher,
+    private readonly logger: Logger,
+  ) {}
+
+  private get prefix(): string {
+    return this.config.queue_prefix;
+  }
+
+  /** The inventory entries of the regions' hosts (one MGET). */
+  async entries(regions: readonly RegionConfig[]): Promise<HostEntry[]> {
+    const hosts = regions.flatMap((r) => r.hosts.map((h) => ({ region: r.region_name, host: h.name })));
+    if (hosts.length === 0) return [];
+    const raw = await this.redis.mget(...hosts.map((h) => keys.inventory(this.prefix, h.region, h.host)));
+    return hosts.map((h, i) => ({ ...h, entry: parseEntry(raw[i] ?? null) }));
+  }
+
+  /**
+   * Where a VM lives: the host recorded when its create was accepted, else the first host whose
+   * inventory lists it. `vm` is its inventory record (null while its create has not run).
+   */
+  async locate(region: RegionConfig, name: string): Promise<{ host: string; vm: VmItem | null } | null> {
+    const [recorded, entries] = await Promise.all([this.redis.get(keys.vmHost(this.prefix, region.region_name, name)), this.entries([region])]);
+    const found = vmItems(entries).filter((v) => v.vm_name === name);
+    const onRecorded = found.find((v) => v.host === recorded);
+    if (onRecorded) return { host: onRecorded.host, vm: onRecorded };
+    if (recorded && region.hosts.some((h) => h.name === recorded)) return { host: recorded, vm: null };
+    const first = found[0];
+    return first ? { host: first.host, vm: first } : null;
+  }
+
+  /** Whether operations on the VM are still queued (its create may not have run yet). */
+  async hasPendingOps(region: string, name: string): Promise<boolean> {
+    return (await this.redis.zcard(keys.vmOps(this.prefix, region, name))) > 0;
+  }
+
+  /**
+   * The host a new VM goes to: the one with the fewest VMs in the inventory (ties: the first in the
+   * configuration), preferring hosts whose last listing succeeded over hosts that could not be listed.
+   * Returns the entries too, so the caller can check the name is free.
+   */
+  async chooseHost(region: RegionConfig): Promise<{ host: string; entries: HostEntry[] }> {
+    const entries = await this.entries([region]);
+    let best: { host: string; score: [number, number] } | null = null;
+    for (const e of entries) {
+      const score: [number, number] = [e.entry?.error ? 1 : 0, e.entry?.vms.length ?? 0];
+      if (!best || score[0] < best.score[0] || (score[0] === best.score[0] && score[1] < best.score[1])) best = { host: e.host, score };
+    }
+    // RegionSchema requires at least one host.
+    return { host: best?.host ?? region.hosts[0]?.name ?? '', entries };
+  }
+
+  /**
+   * Lists the regions' hosts again through the workers (a `refresh` job per host) and waits for them,
+   * at most config.refresh_wait_ms in all. A host that does not answer in time keeps its last entry;
+   * its `observed_at` says how old that is.
+   */
+  async refresh(regions: readonly RegionConfig[], by: { submitted_by: string; request_id: string }): Promise<void> {
+    const deadline = Date.now() + this.config.refresh_wait_ms;
+    const hosts = regions.flatMap((r) => r.hosts.map((h) => ({ region: r.region_name, host: h.name })));
+    await Promise.all(
+      hosts.map((h) => {
+        const key = `${h.region}/${h.host}`;
+        let p = this.inflight.get(key);
+        if (!p) {
+          p = this.refreshHost(h.region, h.host, by, deadline).finally(() => this.inflight.delete(key));
+          this.inflight.set(key, p);
+        }
+        return Promise.race([p, new Promise<void>((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())]);
+      }),
+    );
+  }
+
+  private async refreshHost(region: string, host: string, by: { submitted_by: string; request_id: string }, deadline: number): Promise<void> {
+    const job = await this.queues.submit({ kind: 'refresh', region, host, ...by });
+    const queue = this.queues.get(job.queueName);
+    const end = await this.watcher.waitFor(queue, String(job.id), Math.max(1, deadline - Date.now()));
+    if (end?.state !== 'succeeded')
+      this.logger.warn({ region, host, job_id: job.id, state: end?.state ?? 'gone', request_id: by.request_id }, 'inventory refresh did not finish in time');
+  }
+}
+
+function parseEntry(raw: string | null): InventoryEntry | null {
+  if (!raw) return null;
+  try {
+    const e = JSON.parse(raw) as InventoryEntry;
+    return Array.isArray(e.vms) ? e : null;
+  } catch {
+    return null;
+  }
+}

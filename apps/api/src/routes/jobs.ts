@@ -1,0 +1,130 @@
+/**
+ * Jobs: read one, list them (newest first, from the host queues), and follow one as Server-Sent
+ * Events until it ends.
+ */
+import { JOB_KINDS, type JobState, type JobView, toJobView } from '@provisioner/contracts';
+import type { Job, JobType, Queue } from 'bullmq';
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { z } from 'zod';
+import type { AppEnv, Services } from '../context.ts';
+import { ApiError, isRedisDown } from '../errors.ts';
+import { validate } from '../validation.ts';
+import { readView } from '../watch.ts';
+
+/** BullMQ's lists holding jobs in each public state. */
+const BULL_TYPES: Record<JobState, JobType[]> = {
+  queued: ['waiting', 'delayed', 'prioritized', 'waiting-children', 'paused'],
+  running: ['active'],
+  succeeded: ['completed'],
+  failed: ['failed'],
+  canceled: ['failed'],
+};
+const ALL_TYPES = [...new Set(Object.values(BULL_TYPES).flat())];
+
+export const JobsQuery = z.object({
+  state: z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled']).optional(),
+  kind: z.enum(JOB_KINDS).optional(),
+  region: z.string().max(63).optional(),
+  vm_name: z.string().max(63).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  offset: z.coerce.number().int().min(0).max(100_000).default(0),
+});
+export type JobsQuery = z.infer<typeof JobsQuery>;
+
+/** Public jobs only: scheduled refreshes (ids not ours) are the workers' business. */
+const PUBLIC_ID_RE = /^job_[a-f0-9]{32}$/;
+const PAGE = 200;
+
+function keep(job: Job, view: JobView, q: JobsQuery): boolean {
+  if (!PUBLIC_ID_RE.test(String(job.id))) return false;
+  if (q.state !== undefined && view.state !== q.state) return false;
+  if (q.kind !== undefined && view.kind !== q.kind) return false;
+  if (q.vm_name !== undefined && view.target.vm_name !== q.vm_name) return false;
+  return true;
+}
+
+/** The first `want` matching jobs of one BullMQ list, in its order (newest first). */
+async function scanList(queue: Queue, type: JobType, q: JobsQuery, want: number): Promise<JobView[]> {
+  const out: JobView[] = [];
+  for (let start = 0; out.length < want; start += PAGE) {
+    const jobs = await queue.getJobs([type], start, start + PAGE - 1, false);
+    for (const job of jobs) {
+      if (!job) continue;
+      const view = toJobView(job, type);
+      if (keep(job, view, q)) out.push(view);
+    }
+    if (jobs.length < PAGE) break;
+  }
+  return out;
+}
+
+function newestFirst(a: JobView, b: JobView): number {
+  if (a.created_at !== b.created_at) return a.created_at < b.created_at ? 1 : -1;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
+}
+
+export async function listJobs(s: Services, q: JobsQuery) {
+  const want = q.offset + q.limit + 1;
+  const types = q.state ? BULL_TYPES[q.state] : ALL_TYPES;
+  if (q.region !== undefined && !s.config.regions.some((r) => r.region_name === q.region)) {
+    throw new ApiError('VALIDATION', 'unknown region', { details: [{ path: 'region', message: 'not a configured region' }] });
+  }
+  const queues = s.queues.all().filter((h) => q.region === undefined || h.region === q.region);
+  const lists = await Promise.all(queues.flatMap((h) => types.map((t) => scanList(h.queue, t, q, want))));
+  // A job moving between lists while they are read may show up twice: once is enough.
+  const byId = new Map<string, JobView>();
+  for (const v of lists.flat()) if (!byId.has(v.id)) byId.set(v.id, v);
+  const sorted = [...byId.values()].sort(newestFirst);
+  const jobs = sorted.slice(q.offset, q.offset + q.limit);
+  return { jobs, limit: q.limit, offset: q.offset, next_offset: sorted.length > q.offset + q.limit ? q.offset + q.limit : null };
+}
+
+async function findOr404(s: Services, id: string) {
+  const found = await s.queues.find(id);
+  if (!found) throw new ApiError('NOT_FOUND', 'job not found');
+  return found;
+}
+
+/** Comment lines keep idle proxies from closing a stream of a job that waits a long time. */
+const HEARTBEAT_MS = 15_000;
+
+export function jobRoutes(s: Services): Hono<AppEnv> {
+  const r = new Hono<AppEnv>();
+
+  r.get('/v1/jobs', async (c) => c.json(await listJobs(s, validate(JobsQuery, c.req.query()))));
+
+  r.get('/v1/jobs/:id', async (c) => {
+    const { job, queue } = await findOr404(s, c.req.param('id'));
+    const view = await readView(queue, String(job.id));
+    if (!view) throw new ApiError('NOT_FOUND', 'job not found');
+    return c.json(view);
+  });
+
+  r.get('/v1/jobs/:id/events', async (c) => {
+    const { job, queue } = await findOr404(s, c.req.param('id'));
+    const log = c.get('logger');
+    const requestId = c.get('requestId');
+    return streamSSE(c, async (stream) => {
+      const ac = new AbortController();
+      stream.onAbort(() => ac.abort());
+      const heartbeat = setInterval(() => void stream.write(': keep-alive\n\n'), HEARTBEAT_MS);
+      let seq = 0;
+      try {
+        await s.watcher.watch(queue, String(job.id), (event, view) => stream.writeSSE({ event, id: String(seq++), data: JSON.stringify(view) }), ac.signal);
+      } catch (e) {
+        // The status line is long gone: say it in the stream, without internals.
+        const code = isRedisDown(e) ? 'UNAVAILABLE' : 'INTERNAL';
+        if (code === 'INTERNAL') log.error({ err: (e as Error).message, request_id: requestId }, 'job event stream failed');
+        await stream.writeSSE({
+          event: 'error',
+          data: JSON.stringify({ code, message: 'the event stream was interrupted; read the job again', request_id: requestId }),
+        });
+      } finally {
+        clearInterval(heartbeat);
+      }
+    });
+  });
+
+  return r;
+}

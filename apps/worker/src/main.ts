@@ -1,0 +1,104 @@
+/**
+ * Worker entry point: one BullMQ Worker per host queue, each host's operation limit enforced across all
+ * worker processes by the queue's global concurrency, a scheduled inventory refresh per host, its own
+ * /health on a small port, and a graceful SIGTERM.
+ */
+import { createServer } from 'node:http';
+import { type Config, ConfigError, hostQueueName, loadConfig } from '@provisioner/contracts';
+import { type Job, Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { makeHypervisors } from './hosts.ts';
+import { type HostRuntime, makeProcessor, onJobEnded } from './processor.ts';
+
+export async function startWorker(config: Config) {
+  const log = pino({ level: config.log_level, base: { service: 'worker', pid: process.pid } });
+  const redis = new Redis(config.redis_url, { maxRetriesPerRequest: null });
+  redis.on('error', (e) => log.warn({ err: e.message }, 'redis error'));
+  const hypervisors = makeHypervisors(config);
+  const workers: Worker[] = [];
+  const queues: Queue[] = [];
+
+  for (const region of config.regions) {
+    for (const host of region.hosts) {
+      const name = hostQueueName(region.region_name, host.name);
+      const queue = new Queue(name, { connection: redis, prefix: config.queue_prefix });
+      queue.on('error', (e) => log.warn({ err: e.message, queue: name }, 'queue error'));
+      queues.push(queue);
+      await queue.setGlobalConcurrency(host.max_concurrent_operations);
+      await queue.upsertJobScheduler(
+        `refresh:${region.region_name}/${host.name}`,
+        { every: config.worker.inventory_refresh_ms },
+        {
+          name: 'refresh',
+          data: { kind: 'refresh', region: region.region_name, host: host.name, submitted_by: 'scheduler' },
+          opts: { removeOnComplete: 10, removeOnFail: 50 },
+        },
+      );
+      const hv = hypervisors.get(`${region.region_name}/${host.name}`);
+      if (!hv) throw new Error(`no hypervisor for ${name}`);
+      const rt: HostRuntime = { region: region.region_name, host: host.name, hv, queue };
+      const worker = new Worker(name, makeProcessor(rt, redis, config, log), {
+        connection: redis.duplicate({ maxRetriesPerRequest: null }),
+        prefix: config.queue_prefix,
+        concurrency: host.max_concurrent_operations,
+        lockDuration: config.worker.lock_duration_ms,
+        stalledInterval: config.worker.stalled_interval_ms,
+        maxStalledCount: config.worker.max_stalled_count,
+      });
+      worker.on('error', (e) => log.error({ err: e.message, queue: name }, 'worker error'));
+      const ended = (job: Job | undefined) =>
+        void onJobEnded(rt, redis, config, job).catch((e: unknown) => log.warn({ err: String(e) }, 'ending a VM turn failed'));
+      worker.on('completed', ended);
+      worker.on('failed', ended);
+      workers.push(worker);
+    }
+  }
+
+  const health = createServer((req, res) => {
+    if (req.url === '/health') {
+      const running = workers.every((w) => w.isRunning());
+      res.writeHead(running ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: running ? 'healthy' : 'unhealthy', queues: workers.map((w) => w.name) }));
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => health.listen(config.worker.port, '0.0.0.0', r));
+  log.info({ port: config.worker.port, queues: workers.map((w) => w.name) }, 'worker ready');
+
+  let stopping: Promise<void> | null = null;
+  /** Stop taking jobs, let running ones finish (or hand them back when closing times out), close SSH and Redis. */
+  const stop = () => {
+    stopping ??= (async () => {
+      log.info('shutting down');
+      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all(queues.map((q) => q.close()));
+      await Promise.all([...hypervisors.values()].map((h) => h.close()));
+      health.close();
+      await redis.quit().catch(() => undefined);
+      log.info('stopped');
+    })();
+    return stopping;
+  };
+  return { stop, port: () => (health.address() as { port: number }).port };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`provisioner-worker: ${e.message}\n`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  const w = await startWorker(config);
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      void w.stop().then(() => process.exit(0));
+    });
+  }
+}

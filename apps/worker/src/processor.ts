@@ -1,0 +1,99 @@
+import { type Config, JobPayload, STEPS, type VmJobPayload } from '@provisioner/contracts';
+import type { Hypervisor } from '@provisioner/libvirt';
+import { DelayedError, type Job, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { toBullError, toJobError } from './errors.ts';
+import { refreshInventory } from './inventory.ts';
+import { endTurn, isMyTurn } from './ordering.ts';
+import type { ProcessorContext } from './processors/context.ts';
+import { CREATE_WEIGHTS, cleanupCreate, processCreate } from './processors/create.ts';
+import { processDelete } from './processors/delete.ts';
+import { processEditTags } from './processors/edit-tags.ts';
+import { processReboot } from './processors/reboot.ts';
+import { processRefresh } from './processors/refresh.ts';
+import { processStart } from './processors/start.ts';
+import { processStop } from './processors/stop.ts';
+import { StepRunner } from './steps.ts';
+
+export interface HostRuntime {
+  region: string;
+  host: string;
+  hv: Hypervisor;
+  queue: Queue;
+}
+
+/** How long a job whose VM is busy waits before it looks again (it is also promoted when its turn comes). */
+const TURN_POLL_MS = 1000;
+
+function dispatch(ctx: ProcessorContext, p: JobPayload): Promise<unknown> {
+  switch (p.kind) {
+    case 'create':
+      return processCreate(ctx, p);
+    case 'start':
+      return processStart(ctx, p);
+    case 'stop':
+      return processStop(ctx, p);
+    case 'reboot':
+      return processReboot(ctx, p);
+    case 'delete':
+      return processDelete(ctx, p);
+    case 'edit-tags':
+      return processEditTags(ctx, p);
+    case 'refresh':
+      return processRefresh(ctx, p);
+  }
+}
+
+/** Builds the BullMQ processor for one host's queue. */
+export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log: Logger) {
+  const prefix = config.queue_prefix;
+  return async (job: Job, token?: string, signal?: AbortSignal): Promise<unknown> => {
+    const parsed = JobPayload.safeParse(job.data);
+    if (!parsed.success) throw toBullError(toJobError(parsed.error));
+    const p = parsed.data;
+    const vm = p.kind === 'refresh' ? null : (p as VmJobPayload);
+    if (vm && !(await isMyTurn(redis, prefix, rt.queue, vm.region, vm.vm_name, String(job.id)))) {
+      await job.moveToDelayed(Date.now() + TURN_POLL_MS, token);
+      throw new DelayedError();
+    }
+    const jlog = log.child({ job_id: job.id, kind: p.kind, vm: vm?.vm_name, host: `${rt.region}/${rt.host}`, request_id: p.request_id });
+    const steps = new StepRunner(job, STEPS[p.kind], p.kind === 'create' ? CREATE_WEIGHTS : undefined);
+    const ctx: ProcessorContext = { job, hv: rt.hv, redis, config, queue: rt.queue, log: jlog, steps, signal: signal ?? new AbortController().signal };
+    jlog.info({ attempt: job.attemptsMade + 1 }, 'job started');
+    try {
+      const result = await dispatch(ctx, p);
+      jlog.info('job succeeded');
+      if (vm) await finish(ctx, vm);
+      return result;
+    } catch (e) {
+      const err = toJobError(e);
+      const final = !err.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      jlog.warn({ err: { code: err.code, message: err.message }, final, cause: err.code === 'INTERNAL' ? String(e) : undefined }, 'job attempt failed');
+      if (final && vm) {
+        if (vm.kind === 'create')
+          await cleanupCreate(ctx, vm).catch((ce: unknown) => jlog.error({ err: String(ce) }, 'cleanup after failed create did not finish'));
+        await finish(ctx, vm);
+      }
+      throw toBullError(err);
+    }
+  };
+
+  /** Writes what the host now looks like to the inventory (the VM's turn ends once BullMQ records the outcome). */
+  async function finish(ctx: ProcessorContext, _vm: VmJobPayload): Promise<void> {
+    await refreshInventory(redis, prefix, rt.region, rt.host, rt.hv).catch((e: unknown) => ctx.log.warn({ err: String(e) }, 'inventory refresh failed'));
+  }
+}
+
+/**
+ * Called from the worker's `completed` and `failed` events: once a job's outcome is recorded (completed,
+ * or failed with no retry left), the VM's next operation may start. Ending the turn only then keeps
+ * consecutive operations' job windows apart. A worker that dies before this is covered by isMyTurn,
+ * which drops a finished head of the line.
+ */
+export async function onJobEnded(rt: HostRuntime, redis: Redis, config: Config, job: Job | undefined): Promise<void> {
+  if (!job || !job.finishedOn) return; // failed but will be retried: its turn goes on
+  const p = job.data as { kind?: string; region?: string; vm_name?: string };
+  if (p.kind === undefined || p.kind === 'refresh' || !p.region || !p.vm_name) return;
+  await endTurn(redis, config.queue_prefix, rt.queue, p.region, p.vm_name, String(job.id));
+}

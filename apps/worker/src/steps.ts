@@ -1,0 +1,66 @@
+import type { ProgressData, StepView } from '@provisioner/contracts';
+import type { Job } from 'bullmq';
+
+/**
+ * Runs a job's named steps and reports real progress: each step owns a share of 0–100, steps may report
+ * their own fraction (the image download). Progress never goes backwards, also across retries.
+ */
+export class StepRunner {
+  private readonly steps: StepView[];
+  private percent: number;
+  private readonly weights: number[];
+
+  constructor(
+    private readonly job: Job,
+    names: readonly string[],
+    weights?: readonly number[],
+  ) {
+    const prev = (typeof job.progress === 'object' ? job.progress : null) as ProgressData | null;
+    this.percent = prev?.percent ?? 0;
+    this.steps = names.map((name) => ({ name, state: 'pending', started_at: null, finished_at: null }));
+    const w = weights ?? names.map(() => 1);
+    const total = w.reduce((a, b) => a + b, 0);
+    this.weights = w.map((x) => (x / total) * 100);
+  }
+
+  /** Runs step `name`; `fn` may call `report(fraction 0..1)` as it goes. */
+  async run<T>(name: string, fn: (report: (fraction: number) => void) => Promise<T>): Promise<T> {
+    const i = this.steps.findIndex((s) => s.name === name);
+    const step = this.steps[i];
+    if (!step) throw new Error(`unknown step ${name}`);
+    step.state = 'running';
+    step.started_at = new Date().toISOString();
+    await this.publish(name, this.base(i));
+    let lastSent = 0;
+    const report = (fraction: number) => {
+      const p = this.base(i) + (this.weights[i] ?? 0) * Math.min(1, Math.max(0, fraction));
+      // Throttle to whole percents so a fast download does not flood Redis.
+      if (Math.floor(p) > lastSent) {
+        lastSent = Math.floor(p);
+        void this.publish(name, p).catch(() => undefined);
+      }
+    };
+    try {
+      const out = await fn(report);
+      step.state = 'succeeded';
+      step.finished_at = new Date().toISOString();
+      await this.publish(name, this.base(i + 1));
+      return out;
+    } catch (e) {
+      step.state = 'failed';
+      step.finished_at = new Date().toISOString();
+      await this.publish(name, this.percent).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private base(i: number): number {
+    return this.weights.slice(0, i).reduce((a, b) => a + b, 0);
+  }
+
+  private async publish(step: string, percent: number): Promise<void> {
+    this.percent = Math.max(this.percent, Math.min(100, Math.round(percent * 10) / 10));
+    const data: ProgressData = { percent: this.percent, step, steps: this.steps.map((s) => ({ ...s })) };
+    await this.job.updateProgress(data);
+  }
+}
