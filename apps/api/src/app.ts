@@ -29,6 +29,26 @@ export type ApiApp = Hono<AppEnv> & {
   close(): Promise<void>;
 };
 
+/** How much of an oversized body is read and dropped before the 413, as a multiple of the limit. */
+const DISCARD_CAP_FACTOR = 16;
+
+async function discardBody(req: Request, cap: number): Promise<void> {
+  if (!req.body || req.bodyUsed) return;
+  const reader = req.body.getReader();
+  let read = 0;
+  try {
+    while (read <= cap) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+    }
+  } catch {
+    // The client went away: nothing to drain.
+  } finally {
+    reader.releaseLock();
+  }
+}
+
 export function createApp(deps: AppDeps): ApiApp {
   const watcher = new JobWatcher(deps.redis, deps.config, deps.logger);
   const inventory = new Inventory(deps.config, deps.redis, deps.queues, watcher, deps.logger);
@@ -43,8 +63,10 @@ export function createApp(deps: AppDeps): ApiApp {
     '*',
     bodyLimit({
       maxSize: deps.config.max_body_bytes,
-      onError: () => {
-        // The rest of the body is never read: close the connection rather than leave it out of step.
+      onError: async (c) => {
+        // Read (and drop) the rest of a moderately oversized body before answering, so the client has
+        // finished sending and reads the 413 instead of a reset socket; past the cap, answer and close.
+        await discardBody(c.req.raw, DISCARD_CAP_FACTOR * deps.config.max_body_bytes);
         throw new ApiError('PAYLOAD_TOO_LARGE', `request body larger than ${deps.config.max_body_bytes} bytes`, { headers: { Connection: 'close' } });
       },
     }),
