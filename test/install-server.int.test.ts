@@ -4,7 +4,13 @@ import { readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 const run = (...args: string[]) => spawnSync('bash', ['install-server.sh', ...args], { encoding: 'utf8', timeout: 300_000 });
-const watched = ['/etc/libvirt/libvirtd.conf', '/etc/libvirt/qemu.conf', '/etc/ssh/sshd_config_provisioner', '/var/lib/provisioner-local/host.json', '/etc/passwd'];
+const watched = [
+  '/etc/libvirt/libvirtd.conf',
+  '/etc/libvirt/qemu.conf',
+  '/etc/ssh/sshd_config_provisioner',
+  '/var/lib/provisioner-local/host.json',
+  '/etc/passwd',
+];
 const mtimes = () => watched.map((f) => statSync(f).mtimeMs);
 const pidOf = (name: string) => spawnSync('pgrep', ['-o', '-x', name], { encoding: 'utf8' }).stdout.trim();
 
@@ -12,22 +18,37 @@ describe('install-server.sh', () => {
   it('documents every flag in --help', () => {
     const r = run('--help');
     expect(r.status).toBe(0);
-    for (const flag of ['--ssh-port', '--authorized-key', '--listen', '--user', '--hostname', '--local', '--data-dir', '--network', '--skip-packages', '--help']) {
+    for (const flag of [
+      '--ssh-port',
+      '--authorized-key',
+      '--listen',
+      '--user',
+      '--hostname',
+      '--local',
+      '--data-dir',
+      '--network',
+      '--skip-packages',
+      '--help',
+    ]) {
       expect(r.stdout).toContain(flag);
     }
   });
 
-  it.each([['--bogus'], ['--ssh-port', 'abc'], ['--ssh-port', '70000'], ['--user', 'Bad;Name'], ['--authorized-key', '/nonexistent.pub'], ['--data-dir', 'relative']])(
-    'exits 2 on bad usage %j and changes nothing',
-    (...args) => {
-      const before = mtimes();
-      const r = run(...args);
-      expect(r.status).toBe(2);
-      expect(r.stderr).toContain(args[0]);
-      expect(r.stderr).toContain('--help');
-      expect(mtimes()).toEqual(before);
-    },
-  );
+  it.each([
+    ['--bogus'],
+    ['--ssh-port', 'abc'],
+    ['--ssh-port', '70000'],
+    ['--user', 'Bad;Name'],
+    ['--authorized-key', '/nonexistent.pub'],
+    ['--data-dir', 'relative'],
+  ])('exits 2 on bad usage %j and changes nothing', (...args) => {
+    const before = mtimes();
+    const r = run(...args);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(args[0]);
+    expect(r.stderr).toContain('--help');
+    expect(mtimes()).toEqual(before);
+  });
 
   it('is idempotent: a second --local run changes no file, restarts no daemon and prints the same host line', () => {
     const before = mtimes();

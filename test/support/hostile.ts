@@ -13,6 +13,7 @@ export const HOSTILE = [
   '-rf',
   '*',
   '~root',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal text is the hostile input
   '$HOME ${PATH}',
   '!!',
   'a b\tc',

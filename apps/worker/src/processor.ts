@@ -92,7 +92,7 @@ export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log
  * which drops a finished head of the line.
  */
 export async function onJobEnded(rt: HostRuntime, redis: Redis, config: Config, job: Job | undefined): Promise<void> {
-  if (!job || !job.finishedOn) return; // failed but will be retried: its turn goes on
+  if (!job?.finishedOn) return; // failed but will be retried: its turn goes on
   const p = job.data as { kind?: string; region?: string; vm_name?: string };
   if (p.kind === undefined || p.kind === 'refresh' || !p.region || !p.vm_name) return;
   await endTurn(redis, config.queue_prefix, rt.queue, p.region, p.vm_name, String(job.id));

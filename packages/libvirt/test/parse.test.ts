@@ -71,7 +71,7 @@ describe('other parsers', () => {
 
   it('parseCurlProgress reads the last percentage of a --progress-bar chunk', () => {
     expect(parseCurlProgress('\r####                                   10.2%\r#########        22.5%')).toBe(22.5);
-    expect(parseCurlProgress('\r' + '#'.repeat(72) + ' 100.0%')).toBe(100);
+    expect(parseCurlProgress(`\r${'#'.repeat(72)} 100.0%`)).toBe(100);
     expect(parseCurlProgress('curl: (22) The requested URL returned error: 404')).toBeNull();
   });
 });
