@@ -27,6 +27,7 @@ LIBVIRT_URI=qemu:///system
 DEFAULT_NETWORK_XML=/usr/share/libvirt/networks/default.xml
 LOCAL_DIR=/var/lib/provisioner-local
 LOCK_FILE=/run/provisioner-install-server.lock
+HOST_CONF=/etc/provisioner/host.conf
 MARK='# provisioner'
 
 usage() {
@@ -506,10 +507,24 @@ set_conf "$LIBVIRTD_CONF" unix_sock_rw_perms '"0770"'
 set_conf "$LIBVIRTD_CONF" auth_unix_rw '"none"'
 [ "$WROTE" = 0 ] || LIBVIRT_CONF_CHANGED=1
 
-# KVM is usable only when /dev/kvm is a character device that can really be opened read-write.
-# (Check -c first: "<>" on a missing path would create a regular file.)
+# KVM is usable only when /dev/kvm is a character device that can really be opened read-write AND a
+# guest CPU like the ones we define (host-passthrough) really runs: under some nested hypervisors
+# /dev/kvm opens but QEMU aborts setting the host CPU's MSRs. The probe runs a diskless guest for
+# 1.5 s; still running then (timeout's exit 124) means KVM works. (Check -c first: "<>" on a missing
+# path would create a regular file.)
 KVM=false
-if [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then KVM=true; fi
+why=""
+if [ ! -e /dev/kvm ]; then why="/dev/kvm does not exist"
+elif ! { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }; then why="/dev/kvm exists but cannot be opened read-write"
+elif ! command -v qemu-system-x86_64 >/dev/null; then KVM=true
+else
+  probe_rc=0
+  (timeout 1.5 qemu-system-x86_64 -accel kvm -cpu host -M pc -nodefaults -display none -no-reboot >/dev/null 2>&1) 2>/dev/null || probe_rc=$?
+  if [ "$probe_rc" = 124 ]; then KVM=true; else why="/dev/kvm opens but a KVM guest with the host CPU does not run (QEMU exit $probe_rc)"; fi
+fi
+# The hypervisor library reads this to choose the domain type (kvm or qemu).
+write_file "$HOST_CONF" 0644 "$MARK: written by install-server.sh; read by the service's host probe
+kvm=$([ "$KVM" = true ] && echo 1 || echo 0)"
 if [ "$KVM" = true ]; then
   log "KVM: /dev/kvm is usable: guests use hardware virtualization; QEMU runs as libvirt's default unprivileged user"
   unset_conf "$QEMU_CONF" user
@@ -517,7 +532,6 @@ if [ "$KVM" = true ]; then
   unset_conf "$QEMU_CONF" group
   [ "$WROTE" = 0 ] || LIBVIRT_CONF_CHANGED=1
 else
-  if [ -e /dev/kvm ]; then why="/dev/kvm exists but cannot be opened read-write"; else why="/dev/kvm does not exist"; fi
   log "KVM: not usable ($why): guests need type='qemu' (software emulation)"
   log "KVM: QEMU runs as root (user/group \"root\" in $QEMU_CONF) so that libvirt does not re-probe QEMU on every call;"
   log "KVM: that is a security trade-off acceptable only on a development/CI host, never on a production node"

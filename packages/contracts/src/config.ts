@@ -3,10 +3,12 @@
  * few environment overrides. Parsed once, at each entry point. The JSON Schema in
  * docs/config.schema.json is generated from this zod schema (`npm run config-schema`).
  */
+import { hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { IMAGE_NAME_RE, NET_NAME_RE, SHA256_RE, VM_NAME_RE } from '@provisioner/libvirt/names';
+import { IMAGE_NAME_RE, isTagValue, NET_NAME_RE, SHA256_RE, VM_NAME_RE } from '@provisioner/libvirt/names';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { Secret } from './secret.ts';
 
 const FINGERPRINT_RE = /^SHA256:[A-Za-z0-9+/]{43}$/;
 const SIMPLE_NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -18,35 +20,48 @@ export const InstanceTypeSchema = z.object({
   storage_mb: z.number().int().positive(),
 });
 
-export const HostSchema = z.object({
-  /** Unique within its region; part of queue names and of the VM listing. */
-  name: z.string().regex(SIMPLE_NAME_RE, 'a lowercase DNS label'),
-  address: z.string().min(1),
-  port: z.number().int().min(1).max(65535).default(2222),
-  user: z
-    .string()
-    .regex(/^[a-z_][a-z0-9_-]{0,31}$/)
-    .default('provisioner'),
-  private_key_path: z.string().min(1),
-  /** Pinned SSH host key(s), as `ssh-keygen -lf` prints them (install-server.sh prints it too). */
-  host_key_fingerprint: z.union([z.string().regex(FINGERPRINT_RE), z.array(z.string().regex(FINGERPRINT_RE)).min(1)]),
-  /** `none`, `network:NAME` (a libvirt network) or `bridge:NAME`. */
-  network: z
-    .string()
-    .regex(new RegExp(`^(none|(network|bridge):${NET_NAME_RE.source.slice(1, -1)})$`), 'none, network:NAME or bridge:NAME')
-    .default('network:default'),
-  max_concurrent_operations: z.number().int().positive().max(256).default(4),
-  images_dir: z.string().startsWith('/').default('/var/lib/provisioner/images'),
-  disks_dir: z.string().startsWith('/').default('/var/lib/provisioner/disks'),
-  libvirt_uri: z.string().default('qemu:///system'),
-  domain_type: z.enum(['auto', 'kvm', 'qemu']).default('auto'),
-});
+export const HostSchema = z
+  .object({
+    /** Unique within its region; part of queue names and of the VM listing. */
+    name: z.string().regex(SIMPLE_NAME_RE, 'a lowercase DNS label'),
+    address: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(2222),
+    user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/)
+      .default('provisioner'),
+    /** The SSH private key: a file's path, or `private_key`, the key itself held in memory (exactly one). */
+    private_key_path: z.string().min(1).optional(),
+    private_key: z
+      .string()
+      .min(1)
+      .transform((k) => new Secret(k))
+      .optional(),
+    /** Pinned SSH host key(s), as `ssh-keygen -lf` prints them (install-server.sh prints it too). */
+    host_key_fingerprint: z.union([z.string().regex(FINGERPRINT_RE), z.array(z.string().regex(FINGERPRINT_RE)).min(1)]),
+    /** `none`, `network:NAME` (a libvirt network) or `bridge:NAME`. */
+    network: z
+      .string()
+      .regex(new RegExp(`^(none|(network|bridge):${NET_NAME_RE.source.slice(1, -1)})$`), 'none, network:NAME or bridge:NAME')
+      .default('network:default'),
+    max_concurrent_operations: z.number().int().positive().max(256).default(4),
+    images_dir: z.string().startsWith('/').default('/var/lib/provisioner/images'),
+    disks_dir: z.string().startsWith('/').default('/var/lib/provisioner/disks'),
+    libvirt_uri: z.string().default('qemu:///system'),
+    domain_type: z.enum(['auto', 'kvm', 'qemu']).default('auto'),
+  })
+  .refine((h) => (h.private_key_path === undefined) !== (h.private_key === undefined), {
+    path: ['private_key_path'],
+    message: 'give exactly one of private_key_path and private_key',
+  });
 
 export const RegionSchema = z.object({
   region_name: z.string().regex(SIMPLE_NAME_RE, 'a lowercase DNS label'),
   enabled: z.boolean().default(true),
   hosts: z.array(HostSchema).min(1),
   available_instance_types: z.array(InstanceTypeSchema).min(1),
+  /** Optional cap on VMs in the region (inventory plus accepted creates); a create beyond it is 409. */
+  max_vms: z.number().int().positive().optional(),
 });
 
 export const ImageSchema = z.object({
@@ -62,6 +77,15 @@ export const TokenSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
   token: z.string().min(16, 'tokens must be at least 16 characters'),
   scopes: z.array(ScopeSchema).min(1),
+  /** Signs the deliveries to the `webhook_url` of this token's jobs (`whsec_` + base64); never shown anywhere. */
+  webhook_secret: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, 'whsec_ followed by at least 24 bytes, base64')
+    .optional(),
+  /** Binds the token to one owner: it sees and acts on only VMs and jobs whose `owner` tag is this. */
+  owner: z.string().min(1).refine(isTagValue, 'a tag value: at most 1024 characters, no control characters').optional(),
+  /** At most `requests` requests per `per_seconds` window for this token (429 + Retry-After beyond). */
+  rate_limit: z.object({ requests: z.number().int().positive(), per_seconds: z.number().int().positive().max(86_400) }).optional(),
 });
 
 /** The replaced service's BAREMETAL_SERVER_CONFIGS entries, accepted for migration. */
@@ -92,6 +116,22 @@ const WorkerSchema = z
   })
   .prefault({});
 
+const WebhooksSchema = z
+  .object({
+    /** Bound on one delivery attempt (connect, send, answer). */
+    timeout_ms: z.number().int().positive().max(120_000).default(10_000),
+    /** Attempts per delivery, and the base and cap of the exponential backoff between them (with jitter): hours by default. */
+    attempts: z.number().int().positive().max(50).default(15),
+    backoff_ms: z.number().int().positive().default(10_000),
+    max_backoff_ms: z.number().int().positive().default(3_600_000),
+    /** Deliveries sent at once by each worker process. */
+    concurrency: z.number().int().positive().max(256).default(8),
+    /** Networks (CIDR) and host names deliveries may reach although they are private, loopback or reserved. */
+    allow_networks: z.array(z.string().regex(/^[0-9A-Fa-f:.]+\/\d{1,3}$/, 'a CIDR such as 10.1.0.0/16 or fd00::/8')).default([]),
+    allow_hosts: z.array(z.string().min(1).max(253)).default([]),
+  })
+  .prefault({});
+
 const ConfigBase = z.object({
   port: z.number().int().min(0).max(65535).default(8080),
   redis_url: z.string().default('redis://127.0.0.1:6379'),
@@ -111,16 +151,21 @@ const ConfigBase = z.object({
   /** How long the legacy routes wait for their job before answering 504 (the job goes on). */
   legacy_create_wait_ms: z.number().int().positive().default(280_000),
   legacy_wait_ms: z.number().int().positive().default(110_000),
+  /** How long an Idempotency-Key is remembered (its job and answer are replayed for this long). */
+  idempotency_ttl_seconds: z.number().int().positive().default(86_400),
   /** Bound on `?refresh=true` and the legacy list's refresh. */
   refresh_wait_ms: z.number().int().positive().default(15_000),
   regions: z.array(RegionSchema).default([]),
   baremetal_server_configs: z.array(LegacyRegionSchema).optional(),
   /** With baremetal_server_configs: the key for every host, and `host:port` → fingerprint. */
   ssh_private_key_path: z.string().optional(),
+  /** ... or the key itself (from SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED), held in memory only. */
+  ssh_private_key: z.string().optional(),
   host_key_fingerprints: z.record(z.string(), z.string().regex(FINGERPRINT_RE)).optional(),
   images: z.record(z.string().regex(IMAGE_NAME_RE), ImageSchema).default({}),
   tokens: z.array(TokenSchema).default([]),
   worker: WorkerSchema,
+  webhooks: WebhooksSchema,
 });
 
 export const ConfigSchema = ConfigBase.transform((c, ctx) => {
@@ -128,20 +173,21 @@ export const ConfigSchema = ConfigBase.transform((c, ctx) => {
   if (c.baremetal_server_configs) {
     for (const [i, old] of c.baremetal_server_configs.entries()) {
       const fp = c.host_key_fingerprints?.[`${old.host}:${old.port}`] ?? c.host_key_fingerprints?.[old.host];
-      if (!c.ssh_private_key_path || !fp) {
+      if (!(c.ssh_private_key_path || c.ssh_private_key) || !fp) {
         ctx.addIssue({
           code: 'custom',
           path: ['baremetal_server_configs', i],
-          message: `needs ssh_private_key_path and host_key_fingerprints["${old.host}:${old.port}"]`,
+          message: `needs ssh_private_key_path and host_key_fingerprints["${old.host}:${old.port}"] (or SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED and SSH_HOST_KEY_FINGERPRINT); ${fingerprintHelp(old.host, old.port)}`,
         });
         continue;
       }
+      const key = c.ssh_private_key ? { private_key: c.ssh_private_key } : { private_key_path: c.ssh_private_key_path };
       regions.push(
         RegionSchema.parse({
           region_name: old.region_name,
           enabled: old.enabled,
           available_instance_types: old.available_instance_types,
-          hosts: [{ name: 'host-1', address: old.host, port: old.port, user: old.user, private_key_path: c.ssh_private_key_path, host_key_fingerprint: fp }],
+          hosts: [{ name: 'host-1', address: old.host, port: old.port, user: old.user, ...key, host_key_fingerprint: fp }],
         }),
       );
     }
@@ -154,7 +200,7 @@ export const ConfigSchema = ConfigBase.transform((c, ctx) => {
     if (hosts.size !== r.hosts.length) ctx.addIssue({ code: 'custom', path: ['regions', i, 'hosts'], message: 'host names must be unique in a region' });
   }
   if (regions.length === 0) ctx.addIssue({ code: 'custom', path: ['regions'], message: 'at least one region is required' });
-  const { baremetal_server_configs: _b, ssh_private_key_path: _k, host_key_fingerprints: _f, ...rest } = c;
+  const { baremetal_server_configs: _b, ssh_private_key_path: _k, ssh_private_key: _s, host_key_fingerprints: _f, ...rest } = c;
   return { ...rest, regions };
 });
 
@@ -227,6 +273,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** JSON Schema of the configuration file, for docs/config.schema.json. */
 export function configJsonSchema(): unknown {
   return z.toJSONSchema(ConfigBase, { io: 'input' });
+}
+
+/** docs/config.schema.json as `npm run config-schema` writes it. */
+export function configJsonSchemaText(): string {
+  return `${JSON.stringify({ title: 'Provisioner configuration (PROVISIONER_CONFIG)', ...(configJsonSchema() as object) }, null, 2)}\n`;
 }
 
 export { VM_NAME_RE };

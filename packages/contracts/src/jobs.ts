@@ -27,6 +27,10 @@ const Base = z.object({
   seq: z.number().int().nonnegative(),
   submitted_by: z.string(),
   request_id: z.string().optional(),
+  /** Where this job's outcome is POSTed (signed with the submitting token's webhook_secret, never stored here). */
+  webhook_url: z.string().optional(),
+  /** The VM's `owner` tag when the job was accepted: owner-bound tokens see only their owner's jobs. */
+  owner: z.string().optional(),
 });
 
 export const CreatePayload = Base.extend({
@@ -133,6 +137,14 @@ export const keys = {
   vmHost: (p: string, region: string, vm: string) => `${p}:vmhost:${region}/${vm}`,
   /** JSON InventoryEntry of one host. */
   inventory: (p: string, region: string, host: string) => `${p}:inv:${region}/${host}`,
+  /** Set when a job's cancellation is asked for (value: who asked); workers check it before and while running. */
+  cancel: (p: string, id: string) => `${p}:cancel:${id}`,
+  /** Pub/sub channel on which job ids to cancel are announced to every worker process. */
+  cancelChannel: (p: string) => `${p}:cancel`,
+  /** Idempotency-Key record (the key is hashed with the caller's token name). */
+  idempotency: (p: string, hash: string) => `${p}:idem:${hash}`,
+  /** Request counter of one token in one rate-limit window. */
+  rateLimit: (p: string, token: string, window: number) => `${p}:rl:${token}:${window}`,
 };
 
 export interface InventoryVm {

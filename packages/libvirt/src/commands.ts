@@ -21,7 +21,9 @@ echo "cpus=$(getconf _NPROCESSORS_ONLN)"
 awk '/^MemTotal:/ {print "mem_kib=" $2} /^MemAvailable:/ {print "mem_avail_kib=" $2}' /proc/meminfo
 mkdir -p "$2"
 df -P -B1 "$2" | awk 'NR==2 {print "disk_total=" $2; print "disk_free=" $4}'
-if ( exec 3<>/dev/kvm ) 2>/dev/null; then echo kvm=1; else echo kvm=0; fi
+kvm=$(sed -n 's/^kvm=\([01]\)$/\1/p' /etc/provisioner/host.conf 2>/dev/null)
+if [ -z "$kvm" ]; then if ( exec 3<>/dev/kvm ) 2>/dev/null; then kvm=1; else kvm=0; fi; fi
+echo "kvm=$kvm"
 virsh -c "$1" version`;
 
 export function hostInfoArgv(uri: string, imagesDir: string): string[] {

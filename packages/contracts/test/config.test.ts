@@ -1,0 +1,113 @@
+/** loadConfig: the file, environment overrides, the replaced service's region list, and errors that name the field. */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, configJsonSchemaText, loadConfig } from '../src/config.ts';
+
+const FP = `SHA256:${'A'.repeat(43)}`;
+const KEY = Buffer.alloc(32, 7).toString('base64');
+const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+const region = {
+  region_name: 'eu-1',
+  available_instance_types: [{ instance_type: 'small', vcpus: 1, memory_mb: 512, storage_mb: 4096 }],
+  hosts: [{ name: 'h1', address: '10.0.0.5', private_key_path: '/k', host_key_fingerprint: FP }],
+};
+const file = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+const base = { user_data_key: KEY, regions: [region] };
+const load = (env: Record<string, string>) => loadConfig(env as NodeJS.ProcessEnv);
+const errorOf = (f: () => unknown): string => {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('loadConfig', () => {
+  it('reads JSON and YAML files and fills defaults', () => {
+    const json = load({ PROVISIONER_CONFIG: file('c.json', JSON.stringify(base)) });
+    const yaml = load({
+      PROVISIONER_CONFIG: file(
+        'c.yaml',
+        `user_data_key: ${KEY}\nregions:\n  - region_name: eu-1\n    available_instance_types: [{instance_type: small, vcpus: 1, memory_mb: 512, storage_mb: 4096}]\n    hosts: [{name: h1, address: 10.0.0.5, private_key_path: /k, host_key_fingerprint: "${FP}"}]\n`,
+      ),
+    });
+    expect(yaml).toEqual(json);
+    expect(json.port).toBe(8080);
+    expect(json.regions[0]?.hosts[0]).toMatchObject({ port: 2222, user: 'provisioner', max_concurrent_operations: 4, network: 'network:default' });
+  });
+
+  it('lets PORT, REDIS_URL, LOG_LEVEL and API_TOKEN override the file', () => {
+    const c = load({
+      PROVISIONER_CONFIG: file('o.json', JSON.stringify({ ...base, port: 1, tokens: [{ name: 'ro', token: 'r'.repeat(20), scopes: ['read'] }] })),
+      PORT: '9999',
+      REDIS_URL: 'redis://redis.example:6380/2',
+      LOG_LEVEL: 'debug',
+      API_TOKEN: 'a'.repeat(32),
+    });
+    expect(c.port).toBe(9999);
+    expect(c.redis_url).toBe('redis://redis.example:6380/2');
+    expect(c.log_level).toBe('debug');
+    expect(c.tokens.map((t) => [t.name, t.scopes])).toEqual([
+      ['ro', ['read']],
+      ['env-admin', ['read', 'write', 'admin']],
+    ]);
+  });
+
+  it('accepts the replaced service’s BAREMETAL_SERVER_CONFIGS as regions, with the key and fingerprints beside it', () => {
+    const legacy = [
+      { user: 'ops', host: '100.64.1.2', port: 2222, region_name: 'us-east', enabled: true, available_instance_types: region.available_instance_types },
+    ];
+    const c = load({
+      PROVISIONER_CONFIG: file('m.json', JSON.stringify({ user_data_key: KEY })),
+      BAREMETAL_SERVER_CONFIGS: JSON.stringify(legacy),
+      PROVISIONER_SSH_KEY_PATH: '/keys/id_ed25519',
+      PROVISIONER_HOST_FINGERPRINTS: JSON.stringify({ '100.64.1.2:2222': FP }),
+    });
+    expect(c.regions).toHaveLength(1);
+    expect(c.regions[0]).toMatchObject({ region_name: 'us-east', enabled: true });
+    expect(c.regions[0]?.hosts[0]).toMatchObject({
+      address: '100.64.1.2',
+      port: 2222,
+      user: 'ops',
+      private_key_path: '/keys/id_ed25519',
+      host_key_fingerprint: FP,
+    });
+    expect(
+      errorOf(() => load({ PROVISIONER_CONFIG: file('m2.json', JSON.stringify({ user_data_key: KEY })), BAREMETAL_SERVER_CONFIGS: JSON.stringify(legacy) })),
+    ).toMatch(/baremetal_server_configs\.0: needs ssh_private_key_path and host_key_fingerprints/);
+    expect(errorOf(() => load({ BAREMETAL_SERVER_CONFIGS: '[{' }))).toMatch(/BAREMETAL_SERVER_CONFIGS: not valid JSON/);
+  });
+
+  it.each([
+    ['a bad port', { ...base, port: 'x' }, /port/],
+    [
+      'a host without fingerprint',
+      { ...base, regions: [{ ...region, hosts: [{ ...region.hosts[0], host_key_fingerprint: 'md5:xx' }] }] },
+      /regions\.0\.hosts\.0\.host_key_fingerprint/,
+    ],
+    ['a short token', { ...base, tokens: [{ name: 'x', token: 'short', scopes: ['read'] }] }, /tokens\.0\.token: tokens must be at least 16 characters/],
+    ['an unknown scope', { ...base, tokens: [{ name: 'x', token: 'x'.repeat(20), scopes: ['root'] }] }, /tokens\.0\.scopes\.0/],
+    ['a bad user-data key', { ...base, user_data_key: 'abc' }, /user_data_key: must be 32 bytes/],
+    ['an image that is not http(s)', { ...base, images: { tiny: { url: 'file:///etc/passwd' } } }, /images\.tiny\.url/],
+  ])('refuses %s and names the field', (_label, cfg, field) => {
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: file('bad.json', JSON.stringify(cfg)) }))).toMatch(field);
+  });
+
+  it('refuses an unreadable or unparsable file, and a non-numeric PORT', () => {
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: join(dir, 'missing.yaml') }))).toMatch(/cannot read PROVISIONER_CONFIG/);
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: file('broken.yaml', 'a: [unclosed') }))).toMatch(/does not parse/);
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: file('p.json', JSON.stringify(base)), PORT: '80; rm' }))).toMatch(/PORT: must be a number/);
+  });
+
+  it('docs/config.schema.json is up to date (run `npm run config-schema` after changing the schema)', () => {
+    expect(readFileSync(new URL('../../../docs/config.schema.json', import.meta.url), 'utf8')).toBe(configJsonSchemaText());
+  });
+});
