@@ -21,8 +21,8 @@ echo "cpus=$(getconf _NPROCESSORS_ONLN)"
 awk '/^MemTotal:/ {print "mem_kib=" $2} /^MemAvailable:/ {print "mem_avail_kib=" $2}' /proc/meminfo
 mkdir -p "$2"
 df -P -B1 "$2" | awk 'NR==2 {print "disk_total=" $2; print "disk_free=" $4}'
-kvm=$(sed -n 's/^kvm=\([01]\)$/\1/p' /etc/provisioner/host.conf 2>/dev/null)
-if [ -z "$kvm" ]; then if ( exec 3<>/dev/kvm ) 2>/dev/null; then kvm=1; else kvm=0; fi; fi
+kvm=$(sed -n 's/^kvm=//p' /etc/provisioner/host.conf 2>/dev/null)
+case "$kvm" in 0|1) ;; *) if ( exec 3<>/dev/kvm ) 2>/dev/null; then kvm=1; else kvm=0; fi ;; esac
 echo "kvm=$kvm"
 virsh -c "$1" version`;
 
