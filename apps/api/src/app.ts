@@ -10,6 +10,7 @@
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { adminRoutes } from './admin/routes.ts';
 import type { AppDeps, AppEnv, Services } from './context.ts';
 import { ApiError, notFound, onError } from './errors.ts';
 import { Inventory } from './inventory.ts';
@@ -78,6 +79,7 @@ export function createApp(deps: AppDeps): ApiApp {
   app.route('/', vmRoutes(s));
   app.route('/', jobRoutes(s));
   app.route('/', legacyRoutes(s));
+  app.route('/', adminRoutes(s));
 
   app.onError(onError);
   app.notFound(notFound);

@@ -13,6 +13,17 @@ import { ApiError } from './errors.ts';
 /** Routes anyone may call: liveness, readiness and the image names (the chat bot sends no token there). */
 export const OPEN_ROUTES = new Set(['GET /health', 'GET /ready', 'GET /v1/get-images', 'HEAD /health', 'HEAD /ready', 'HEAD /v1/get-images']);
 
+/**
+ * Paths that do not take a token header: the API reference (`/openapi.json`, `/docs`: read-only
+ * documentation of the routes, no configuration or data in it) and the dashboard (`/admin/…`), whose
+ * routes authenticate with their own session cookie (src/admin/routes.ts).
+ */
+export function withoutToken(method: string, path: string): boolean {
+  if (OPEN_ROUTES.has(`${method} ${path}`)) return true;
+  if (path === '/admin' || path.startsWith('/admin/')) return true;
+  return (method === 'GET' || method === 'HEAD') && (path === '/openapi.json' || path === '/docs' || path.startsWith('/docs/'));
+}
+
 const INCOMING_ID_RE = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /** Accepts a sane incoming X-Request-Id (a proxy's), otherwise makes one; echoes it on every response. */
@@ -90,10 +101,10 @@ export function hasScope(caller: Caller, needed: Exclude<Scope, 'admin'>): boole
   return caller.scopes.includes('admin') || caller.scopes.includes(needed);
 }
 
-/** Every route but the open ones needs a token; GETs need `read`, everything else `write`. */
+/** Every route but the open ones (and those of `withoutToken`) needs a token; GETs need `read`, everything else `write`. */
 export function auth(config: Config): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (OPEN_ROUTES.has(`${c.req.method} ${c.req.path}`)) return next();
+    if (withoutToken(c.req.method, c.req.path)) return next();
     const caller = authenticate(config, c.req.header('authorization'));
     if (!caller) throw new ApiError('UNAUTHORIZED', 'Invalid or missing API Token');
     c.set('caller', caller);

@@ -1,0 +1,101 @@
+/**
+ * The queue dashboard (bull-board): one board with actions for admin sessions and one read-only
+ * board for `read` sessions, over every queue of the service. Job data and results pass through
+ * `redact` first: user-data (even encrypted), secrets and signed URL parts never reach the browser.
+ */
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { HonoAdapter } from '@bull-board/hono';
+import { serveStatic } from '@hono/node-server/serve-static';
+import { type Config, type Queues, WEBHOOK_QUEUE } from '@provisioner/contracts';
+import type { Queue } from 'bullmq';
+import type { Hono } from 'hono';
+
+export const BOARD_PATH = '/admin/queues';
+
+export interface BoardQueue {
+  queue: Queue;
+  displayName: string;
+  description: string;
+}
+
+/**
+ * Queues besides the host queues, each found from the configuration (null when not in use). A new
+ * kind of queue (e.g. webhook deliveries) is one more entry here.
+ */
+export const OTHER_QUEUES: ReadonlyArray<(config: Config, queues: Queues) => BoardQueue | null> = [
+  (_config, queues) => ({
+    queue: queues.get(WEBHOOK_QUEUE),
+    displayName: 'webhook deliveries',
+    description: 'signed callbacks to the endpoints clients registered',
+  }),
+];
+
+/** Every queue of the service: one per configured host, then the others. */
+export function boardQueues(config: Config, queues: Queues): BoardQueue[] {
+  const hosts = queues.all().map(({ region, host, queue }) => ({
+    queue,
+    displayName: `${region} / ${host}`,
+    description: `operations on the VMs of host ${host} in region ${region}`,
+  }));
+  return [...hosts, ...OTHER_QUEUES.map((f) => f(config, queues)).filter((q): q is BoardQueue => q !== null)];
+}
+
+export const REDACTED = '[redacted]';
+
+/** Field names whose values are never shown: user-data (plain or encrypted) and anything secret-like. */
+const SECRET_KEY_RE = /user_?data|secret|token|passw|passphrase|private|credential|authorization|cookie|signature|api_?key|^key$|_key$/i;
+
+/** An http(s) URL without credentials and query (a signed download link keeps its signature there). */
+function redactUrl(value: string): string {
+  try {
+    const u = new URL(value);
+    if (!/^https?:$/.test(u.protocol)) return value;
+    const hidden = u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '';
+    return hidden ? `${u.protocol}//${u.host}${u.pathname}${u.search || u.hash ? `?${REDACTED}` : ''}` : value;
+  } catch {
+    return value;
+  }
+}
+
+/** A deep copy of job data or a job result that is safe to show. */
+export function redact(value: unknown, depth = 0): unknown {
+  if (depth > 20) return REDACTED;
+  if (typeof value === 'string') return /^https?:\/\//i.test(value) ? redactUrl(value) : value;
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY_RE.test(k) ? (v === null || v === undefined ? v : REDACTED) : redact(v, depth + 1);
+    return out;
+  }
+  return value;
+}
+
+function adapter(q: BoardQueue, readOnlyMode: boolean): BullMQAdapter {
+  const a = new BullMQAdapter(q.queue, { readOnlyMode, displayName: q.displayName, description: q.description, delimiter: '.' });
+  a.setFormatter('data', redact);
+  a.setFormatter('returnValue', redact);
+  return a;
+}
+
+/** A board mounted at BOARD_PATH: `app.route(BOARD_PATH, makeBoard(...))`. */
+export function makeBoard(list: BoardQueue[], readOnlyMode: boolean): Hono {
+  const server = new HonoAdapter(serveStatic);
+  server.setBasePath(BOARD_PATH);
+  createBullBoard({
+    queues: list.map((q) => adapter(q, readOnlyMode)),
+    serverAdapter: server,
+    options: {
+      uiConfig: {
+        boardTitle: readOnlyMode ? 'Provisioner queues (read-only)' : 'Provisioner queues',
+        hideDocsLink: true,
+        hideRedisDetails: readOnlyMode,
+        miscLinks: [
+          { text: 'API reference', url: '/docs' },
+          { text: 'Sign out', url: '/admin/logout' },
+        ],
+      },
+    },
+  });
+  return server.registerPlugin() as unknown as Hono;
+}

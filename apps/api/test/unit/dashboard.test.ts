@@ -1,0 +1,196 @@
+/**
+ * The queue dashboard over HTTP: sign-in and its cookie, sessions in Redis, the read-only and admin
+ * boards, the Origin check, and that job data reaches the browser redacted.
+ */
+
+import { describe, expect, it } from 'vitest';
+import { redact } from '../../src/admin/board.ts';
+import { b64, fail, fakeWorker, TOKENS, useHarness } from './harness.ts';
+
+const h = useHarness();
+
+async function signIn(token: string, origin: string | null = h.url): Promise<Response> {
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+  if (origin) headers.origin = origin;
+  return fetch(`${h.url}/admin/login`, { method: 'POST', headers, body: new URLSearchParams({ token }).toString(), redirect: 'manual' });
+}
+
+async function sessionCookie(token: string): Promise<string> {
+  const r = await signIn(token);
+  expect(r.status).toBe(303);
+  const cookie = /provisioner_session=([^;]+)/.exec(r.headers.get('set-cookie') ?? '')?.[1];
+  expect(cookie).toBeTruthy();
+  return `provisioner_session=${cookie}`;
+}
+
+const board = (path: string, cookie: string | null, init: RequestInit = {}) =>
+  fetch(`${h.url}/admin/queues${path}`, {
+    ...init,
+    redirect: 'manual',
+    headers: { ...(cookie ? { cookie } : {}), ...(init.headers as Record<string, string>) },
+  });
+
+describe('dashboard sign-in', () => {
+  it('refuses without a session: pages redirect to the sign-in form, the API and assets answer 401', async () => {
+    const page = await board('/', null);
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toBe('/admin/login');
+    expect((await board('/queue/ops.r1.h1', null)).headers.get('location')).toBe('/admin/login');
+    const api = await board('/api/queues', null);
+    expect(api.status).toBe(401);
+    expect(((await api.json()) as { error: { code: string } }).error.code).toBe('UNAUTHORIZED');
+    expect((await board('/static/favicon-32x32.png', null)).status).toBe(401);
+    // A bearer token does not open the dashboard: only the session cookie does.
+    expect((await board('/api/queues', null, { headers: { authorization: `Bearer ${TOKENS.admin}` } })).status).toBe(401);
+    expect((await board('/api/queues', 'provisioner_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')).status).toBe(401);
+  });
+
+  it('serves a form that POSTs the token (never in a URL) and refuses wrong or write-only tokens', async () => {
+    const form = await fetch(`${h.url}/admin/login`);
+    expect(form.status).toBe(200);
+    const text = await form.text();
+    expect(text).toMatch(/<form method="post" action="\/admin\/login"/);
+    expect(text).toContain('type="password"');
+    const wrong = await signIn('not-a-token-not-a-token');
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('set-cookie')).toBeNull();
+    expect(await wrong.text()).not.toContain('not-a-token-not-a-token');
+  });
+
+  it('sets an HttpOnly, SameSite=Strict cookie holding a random id; Redis holds no token', async () => {
+    const r = await signIn(TOKENS.read);
+    expect(r.status).toBe(303);
+    expect(r.headers.get('location')).toBe('/admin/queues/');
+    const set = r.headers.get('set-cookie') ?? '';
+    expect(set).toMatch(/HttpOnly/i);
+    expect(set).toMatch(/SameSite=Strict/i);
+    expect(set).toMatch(/Path=\/admin/);
+    expect(set).not.toContain(TOKENS.read);
+    const keys = await h.prefixKeys('admin:session:*');
+    expect(keys.length).toBeGreaterThan(0);
+    for (const k of keys) {
+      expect(await h.redis.ttl(k)).toBeGreaterThan(0);
+      expect(await h.redis.get(k)).not.toContain(TOKENS.read);
+    }
+  });
+
+  it('refuses a sign-in POSTed from another origin, or with no Origin', async () => {
+    expect((await signIn(TOKENS.admin, 'http://evil.example')).status).toBe(403);
+    expect((await signIn(TOKENS.admin, null)).status).toBe(403);
+  });
+
+  it('signs out: the session is gone from Redis and the cookie is cleared', async () => {
+    const cookie = await sessionCookie(TOKENS.read);
+    expect((await board('/api/queues', cookie)).status).toBe(200);
+    const out = await fetch(`${h.url}/admin/logout`, { method: 'POST', headers: { cookie, origin: h.url }, redirect: 'manual' });
+    expect(out.status).toBe(303);
+    expect(out.headers.get('set-cookie')).toMatch(/provisioner_session=;/);
+    expect((await board('/api/queues', cookie)).status).toBe(401);
+  });
+});
+
+describe('dashboard boards', () => {
+  it('lists every host queue, read-only for a read token, and shows job data redacted', async () => {
+    const userData = '#cloud-config\npassword: hunter2-dashboard\n';
+    const r = await h.fetch('/v1/vms', {
+      method: 'POST',
+      json: { vm_name: 'dash-vm', region_name: 'r1', instance_type: 'tiny', image: 'debian-12', user_data: b64(userData) },
+    });
+    expect(r.status).toBe(202);
+    const job = (await r.json()) as { id: string; target: { host: string } };
+    const queue = `ops.r1.${job.target.host}`;
+
+    const cookie = await sessionCookie(TOKENS.read);
+    const page = await board('/', cookie);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('<base href="/admin/queues/"');
+    expect(html).not.toMatch(/https?:\/\/(?!127\.0\.0\.1)/);
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+
+    const list = (await (await board(`/api/queues?activeQueue=${queue}&status=latest&page=1&jobsPerPage=10`, cookie)).json()) as {
+      queues: Array<{ name: string; readOnlyMode: boolean; jobs: Array<{ id: string; data: Record<string, unknown> }> }>;
+    };
+    expect(list.queues.map((q) => q.name).sort()).toEqual(['ops.off.h1', 'ops.r1.h1', 'ops.r1.h2', 'ops.r2.h1', 'webhooks']);
+    expect(list.queues.every((q) => q.readOnlyMode)).toBe(true);
+    const shown = list.queues.find((q) => q.name === queue)?.jobs.find((j) => j.id === job.id);
+    expect(shown?.data).toMatchObject({ kind: 'create', vm_name: 'dash-vm', user_data_enc: '[redacted]' });
+    expect(shown?.data.image).toEqual({ name: 'debian-12', url: 'https://images.example.org/debian-12.qcow2' });
+
+    const detail = await (await board(`/api/queues/${queue}/${job.id}`, cookie)).text();
+    expect(detail).toContain('dash-vm');
+    const raw = JSON.stringify((await h.queues.get(queue).getJob(job.id))?.data);
+    const enc = /"user_data_enc":"([^"]+)"/.exec(raw)?.[1] ?? '';
+    expect(enc.length).toBeGreaterThan(10);
+    for (const secret of [enc, 'hunter2', b64(userData), 'secret@']) expect(detail).not.toContain(secret);
+
+    // Read-only is enforced by the server, not only hidden in the page.
+    const retry = await board(`/api/queues/${queue}/${job.id}/clean`, cookie, { method: 'PUT', headers: { origin: h.url } });
+    expect(retry.status).toBe(403);
+    expect(await h.queues.get(queue).getJob(job.id)).toBeTruthy();
+  });
+
+  it('lets an admin retry a failed job, not add or edit jobs, and never without its Origin', async () => {
+    const w = fakeWorker(h, 'r2', 'h1', async () => {
+      throw fail('HOST_UNREACHABLE');
+    });
+    try {
+      await h.writeInventory('r2', 'h1', [{ name: 'dash-fail' }]);
+      const r = await h.fetch('/v1/vms/r2/dash-fail/start', { method: 'POST' });
+      expect(r.status).toBe(202);
+      const { id } = (await r.json()) as { id: string };
+      const queue = h.queues.get('ops.r2.h1');
+      await expect.poll(async () => (await queue.getJob(id))?.finishedOn !== undefined, { timeout: 10_000 }).toBe(true);
+      await w.close();
+
+      const cookie = await sessionCookie(TOKENS.admin);
+      const list = (await (await board('/api/queues', cookie)).json()) as { queues: Array<{ readOnlyMode: boolean }> };
+      expect(list.queues.every((q) => !q.readOnlyMode)).toBe(true);
+
+      const put = (path: string, origin: string | null, body?: unknown) =>
+        board(path, cookie, {
+          method: path.endsWith('update-data') ? 'PATCH' : path.endsWith('/add') ? 'POST' : 'PUT',
+          headers: { ...(origin ? { origin } : {}), 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      expect((await put(`/api/queues/ops.r2.h1/${id}/retry`, null)).status).toBe(403);
+      expect((await put(`/api/queues/ops.r2.h1/${id}/retry`, 'http://evil.example')).status).toBe(403);
+      expect((await put('/api/queues/ops.r2.h1/add', h.url, { name: 'create', data: {} })).status).toBe(403);
+      expect((await put(`/api/queues/ops.r2.h1/${id}/update-data`, h.url, { data: {} })).status).toBe(403);
+      expect((await put('/api/queues/ops.r2.h1/obliterate', h.url)).status).toBe(403);
+      expect(await queue.getJobState(id)).toBe('failed');
+
+      const retried = await put(`/api/queues/ops.r2.h1/${id}/retry`, h.url);
+      expect(retried.status).toBe(204);
+      expect(await queue.getJobState(id)).not.toBe('failed');
+    } finally {
+      await w.close();
+    }
+  });
+});
+
+describe('redact', () => {
+  it('hides user-data, secret-like fields and URL credentials and queries, keeps the rest', () => {
+    expect(
+      redact({
+        kind: 'create',
+        user_data_enc: 'v1:abc',
+        user_data: 'x',
+        tags: { owner: 'alice' },
+        webhook: { url: 'https://hooks.example/x?sig=1', secret: 's3', token: 't' },
+        image: { url: 'https://u:p@img.example/a.qcow2' },
+        none: null,
+        list: [{ password: 'p' }],
+      }),
+    ).toEqual({
+      kind: 'create',
+      user_data_enc: '[redacted]',
+      user_data: '[redacted]',
+      tags: { owner: 'alice' },
+      webhook: { url: 'https://hooks.example/x?[redacted]', secret: '[redacted]', token: '[redacted]' },
+      image: { url: 'https://img.example/a.qcow2' },
+      none: null,
+      list: [{ password: '[redacted]' }],
+    });
+  });
+});
