@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import type { Config, HostConfig } from '@provisioner/contracts';
-import { Hypervisor, type NetworkSpec } from '@provisioner/libvirt';
+import { type Config, ConfigError, fingerprintHelp, type HostConfig } from '@provisioner/contracts';
+import { HostKeyError, Hypervisor, isLibvirtError, type NetworkSpec } from '@provisioner/libvirt';
+import type { Logger } from 'pino';
 
 function network(spec: string): NetworkSpec {
   if (spec === 'none') return { type: 'none' };
@@ -23,7 +24,7 @@ export function hypervisorFor(h: HostConfig): Hypervisor {
       host: h.address,
       port: h.port,
       username: h.user,
-      privateKey: readFileSync(h.private_key_path),
+      privateKey: privateKeyOf(h),
       hostKeyFingerprints: Array.isArray(h.host_key_fingerprint) ? h.host_key_fingerprint : [h.host_key_fingerprint],
       connectTimeoutMs: 15_000,
       commandTimeoutMs: 300_000,
@@ -35,4 +36,39 @@ export function hypervisorFor(h: HostConfig): Hypervisor {
     network: network(h.network),
     domainType: h.domain_type,
   });
+}
+
+/** The key held in memory (from the environment) or read from its file; the config allows exactly one. */
+function privateKeyOf(h: HostConfig): string | Buffer {
+  if (h.private_key) return h.private_key.reveal();
+  if (!h.private_key_path) throw new Error(`host ${h.name} has no private key`);
+  return readFileSync(h.private_key_path);
+}
+
+/**
+ * Connects once to every host before any job runs. A host presenting another key than the pinned one is a
+ * configuration error: the worker refuses to start (ConfigError) and says how to read the right key. A host
+ * that is down or slow is only a warning: its jobs wait and retry as usual.
+ */
+export async function checkHostKeys(config: Config, hypervisors: Map<string, Hypervisor>, log: Logger, timeoutMs = 10_000): Promise<void> {
+  const wrong: string[] = [];
+  const checks = config.regions.flatMap((r) =>
+    r.hosts.map(async (h) => {
+      const label = `${r.region_name}/${h.name}`;
+      try {
+        await hypervisors.get(label)?.ssh.run(['true'], { timeoutMs });
+      } catch (e) {
+        if (e instanceof HostKeyError) {
+          wrong.push(`${label}: ${e.message}. To read the right fingerprint, ${fingerprintHelp(h.address, h.port)}`);
+        } else {
+          log.warn(
+            { host: label, code: isLibvirtError(e) ? e.code : undefined, err: (e as Error).message },
+            'host not reachable at startup; its jobs wait for it',
+          );
+        }
+      }
+    }),
+  );
+  await Promise.all(checks);
+  if (wrong.length) throw new ConfigError(`refusing to start: ${wrong.join('; ')}`);
 }

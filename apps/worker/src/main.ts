@@ -8,7 +8,7 @@ import { type Config, ConfigError, hostQueueName, loadConfig } from '@provisione
 import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { makeHypervisors } from './hosts.ts';
+import { checkHostKeys, makeHypervisors } from './hosts.ts';
 import { type HostRuntime, makeProcessor, onJobEnded } from './processor.ts';
 
 export async function startWorker(config: Config) {
@@ -16,6 +16,12 @@ export async function startWorker(config: Config) {
   const redis = new Redis(config.redis_url, { maxRetriesPerRequest: null });
   redis.on('error', (e) => log.warn({ err: e.message }, 'redis error'));
   const hypervisors = makeHypervisors(config);
+  // A wrong pinned host key is a configuration error: refuse to start rather than fail every job.
+  await checkHostKeys(config, hypervisors, log).catch(async (e: unknown) => {
+    await Promise.all([...hypervisors.values()].map((h) => h.close()));
+    redis.disconnect();
+    throw e;
+  });
   const workers: Worker[] = [];
   const queues: Queue[] = [];
 
@@ -95,7 +101,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     }
     throw e;
   }
-  const w = await startWorker(config);
+  const w = await startWorker(config).catch((e: unknown) => {
+    if (!(e instanceof ConfigError)) throw e;
+    process.stderr.write(`provisioner-worker: ${e.message}\n`);
+    process.exit(1);
+  });
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     process.once(sig, () => {
       void w.stop().then(() => process.exit(0));

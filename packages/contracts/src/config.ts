@@ -219,8 +219,10 @@ function formatIssues(error: z.ZodError): string {
 
 /**
  * Loads the configuration: the file named by PROVISIONER_CONFIG, then environment overrides
- * (PORT, REDIS_URL, API_TOKEN, LOG_LEVEL, PROVISIONER_USER_DATA_KEY, and BAREMETAL_SERVER_CONFIGS
- * with PROVISIONER_SSH_KEY_PATH and PROVISIONER_HOST_FINGERPRINTS for migration).
+ * (PORT, WORKER_PORT, REDIS_URL, API_TOKEN, LOG_LEVEL, PROVISIONER_USER_DATA_KEY or USER_DATA_KEY, and
+ * BAREMETAL_SERVER_CONFIGS with PROVISIONER_SSH_KEY_PATH and PROVISIONER_HOST_FINGERPRINTS for migration),
+ * then the replaced service's env file (SSH_HOST, SSH_PORT, SSH_USER, SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED,
+ * SSH_HOST_KEY_FINGERPRINT: see applyEnvFile).
  * Throws ConfigError naming every wrong field.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -249,6 +251,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (env.REDIS_URL) over.redis_url = env.REDIS_URL;
   if (env.LOG_LEVEL) over.log_level = env.LOG_LEVEL;
   if (env.PROVISIONER_USER_DATA_KEY) over.user_data_key = env.PROVISIONER_USER_DATA_KEY;
+  if (env.USER_DATA_KEY) over.user_data_key = env.USER_DATA_KEY;
+  if (env.WORKER_PORT) over.worker = { ...(raw.worker as object), port: num('WORKER_PORT', env.WORKER_PORT) };
   if (env.API_TOKEN) over.tokens = [...((raw.tokens as unknown[]) ?? []), { name: 'env-admin', token: env.API_TOKEN, scopes: ['read', 'write', 'admin'] }];
   if (env.BAREMETAL_SERVER_CONFIGS) {
     try {
@@ -265,9 +269,89 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       }
     }
   }
+  applyEnvFile(over, env, num);
   const parsed = ConfigSchema.safeParse(over);
   if (!parsed.success) throw new ConfigError(`invalid configuration: ${formatIssues(parsed.error)}`);
   return parsed.data;
+}
+
+/** How an operator reads a node's host-key fingerprint: install-server.sh's sshd (port 2222) serves the node's own host keys. */
+export function fingerprintHelp(host: string, port: number): string {
+  return `print it on the node with \`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` (install-server.sh prints it as host_key_fingerprint=… on its last line), or scan it with \`ssh-keyscan -t ed25519 -p ${port} ${host} | ssh-keygen -lf -\` and compare the two`;
+}
+
+/**
+ * The replaced service's deployment, `docker run --env-file provisioner/secrets`: SSH_HOST, SSH_PORT,
+ * SSH_USER, SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED (decoded here, kept in memory only) and
+ * SSH_HOST_KEY_FINGERPRINT give one host; its region's name and instance types come from
+ * BAREMETAL_SERVER_CONFIGS or from the one region of the file.
+ */
+function applyEnvFile(over: Record<string, unknown>, env: NodeJS.ProcessEnv, num: (name: string, v: string) => number): void {
+  if (env.SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED) over.ssh_private_key = decodePrivateKey(env.SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED);
+  const key = typeof over.ssh_private_key === 'string' ? over.ssh_private_key : undefined;
+  // API and worker must seal and open user-data with the same key: without one, derive it from the SSH key both are given.
+  if (over.user_data_key === undefined && key) over.user_data_key = deriveUserDataKey(key);
+  const legacy = Array.isArray(over.baremetal_server_configs) ? (over.baremetal_server_configs as Array<Record<string, unknown>>) : undefined;
+  const fingerprints = (over.host_key_fingerprints ?? {}) as Record<string, unknown>;
+  const fp = env.SSH_HOST_KEY_FINGERPRINT?.trim();
+  const address = env.SSH_HOST;
+  if (!address) {
+    // The replaced service's own shape: the host in its one BAREMETAL_SERVER_CONFIGS entry.
+    const only = legacy?.length === 1 ? legacy[0] : undefined;
+    if (fp && only) over.host_key_fingerprints = { ...fingerprints, [`${only.host}:${only.port ?? 2222}`]: fp };
+    return;
+  }
+  const port = env.SSH_PORT ? num('SSH_PORT', env.SSH_PORT) : undefined;
+  const shownPort = port ?? 2222;
+  if (!fp || !FINGERPRINT_RE.test(fp)) {
+    throw new ConfigError(
+      `SSH_HOST_KEY_FINGERPRINT ${fp ? 'is not a fingerprint (SHA256: and 43 base64 characters)' : 'is not set'}: the service pins the SSH host key of ${address}:${shownPort} and will not connect to it otherwise. To get it, ${fingerprintHelp(address, shownPort)}; then set SSH_HOST_KEY_FINGERPRINT=SHA256:… beside SSH_HOST.`,
+    );
+  }
+  if (!key) throw new ConfigError('SSH_HOST is set but SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED is not (the private key, encoded with `base64 -w0 id_ed25519`)');
+  if (legacy) {
+    const i = legacy.length === 1 ? 0 : legacy.findIndex((e) => e?.host === address);
+    const entry = legacy[i];
+    if (!entry) throw new ConfigError(`SSH_HOST: BAREMETAL_SERVER_CONFIGS has ${legacy.length} entries and none with "host": "${address}"`);
+    const p = port ?? (typeof entry.port === 'number' ? entry.port : 2222);
+    legacy[i] = { ...entry, host: address, port: p, user: env.SSH_USER || entry.user || 'provisioner' };
+    over.host_key_fingerprints = { ...fingerprints, [`${address}:${p}`]: fp };
+    return;
+  }
+  const regions = Array.isArray(over.regions) ? (over.regions as Array<Record<string, unknown>>) : [];
+  const region = regions[0];
+  const hosts = Array.isArray(region?.hosts) ? (region.hosts as Array<Record<string, unknown>>) : [];
+  if (!region || regions.length > 1 || hosts.length > 1) {
+    throw new ConfigError(
+      'SSH_HOST configures one host of one region: give that region (region_name, available_instance_types) in BAREMETAL_SERVER_CONFIGS, or as the only region of PROVISIONER_CONFIG with at most one host (whose name, network and limits it keeps)',
+    );
+  }
+  // The file's one host, if any, keeps its name, network, directories and limits; the environment gives the connection.
+  const { private_key_path: _path, ...template } = hosts[0] ?? {};
+  const host = {
+    ...template,
+    name: template.name ?? 'host-1',
+    address,
+    port: port ?? template.port ?? 2222,
+    user: env.SSH_USER || template.user || 'provisioner',
+    private_key: key,
+    host_key_fingerprint: fp,
+  };
+  over.regions = [{ ...region, hosts: [host] }];
+}
+
+function decodePrivateKey(encoded: string): string {
+  const compact = encoded.replace(/\s+/g, '');
+  const text = /^[A-Za-z0-9+/]+={0,2}$/.test(compact) ? Buffer.from(compact, 'base64').toString('utf8') : '';
+  if (!/^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----$/m.test(text)) {
+    throw new ConfigError('SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED: not a base64-encoded private key (encode the key file with `base64 -w0 id_ed25519`)');
+  }
+  return text;
+}
+
+/** user_data_key for a deployment that sets none: 32 bytes derived (HKDF-SHA256) from the SSH private key. */
+function deriveUserDataKey(privateKey: string): string {
+  return Buffer.from(hkdfSync('sha256', privateKey, 'provisioner', 'user_data_key v1', 32)).toString('base64');
 }
 
 /** JSON Schema of the configuration file, for docs/config.schema.json. */
