@@ -2,6 +2,8 @@
  * The product end to end: real HTTP API process, real worker process, real Redis, real loopback host.
  */
 import { existsSync } from 'node:fs';
+import { hostQueueName } from '@provisioner/contracts';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../support/host.ts';
 import { type Stack, startStack, waitJob } from '../support/stack.ts';
@@ -87,6 +89,16 @@ describe('lifecycle through the new routes', () => {
     const done = await waitJob(stack, job.id);
     expect(done).toMatchObject({ state: 'succeeded', kind: 'create', target: { region: 'r1', vm_name: name, host: 'h1' }, error: null });
     expect(JSON.stringify(done)).not.toContain('user_data');
+    // The job's own log (what the dashboard shows): each step with its duration, no user-data.
+    const queue = new Queue(hostQueueName('r1', 'h1'), { connection: stack.redis, prefix: stack.prefix });
+    const { logs } = await queue.getJobLogs(job.id);
+    await queue.close();
+    expect(logs.some((l) => /attempt 1 of \d+ started on r1\/h1/.test(l))).toBe(true);
+    for (const step of ['fetch-image', 'create-disk', 'create-seed', 'define', 'start']) {
+      expect(logs.some((l) => l.includes(`step ${step} started`))).toBe(true);
+      expect(logs.some((l) => new RegExp(`step ${step} succeeded in \\d+ ms`).test(l))).toBe(true);
+    }
+    expect(logs.join('\n')).not.toContain(userData);
 
     const vm = async () => {
       const r = await stack.fetch(`/v1/vms/r1/${name}`);

@@ -1,9 +1,10 @@
-import type { ProgressData, StepView } from '@provisioner/contracts';
+import { type ProgressData, redactText, type StepView } from '@provisioner/contracts';
 import type { Job } from 'bullmq';
 
 /**
  * Runs a job's named steps and reports real progress: each step owns a share of 0–100, steps may report
- * their own fraction (the image download). Progress never goes backwards, also across retries.
+ * their own fraction (the image download). Progress never goes backwards, also across retries. Each
+ * step's start, end (with its duration) or failure goes to the job's log, redacted.
  */
 export class StepRunner {
   private readonly steps: StepView[];
@@ -30,28 +31,43 @@ export class StepRunner {
     if (!step) throw new Error(`unknown step ${name}`);
     step.state = 'running';
     step.started_at = new Date().toISOString();
+    const t0 = performance.now();
+    await this.log(`step ${name} started`);
     await this.publish(name, this.base(i));
     let lastSent = 0;
+    let lastQuarter = 0;
     const report = (fraction: number) => {
-      const p = this.base(i) + (this.weights[i] ?? 0) * Math.min(1, Math.max(0, fraction));
+      const f = Math.min(1, Math.max(0, fraction));
+      const p = this.base(i) + (this.weights[i] ?? 0) * f;
       // Throttle to whole percents so a fast download does not flood Redis.
       if (Math.floor(p) > lastSent) {
         lastSent = Math.floor(p);
         void this.publish(name, p).catch(() => undefined);
+      }
+      if (Math.floor(f * 4) > lastQuarter && f < 1) {
+        lastQuarter = Math.floor(f * 4);
+        void this.log(`step ${name} ${lastQuarter * 25}%`);
       }
     };
     try {
       const out = await fn(report);
       step.state = 'succeeded';
       step.finished_at = new Date().toISOString();
+      await this.log(`step ${name} succeeded in ${Math.round(performance.now() - t0)} ms`);
       await this.publish(name, this.base(i + 1));
       return out;
     } catch (e) {
       step.state = 'failed';
       step.finished_at = new Date().toISOString();
+      await this.log(`step ${name} failed after ${Math.round(performance.now() - t0)} ms: ${e instanceof Error ? e.message : String(e)}`);
       await this.publish(name, this.percent).catch(() => undefined);
       throw e;
     }
+  }
+
+  /** Appends a line to the job's log (shown by the dashboard), redacted; a failed write never fails the job. */
+  async log(line: string): Promise<void> {
+    await this.job.log(`${new Date().toISOString()} ${redactText(line)}`).catch(() => undefined);
   }
 
   private base(i: number): number {

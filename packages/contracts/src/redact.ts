@@ -1,0 +1,19 @@
+/**
+ * Redaction of free text (error messages, command output) before it reaches a job's log or a log
+ * line: credentials in URLs, query strings, bearer tokens, webhook secrets, private keys and long
+ * base64 runs (encoded user-data or keys) are masked.
+ */
+const RULES: Array<[RegExp, string]> = [
+  [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(-----END [A-Z ]*PRIVATE KEY-----|$)/g, '[redacted private key]'],
+  [/\b(https?:\/\/)[^\s/@]+@/gi, '$1[redacted]@'],
+  [/\b(https?:\/\/[^\s?#]+)\?[^\s#]*/gi, '$1?[redacted]'],
+  [/\b(bearer|token|password|secret)([=: ]+)[^\s&'",]+/gi, '$1$2[redacted]'],
+  [/\bwhsec_[A-Za-z0-9+/=]+/g, 'whsec_[redacted]'],
+  [/[A-Za-z0-9+/]{64,}={0,2}/g, '[redacted base64]'],
+];
+
+export function redactText(text: string): string {
+  let out = text;
+  for (const [re, to] of RULES) out = out.replace(re, to);
+  return out;
+}
