@@ -4,12 +4,15 @@
  * /health on a small port, and a graceful SIGTERM.
  */
 import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { type Config, ConfigError, hostQueueName, loadConfig } from '@provisioner/contracts';
 import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { listenForCancels } from './cancel.ts';
 import { checkHostKeys, makeHypervisors } from './hosts.ts';
 import { type HostRuntime, makeProcessor, onJobEnded } from './processor.ts';
+import { startWebhookWorker } from './webhooks.ts';
 
 export async function startWorker(config: Config) {
   const log = pino({ level: config.log_level, base: { service: 'worker', pid: process.pid } });
@@ -24,6 +27,8 @@ export async function startWorker(config: Config) {
   });
   const workers: Worker[] = [];
   const queues: Queue[] = [];
+  // Deliveries run on their own queue: host workers only enqueue events, never wait on receivers.
+  const hooks = startWebhookWorker(config, redis, log);
 
   for (const region of config.regions) {
     for (const host of region.hosts) {
@@ -57,9 +62,15 @@ export async function startWorker(config: Config) {
         void onJobEnded(rt, redis, config, job).catch((e: unknown) => log.warn({ err: String(e) }, 'ending a VM turn failed'));
       worker.on('completed', ended);
       worker.on('failed', ended);
+      const hookFailed = (e: unknown) => log.warn({ err: String(e) }, 'queuing webhook deliveries failed');
+      worker.on('completed', (job) => void hooks.onJobEnded(queue, job).catch(hookFailed));
+      worker.on('failed', (job) => void hooks.onJobEnded(queue, job).catch(hookFailed));
+      worker.on('progress', (job) => void hooks.onProgress(queue, job).catch(hookFailed));
       workers.push(worker);
     }
   }
+
+  const stopCancels = await listenForCancels(redis, config.queue_prefix, workers, log);
 
   const health = createServer((req, res) => {
     if (req.url === '/health') {
@@ -71,7 +82,7 @@ export async function startWorker(config: Config) {
     res.writeHead(404).end();
   });
   await new Promise<void>((r) => health.listen(config.worker.port, '0.0.0.0', r));
-  log.info({ port: config.worker.port, queues: workers.map((w) => w.name) }, 'worker ready');
+  log.info({ port: (health.address() as AddressInfo).port, queues: workers.map((w) => w.name) }, 'worker ready');
 
   let stopping: Promise<void> | null = null;
   /** Stop taking jobs, let running ones finish (or hand them back when closing times out), close SSH and Redis. */
@@ -79,6 +90,8 @@ export async function startWorker(config: Config) {
     stopping ??= (async () => {
       log.info('shutting down');
       await Promise.all(workers.map((w) => w.close()));
+      await stopCancels();
+      await hooks.close();
       await Promise.all(queues.map((q) => q.close()));
       await Promise.all([...hypervisors.values()].map((h) => h.close()));
       health.close();
