@@ -1,0 +1,236 @@
+/**
+ * Webhook deliveries: a BullMQ Worker on the `webhooks` queue that POSTs each event, signed the
+ * Standard Webhooks way, through the SSRF guard; retries on its own exponential schedule with jitter;
+ * disables an endpoint that answers 410. Host queues only enqueue events (`onJobEnded`), so a slow or
+ * dead receiver never holds up provisioning.
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import {
+  type AttemptOutcome,
+  type Config,
+  callbackOf,
+  type DeliverySpec,
+  type JobEventType,
+  redactUrl,
+  signWebhook,
+  terminalEvent,
+  toJobView,
+  WEBHOOK_BACKOFF,
+  WEBHOOK_QUEUE,
+  Webhooks,
+} from '@provisioner/contracts';
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { EgressGuard, SsrfRefused } from './ssrf.ts';
+
+/** How much of a receiver's answer is read (and dropped). */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+export interface PostResult {
+  status: number | null;
+  duration_ms: number;
+  error: string | null;
+  /** The guard refused the address: no connection was made. */
+  refused: boolean;
+}
+
+/**
+ * POSTs one signed body. Never follows redirects; the whole exchange is bounded by `timeoutMs`.
+ */
+export function postWebhook(o: { url: string; headers: Record<string, string>; body: string; timeoutMs: number; guard: EgressGuard }): Promise<PostResult> {
+  const start = performance.now();
+  const ms = () => Math.round(performance.now() - start);
+  let url: URL;
+  try {
+    url = new URL(o.url);
+  } catch {
+    return Promise.resolve({ status: null, duration_ms: 0, error: 'not a well-formed URL', refused: true });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return Promise.resolve({ status: null, duration_ms: 0, error: 'refused: not http(s)', refused: true });
+  const pre = o.guard.precheck(url);
+  if (pre) return Promise.resolve({ status: null, duration_ms: ms(), error: pre, refused: true });
+  const lookup = o.guard.hostAllowed(url.hostname) ? undefined : o.guard.lookup();
+  return new Promise<PostResult>((resolve) => {
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(url, {
+      method: 'POST',
+      headers: {
+        ...o.headers,
+        'content-type': 'application/json',
+        'content-length': String(Buffer.byteLength(o.body)),
+        'user-agent': 'provisioner-webhooks/1',
+      },
+      ...(lookup ? { lookup } : {}),
+      // A fresh connection per attempt: every attempt resolves (and is checked) again.
+      agent: false,
+      signal: AbortSignal.timeout(o.timeoutMs),
+    });
+    req.on('response', (res: IncomingMessage) => {
+      let read = 0;
+      res.on('data', (d: Buffer) => {
+        read += d.length;
+        if (read > MAX_ANSWER_BYTES) res.destroy();
+      });
+      const done = () => {
+        const status = res.statusCode ?? null;
+        const ok = status !== null && status >= 200 && status < 300;
+        const error = ok ? null : status !== null && status >= 300 && status < 400 ? `HTTP ${status} (redirects are not followed)` : `HTTP ${status}`;
+        resolve({ status, duration_ms: ms(), error, refused: false });
+      };
+      res.on('end', done);
+      res.on('close', done);
+      res.on('error', () => undefined);
+    });
+    req.on('error', (e: Error & { code?: string }) => {
+      const refused = e instanceof SsrfRefused;
+      const error = refused
+        ? e.message
+        : e.name === 'AbortError' || e.name === 'TimeoutError'
+          ? `timeout after ${o.timeoutMs} ms`
+          : `${e.code ?? e.name}: ${e.message}`;
+      resolve({ status: null, duration_ms: ms(), error, refused });
+    });
+    req.end(o.body);
+  });
+}
+
+/** Exponential delay before attempt `attemptsMade + 1`, capped, with ±20% jitter (so retries of many deliveries spread out). */
+export function webhookBackoff(attemptsMade: number, base: number, cap: number, random = Math.random): number {
+  const exp = Math.min(cap, base * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.round(exp * (0.8 + 0.4 * random()));
+}
+
+export interface WebhookRuntime {
+  webhooks: Webhooks;
+  worker: Worker;
+  /** Enqueues the deliveries of a job that just ended (call from the host workers' completed/failed events). */
+  onJobEnded(queue: Queue, job: Job | undefined): Promise<void>;
+  /** Enqueues job.progress deliveries for endpoints that want them. */
+  onProgress(queue: Queue, job: Job): Promise<void>;
+  /** Enqueues one event's deliveries (e.g. `job.canceled` from whoever cancels a job). */
+  enqueueJobEvent: Webhooks['enqueueJobEvent'];
+  close(): Promise<void>;
+}
+
+/** Reads the job as GET /v1/jobs/{id} shows it (state first, as readView does). */
+async function currentView(queue: Queue, id: string) {
+  const state = await queue.getJobState(id);
+  const job = await queue.getJob(id);
+  return job ? { job, view: toJobView(job, state) } : null;
+}
+
+function isPublicJob(job: Job): boolean {
+  return /^job_[a-f0-9]{32}$/.test(String(job.id)) && (job.data as { kind?: string }).kind !== 'refresh';
+}
+
+export function startWebhookWorker(config: Config, redis: Redis, log: Logger): WebhookRuntime {
+  const cfg = config.webhooks;
+  const guard = new EgressGuard(cfg);
+  const queue = new Queue(WEBHOOK_QUEUE, { connection: redis, prefix: config.queue_prefix });
+  queue.on('error', (e) => log.warn({ err: e.message, queue: WEBHOOK_QUEUE }, 'queue error'));
+  const webhooks = new Webhooks(redis, config, queue);
+
+  const processor = async (job: Job<DeliverySpec & { redelivery?: boolean }>) => {
+    const spec = job.data;
+    const attempt = job.attemptsMade + 1;
+    const final = attempt >= (job.opts.attempts ?? 1);
+    const record = (url: string, r: PostResult | null, outcome: AttemptOutcome, error: string | null = r?.error ?? null) =>
+      webhooks.recordAttempt(spec.job_id, {
+        delivery_id: spec.id,
+        type: spec.type,
+        endpoint_id: spec.endpoint_id,
+        url: redactUrl(url),
+        attempt,
+        redelivery: Boolean(spec.redelivery),
+        at: new Date().toISOString(),
+        status_code: r?.status ?? null,
+        duration_ms: r?.duration_ms ?? 0,
+        error,
+        outcome,
+      });
+
+    let url: string;
+    let secret: string | undefined;
+    if (spec.endpoint_id) {
+      const e = await webhooks.endpointWithSecret(spec.endpoint_id);
+      if (!e || e.disabled_at) {
+        await record(e?.url ?? '', null, 'skipped', e ? `endpoint disabled: ${e.disabled_reason}` : 'endpoint deleted');
+        return { skipped: true };
+      }
+      url = e.url;
+      secret = e.secret;
+    } else {
+      url = spec.url ?? '';
+      secret = config.tokens.find((t) => t.name === spec.token)?.webhook_secret;
+      if (!secret) {
+        await record(url, null, 'failed', `token '${spec.token}' has no webhook_secret: nothing to sign with`);
+        throw new UnrecoverableError('no webhook secret');
+      }
+    }
+
+    const ts = Math.floor(Date.now() / 1000);
+    const headers = { 'webhook-id': spec.id, 'webhook-timestamp': String(ts), 'webhook-signature': signWebhook(secret, spec.id, ts, spec.body) };
+    const r = await postWebhook({ url, headers, body: spec.body, timeoutMs: cfg.timeout_ms, guard });
+    const dlog = { delivery_id: spec.id, job_id: spec.job_id, type: spec.type, endpoint_id: spec.endpoint_id, url: redactUrl(url), attempt };
+    if (r.status !== null && r.status >= 200 && r.status < 300) {
+      await record(url, r, 'delivered');
+      log.info({ ...dlog, status: r.status, ms: r.duration_ms }, 'webhook delivered');
+      return { status: r.status };
+    }
+    if (r.refused) {
+      await record(url, r, 'refused');
+      log.warn({ ...dlog, err: r.error }, 'webhook refused');
+      throw new UnrecoverableError(r.error ?? 'refused');
+    }
+    if (r.status === 410) {
+      await record(url, r, 'failed', 'HTTP 410 Gone: receiver asked to stop');
+      if (spec.endpoint_id) await webhooks.disableEndpoint(spec.endpoint_id, 'the receiver answered 410 Gone');
+      log.warn(dlog, 'webhook receiver gone: no more deliveries');
+      throw new UnrecoverableError('HTTP 410 Gone');
+    }
+    await record(url, r, final ? 'failed' : 'retrying');
+    log.warn({ ...dlog, status: r.status, err: r.error, final }, 'webhook attempt failed');
+    throw new Error(r.error ?? 'delivery failed');
+  };
+
+  const worker = new Worker(WEBHOOK_QUEUE, processor, {
+    connection: redis.duplicate({ maxRetriesPerRequest: null }),
+    prefix: config.queue_prefix,
+    concurrency: cfg.concurrency,
+    settings: {
+      backoffStrategy: (attemptsMade: number, type?: string) =>
+        type === WEBHOOK_BACKOFF ? webhookBackoff(attemptsMade, cfg.backoff_ms, cfg.max_backoff_ms) : cfg.backoff_ms,
+    },
+  });
+  worker.on('error', (e) => log.error({ err: e.message, queue: WEBHOOK_QUEUE }, 'worker error'));
+
+  const enqueue = async (type: JobEventType, found: NonNullable<Awaited<ReturnType<typeof currentView>>>) => {
+    await webhooks.enqueueJobEvent(type, found.view, callbackOf(found.job.data));
+  };
+
+  return {
+    webhooks,
+    worker,
+    enqueueJobEvent: (...a) => webhooks.enqueueJobEvent(...a),
+    onJobEnded: async (q, job) => {
+      if (!job?.finishedOn || !isPublicJob(job)) return; // will be retried: not an outcome yet
+      const found = await currentView(q, String(job.id));
+      const type = found && terminalEvent(found.view);
+      if (found && type) await enqueue(type, found);
+    },
+    onProgress: async (q, job) => {
+      if (!isPublicJob(job)) return;
+      const endpoints = await webhooks.listEndpoints();
+      if (!endpoints.some((e) => !e.disabled_at && e.events.includes('job.progress'))) return;
+      const found = await currentView(q, String(job.id));
+      if (found && found.view.state === 'running') await enqueue('job.progress', found);
+    },
+    close: async () => {
+      await worker.close();
+      await queue.close();
+    },
+  };
+}
