@@ -20,7 +20,7 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 node scripts/serve-images.mjs .local/images 8090 & pids+=($!)
-npx tsx apps/worker/src/main.ts & pids+=($!)
-npx tsx apps/api/src/main.ts & pids+=($!)
+node --import tsx apps/worker/src/main.ts & pids+=($!)
+node --import tsx apps/api/src/main.ts & pids+=($!)
 echo "run-local: API on http://127.0.0.1:$(sed -n 's/^port: //p' .local/config.yaml), token in .local/config.yaml" >&2
 wait -n

@@ -22,6 +22,8 @@ export interface StackOptions {
   maxConcurrent?: number;
   /** Extra top-level config fields (e.g. shorter legacy waits). */
   extra?: Record<string, unknown>;
+  /** Extra fields of the admin token's config (e.g. a webhook_secret). */
+  adminToken?: Record<string, unknown>;
 }
 
 export interface Stack {
@@ -58,7 +60,7 @@ export function testConfig(o: StackOptions, prefix: string, port: number, tokens
     legacy_create_wait_ms: 120_000,
     legacy_wait_ms: 60_000,
     tokens: [
-      { name: 'admin', token: tokens.admin, scopes: ['admin'] },
+      { name: 'admin', token: tokens.admin, scopes: ['admin'], ...o.adminToken },
       { name: 'reader', token: tokens.read, scopes: ['read'] },
       { name: 'writer', token: tokens.write, scopes: ['read', 'write'] },
     ],

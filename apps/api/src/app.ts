@@ -16,6 +16,7 @@ import { ApiError, notFound, onError } from './errors.ts';
 import { Inventory } from './inventory.ts';
 import { accessLog, auth, requestId, requireRedis } from './middleware.ts';
 import { catalogRoutes } from './routes/catalog.ts';
+import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { legacyRoutes } from './routes/legacy.ts';
@@ -23,7 +24,7 @@ import { vmRoutes } from './routes/vms.ts';
 import { JobWatcher } from './watch.ts';
 
 /** Routes that answer from the configuration alone (or check Redis themselves) keep working while Redis is down. */
-const WITHOUT_REDIS = new Set(['/health', '/ready', '/v1/regions', '/v1/images', '/v1/get-images']);
+const WITHOUT_REDIS = new Set(['/health', '/ready', '/v1/regions', '/v1/images', '/v1/get-images', '/openapi.json', '/docs']);
 
 export type ApiApp = Hono<AppEnv> & {
   /** Ends open event streams and waits, and closes the QueueEvents connections. */
@@ -72,7 +73,7 @@ export function createApp(deps: AppDeps): ApiApp {
       },
     }),
   );
-  app.use('*', (c, next) => (WITHOUT_REDIS.has(c.req.path) ? next() : redisUp(c, next)));
+  app.use('*', (c, next) => (WITHOUT_REDIS.has(c.req.path) || c.req.path.startsWith('/docs/') ? next() : redisUp(c, next)));
 
   app.route('/', healthRoutes(s));
   app.route('/', catalogRoutes(s));
@@ -80,6 +81,7 @@ export function createApp(deps: AppDeps): ApiApp {
   app.route('/', jobRoutes(s));
   app.route('/', legacyRoutes(s));
   app.route('/', adminRoutes(s));
+  app.route('/', docsRoutes());
 
   app.onError(onError);
   app.notFound(notFound);

@@ -2,7 +2,7 @@
  * Submitting operations: the one path from a validated request to a queued job, shared by the new
  * routes (which answer 202 with the job) and the legacy routes (which wait for the outcome).
  */
-import { isTerminal, keys, TagsSchema, toJobView, VmNameSchema } from '@provisioner/contracts';
+import { isTerminal, keys, TagsSchema, toJobView, VmNameSchema, WebhookUrlSchema } from '@provisioner/contracts';
 import type { Job } from 'bullmq';
 import type { Context } from 'hono';
 import { z } from 'zod';
@@ -15,6 +15,8 @@ import { decodeUserData, findImage, findInstanceType, findRegion } from './valid
 export interface Requester {
   submitted_by: string;
   request_id: string;
+  /** Where the job's outcome is POSTed (callbacks.ts). */
+  webhook_url?: string;
 }
 
 export function requester(c: Context<AppEnv>): Requester {
@@ -29,6 +31,8 @@ export const CreateBody = z.object({
   image: z.string().max(128),
   tags: TagsSchema.nullish(),
   user_data: z.string().nullish(),
+  /** POSTed the job's outcome, signed (see routes/webhooks.ts); the legacy routes ignore it. */
+  webhook_url: WebhookUrlSchema.optional(),
 });
 export type CreateBody = z.infer<typeof CreateBody>;
 

@@ -13,8 +13,8 @@ import { vmItems } from '../inventory.ts';
 import { awaitOutcome, CreateBody, requester, submitCreate, submitVmOp, type VmOp } from '../ops.ts';
 import { enabledRegions, findRegion, jsonBody } from '../validation.ts';
 
-const LegacyTarget = z.object({ vm_name: VmNameSchema, region_name: z.string().max(63) });
-const LegacyEditTags = LegacyTarget.extend({ tags: TagsSchema });
+export const LegacyTarget = z.object({ vm_name: VmNameSchema, region_name: z.string().max(63) });
+export const LegacyEditTags = LegacyTarget.extend({ tags: TagsSchema });
 
 /** One entry of `GET /v1/list`: `dom_id` a string, `"-"` when the domain is not running. */
 export interface LegacyListItem {

@@ -5,6 +5,7 @@
 import { TagsSchema } from '@provisioner/contracts';
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { CallbackBody, withCallback } from '../callbacks.ts';
 import type { AppEnv, Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { hostStatus, type VmItem, vmItems } from '../inventory.ts';
@@ -13,14 +14,14 @@ import { enabledRegions, findRegion, jsonBody, validate } from '../validation.ts
 
 const MAX_TIMEOUT_MS = 3_600_000;
 
-export const StopBody = z.object({
+export const StopBody = CallbackBody.extend({
   /** Power off at once instead of asking the guest to shut down. */
   force: z.boolean().default(false),
   /** How long the guest gets to shut down before it is powered off (default: worker.stop_timeout_ms). */
   timeout_ms: z.number().int().positive().max(MAX_TIMEOUT_MS).optional(),
 });
-export const RebootBody = z.object({ timeout_ms: z.number().int().positive().max(MAX_TIMEOUT_MS).optional() });
-export const TagsBody = z.object({ tags: TagsSchema });
+export const RebootBody = CallbackBody.extend({ timeout_ms: z.number().int().positive().max(MAX_TIMEOUT_MS).optional() });
+export const TagsBody = CallbackBody.extend({ tags: TagsSchema });
 
 const Bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
@@ -115,9 +116,12 @@ function pendingItem(t: Target, host: string): VmItem {
 export function vmRoutes(s: Services): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
   const target = (c: { req: { param(k: string): string } }): Target => ({ region: c.req.param('region'), vm_name: c.req.param('name') });
-  const submitOp = async (c: Parameters<typeof requester>[0], op: VmOp) => accepted(c, await submitVmOp(s, target(c), op, requester(c), 'path'));
+  const submitOp = async (c: Parameters<typeof requester>[0], op: VmOp, url?: string) => accepted(c, await submitVmOp(s, target(c), op, withCallback(s, c, url), 'path'));
 
-  r.post('/v1/vms', async (c) => accepted(c, await submitCreate(s, await jsonBody(c, CreateBody), requester(c))));
+  r.post('/v1/vms', async (c) => {
+    const b = await jsonBody(c, CreateBody);
+    return accepted(c, await submitCreate(s, b, withCallback(s, c, b.webhook_url)));
+  });
 
   r.get('/v1/vms', async (c) => {
     const q = validate(ListQuery, { ...c.req.query(), tag: c.req.queries('tag') ?? [] });
@@ -137,24 +141,24 @@ export function vmRoutes(s: Services): Hono<AppEnv> {
     throw new ApiError('NOT_FOUND', 'vm not found');
   });
 
-  r.post('/v1/vms/:region/:name/start', (c) => submitOp(c, { kind: 'start' }));
+  r.post('/v1/vms/:region/:name/start', async (c) => submitOp(c, { kind: 'start' }, (await jsonBody(c, CallbackBody, { optional: true })).webhook_url));
 
   r.post('/v1/vms/:region/:name/stop', async (c) => {
     const b = await jsonBody(c, StopBody, { optional: true });
-    return submitOp(c, { kind: 'stop', force: b.force, timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms });
+    return submitOp(c, { kind: 'stop', force: b.force, timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms }, b.webhook_url);
   });
 
   r.post('/v1/vms/:region/:name/reboot', async (c) => {
     const b = await jsonBody(c, RebootBody, { optional: true });
-    return submitOp(c, { kind: 'reboot', timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms });
+    return submitOp(c, { kind: 'reboot', timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms }, b.webhook_url);
   });
 
   r.put('/v1/vms/:region/:name/tags', async (c) => {
     const b = await jsonBody(c, TagsBody);
-    return submitOp(c, { kind: 'edit-tags', tags: b.tags });
+    return submitOp(c, { kind: 'edit-tags', tags: b.tags }, b.webhook_url);
   });
 
-  r.delete('/v1/vms/:region/:name', (c) => submitOp(c, { kind: 'delete' }));
+  r.delete('/v1/vms/:region/:name', async (c) => submitOp(c, { kind: 'delete' }, (await jsonBody(c, CallbackBody, { optional: true })).webhook_url));
 
   return r;
 }

@@ -1,0 +1,410 @@
+/**
+ * The OpenAPI 3.1 description of the API, built from the same zod schemas the routes validate with
+ * (request bodies and queries) and from the response schemas below. `ROUTES` is the registry: one
+ * entry per route the app serves (a test compares it with the router), legacy routes tagged
+ * `legacy`. Errors are documented per route from the closed set of error codes.
+ */
+import { JOB_KINDS } from '@provisioner/contracts';
+import { z } from 'zod';
+import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, type ZodOpenApiResponseObject } from 'zod-openapi';
+import { ERROR_STATUS, type ErrorCode } from './errors.ts';
+import { CreateBody } from './ops.ts';
+import { JobsQuery } from './routes/jobs.ts';
+import { LegacyEditTags, LegacyTarget } from './routes/legacy.ts';
+import { ListQuery, RebootBody, StopBody, TagsBody } from './routes/vms.ts';
+
+// ---- Response schemas (what the handlers answer; the request schemas are the routes' own). ----
+
+const ErrorBody = z
+  .object({
+    error: z.object({
+      code: z.enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]),
+      message: z.string(),
+      request_id: z.string().meta({ description: 'The X-Request-Id of the request' }),
+      job_id: z.string().optional().meta({ description: 'The job concerned (legacy routes: the job that failed or is still running)' }),
+      details: z.unknown().optional().meta({ description: 'Per-field problems (`[{path, message}]`) or the job error' }),
+    }),
+    detail: z.string().meta({ description: 'Same as error.message: what the replaced service’s clients read' }),
+  })
+  .meta({ description: 'The one error envelope of every route' });
+
+const StepView = z.object({
+  name: z.string(),
+  state: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped']),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+});
+
+const JobError = z.object({ code: z.string(), message: z.string(), retryable: z.boolean() });
+
+const JobView = z
+  .object({
+    id: z.string().meta({ example: 'job_8f14e45fceea167a5a36dedd4bea2543' }),
+    kind: z.enum(JOB_KINDS),
+    target: z.object({ region: z.string(), vm_name: z.string().nullable(), host: z.string() }),
+    state: z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled']),
+    progress: z.number().min(0).max(100),
+    step: z.string().nullable().meta({ description: 'The step running now' }),
+    steps: z.array(StepView),
+    attempts: z.number().int(),
+    created_at: z.string(),
+    started_at: z.string().nullable(),
+    finished_at: z.string().nullable(),
+    error: JobError.nullable(),
+    result: z.unknown().meta({ description: 'What the job produced (e.g. the VM after a create), once succeeded' }),
+    links: z.object({ self: z.string(), events: z.string(), cancel: z.string() }),
+  })
+  .meta({ description: 'An operation and its progress (ARCHITECTURE.md §3)' });
+
+const HostStatus = z.object({
+  region: z.string(),
+  host: z.string(),
+  observed_at: z.string().nullable().meta({ description: 'When the host was last listed' }),
+  error: z.string().nullable(),
+});
+
+const VmItem = z.object({
+  vm_name: z.string(),
+  region_name: z.string(),
+  host: z.string(),
+  dom_id: z.number().int().nullable(),
+  state: z.string().meta({ description: 'libvirt’s state text (`running`, `shut off`, …), or `pending` before its create ran' }),
+  managed: z.boolean().meta({ description: 'Created by this service (others are listed, not managed)' }),
+  tags: z.record(z.string(), z.string()),
+  ip: z.string().nullable(),
+  vcpus: z.number().int().nullable(),
+  memory_mb: z.number().int().nullable(),
+  image: z.string().nullable(),
+  instance_type: z.string().nullable(),
+  observed_at: z.string().nullable(),
+});
+
+const VmPage = z.object({
+  vms: z.array(VmItem),
+  total: z.number().int(),
+  limit: z.number().int(),
+  next_cursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last' }),
+  hosts: z.array(HostStatus),
+});
+
+const JobPage = z.object({ jobs: z.array(JobView), limit: z.number().int(), offset: z.number().int(), next_offset: z.number().int().nullable() });
+
+const Region = z.object({
+  region_name: z.string(),
+  enabled: z.boolean(),
+  available_instance_types: z.array(
+    z.object({ instance_type: z.string(), vcpus: z.number().int(), memory_mb: z.number().int(), storage_mb: z.number().int() }),
+  ),
+});
+
+const Images = z.object({ images: z.array(z.object({ name: z.string(), sha256: z.string().nullable() })) });
+const LegacyImages = z.object({ images: z.array(z.string()) });
+const LegacySuccess = z.object({ message: z.literal('Success') });
+const LegacyListItem = z.object({
+  dom_id: z.string().meta({ description: 'The libvirt domain id, `-` when not running' }),
+  name: z.string(),
+  region_name: z.string(),
+  state: z.string(),
+  tags: z.record(z.string(), z.string()),
+});
+const Health = z.object({ status: z.literal('healthy') });
+const Ready = z.object({ status: z.literal('ready'), redis: z.literal('ok'), hosts: z.array(HostStatus) });
+
+const VmPath = z.object({
+  region: z.string().meta({ description: 'A configured region' }),
+  name: z.string().meta({ description: 'The VM name (a lowercase DNS label)' }),
+});
+const JobPath = z.object({ id: z.string().meta({ description: 'A job id (`job_…`)' }) });
+
+// ---- The registry. ----
+
+type Method = 'get' | 'post' | 'put' | 'delete' | 'patch';
+
+export interface RouteDoc {
+  method: Method;
+  /** OpenAPI style: `/v1/vms/{region}/{name}`. */
+  path: string;
+  tag: 'vms' | 'jobs' | 'catalog' | 'health' | 'legacy';
+  summary: string;
+  description?: string;
+  /** No token needed (the open routes of middleware.ts). */
+  open?: boolean;
+  /** Answers without Redis (no 503 for a Redis outage). */
+  withoutRedis?: boolean;
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: z.ZodType;
+  /** The body may be left out (`{}` is assumed). */
+  bodyOptional?: boolean;
+  ok: { status: number; description: string; schema?: z.ZodType; sse?: boolean; headers?: Record<string, string> };
+  /** Errors particular to the route; auth, body, Redis and 500 errors are added from the flags above. */
+  errors?: ErrorCode[];
+}
+
+const ACCEPTED_HEADERS = { Location: 'Where to follow the job (`/v1/jobs/{id}`)', 'Retry-After': 'Seconds before looking again' };
+const LEGACY_NOTE =
+  'Legacy route of the replaced service (shared/LEGACY_API.md), kept unchanged for its clients (the chat bot): it waits for the job and answers `{"message":"Success"}`, the job’s failure as an error status, or 504 with the job id when the wait runs out (the job goes on). New clients use the `/v1/vms` routes.';
+
+function legacy(d: Omit<RouteDoc, 'tag'>): RouteDoc {
+  return { ...d, tag: 'legacy', description: `${d.description ? `${d.description}\n\n` : ''}${LEGACY_NOTE}` };
+}
+
+const vmOp = (path: string, method: Method, summary: string, body?: z.ZodType): RouteDoc => ({
+  method,
+  path: `/v1/vms/{region}/{name}${path}`,
+  tag: 'vms',
+  summary,
+  params: VmPath,
+  ...(body ? { body, bodyOptional: true } : {}),
+  ok: { status: 202, description: 'Accepted: the job that does it', schema: JobView, headers: ACCEPTED_HEADERS },
+  errors: ['NOT_FOUND', 'VALIDATION'],
+});
+
+export const ROUTES: RouteDoc[] = [
+  {
+    method: 'get',
+    path: '/health',
+    tag: 'health',
+    summary: 'Liveness',
+    open: true,
+    withoutRedis: true,
+    ok: { status: 200, description: 'Alive', schema: Health },
+  },
+  {
+    method: 'get',
+    path: '/ready',
+    tag: 'health',
+    summary: 'Readiness: Redis answers; each host’s last known status',
+    description: 'A host that is down does not make the API unready; its `error` says why.',
+    open: true,
+    withoutRedis: true,
+    ok: { status: 200, description: 'Ready', schema: Ready },
+    errors: ['UNAVAILABLE'],
+  },
+  {
+    method: 'get',
+    path: '/v1/regions',
+    tag: 'catalog',
+    summary: 'Regions and their instance types',
+    withoutRedis: true,
+    ok: { status: 200, description: 'Enabled regions', schema: z.array(Region) },
+  },
+  {
+    method: 'get',
+    path: '/v1/images',
+    tag: 'catalog',
+    summary: 'The image catalog (names and checksums)',
+    withoutRedis: true,
+    ok: { status: 200, description: 'Images', schema: Images },
+  },
+  legacy({
+    method: 'get',
+    path: '/v1/get-images',
+    summary: 'Image names (legacy, open)',
+    open: true,
+    withoutRedis: true,
+    ok: { status: 200, description: 'Image names', schema: LegacyImages },
+  }),
+  {
+    method: 'post',
+    path: '/v1/vms',
+    tag: 'vms',
+    summary: 'Create a VM',
+    description:
+      'Validates against the configuration, picks a host, reserves the name and queues a `create` job. `user_data` is base64 of one YAML document (cloud-init); it is stored encrypted and never returned.',
+    body: CreateBody,
+    ok: { status: 202, description: 'Accepted: the create job', schema: JobView, headers: ACCEPTED_HEADERS },
+    errors: ['CONFLICT', 'VALIDATION'],
+  },
+  {
+    method: 'get',
+    path: '/v1/vms',
+    tag: 'vms',
+    summary: 'List VMs (from the inventory)',
+    description: 'Sorted by region, name, host. `refresh=true` lists the hosts first (bounded by `refresh_wait_ms`).',
+    query: ListQuery,
+    ok: { status: 200, description: 'A page of VMs', schema: VmPage },
+    errors: ['BAD_REQUEST', 'NOT_FOUND', 'VALIDATION'],
+  },
+  {
+    method: 'get',
+    path: '/v1/vms/{region}/{name}',
+    tag: 'vms',
+    summary: 'Read one VM',
+    params: VmPath,
+    query: z.object({ refresh: z.enum(['true', 'false', '1', '0']).optional() }),
+    ok: { status: 200, description: 'The VM', schema: VmItem },
+    errors: ['NOT_FOUND', 'VALIDATION'],
+  },
+  vmOp('/start', 'post', 'Start a VM'),
+  vmOp('/stop', 'post', 'Stop a VM (shutdown, then power off after timeout_ms; or at once with force)', StopBody),
+  vmOp('/reboot', 'post', 'Reboot a VM', RebootBody),
+  { ...vmOp('/tags', 'put', 'Replace a VM’s tags', TagsBody), bodyOptional: false },
+  vmOp('', 'delete', 'Delete a VM and its disks'),
+  {
+    method: 'get',
+    path: '/v1/jobs',
+    tag: 'jobs',
+    summary: 'List jobs, newest first',
+    query: JobsQuery,
+    ok: { status: 200, description: 'A page of jobs', schema: JobPage },
+    errors: ['VALIDATION'],
+  },
+  {
+    method: 'get',
+    path: '/v1/jobs/{id}',
+    tag: 'jobs',
+    summary: 'Read one job',
+    params: JobPath,
+    ok: { status: 200, description: 'The job', schema: JobView },
+    errors: ['NOT_FOUND'],
+  },
+  {
+    method: 'get',
+    path: '/v1/jobs/{id}/events',
+    tag: 'jobs',
+    summary: 'Follow a job (Server-Sent Events)',
+    description:
+      'One event per change (`event:` is the new state or `progress`, `data:` the job view as JSON) until the job ends; `: keep-alive` comments in between. An `error` event says the stream was interrupted.',
+    params: JobPath,
+    ok: { status: 200, description: 'An event stream', sse: true },
+    errors: ['NOT_FOUND'],
+  },
+  legacy({
+    method: 'post',
+    path: '/v1/create',
+    summary: 'Create a VM and wait (legacy)',
+    body: CreateBody,
+    ok: { status: 200, description: 'Created', schema: LegacySuccess },
+    errors: ['CONFLICT', 'VALIDATION', 'NOT_FOUND', 'JOB_FAILED', 'TIMEOUT'],
+  }),
+  legacy({
+    method: 'get',
+    path: '/v1/list',
+    summary: 'List VMs after a fresh listing of every host (legacy)',
+    ok: { status: 200, description: 'Every VM', schema: z.array(LegacyListItem) },
+  }),
+  legacy({
+    method: 'post',
+    path: '/v1/start',
+    summary: 'Start a VM and wait (legacy)',
+    body: LegacyTarget,
+    ok: { status: 200, description: 'Started', schema: LegacySuccess },
+    errors: ['NOT_FOUND', 'VALIDATION', 'CONFLICT', 'JOB_FAILED', 'TIMEOUT'],
+  }),
+  legacy({
+    method: 'post',
+    path: '/v1/stop',
+    summary: 'Power a VM off and wait (legacy: `virsh destroy`)',
+    body: LegacyTarget,
+    ok: { status: 200, description: 'Stopped', schema: LegacySuccess },
+    errors: ['NOT_FOUND', 'VALIDATION', 'CONFLICT', 'JOB_FAILED', 'TIMEOUT'],
+  }),
+  legacy({
+    method: 'post',
+    path: '/v1/edit-tags',
+    summary: 'Replace a VM’s tags and wait (legacy)',
+    body: LegacyEditTags,
+    ok: { status: 200, description: 'Tags replaced', schema: LegacySuccess },
+    errors: ['NOT_FOUND', 'VALIDATION', 'CONFLICT', 'JOB_FAILED', 'TIMEOUT'],
+  }),
+  legacy({
+    method: 'delete',
+    path: '/v1/delete',
+    summary: 'Delete a VM and wait (legacy; a VM no host knows counts as deleted)',
+    body: LegacyTarget,
+    ok: { status: 200, description: 'Deleted (or already gone)', schema: LegacySuccess },
+    errors: ['VALIDATION', 'CONFLICT', 'JOB_FAILED', 'TIMEOUT'],
+  }),
+];
+
+// ---- Building the document. ----
+
+const ERROR_TEXT: Record<number, string> = {
+  400: 'Malformed request (body not JSON or not an object, bad cursor)',
+  401: 'Missing or invalid token',
+  403: 'The token lacks the scope',
+  404: 'Not found',
+  409: 'Conflict (the name is taken, or the job was canceled)',
+  413: 'Body larger than max_body_bytes',
+  422: 'Breaks the schema or names something the configuration does not have',
+  429: 'Too many requests',
+  500: 'Internal error (logged; no details given)',
+  502: 'The job failed on the host',
+  503: 'Redis (the job store) is unavailable',
+  504: 'The job did not finish within the wait; it goes on (follow error.job_id)',
+};
+
+/** Every error code a route can answer, from its own list and its flags. */
+export function routeErrors(r: RouteDoc): ErrorCode[] {
+  const codes = new Set<ErrorCode>(r.errors ?? []);
+  if (!r.open) codes.add('UNAUTHORIZED').add('FORBIDDEN');
+  if (r.body) codes.add('BAD_REQUEST').add('PAYLOAD_TOO_LARGE').add('VALIDATION');
+  if (!r.withoutRedis) codes.add('UNAVAILABLE');
+  if ((ERROR_STATUS as Record<string, number>).RATE_LIMITED && !r.open) codes.add('RATE_LIMITED' as ErrorCode);
+  codes.add('INTERNAL');
+  return [...codes];
+}
+
+function operation(r: RouteDoc): ZodOpenApiOperationObject {
+  const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
+  const responses: Record<string, ZodOpenApiResponseObject> = {
+    [String(r.ok.status)]: {
+      description: r.ok.description,
+      ...(r.ok.headers
+        ? { headers: z.object(Object.fromEntries(Object.entries(r.ok.headers).map(([k, d]) => [k, z.string().meta({ description: d })]))) }
+        : {}),
+      ...(r.ok.sse ? { content: { 'text/event-stream': { schema: z.string() } } } : r.ok.schema ? { content: json(r.ok.schema) } : {}),
+    },
+  };
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of routeErrors(r)) {
+    const status = ERROR_STATUS[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
+    responses[String(status)] = {
+      description: `${ERROR_TEXT[status] ?? 'Error'} (error.code ${codes.map((c) => `\`${c}\``).join(', ')})`,
+      content: json(ErrorBody),
+    };
+  }
+  return {
+    operationId: `${r.method}${r.path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, ch: string | undefined) => (ch ?? '').toUpperCase())}`,
+    tags: [r.tag],
+    summary: r.summary,
+    ...(r.description ? { description: r.description } : {}),
+    ...(r.tag === 'legacy' ? { deprecated: false } : {}),
+    ...(r.open ? { security: [] } : {}),
+    ...(r.params || r.query ? { requestParams: { ...(r.params ? { path: r.params } : {}), ...(r.query ? { query: r.query } : {}) } } : {}),
+    ...(r.body ? { requestBody: { required: !r.bodyOptional, content: json(r.body) } } : {}),
+    responses: responses as ZodOpenApiOperationObject['responses'],
+  };
+}
+
+/** The OpenAPI 3.1 document of the routes in `ROUTES`. */
+export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
+  const paths: ZodOpenApiPathsObject = {};
+  for (const r of ROUTES) paths[r.path] = { ...paths[r.path], [r.method]: operation(r) };
+  return createDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Provisioner API',
+      version,
+      description:
+        'Provisions libvirt VMs on hypervisor hosts over SSH. Mutations answer 202 with a job to follow (`/v1/jobs/{id}`, or its `/events` stream). Send the token as `Authorization: Bearer <token>` (or the bare token, as the replaced service took it). GET needs the `read` scope, everything else `write`; `admin` has both. Routes tagged `legacy` are the replaced service’s, unchanged.',
+    },
+    tags: [
+      { name: 'vms', description: 'Virtual machines' },
+      { name: 'jobs', description: 'Operations and their progress' },
+      { name: 'catalog', description: 'Regions, instance types and images' },
+      { name: 'health', description: 'Liveness and readiness (no token)' },
+      { name: 'legacy', description: 'The replaced service’s routes, kept for its clients' },
+    ],
+    security: [{ bearer: [] }],
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token from the configuration' } },
+      schemas: { ErrorBody, JobView, VmItem, HostStatus },
+    },
+    paths,
+  }) as unknown as Record<string, unknown>;
+}

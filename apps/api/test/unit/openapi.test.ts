@@ -1,0 +1,139 @@
+/**
+ * `/openapi.json`: a valid OpenAPI 3.1 document (checked by an independent validator) that lists
+ * exactly the routes the Hono router serves, with their errors; and real answers of the API match
+ * the response schemas it documents. `/docs` serves Swagger UI from the service itself.
+ */
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { describe, expect, it } from 'vitest';
+import { TOKENS, useHarness } from './harness.ts';
+
+const h = useHarness();
+
+interface Operation {
+  tags: string[];
+  deprecated?: boolean;
+  description?: string;
+  security?: unknown[];
+  responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
+}
+type Doc = { openapi: string; paths: Record<string, Record<string, Operation>> };
+
+async function doc(): Promise<Doc> {
+  const r = await fetch(`${h.url}/openapi.json`);
+  expect(r.status).toBe(200);
+  expect(r.headers.get('content-type')).toContain('application/json');
+  return (await r.json()) as Doc;
+}
+
+/** The routes the app serves, as `METHOD /path/{param}`, without middleware, the dashboard and the docs. */
+function routerRoutes(): string[] {
+  const out = new Set<string>();
+  for (const r of h.app.routes) {
+    if (r.method === 'ALL' && (r.path === '*' || r.path === '/*')) continue;
+    if (/^\/(admin|docs)(\/|$)/.test(r.path) || r.path === '/openapi.json') continue;
+    out.add(`${r.method} ${r.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`);
+  }
+  return [...out].sort();
+}
+
+function documented(d: Doc): string[] {
+  return Object.entries(d.paths)
+    .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+    .sort();
+}
+
+describe('/openapi.json', () => {
+  it('is served without a token and validates as OpenAPI 3.1', async () => {
+    const d = await doc();
+    expect(d.openapi).toBe('3.1.0');
+    const v = new Validator();
+    const res = await v.validate(d as unknown as object);
+    expect(res.errors ?? []).toEqual([]);
+    expect(res.valid).toBe(true);
+    expect(v.version).toBe('3.1');
+  });
+
+  it('lists exactly the routes of the router', async () => {
+    const routes = routerRoutes();
+    expect(routes.length).toBeGreaterThan(15);
+    expect(documented(await doc())).toEqual(routes);
+  });
+
+  it('documents errors on every route, the envelope included, and marks the legacy routes', async () => {
+    const d = await doc();
+    const legacy = ['POST /v1/create', 'GET /v1/list', 'POST /v1/start', 'POST /v1/stop', 'POST /v1/edit-tags', 'DELETE /v1/delete', 'GET /v1/get-images'];
+    for (const [path, ops] of Object.entries(d.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const name = `${method.toUpperCase()} ${path}`;
+        const statuses = Object.keys(op.responses);
+        expect(
+          statuses.some((s) => s.startsWith('2')),
+          name,
+        ).toBe(true);
+        expect(statuses, name).toContain('500');
+        for (const s of statuses.filter((x) => Number(x) >= 400)) {
+          expect(op.responses[s]?.content?.['application/json']?.schema, `${name} ${s}`).toEqual({ $ref: '#/components/schemas/ErrorBody' });
+        }
+        if (op.security?.length !== 0) expect(statuses, name).toEqual(expect.arrayContaining(['401', '403']));
+        if (legacy.includes(name)) {
+          expect(op.tags, name).toEqual(['legacy']);
+          expect(op.deprecated, name).toBe(false);
+          expect(op.description, name).toMatch(/Legacy route/);
+        } else {
+          expect(op.tags, name).not.toContain('legacy');
+        }
+      }
+    }
+  });
+
+  it('matches what the API really answers', async () => {
+    const d = await doc();
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    ajv.addSchema({ ...d, $id: 'openapi' });
+    const check = async (method: string, path: string, template: string, init: { token?: string | null; json?: unknown } = {}) => {
+      const r = await h.fetch(path, { method: method.toUpperCase(), ...init });
+      const body = (await r.json()) as unknown;
+      const status = String(r.status);
+      const pointer = `openapi#/paths/${template.replaceAll('~', '~0').replaceAll('/', '~1')}/${method}/responses/${status}/content/application~1json/schema`;
+      const validate = ajv.getSchema(pointer);
+      expect(validate, `${method} ${template} ${status} is documented`).toBeTruthy();
+      expect(validate?.(body), `${method} ${template} ${status}: ${JSON.stringify(validate?.errors)}`).toBe(true);
+      return r.status;
+    };
+    await h.writeInventory('r1', 'h1', [{ name: 'doc-vm', tags: { owner: 'alice' } }]);
+    expect(await check('get', '/health', '/health')).toBe(200);
+    expect(await check('get', '/v1/regions', '/v1/regions')).toBe(200);
+    expect(await check('get', '/v1/images', '/v1/images')).toBe(200);
+    expect(await check('get', '/v1/get-images', '/v1/get-images', { token: null })).toBe(200);
+    expect(await check('get', '/v1/vms', '/v1/vms')).toBe(200);
+    expect(await check('get', '/v1/vms/r1/doc-vm', '/v1/vms/{region}/{name}')).toBe(200);
+    expect(await check('get', '/v1/vms/r1/nope', '/v1/vms/{region}/{name}')).toBe(404);
+    expect(await check('post', '/v1/vms/r1/doc-vm/start', '/v1/vms/{region}/{name}/start')).toBe(202);
+    expect(await check('get', '/v1/jobs', '/v1/jobs')).toBe(200);
+    expect(await check('post', '/v1/vms', '/v1/vms', { json: { vm_name: 'Bad Name' } })).toBe(422);
+    expect(await check('get', '/v1/list', '/v1/list', { token: 'wrong-token-wrong-token' })).toBe(401);
+    expect(await check('post', '/v1/vms', '/v1/vms', { token: TOKENS.read, json: {} })).toBe(403);
+  });
+});
+
+describe('/docs', () => {
+  it('serves the reference page and its assets from the service, without a token and without Redis-dependent routes', async () => {
+    const page = await fetch(`${h.url}/docs`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).not.toMatch(/(src|href)="https?:/);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    for (const src of [...html.matchAll(/(?:src|href)="(\/docs\/[^"]+)"/g)].map((m) => m[1] as string)) {
+      const r = await fetch(`${h.url}${src}`);
+      expect(r.status, src).toBe(200);
+      expect((await r.arrayBuffer()).byteLength, src).toBeGreaterThan(0);
+    }
+    const init = await (await fetch(`${h.url}/docs/init.js`)).text();
+    expect(init).toContain("url: '/openapi.json'");
+    expect(init).toContain('validatorUrl: null');
+    // Only the listed files of the package are served.
+    expect((await fetch(`${h.url}/docs/package.json`)).status).toBe(404);
+    expect((await fetch(`${h.url}/docs/..%2F..%2Fpackage.json`)).status).not.toBe(200);
+  });
+});

@@ -1,0 +1,172 @@
+/**
+ * Webhook endpoints (admin), per-job `webhook_url` on every mutating route, and the delivery log and
+ * redelivery routes, against the machine's Redis.
+ */
+import { newWebhookSecret, WEBHOOK_QUEUE, Webhooks, webhookKeys } from '@provisioner/contracts';
+import { describe, expect, it } from 'vitest';
+import { TOKENS, useHarness } from './harness.ts';
+
+const ADMIN_SECRET = newWebhookSecret();
+const h = useHarness({
+  extra: {
+    tokens: [
+      { name: 'admin', token: TOKENS.admin, scopes: ['admin'], webhook_secret: ADMIN_SECRET },
+      { name: 'reader', token: TOKENS.read, scopes: ['read'] },
+      { name: 'writer', token: TOKENS.write, scopes: ['read', 'write'] },
+    ],
+  },
+});
+
+const HOOK = 'https://hooks.example.org/provisioner?key=abc';
+
+describe('registered endpoints', () => {
+  it('need the admin scope', async () => {
+    for (const token of [TOKENS.write, TOKENS.read]) {
+      expect((await h.fetch('/v1/webhooks', { method: 'POST', token, json: { url: HOOK, events: ['job.succeeded'] } })).status).toBe(403);
+      expect((await h.fetch('/v1/webhooks', { token })).status).toBe(403);
+    }
+    expect((await h.fetch('/v1/webhooks', { token: null })).status).toBe(401);
+  });
+
+  it('register answers the secret once; list, rotate and delete never show it again', async () => {
+    const r = await h.fetch('/v1/webhooks', { method: 'POST', json: { url: HOOK, events: ['job.succeeded', 'job.failed'] } });
+    expect(r.status).toBe(201);
+    const made = (await r.json()) as { id: string; secret: string; url: string; events: string[]; disabled_at: null };
+    expect(made.id).toMatch(/^whk_[a-f0-9]{32}$/);
+    expect(made.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    expect(r.headers.get('location')).toBe(`/v1/webhooks/${made.id}`);
+    expect(made).toMatchObject({ url: HOOK, events: ['job.succeeded', 'job.failed'], disabled_at: null, created_by: 'admin' });
+
+    const listText = await (await h.fetch('/v1/webhooks')).text();
+    expect(listText).toContain(made.id);
+    expect(listText).not.toContain(made.secret.slice(6));
+    expect(listText).not.toMatch(/secret/);
+    // Not in Redis in plain text either.
+    expect(JSON.stringify(await h.redis.hgetall(webhookKeys.endpoints(h.prefix)))).not.toContain(made.secret.slice(6));
+
+    const rot = await h.fetch(`/v1/webhooks/${made.id}/rotate-secret`, { method: 'POST' });
+    expect(rot.status).toBe(200);
+    const rotated = (await rot.json()) as { id: string; secret: string };
+    expect(rotated.secret).toMatch(/^whsec_/);
+    expect(rotated.secret).not.toBe(made.secret);
+    const hooks = new Webhooks(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
+    expect((await hooks.endpointWithSecret(made.id))?.secret).toBe(rotated.secret);
+
+    expect((await h.fetch(`/v1/webhooks/${made.id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await h.fetch(`/v1/webhooks/${made.id}`, { method: 'DELETE' })).status).toBe(404);
+    expect((await h.fetch(`/v1/webhooks/${made.id}/rotate-secret`, { method: 'POST' })).status).toBe(404);
+    expect((await h.fetch('/v1/webhooks/nope', { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('rejects URLs that are not http(s), malformed or carry credentials, and unknown events', async () => {
+    const bad: unknown[] = [
+      { url: 'ftp://hooks.example.org/x', events: ['job.succeeded'] },
+      { url: 'file:///etc/passwd', events: ['job.succeeded'] },
+      { url: 'not a url', events: ['job.succeeded'] },
+      { url: 'http://', events: ['job.succeeded'] },
+      { url: 'https://user:pw@hooks.example.org/', events: ['job.succeeded'] },
+      { url: HOOK, events: [] },
+      { url: HOOK, events: ['vm.exploded'] },
+      { url: HOOK },
+    ];
+    for (const json of bad) expect((await h.fetch('/v1/webhooks', { method: 'POST', json })).status, JSON.stringify(json)).toBe(422);
+    expect((await h.fetch('/v1/webhooks', { method: 'POST', body: '{nope', headers: { 'content-type': 'application/json' } })).status).toBe(400);
+  });
+});
+
+describe('webhook_url on mutating routes', () => {
+  const jobData = async (id: string) => (await h.queues.find(id))?.job.data as Record<string, unknown>;
+
+  it('is validated at submit and stored with the token name only', async () => {
+    const create = await h.fetch('/v1/vms', {
+      method: 'POST',
+      json: { vm_name: 'hooked', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0', webhook_url: HOOK },
+    });
+    expect(create.status).toBe(202);
+    const job = (await create.json()) as { id: string };
+    const data = await jobData(job.id);
+    expect(data).toMatchObject({ webhook_url: HOOK, submitted_by: 'admin' });
+    expect(JSON.stringify(data)).not.toContain(ADMIN_SECRET.slice(6));
+
+    await h.writeInventory('r1', 'h1', [{ name: 'hooked2' }]);
+    const ops: Array<[string, string, Record<string, unknown>]> = [
+      ['POST', '/v1/vms/r1/hooked2/start', {}],
+      ['POST', '/v1/vms/r1/hooked2/stop', { force: true }],
+      ['POST', '/v1/vms/r1/hooked2/reboot', {}],
+      ['PUT', '/v1/vms/r1/hooked2/tags', { tags: { a: 'b' } }],
+      ['DELETE', '/v1/vms/r1/hooked2', {}],
+    ];
+    for (const [method, path, body] of ops) {
+      const r = await h.fetch(path, { method, json: { ...body, webhook_url: `${HOOK}&op=${method}` } });
+      expect(r.status, path).toBe(202);
+      const text = await r.text();
+      expect(text).not.toContain('whsec_');
+      expect(await jobData((JSON.parse(text) as { id: string }).id), path).toMatchObject({ webhook_url: `${HOOK}&op=${method}`, submitted_by: 'admin' });
+      // Without webhook_url (and without any body where none is needed) nothing changes.
+      const plain = await h.fetch(path, { method, ...(method === 'PUT' || method === 'POST' ? { json: body } : {}) });
+      expect(plain.status, path).toBe(202);
+      expect((await jobData(((await plain.json()) as { id: string }).id)).webhook_url).toBeUndefined();
+    }
+  });
+
+  it('is 422 when not http(s) or malformed, or when the token has no webhook_secret; 400 for a malformed body', async () => {
+    await h.writeInventory('r1', 'h1', [{ name: 'hooked3' }]);
+    for (const url of ['ftp://x.example/', 'javascript:alert(1)', 'http//missing-colon', '']) {
+      expect((await h.fetch('/v1/vms/r1/hooked3/start', { method: 'POST', json: { webhook_url: url } })).status, url).toBe(422);
+    }
+    const noSecret = await h.fetch('/v1/vms/r1/hooked3/start', { method: 'POST', token: TOKENS.write, json: { webhook_url: HOOK } });
+    expect(noSecret.status).toBe(422);
+    expect(((await noSecret.json()) as { error: { message: string } }).error.message).toMatch(/webhook_secret/);
+    expect((await h.fetch('/v1/vms/r1/hooked3/start', { method: 'POST', body: '{', headers: { 'content-type': 'application/json' } })).status).toBe(400);
+    expect(await h.jobCount()).toBeGreaterThan(0);
+  });
+});
+
+describe('delivery log and redelivery', () => {
+  it('lists deliveries with every attempt and queues a redelivery with the same webhook-id', async () => {
+    const create = await h.fetch('/v1/vms', { method: 'POST', json: { vm_name: 'logged', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0' } });
+    const job = (await create.json()) as { id: string; kind: 'create' };
+    const hooks = new Webhooks(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
+    const view = { ...((await (await h.fetch(`/v1/jobs/${job.id}`)).json()) as Parameters<Webhooks['enqueueJobEvent']>[1]) };
+    const [id] = await hooks.enqueueJobEvent('job.succeeded', view, { url: HOOK, token: 'admin' });
+    await hooks.recordAttempt(job.id, {
+      delivery_id: String(id),
+      type: 'job.succeeded',
+      endpoint_id: null,
+      url: 'https://hooks.example.org/provisioner?…',
+      attempt: 1,
+      redelivery: false,
+      at: new Date().toISOString(),
+      status_code: 503,
+      duration_ms: 12,
+      error: 'HTTP 503',
+      outcome: 'retrying',
+    });
+
+    const r = await h.fetch(`/v1/jobs/${job.id}/deliveries`, { token: TOKENS.read });
+    expect(r.status).toBe(200);
+    const body = (await r.json()) as { deliveries: Array<{ id: string; state: string; attempts: unknown[] }> };
+    expect(body.deliveries).toEqual([
+      {
+        id,
+        type: 'job.succeeded',
+        endpoint_id: null,
+        url: 'https://hooks.example.org/provisioner?…',
+        state: 'retrying',
+        attempts: [{ attempt: 1, redelivery: false, at: expect.any(String), status_code: 503, duration_ms: 12, error: 'HTTP 503', outcome: 'retrying' }],
+      },
+    ]);
+
+    expect((await h.fetch(`/v1/jobs/${job.id}/deliveries/${id}/redeliver`, { method: 'POST', token: TOKENS.read })).status).toBe(403);
+    const re = await h.fetch(`/v1/jobs/${job.id}/deliveries/${id}/redeliver`, { method: 'POST', token: TOKENS.write });
+    expect(re.status).toBe(202);
+    const queued = await h.queues.get(WEBHOOK_QUEUE).getJobs(['waiting', 'delayed'], 0, 100);
+    const again = queued.filter((j) => j.data.id === id);
+    expect(again.map((j) => j.data.redelivery).sort()).toEqual([false, true]);
+    expect(new Set(again.map((j) => j.data.body)).size).toBe(1);
+
+    expect((await h.fetch(`/v1/jobs/${job.id}/deliveries/msg_${'0'.repeat(32)}/redeliver`, { method: 'POST' })).status).toBe(404);
+    expect((await h.fetch(`/v1/jobs/job_${'0'.repeat(32)}/deliveries/${id}/redeliver`, { method: 'POST' })).status).toBe(404);
+    expect((await h.fetch(`/v1/jobs/job_${'0'.repeat(32)}/deliveries`)).status).toBe(404);
+  });
+});
