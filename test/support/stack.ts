@@ -22,9 +22,32 @@ export interface StackOptions {
   maxConcurrent?: number;
   /** Extra top-level config fields (e.g. shorter legacy waits). */
   extra?: Record<string, unknown>;
+  /**
+   * Configure the processes the way the container is: by these environment variables (PORT is the
+   * stack's), with a minimal PROVISIONER_CONFIG holding only the queue prefix, `images`, a free worker
+   * port and `configFile`. Without it, the processes get the full test configuration file.
+   */
+  env?: Record<string, string>;
+  configFile?: Record<string, unknown>;
+  /** Run API and worker under the container's entry point (scripts/start.mjs, ROLE=all); `api` is then that process. */
+  supervisor?: boolean;
   /** Extra fields of the admin token's config (e.g. a webhook_secret). */
   adminToken?: Record<string, unknown>;
 }
+
+/** Variables of the env-file deployment, blanked in the processes unless a test gives them. */
+const ENV_FILE_VARS = [
+  'SSH_HOST',
+  'SSH_PORT',
+  'SSH_USER',
+  'SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED',
+  'SSH_HOST_KEY_FINGERPRINT',
+  'BAREMETAL_SERVER_CONFIGS',
+  'USER_DATA_KEY',
+  'PROVISIONER_USER_DATA_KEY',
+  'WORKER_PORT',
+  'ROLE',
+];
 
 export interface Stack {
   url: string;
@@ -102,7 +125,12 @@ export function testConfig(o: StackOptions, prefix: string, port: number, tokens
 }
 
 function spawnTs(entry: string, env: NodeJS.ProcessEnv, logs: string[], label: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnNode(['--import', 'tsx', entry], env, logs, label);
+}
+
+/** Runs `node ARGS` in the repository root with `env` over this process's, its output lines kept in `logs`. */
+export function spawnNode(args: string[], env: NodeJS.ProcessEnv, logs: string[], label: string): ChildProcess {
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const keep = (d: Buffer) => {
     for (const line of d.toString().split('\n')) if (line) logs.push(`[${label}] ${line}`);
   };
@@ -140,8 +168,13 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const tokens = { admin: randomBytes(18).toString('base64url'), read: randomBytes(18).toString('base64url'), write: randomBytes(18).toString('base64url') };
   const dir = mkdtempSync(join(tmpdir(), 'prov-stack-'));
   const configPath = join(dir, 'config.json');
-  writeFileSync(configPath, JSON.stringify(testConfig(o, prefix, port, tokens)), { mode: 0o600 });
-  const env = { PROVISIONER_CONFIG: configPath, PORT: '', REDIS_URL: '', API_TOKEN: '', LOG_LEVEL: '' };
+  const fileConfig = o.env ? { queue_prefix: prefix, images: o.images, worker: { port: 0 }, ...o.configFile } : testConfig(o, prefix, port, tokens);
+  writeFileSync(configPath, JSON.stringify(fileConfig), { mode: 0o600 });
+  const blank = Object.fromEntries(ENV_FILE_VARS.map((k) => [k, '']));
+  const env = o.env
+    ? { ...blank, PROVISIONER_CONFIG: configPath, REDIS_URL: '', API_TOKEN: '', LOG_LEVEL: '', ...o.env, PORT: String(port) }
+    : { ...blank, PROVISIONER_CONFIG: configPath, PORT: '', REDIS_URL: '', API_TOKEN: '', LOG_LEVEL: '' };
+  if (o.env?.API_TOKEN) tokens.admin = o.env.API_TOKEN;
   const logs: string[] = [];
   const redis = new Redis('redis://127.0.0.1:6379');
   const workers: ChildProcess[] = [];
@@ -152,8 +185,14 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     await waitLog(logs, 'worker ready', from);
     return w;
   };
-  for (let i = 0; i < (o.workers ?? 1); i++) await startWorker();
-  const api = spawnTs('apps/api/src/main.ts', env, logs, 'api');
+  let api: ChildProcess;
+  if (o.supervisor) {
+    api = spawnNode(['scripts/start.mjs'], { ...env, ROLE: 'all' }, logs, 'all');
+    await waitLog(logs, 'worker ready', 0);
+  } else {
+    for (let i = 0; i < (o.workers ?? 1); i++) await startWorker();
+    api = spawnTs('apps/api/src/main.ts', env, logs, 'api');
+  }
   const url = `http://127.0.0.1:${port}`;
   await waitHttp(`${url}/health`);
 

@@ -170,7 +170,7 @@ describe('env-file configuration', () => {
         hosts: [{ name: 'h', address: 'x', private_key_path: '/k', host_key_fingerprint: FP }],
       })),
     });
-    for (const env of [{ PROVISIONER_CONFIG: two }, {}]) {
+    for (const env of [{ PROVISIONER_CONFIG: two }, {}] as Array<Record<string, string>>) {
       expect(errorOf(() => load({ ...secrets, SSH_HOST_KEY_FINGERPRINT: FP, ...env }))).toMatch(/SSH_HOST configures one host of one region/);
     }
   });
