@@ -81,9 +81,12 @@ export class Queues {
     const queueName = await this.redis.get(keys.jobQueue(this.prefix, id));
     if (!queueName) return null;
     const queue = this.get(queueName);
-    const job = await queue.getJob(id);
+    let job = await queue.getJob(id);
     if (!job) return null;
-    return { job, state: await job.getState(), queue };
+    const state = await job.getState();
+    // It may have ended between the two reads: read it again so its data agrees with its state.
+    if ((state === 'completed' || state === 'failed') && !job.finishedOn) job = (await queue.getJob(id)) ?? job;
+    return { job, state, queue };
   }
 
   async close(): Promise<void> {
