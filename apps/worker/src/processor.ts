@@ -1,9 +1,9 @@
-import { type Config, JobPayload, STEPS, type VmJobPayload } from '@provisioner/contracts';
+import { type Config, canceledError, cancelRequestedBy, JobPayload, STEPS, type VmJobPayload } from '@provisioner/contracts';
 import type { Hypervisor } from '@provisioner/libvirt';
 import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { toBullError, toJobError } from './errors.ts';
+import { toBullError, toJobError, WorkerError } from './errors.ts';
 import { refreshInventory } from './inventory.ts';
 import { endTurn, isMyTurn } from './ordering.ts';
 import type { ProcessorContext } from './processors/context.ts';
@@ -53,7 +53,9 @@ export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log
     if (!parsed.success) throw toBullError(toJobError(parsed.error));
     const p = parsed.data;
     const vm = p.kind === 'refresh' ? null : (p as VmJobPayload);
-    if (vm && !(await isMyTurn(redis, prefix, rt.queue, vm.region, vm.vm_name, String(job.id)))) {
+    // Canceled before it started (or while it waited for its turn, or before a stall handed it to us).
+    const canceledBy = await cancelRequestedBy(redis, prefix, String(job.id));
+    if (!canceledBy && vm && !(await isMyTurn(redis, prefix, rt.queue, vm.region, vm.vm_name, String(job.id)))) {
       await job.moveToDelayed(Date.now() + TURN_POLL_MS, token);
       throw new DelayedError();
     }
@@ -61,15 +63,21 @@ export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log
     const steps = new StepRunner(job, STEPS[p.kind], p.kind === 'create' ? CREATE_WEIGHTS : undefined);
     const ctx: ProcessorContext = { job, hv: rt.hv, redis, config, queue: rt.queue, log: jlog, steps, signal: signal ?? new AbortController().signal };
     jlog.info({ attempt: job.attemptsMade + 1 }, 'job started');
+    await steps.log(`attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1} started on ${rt.region}/${rt.host}`);
     try {
+      if (canceledBy) throw new WorkerError('CANCELED', `canceled by ${canceledBy}`, false);
       const result = await dispatch(ctx, p);
       jlog.info('job succeeded');
       if (vm) await finish(ctx, vm);
       return result;
     } catch (e) {
-      const err = toJobError(e);
+      let err = toJobError(e);
+      // Aborted on request: whatever the interrupted step threw, the job ends canceled and is not retried.
+      const by = err.code === 'CANCELED' || ctx.signal.aborted ? await cancelRequestedBy(redis, prefix, String(job.id)).catch(() => null) : null;
+      if (by) err = canceledError(by);
       const final = !err.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       jlog.warn({ err: { code: err.code, message: err.message }, final, cause: err.code === 'INTERNAL' ? String(e) : undefined }, 'job attempt failed');
+      await steps.log(`attempt failed (${err.code}${err.retryable ? ', retryable' : ''}): ${err.message}${final ? '' : '; will retry'}`);
       if (final && vm) {
         if (vm.kind === 'create')
           await cleanupCreate(ctx, vm).catch((ce: unknown) => jlog.error({ err: String(ce) }, 'cleanup after failed create did not finish'));
