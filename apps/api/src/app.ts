@@ -13,14 +13,18 @@ import { bodyLimit } from 'hono/body-limit';
 import { adminRoutes } from './admin/routes.ts';
 import type { AppDeps, AppEnv, Services } from './context.ts';
 import { ApiError, notFound, onError } from './errors.ts';
+import { idempotency } from './idempotency.ts';
 import { Inventory } from './inventory.ts';
+import { rateLimit } from './limits.ts';
 import { accessLog, auth, requestId, requireRedis } from './middleware.ts';
+import { awaitOutcome } from './ops.ts';
 import { catalogRoutes } from './routes/catalog.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { legacyRoutes } from './routes/legacy.ts';
 import { vmRoutes } from './routes/vms.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 import { JobWatcher } from './watch.ts';
 
 /** Routes that answer from the configuration alone (or check Redis themselves) keep working while Redis is down. */
@@ -74,12 +78,20 @@ export function createApp(deps: AppDeps): ApiApp {
     }),
   );
   app.use('*', (c, next) => (WITHOUT_REDIS.has(c.req.path) || c.req.path.startsWith('/docs/') ? next() : redisUp(c, next)));
+  // Counted in Redis; the routes that work without Redis are not limited while it is down.
+  const limiter = rateLimit(deps.redis, deps.config.queue_prefix);
+  app.use('*', (c, next) => (WITHOUT_REDIS.has(c.req.path) && deps.redis.status !== 'ready' ? next() : limiter(c, next)));
+  app.use(
+    '*',
+    idempotency(s, (c, job, ms) => awaitOutcome(s, c, job, ms)),
+  );
 
   app.route('/', healthRoutes(s));
   app.route('/', catalogRoutes(s));
   app.route('/', vmRoutes(s));
   app.route('/', jobRoutes(s));
   app.route('/', legacyRoutes(s));
+  app.route('/', webhookRoutes(s));
   app.route('/', adminRoutes(s));
   app.route('/', docsRoutes());
 

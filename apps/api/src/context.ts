@@ -5,6 +5,7 @@
 import type { Config, Queues, Scope } from '@provisioner/contracts';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { IdempotencyTracker } from './idempotency.ts';
 import type { Inventory } from './inventory.ts';
 import type { JobWatcher } from './watch.ts';
 
@@ -24,6 +25,9 @@ export interface Services extends AppDeps {
 export interface Caller {
   name: string;
   scopes: readonly Scope[];
+  /** Set when the token is bound to an owner: it sees only VMs and jobs with this `owner` tag (and no dashboard). */
+  owner: string | null;
+  rateLimit: { requests: number; per_seconds: number } | null;
 }
 
 export interface AppEnv {
@@ -31,5 +35,7 @@ export interface AppEnv {
     requestId: string;
     logger: Logger;
     caller: Caller | null;
+    /** Set by the idempotency middleware when the request carries an Idempotency-Key. */
+    idempotency: IdempotencyTracker | undefined;
   };
 }

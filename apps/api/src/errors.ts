@@ -19,6 +19,8 @@ export const ERROR_STATUS = {
   PAYLOAD_TOO_LARGE: 413,
   /** Well-formed JSON that breaks the schema or names something the configuration does not have. */
   VALIDATION: 422,
+  /** The token's rate limit is used up (Retry-After says when to come back). */
+  RATE_LIMITED: 429,
   INTERNAL: 500,
   /** A job the client waited for (legacy routes) failed on the host. */
   JOB_FAILED: 502,

@@ -61,8 +61,7 @@ export function accessLog(logger: Logger): MiddlewareHandler<AppEnv> {
 }
 
 interface TokenDigest {
-  name: string;
-  scopes: readonly Scope[];
+  caller: Caller;
   digest: Buffer;
 }
 
@@ -84,14 +83,17 @@ export function authenticate(config: Config, header: string | undefined): Caller
       if (timingSafeEqual(cand, t.digest) && !found) found = t;
     }
   }
-  return found ? { name: found.name, scopes: found.scopes } : null;
+  return found ? found.caller : null;
 }
 
 const digestCache = new WeakMap<Config, TokenDigest[]>();
 function digests(config: Config): TokenDigest[] {
   let d = digestCache.get(config);
   if (!d) {
-    d = config.tokens.map((t) => ({ name: t.name, scopes: t.scopes, digest: sha256(t.token) }));
+    d = config.tokens.map((t) => ({
+      caller: { name: t.name, scopes: t.scopes, owner: t.owner ?? null, rateLimit: t.rate_limit ?? null },
+      digest: sha256(t.token),
+    }));
     digestCache.set(config, d);
   }
   return d;

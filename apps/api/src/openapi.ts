@@ -270,6 +270,22 @@ export const ROUTES: RouteDoc[] = [
     ok: { status: 200, description: 'An event stream', sse: true },
     errors: ['NOT_FOUND'],
   },
+  {
+    method: 'post',
+    path: '/v1/jobs/{id}/cancel',
+    tag: 'jobs',
+    summary: 'Cancel a job',
+    description:
+      'A queued job ends `canceled` at once and never runs (200, the canceled job). A running one is stopped on whichever worker runs it: its remote command is killed, a create’s partial work (domain, disk, seed) removed, and it ends `canceled` without retries (202: follow the job). 409 when the job has already ended.',
+    params: JobPath,
+    ok: {
+      status: 202,
+      description: 'Cancellation under way (200 when the job was queued and is canceled already)',
+      schema: JobView,
+      headers: { Location: 'The job' },
+    },
+    errors: ['NOT_FOUND', 'CONFLICT'],
+  },
   legacy({
     method: 'post',
     path: '/v1/create',
@@ -391,7 +407,7 @@ export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
       title: 'Provisioner API',
       version,
       description:
-        'Provisions libvirt VMs on hypervisor hosts over SSH. Mutations answer 202 with a job to follow (`/v1/jobs/{id}`, or its `/events` stream). Send the token as `Authorization: Bearer <token>` (or the bare token, as the replaced service took it). GET needs the `read` scope, everything else `write`; `admin` has both. Routes tagged `legacy` are the replaced service’s, unchanged.',
+        'Provisions libvirt VMs on hypervisor hosts over SSH. Mutations answer 202 with a job to follow (`/v1/jobs/{id}`, or its `/events` stream). Send the token as `Authorization: Bearer <token>` (or the bare token, as the replaced service took it). GET needs the `read` scope, everything else `write`; `admin` has both. Routes tagged `legacy` are the replaced service’s, unchanged. Every mutating route takes an `Idempotency-Key` header (1-255 printable ASCII): a replay with the same key and body answers as the first request did (same job), another body with the same key is 422. Tokens may carry a rate limit (429 + `Retry-After`) and be bound to an owner (they see only VMs and jobs with that `owner` tag).',
     },
     tags: [
       { name: 'vms', description: 'Virtual machines' },

@@ -8,7 +8,8 @@ import type { Context } from 'hono';
 import { z } from 'zod';
 import type { AppEnv, Services } from './context.ts';
 import { ApiError, jobFailure } from './errors.ts';
-import { vmItems } from './inventory.ts';
+import { type VmItem, vmItems } from './inventory.ts';
+import { reserveWithinQuota } from './limits.ts';
 import { decodeUserData, findImage, findInstanceType, findRegion } from './validation.ts';
 
 /** Who asked, recorded with the job (the token's name, never the token). */
@@ -21,6 +22,42 @@ export interface Requester {
 
 export function requester(c: Context<AppEnv>): Requester {
   return { submitted_by: c.get('caller')?.name ?? 'anonymous', request_id: c.get('requestId') };
+}
+
+/** The owner the caller's token is bound to, or null when it sees everything. */
+export function callerOwner(c: Context<AppEnv>): string | null {
+  return c.get('caller')?.owner ?? null;
+}
+
+/** Tags of a create or tag edit by an owner-bound token: its owner forced in, 422 when another owner is named. */
+export function ownedTags(owner: string | null, tags: Record<string, string> | null | undefined): Record<string, string> {
+  const t = { ...(tags ?? {}) };
+  if (owner === null) return t;
+  if (t.owner !== undefined && t.owner !== owner) {
+    throw new ApiError('VALIDATION', 'tags.owner must be the owner this token is bound to', { details: [{ path: 'tags.owner', message: 'not your owner' }] });
+  }
+  t.owner = owner;
+  const r = TagsSchema.safeParse(t);
+  if (!r.success) throw new ApiError('VALIDATION', 'too many tags with the owner tag added', { details: [{ path: 'tags', message: 'too many tags' }] });
+  return t;
+}
+
+/** Whether an owner-bound caller (or any caller, when `owner` is null) may see a job. */
+export function jobVisible(owner: string | null, job: Job): boolean {
+  return owner === null || (job.data as { owner?: string }).owner === owner;
+}
+
+/**
+ * The `owner` tag of a VM: from the inventory, or, while its create has not run yet, from that create.
+ * Undefined when it has none.
+ */
+export async function vmOwner(s: Services, region: string, name: string, vm: VmItem | null): Promise<string | undefined> {
+  if (vm) return vm.tags.owner;
+  for (const id of await s.redis.zrange(keys.vmOps(s.config.queue_prefix, region, name), 0, -1)) {
+    const data = (await s.queues.find(id))?.job.data as { kind?: string; tags?: Record<string, string> } | undefined;
+    if (data?.kind === 'create') return data.tags?.owner;
+  }
+  return undefined;
 }
 
 /** The create body of both POST /v1/vms and the legacy POST /v1/create; unknown fields are ignored. */
@@ -40,15 +77,18 @@ export type CreateBody = z.infer<typeof CreateBody>;
  * Validates a create against the configuration, chooses its host and reserves the name there
  * (SET NX), then queues it. 409 when the name is taken in the region.
  */
-export async function submitCreate(s: Services, body: CreateBody, by: Requester): Promise<Job> {
+export async function submitCreate(s: Services, body: CreateBody, by: Requester, owner: string | null = null): Promise<Job> {
   const region = findRegion(s.config, body.region_name);
   const type = findInstanceType(region, body.instance_type);
   const image = findImage(s.config, body.image);
   const userData = decodeUserData(body.user_data);
+  const tags = ownedTags(owner, body.tags);
   const { host, entries } = await s.inventory.chooseHost(region);
   if (vmItems(entries).some((v) => v.vm_name === body.vm_name)) throw new ApiError('CONFLICT', 'vm already exists');
   const hostKey = keys.vmHost(s.config.queue_prefix, region.region_name, body.vm_name);
-  if ((await s.redis.set(hostKey, host, 'NX')) === null) throw new ApiError('CONFLICT', 'vm already exists');
+  await reserveWithinQuota(s, region, body.vm_name, async () => {
+    if ((await s.redis.set(hostKey, host, 'NX')) === null) throw new ApiError('CONFLICT', 'vm already exists');
+  });
   try {
     return await s.queues.submit({
       kind: 'create',
@@ -60,9 +100,10 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester)
       memory_mb: type.memory_mb,
       storage_mb: type.storage_mb,
       image,
-      tags: body.tags ?? {},
+      tags,
       user_data: userData,
       ...by,
+      ...(tags.owner !== undefined ? { owner: tags.owner } : {}),
     });
   } catch (e) {
     // Nothing was queued: free the name again.
@@ -93,21 +134,32 @@ export function resolveTarget(s: Services, t: Target, where: 'body' | 'path') {
   return region;
 }
 
-/** Queues an operation on the VM's host; 404 when no host knows the VM. */
-export async function submitVmOp(s: Services, t: Target, op: VmOp, by: Requester, where: 'body' | 'path'): Promise<Job> {
+/** Queues an operation on the VM's host; 404 when no host knows the VM, or it is not the owner-bound caller's. */
+export async function submitVmOp(s: Services, t: Target, op: VmOp, by: Requester, where: 'body' | 'path', owner: string | null = null): Promise<Job> {
   const region = resolveTarget(s, t, where);
   const loc = await s.inventory.locate(region, t.vm_name);
   if (!loc) throw new ApiError('NOT_FOUND', 'vm not found');
-  return s.queues.submit({ ...op, region: region.region_name, host: loc.host, vm_name: t.vm_name, ...by });
+  const vmOwnerTag = await vmOwner(s, region.region_name, t.vm_name, loc.vm);
+  if (owner !== null && vmOwnerTag !== owner) throw new ApiError('NOT_FOUND', 'vm not found');
+  const jobOwner = op.kind === 'edit-tags' ? (op.tags.owner ?? vmOwnerTag) : vmOwnerTag;
+  return s.queues.submit({
+    ...op,
+    region: region.region_name,
+    host: loc.host,
+    vm_name: t.vm_name,
+    ...by,
+    ...(jobOwner !== undefined ? { owner: jobOwner } : {}),
+  });
 }
 
 export function jobLocation(id: string): string {
   return `/v1/jobs/${id}`;
 }
 
-/** 202 Accepted with the job view, where to follow it and when to look. */
-export function accepted(c: Context<AppEnv>, job: Job): Response {
+/** 202 Accepted with the job view, where to follow it and when to look (recorded for an Idempotency-Key). */
+export async function accepted(c: Context<AppEnv>, job: Job): Promise<Response> {
   const view = toJobView(job, 'waiting');
+  await c.get('idempotency')?.answered(job, 202, view, jobLocation(view.id));
   c.header('Location', jobLocation(view.id));
   c.header('Retry-After', '1');
   return c.json(view, 202);
@@ -119,6 +171,7 @@ export function accepted(c: Context<AppEnv>, job: Job): Response {
  */
 export async function awaitOutcome(s: Services, c: Context<AppEnv>, job: Job, ms: number): Promise<Response> {
   const id = String(job.id);
+  await c.get('idempotency')?.submitted(job, ms);
   const location = jobLocation(id);
   const view = await s.watcher.waitFor(s.queues.get(job.queueName), id, ms);
   if (view?.state === 'succeeded') return c.json({ message: 'Success' }, 200);

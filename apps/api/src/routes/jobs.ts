@@ -2,13 +2,14 @@
  * Jobs: read one, list them (newest first, from the host queues), and follow one as Server-Sent
  * Events until it ends.
  */
-import { JOB_KINDS, type JobState, type JobView, toJobView } from '@provisioner/contracts';
+import { announceCancel, cancelQueuedJob, isTerminal, JOB_KINDS, type JobState, type JobView, keys, toJobView } from '@provisioner/contracts';
 import type { Job, JobType, Queue } from 'bullmq';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import type { AppEnv, Services } from '../context.ts';
 import { ApiError, isRedisDown } from '../errors.ts';
+import { callerOwner, jobVisible } from '../ops.ts';
 import { validate } from '../validation.ts';
 import { readView } from '../watch.ts';
 
@@ -36,8 +37,9 @@ export type JobsQuery = z.infer<typeof JobsQuery>;
 const PUBLIC_ID_RE = /^job_[a-f0-9]{32}$/;
 const PAGE = 200;
 
-function keep(job: Job, view: JobView, q: JobsQuery): boolean {
+function keep(job: Job, view: JobView, q: JobsQuery, owner: string | null): boolean {
   if (!PUBLIC_ID_RE.test(String(job.id))) return false;
+  if (!jobVisible(owner, job)) return false;
   if (q.state !== undefined && view.state !== q.state) return false;
   if (q.kind !== undefined && view.kind !== q.kind) return false;
   if (q.vm_name !== undefined && view.target.vm_name !== q.vm_name) return false;
@@ -45,14 +47,14 @@ function keep(job: Job, view: JobView, q: JobsQuery): boolean {
 }
 
 /** The first `want` matching jobs of one BullMQ list, in its order (newest first). */
-async function scanList(queue: Queue, type: JobType, q: JobsQuery, want: number): Promise<JobView[]> {
+async function scanList(queue: Queue, type: JobType, q: JobsQuery, want: number, owner: string | null): Promise<JobView[]> {
   const out: JobView[] = [];
   for (let start = 0; out.length < want; start += PAGE) {
     const jobs = await queue.getJobs([type], start, start + PAGE - 1, false);
     for (const job of jobs) {
       if (!job) continue;
       const view = toJobView(job, type);
-      if (keep(job, view, q)) out.push(view);
+      if (keep(job, view, q, owner)) out.push(view);
     }
     if (jobs.length < PAGE) break;
   }
@@ -64,14 +66,15 @@ function newestFirst(a: JobView, b: JobView): number {
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }
 
-export async function listJobs(s: Services, q: JobsQuery) {
+/** Lists jobs newest first; an owner-bound caller (`owner`) sees only its owner's. */
+export async function listJobs(s: Services, q: JobsQuery, owner: string | null = null) {
   const want = q.offset + q.limit + 1;
   const types = q.state ? BULL_TYPES[q.state] : ALL_TYPES;
   if (q.region !== undefined && !s.config.regions.some((r) => r.region_name === q.region)) {
     throw new ApiError('VALIDATION', 'unknown region', { details: [{ path: 'region', message: 'not a configured region' }] });
   }
   const queues = s.queues.all().filter((h) => q.region === undefined || h.region === q.region);
-  const lists = await Promise.all(queues.flatMap((h) => types.map((t) => scanList(h.queue, t, q, want))));
+  const lists = await Promise.all(queues.flatMap((h) => types.map((t) => scanList(h.queue, t, q, want, owner))));
   // A job moving between lists while they are read may show up twice: once is enough.
   const byId = new Map<string, JobView>();
   for (const v of lists.flat()) if (!byId.has(v.id)) byId.set(v.id, v);
@@ -80,10 +83,54 @@ export async function listJobs(s: Services, q: JobsQuery) {
   return { jobs, limit: q.limit, offset: q.offset, next_offset: sorted.length > q.offset + q.limit ? q.offset + q.limit : null };
 }
 
-async function findOr404(s: Services, id: string) {
+async function findOr404(s: Services, id: string, owner: string | null) {
   const found = await s.queues.find(id);
-  if (!found) throw new ApiError('NOT_FOUND', 'job not found');
+  if (!found || !jobVisible(owner, found.job)) throw new ApiError('NOT_FOUND', 'job not found');
   return found;
+}
+
+/**
+ * Cancels a job: a queued one is failed as canceled at once (it never runs) and its VM's next operation
+ * may go; a running one is announced to every worker, whose abort kills the remote command and undoes
+ * the partial work. 409 when the job has already ended.
+ */
+async function cancelJob(s: Services, c: Context<AppEnv>): Promise<Response> {
+  const { job, queue, state } = await findOr404(s, c.req.param('id') ?? '', callerOwner(c));
+  const id = String(job.id);
+  const before = toJobView(job, state);
+  if (isTerminal(before.state)) throw new ApiError('CONFLICT', `the job has already ended (${before.state})`, { jobId: id });
+  const by = `token '${c.get('caller')?.name ?? 'anonymous'}'`;
+  const prefix = s.config.queue_prefix;
+  const data = job.data as { kind?: string; region?: string; vm_name?: string; host?: string };
+  const outcome = await cancelQueuedJob(s.redis, queue, id, by);
+  if (outcome === 'canceled') {
+    if (data.region && data.vm_name) {
+      // It never ran: its VM's next operation may start, and a create's reserved name is free again.
+      if (data.kind === 'create') {
+        const hostKey = keys.vmHost(prefix, data.region, data.vm_name);
+        if ((await s.redis.get(hostKey)) === data.host) await s.redis.del(hostKey);
+      }
+      await endTurn(s, queue, data.region, data.vm_name, id);
+    }
+  } else {
+    await announceCancel(s.redis, prefix, id, by);
+  }
+  const view = await readView(queue, id);
+  if (!view) throw new ApiError('NOT_FOUND', 'job not found');
+  if (outcome !== 'canceled' && isTerminal(view.state) && view.state !== 'canceled') {
+    throw new ApiError('CONFLICT', `the job has already ended (${view.state})`, { jobId: id });
+  }
+  c.header('Location', `/v1/jobs/${id}`);
+  return c.json(view, view.state === 'canceled' ? 200 : 202);
+}
+
+/** Same as the worker's turn end: drop the job from its VM's line and wake the next one if it waits delayed. */
+async function endTurn(s: Services, queue: Queue, region: string, vm: string, id: string): Promise<void> {
+  const key = keys.vmOps(s.config.queue_prefix, region, vm);
+  await s.redis.zrem(key, id);
+  const [next] = await s.redis.zrange(key, 0, 0);
+  const nextJob = next ? await queue.getJob(next) : undefined;
+  if (nextJob && (await nextJob.isDelayed())) await nextJob.promote().catch(() => undefined);
 }
 
 /** Comment lines keep idle proxies from closing a stream of a job that waits a long time. */
@@ -92,17 +139,19 @@ const HEARTBEAT_MS = 15_000;
 export function jobRoutes(s: Services): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
 
-  r.get('/v1/jobs', async (c) => c.json(await listJobs(s, validate(JobsQuery, c.req.query()))));
+  r.get('/v1/jobs', async (c) => c.json(await listJobs(s, validate(JobsQuery, c.req.query()), callerOwner(c))));
 
   r.get('/v1/jobs/:id', async (c) => {
-    const { job, queue } = await findOr404(s, c.req.param('id'));
+    const { job, queue } = await findOr404(s, c.req.param('id'), callerOwner(c));
     const view = await readView(queue, String(job.id));
     if (!view) throw new ApiError('NOT_FOUND', 'job not found');
     return c.json(view);
   });
 
+  r.post('/v1/jobs/:id/cancel', (c) => cancelJob(s, c));
+
   r.get('/v1/jobs/:id/events', async (c) => {
-    const { job, queue } = await findOr404(s, c.req.param('id'));
+    const { job, queue } = await findOr404(s, c.req.param('id'), callerOwner(c));
     const log = c.get('logger');
     const requestId = c.get('requestId');
     return streamSSE(c, async (stream) => {

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { AppEnv, Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { vmItems } from '../inventory.ts';
-import { awaitOutcome, CreateBody, requester, submitCreate, submitVmOp, type VmOp } from '../ops.ts';
+import { awaitOutcome, CreateBody, callerOwner, ownedTags, requester, submitCreate, submitVmOp, type VmOp } from '../ops.ts';
 import { enabledRegions, findRegion, jsonBody } from '../validation.ts';
 
 export const LegacyTarget = z.object({ vm_name: VmNameSchema, region_name: z.string().max(63) });
@@ -30,14 +30,16 @@ export function legacyRoutes(s: Services): Hono<AppEnv> {
   const wait = s.config.legacy_wait_ms;
 
   r.post('/v1/create', async (c) => {
-    const job = await submitCreate(s, await jsonBody(c, CreateBody), requester(c));
+    const job = await submitCreate(s, await jsonBody(c, CreateBody), requester(c), callerOwner(c));
     return awaitOutcome(s, c, job, s.config.legacy_create_wait_ms);
   });
 
   r.get('/v1/list', async (c) => {
     const regions = enabledRegions(s.config);
     await s.inventory.refresh(regions, requester(c));
-    const list: LegacyListItem[] = vmItems(await s.inventory.entries(regions)).map((v) => ({
+    const owner = callerOwner(c);
+    const visible = vmItems(await s.inventory.entries(regions)).filter((v) => owner === null || v.tags.owner === owner);
+    const list: LegacyListItem[] = visible.map((v) => ({
       dom_id: v.dom_id === null ? '-' : String(v.dom_id),
       name: v.vm_name,
       region_name: v.region_name,
@@ -54,14 +56,14 @@ export function legacyRoutes(s: Services): Hono<AppEnv> {
 
   r.post('/v1/edit-tags', async (c) => {
     const b = await jsonBody(c, LegacyEditTags);
-    return legacyOp(s, c, b, { kind: 'edit-tags', tags: b.tags });
+    return legacyOp(s, c, b, { kind: 'edit-tags', tags: ownedTags(callerOwner(c), b.tags) });
   });
 
   // Idempotent: a VM that no host knows, even after a fresh listing of its region, is already deleted.
   r.delete('/v1/delete', async (c) => {
     const b = await jsonBody(c, LegacyTarget);
     const t = { region: b.region_name, vm_name: b.vm_name };
-    const submit = () => submitVmOp(s, t, { kind: 'delete' }, requester(c), 'body');
+    const submit = () => submitVmOp(s, t, { kind: 'delete' }, requester(c), 'body', callerOwner(c));
     let job: Job;
     try {
       job = await submit();
@@ -83,6 +85,6 @@ export function legacyRoutes(s: Services): Hono<AppEnv> {
 
 /** Submits an operation on the VM a legacy body names and waits for the outcome. */
 async function legacyOp(s: Services, c: Context<AppEnv>, b: z.infer<typeof LegacyTarget>, op: VmOp): Promise<Response> {
-  const job = await submitVmOp(s, { region: b.region_name, vm_name: b.vm_name }, op, requester(c), 'body');
+  const job = await submitVmOp(s, { region: b.region_name, vm_name: b.vm_name }, op, requester(c), 'body', callerOwner(c));
   return awaitOutcome(s, c, job, s.config.legacy_wait_ms);
 }

@@ -9,7 +9,7 @@ import { CallbackBody, withCallback } from '../callbacks.ts';
 import type { AppEnv, Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { hostStatus, type VmItem, vmItems } from '../inventory.ts';
-import { accepted, CreateBody, requester, resolveTarget, submitCreate, submitVmOp, type Target, type VmOp } from '../ops.ts';
+import { accepted, CreateBody, callerOwner, ownedTags, requester, resolveTarget, submitCreate, submitVmOp, type Target, type VmOp, vmOwner } from '../ops.ts';
 import { enabledRegions, findRegion, jsonBody, validate } from '../validation.ts';
 
 const MAX_TIMEOUT_MS = 3_600_000;
@@ -117,11 +117,11 @@ export function vmRoutes(s: Services): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
   const target = (c: { req: { param(k: string): string } }): Target => ({ region: c.req.param('region'), vm_name: c.req.param('name') });
   const submitOp = async (c: Parameters<typeof requester>[0], op: VmOp, url?: string) =>
-    accepted(c, await submitVmOp(s, target(c), op, withCallback(s, c, url), 'path'));
+    accepted(c, await submitVmOp(s, target(c), op, withCallback(s, c, url), 'path', callerOwner(c)));
 
   r.post('/v1/vms', async (c) => {
     const b = await jsonBody(c, CreateBody);
-    return accepted(c, await submitCreate(s, b, withCallback(s, c, b.webhook_url)));
+    return accepted(c, await submitCreate(s, b, withCallback(s, c, b.webhook_url), callerOwner(c)));
   });
 
   r.get('/v1/vms', async (c) => {
@@ -129,7 +129,9 @@ export function vmRoutes(s: Services): Hono<AppEnv> {
     const regions = q.region !== undefined ? [findRegion(s.config, q.region)] : enabledRegions(s.config);
     if (q.refresh) await s.inventory.refresh(regions, requester(c));
     const entries = await s.inventory.entries(regions);
-    return c.json({ ...pageVms(vmItems(entries), q), hosts: entries.map(hostStatus) });
+    const owner = callerOwner(c);
+    const items = vmItems(entries).filter((v) => owner === null || v.tags.owner === owner);
+    return c.json({ ...pageVms(items, q), hosts: entries.map(hostStatus) });
   });
 
   r.get('/v1/vms/:region/:name', async (c) => {
@@ -137,6 +139,8 @@ export function vmRoutes(s: Services): Hono<AppEnv> {
     const region = resolveTarget(s, t, 'path');
     if (validate(z.object({ refresh: Bool.default(false) }), c.req.query()).refresh) await s.inventory.refresh([region], requester(c));
     const loc = await s.inventory.locate(region, t.vm_name);
+    const owner = callerOwner(c);
+    if (loc && owner !== null && (await vmOwner(s, t.region, t.vm_name, loc.vm)) !== owner) throw new ApiError('NOT_FOUND', 'vm not found');
     if (loc?.vm) return c.json(loc.vm);
     if (loc && (await s.inventory.hasPendingOps(t.region, t.vm_name))) return c.json(pendingItem(t, loc.host));
     throw new ApiError('NOT_FOUND', 'vm not found');
@@ -156,7 +160,7 @@ export function vmRoutes(s: Services): Hono<AppEnv> {
 
   r.put('/v1/vms/:region/:name/tags', async (c) => {
     const b = await jsonBody(c, TagsBody);
-    return submitOp(c, { kind: 'edit-tags', tags: b.tags }, b.webhook_url);
+    return submitOp(c, { kind: 'edit-tags', tags: ownedTags(callerOwner(c), b.tags) }, b.webhook_url);
   });
 
   r.delete('/v1/vms/:region/:name', async (c) => submitOp(c, { kind: 'delete' }, (await jsonBody(c, CallbackBody, { optional: true })).webhook_url));

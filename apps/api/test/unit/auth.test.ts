@@ -63,7 +63,7 @@ describe('authentication', () => {
   });
 
   it('compares against every configured token (unit)', () => {
-    expect(authenticate(h.config, TOKENS.write)).toEqual({ name: 'writer', scopes: ['read', 'write'] });
+    expect(authenticate(h.config, TOKENS.write)).toEqual({ name: 'writer', scopes: ['read', 'write'], owner: null, rateLimit: null });
     expect(authenticate(h.config, `Bearer ${TOKENS.admin}`)?.name).toBe('admin');
     expect(authenticate(h.config, '')).toBeNull();
     expect(authenticate(h.config, 'Bearer')).toBeNull();

@@ -1,0 +1,87 @@
+/**
+ * Limits: a per-token request rate (fixed window counted in Redis, so every API process shares it)
+ * and an optional per-region VM quota.
+ */
+import { randomUUID } from 'node:crypto';
+import { keys, type RegionConfig } from '@provisioner/contracts';
+import type { MiddlewareHandler } from 'hono';
+import type { Redis } from 'ioredis';
+import type { AppEnv, Services } from './context.ts';
+import { ApiError } from './errors.ts';
+import { vmItems } from './inventory.ts';
+
+// Counts one request in the window and starts the window's expiry with its first request.
+const COUNT = `local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {n, redis.call('PTTL', KEYS[1])}`;
+
+/**
+ * Answers 429 with Retry-After once a token has used up `rate_limit.requests` in the current window of
+ * `rate_limit.per_seconds`. Tokens without a rate limit are not counted.
+ */
+export function rateLimit(redis: Redis, prefix: string): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const limit = c.get('caller')?.rateLimit;
+    const name = c.get('caller')?.name;
+    if (!limit || !name) return next();
+    const windowMs = limit.per_seconds * 1000;
+    const window = Math.floor(Date.now() / windowMs);
+    const [count, ttl] = (await redis.eval(COUNT, 1, keys.rateLimit(prefix, name, window), String(windowMs))) as [number, number];
+    const resetS = Math.max(1, Math.ceil((ttl > 0 ? ttl : windowMs) / 1000));
+    c.header('RateLimit-Limit', String(limit.requests));
+    c.header('RateLimit-Remaining', String(Math.max(0, limit.requests - count)));
+    c.header('RateLimit-Reset', String(resetS));
+    if (count > limit.requests) {
+      throw new ApiError('RATE_LIMITED', `rate limit of ${limit.requests} requests per ${limit.per_seconds} s exceeded`, {
+        headers: { 'Retry-After': String(resetS) },
+      });
+    }
+    return next();
+  };
+}
+
+/** Names of VMs whose create was accepted in the region (host recorded), whether or not they exist yet. */
+async function acceptedNames(redis: Redis, prefix: string, region: string): Promise<string[]> {
+  const start = keys.vmHost(prefix, region, '');
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${start}*`, 'COUNT', 1000);
+    cursor = next;
+    for (const k of found) out.push(k.slice(start.length));
+  } while (cursor !== '0');
+  return out;
+}
+
+const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+const LOCK_TTL_MS = 5_000;
+
+/**
+ * Reserves a new VM's name in a region with a VM quota: the count and the reservation happen under a
+ * short per-region lock, so concurrent creates never go past `max_vms`. Counted: the VMs the inventory
+ * lists plus accepted creates that have not run yet. 409 with the reason beyond it.
+ */
+export async function reserveWithinQuota(s: Services, region: RegionConfig, name: string, reserve: () => Promise<void>): Promise<void> {
+  const max = region.max_vms;
+  if (max === undefined) return reserve();
+  const lockKey = `${s.config.queue_prefix}:quotalock:${region.region_name}`;
+  const token = randomUUID();
+  const deadline = Date.now() + LOCK_TTL_MS;
+  while ((await s.redis.set(lockKey, token, 'PX', LOCK_TTL_MS, 'NX')) === null) {
+    if (Date.now() > deadline) throw new ApiError('UNAVAILABLE', 'too many creates at once in this region, try again', { headers: { 'Retry-After': '1' } });
+    await new Promise((r) => setTimeout(r, 5 + Math.random() * 10));
+  }
+  try {
+    const [entries, accepted] = await Promise.all([s.inventory.entries([region]), acceptedNames(s.redis, s.config.queue_prefix, region.region_name)]);
+    const names = new Set([...vmItems(entries).map((v) => v.vm_name), ...accepted]);
+    names.delete(name);
+    if (names.size >= max) {
+      throw new ApiError('CONFLICT', `region ${region.region_name} is at its quota of ${max} VMs`, {
+        details: { reason: 'quota', region: region.region_name, max_vms: max, vms: names.size },
+      });
+    }
+    await reserve();
+  } finally {
+    await s.redis.eval(UNLOCK, 1, lockKey, token).catch(() => undefined);
+  }
+}
