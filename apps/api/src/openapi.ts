@@ -7,11 +7,13 @@
 import { JOB_KINDS } from '@provisioner/contracts';
 import { z } from 'zod';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, type ZodOpenApiResponseObject } from 'zod-openapi';
+import { CallbackBody } from './callbacks.ts';
 import { ERROR_STATUS, type ErrorCode } from './errors.ts';
 import { CreateBody } from './ops.ts';
 import { JobsQuery } from './routes/jobs.ts';
 import { LegacyEditTags, LegacyTarget } from './routes/legacy.ts';
 import { ListQuery, RebootBody, StopBody, TagsBody } from './routes/vms.ts';
+import { EndpointBody } from './routes/webhooks.ts';
 
 // ---- Response schemas (what the handlers answer; the request schemas are the routes' own). ----
 
@@ -116,6 +118,42 @@ const VmPath = z.object({
 });
 const JobPath = z.object({ id: z.string().meta({ description: 'A job id (`job_…`)' }) });
 
+const WebhookEndpoint = z.object({
+  id: z.string().meta({ example: 'whk_1f0e3dad99908345f7439f8ffabdffc4' }),
+  url: z.string(),
+  events: z.array(z.enum(['job.succeeded', 'job.failed', 'job.canceled', 'job.progress'])),
+  created_at: z.string(),
+  created_by: z.string().meta({ description: 'The name of the token that registered it' }),
+  disabled_at: z.string().nullable().meta({ description: 'Set when the receiver answered 410 Gone: nothing more is sent' }),
+  disabled_reason: z.string().nullable(),
+});
+const WebhookSecret = z.string().meta({ description: 'The signing secret (`whsec_` + base64), shown only in this answer' });
+const DeliveryAttempt = z.object({
+  attempt: z.number().int(),
+  redelivery: z.boolean(),
+  at: z.string(),
+  status_code: z.number().int().nullable().meta({ description: 'The receiver’s status; null when no answer (timeout, network error, refused)' }),
+  duration_ms: z.number().int(),
+  error: z.string().nullable().meta({ description: 'Why it failed, e.g. `HTTP 500`, `timeout after 10000 ms`, `refused: 127.0.0.1 is a loopback address`' }),
+  outcome: z.enum(['delivered', 'retrying', 'failed', 'refused', 'skipped']),
+});
+const Deliveries = z.object({
+  job_id: z.string(),
+  deliveries: z.array(
+    z.object({
+      id: z.string().meta({ description: 'The `webhook-id` header, the same on every attempt and redelivery' }),
+      type: z.string().nullable(),
+      endpoint_id: z.string().nullable().meta({ description: 'The registered endpoint; null for the job’s own `webhook_url`' }),
+      url: z.string().nullable().meta({ description: 'Without its query string' }),
+      state: z.enum(['pending', 'delivered', 'retrying', 'failed', 'refused', 'skipped']),
+      attempts: z.array(DeliveryAttempt),
+    }),
+  ),
+});
+const WebhookPath = z.object({ id: z.string().meta({ description: 'An endpoint id (`whk_…`)' }) });
+const WEBHOOK_NOTE =
+  'Deliveries are POSTs of `{"type","timestamp","data": <the job as GET /v1/jobs/{id} shows it>}` with Standard Webhooks headers `webhook-id`, `webhook-timestamp`, `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body`). Any 2xx is success; others are retried with exponential backoff; 410 disables the endpoint. Private, loopback, link-local and reserved addresses are refused when connecting unless the configuration allows them.';
+
 // ---- The registry. ----
 
 type Method = 'get' | 'post' | 'put' | 'delete' | 'patch';
@@ -124,7 +162,7 @@ export interface RouteDoc {
   method: Method;
   /** OpenAPI style: `/v1/vms/{region}/{name}`. */
   path: string;
-  tag: 'vms' | 'jobs' | 'catalog' | 'health' | 'legacy';
+  tag: 'vms' | 'jobs' | 'webhooks' | 'catalog' | 'health' | 'legacy';
   summary: string;
   description?: string;
   /** No token needed (the open routes of middleware.ts). */
@@ -236,11 +274,11 @@ export const ROUTES: RouteDoc[] = [
     ok: { status: 200, description: 'The VM', schema: VmItem },
     errors: ['NOT_FOUND', 'VALIDATION'],
   },
-  vmOp('/start', 'post', 'Start a VM'),
+  vmOp('/start', 'post', 'Start a VM', CallbackBody),
   vmOp('/stop', 'post', 'Stop a VM (shutdown, then power off after timeout_ms; or at once with force)', StopBody),
   vmOp('/reboot', 'post', 'Reboot a VM', RebootBody),
   { ...vmOp('/tags', 'put', 'Replace a VM’s tags', TagsBody), bodyOptional: false },
-  vmOp('', 'delete', 'Delete a VM and its disks'),
+  vmOp('', 'delete', 'Delete a VM and its disks', CallbackBody),
   {
     method: 'get',
     path: '/v1/jobs',
@@ -283,6 +321,68 @@ export const ROUTES: RouteDoc[] = [
       description: 'Cancellation under way (200 when the job was queued and is canceled already)',
       schema: JobView,
       headers: { Location: 'The job' },
+    },
+    errors: ['NOT_FOUND', 'CONFLICT'],
+  },
+  {
+    method: 'post',
+    path: '/v1/webhooks',
+    tag: 'webhooks',
+    summary: 'Register a webhook endpoint (admin)',
+    description: WEBHOOK_NOTE,
+    body: EndpointBody,
+    ok: {
+      status: 201,
+      description: 'Registered; the secret is in this answer only',
+      schema: WebhookEndpoint.extend({ secret: WebhookSecret }),
+      headers: { Location: 'The endpoint' },
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/webhooks',
+    tag: 'webhooks',
+    summary: 'List webhook endpoints (admin; no secrets)',
+    ok: { status: 200, description: 'Endpoints', schema: z.object({ webhooks: z.array(WebhookEndpoint) }) },
+  },
+  {
+    method: 'delete',
+    path: '/v1/webhooks/{id}',
+    tag: 'webhooks',
+    summary: 'Delete a webhook endpoint (admin)',
+    params: WebhookPath,
+    ok: { status: 204, description: 'Deleted' },
+    errors: ['NOT_FOUND'],
+  },
+  {
+    method: 'post',
+    path: '/v1/webhooks/{id}/rotate-secret',
+    tag: 'webhooks',
+    summary: 'Give a webhook endpoint a new secret (admin)',
+    description: 'The old secret stops signing at once.',
+    params: WebhookPath,
+    ok: { status: 200, description: 'The new secret (shown only here)', schema: z.object({ id: z.string(), secret: WebhookSecret }) },
+    errors: ['NOT_FOUND'],
+  },
+  {
+    method: 'get',
+    path: '/v1/jobs/{id}/deliveries',
+    tag: 'webhooks',
+    summary: 'A job’s webhook deliveries, with every attempt',
+    params: JobPath,
+    ok: { status: 200, description: 'Deliveries, oldest first', schema: Deliveries },
+    errors: ['NOT_FOUND'],
+  },
+  {
+    method: 'post',
+    path: '/v1/jobs/{id}/deliveries/{delivery}/redeliver',
+    tag: 'webhooks',
+    summary: 'Send a delivery again (same webhook-id and body)',
+    params: JobPath.extend({ delivery: z.string().meta({ description: 'A delivery id (`msg_…`)' }) }),
+    ok: {
+      status: 202,
+      description: 'Queued',
+      schema: z.object({ job_id: z.string(), delivery_id: z.string(), state: z.literal('queued'), links: z.object({ deliveries: z.string() }) }),
     },
     errors: ['NOT_FOUND', 'CONFLICT'],
   },
@@ -412,6 +512,7 @@ export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
     tags: [
       { name: 'vms', description: 'Virtual machines' },
       { name: 'jobs', description: 'Operations and their progress' },
+      { name: 'webhooks', description: 'Signed callbacks (Standard Webhooks) when jobs end, and their delivery log' },
       { name: 'catalog', description: 'Regions, instance types and images' },
       { name: 'health', description: 'Liveness and readiness (no token)' },
       { name: 'legacy', description: 'The replaced service’s routes, kept for its clients' },
