@@ -2,7 +2,19 @@
  * Jobs: read one, list them (newest first, from the host queues), and follow one as Server-Sent
  * Events until it ends.
  */
-import { announceCancel, cancelQueuedJob, isTerminal, JOB_KINDS, type JobState, type JobView, keys, toJobView } from '@provisioner/contracts';
+import {
+  announceCancel,
+  callbackOf,
+  cancelQueuedJob,
+  isTerminal,
+  JOB_KINDS,
+  type JobState,
+  type JobView,
+  keys,
+  toJobView,
+  WEBHOOK_QUEUE,
+  Webhooks,
+} from '@provisioner/contracts';
 import type { Job, JobType, Queue } from 'bullmq';
 import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -117,6 +129,12 @@ async function cancelJob(s: Services, c: Context<AppEnv>): Promise<Response> {
   }
   const view = await readView(queue, id);
   if (!view) throw new ApiError('NOT_FOUND', 'job not found');
+  if (outcome === 'canceled' && view.state === 'canceled') {
+    // No worker saw it end: its job.canceled webhooks are queued here (a running job's by the worker).
+    await new Webhooks(s.redis, s.config, s.queues.get(WEBHOOK_QUEUE))
+      .enqueueJobEvent('job.canceled', view, callbackOf(job.data))
+      .catch((e: unknown) => c.get('logger').warn({ err: String(e), job_id: id }, 'queuing job.canceled webhooks failed'));
+  }
   if (outcome !== 'canceled' && isTerminal(view.state) && view.state !== 'canceled') {
     throw new ApiError('CONFLICT', `the job has already ended (${view.state})`, { jobId: id });
   }

@@ -7,6 +7,7 @@ import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv, Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
+import { callerOwner, jobVisible } from '../ops.ts';
 import { jsonBody } from '../validation.ts';
 
 export const EndpointBody = z.object({
@@ -26,6 +27,13 @@ const ENDPOINT_ID_RE = /^whk_[a-f0-9]{32}$/;
 export function webhookRoutes(s: Services): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
   const hooks = new Webhooks(s.redis, s.config, s.queues.get(WEBHOOK_QUEUE));
+  /** An owner-bound token sees only its owner's jobs, and so only their deliveries. */
+  const visibleOr404 = async (c: Context<AppEnv>, id: string) => {
+    const owner = callerOwner(c);
+    if (owner === null) return;
+    const found = await s.queues.find(id);
+    if (!found || !jobVisible(owner, found.job)) throw new ApiError('NOT_FOUND', 'job not found');
+  };
 
   r.post('/v1/webhooks', async (c) => {
     const by = requireAdmin(c);
@@ -57,6 +65,7 @@ export function webhookRoutes(s: Services): Hono<AppEnv> {
 
   r.get('/v1/jobs/:id/deliveries', async (c) => {
     const id = c.req.param('id');
+    await visibleOr404(c, id);
     const deliveries = await hooks.deliveries(id);
     if (deliveries.length === 0 && !(await s.queues.find(id))) throw new ApiError('NOT_FOUND', 'job not found');
     return c.json({ job_id: id, deliveries });
@@ -65,6 +74,7 @@ export function webhookRoutes(s: Services): Hono<AppEnv> {
   r.post('/v1/jobs/:id/deliveries/:delivery/redeliver', async (c) => {
     const id = c.req.param('id');
     const delivery = c.req.param('delivery');
+    await visibleOr404(c, id);
     const outcome = await hooks.redeliver(id, delivery);
     if (outcome === 'not_found') throw new ApiError('NOT_FOUND', 'delivery not found');
     if (outcome === 'endpoint_gone') throw new ApiError('CONFLICT', 'the endpoint of this delivery was deleted or disabled');

@@ -2,17 +2,20 @@
  * Webhook endpoints (admin), per-job `webhook_url` on every mutating route, and the delivery log and
  * redelivery routes, against the machine's Redis.
  */
+import { randomBytes } from 'node:crypto';
 import { newWebhookSecret, WEBHOOK_QUEUE, Webhooks, webhookKeys } from '@provisioner/contracts';
 import { describe, expect, it } from 'vitest';
 import { TOKENS, useHarness } from './harness.ts';
 
 const ADMIN_SECRET = newWebhookSecret();
+const ALICE = `alice-${randomBytes(16).toString('hex')}`;
 const h = useHarness({
   extra: {
     tokens: [
       { name: 'admin', token: TOKENS.admin, scopes: ['admin'], webhook_secret: ADMIN_SECRET },
       { name: 'reader', token: TOKENS.read, scopes: ['read'] },
       { name: 'writer', token: TOKENS.write, scopes: ['read', 'write'] },
+      { name: 'alice', token: ALICE, scopes: ['read', 'write'], owner: 'alice', webhook_secret: newWebhookSecret() },
     ],
   },
 });
@@ -168,5 +171,38 @@ describe('delivery log and redelivery', () => {
     expect((await h.fetch(`/v1/jobs/${job.id}/deliveries/msg_${'0'.repeat(32)}/redeliver`, { method: 'POST' })).status).toBe(404);
     expect((await h.fetch(`/v1/jobs/job_${'0'.repeat(32)}/deliveries/${id}/redeliver`, { method: 'POST' })).status).toBe(404);
     expect((await h.fetch(`/v1/jobs/job_${'0'.repeat(32)}/deliveries`)).status).toBe(404);
+  });
+});
+
+describe('job.canceled and owner-bound tokens', () => {
+  it('a queued job canceled by the API queues its job.canceled deliveries (no worker ever sees it end)', async () => {
+    const create = await h.fetch('/v1/vms', {
+      method: 'POST',
+      json: { vm_name: 'cancel-hooked', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0', webhook_url: HOOK },
+    });
+    const { id } = (await create.json()) as { id: string };
+    expect((await h.fetch(`/v1/jobs/${id}/cancel`, { method: 'POST' })).status).toBe(200);
+    const log = (await (await h.fetch(`/v1/jobs/${id}/deliveries`)).json()) as { deliveries: Array<{ id: string; type: string; state: string }> };
+    expect(log.deliveries.map((d) => [d.type, d.state])).toEqual([['job.canceled', 'pending']]);
+    const [queued] = await h.queues
+      .get(WEBHOOK_QUEUE)
+      .getJobs(['waiting'], 0, 100)
+      .then((js) => js.filter((j) => j.data.job_id === id));
+    const body = JSON.parse(String(queued?.data.body)) as { type: string; data: { id: string; state: string } };
+    expect(body).toMatchObject({ type: 'job.canceled', data: { id, state: 'canceled' } });
+  });
+
+  it("an owner-bound token cannot read or redeliver another owner's deliveries", async () => {
+    const create = await h.fetch('/v1/vms', {
+      method: 'POST',
+      json: { vm_name: 'not-alices', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0', tags: { owner: 'bob' }, webhook_url: HOOK },
+    });
+    const { id } = (await create.json()) as { id: string };
+    const hooks = new Webhooks(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
+    const view = (await (await h.fetch(`/v1/jobs/${id}`)).json()) as Parameters<Webhooks['enqueueJobEvent']>[1];
+    const [delivery] = await hooks.enqueueJobEvent('job.succeeded', view, { url: HOOK, token: 'admin' });
+    expect((await h.fetch(`/v1/jobs/${id}/deliveries`, { token: ALICE })).status).toBe(404);
+    expect((await h.fetch(`/v1/jobs/${id}/deliveries/${delivery}/redeliver`, { method: 'POST', token: ALICE })).status).toBe(404);
+    expect((await h.fetch(`/v1/jobs/${id}/deliveries`)).status).toBe(200);
   });
 });

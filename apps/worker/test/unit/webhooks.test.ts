@@ -3,7 +3,8 @@
  * loopback; signatures checked with the `standardwebhooks` package, not the project's own code.
  */
 import { randomBytes } from 'node:crypto';
-import { type Config, ConfigSchema, type DeliveryAttempt, type JobView, newWebhookSecret, webhookKeys } from '@provisioner/contracts';
+import { type Config, ConfigSchema, type DeliveryAttempt, encodeJobError, type JobView, newWebhookSecret, webhookKeys } from '@provisioner/contracts';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
@@ -196,6 +197,59 @@ describe('webhook deliveries (loopback receiver explicitly allowed)', () => {
     expect(log[0]?.duration_ms).toBeGreaterThanOrEqual(350);
     // The delivery log hides the query string (it may carry a receiver's token).
     expect(log[0]?.url).toBe(`${env.receiver.url}/job-callback?…`);
+  });
+
+  it("a host queue's progress and failures (canceled included) become job.progress, job.failed and job.canceled deliveries", async () => {
+    const { endpoint, secret } = await env.rt.webhooks.createEndpoint({
+      url: `${env.receiver.url}/events`,
+      events: ['job.progress', 'job.failed', 'job.canceled'],
+      created_by: 'test',
+    });
+    env.receiver.script([], 200);
+    const from = env.receiver.received.length;
+    const ofJob = (id: string) =>
+      env.receiver.received
+        .slice(from)
+        .map((r) => JSON.parse(r.body) as { type: string; data: JobView })
+        .filter((b) => b.data.id === id);
+    const queue = new Queue('ops.r1.h1', { connection: env.redis, prefix: env.prefix });
+    const connection = env.redis.duplicate({ maxRetriesPerRequest: null });
+    const worker = new Worker(
+      'ops.r1.h1',
+      async (job) => {
+        const now = new Date().toISOString();
+        await job.updateProgress({ percent: 40, step: 'start', steps: [{ name: 'start', state: 'running', started_at: now, finished_at: null }] });
+        // Ends only once its progress was delivered, so the progress event saw it running.
+        for (let i = 0; i < 200 && !ofJob(String(job.id)).some((b) => b.type === 'job.progress'); i++) await new Promise((r) => setTimeout(r, 25));
+        throw new UnrecoverableError(encodeJobError({ code: job.data.code, message: `ended with ${job.data.code}`, retryable: false }));
+      },
+      { connection, prefix: env.prefix },
+    );
+    worker.on('progress', (job) => void env.rt.onProgress(queue, job));
+    worker.on('failed', (job) => void env.rt.onJobEnded(queue, job));
+    try {
+      const base = { kind: 'start', region: 'r1', host: 'h1', vm_name: 'hook-vm', seq: 1, submitted_by: 'bot' };
+      const failed = `job_${randomBytes(16).toString('hex')}`;
+      const canceled = `job_${randomBytes(16).toString('hex')}`;
+      await queue.add('start', { ...base, code: 'BOOM' }, { jobId: failed });
+      await queue.add('start', { ...base, code: 'CANCELED' }, { jobId: canceled });
+      await env.receiver.waitFor(from + 4);
+      expect(ofJob(failed).map((b) => [b.type, b.data.state])).toEqual([
+        ['job.progress', 'running'],
+        ['job.failed', 'failed'],
+      ]);
+      expect(ofJob(failed)[1]?.data.error).toEqual({ code: 'BOOM', message: 'ended with BOOM', retryable: false });
+      expect(ofJob(canceled).map((b) => [b.type, b.data.state])).toEqual([
+        ['job.progress', 'running'],
+        ['job.canceled', 'canceled'],
+      ]);
+      for (const r of env.receiver.received.slice(from)) expect(() => new Webhook(secret).verify(r.body, headersOf(r.headers))).not.toThrow();
+    } finally {
+      await worker.close();
+      await connection.quit();
+      await queue.close();
+      await env.rt.webhooks.deleteEndpoint(endpoint.id);
+    }
   });
 
   it('does not follow redirects', async () => {
