@@ -241,7 +241,14 @@ export class Webhooks {
         .rpush(webhookKeys.jobDeliveries(this.prefix, view.id), spec.id)
         .expire(webhookKeys.jobDeliveries(this.prefix, view.id), TTL)
         .exec();
-      await this.queue.add('deliver', { ...spec, redelivery: false }, { ...this.jobOptions(), jobId: spec.id });
+      try {
+        await this.queue.add('deliver', { ...spec, redelivery: false }, { ...this.jobOptions(), jobId: spec.id });
+      } catch (e) {
+        // Not queued: forget it, so the same event queued again is not taken for a duplicate.
+        await this.redis.del(webhookKeys.delivery(this.prefix, spec.id)).catch(() => undefined);
+        await this.redis.lrem(webhookKeys.jobDeliveries(this.prefix, view.id), 0, spec.id).catch(() => undefined);
+        throw e;
+      }
       made.push(spec.id);
     }
     return made;
