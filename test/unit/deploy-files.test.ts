@@ -4,6 +4,7 @@
  * Compose Specification's JSON Schema (ajv), then checks the two agree with each other and with the
  * entry point. No Docker engine runs here.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -141,6 +142,14 @@ describe('Dockerfile', () => {
 
   it('keeps secrets, keys, git and node_modules out of the build context', () => {
     expect(dockerignore).toEqual(expect.arrayContaining(['**/node_modules', '.git', 'provisioner', 'secrets', '**/*.pem', '**/id_ed25519*', '.env']));
+  });
+});
+
+describe('scripts/start.mjs', () => {
+  it('refuses an unknown ROLE before starting anything', () => {
+    const r = spawnSync(process.execPath, ['scripts/start.mjs'], { cwd: root, env: { ...process.env, ROLE: 'both' }, encoding: 'utf8', timeout: 10_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("unknown ROLE 'both' (api, worker or all)");
   });
 });
 
