@@ -81,7 +81,8 @@ ${message ? html`<p class="error" role="alert">${message}</p>` : ''}
 function pageHeaders(c: Context<AppEnv>): void {
   c.header('Cache-Control', 'no-store');
   c.header('X-Frame-Options', 'DENY');
-  c.header('Referrer-Policy', 'no-referrer');
+  // Not no-referrer: with it, browsers send `Origin: null` on the sign-in POST and the Origin check refuses it.
+  c.header('Referrer-Policy', 'same-origin');
   c.header(
     'Content-Security-Policy',
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; font-src 'self' data:; frame-ancestors 'none'; form-action 'self'",

@@ -1,0 +1,139 @@
+/**
+ * The queue dashboard and the API reference in a real browser (Debian's chromium driven by
+ * playwright-core), against the real API and worker processes: refused without signing in, a read
+ * token signs in through the form, finds the job this test made and opens it (user-data nowhere on
+ * the page), and /docs renders with every request to a host other than 127.0.0.1 blocked.
+ * Screenshots go to test-artifacts/.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Browser, type BrowserContext, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { makeHypervisor, uniqueName } from '../support/host.ts';
+import { freePort, type Stack, startStack, waitJob } from '../support/stack.ts';
+
+const ARTIFACTS = resolve(dirname(fileURLToPath(import.meta.url)), '../../test-artifacts');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+const host = inject('loopbackHost');
+const hv = makeHypervisor(host);
+const image = uniqueName('gone');
+const vmName = uniqueName('dash');
+/** Text that must never show in the dashboard: the user-data of the job made here. */
+const marker = `dashboard-secret-${Math.random().toString(36).slice(2)}`;
+const userData = `#cloud-config\nwrite_files:\n  - path: /etc/marker\n    content: ${marker}\n`;
+
+let stack: Stack;
+let browser: Browser;
+let context: BrowserContext;
+/** Requests the pages tried to make to any host but the service. */
+const external: string[] = [];
+
+beforeAll(async () => {
+  // An image whose download is refused at once: the create fails fast, after its few retries, and
+  // leaves nothing on the host.
+  const closed = await freePort();
+  stack = await startStack({ host, images: { [image]: { url: `http://127.0.0.1:${closed}/missing.qcow2` } } });
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  await context.route('**/*', (route) => {
+    const url = new URL(route.request().url());
+    if (url.hostname === '127.0.0.1' || url.protocol === 'data:') return route.continue();
+    external.push(url.href);
+    return route.abort('blockedbyclient');
+  });
+  mkdirSync(ARTIFACTS, { recursive: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await hv.undefine(vmName).catch(() => undefined);
+  await stack?.stop();
+  await hv.close();
+});
+
+describe('queue dashboard in a browser', () => {
+  it('refuses without signing in: the page sends to the sign-in form, the board API answers 401', async () => {
+    const page = await context.newPage();
+    const res = await page.goto(`${stack.url}/admin/queues/`);
+    expect(new URL(page.url()).pathname).toBe('/admin/login');
+    expect(res?.status()).toBe(200);
+    await expect(page.locator('form input[name="token"]').count()).resolves.toBe(1);
+    const api = await page.request.get(`${stack.url}/admin/queues/api/queues`);
+    expect(api.status()).toBe(401);
+    await page.close();
+  });
+
+  it('a read token signs in through the form, finds the job, opens it; no user-data on the page', async () => {
+    const r = await stack.fetch('/v1/vms', {
+      method: 'POST',
+      body: JSON.stringify({ vm_name: vmName, region_name: 'r1', instance_type: 'tiny', image, user_data: Buffer.from(userData).toString('base64') }),
+    });
+    expect(r.status).toBe(202);
+    const job = (await r.json()) as { id: string };
+    expect((await waitJob(stack, job.id, 60_000)).state).toBe('failed');
+
+    const page = await context.newPage();
+    await page.goto(`${stack.url}/admin/login`);
+    await page.fill('input[name="token"]', stack.tokens.read);
+    await Promise.all([page.waitForURL(/\/admin\/queues\/$/), page.click('button[type="submit"]')]);
+    expect(page.url()).not.toContain(stack.tokens.read);
+    const cookies = await context.cookies(`${stack.url}/admin/queues/`);
+    const session = cookies.find((c) => c.name === 'provisioner_session');
+    expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/admin' });
+    expect(session?.value).not.toContain(stack.tokens.read);
+
+    // The overview shows the host's queue (grouped region / host) with its failed job; its list holds ours.
+    await page.getByText('r1 / h1').first().waitFor();
+    await page.goto(`${stack.url}/admin/queues/queue/ops.r1.h1?status=failed`);
+    const link = page.getByText(job.id).first();
+    await link.waitFor({ timeout: 15_000 });
+    await link.click();
+    await page.waitForURL(new RegExp(`/queue/ops\\.r1\\.h1/${job.id}`));
+    // Its detail: the failure reason, the steps it logged, and its data with user-data redacted.
+    await page.getByText('DOWNLOAD_FAILED').first().waitFor();
+    await page
+      .getByRole('button', { name: 'Logs' })
+      .or(page.getByText('Logs', { exact: true }))
+      .first()
+      .click();
+    await page.getByText('step fetch-image started').first().waitFor({ timeout: 15_000 });
+    await page
+      .getByRole('button', { name: 'Data' })
+      .or(page.getByText('Data', { exact: true }))
+      .first()
+      .click();
+    const redacted = page.getByText('[redacted]').first();
+    await redacted.waitFor({ timeout: 15_000 });
+    await redacted.scrollIntoViewIfNeeded();
+    const text = await page.content();
+    expect(text).toContain(vmName);
+    const stored = JSON.parse((await stack.redis.hget(`${stack.prefix}:ops.r1.h1:${job.id}`, 'data')) ?? '{}') as { user_data_enc?: string };
+    const cipher = stored.user_data_enc ?? '';
+    expect(cipher.length).toBeGreaterThan(16);
+    for (const secret of [marker, Buffer.from(userData).toString('base64'), cipher, stack.tokens.read]) expect(text).not.toContain(secret);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+    // Read-only: the board offers no retry.
+    await expect(page.getByRole('button', { name: /retry/i }).count()).resolves.toBe(0);
+    await page.close();
+  });
+});
+
+describe('/docs in the same browser, offline', () => {
+  it('renders the reference from the service alone, with the routes named', async () => {
+    const page = await context.newPage();
+    const failed: string[] = [];
+    page.on('requestfailed', (req) => failed.push(req.url()));
+    await page.goto(`${stack.url}/docs`);
+    await page.getByText('Provisioner API', { exact: false }).first().waitFor({ timeout: 30_000 });
+    for (const path of ['/v1/vms', '/v1/vms/{region}/{name}/stop', '/v1/jobs/{id}/events', '/v1/create']) {
+      await page.getByText(path, { exact: true }).first().waitFor({ timeout: 10_000 });
+    }
+    await expect(page.getByText('legacy', { exact: true }).count()).resolves.toBeGreaterThan(0);
+    await page.screenshot({ path: join(ARTIFACTS, 'docs.png') });
+    expect(failed).toEqual([]);
+    expect(external).toEqual([]);
+    await page.close();
+  });
+});
