@@ -5,6 +5,7 @@
  */
 import { hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { IMAGE_NAME_RE, isTagValue, NET_NAME_RE, SHA256_RE, VM_NAME_RE } from '@provisioner/libvirt/names';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -127,7 +128,18 @@ const WebhooksSchema = z
     /** Deliveries sent at once by each worker process. */
     concurrency: z.number().int().positive().max(256).default(8),
     /** Networks (CIDR) and host names deliveries may reach although they are private, loopback or reserved. */
-    allow_networks: z.array(z.string().regex(/^[0-9A-Fa-f:.]+\/\d{1,3}$/, 'a CIDR such as 10.1.0.0/16 or fd00::/8')).default([]),
+    allow_networks: z
+      .array(
+        z
+          .string()
+          .regex(/^[0-9A-Fa-f:.]+\/\d{1,3}$/, 'a CIDR such as 10.1.0.0/16 or fd00::/8')
+          .refine((c) => {
+            const [addr = '', bits = ''] = c.split('/');
+            const v = isIP(addr);
+            return v !== 0 && Number(bits) <= (v === 4 ? 32 : 128);
+          }, 'a CIDR such as 10.1.0.0/16 or fd00::/8'),
+      )
+      .default([]),
     allow_hosts: z.array(z.string().min(1).max(253)).default([]),
   })
   .prefault({});

@@ -341,6 +341,13 @@ describe('egress guard and backoff (pure)', () => {
     expect(g.precheck(new URL('http://127.0.0.1/x'))).toMatch(/loopback/);
   });
 
+  it('the configuration refuses allow_networks entries that are not CIDRs', () => {
+    for (const bad of ['1.2.3/8', '10.0.0.0/33', '::1/129', 'example.org/24']) {
+      expect(() => config('{x}', { allow_networks: [bad] }), bad).toThrow(/CIDR/);
+    }
+    expect(config('{x}', { allow_networks: ['127.0.0.1/32', 'fd00::/8'] }).webhooks.allow_networks).toHaveLength(2);
+  });
+
   it('backs off exponentially with bounded jitter, up to the cap', () => {
     expect(webhookBackoff(1, 1000, 60_000, () => 0.5)).toBe(1000);
     expect(webhookBackoff(2, 1000, 60_000, () => 0.5)).toBe(2000);
