@@ -1,13 +1,14 @@
 /**
  * The queue dashboard (bull-board): one board with actions for admin sessions and one read-only
  * board for `read` sessions, over every queue of the service. Job data and results pass through
- * `redact` first: user-data (even encrypted), secrets and signed URL parts never reach the browser.
+ * `redact` first: user-data (even encrypted), secret-named fields, and in any text URL credentials and
+ * queries, tokens and base64 runs (redactText) never reach the browser.
  */
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { type Config, type Queues, WEBHOOK_QUEUE } from '@provisioner/contracts';
+import { type Config, type Queues, redactText, WEBHOOK_QUEUE } from '@provisioner/contracts';
 import type { Queue } from 'bullmq';
 import type { Hono } from 'hono';
 
@@ -46,22 +47,11 @@ export const REDACTED = '[redacted]';
 /** Field names whose values are never shown: user-data (plain or encrypted) and anything secret-like. */
 const SECRET_KEY_RE = /user_?data|secret|token|passw|passphrase|private|credential|authorization|cookie|signature|api_?key|^key$|_key$/i;
 
-/** An http(s) URL without credentials and query (a signed download link keeps its signature there). */
-function redactUrl(value: string): string {
-  try {
-    const u = new URL(value);
-    if (!/^https?:$/.test(u.protocol)) return value;
-    const hidden = u.username !== '' || u.password !== '' || u.search !== '' || u.hash !== '';
-    return hidden ? `${u.protocol}//${u.host}${u.pathname}${u.search || u.hash ? `?${REDACTED}` : ''}` : value;
-  } catch {
-    return value;
-  }
-}
-
 /** A deep copy of job data or a job result that is safe to show. */
 export function redact(value: unknown, depth = 0): unknown {
   if (depth > 20) return REDACTED;
-  if (typeof value === 'string') return /^https?:\/\//i.test(value) ? redactUrl(value) : value;
+  // Free text too: URL credentials and queries, bearer tokens, webhook secrets, long base64 runs.
+  if (typeof value === 'string') return redactText(value);
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};

@@ -115,7 +115,7 @@ describe('dashboard boards', () => {
     expect(list.queues.every((q) => q.readOnlyMode)).toBe(true);
     const shown = list.queues.find((q) => q.name === queue)?.jobs.find((j) => j.id === job.id);
     expect(shown?.data).toMatchObject({ kind: 'create', vm_name: 'dash-vm', user_data_enc: '[redacted]' });
-    expect(shown?.data.image).toEqual({ name: 'debian-12', url: 'https://images.example.org/debian-12.qcow2' });
+    expect(shown?.data.image).toEqual({ name: 'debian-12', url: 'https://[redacted]@images.example.org/debian-12.qcow2' });
 
     const detail = await (await board(`/api/queues/${queue}/${job.id}`, cookie)).text();
     expect(detail).toContain('dash-vm');
@@ -179,6 +179,7 @@ describe('redact', () => {
         tags: { owner: 'alice' },
         webhook: { url: 'https://hooks.example/x?sig=1', secret: 's3', token: 't' },
         image: { url: 'https://u:p@img.example/a.qcow2' },
+        note: `seed ${'QUJD'.repeat(20)}`,
         none: null,
         list: [{ password: 'p' }],
       }),
@@ -188,7 +189,8 @@ describe('redact', () => {
       user_data: '[redacted]',
       tags: { owner: 'alice' },
       webhook: { url: 'https://hooks.example/x?[redacted]', secret: '[redacted]', token: '[redacted]' },
-      image: { url: 'https://img.example/a.qcow2' },
+      image: { url: 'https://[redacted]@img.example/a.qcow2' },
+      note: 'seed [redacted base64]',
       none: null,
       list: [{ password: '[redacted]' }],
     });
