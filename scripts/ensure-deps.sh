@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 debs=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils openssh-server cloud-image-utils
-  genisoimage curl dnsmasq-base redis-server redis-tools procps util-linux
+  genisoimage curl dnsmasq-base redis-server redis-tools procps util-linux openssl virtinst
   chromium) # chromium: the browser test of the dashboard and /docs (driven by playwright-core)
 missing=()
 for p in "${debs[@]}"; do

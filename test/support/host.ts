@@ -104,11 +104,19 @@ export async function startImageServer(dir: string, opts: { bytesPerSecond?: num
       stream.pipe(res);
       return;
     }
+    // Paced against the clock (not a fixed sleep per chunk, which timer granularity would slow down).
     const bps = opts.bytesPerSecond;
+    const t0 = performance.now();
+    let sent = 0;
     stream.on('data', (chunk) => {
-      stream.pause();
-      res.write(chunk);
-      setTimeout(() => stream.resume(), (chunk.length / bps) * 1000);
+      sent += chunk.length;
+      const ahead = (sent / bps) * 1000 - (performance.now() - t0);
+      if (!res.write(chunk) || ahead > 1) {
+        stream.pause();
+        const resume = () => setTimeout(() => stream.resume(), Math.max(0, (sent / bps) * 1000 - (performance.now() - t0)));
+        if (res.writableNeedDrain) res.once('drain', resume);
+        else resume();
+      }
     });
     stream.on('end', () => res.end());
     res.on('close', () => stream.destroy());

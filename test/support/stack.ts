@@ -20,6 +20,8 @@ export interface StackOptions {
   images: Record<string, { url: string; sha256?: string }>;
   workers?: number;
   maxConcurrent?: number;
+  /** Instance types of region r1 beyond `tiny` and `small`. */
+  instanceTypes?: Array<{ instance_type: string; vcpus: number; memory_mb: number; storage_mb: number }>;
   /** Extra top-level config fields (e.g. shorter legacy waits). */
   extra?: Record<string, unknown>;
   /**
@@ -94,6 +96,7 @@ export function testConfig(o: StackOptions, prefix: string, port: number, tokens
         available_instance_types: [
           { instance_type: 'tiny', vcpus: 1, memory_mb: 64, storage_mb: 256 },
           { instance_type: 'small', vcpus: 1, memory_mb: 128, storage_mb: 512 },
+          ...(o.instanceTypes ?? []),
         ],
         hosts: [
           {
