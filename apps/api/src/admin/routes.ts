@@ -36,6 +36,16 @@ export function allowedAction(caller: Caller, method: string, boardPath: string)
   return caller.scopes.includes('admin') && ADMIN_ACTIONS.some((re) => re.test(boardPath));
 }
 
+/**
+ * Why a token may not use the dashboard, or null. Owner-bound tokens see only their owner's VMs and
+ * jobs through the API; the board shows every job, so they get none.
+ */
+export function dashboardRefusal(caller: Caller): string | null {
+  if (!hasScope(caller, 'read')) return 'This token may not read.';
+  if (caller.owner !== null) return 'This token is bound to an owner: the dashboard shows every job, use the API.';
+  return null;
+}
+
 /** CSRF: a state-changing request must name this very host as its Origin (browsers always send it on POST/PUT). */
 export function sameOrigin(c: Context<AppEnv>): boolean {
   const origin = c.req.header('origin');
@@ -117,9 +127,10 @@ export function adminRoutes(s: Services): Hono<AppEnv> {
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const token = typeof form.token === 'string' ? form.token.trim() : '';
     const caller = token ? authenticate(s.config, token) : null;
-    if (!caller || !hasScope(caller, 'read')) {
+    const refusal = !caller ? 'Invalid token.' : dashboardRefusal(caller);
+    if (!caller || refusal) {
       c.get('logger').warn({ request_id: c.get('requestId'), token: caller?.name ?? null }, 'dashboard sign-in refused');
-      return c.html(loginPage(caller ? 'This token may not read.' : 'Invalid token.'), caller ? 403 : 401);
+      return c.html(loginPage(refusal), caller ? 403 : 401);
     }
     const id = await sessions.create(caller);
     setCookie(c, SESSION_COOKIE, id, {
@@ -144,7 +155,9 @@ export function adminRoutes(s: Services): Hono<AppEnv> {
   r.get('/admin', (c) => c.redirect(`${BOARD_PATH}/`, 303));
 
   const board = async (c: Context<AppEnv>) => {
-    const caller = await sessions.get(getCookie(c, SESSION_COOKIE));
+    const found = await sessions.get(getCookie(c, SESSION_COOKIE));
+    // A token bound to an owner (or stripped of read) since it signed in loses the board.
+    const caller = found && dashboardRefusal(found) === null ? found : null;
     const boardPath = c.req.path.slice(BOARD_PATH.length) || '/';
     const isPage = (c.req.method === 'GET' || c.req.method === 'HEAD') && !/^\/(api|static)\//.test(boardPath);
     if (!caller) {

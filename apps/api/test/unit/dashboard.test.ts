@@ -3,11 +3,13 @@
  * boards, the Origin check, and that job data reaches the browser redacted.
  */
 
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { redact } from '../../src/admin/board.ts';
-import { b64, fail, fakeWorker, TOKENS, useHarness } from './harness.ts';
+import { b64, fail, fakeWorker, TOKENS, testConfig, useHarness } from './harness.ts';
 
-const h = useHarness();
+const OWNED = `own-${randomBytes(16).toString('hex')}`;
+const h = useHarness({ extra: { tokens: [...testConfig('{x}').tokens, { name: 'alice-bot', token: OWNED, scopes: ['read', 'write'], owner: 'alice' }] } });
 
 async function signIn(token: string, origin: string | null = h.url): Promise<Response> {
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -55,6 +57,10 @@ describe('dashboard sign-in', () => {
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('set-cookie')).toBeNull();
     expect(await wrong.text()).not.toContain('not-a-token-not-a-token');
+    // An owner-bound token sees only its owner's jobs through the API; the board shows every job.
+    const owned = await signIn(OWNED);
+    expect(owned.status).toBe(403);
+    expect(owned.headers.get('set-cookie')).toBeNull();
   });
 
   it('sets an HttpOnly, SameSite=Strict cookie holding a random id; Redis holds no token', async () => {

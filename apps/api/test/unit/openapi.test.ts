@@ -48,7 +48,7 @@ describe('/openapi.json', () => {
     const d = await doc();
     expect(d.openapi).toBe('3.1.0');
     const v = new Validator();
-    const res = await v.validate(d as unknown as object);
+    const res = await v.validate(d as unknown as Parameters<Validator['validate']>[0]);
     expect(res.errors ?? []).toEqual([]);
     expect(res.valid).toBe(true);
     expect(v.version).toBe('3.1');
