@@ -116,6 +116,12 @@ describe('queue dashboard in a browser', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     // Read-only: the board offers no retry.
     await expect(page.getByRole('button', { name: /retry/i }).count()).resolves.toBe(0);
+
+    // Signing out from the board's menu ends the session: the board sends to the sign-in form again.
+    await page.locator('ul[class*="actions"] > li').last().locator('button').click();
+    await Promise.all([page.waitForURL(/\/admin\/login$/), page.getByText('Sign out').click()]);
+    await page.goto(`${stack.url}/admin/queues/`);
+    expect(new URL(page.url()).pathname).toBe('/admin/login');
     await page.close();
   });
 });
