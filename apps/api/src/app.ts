@@ -16,6 +16,7 @@ import { ApiError, notFound, onError } from './errors.ts';
 import { idempotency } from './idempotency.ts';
 import { Inventory } from './inventory.ts';
 import { rateLimit } from './limits.ts';
+import { ApiMetrics } from './metrics.ts';
 import { accessLog, auth, requestId, requireRedis } from './middleware.ts';
 import { awaitOutcome } from './ops.ts';
 import { catalogRoutes } from './routes/catalog.ts';
@@ -23,12 +24,13 @@ import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { legacyRoutes } from './routes/legacy.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { vmRoutes } from './routes/vms.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { JobWatcher } from './watch.ts';
 
 /** Routes that answer from the configuration alone (or check Redis themselves) keep working while Redis is down. */
-const WITHOUT_REDIS = new Set(['/health', '/ready', '/v1/regions', '/v1/images', '/v1/get-images', '/openapi.json', '/docs']);
+const WITHOUT_REDIS = new Set(['/health', '/ready', '/v1/regions', '/v1/images', '/v1/get-images', '/openapi.json', '/docs', '/metrics']);
 
 export type ApiApp = Hono<AppEnv> & {
   /** Ends open event streams and waits, and closes the QueueEvents connections. */
@@ -61,7 +63,10 @@ export function createApp(deps: AppDeps): ApiApp {
   const s: Services = { ...deps, watcher, inventory };
   const redisUp = requireRedis(deps.redis);
 
+  const metrics = new ApiMetrics(deps.queues);
+
   const app = new Hono<AppEnv>();
+  app.use('*', metrics.middleware());
   app.use('*', requestId(deps.logger));
   app.use('*', accessLog(deps.logger));
   app.use('*', auth(deps.config));
@@ -94,6 +99,7 @@ export function createApp(deps: AppDeps): ApiApp {
   app.route('/', webhookRoutes(s));
   app.route('/', adminRoutes(s));
   app.route('/', docsRoutes());
+  app.route('/', metricsRoutes(metrics));
 
   app.onError(onError);
   app.notFound(notFound);

@@ -54,6 +54,10 @@ const JobView = z
     finished_at: z.string().nullable(),
     error: JobError.nullable(),
     result: z.unknown().meta({ description: 'What the job produced (e.g. the VM after a create), once succeeded' }),
+    request_id: z
+      .string()
+      .nullable()
+      .meta({ description: 'The X-Request-Id of the request that submitted the job (null for scheduled jobs): find its log lines by it' }),
     links: z.object({ self: z.string(), events: z.string(), cancel: z.string() }),
   })
   .meta({ description: 'An operation and its progress (ARCHITECTURE.md §3)' });
@@ -162,7 +166,7 @@ export interface RouteDoc {
   method: Method;
   /** OpenAPI style: `/v1/vms/{region}/{name}`. */
   path: string;
-  tag: 'vms' | 'jobs' | 'webhooks' | 'catalog' | 'health' | 'legacy';
+  tag: 'vms' | 'jobs' | 'webhooks' | 'catalog' | 'health' | 'metrics' | 'legacy';
   summary: string;
   description?: string;
   /** No token needed (the open routes of middleware.ts). */
@@ -174,7 +178,7 @@ export interface RouteDoc {
   body?: z.ZodType;
   /** The body may be left out (`{}` is assumed). */
   bodyOptional?: boolean;
-  ok: { status: number; description: string; schema?: z.ZodType; sse?: boolean; headers?: Record<string, string> };
+  ok: { status: number; description: string; schema?: z.ZodType; sse?: boolean; text?: string; headers?: Record<string, string> };
   /** Errors particular to the route; auth, body, Redis and 500 errors are added from the flags above. */
   errors?: ErrorCode[];
 }
@@ -432,6 +436,16 @@ export const ROUTES: RouteDoc[] = [
     ok: { status: 200, description: 'Deleted (or already gone)', schema: LegacySuccess },
     errors: ['VALIDATION', 'CONFLICT', 'JOB_FAILED', 'TIMEOUT'],
   }),
+  {
+    method: 'get',
+    path: '/metrics',
+    tag: 'metrics',
+    summary: 'Prometheus metrics of this API process',
+    description:
+      'Prometheus text exposition: requests, latencies, jobs submitted, queue depth and the oldest waiting job per queue (docs/metrics.md). Needs the `read` scope; owner-bound tokens are refused. Served while Redis is down, without the queue series.',
+    withoutRedis: true,
+    ok: { status: 200, description: 'The metrics', text: 'text/plain; version=0.0.4' },
+  },
 ];
 
 // ---- Building the document. ----
@@ -470,7 +484,13 @@ function operation(r: RouteDoc): ZodOpenApiOperationObject {
       ...(r.ok.headers
         ? { headers: z.object(Object.fromEntries(Object.entries(r.ok.headers).map(([k, d]) => [k, z.string().meta({ description: d })]))) }
         : {}),
-      ...(r.ok.sse ? { content: { 'text/event-stream': { schema: z.string() } } } : r.ok.schema ? { content: json(r.ok.schema) } : {}),
+      ...(r.ok.sse
+        ? { content: { 'text/event-stream': { schema: z.string() } } }
+        : r.ok.text
+          ? { content: { [r.ok.text]: { schema: z.string() } } }
+          : r.ok.schema
+            ? { content: json(r.ok.schema) }
+            : {}),
     },
   };
   const byStatus = new Map<number, ErrorCode[]>();
@@ -515,6 +535,7 @@ export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
       { name: 'webhooks', description: 'Signed callbacks (Standard Webhooks) when jobs end, and their delivery log' },
       { name: 'catalog', description: 'Regions, instance types and images' },
       { name: 'health', description: 'Liveness and readiness (no token)' },
+      { name: 'metrics', description: 'Prometheus metrics (docs/metrics.md)' },
       { name: 'legacy', description: 'The replaced service’s routes, kept for its clients' },
     ],
     security: [{ bearer: [] }],

@@ -1,21 +1,22 @@
 /**
  * Worker entry point: one BullMQ Worker per host queue, each host's operation limit enforced across all
  * worker processes by the queue's global concurrency, a scheduled inventory refresh per host, its own
- * /health on a small port, and a graceful SIGTERM.
+ * /health and /metrics (Prometheus, docs/metrics.md) on a small port, and a graceful SIGTERM.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Config, ConfigError, hostQueueName, loadConfig } from '@provisioner/contracts';
+import { type Config, ConfigError, hostQueueName, LOG_REDACT, loadConfig } from '@provisioner/contracts';
 import { type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { listenForCancels } from './cancel.ts';
 import { checkHostKeys, makeHypervisors } from './hosts.ts';
+import { WorkerMetrics } from './metrics.ts';
 import { type HostRuntime, makeProcessor, onJobEnded } from './processor.ts';
 import { startWebhookWorker } from './webhooks.ts';
 
 export async function startWorker(config: Config) {
-  const log = pino({ level: config.log_level, base: { service: 'worker', pid: process.pid } });
+  const log = pino({ level: config.log_level, base: { service: 'worker', pid: process.pid }, redact: LOG_REDACT });
   const redis = new Redis(config.redis_url, { maxRetriesPerRequest: null });
   redis.on('error', (e) => log.warn({ err: e.message }, 'redis error'));
   const hypervisors = makeHypervisors(config);
@@ -28,7 +29,8 @@ export async function startWorker(config: Config) {
   const workers: Worker[] = [];
   const queues: Queue[] = [];
   // Deliveries run on their own queue: host workers only enqueue events, never wait on receivers.
-  const hooks = startWebhookWorker(config, redis, log);
+  const metrics = new WorkerMetrics(hypervisors);
+  const hooks = startWebhookWorker(config, redis, log, (outcome) => metrics.deliveryAttempted(outcome));
 
   for (const region of config.regions) {
     for (const host of region.hosts) {
@@ -49,7 +51,7 @@ export async function startWorker(config: Config) {
       const hv = hypervisors.get(`${region.region_name}/${host.name}`);
       if (!hv) throw new Error(`no hypervisor for ${name}`);
       const rt: HostRuntime = { region: region.region_name, host: host.name, hv, queue };
-      const worker = new Worker(name, makeProcessor(rt, redis, config, log), {
+      const worker = new Worker(name, makeProcessor(rt, redis, config, log, metrics), {
         connection: redis.duplicate({ maxRetriesPerRequest: null }),
         prefix: config.queue_prefix,
         concurrency: host.max_concurrent_operations,
@@ -62,6 +64,8 @@ export async function startWorker(config: Config) {
         void onJobEnded(rt, redis, config, job).catch((e: unknown) => log.warn({ err: String(e) }, 'ending a VM turn failed'));
       worker.on('completed', ended);
       worker.on('failed', ended);
+      worker.on('completed', (job) => metrics.jobEnded(job, true));
+      worker.on('failed', (job) => metrics.jobEnded(job, false));
       const hookFailed = (e: unknown) => log.warn({ err: String(e) }, 'queuing webhook deliveries failed');
       worker.on('completed', (job) => void hooks.onJobEnded(queue, job).catch(hookFailed));
       worker.on('failed', (job) => void hooks.onJobEnded(queue, job).catch(hookFailed));
@@ -77,6 +81,16 @@ export async function startWorker(config: Config) {
       const running = workers.every((w) => w.isRunning());
       res.writeHead(running ? 200 : 503, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ status: running ? 'healthy' : 'unhealthy', queues: workers.map((w) => w.name) }));
+      return;
+    }
+    if (req.url === '/metrics') {
+      metrics.scrape().then(
+        ({ body, contentType }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+        (e: unknown) => {
+          log.warn({ err: String(e) }, 'metrics scrape failed');
+          res.writeHead(500).end();
+        },
+      );
       return;
     }
     res.writeHead(404).end();

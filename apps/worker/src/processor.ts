@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { toBullError, toJobError, WorkerError } from './errors.ts';
 import { refreshInventory } from './inventory.ts';
+import type { WorkerMetrics } from './metrics.ts';
 import { endTurn, isMyTurn } from './ordering.ts';
 import type { ProcessorContext } from './processors/context.ts';
 import { CREATE_WEIGHTS, cleanupCreate, processCreate } from './processors/create.ts';
@@ -46,7 +47,7 @@ function dispatch(ctx: ProcessorContext, p: JobPayload): Promise<unknown> {
 }
 
 /** Builds the BullMQ processor for one host's queue. */
-export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log: Logger) {
+export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log: Logger, metrics?: WorkerMetrics) {
   const prefix = config.queue_prefix;
   return async (job: Job, token?: string, signal?: AbortSignal): Promise<unknown> => {
     const parsed = JobPayload.safeParse(job.data);
@@ -60,9 +61,12 @@ export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log
       throw new DelayedError();
     }
     const jlog = log.child({ job_id: job.id, kind: p.kind, vm: vm?.vm_name, host: `${rt.region}/${rt.host}`, request_id: p.request_id });
-    const steps = new StepRunner(job, STEPS[p.kind], p.kind === 'create' ? CREATE_WEIGHTS : undefined);
+    const steps = new StepRunner(job, STEPS[p.kind], p.kind === 'create' ? CREATE_WEIGHTS : undefined, (step, s, ok) =>
+      metrics?.stepEnded(p.kind, step, s, ok),
+    );
     const ctx: ProcessorContext = { job, hv: rt.hv, redis, config, queue: rt.queue, log: jlog, steps, signal: signal ?? new AbortController().signal };
     jlog.info({ attempt: job.attemptsMade + 1 }, 'job started');
+    metrics?.jobStarted(rt.queue.name, job, p.kind);
     await steps.log(`attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1} started on ${rt.region}/${rt.host}`);
     try {
       if (canceledBy) throw new WorkerError('CANCELED', `canceled by ${canceledBy}`, false);

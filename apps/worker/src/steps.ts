@@ -15,6 +15,8 @@ export class StepRunner {
     private readonly job: Job,
     names: readonly string[],
     weights?: readonly number[],
+    /** Told each step's duration and whether it succeeded (the worker's step-duration histogram). */
+    private readonly onStepEnd?: (step: string, seconds: number, ok: boolean) => void,
   ) {
     const prev = (typeof job.progress === 'object' ? job.progress : null) as ProgressData | null;
     this.percent = prev?.percent ?? 0;
@@ -53,12 +55,14 @@ export class StepRunner {
       const out = await fn(report);
       step.state = 'succeeded';
       step.finished_at = new Date().toISOString();
+      this.onStepEnd?.(name, (performance.now() - t0) / 1000, true);
       await this.log(`step ${name} succeeded in ${Math.round(performance.now() - t0)} ms`);
       await this.publish(name, this.base(i + 1));
       return out;
     } catch (e) {
       step.state = 'failed';
       step.finished_at = new Date().toISOString();
+      this.onStepEnd?.(name, (performance.now() - t0) / 1000, false);
       await this.log(`step ${name} failed after ${Math.round(performance.now() - t0)} ms: ${e instanceof Error ? e.message : String(e)}`);
       await this.publish(name, this.percent).catch(() => undefined);
       throw e;

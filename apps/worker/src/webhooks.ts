@@ -126,7 +126,8 @@ function isPublicJob(job: Job): boolean {
   return /^job_[a-f0-9]{32}$/.test(String(job.id)) && (job.data as { kind?: string }).kind !== 'refresh';
 }
 
-export function startWebhookWorker(config: Config, redis: Redis, log: Logger): WebhookRuntime {
+/** `onAttempt` is told each attempt's outcome (the worker's delivery counter). */
+export function startWebhookWorker(config: Config, redis: Redis, log: Logger, onAttempt?: (outcome: AttemptOutcome) => void): WebhookRuntime {
   const cfg = config.webhooks;
   const guard = new EgressGuard(cfg);
   const queue = new Queue(WEBHOOK_QUEUE, { connection: redis, prefix: config.queue_prefix });
@@ -137,8 +138,9 @@ export function startWebhookWorker(config: Config, redis: Redis, log: Logger): W
     const spec = job.data;
     const attempt = job.attemptsMade + 1;
     const final = attempt >= (job.opts.attempts ?? 1);
-    const record = (url: string, r: PostResult | null, outcome: AttemptOutcome, error: string | null = r?.error ?? null) =>
-      webhooks.recordAttempt(spec.job_id, {
+    const record = (url: string, r: PostResult | null, outcome: AttemptOutcome, error: string | null = r?.error ?? null) => {
+      onAttempt?.(outcome);
+      return webhooks.recordAttempt(spec.job_id, {
         delivery_id: spec.id,
         type: spec.type,
         endpoint_id: spec.endpoint_id,
@@ -151,6 +153,7 @@ export function startWebhookWorker(config: Config, redis: Redis, log: Logger): W
         error,
         outcome,
       });
+    };
 
     let url: string;
     let secret: string | undefined;

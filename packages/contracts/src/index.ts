@@ -3,5 +3,7 @@ export * from './config.ts';
 export * from './crypto.ts';
 export * from './jobs.ts';
 export * from './queues.ts';
+export * from './redact.ts';
+export * from './secret.ts';
 export * from './view.ts';
 export * from './webhooks.ts';

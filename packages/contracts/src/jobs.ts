@@ -118,6 +118,8 @@ export interface JobView {
   finished_at: string | null;
   error: JobError | null;
   result: unknown;
+  /** The X-Request-Id of the request that submitted the job (null for scheduled jobs), to find its log lines. */
+  request_id?: string | null;
   links: { self: string; events: string; cancel: string };
 }
 

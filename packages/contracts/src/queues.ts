@@ -19,6 +19,7 @@ export type NewJob = DistributiveOmit<JobPayload, 'seq' | 'user_data_enc'> & { u
 /** Holds one BullMQ Queue per host queue name, sharing one Redis connection. */
 export class Queues {
   private readonly queues = new Map<string, Queue>();
+  private readonly submitted: Array<(kind: JobPayload['kind']) => void> = [];
   constructor(
     readonly redis: Redis,
     readonly config: Config,
@@ -36,6 +37,11 @@ export class Queues {
       this.queues.set(name, q);
     }
     return q;
+  }
+
+  /** Calls `fn` after each job is queued (the API counts submissions for its metrics). */
+  onSubmit(fn: (kind: JobPayload['kind']) => void): void {
+    this.submitted.push(fn);
   }
 
   /** Every host queue the configuration defines. */
@@ -66,13 +72,15 @@ export class Queues {
       await this.redis.zadd(keys.vmOps(this.prefix, p.region, p.vm_name), seq, id);
     }
     await this.redis.set(keys.jobQueue(this.prefix, id), queueName, 'EX', RETENTION_SECONDS + 3600);
-    return this.get(queueName).add(p.kind, data, {
+    const job = await this.get(queueName).add(p.kind, data, {
       jobId: id,
       attempts: p.kind === 'refresh' ? 1 : attempts,
       backoff: { type: 'exponential', delay: backoff_ms, jitter: 0.5 },
       removeOnComplete: { age: RETENTION_SECONDS, count: 10_000 },
       removeOnFail: { age: RETENTION_SECONDS, count: 10_000 },
     });
+    for (const fn of this.submitted) fn(p.kind);
+    return job;
   }
 
   /** Finds a job by its public id, with its BullMQ state; null when unknown or already removed. */

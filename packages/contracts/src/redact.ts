@@ -17,3 +17,43 @@ export function redactText(text: string): string {
   for (const [re, to] of RULES) out = out.replace(re, to);
   return out;
 }
+
+/**
+ * pino's `redact` option for both apps: values under these keys (at the top of a log line or one
+ * level down, e.g. `headers.authorization`, `body.user_data`) are logged as `[redacted]`. Free text
+ * goes through `redactText` before it is logged. `token` is left alone on purpose: log lines carry the
+ * token's configured *name* there, never its value.
+ */
+export const LOG_REDACT = {
+  paths: [
+    'authorization',
+    '*.authorization',
+    '*.headers.authorization',
+    'cookie',
+    '*.cookie',
+    '*.headers.cookie',
+    'user_data',
+    '*.user_data',
+    'user_data_enc',
+    '*.user_data_enc',
+    'user_data_key',
+    '*.user_data_key',
+    'secret',
+    '*.secret',
+    'webhook_secret',
+    '*.webhook_secret',
+    'private_key',
+    '*.private_key',
+    'privateKey',
+    '*.privateKey',
+    'ssh_private_key',
+    '*.ssh_private_key',
+    'password',
+    '*.password',
+    'api_token',
+    '*.api_token',
+    'tokens[*].token',
+    '*.tokens[*].token',
+  ],
+  censor: '[redacted]',
+};

@@ -21,7 +21,7 @@ export function jobState(bullState: string, failedReason?: string): JobState {
 
 /** The job as clients see it. Never includes job data (user-data ciphertext, tokens) or stack traces. */
 export function toJobView(job: Job, bullState: string, base = ''): JobView {
-  const data = job.data as { kind: JobKind; region: string; vm_name?: string; host: string };
+  const data = job.data as { kind: JobKind; region: string; vm_name?: string; host: string; request_id?: string };
   const progress = (typeof job.progress === 'object' ? job.progress : null) as ProgressData | null;
   const state = jobState(bullState, job.failedReason);
   const steps = progress?.steps ?? (STEPS[data.kind] ?? []).map((name) => ({ name, state: 'pending' as const, started_at: null, finished_at: null }));
@@ -40,6 +40,7 @@ export function toJobView(job: Job, bullState: string, base = ''): JobView {
     finished_at: state === 'succeeded' || state === 'failed' || state === 'canceled' ? iso(job.finishedOn) : null,
     error: state === 'failed' || state === 'canceled' ? decodeJobError(job.failedReason) : null,
     result: state === 'succeeded' ? (job.returnvalue ?? null) : null,
+    request_id: data.request_id ?? null,
     links: { self: `${base}/v1/jobs/${id}`, events: `${base}/v1/jobs/${id}/events`, cancel: `${base}/v1/jobs/${id}/cancel` },
   };
 }

@@ -84,6 +84,16 @@ export class SshHost {
   /** Counters for observability and tests. */
   readonly stats = { connects: 0, channels: 0 };
 
+  /** Commands running (or waiting for the connection) now: the channels in use. */
+  get channelsInUse(): number {
+    return this.active;
+  }
+
+  /** Whether a connection is open now. */
+  get connected(): boolean {
+    return this.client !== null;
+  }
+
   constructor(private readonly opts: SshOptions) {
     if (opts.hostKeyFingerprints.length === 0) {
       throw new InvalidArgumentError('at least one pinned host-key fingerprint is required');

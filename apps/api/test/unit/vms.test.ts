@@ -58,6 +58,7 @@ describe('POST /v1/vms', () => {
       finished_at: null,
       error: null,
       result: null,
+      request_id: r.headers.get('x-request-id'),
       links: { self: `/v1/jobs/${body.id}`, events: `/v1/jobs/${body.id}/events`, cancel: `/v1/jobs/${body.id}/cancel` },
     });
     expect(JSON.stringify(body)).not.toContain('hunter2');
