@@ -61,6 +61,33 @@ export function redact(value: unknown, depth = 0): unknown {
   return value;
 }
 
+interface ShownJob {
+  failedReason?: unknown;
+  stacktrace?: unknown;
+}
+
+function redactJob(job: ShownJob | null | undefined): void {
+  if (!job) return;
+  if (typeof job.failedReason === 'string') job.failedReason = redactText(job.failedReason);
+  if (Array.isArray(job.stacktrace)) job.stacktrace = job.stacktrace.map((l) => (typeof l === 'string' ? redactText(l) : l));
+}
+
+/**
+ * What the formatters do not reach: failure reasons, stack traces (they may quote command output) and
+ * job logs go through redactText in every answer of the board's API.
+ */
+export function redactAnswer<T extends { body?: unknown }>(result: T): T {
+  const body = result.body as { queues?: Array<{ jobs?: ShownJob[] }>; job?: ShownJob; logs?: unknown } | unknown[] | undefined;
+  if (Array.isArray(body)) {
+    result.body = body.map((l) => (typeof l === 'string' ? redactText(l) : l));
+  } else if (body && typeof body === 'object') {
+    for (const q of body.queues ?? []) for (const j of q.jobs ?? []) redactJob(j);
+    redactJob(body.job);
+    if (Array.isArray(body.logs)) body.logs = body.logs.map((l) => (typeof l === 'string' ? redactText(l) : l));
+  }
+  return result;
+}
+
 function adapter(q: BoardQueue, readOnlyMode: boolean): BullMQAdapter {
   const a = new BullMQAdapter(q.queue, { readOnlyMode, displayName: q.displayName, description: q.description, delimiter: '.' });
   a.setFormatter('data', redact);
@@ -76,6 +103,7 @@ export function makeBoard(list: BoardQueue[], readOnlyMode: boolean): Hono {
     queues: list.map((q) => adapter(q, readOnlyMode)),
     serverAdapter: server,
     options: {
+      handlerHooks: { after: (_ctx, result) => redactAnswer(result) },
       uiConfig: {
         boardTitle: readOnlyMode ? 'Provisioner queues (read-only)' : 'Provisioner queues',
         hideDocsLink: true,

@@ -175,6 +175,35 @@ describe('dashboard boards', () => {
   });
 });
 
+describe('dashboard redaction beyond job data', () => {
+  it('masks secrets in failure reasons, stack traces and job logs', async () => {
+    const w = fakeWorker(h, 'r2', 'h1', async (job) => {
+      await job.log('fetching https://img.example/a.qcow2?sig=LOGSECRET');
+      throw fail('DOWNLOAD_FAILED', 'curl https://user:PWSECRET@img.example/a.qcow2?sig=QSECRET failed');
+    });
+    try {
+      await h.writeInventory('r2', 'h1', [{ name: 'dash-leak' }]);
+      const r = await h.fetch('/v1/vms/r2/dash-leak/start', { method: 'POST' });
+      const { id } = (await r.json()) as { id: string };
+      const queue = h.queues.get('ops.r2.h1');
+      await expect.poll(async () => (await queue.getJob(id))?.finishedOn !== undefined, { timeout: 10_000 }).toBe(true);
+      // The raw job does hold them (so the test would see a leak).
+      expect(JSON.stringify(await queue.getJob(id))).toContain('QSECRET');
+      const cookie = await sessionCookie(TOKENS.admin);
+      const answers = [
+        await (await board(`/api/queues/ops.r2.h1/${id}`, cookie)).text(),
+        await (await board(`/api/queues/ops.r2.h1/${id}/logs`, cookie)).text(),
+        await (await board('/api/queues?activeQueue=ops.r2.h1&status=failed&page=1&jobsPerPage=50', cookie)).text(),
+      ];
+      expect(answers[0]).toContain('DOWNLOAD_FAILED');
+      expect(answers[1]).toContain('fetching https://img.example/a.qcow2?[redacted]');
+      for (const a of answers) for (const secret of ['LOGSECRET', 'PWSECRET', 'QSECRET']) expect(a).not.toContain(secret);
+    } finally {
+      await w.close();
+    }
+  });
+});
+
 describe('redact', () => {
   it('hides user-data, secret-like fields and URL credentials and queries, keeps the rest', () => {
     expect(
