@@ -137,7 +137,8 @@ export function adminRoutes(s: Services): Hono<AppEnv> {
       path: '/admin',
       httpOnly: true,
       sameSite: 'Strict',
-      secure: new URL(c.req.url).protocol === 'https:',
+      // Over https, or behind a TLS proxy that says so (a client forging the header only loses its own cookie).
+      secure: new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https',
       maxAge: SESSION_TTL_SECONDS,
     });
     c.set('caller', caller);

@@ -72,6 +72,14 @@ describe('dashboard sign-in', () => {
     expect(set).toMatch(/SameSite=Strict/i);
     expect(set).toMatch(/Path=\/admin/);
     expect(set).not.toContain(TOKENS.read);
+    expect(set).not.toMatch(/Secure/i);
+    const proxied = await fetch(`${h.url}/admin/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: h.url, 'x-forwarded-proto': 'https' },
+      body: new URLSearchParams({ token: TOKENS.read }).toString(),
+      redirect: 'manual',
+    });
+    expect(proxied.headers.get('set-cookie')).toMatch(/; Secure/i);
     const keys = await h.prefixKeys('admin:session:*');
     expect(keys.length).toBeGreaterThan(0);
     for (const k of keys) {
