@@ -14,6 +14,7 @@ COPY packages/libvirt/package.json packages/libvirt/
 COPY packages/contracts/package.json packages/contracts/
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
+COPY apps/cli/package.json apps/cli/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 # Stage 2: the runtime: dependencies, sources, the entry point; no dev tools, no tests, no npm cache.

@@ -1,0 +1,363 @@
+/**
+ * `provisioner`: create, list, read and operate VMs through the Provisioner API, and follow jobs.
+ *
+ * @example
+ * export PROVISIONER_URL=http://127.0.0.1:8080 PROVISIONER_TOKEN=…
+ * provisioner create amber-otter --region eu-1 --type small --image debian-12 --tag owner=me --wait
+ * provisioner list --region eu-1 --json
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ApiError, Client, ConnectionError, isTerminal, type Job } from './client.ts';
+import { type Out, ProgressReporter, target } from './progress.ts';
+
+/** Exit codes: scripts tell a failed job from a refused request from an unreachable API. */
+export const EXIT = { OK: 0, JOB_FAILED: 1, ERROR: 2, UNREACHABLE: 3 } as const;
+
+export interface Io {
+  env: NodeJS.ProcessEnv;
+  stdout: Out;
+  stderr: Out;
+}
+
+export const USAGE = `Usage: provisioner <command> [arguments] [options]
+
+Commands:
+  create NAME --region R --type T --image I [--tag k=v]... [--user-data FILE]   create a VM
+  list [--region R] [--state S] [--tag k=v]...                                  list VMs
+  get NAME --region R                                                           show one VM
+  start NAME --region R                                                         start a VM
+  stop NAME --region R [--force]                                                stop a VM (--force: power off at once)
+  delete NAME --region R                                                        delete a VM and its disks
+  retag NAME --region R (--tag k=v... | --clear)                                replace a VM's tags
+  wait JOB_ID                                                                   follow a job until it ends
+  jobs get JOB_ID | jobs list [--state S]                                       show jobs
+
+NAME may also be written REGION/NAME. Mutating commands answer with their job; --wait follows it
+with a progress bar (on stderr, when it is a terminal) and exits 0 when it succeeds, 1 when it fails.
+
+Options:
+  --url URL        API address (default: $PROVISIONER_URL, else http://127.0.0.1:8080)
+  --token TOKEN    API token (default: $PROVISIONER_TOKEN; prefer the variable: arguments show in ps)
+  --region R       region (default: $PROVISIONER_REGION)
+  --wait           follow the job to its end
+  --json           machine-readable output on stdout
+  -h, --help       this text
+
+Exit codes: 0 success, 1 the job failed or was canceled, 2 usage error or the API refused the request,
+3 the API could not be reached.`;
+
+const OPTIONS = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  region: { type: 'string', short: 'r' },
+  type: { type: 'string', short: 't' },
+  image: { type: 'string', short: 'i' },
+  tag: { type: 'string', multiple: true },
+  'user-data': { type: 'string' },
+  state: { type: 'string' },
+  force: { type: 'boolean' },
+  clear: { type: 'boolean' },
+  wait: { type: 'boolean', short: 'w' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+class UsageError extends Error {}
+
+interface Ctx {
+  client: Client;
+  values: Values;
+  args: string[];
+  io: Io;
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    io.stderr.write(`provisioner: ${(e as Error).message}\n\n${USAGE}\n`);
+    return EXIT.ERROR;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...args] = positionals;
+  if (values.help || !command) {
+    (values.help ? io.stdout : io.stderr).write(`${USAGE}\n`);
+    return values.help ? EXIT.OK : EXIT.ERROR;
+  }
+  const run = COMMANDS[command];
+  try {
+    if (!run) throw new UsageError(`unknown command '${command}'`);
+    const token = values.token ?? io.env.PROVISIONER_TOKEN;
+    if (!token) throw new UsageError('no token: pass --token or set PROVISIONER_TOKEN');
+    const client = new Client(values.url ?? io.env.PROVISIONER_URL ?? 'http://127.0.0.1:8080', token);
+    return await run({ client, values, args, io });
+  } catch (e) {
+    return report(e, io, Boolean(values.json));
+  }
+}
+
+function report(e: unknown, io: Io, json: boolean): number {
+  if (e instanceof UsageError) {
+    io.stderr.write(`provisioner: ${e.message}\nRun 'provisioner --help' for usage.\n`);
+    return EXIT.ERROR;
+  }
+  if (e instanceof ApiError) {
+    const details = Array.isArray(e.details)
+      ? (e.details as Array<{ path?: unknown; message?: unknown }>).map((d) => `\n  ${d.path ? `${String(d.path)}: ` : ''}${String(d.message ?? '')}`).join('')
+      : '';
+    io.stderr.write(`error: ${e.message} (${e.code}, HTTP ${e.status}${e.requestId ? `, request ${e.requestId}` : ''})${details}\n`);
+    if (json)
+      io.stdout.write(`${JSON.stringify({ error: { status: e.status, code: e.code, message: e.message, request_id: e.requestId, details: e.details } })}\n`);
+    return EXIT.ERROR;
+  }
+  if (e instanceof ConnectionError) {
+    io.stderr.write(`error: ${e.message}\n`);
+    return EXIT.UNREACHABLE;
+  }
+  throw e;
+}
+
+// ---- Arguments. ----
+
+/** `NAME` with `--region`/`$PROVISIONER_REGION`, or `REGION/NAME`. */
+function vmTarget(c: Ctx): { region: string; name: string; path: string } {
+  const arg = c.args[0];
+  if (!arg) throw new UsageError('which VM? give NAME (with --region) or REGION/NAME');
+  const slash = arg.indexOf('/');
+  const region = slash === -1 ? (c.values.region ?? c.io.env.PROVISIONER_REGION) : arg.slice(0, slash);
+  const name = slash === -1 ? arg : arg.slice(slash + 1);
+  if (!region) throw new UsageError(`which region is '${name}' in? pass --region or set PROVISIONER_REGION`);
+  return { region, name, path: `/v1/vms/${encodeURIComponent(region)}/${encodeURIComponent(name)}` };
+}
+
+/** `--tag k=v` (repeatable) as an object; the value may contain `=`. */
+export function parseTags(list: readonly string[] = []): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const t of list) {
+    const eq = t.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--tag takes key=value, not '${t}'`);
+    tags[t.slice(0, eq)] = t.slice(eq + 1);
+  }
+  return tags;
+}
+
+function need(v: string | undefined, flag: string): string {
+  if (!v) throw new UsageError(`${flag} is required`);
+  return v;
+}
+
+// ---- Output. ----
+
+const printJson = (c: Ctx, v: unknown) => c.io.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+}
+
+const tagText = (tags: Record<string, string> | undefined) =>
+  Object.entries(tags ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+
+// ---- Jobs. ----
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Follows a job through its event stream until it ends, redrawing the progress. A stream that ends
+ * early (the API restarted, a proxy cut it) is followed by a read of the job and a new stream.
+ */
+export async function follow(client: Client, job: Job, stderr: Out): Promise<Job> {
+  const progress = new ProgressReporter(stderr);
+  let view = job;
+  progress.update(view);
+  try {
+    for (let round = 0; !isTerminal(view.state); round++) {
+      const ac = new AbortController();
+      try {
+        for await (const ev of client.events(view.id, ac.signal)) {
+          if (ev.event === 'error') break;
+          view = JSON.parse(ev.data) as Job;
+          progress.update(view);
+          if (isTerminal(view.state)) break;
+        }
+      } catch (e) {
+        if (!(e instanceof ConnectionError) && !(e instanceof TypeError)) throw e;
+      } finally {
+        ac.abort();
+      }
+      if (isTerminal(view.state)) break;
+      view = await client.json<Job>('GET', `/v1/jobs/${encodeURIComponent(view.id)}`);
+      progress.update(view);
+      if (!isTerminal(view.state)) await sleep(Math.min(5000, 500 * (round + 1)));
+    }
+  } finally {
+    progress.end();
+  }
+  return view;
+}
+
+/** Prints a job (followed to its end with --wait) and returns the exit code its outcome means. */
+async function submitted(c: Ctx, job: Job): Promise<number> {
+  if (!c.values.wait) {
+    if (c.values.json) printJson(c, job);
+    else c.io.stdout.write(`${job.kind} ${target(job)}: job ${job.id} ${job.state}\nFollow it with: provisioner wait ${job.id}\n`);
+    return EXIT.OK;
+  }
+  return finished(c, await follow(c.client, job, c.io.stderr));
+}
+
+function finished(c: Ctx, job: Job): number {
+  if (c.values.json) printJson(c, job);
+  if (job.state === 'succeeded') {
+    if (!c.values.json) c.io.stdout.write(`${job.kind} ${target(job)}: succeeded (job ${job.id})\n`);
+    return EXIT.OK;
+  }
+  const err = job.error ? `${job.error.code}: ${job.error.message}` : 'no error recorded';
+  c.io.stderr.write(`error: ${job.kind} ${target(job)} ${job.state} (job ${job.id}): ${err}\n`);
+  return EXIT.JOB_FAILED;
+}
+
+function jobText(j: Job): string {
+  const lines = [
+    `id:        ${j.id}`,
+    `kind:      ${j.kind}`,
+    `target:    ${target(j)} (host ${j.target.host})`,
+    `state:     ${j.state}`,
+    `progress:  ${Math.floor(j.progress)}%${j.step ? ` (step ${j.step})` : ''}`,
+    `steps:     ${j.steps.map((s) => `${s.name}:${s.state}`).join(' ')}`,
+    `attempts:  ${j.attempts}`,
+  ];
+  if (j.error) lines.push(`error:     ${j.error.code}: ${j.error.message}${j.error.retryable ? ' (retryable)' : ''}`);
+  if (j.request_id) lines.push(`request:   ${j.request_id}`);
+  return `${lines.join('\n')}\n`;
+}
+
+// ---- Commands. ----
+
+interface Vm {
+  vm_name: string;
+  region_name: string;
+  host: string;
+  state: string;
+  ip: string | null;
+  tags: Record<string, string>;
+  image: string | null;
+  instance_type: string | null;
+  managed: boolean;
+}
+
+const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
+  async create(c) {
+    const { region, name } = vmTarget(c);
+    const file = c.values['user-data'];
+    const body = {
+      vm_name: name,
+      region_name: region,
+      instance_type: need(c.values.type, '--type'),
+      image: need(c.values.image, '--image'),
+      tags: parseTags(c.values.tag),
+      ...(file ? { user_data: readFileSync(file === '-' ? 0 : file).toString('base64') } : {}),
+    };
+    return submitted(c, await c.client.json<Job>('POST', '/v1/vms', body));
+  },
+
+  async list(c) {
+    const vms: Vm[] = [];
+    const query = new URLSearchParams({ limit: '500' });
+    const region = c.values.region ?? c.io.env.PROVISIONER_REGION;
+    if (region) query.set('region', region);
+    if (c.values.state) query.set('state', c.values.state);
+    for (const t of c.values.tag ?? []) query.append('tag', t.replace('=', ':'));
+    for (;;) {
+      const page = await c.client.json<{ vms: Vm[]; next_cursor: string | null; hosts: Array<{ region: string; host: string; error: string | null }> }>(
+        'GET',
+        `/v1/vms?${query}`,
+      );
+      vms.push(...page.vms);
+      for (const h of page.hosts) if (h.error) c.io.stderr.write(`warning: ${h.region}/${h.host}: ${h.error}\n`);
+      if (!page.next_cursor) break;
+      query.set('cursor', page.next_cursor);
+    }
+    if (c.values.json) printJson(c, vms);
+    else {
+      const rows = vms.map((v) => [v.vm_name, v.region_name, v.host, v.state, v.ip ?? '-', tagText(v.tags)]);
+      c.io.stdout.write(`${table([['NAME', 'REGION', 'HOST', 'STATE', 'IP', 'TAGS'], ...rows])}\n`);
+    }
+    return EXIT.OK;
+  },
+
+  async get(c) {
+    const vm = await c.client.json<Vm>('GET', vmTarget(c).path);
+    if (c.values.json) printJson(c, vm);
+    else
+      c.io.stdout.write(
+        `${[
+          `name:      ${vm.vm_name}`,
+          `region:    ${vm.region_name}`,
+          `host:      ${vm.host}`,
+          `state:     ${vm.state}`,
+          `ip:        ${vm.ip ?? '-'}`,
+          `type:      ${vm.instance_type ?? '-'}`,
+          `image:     ${vm.image ?? '-'}`,
+          `managed:   ${vm.managed}`,
+          `tags:      ${tagText(vm.tags) || '-'}`,
+        ].join('\n')}\n`,
+      );
+    return EXIT.OK;
+  },
+
+  async start(c) {
+    return submitted(c, await c.client.json<Job>('POST', `${vmTarget(c).path}/start`, {}));
+  },
+
+  async stop(c) {
+    return submitted(c, await c.client.json<Job>('POST', `${vmTarget(c).path}/stop`, { force: Boolean(c.values.force) }));
+  },
+
+  async delete(c) {
+    return submitted(c, await c.client.json<Job>('DELETE', vmTarget(c).path));
+  },
+
+  async retag(c) {
+    const tags = parseTags(c.values.tag);
+    if (Object.keys(tags).length === 0 && !c.values.clear)
+      throw new UsageError('retag replaces every tag: give --tag k=v (repeatable), or --clear to remove them all');
+    return submitted(c, await c.client.json<Job>('PUT', `${vmTarget(c).path}/tags`, { tags }));
+  },
+
+  async wait(c) {
+    const id = c.args[0];
+    if (!id) throw new UsageError('which job? give its id');
+    const job = await c.client.json<Job>('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+    return finished(c, await follow(c.client, job, c.io.stderr));
+  },
+
+  async jobs(c) {
+    const [sub, id] = c.args;
+    if (sub === 'get') {
+      if (!id) throw new UsageError('which job? give its id');
+      const job = await c.client.json<Job>('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+      if (c.values.json) printJson(c, job);
+      else c.io.stdout.write(jobText(job));
+      return EXIT.OK;
+    }
+    if (sub === 'list') {
+      const query = new URLSearchParams({ limit: '100' });
+      if (c.values.state) query.set('state', c.values.state);
+      const page = await c.client.json<{ jobs: Job[] }>('GET', `/v1/jobs?${query}`);
+      if (c.values.json) printJson(c, page.jobs);
+      else {
+        const rows = page.jobs.map((j) => [j.id, j.kind, target(j), j.state, `${Math.floor(j.progress)}%`]);
+        c.io.stdout.write(`${table([['ID', 'KIND', 'TARGET', 'STATE', 'PROGRESS'], ...rows])}\n`);
+      }
+      return EXIT.OK;
+    }
+    throw new UsageError(`jobs takes 'get JOB_ID' or 'list', not '${sub ?? ''}'`);
+  },
+};

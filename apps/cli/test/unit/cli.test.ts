@@ -1,0 +1,108 @@
+/**
+ * The CLI's pure parts: the SSE reader (spec field rules, chunks split anywhere), the progress
+ * bar and lines, tag arguments, and usage errors answered without reaching any API.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Job } from '../../src/client.ts';
+import { EXIT, main, parseTags } from '../../src/main.ts';
+import { bar, ProgressReporter, progressLine, stepLine } from '../../src/progress.ts';
+import { readSse, SseParser } from '../../src/sse.ts';
+
+const job = (over: Partial<Job> = {}): Job => ({
+  id: 'job_1',
+  kind: 'create',
+  target: { region: 'r1', vm_name: 'vm-1', host: 'h1' },
+  state: 'running',
+  progress: 42.5,
+  step: 'fetch-image',
+  steps: [],
+  attempts: 0,
+  error: null,
+  result: null,
+  ...over,
+});
+
+describe('SseParser', () => {
+  it('reads events split across chunks at any point, with CRLF, comments, multi-line data and the default event', () => {
+    const text = ': keep-alive\r\n\r\nevent: snapshot\r\nid: 0\r\ndata: {"a":1}\r\n\r\nevent:progress\ndata: line1\ndata:line2\n\ndata: plain\n\n';
+    for (const size of [1, 2, 3, 7, text.length]) {
+      const p = new SseParser();
+      const out = [];
+      for (let i = 0; i < text.length; i += size) out.push(...p.push(text.slice(i, i + size)));
+      expect(out, `chunks of ${size}`).toEqual([
+        { event: 'snapshot', data: '{"a":1}', id: '0' },
+        { event: 'progress', data: 'line1\nline2', id: '0' },
+        { event: 'message', data: 'plain', id: '0' },
+      ]);
+    }
+  });
+
+  it('drops an event whose blank line never came', async () => {
+    const body = new Blob(['event: state\ndata: {"x":1}\n\nevent: state\ndata: {"x":2}']).stream();
+    const events = [];
+    for await (const e of readSse(body)) events.push(e.data);
+    expect(events).toEqual(['{"x":1}']);
+  });
+});
+
+describe('progress', () => {
+  it('draws a bar of the percentage, clamped', () => {
+    expect(bar(0, 10)).toBe('[----------]');
+    expect(bar(50, 10)).toBe('[#####-----]');
+    expect(bar(140, 10)).toBe('[##########]');
+  });
+
+  it('shows the step while running, the state otherwise, and the attempt on a retry', () => {
+    expect(progressLine(job())).toBe('create r1/vm-1 [##########--------------]  42% fetch-image');
+    expect(progressLine(job({ state: 'queued', step: null, progress: 0, attempts: 1 }))).toContain('queued (attempt 2)');
+    expect(stepLine(job())).toBe('job_1 running step=fetch-image 42%');
+    expect(stepLine(job({ state: 'succeeded', progress: 90 }))).toBe('job_1 succeeded 100%');
+  });
+
+  it('redraws in place on a terminal, and writes one line per state or step change otherwise', () => {
+    const tty: string[] = [];
+    const r1 = new ProgressReporter({ isTTY: true, columns: 80, write: (s: string) => tty.push(s) });
+    r1.update(job({ progress: 10 }));
+    r1.update(job({ progress: 10 }));
+    r1.update(job({ progress: 20 }));
+    r1.end();
+    expect(tty).toHaveLength(3);
+    expect(tty[0]?.startsWith('\r\x1b[2Kcreate r1/vm-1 [')).toBe(true);
+    expect(tty[2]).toBe('\n');
+
+    const plain: string[] = [];
+    const r2 = new ProgressReporter({ write: (s: string) => plain.push(s) });
+    r2.update(job({ state: 'queued', step: null, progress: 0 }));
+    r2.update(job({ progress: 10 }));
+    r2.update(job({ progress: 30 }));
+    r2.update(job({ step: 'define', progress: 80 }));
+    r2.update(job({ state: 'succeeded', step: null, progress: 100 }));
+    r2.end();
+    expect(plain.join('')).toBe('job_1 queued 0%\njob_1 running step=fetch-image 10%\njob_1 running step=define 80%\njob_1 succeeded 100%\n');
+    expect(plain.join('')).not.toContain('\x1b');
+  });
+});
+
+describe('arguments', () => {
+  it('parses key=value tags, values may hold =', () => {
+    expect(parseTags(['owner=me', 'note=a=b', 'empty='])).toEqual({ owner: 'me', note: 'a=b', empty: '' });
+    expect(() => parseTags(['novalue'])).toThrow(/key=value/);
+  });
+
+  it('answers usage errors with exit 2 before any request', async () => {
+    const run = async (argv: string[], env: Record<string, string> = { PROVISIONER_TOKEN: 't' }) => {
+      const err: string[] = [];
+      const out: string[] = [];
+      const code = await main(argv, { env, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } });
+      return { code, err: err.join(''), out: out.join('') };
+    };
+    expect(await run(['--help'])).toMatchObject({ code: EXIT.OK, out: expect.stringContaining('Usage: provisioner') });
+    expect(await run(['frobnicate'])).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining("unknown command 'frobnicate'") });
+    expect(await run(['list', '--bogus'])).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining('--bogus') });
+    expect(await run(['list'], {})).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining('PROVISIONER_TOKEN') });
+    expect(await run(['start', 'vm-1'])).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining('--region') });
+    expect(await run(['create', 'r1/vm-1', '--type', 'tiny'])).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining('--image is required') });
+    expect(await run(['retag', 'r1/vm-1'])).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining('--clear') });
+    expect(await run(['list', '--url', 'http://127.0.0.1:9'])).toMatchObject({ code: EXIT.UNREACHABLE, err: expect.stringContaining('cannot reach') });
+  });
+});
