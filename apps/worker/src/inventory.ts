@@ -1,5 +1,5 @@
 import { type InventoryEntry, type InventoryVm, keys } from '@provisioner/contracts';
-import type { DomainInfo, Hypervisor } from '@provisioner/libvirt';
+import { type DomainInfo, DomainNotFoundError, type Hypervisor } from '@provisioner/libvirt';
 import type { Redis } from 'ioredis';
 
 export function toInventoryVm(d: DomainInfo): InventoryVm {
@@ -37,4 +37,38 @@ export async function refreshInventory(redis: Redis, prefix: string, region: str
     await redis.set(key, JSON.stringify(entry));
     throw e;
   }
+}
+
+/**
+ * Replaces (or, with `vm` null, removes) one VM in a host's inventory entry, atomically in Redis.
+ * Returns 0 when the host has no entry yet. The entry's `vms` array is spliced in as text because
+ * Redis' cjson would encode an empty array as an object.
+ */
+const PATCH_VM = `local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local entry = cjson.decode(raw)
+local out = {}
+for _, v in ipairs(entry.vms or {}) do
+  if v.name ~= ARGV[1] then table.insert(out, cjson.encode(v)) end
+end
+if ARGV[2] ~= '' then table.insert(out, ARGV[2]) end
+entry.vms = nil
+local head = cjson.encode(entry)
+redis.call('SET', KEYS[1], string.sub(head, 1, -2) .. ',"vms":[' .. table.concat(out, ',') .. ']}')
+return 1`;
+
+/**
+ * After an operation on one VM: reads just that domain (one SSH exec, whatever the number of domains
+ * on the host) and patches the host's inventory entry. Falls back to listing the whole host when the
+ * host has no entry yet.
+ */
+export async function updateInventoryVm(redis: Redis, prefix: string, region: string, host: string, hv: Hypervisor, name: string): Promise<void> {
+  let vm: InventoryVm | null = null;
+  try {
+    vm = toInventoryVm(await hv.getDomain(name, { timeoutMs: 60_000 }));
+  } catch (e) {
+    if (!(e instanceof DomainNotFoundError)) throw e;
+  }
+  const patched = await redis.eval(PATCH_VM, 1, keys.inventory(prefix, region, host), name, vm ? JSON.stringify(vm) : '');
+  if (patched === 0) await refreshInventory(redis, prefix, region, host, hv);
 }

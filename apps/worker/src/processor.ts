@@ -4,7 +4,7 @@ import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { toBullError, toJobError, WorkerError } from './errors.ts';
-import { refreshInventory } from './inventory.ts';
+import { updateInventoryVm } from './inventory.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { endTurn, isMyTurn } from './ordering.ts';
 import type { ProcessorContext } from './processors/context.ts';
@@ -91,9 +91,11 @@ export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log
     }
   };
 
-  /** Writes what the host now looks like to the inventory (the VM's turn ends once BullMQ records the outcome). */
-  async function finish(ctx: ProcessorContext, _vm: VmJobPayload): Promise<void> {
-    await refreshInventory(redis, prefix, rt.region, rt.host, rt.hv).catch((e: unknown) => ctx.log.warn({ err: String(e) }, 'inventory refresh failed'));
+  /** Writes what the VM now looks like to its host's inventory (the VM's turn ends once BullMQ records the outcome). */
+  async function finish(ctx: ProcessorContext, vm: VmJobPayload): Promise<void> {
+    await updateInventoryVm(redis, prefix, rt.region, rt.host, rt.hv, vm.vm_name).catch((e: unknown) =>
+      ctx.log.warn({ err: String(e) }, 'inventory update failed'),
+    );
   }
 }
 

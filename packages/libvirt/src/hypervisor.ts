@@ -75,6 +75,7 @@ export class Hypervisor {
   readonly ssh: SshHost;
   readonly uri: string;
   private kvm: boolean | null = null;
+  private readonly baseInfo = new Map<string, ReturnType<typeof parseQemuImgInfo>>();
 
   constructor(private readonly opts: HypervisorOptions) {
     this.ssh = new SshHost(opts.ssh);
@@ -152,7 +153,12 @@ export class Hypervisor {
   async createDisk(name: string, basePath: string, sizeBytes: number, o: OpOptions = {}): Promise<{ path: string; created: boolean }> {
     assertPositiveInt(sizeBytes, 'disk size');
     const { disk } = this.paths(name);
-    const info = parseQemuImgInfo((await this.ssh.run(qemuImgInfoArgv(basePath), o)).stdout);
+    // Cached images are content-addressed and never change: read each one's format and size once.
+    let info = this.baseInfo.get(basePath);
+    if (!info) {
+      info = parseQemuImgInfo((await this.ssh.run(qemuImgInfoArgv(basePath), o)).stdout);
+      if (/\/sha256-[a-f0-9]{64}$/.test(basePath)) this.baseInfo.set(basePath, info);
+    }
     const size = Math.max(sizeBytes, info.virtualSize);
     const r = await this.ssh.run(createDiskArgv(disk, info.format, basePath, size), o);
     return { path: disk, created: r.stdout.trim() === 'created' };
