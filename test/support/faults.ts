@@ -1,9 +1,14 @@
 /**
  * Fault injection in front of the real loopback host: a TCP proxy whose connections can be cut and whose
- * target can be switched, and an SSH server of its own (ssh2, a fresh host key) that stands for a
- * reinstalled host. The real sshd on 2222 is never touched.
+ * target can be switched; an SSH server of its own (ssh2, a fresh host key) that stands for a reinstalled
+ * host; and a Redis and an sshd of the test's own on spare ports. The machine's Redis and the shared sshd
+ * on 2222 are never touched.
  */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Server as SshServer, utils as sshUtils } from 'ssh2';
 
 export interface TcpProxy {
@@ -64,5 +69,91 @@ export async function startForeignSshServer(): Promise<{ port: number; close(): 
   return {
     port: (server.address() as { port: number }).port,
     close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+async function waitPort(port: number, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        r(true);
+      });
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`port ${port} did not open within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface OwnService {
+  port: number;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => {
+    child.once('exit', () => r());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+  });
+}
+
+/** A Redis of the test's own on a spare port (no persistence): the machine's Redis is never touched. */
+export async function startOwnRedis(port: number): Promise<OwnService> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  await waitPort(port);
+  return { port, process: child, stop: () => stopChild(child) };
+}
+
+/**
+ * An sshd of the test's own on a spare port, with the loopback host's configuration (same host keys, same
+ * automation user): its sessions can be killed without touching the shared sshd on 2222.
+ */
+export async function startOwnSshd(port: number, config = '/etc/ssh/sshd_config_provisioner'): Promise<OwnService & { killSessions(): number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'prov-sshd-'));
+  const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config, '-p', String(port), '-o', `PidFile=${join(dir, 'sshd.pid')}`], { stdio: 'ignore' });
+  await waitPort(port);
+  return {
+    port,
+    process: child,
+    /** Kills every session (connection) process of this sshd with SIGKILL, as a crash of the far end would. */
+    killSessions: () => {
+      // Every sshd process below the listener: each connection's monitor and its unprivileged child.
+      const rows = spawnSync('ps', ['-eo', 'pid=,ppid=,comm='], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .map((l) => l.trim().split(/\s+/))
+        .filter((r) => r.length >= 3)
+        .map(([pid, ppid, comm]) => ({ pid: Number(pid), ppid: Number(ppid), comm }));
+      const below = new Set<number>([child.pid ?? -1]);
+      for (let grew = true; grew; ) {
+        grew = false;
+        for (const r of rows) {
+          if (r.comm === 'sshd' && below.has(r.ppid) && !below.has(r.pid)) {
+            below.add(r.pid);
+            grew = true;
+          }
+        }
+      }
+      below.delete(child.pid ?? -1);
+      const pids = [...below];
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      return pids.length;
+    },
+    stop: async () => {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

@@ -1,0 +1,312 @@
+/**
+ * The fault suite (issue 6), scenarios 1, 3 and 5, against the real loopback host, real API and worker
+ * processes, and a Redis and an sshd of its own on spare ports (the machine's Redis and the shared sshd
+ * are never touched):
+ *   1. SIGKILL a worker at a random step of a create: every job succeeds, one domain each, nothing orphaned.
+ *   3. Kill the SSH session on the host mid-command: the job is retried on a new connection and succeeds.
+ *   5. Cancel at each step of a create: no domain, disk, seed or remote process left.
+ * `npm test` runs it with small counts; `npm run chaos` with CHAOS_COUNT=20 and writes the results table
+ * into RELIABILITY.md (CHAOS_REPORT).
+ */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostQueueName, type ProgressData, STEPS } from '@provisioner/contracts';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type OwnService, startOwnRedis, startOwnSshd } from '../support/faults.ts';
+import { type ImageServer, makeHypervisor, makeImages, processTable, startImageServer, uniqueName } from '../support/host.ts';
+import { freePort, type Stack, startStack, waitJob } from '../support/stack.ts';
+
+const COUNT = Math.max(1, Number(process.env.CHAOS_COUNT ?? 2));
+const KILLS = COUNT;
+const CUTS = Math.max(1, Math.round(COUNT / 4));
+const CANCEL_ROUNDS = Math.max(1, Math.round(COUNT / 10));
+const CREATE_STEPS = STEPS.create;
+
+const host = inject('loopbackHost');
+const hv = makeHypervisor(host);
+let redisSvc: OwnService;
+let sshd: Awaited<ReturnType<typeof startOwnSshd>>;
+let stack: Stack;
+let fast: ImageServer;
+let slow: ImageServer;
+let redis: Redis;
+let queue: Queue;
+const fastImage = uniqueName('chfast');
+const slowImages = Array.from({ length: CUTS + CANCEL_ROUNDS }, () => uniqueName('chslow'));
+const made: string[] = [];
+
+interface Row {
+  scenario: string;
+  run: number;
+  fault: string;
+  outcome: string;
+  attempts: number;
+  seconds: number;
+  leftovers: string[];
+}
+const rows: Row[] = [];
+
+beforeAll(async () => {
+  redisSvc = await startOwnRedis(await freePort());
+  sshd = await startOwnSshd(await freePort());
+  fast = await startImageServer(makeImages([{ name: 'fast.qcow2', sizeMiB: 64 }]));
+  // ~200 KiB at 64 KiB/s: a download of about 3 s, long enough to hit mid-command.
+  slow = await startImageServer(makeImages([{ name: 'slow.qcow2', sizeMiB: 64 }]), { bytesPerSecond: 64 * 1024 });
+  const images: Record<string, { url: string }> = { [fastImage]: { url: fast.url('fast.qcow2') } };
+  for (const n of slowImages) images[n] = { url: slow.url('slow.qcow2') };
+  const redisUrl = `redis://127.0.0.1:${redisSvc.port}`;
+  stack = await startStack({
+    host: { ...host, port: sshd.port },
+    workers: 2,
+    images,
+    extra: {
+      redis_url: redisUrl,
+      worker: {
+        port: 0,
+        attempts: 4,
+        backoff_ms: 300,
+        stop_timeout_ms: 2000,
+        inventory_refresh_ms: 60_000,
+        lock_duration_ms: 3000,
+        stalled_interval_ms: 1500,
+        max_stalled_count: 10,
+      },
+    },
+  });
+  redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  queue = new Queue(hostQueueName('r1', 'h1'), { connection: redis, prefix: stack.prefix });
+}, 120_000);
+
+afterAll(async () => {
+  for (const n of made) await hv.undefine(n).catch(() => undefined);
+  await stack?.stop();
+  await queue?.close();
+  await redis?.quit();
+  await sshd?.stop();
+  await redisSvc?.stop();
+  await fast?.close();
+  await slow?.close();
+  await hv.close();
+  if (process.env.CHAOS_REPORT && rows.length) writeReport(process.env.CHAOS_REPORT);
+});
+
+type JobBody = { id: string; state: string; attempts: number; error: { code: string } | null };
+
+async function createVm(prefix: string, image: string): Promise<{ name: string; job: JobBody }> {
+  const name = uniqueName(prefix);
+  made.push(name);
+  const r = await stack.fetch('/v1/vms', { method: 'POST', body: JSON.stringify({ vm_name: name, region_name: 'r1', instance_type: 'tiny', image }) });
+  expect(r.status).toBe(202);
+  return { name, job: (await r.json()) as JobBody };
+}
+
+/** The step a job is running now, read straight from Redis (fast enough to catch the short steps). */
+async function runningStep(id: string): Promise<{ step: string | null; finished: boolean }> {
+  const job = await queue.getJob(id);
+  const p = (typeof job?.progress === 'object' ? job.progress : null) as ProgressData | null;
+  const running = p?.steps?.find((s) => s.state === 'running')?.name ?? null;
+  return { step: running, finished: Boolean(job?.finishedOn) };
+}
+
+async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 30_000, every = 20): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`${what} not within ${ms} ms\n${stack.logs.slice(-30).join('\n')}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+const remoteProcesses = (needle: string) =>
+  processTable()
+    .split('\n')
+    .filter((l) => l.includes(needle) && !l.includes('ps -eo'));
+
+async function leftovers(name: string): Promise<string[]> {
+  const out: string[] = [];
+  if ((await hv.listDomains()).some((d) => d.name === name)) out.push('domain');
+  const p = hv.paths(name);
+  if (existsSync(p.disk)) out.push('disk');
+  if (existsSync(`${p.disk}.part`)) out.push('disk.part');
+  if (existsSync(p.seed)) out.push('seed');
+  if (remoteProcesses(name).length) out.push('process');
+  return out;
+}
+
+async function deleteVm(name: string): Promise<void> {
+  const r = await stack.fetch(`/v1/vms/r1/${name}`, { method: 'DELETE' });
+  expect(r.status).toBe(202);
+  expect((await waitJob(stack, ((await r.json()) as JobBody).id)).state).toBe('succeeded');
+}
+
+describe('chaos', () => {
+  it(
+    `1: SIGKILL a worker at a random step of a create, ${KILLS} times: every job succeeds, one domain each, nothing orphaned`,
+    async () => {
+      const names: string[] = [];
+      for (let i = 0; i < KILLS; i++) {
+        const started = Date.now();
+        const target = CREATE_STEPS[Math.floor(Math.random() * CREATE_STEPS.length)] ?? 'fetch-image';
+        const { name, job } = await createVm('ch1', fastImage);
+        names.push(name);
+        let fault = `no kill: the create ended before ${target}`;
+        let seen: string | null = null;
+        await until(
+          `create ${job.id} to reach ${target}`,
+          async () => {
+            const s = await runningStep(job.id);
+            seen = s.step ?? seen;
+            return s.finished || (s.step !== null && CREATE_STEPS.indexOf(s.step) >= CREATE_STEPS.indexOf(target));
+          },
+          30_000,
+          5,
+        );
+        const line = stack.logs.findLast((l) => l.includes(job.id) && l.includes('job started'));
+        const runner = line ? stack.workers[Number(/^\[worker(\d+)\]/.exec(line)?.[1] ?? -1)] : undefined;
+        if (runner && !(await runningStep(job.id)).finished) {
+          runner.kill('SIGKILL');
+          fault = `SIGKILL during ${(await runningStep(job.id)).step ?? seen ?? target}`;
+          await until('the worker to die', () => runner.signalCode === 'SIGKILL', 5000);
+          await stack.startWorker();
+        }
+        const end = (await waitJob(stack, job.id, 120_000)) as unknown as JobBody;
+        rows.push({
+          scenario: '1 SIGKILL worker',
+          run: i + 1,
+          fault,
+          outcome: end.state,
+          attempts: end.attempts,
+          seconds: (Date.now() - started) / 1000,
+          leftovers: [],
+        });
+        expect(end.state, fault).toBe('succeeded');
+      }
+      const domains = (await hv.listDomains()).map((d) => d.name);
+      for (const name of names)
+        expect(
+          domains.filter((d) => d === name),
+          name,
+        ).toHaveLength(1);
+      // Nothing on disk but each VM's own disk and seed.
+      const files = readdirSync(host.disks_dir).filter((f) => names.some((n) => f.startsWith(`${n}`)));
+      expect(files.sort()).toEqual(names.flatMap((n) => [`${n}-seed.iso`, `${n}.qcow2`]).sort());
+      for (const name of names) await deleteVm(name);
+      for (const name of names) expect(await leftovers(name)).toEqual([]);
+    },
+    (KILLS * 15 + 60) * 1000,
+  );
+
+  it(
+    `3: kill the SSH session on the host mid-command, ${CUTS} times: retried on a new connection, succeeds`,
+    async () => {
+      for (let i = 0; i < CUTS; i++) {
+        const started = Date.now();
+        const { name, job } = await createVm('ch3', slowImages[i] ?? '');
+        await until(
+          'the download to run on the host',
+          async () => (await runningStep(job.id)).step === 'fetch-image' && remoteProcesses(slow.url('slow.qcow2')).length > 0,
+        );
+        const killed = sshd.killSessions();
+        expect(killed).toBeGreaterThan(0);
+        const end = (await waitJob(stack, job.id, 120_000)) as unknown as JobBody;
+        const cut = stack.logs.some((l) => l.includes(job.id) && l.includes('job attempt failed') && l.includes('CONNECTION'));
+        rows.push({
+          scenario: '3 kill SSH session',
+          run: i + 1,
+          fault: `${killed} sshd session processes killed during fetch-image`,
+          outcome: end.state,
+          attempts: end.attempts,
+          seconds: (Date.now() - started) / 1000,
+          leftovers: [],
+        });
+        expect(end.state).toBe('succeeded');
+        expect(cut).toBe(true);
+        expect((await hv.listDomains()).filter((d) => d.name === name)).toHaveLength(1);
+        await deleteVm(name);
+        expect(await leftovers(name)).toEqual([]);
+      }
+    },
+    (CUTS * 20 + 30) * 1000,
+  );
+
+  it(
+    `5: cancel at each step of a create (${CANCEL_ROUNDS} round(s)): no domain, disk, seed or remote process left`,
+    async () => {
+      for (let round = 0; round < CANCEL_ROUNDS; round++) {
+        for (const step of CREATE_STEPS) {
+          const started = Date.now();
+          // The download is only slow on a fresh image name; the other steps follow a cached image.
+          const image = step === 'fetch-image' ? (slowImages[CUTS + round] ?? '') : fastImage;
+          const { name, job } = await createVm('ch5', image);
+          let reached = false;
+          await until(
+            `create ${job.id} to reach ${step}`,
+            async () => {
+              const s = await runningStep(job.id);
+              reached = s.step === step;
+              return reached || s.finished || (s.step !== null && CREATE_STEPS.indexOf(s.step) > CREATE_STEPS.indexOf(step));
+            },
+            30_000,
+            2,
+          );
+          const r = await stack.fetch(`/v1/jobs/${job.id}/cancel`, { method: 'POST' });
+          const end = (await waitJob(stack, job.id, 60_000)) as unknown as JobBody;
+          if (end.state === 'succeeded') {
+            // The cancel came after the last step: it must say so, and the VM is simply deleted.
+            expect(r.status).toBe(409);
+            await deleteVm(name);
+          } else {
+            expect([200, 202]).toContain(r.status);
+            expect(end.state).toBe('canceled');
+          }
+          await until('remote processes of the VM to end', () => remoteProcesses(name).length === 0, 5000);
+          const left = await leftovers(name);
+          rows.push({
+            scenario: '5 cancel at a step',
+            run: round + 1,
+            fault: `cancel ${reached ? 'during' : 'after'} ${step}`,
+            outcome: end.state,
+            attempts: end.attempts,
+            seconds: (Date.now() - started) / 1000,
+            leftovers: left,
+          });
+          expect(left, `${step}: ${left.join(', ')}`).toEqual([]);
+          if (step === 'fetch-image') expect(end.state).toBe('canceled');
+        }
+      }
+      if (CANCEL_ROUNDS > 0) expect(remoteProcesses(slow.url('slow.qcow2'))).toEqual([]);
+    },
+    (CANCEL_ROUNDS * CREATE_STEPS.length * 10 + 30) * 1000,
+  );
+});
+
+/** Replaces the generated part of RELIABILITY.md (between its markers) with this run's results. */
+function writeReport(path: string): void {
+  const begin = '<!-- chaos:begin -->';
+  const end = '<!-- chaos:end -->';
+  const by = new Map<string, Row[]>();
+  for (const r of rows) by.set(r.scenario, [...(by.get(r.scenario) ?? []), r]);
+  const lines = [
+    begin,
+    `Run ${new Date().toISOString()} with CHAOS_COUNT=${COUNT} (Node ${process.version}).`,
+    '',
+    '| scenario | runs | outcomes | leftovers | seconds per run (median / max) |',
+    '| --- | --- | --- | --- | --- |',
+  ];
+  for (const [scenario, rs] of by) {
+    const outcomes = [...new Set(rs.map((r) => r.outcome))].map((o) => `${o}: ${rs.filter((r) => r.outcome === o).length}`).join(', ');
+    const secs = rs.map((r) => r.seconds).sort((a, b) => a - b);
+    const left = rs.flatMap((r) => r.leftovers);
+    lines.push(
+      `| ${scenario} | ${rs.length} | ${outcomes} | ${left.length ? left.join(', ') : 'none'} | ${(secs[Math.floor(secs.length / 2)] ?? 0).toFixed(1)} / ${(secs.at(-1) ?? 0).toFixed(1)} |`,
+    );
+  }
+  lines.push('', '| scenario | run | fault | outcome | attempts | seconds |', '| --- | --- | --- | --- | --- | --- |');
+  for (const r of rows) lines.push(`| ${r.scenario} | ${r.run} | ${r.fault} | ${r.outcome} | ${r.attempts} | ${r.seconds.toFixed(1)} |`);
+  lines.push(end);
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : `${begin}\n${end}\n`;
+  const from = text.indexOf(begin);
+  const to = text.indexOf(end);
+  const next = from >= 0 && to > from ? `${text.slice(0, from)}${lines.join('\n')}${text.slice(to + end.length)}` : `${text}\n${lines.join('\n')}\n`;
+  writeFileSync(path, next);
+}
