@@ -79,8 +79,10 @@ export class ApiMetrics {
         if (queues.redis.status !== 'ready') return;
         const now = Date.now();
         for (const q of all()) {
-          const [oldest] = await q.getJobs(['wait', 'prioritized'], 0, 0, true);
-          this.set({ queue: q.name }, oldest ? Math.max(0, (now - oldest.timestamp) / 1000) : 0);
+          // The oldest of each list (BullMQ reads the range per state): take the older of them.
+          const firsts = await q.getJobs(['wait', 'prioritized'], 0, 0, true);
+          const oldest = Math.min(now, ...firsts.map((j) => j.timestamp));
+          this.set({ queue: q.name }, Math.max(0, (now - oldest) / 1000));
         }
       },
     });
