@@ -1,11 +1,13 @@
 /**
  * Container entry point: runs the API, the worker, or both, chosen by ROLE (`api`, `worker` or `all`,
  * the default: the single-container deployment `docker run --env-file provisioner/secrets IMAGE`).
- * Each role is its own Node process (`node --import tsx apps/<role>/src/main.ts`) writing to this one's
+ * Each role is its own Node process (`node apps/<role>/dist/main.js` in production, after `npm run build`, else
+ * `node --import tsx apps/<role>/src/main.ts`) writing to this one's
  * stdout/stderr. SIGTERM and SIGINT are passed on; when one process ends, the others are stopped and this
  * one exits with the first non-zero status, so a refusal to start stops the container as a whole.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +24,11 @@ if (!Object.hasOwn(ROLES, role)) {
   process.exit(2);
 }
 
-const children = ROLES[role].map((r) => spawn(process.execPath, ['--import', 'tsx', ENTRIES[r]], { cwd: root, stdio: 'inherit' }));
+// In production (the image sets NODE_ENV) the bundles of `npm run build`; the TypeScript sources otherwise,
+// so a stale bundle in a working tree never runs instead of the code being tested.
+const bundled = (r) => process.env.NODE_ENV === 'production' && existsSync(resolve(root, `apps/${r}/dist/main.js`));
+const argv = (r) => (bundled(r) ? [`apps/${r}/dist/main.js`] : ['--import', 'tsx', ENTRIES[r]]);
+const children = ROLES[role].map((r) => spawn(process.execPath, argv(r), { cwd: root, stdio: 'inherit' }));
 const running = () => children.filter((c) => c.exitCode === null && c.signalCode === null);
 let status = 0;
 let stopping = false;

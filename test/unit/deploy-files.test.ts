@@ -96,11 +96,25 @@ describe('Dockerfile', () => {
       expect(f.getImageName()).toBe('node');
       expect(f.getImageTag()).toMatch(/^(22|24)(\.\d+)*-bookworm-slim$/);
     }
-    const runs = all.flat().filter((i) => i.getKeyword() === 'RUN');
-    const install = runs.map((i) => i.getArgumentsContent() ?? '').filter((r) => /\bnpm\b/.test(r));
-    expect(install).toHaveLength(1);
-    expect(install[0]).toMatch(/npm ci --omit=dev/);
-    expect(install[0]).toMatch(/npm cache clean --force/);
+    // The runtime takes node_modules only from a stage that installed production dependencies, and
+    // from the build stage (dev dependencies: esbuild) nothing but the bundles.
+    const runtime = all.at(-1) ?? [];
+    const lines = dockerfile.split('\n');
+    const copiesFrom = runtime
+      .map((i) => lines[i.getRange().start.line] ?? '')
+      .map((l) => /^COPY\s+--from=(\S+)\s+(\S+)/.exec(l)?.slice(1))
+      .filter((m): m is string[] => m !== undefined);
+    const stageNamed = (name: string) => all.find((st) => st[0]?.getArgumentsContent()?.includes(` AS ${name}`)) ?? [];
+    const npmOf = (st: typeof runtime) => st.filter((i) => i.getKeyword() === 'RUN').map((i) => i.getArgumentsContent() ?? '').filter((r) => /\bnpm\b/.test(r));
+    expect(copiesFrom.length).toBeGreaterThan(0);
+    for (const [from = '', src = ''] of copiesFrom) {
+      if (/\/dist$/.test(src)) continue;
+      const install = npmOf(stageNamed(from));
+      expect(install).toHaveLength(1);
+      expect(install[0]).toMatch(/npm ci --omit=dev/);
+      expect(install[0]).toMatch(/npm cache clean --force/);
+    }
+    expect(npmOf(runtime)).toEqual([]);
     for (const i of all.flat()) {
       expect(i.getKeyword(), 'COPY, not ADD (hadolint DL3020)').not.toBe('ADD');
       expect(i.getArgumentsContent() ?? '', 'no sudo (DL3004)').not.toMatch(/\bsudo\b/);

@@ -8,12 +8,13 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Hono } from 'hono';
+import pkg from '../../package.json' with { type: 'json' };
 import type { AppEnv } from '../context.ts';
 import { openApiDocument } from '../openapi.ts';
 
 const require = createRequire(import.meta.url);
 const DIST = dirname(require.resolve('swagger-ui-dist/package.json'));
-const VERSION = (require('../../package.json') as { version: string }).version;
+const VERSION = pkg.version;
 
 /** The files of swagger-ui-dist the page uses, and nothing else of the package. */
 const ASSETS: Record<string, string> = {
