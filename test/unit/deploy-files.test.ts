@@ -105,7 +105,11 @@ describe('Dockerfile', () => {
       .map((l) => /^COPY\s+--from=(\S+)\s+(\S+)/.exec(l)?.slice(1))
       .filter((m): m is string[] => m !== undefined);
     const stageNamed = (name: string) => all.find((st) => st[0]?.getArgumentsContent()?.includes(` AS ${name}`)) ?? [];
-    const npmOf = (st: typeof runtime) => st.filter((i) => i.getKeyword() === 'RUN').map((i) => i.getArgumentsContent() ?? '').filter((r) => /\bnpm\b/.test(r));
+    const npmOf = (st: typeof runtime) =>
+      st
+        .filter((i) => i.getKeyword() === 'RUN')
+        .map((i) => i.getArgumentsContent() ?? '')
+        .filter((r) => /\bnpm\b/.test(r));
     expect(copiesFrom.length).toBeGreaterThan(0);
     for (const [from = '', src = ''] of copiesFrom) {
       if (/\/dist$/.test(src)) continue;
