@@ -1,10 +1,12 @@
 /**
- * The fault suite (issue 6), scenarios 1, 3 and 5, against the real loopback host, real API and worker
+ * The fault suite (issue 6), scenarios 1, 3, 4, 5 and 7, against the real loopback host, real API and worker
  * processes, and a Redis and an sshd of its own on spare ports (the machine's Redis and the shared sshd
  * are never touched):
  *   1. SIGKILL a worker at a random step of a create: every job succeeds, one domain each, nothing orphaned.
  *   3. Kill the SSH session on the host mid-command: the job is retried on a new connection and succeeds.
+ *   4. Make the host unreachable: jobs retry with backoff, then fail with a clear error; nothing half-made.
  *   5. Cancel at each step of a create: no domain, disk, seed or remote process left.
+ *   7. SIGTERM the worker during a job: it finishes (or is handed back), never lost.
  * `npm test` runs it with small counts; `npm run chaos` with CHAOS_COUNT=20 and writes the results table
  * into RELIABILITY.md (CHAOS_REPORT).
  */
@@ -33,7 +35,7 @@ let slow: ImageServer;
 let redis: Redis;
 let queue: Queue;
 const fastImage = uniqueName('chfast');
-const slowImages = Array.from({ length: CUTS + CANCEL_ROUNDS }, () => uniqueName('chslow'));
+const slowImages = Array.from({ length: 2 * CUTS + CANCEL_ROUNDS }, () => uniqueName('chslow'));
 const made: string[] = [];
 
 interface Row {
@@ -277,6 +279,76 @@ describe('chaos', () => {
       if (CANCEL_ROUNDS > 0) expect(remoteProcesses(slow.url('slow.qcow2'))).toEqual([]);
     },
     (CANCEL_ROUNDS * CREATE_STEPS.length * 10 + 30) * 1000,
+  );
+
+  it(
+    `4: the host unreachable (its sshd stopped), ${CUTS} create(s): retried with backoff, then failed with a clear error, nothing half-made`,
+    async () => {
+      const port = sshd.port;
+      // Down means down: the open connections (their session processes outlive the listener) go too.
+      sshd.killSessions();
+      await sshd.stop();
+      try {
+        for (let i = 0; i < CUTS; i++) {
+          const started = Date.now();
+          const { name, job } = await createVm('ch4', fastImage);
+          const end = (await waitJob(stack, job.id, 60_000)) as unknown as JobBody & { error: { code: string; message: string } };
+          rows.push({
+            scenario: '4 host unreachable',
+            run: i + 1,
+            fault: 'sshd stopped before the create',
+            outcome: `${end.state} (${end.error?.code})`,
+            attempts: end.attempts,
+            seconds: (Date.now() - started) / 1000,
+            leftovers: await leftovers(name),
+          });
+          expect(end.state).toBe('failed');
+          expect(end.error).toMatchObject({ code: 'CONNECTION' });
+          expect(end.error.message).toMatch(/cannot connect to .*ECONNREFUSED/);
+          expect(end.attempts).toBe(4);
+          expect(await leftovers(name)).toEqual([]);
+        }
+      } finally {
+        sshd = await startOwnSshd(port);
+      }
+      // Reachable again: the next create works.
+      const { name, job } = await createVm('ch4', fastImage);
+      expect((await waitJob(stack, job.id, 60_000)).state).toBe('succeeded');
+      await deleteVm(name);
+    },
+    (CUTS * 20 + 60) * 1000,
+  );
+
+  it(
+    `7: SIGTERM to the worker running a create, ${CUTS} time(s): the job finishes (or is handed back), never lost`,
+    async () => {
+      for (let i = 0; i < CUTS; i++) {
+        const started = Date.now();
+        const { name, job } = await createVm('ch7', slowImages[CUTS + CANCEL_ROUNDS + i] ?? fastImage);
+        await until('the download to run', async () => (await runningStep(job.id)).step === 'fetch-image');
+        const line = stack.logs.findLast((l) => l.includes(job.id) && l.includes('job started'));
+        const runner = line ? stack.workers[Number(/^\[worker(\d+)\]/.exec(line)?.[1] ?? -1)] : undefined;
+        expect(runner).toBeDefined();
+        runner?.kill('SIGTERM');
+        const end = (await waitJob(stack, job.id, 120_000)) as unknown as JobBody;
+        await until('the worker to exit', () => runner?.exitCode !== null, 30_000);
+        rows.push({
+          scenario: '7 SIGTERM worker',
+          run: i + 1,
+          fault: `SIGTERM during fetch-image (worker exit ${runner?.exitCode})`,
+          outcome: end.state,
+          attempts: end.attempts,
+          seconds: (Date.now() - started) / 1000,
+          leftovers: [],
+        });
+        expect(end.state).toBe('succeeded');
+        expect(runner?.exitCode).toBe(0);
+        expect((await hv.listDomains()).filter((d) => d.name === name)).toHaveLength(1);
+        await stack.startWorker();
+        await deleteVm(name);
+      }
+    },
+    (CUTS * 30 + 30) * 1000,
   );
 });
 

@@ -114,7 +114,11 @@ async function cancelJob(s: Services, c: Context<AppEnv>): Promise<Response> {
   const by = `token '${c.get('caller')?.name ?? 'anonymous'}'`;
   const prefix = s.config.queue_prefix;
   const data = job.data as { kind?: string; region?: string; vm_name?: string; host?: string };
-  const outcome = await cancelQueuedJob(s.redis, queue, id, by);
+  // A create that already ran (it waits for a retry, or was handed back after a stall) may have left a
+  // disk or seed on the host: a worker must cancel it, which also cleans up. Everything else queued is
+  // canceled here and never reaches a worker.
+  const mayHaveWork = data.kind === 'create' && (job.attemptsMade > 0 || (job.attemptsStarted ?? 0) > 0);
+  const outcome = mayHaveWork ? 'not-queued' : await cancelQueuedJob(s.redis, queue, id, by);
   if (outcome === 'canceled') {
     if (data.region && data.vm_name) {
       // It never ran: its VM's next operation may start, and a create's reserved name is free again.
@@ -126,6 +130,8 @@ async function cancelJob(s: Services, c: Context<AppEnv>): Promise<Response> {
     }
   } else {
     await announceCancel(s.redis, prefix, id, by);
+    // Waiting for its retry: let a worker take it now (it sees the mark, cleans up and ends it canceled).
+    if (state === 'delayed') await job.promote().catch(() => undefined);
   }
   const view = await readView(queue, id);
   if (!view) throw new ApiError('NOT_FOUND', 'job not found');

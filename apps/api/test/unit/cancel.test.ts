@@ -60,6 +60,29 @@ describe('POST /v1/jobs/{id}/cancel', () => {
     expect(((await again.json()) as { error: { code: string } }).error.code).toBe('CONFLICT');
   });
 
+  it('a create waiting for its retry is handed to a worker to cancel (it may have left work on the host)', async () => {
+    let attempts = 0;
+    const w = fakeWorker(h, 'r2', 'h1', async () => {
+      attempts++;
+      throw new Error(JSON.stringify({ code: 'CONNECTION', message: 'lost', retryable: true }));
+    });
+    const job = await submit('POST', '/v1/vms', create('c-retry'));
+    const found = await until(
+      async () => (await h.queues.find(job.id))?.state,
+      (st) => st === 'delayed',
+    );
+    expect(found).toBe('delayed');
+    await w.close();
+    const r = await h.fetch(`/v1/jobs/${job.id}/cancel`, { method: 'POST' });
+    expect(r.status).toBe(202);
+    expect(attempts).toBe(1);
+    // Marked for the worker, and no longer waiting out its backoff.
+    expect(await h.redis.get(keys.cancel(h.prefix, job.id))).toBe("token 'admin'");
+    expect((await h.queues.find(job.id))?.state).toBe('waiting');
+    // The name stays reserved until the worker's cleanup has checked the host.
+    expect(await h.redis.exists(keys.vmHost(h.prefix, 'r2', 'c-retry'))).toBe(1);
+  });
+
   it('a running job is announced to the workers (202) and marked; finished jobs are 409; unknown 404', async () => {
     let release: () => void = () => undefined;
     const gate = new Promise<void>((r) => (release = r));
