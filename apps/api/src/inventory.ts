@@ -3,9 +3,20 @@
  * with when it was observed), the host each VM lives on, and on-demand refreshes (a `refresh` job per
  * host, waited for within config.refresh_wait_ms). The API never opens SSH.
  */
-import { type Config, type InventoryEntry, type InventoryVm, keys, type Queues, type RegionConfig } from '@provisioner/contracts';
+import {
+  type Config,
+  type HostInfoRecord,
+  hostQueueName,
+  type InventoryEntry,
+  type InventoryVm,
+  keys,
+  type PendingCreate,
+  type Queues,
+  type RegionConfig,
+} from '@provisioner/contracts';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { type HostState, type Need, type Placement, place } from './placement.ts';
 import type { JobWatcher } from './watch.ts';
 
 /** One VM as the API shows it. */
@@ -114,20 +125,80 @@ export class Inventory {
     return (await this.redis.zcard(keys.vmOps(this.prefix, region, name))) > 0;
   }
 
-  /**
-   * The host a new VM goes to: the one with the fewest VMs in the inventory (ties: the first in the
-   * configuration), preferring hosts whose last listing succeeded over hosts that could not be listed.
-   * Returns the entries too, so the caller can check the name is free.
-   */
-  async chooseHost(region: RegionConfig): Promise<{ host: string; entries: HostEntry[] }> {
-    const entries = await this.entries([region]);
-    let best: { host: string; score: [number, number] } | null = null;
-    for (const e of entries) {
-      const score: [number, number] = [e.entry?.error ? 1 : 0, e.entry?.vms.length ?? 0];
-      if (!best || score[0] < best.score[0] || (score[0] === best.score[0] && score[1] < best.score[1])) best = { host: e.host, score };
+  /** Host info per `region/host` as last read from Redis, reused for config.placement.host_info_cache_ms. */
+  private hostInfoCache: { at: number; info: Map<string, HostInfoRecord | null> } | null = null;
+
+  /** The host info workers published for the regions' hosts (one MGET, cached briefly). */
+  async hostInfo(regions: readonly RegionConfig[]): Promise<Map<string, HostInfoRecord | null>> {
+    const hosts = regions.flatMap((r) => r.hosts.map((h) => ({ id: `${r.region_name}/${h.name}`, key: keys.hostInfo(this.prefix, r.region_name, h.name) })));
+    const cached = this.hostInfoCache;
+    if (cached && Date.now() - cached.at < this.config.placement.host_info_cache_ms && hosts.every((h) => cached.info.has(h.id))) return cached.info;
+    const info = new Map(cached?.info);
+    if (hosts.length) {
+      const raw = await this.redis.mget(...hosts.map((h) => h.key));
+      for (const [i, h] of hosts.entries()) info.set(h.id, parseJson<HostInfoRecord>(raw[i] ?? null));
     }
-    // RegionSchema requires at least one host.
-    return { host: best?.host ?? region.hosts[0]?.name ?? '', entries };
+    this.hostInfoCache = { at: Date.now(), info };
+    return info;
+  }
+
+  /**
+   * Creates placed on each of the region's hosts that its inventory does not list yet and whose name is
+   * still reserved for that host (a canceled or failed create frees its name; its entry is dropped here).
+   */
+  private async pendingCreates(region: RegionConfig, entries: HostEntry[]): Promise<Map<string, PendingCreate[]>> {
+    const out = new Map<string, PendingCreate[]>();
+    for (const e of entries) {
+      const key = keys.pendingCreates(this.prefix, region.region_name, e.host);
+      const all = await this.redis.hgetall(key);
+      const names = Object.keys(all);
+      const listed = new Set((e.entry?.vms ?? []).map((v) => v.name));
+      const recorded = names.length ? await this.redis.mget(...names.map((n) => keys.vmHost(this.prefix, region.region_name, n))) : [];
+      const list: PendingCreate[] = [];
+      const stale: string[] = [];
+      for (const [i, n] of names.entries()) {
+        const p = parseJson<PendingCreate>(all[n] ?? null);
+        if (recorded[i] !== e.host || !p) stale.push(n);
+        else if (!listed.has(n)) list.push(p);
+      }
+      if (stale.length) await this.redis.hdel(key, ...stale);
+      out.set(e.host, list);
+    }
+    return out;
+  }
+
+  /**
+   * Where a new VM of `need` goes (placement.ts): by free capacity from the inventory, the host info
+   * workers publish, creates not listed yet and each host's queued operations; only `pin` when given.
+   * Returns the entries too, so the caller can check the name is free. Callers hold the region's
+   * placement lock, so concurrent creates do not count the same free capacity twice.
+   */
+  async chooseHost(region: RegionConfig, need: Need, pin?: string): Promise<{ placement: Placement; entries: HostEntry[] }> {
+    const [entries, info] = await Promise.all([this.entries([region]), this.hostInfo([region])]);
+    const pending = await this.pendingCreates(region, entries);
+    const hosts = region.hosts.filter((h) => pin === undefined || h.name === pin);
+    const states: HostState[] = await Promise.all(
+      hosts.map(async (h) => {
+        const counts = await this.queues.get(hostQueueName(region.region_name, h.name)).getJobCounts('waiting', 'active', 'prioritized', 'delayed');
+        return {
+          host: h,
+          entry: entries.find((e) => e.host === h.name)?.entry ?? null,
+          info: info.get(`${region.region_name}/${h.name}`) ?? null,
+          pending: pending.get(h.name) ?? [],
+          queued: Object.values(counts).reduce((a, n) => a + n, 0),
+        };
+      }),
+    );
+    return { placement: place(states, need, this.config.placement), entries };
+  }
+
+  /** Records a create placed on `host` until its VM shows up in the host's inventory. */
+  async addPending(region: string, host: string, vm: string, need: Need): Promise<void> {
+    await this.redis.hset(
+      keys.pendingCreates(this.prefix, region, host),
+      vm,
+      JSON.stringify({ vcpus: need.vcpus, memory_mb: need.memory_mb, storage_mb: need.storage_mb }),
+    );
   }
 
   /**
@@ -157,6 +228,15 @@ export class Inventory {
     const end = await this.watcher.waitFor(queue, String(job.id), Math.max(1, deadline - Date.now()));
     if (end?.state !== 'succeeded')
       this.logger.warn({ region, host, job_id: job.id, state: end?.state ?? 'gone', request_id: by.request_id }, 'inventory refresh did not finish in time');
+  }
+}
+
+function parseJson<T>(raw: string | null): T | null {
+  if (!raw) return null;
+  try {
+    return JSON.parse(raw) as T;
+  } catch {
+    return null;
   }
 }
 

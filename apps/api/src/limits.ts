@@ -57,13 +57,10 @@ const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call(
 const LOCK_TTL_MS = 5_000;
 
 /**
- * Reserves a new VM's name in a region with a VM quota: the count and the reservation happen under a
- * short per-region lock, so concurrent creates never go past `max_vms`. Counted: the VMs the inventory
- * lists plus accepted creates that have not run yet. 409 with the reason beyond it.
+ * Runs `fn` under a short per-region lock: a create's placement, quota count and name reservation happen
+ * together, so concurrent creates neither count the same free capacity twice nor go past `max_vms`.
  */
-export async function reserveWithinQuota(s: Services, region: RegionConfig, name: string, reserve: () => Promise<void>): Promise<void> {
-  const max = region.max_vms;
-  if (max === undefined) return reserve();
+export async function withRegionLock<T>(s: Services, region: RegionConfig, fn: () => Promise<T>): Promise<T> {
   const lockKey = `${s.config.queue_prefix}:quotalock:${region.region_name}`;
   const token = randomUUID();
   const deadline = Date.now() + LOCK_TTL_MS;
@@ -72,16 +69,25 @@ export async function reserveWithinQuota(s: Services, region: RegionConfig, name
     await new Promise((r) => setTimeout(r, 5 + Math.random() * 10));
   }
   try {
-    const [entries, accepted] = await Promise.all([s.inventory.entries([region]), acceptedNames(s.redis, s.config.queue_prefix, region.region_name)]);
-    const names = new Set([...vmItems(entries).map((v) => v.vm_name), ...accepted]);
-    names.delete(name);
-    if (names.size >= max) {
-      throw new ApiError('CONFLICT', `region ${region.region_name} is at its quota of ${max} VMs`, {
-        details: { reason: 'quota', region: region.region_name, max_vms: max, vms: names.size },
-      });
-    }
-    await reserve();
+    return await fn();
   } finally {
     await s.redis.eval(UNLOCK, 1, lockKey, token).catch(() => undefined);
+  }
+}
+
+/**
+ * 409 with the reason when a new VM would take the region past its `max_vms` (call it under
+ * withRegionLock). Counted: the VMs the inventory lists plus accepted creates that have not run yet.
+ */
+export async function checkQuota(s: Services, region: RegionConfig, name: string): Promise<void> {
+  const max = region.max_vms;
+  if (max === undefined) return;
+  const [entries, accepted] = await Promise.all([s.inventory.entries([region]), acceptedNames(s.redis, s.config.queue_prefix, region.region_name)]);
+  const names = new Set([...vmItems(entries).map((v) => v.vm_name), ...accepted]);
+  names.delete(name);
+  if (names.size >= max) {
+    throw new ApiError('CONFLICT', `region ${region.region_name} is at its quota of ${max} VMs`, {
+      details: { reason: 'quota', region: region.region_name, max_vms: max, vms: names.size },
+    });
   }
 }

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { AppEnv, Services } from './context.ts';
 import { ApiError, jobFailure } from './errors.ts';
 import { type VmItem, vmItems } from './inventory.ts';
-import { reserveWithinQuota } from './limits.ts';
+import { checkQuota, withRegionLock } from './limits.ts';
 import { decodeUserData, findImage, findInstanceType, findRegion } from './validation.ts';
 
 /** Who asked, recorded with the job (the token's name, never the token). */
@@ -70,12 +70,15 @@ export const CreateBody = z.object({
   user_data: z.string().nullish(),
   /** POSTed the job's outcome, signed (see routes/webhooks.ts); the legacy routes ignore it. */
   webhook_url: WebhookUrlSchema.optional(),
+  /** Pins the VM to this host of the region (placement then only checks it has room). */
+  host: z.string().max(63).optional(),
 });
 export type CreateBody = z.infer<typeof CreateBody>;
 
 /**
- * Validates a create against the configuration, chooses its host and reserves the name there
- * (SET NX), then queues it. 409 when the name is taken in the region.
+ * Validates a create against the configuration, chooses its host by free capacity (or checks the
+ * pinned one) and reserves the name there (SET NX), then queues it. 409 when the name is taken in the
+ * region or no host has room (the reason per host in `detail`); nothing is queued then.
  */
 export async function submitCreate(s: Services, body: CreateBody, by: Requester, owner: string | null = null): Promise<Job> {
   const region = findRegion(s.config, body.region_name);
@@ -83,11 +86,24 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
   const image = findImage(s.config, body.image);
   const userData = decodeUserData(body.user_data);
   const tags = ownedTags(owner, body.tags);
-  const { host, entries } = await s.inventory.chooseHost(region);
-  if (vmItems(entries).some((v) => v.vm_name === body.vm_name)) throw new ApiError('CONFLICT', 'vm already exists');
+  if (body.host !== undefined && !region.hosts.some((h) => h.name === body.host)) {
+    throw new ApiError('VALIDATION', `region ${region.region_name} has no host ${body.host}`, { details: [{ path: 'host', message: 'unknown host' }] });
+  }
+  const need = { vcpus: type.vcpus, memory_mb: type.memory_mb, storage_mb: type.storage_mb };
   const hostKey = keys.vmHost(s.config.queue_prefix, region.region_name, body.vm_name);
-  await reserveWithinQuota(s, region, body.vm_name, async () => {
-    if ((await s.redis.set(hostKey, host, 'NX')) === null) throw new ApiError('CONFLICT', 'vm already exists');
+  const host = await withRegionLock(s, region, async () => {
+    const { placement, entries } = await s.inventory.chooseHost(region, need, body.host);
+    if (vmItems(entries).some((v) => v.vm_name === body.vm_name)) throw new ApiError('CONFLICT', 'vm already exists');
+    if (!placement.ok) {
+      const why = placement.reasons.map((r) => `${r.host}: ${r.reason}`).join('; ');
+      throw new ApiError('CONFLICT', `no host in region ${region.region_name} has room for a ${type.instance_type} VM (${why})`, {
+        details: { reason: 'capacity', region: region.region_name, instance_type: type.instance_type, hosts: placement.reasons },
+      });
+    }
+    await checkQuota(s, region, body.vm_name);
+    if ((await s.redis.set(hostKey, placement.host, 'NX')) === null) throw new ApiError('CONFLICT', 'vm already exists');
+    await s.inventory.addPending(region.region_name, placement.host, body.vm_name, need);
+    return placement.host;
   });
   try {
     return await s.queues.submit({

@@ -1,4 +1,4 @@
-import { type InventoryEntry, type InventoryVm, keys } from '@provisioner/contracts';
+import { type HostInfoRecord, type InventoryEntry, type InventoryVm, keys } from '@provisioner/contracts';
 import { type DomainInfo, DomainNotFoundError, type Hypervisor } from '@provisioner/libvirt';
 import type { Redis } from 'ioredis';
 
@@ -19,6 +19,25 @@ export function toInventoryVm(d: DomainInfo): InventoryVm {
 }
 
 /**
+ * Reads the host's CPUs, memory and free disk in its images directory (one SSH exec) and publishes
+ * them for the API's placement, which never opens SSH. A failure keeps the last published info.
+ */
+export async function publishHostInfo(redis: Redis, prefix: string, region: string, host: string, hv: Hypervisor): Promise<HostInfoRecord> {
+  const i = await hv.hostInfo({ timeoutMs: 30_000 });
+  const rec: HostInfoRecord = {
+    observed_at: new Date().toISOString(),
+    cpus: i.cpus,
+    memory_mb: Math.floor(i.memoryMiB),
+    memory_available_mb: Math.floor(i.memoryAvailableMiB),
+    disk_free_bytes: i.imagesDirFreeBytes,
+    disk_total_bytes: i.imagesDirTotalBytes,
+    kvm: i.kvm,
+  };
+  await redis.set(keys.hostInfo(prefix, region, host), JSON.stringify(rec));
+  return rec;
+}
+
+/**
  * Lists one host (one SSH exec) and writes its inventory entry. A failure is recorded in the entry
  * (with when it was attempted) and the last good listing is kept.
  */
@@ -26,7 +45,7 @@ export async function refreshInventory(redis: Redis, prefix: string, region: str
   const key = keys.inventory(prefix, region, host);
   const now = new Date().toISOString();
   try {
-    const domains = await hv.listDomains({ timeoutMs: 60_000 });
+    const [domains] = await Promise.all([hv.listDomains({ timeoutMs: 60_000 }), publishHostInfo(redis, prefix, region, host, hv).catch(() => null)]);
     const entry: InventoryEntry = { region, host, observed_at: now, attempted_at: now, error: null, vms: domains.map(toInventoryVm) };
     await redis.set(key, JSON.stringify(entry));
     return entry;

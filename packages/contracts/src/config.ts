@@ -50,6 +50,12 @@ export const HostSchema = z
     disks_dir: z.string().startsWith('/').default('/var/lib/provisioner/disks'),
     libvirt_uri: z.string().default('qemu:///system'),
     domain_type: z.enum(['auto', 'kvm', 'qemu']).default('auto'),
+    /** Kept back from placement: vCPUs and memory for the host itself, disk space in images_dir. */
+    reserved_vcpus: z.number().int().min(0).default(0),
+    reserved_memory_mb: z.number().int().min(0).default(0),
+    reserved_disk_mb: z.number().int().min(0).default(0),
+    /** Optional cap on VMs placed on this host (inventory plus accepted creates). */
+    max_vms: z.number().int().min(0).optional(),
   })
   .refine((h) => (h.private_key_path === undefined) !== (h.private_key === undefined), {
     path: ['private_key_path'],
@@ -117,6 +123,16 @@ const WorkerSchema = z
   })
   .prefault({});
 
+const PlacementSchema = z
+  .object({
+    /** Virtual CPUs placed per host CPU, and memory placed per MiB of host memory (OpenStack's defaults). */
+    cpu_allocation_ratio: z.number().positive().max(1000).default(16),
+    memory_allocation_ratio: z.number().positive().max(100).default(1.5),
+    /** How long an API process reuses the host info workers published before reading it again. */
+    host_info_cache_ms: z.number().int().min(0).default(5_000),
+  })
+  .prefault({});
+
 const WebhooksSchema = z
   .object({
     /** Bound on one delivery attempt (connect, send, answer). */
@@ -178,6 +194,7 @@ const ConfigBase = z.object({
   tokens: z.array(TokenSchema).default([]),
   worker: WorkerSchema,
   webhooks: WebhooksSchema,
+  placement: PlacementSchema,
 });
 
 export const ConfigSchema = ConfigBase.transform((c, ctx) => {

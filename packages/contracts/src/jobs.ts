@@ -139,6 +139,10 @@ export const keys = {
   vmHost: (p: string, region: string, vm: string) => `${p}:vmhost:${region}/${vm}`,
   /** JSON InventoryEntry of one host. */
   inventory: (p: string, region: string, host: string) => `${p}:inv:${region}/${host}`,
+  /** JSON HostInfoRecord of one host (cpus, memory, free disk), written by workers with each inventory refresh. */
+  hostInfo: (p: string, region: string, host: string) => `${p}:hostinfo:${region}/${host}`,
+  /** HASH vm name → JSON PendingCreate: creates placed on the host that may not be in its inventory yet. */
+  pendingCreates: (p: string, region: string, host: string) => `${p}:pending:${region}/${host}`,
   /** Set when a job's cancellation is asked for (value: who asked); workers check it before and while running. */
   cancel: (p: string, id: string) => `${p}:cancel:${id}`,
   /** Pub/sub channel on which job ids to cancel are announced to every worker process. */
@@ -161,6 +165,24 @@ export interface InventoryVm {
   memory_mb: number;
   image: string | null;
   instance_type: string | null;
+}
+
+/** A host's capacity as a worker last read it (Hypervisor.hostInfo), for placement. */
+export interface HostInfoRecord {
+  observed_at: string;
+  cpus: number;
+  memory_mb: number;
+  memory_available_mb: number;
+  disk_free_bytes: number;
+  disk_total_bytes: number;
+  kvm: boolean;
+}
+
+/** What a placed create will take on its host, counted until the VM shows up in the host's inventory. */
+export interface PendingCreate {
+  vcpus: number;
+  memory_mb: number;
+  storage_mb: number;
 }
 
 export interface InventoryEntry {

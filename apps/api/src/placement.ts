@@ -1,0 +1,124 @@
+/**
+ * Capacity-aware placement: which host of a region a new VM goes to. Pure functions over what the API
+ * reads from Redis (inventory, host info the workers publish, creates placed but not listed yet, queued
+ * operations), so the rules are tested without a host.
+ */
+import type { HostConfig, HostInfoRecord, InventoryEntry, PendingCreate } from '@provisioner/contracts';
+
+const MiB = 1024 * 1024;
+
+/** Everything placement knows about one host. */
+export interface HostState {
+  host: HostConfig;
+  entry: InventoryEntry | null;
+  /** Null until a worker has published it (placement then checks only the host's configured caps). */
+  info: HostInfoRecord | null;
+  /** Creates placed on the host that its inventory does not list yet. */
+  pending: PendingCreate[];
+  /** Operations waiting or running on the host's queue. */
+  queued: number;
+}
+
+export interface Ratios {
+  cpu_allocation_ratio: number;
+  memory_allocation_ratio: number;
+}
+
+/** One host's capacity and use, as placement counts them (also shown to admins). */
+export interface HostCapacity {
+  host: string;
+  vms: number;
+  max_vms: number | null;
+  vcpus_used: number;
+  vcpus_total: number | null;
+  memory_mb_used: number;
+  memory_mb_total: number | null;
+  /** Free disk in images_dir less the reserve and the disks of pending creates. */
+  disk_free_mb: number | null;
+  queued_ops: number;
+  max_concurrent_operations: number;
+  info_observed_at: string | null;
+}
+
+export function hostCapacity(s: HostState, r: Ratios): HostCapacity {
+  const vms = s.entry?.vms ?? [];
+  const sum = (f: (x: { vcpus: number; memory_mb: number }) => number) => vms.reduce((a, v) => a + (f(v) || 0), 0) + s.pending.reduce((a, p) => a + f(p), 0);
+  const info = s.info;
+  return {
+    host: s.host.name,
+    vms: vms.length + s.pending.length,
+    max_vms: s.host.max_vms ?? null,
+    vcpus_used: sum((v) => v.vcpus),
+    vcpus_total: info ? Math.floor(info.cpus * r.cpu_allocation_ratio) - s.host.reserved_vcpus : null,
+    memory_mb_used: sum((v) => v.memory_mb),
+    memory_mb_total: info ? Math.floor(info.memory_mb * r.memory_allocation_ratio) - s.host.reserved_memory_mb : null,
+    disk_free_mb: info ? Math.floor(info.disk_free_bytes / MiB) - s.host.reserved_disk_mb - s.pending.reduce((a, p) => a + p.storage_mb, 0) : null,
+    queued_ops: s.queued,
+    max_concurrent_operations: s.host.max_concurrent_operations,
+    info_observed_at: info?.observed_at ?? null,
+  };
+}
+
+export interface Need {
+  vcpus: number;
+  memory_mb: number;
+  storage_mb: number;
+}
+
+/** Why the VM does not fit on the host, or null when it does. */
+export function misfit(c: HostCapacity, need: Need): string | null {
+  if (c.max_vms !== null && c.vms + 1 > c.max_vms) return `at its cap of ${c.max_vms} VMs`;
+  if (c.vcpus_total !== null && c.vcpus_used + need.vcpus > c.vcpus_total)
+    return `needs ${need.vcpus} vCPUs, ${Math.max(0, c.vcpus_total - c.vcpus_used)} of ${c.vcpus_total} free`;
+  if (c.memory_mb_total !== null && c.memory_mb_used + need.memory_mb > c.memory_mb_total)
+    return `needs ${need.memory_mb} MiB of memory, ${Math.max(0, c.memory_mb_total - c.memory_mb_used)} of ${c.memory_mb_total} free`;
+  if (c.disk_free_mb !== null && need.storage_mb > c.disk_free_mb) return `needs ${need.storage_mb} MiB of disk, ${Math.max(0, c.disk_free_mb)} free`;
+  return null;
+}
+
+/**
+ * How full the host would be with the VM: the highest of its vCPU, memory and VM-count fractions.
+ * A host with no published info and no VM cap counts as full (1): eligible, but after hosts known to have room.
+ */
+export function loadAfter(c: HostCapacity, need: Need): number {
+  const parts: number[] = [];
+  if (c.vcpus_total !== null) parts.push((c.vcpus_used + need.vcpus) / Math.max(1, c.vcpus_total));
+  if (c.memory_mb_total !== null) parts.push((c.memory_mb_used + need.memory_mb) / Math.max(1, c.memory_mb_total));
+  if (c.max_vms !== null) parts.push((c.vms + 1) / Math.max(1, c.max_vms));
+  return parts.length ? Math.max(...parts) : 1;
+}
+
+export type Placement =
+  | { ok: true; host: string; capacity: HostCapacity[] }
+  | { ok: false; reasons: Array<{ host: string; reason: string }>; capacity: HostCapacity[] };
+
+/**
+ * Picks the host for a VM among `states` (the region's hosts, in configuration order): only hosts it
+ * fits on; then hosts whose last listing succeeded; hosts whose operation queue is not already at their
+ * operation limit; the least loaded after placement; fewer VMs; fewer queued operations; the first configured.
+ */
+export function place(states: HostState[], need: Need, r: Ratios): Placement {
+  const capacity = states.map((s) => hostCapacity(s, r));
+  const reasons: Array<{ host: string; reason: string }> = [];
+  let best: { host: string; score: number[] } | null = null;
+  for (const [i, s] of states.entries()) {
+    const c = capacity[i] as HostCapacity;
+    const why = misfit(c, need);
+    if (why) {
+      reasons.push({ host: c.host, reason: why });
+      continue;
+    }
+    const score = [s.entry?.error ? 1 : 0, s.queued >= s.host.max_concurrent_operations ? 1 : 0, loadAfter(c, need), c.vms, s.queued, i];
+    if (!best || less(score, best.score)) best = { host: c.host, score };
+  }
+  return best ? { ok: true, host: best.host, capacity } : { ok: false, reasons, capacity };
+}
+
+function less(a: number[], b: number[]): boolean {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as number;
+    const y = b[i] as number;
+    if (x !== y) return x < y;
+  }
+  return false;
+}

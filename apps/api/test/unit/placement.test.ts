@@ -1,0 +1,173 @@
+import { ConfigSchema, type HostInfoRecord, keys } from '@provisioner/contracts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { type HostState, hostCapacity, place } from '../../src/placement.ts';
+import { deletePrefix, useHarness, vm } from './harness.ts';
+
+const FP = `SHA256:${'A'.repeat(43)}`;
+const hostCfg = (name: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  address: '127.0.0.1',
+  port: 22,
+  private_key_path: '/nonexistent/key',
+  host_key_fingerprint: FP,
+  ...extra,
+});
+const ratios = { cpu_allocation_ratio: 16, memory_allocation_ratio: 1.5 };
+const GiB = 1024 ** 3;
+
+function info(cpus: number, memory_mb: number, diskGiB = 100): HostInfoRecord {
+  return {
+    observed_at: new Date().toISOString(),
+    cpus,
+    memory_mb,
+    memory_available_mb: memory_mb,
+    disk_free_bytes: diskGiB * GiB,
+    disk_total_bytes: 2 * diskGiB * GiB,
+    kvm: true,
+  };
+}
+
+function state(name: string, o: Partial<HostState> & { cfg?: Record<string, unknown> } = {}): HostState {
+  const host = ConfigSchema.parse({
+    user_data_key: Buffer.alloc(32).toString('base64'),
+    regions: [{ region_name: 'r', hosts: [hostCfg(name, o.cfg)], available_instance_types: [{ instance_type: 't', vcpus: 1, memory_mb: 1, storage_mb: 1 }] }],
+  }).regions[0]?.hosts[0];
+  if (!host) throw new Error('no host');
+  return { host, entry: null, info: null, pending: [], queued: 0, ...o };
+}
+
+const entry = (host: string, vms: Array<{ name: string; vcpus: number; memory_mb: number }>, error: string | null = null) => ({
+  region: 'r',
+  host,
+  observed_at: null,
+  attempted_at: '',
+  error,
+  vms: vms.map((v) => vm(v)),
+});
+
+describe('place (pure)', () => {
+  const need = { vcpus: 2, memory_mb: 2048, storage_mb: 10_240 };
+
+  it('counts vCPUs and memory with the allocation ratios and the host reserves', () => {
+    const c = hostCapacity(state('a', { info: info(4, 8192), cfg: { reserved_vcpus: 4, reserved_memory_mb: 1024 } }), ratios);
+    expect(c.vcpus_total).toBe(4 * 16 - 4);
+    expect(c.memory_mb_total).toBe(8192 * 1.5 - 1024);
+    expect(c.disk_free_mb).toBe(100 * 1024);
+  });
+
+  it('puts the VM on the host with the most room after placement, counting creates not listed yet', () => {
+    const a = state('a', { info: info(2, 8192), entry: entry('a', [{ name: 'x', vcpus: 8, memory_mb: 1024 }]) });
+    const b = state('b', { info: info(2, 8192), pending: [{ vcpus: 4, memory_mb: 1024, storage_mb: 1 }] });
+    // a: 8+2 of 32 vCPUs; b: 4+2 of 32 → b.
+    expect(place([a, b], need, ratios)).toMatchObject({ ok: true, host: 'b' });
+    // A bigger host takes it although it has more VMs.
+    const big = state('c', { info: info(64, 262_144), entry: entry('c', [{ name: 'y', vcpus: 16, memory_mb: 4096 }]) });
+    expect(place([a, b, big], need, ratios)).toMatchObject({ ok: true, host: 'c' });
+  });
+
+  it('skips hosts the VM does not fit on (vCPUs, memory, disk, VM cap) and says why; none fits → not ok', () => {
+    const full = state('cpu', { info: info(1, 65_536), entry: entry('cpu', [{ name: 'x', vcpus: 15, memory_mb: 1 }]) });
+    const mem = state('mem', { info: info(64, 2048), cfg: { reserved_memory_mb: 1100 } });
+    const disk = state('disk', { info: info(64, 65_536, 9) });
+    const capped = state('cap', { info: info(64, 65_536), cfg: { max_vms: 1 }, pending: [{ vcpus: 1, memory_mb: 1, storage_mb: 1 }] });
+    const r = place([full, mem, disk, capped], need, ratios);
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.reasons).toEqual([
+      { host: 'cpu', reason: 'needs 2 vCPUs, 1 of 16 free' },
+      { host: 'mem', reason: 'needs 2048 MiB of memory, 1972 of 1972 free' },
+      { host: 'disk', reason: 'needs 10240 MiB of disk, 9216 free' },
+      { host: 'cap', reason: 'at its cap of 1 VMs' },
+    ]);
+  });
+
+  it('prefers listed hosts, then hosts below their operation limit, then fewer VMs; unknown capacity last', () => {
+    const ok = () => state('ok', { info: info(8, 16_384) });
+    expect(place([state('err', { info: info(64, 262_144), entry: entry('err', [], 'ECONNREFUSED') }), ok()], need, ratios)).toMatchObject({ host: 'ok' });
+    expect(place([state('busy', { info: info(64, 262_144), queued: 4 }), ok()], need, ratios)).toMatchObject({ host: 'ok' });
+    expect(place([state('unknown'), ok()], need, ratios)).toMatchObject({ host: 'ok' });
+    // Equal load: fewer queued operations, then the first configured.
+    expect(place([state('p', { info: info(8, 16_384), queued: 2 }), state('q', { info: info(8, 16_384), queued: 1 })], need, ratios)).toMatchObject({
+      host: 'q',
+    });
+    expect(place([state('p', { info: info(8, 16_384) }), state('q', { info: info(8, 16_384) })], need, ratios)).toMatchObject({ host: 'p' });
+  });
+});
+
+const h = useHarness({
+  extra: {
+    placement: { host_info_cache_ms: 0 },
+    regions: [
+      {
+        region_name: 'r1',
+        hosts: [hostCfg('h1', { reserved_vcpus: 30 }), hostCfg('h2', { max_vms: 1 })],
+        available_instance_types: [
+          { instance_type: 'tiny', vcpus: 1, memory_mb: 512, storage_mb: 1024 },
+          { instance_type: 'large', vcpus: 8, memory_mb: 16384, storage_mb: 102400 },
+        ],
+      },
+    ],
+  },
+});
+
+beforeEach(async () => {
+  await deletePrefix(h.redis, h.prefix);
+});
+
+const create = async (name: string, extra: Record<string, unknown> = {}) => {
+  const r = await h.fetch('/v1/vms', { method: 'POST', json: { vm_name: name, region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0', ...extra } });
+  return { status: r.status, body: (await r.json()) as { target?: { host: string }; error?: { message: string; details?: unknown } } };
+};
+
+describe('POST /v1/vms placement', () => {
+  const publish = (host: string, i: HostInfoRecord) => h.redis.set(keys.hostInfo(h.prefix, 'r1', host), JSON.stringify(i));
+
+  it('places by the host info workers publish and the caps, counts accepted creates, and answers 409 with nothing queued when no host has room', async () => {
+    // h1: 2 CPUs × 16 − 30 reserved = 2 vCPUs; h2: one VM at most.
+    await publish('h1', info(2, 65_536));
+    await publish('h2', info(2, 65_536));
+    expect((await create('p1')).body.target?.host).toBe('h1');
+    expect((await create('p2')).body.target?.host).toBe('h2');
+    expect((await create('p3')).body.target?.host).toBe('h1');
+    const before = await h.jobCount();
+    const full = await create('p4');
+    expect(full.status).toBe(409);
+    expect(full.body.error?.message).toContain('h1: needs 1 vCPUs, 0 of 2 free; h2: at its cap of 1 VMs');
+    expect(full.body.error?.details).toMatchObject({ reason: 'capacity', hosts: [{ host: 'h1' }, { host: 'h2' }] });
+    expect(await h.jobCount()).toBe(before);
+    expect(await h.redis.get(keys.vmHost(h.prefix, 'r1', 'p4'))).toBeNull();
+  });
+
+  it('counts listed VMs once (not again as pending) and forgets creates whose name was freed', async () => {
+    await publish('h1', info(2, 65_536));
+    await publish('h2', info(2, 65_536));
+    expect((await create('q1')).body.target?.host).toBe('h1');
+    // The create ran: q1 is listed on h1 and still pending: counted once (1 of 2 vCPUs).
+    await h.writeInventory('r1', 'h1', [{ name: 'q1', vcpus: 1 }]);
+    await h.writeInventory('r1', 'h2', [{ name: 'other' }]);
+    expect((await create('q2')).body.target?.host).toBe('h1');
+    // q2's create was canceled: its name is free, so its vCPU is free again.
+    await h.redis.del(keys.vmHost(h.prefix, 'r1', 'q2'));
+    expect((await create('q3')).body.target?.host).toBe('h1');
+    expect(await h.redis.hexists(keys.pendingCreates(h.prefix, 'r1', 'h1'), 'q2')).toBe(0);
+  });
+
+  it('a pinned host must be in the region and have room', async () => {
+    await publish('h1', info(2, 65_536));
+    await publish('h2', info(2, 65_536));
+    expect((await create('r-1', { host: 'h2' })).body.target?.host).toBe('h2');
+    const full = await create('r-2', { host: 'h2' });
+    expect(full.status).toBe(409);
+    expect(full.body.error?.message).toContain('h2: at its cap of 1 VMs');
+    expect((await create('r-3', { host: 'nope' })).status).toBe(422);
+  });
+
+  it('concurrent creates never place more than a host has room for', async () => {
+    await publish('h1', info(2, 65_536));
+    await publish('h2', info(2, 65_536));
+    const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => create(`c${i}`)));
+    const hosts = rs.filter((r) => r.status === 202).map((r) => r.body.target?.host);
+    expect(hosts.sort()).toEqual(['h1', 'h1', 'h2']);
+    expect(rs.filter((r) => r.status === 409)).toHaveLength(3);
+  });
+});
