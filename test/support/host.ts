@@ -1,9 +1,9 @@
 /** Helpers shared by integration tests: the loopback host, tiny images served over HTTP, unique names. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hypervisor, type HypervisorOptions } from '@provisioner/libvirt';
@@ -41,6 +41,78 @@ export function hypervisorOptions(h: LoopbackHost, over: Partial<HypervisorOptio
 
 export function makeHypervisor(h: LoopbackHost, over: Partial<HypervisorOptions['ssh']> = {}): Hypervisor {
   return new Hypervisor(hypervisorOptions(h, over));
+}
+
+/**
+ * An independent hypervisor host on this machine for placement tests: `user`'s own libvirt instance
+ * (`qemu:///session`: its own daemon, sockets, domains and storage, untouched by tests that use the
+ * system libvirt), with its image cache and disks in its home. For a user other than the loopback
+ * host's, the user is created (once) with the loopback host's client key authorized; reach it through
+ * an sshd of the test's own (`startHostSshd`), since the shared one admits only its automation user.
+ */
+export function sessionHost(h: LoopbackHost, user = h.user): LoopbackHost {
+  if (user !== h.user) {
+    if (spawnSync('id', ['-u', user]).status !== 0) {
+      execFileSync('useradd', ['--system', '--create-home', '--shell', '/bin/sh', '--user-group', '--comment', 'Provisioner test host', user]);
+    }
+    // Key-only login: sshd (UsePAM no) refuses a locked account ('!'), as install-server.sh knows.
+    execFileSync('usermod', ['--password', '*', user]);
+  }
+  const home = execFileSync('getent', ['passwd', user], { encoding: 'utf8' }).split(':')[5] ?? '';
+  if (!home.startsWith('/')) throw new Error(`no home for ${user}`);
+  const dir = join(home, 'session-host');
+  const images = join(dir, 'images');
+  const disks = join(dir, 'disks');
+  const ssh = join(home, '.ssh');
+  for (const d of [dir, images, disks]) execFileSync('install', ['-d', '-o', user, '-g', user, '-m', '0755', d]);
+  if (user !== h.user) {
+    execFileSync('install', ['-d', '-o', user, '-g', user, '-m', '0700', ssh]);
+    writeFileSync(join(ssh, 'authorized_keys'), readFileSync(`${h.private_key_path}.pub`), { mode: 0o600 });
+    execFileSync('chown', [`${user}:${user}`, join(ssh, 'authorized_keys')]);
+  }
+  return { ...h, user, libvirt_uri: 'qemu:///session', images_dir: images, disks_dir: disks };
+}
+
+/**
+ * An sshd of the test's own on `port` for `users`: the loopback host's sshd configuration (same host
+ * keys, so the same pinned fingerprint) with its own port, pid file and allowed users.
+ */
+export async function startHostSshd(port: number, users: string[]): Promise<{ port: number; stop(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'prov-sshd-'));
+  const base = readFileSync('/etc/ssh/sshd_config_provisioner', 'utf8')
+    .split('\n')
+    .filter((l) => !/^(Port|ListenAddress|PidFile|AllowUsers)\b/.test(l));
+  const config = join(dir, 'sshd_config');
+  writeFileSync(
+    config,
+    [...base, `Port ${port}`, 'ListenAddress 127.0.0.1', `PidFile ${join(dir, 'sshd.pid')}`, `AllowUsers ${users.join(' ')}`, ''].join('\n'),
+  );
+  const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: 'ignore' });
+  const end = Date.now() + 10_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => {
+      const sock = connect(port, '127.0.0.1', () => {
+        sock.destroy();
+        r(true);
+      });
+      sock.on('error', () => r(false));
+    });
+    if (ok) break;
+    if (Date.now() > end || child.exitCode !== null) throw new Error(`sshd on ${port} did not start`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        await new Promise<void>((r) => {
+          child.once('exit', () => r());
+          child.kill('SIGTERM');
+        });
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** A name no other test run uses, so tests never touch VMs they did not make. */

@@ -35,6 +35,28 @@ export interface StackOptions {
   supervisor?: boolean;
   /** Extra fields of the admin token's config (e.g. a webhook_secret). */
   adminToken?: Record<string, unknown>;
+  /** Extra fields of host h1's config (e.g. reserved_vcpus, max_vms). */
+  h1?: Record<string, unknown>;
+  /** More hosts of region r1 after h1 (see hostConfig; e.g. a sessionHost from host.ts). */
+  extraHosts?: Array<Record<string, unknown>>;
+}
+
+/** A host entry of the test configuration for a loopback host. */
+export function hostConfig(name: string, h: LoopbackHost, maxConcurrent = 4, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name,
+    address: h.address,
+    port: h.port,
+    user: h.user,
+    private_key_path: h.private_key_path,
+    host_key_fingerprint: h.host_key_fingerprint,
+    network: 'none',
+    max_concurrent_operations: maxConcurrent,
+    images_dir: h.images_dir,
+    disks_dir: h.disks_dir,
+    ...(h.libvirt_uri !== 'qemu:///system' ? { libvirt_uri: h.libvirt_uri } : {}),
+    ...extra,
+  };
 }
 
 /** Variables of the env-file deployment, blanked in the processes unless a test gives them. */
@@ -98,20 +120,7 @@ export function testConfig(o: StackOptions, prefix: string, port: number, tokens
           { instance_type: 'small', vcpus: 1, memory_mb: 128, storage_mb: 512 },
           ...(o.instanceTypes ?? []),
         ],
-        hosts: [
-          {
-            name: 'h1',
-            address: o.host.address,
-            port: o.host.port,
-            user: o.host.user,
-            private_key_path: o.host.private_key_path,
-            host_key_fingerprint: o.host.host_key_fingerprint,
-            network: 'none',
-            max_concurrent_operations: o.maxConcurrent ?? 4,
-            images_dir: o.host.images_dir,
-            disks_dir: o.host.disks_dir,
-          },
-        ],
+        hosts: [hostConfig('h1', o.host, o.maxConcurrent ?? 4, o.h1), ...(o.extraHosts ?? [])],
       },
     ],
     worker: {
