@@ -78,7 +78,8 @@ exec 9>"$dir/.lock-$name"
 flock 9
 link="$dir/by-name/$name"
 report() { echo "$1 $2 $(stat -c %s "$dir/sha256-$2")"; }
-point() { ln -sfn "../sha256-$1" "$link.tmp$$" && mv -Tf "$link.tmp$$" "$link"; }
+# versions/NAME/HEX records which versions an image name has pointed to (the image cache prunes by it).
+point() { ln -sfn "../sha256-$1" "$link.tmp$$" && mv -Tf "$link.tmp$$" "$link" && mkdir -p "$dir/versions/$name" && touch "$dir/versions/$name/$1"; }
 if [ -n "$want" ] && [ -f "$dir/sha256-$want" ]; then point "$want"; report cached "$want"; exit 0; fi
 if [ -z "$want" ] && [ "$refresh" = 0 ] && [ -f "$link" ]; then
   t=$(readlink "$link"); report cached "\${t#../sha256-}"; exit 0
@@ -101,6 +102,82 @@ chmod 0444 "$tmp"
 if [ -f "$dir/sha256-$got" ]; then rm -f "$tmp"; else mv -f "$tmp" "$dir/sha256-$got"; fi
 point "$got"
 report downloaded "$got"`;
+
+/**
+ * Maintains the image cache for the named catalog images (each under the same lock as ensure-image):
+ * with verify=1 re-hashes each image's current version and removes it (and its link) when the content no
+ * longer matches its name; with prune=1 removes each image's old versions that no VM disk in the disks
+ * directory uses and no other name points to, beyond the `keep` newest and older than `grace` minutes.
+ * Prints `image NAME HEX|- SIZE ok|corrupt|-` per name and `pruned NAME HEX` per removed version.
+ */
+const IMAGE_CACHE = `set -u
+dir=$1 disks=$2 keep=$3 verify=$4 prune=$5 grace=$6
+shift 6
+mkdir -p "$dir/by-name" "$dir/versions"
+if command -v openssl >/dev/null 2>&1; then digest() { openssl dgst -sha256 -r "$1"; }; else digest() { sha256sum "$1"; }; fi
+used=" "
+if [ "$prune" = 1 ]; then
+  for d in "$disks"/*.qcow2; do
+    [ -f "$d" ] || continue
+    b=$(qemu-img info -U --output=json "$d" 2>/dev/null | grep -o 'sha256-[0-9a-f]\\{64\\}' | head -n 1)
+    [ -n "$b" ] && used="$used\${b#sha256-} "
+  done
+fi
+for name in "$@"; do
+  exec 9>"$dir/.lock-$name"
+  flock 9
+  link="$dir/by-name/$name"
+  cur=
+  if [ -L "$link" ]; then t=$(readlink "$link"); cur=\${t#../sha256-}; fi
+  if [ -n "$cur" ] && [ ! -f "$dir/sha256-$cur" ]; then rm -f "$link"; cur=; fi
+  verified=-
+  if [ -n "$cur" ] && [ "$verify" = 1 ]; then
+    got=$(digest "$dir/sha256-$cur" | cut -d' ' -f1)
+    if [ "$got" = "$cur" ]; then verified=ok; else verified=corrupt; rm -f "$dir/sha256-$cur" "$link"; cur=; fi
+  fi
+  if [ "$prune" = 1 ] && [ -d "$dir/versions/$name" ]; then
+    n=0
+    for v in $(ls -t "$dir/versions/$name"); do
+      [ "$v" = "$cur" ] && continue
+      if [ ! -f "$dir/sha256-$v" ]; then rm -f "$dir/versions/$name/$v"; continue; fi
+      case $used in *" $v "*) continue ;; esac
+      n=$((n + 1))
+      [ "$n" -le "$keep" ] && continue
+      [ -n "$(find "$dir/by-name" -maxdepth 1 -lname "../sha256-$v")" ] && continue
+      [ -n "$(find "$dir/versions/$name/$v" -mmin "-$grace")" ] && continue
+      rm -f "$dir/sha256-$v" "$dir/versions/$name/$v"
+      echo "pruned $name $v"
+    done
+  fi
+  if [ -n "$cur" ]; then echo "image $name $cur $(stat -c %s "$dir/sha256-$cur") $verified"; else echo "image $name - 0 $verified"; fi
+  exec 9>&-
+done`;
+
+export function imageCacheArgv(
+  imagesDir: string,
+  disksDir: string,
+  names: readonly string[],
+  o: { keep: number; verify: boolean; prune: boolean; graceMinutes: number },
+): string[] {
+  assertAbsPath(imagesDir);
+  assertAbsPath(disksDir);
+  for (const n of names) assertImageName(n);
+  if (!Number.isInteger(o.keep) || o.keep < 0) throw new InvalidArgumentError('invalid number of versions to keep');
+  if (!Number.isInteger(o.graceMinutes) || o.graceMinutes < 0) throw new InvalidArgumentError('invalid grace period');
+  return [
+    'bash',
+    '-c',
+    IMAGE_CACHE,
+    'image-cache',
+    imagesDir,
+    disksDir,
+    String(o.keep),
+    o.verify ? '1' : '0',
+    o.prune ? '1' : '0',
+    String(o.graceMinutes),
+    ...names,
+  ];
+}
 
 export interface ImageRef {
   name: string;

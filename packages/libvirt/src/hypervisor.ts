@@ -7,6 +7,7 @@ import {
   ensureImageArgv,
   hostInfoArgv,
   type ImageRef,
+  imageCacheArgv,
   listDomainsArgv,
   powerOffArgv,
   qemuImgInfoArgv,
@@ -20,11 +21,13 @@ import { assertPositiveInt, assertTags, assertVmName } from './names.ts';
 import {
   type DomainInfo,
   type HostInfo,
+  type ImageCacheReport,
   isDomainNotFound,
   parseCurlProgress,
   parseDomainList,
   parseDomainXml,
   parseHostInfo,
+  parseImageCache,
   parseQemuImgInfo,
 } from './parse.ts';
 import { type ExecOptions, SshHost, type SshOptions } from './ssh.ts';
@@ -147,6 +150,19 @@ export class Hypervisor {
     if (!m?.[2] || !m[3]) throw new ParseError('unexpected ensure-image output', { stdout: r.stdout.slice(0, 500) });
     if (o.onProgress && last < 100) o.onProgress(100);
     return { path: `${this.opts.imagesDir}/sha256-${m[2]}`, sha256: m[2], sizeBytes: Number(m[3]), downloaded: m[1] === 'downloaded' };
+  }
+
+  /**
+   * Verifies (re-hashes) the named images' cached versions and/or prunes their old versions that no
+   * VM disk on the host uses, beyond `keep` per image (commands.ts IMAGE_CACHE). One SSH exec.
+   */
+  async imageCache(
+    names: readonly string[],
+    opts: { keep: number; verify: boolean; prune: boolean; graceMinutes: number },
+    o: OpOptions = {},
+  ): Promise<ImageCacheReport> {
+    const r = await this.ssh.run(imageCacheArgv(this.opts.imagesDir, this.opts.disksDir, names, opts), { timeoutMs: 3_600_000, ...o });
+    return parseImageCache(r.stdout);
   }
 
   /** Creates the VM's disk as a qcow2 overlay on a cached image, at least `sizeBytes` large. Idempotent. */

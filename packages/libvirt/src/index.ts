@@ -13,12 +13,15 @@ export * from './errors.ts';
 export { type CachedImage, type CreateVmSpec, Hypervisor, type HypervisorOptions, type OpOptions } from './hypervisor.ts';
 export * from './names.ts';
 export {
+  type CacheImageState,
   type DomainInfo,
   type HostInfo,
+  type ImageCacheReport,
   parseCurlProgress,
   parseDomainList,
   parseDomainXml,
   parseHostInfo,
+  parseImageCache,
   parseLeaseStatus,
   parseQemuImgInfo,
   type QemuImgInfo,

@@ -270,3 +270,35 @@ export function parseCurlProgress(chunk: string): number | null {
 export function isDomainNotFound(stderr: string): boolean {
   return /failed to get domain|Domain not found|no domain with matching/i.test(stderr);
 }
+
+/** One catalog image in a host's cache, as the image-cache command reports it. */
+export interface CacheImageState {
+  name: string;
+  /** The version its name points to, or null when it is not cached. */
+  sha256: string | null;
+  sizeBytes: number;
+  /** Whether the cached content was re-hashed and matched (`corrupt`: it did not and was removed); null when not checked. */
+  verified: 'ok' | 'corrupt' | null;
+}
+
+export interface ImageCacheReport {
+  images: CacheImageState[];
+  pruned: Array<{ name: string; sha256: string }>;
+}
+
+/** Parses the image-cache command's output (`image NAME HEX|- SIZE ok|corrupt|-`, `pruned NAME HEX`). */
+export function parseImageCache(output: string): ImageCacheReport {
+  const out: ImageCacheReport = { images: [], pruned: [] };
+  for (const line of output.split('\n')) {
+    const img = /^image (\S+) ([a-f0-9]{64}|-) (\d+) (ok|corrupt|-)$/.exec(line);
+    if (img) {
+      const [, name = '', hex = '-', size = '0', v = '-'] = img;
+      out.images.push({ name, sha256: hex === '-' ? null : hex, sizeBytes: Number(size), verified: v === '-' ? null : (v as 'ok' | 'corrupt') });
+      continue;
+    }
+    const pr = /^pruned (\S+) ([a-f0-9]{64})$/.exec(line);
+    if (pr) out.pruned.push({ name: pr[1] ?? '', sha256: pr[2] ?? '' });
+    else if (line.trim()) throw new ParseError('unexpected image-cache output', { line: line.slice(0, 200) });
+  }
+  return out;
+}

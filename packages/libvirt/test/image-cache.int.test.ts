@@ -1,0 +1,97 @@
+/**
+ * The host's image cache against the loopback host: concurrent ensures download once, verification
+ * finds and removes a corrupted version, pruning keeps what disks use, the current version and the
+ * newest old ones. Runs in a cache directory of its own (removed at the end), never the shared one.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../../../test/support/host.ts';
+import type { Hypervisor } from '../src/index.ts';
+
+const host = inject('loopbackHost');
+let base: Hypervisor;
+let hv: Hypervisor;
+let dir: string;
+let images: ImageServer;
+
+const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+const opts = { keep: 1, verify: false, prune: false, graceMinutes: 0 };
+
+beforeAll(async () => {
+  base = makeHypervisor(host);
+  dir = (await base.ssh.run(['mktemp', '-d', '/tmp/prov-cache-XXXXXX'])).stdout.trim();
+  hv = makeHypervisor({ ...host, images_dir: `${dir}/images`, disks_dir: `${dir}/disks` });
+  images = await startImageServer(makeImages([{ name: 'v.qcow2', sizeMiB: 16 }]), { bytesPerSecond: 1 << 20 });
+});
+
+afterAll(async () => {
+  if (dir?.startsWith('/tmp/prov-cache-')) await base.ssh.run(['rm', '-rf', '--', dir]).catch(() => undefined);
+  await images?.close();
+  await Promise.all([hv?.close(), base?.close()]);
+});
+
+/** Gives the served image new content (a new version of the same name). */
+function newVersion(): string {
+  const path = join(images.dir, 'v.qcow2');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', path, `${16 + Math.floor(Math.random() * 1000)}M`]);
+  return sha(path);
+}
+
+describe('image cache', () => {
+  it('ten concurrent ensures of a missing image download it once', async () => {
+    const name = uniqueName('once');
+    const ref = { name, url: images.url('v.qcow2') };
+    const before = images.requests.length;
+    const all = await Promise.all(Array.from({ length: 10 }, () => hv.ensureImage(ref)));
+    expect(images.requests.length - before).toBe(1);
+    expect(all.filter((r) => r.downloaded)).toHaveLength(1);
+    expect(new Set(all.map((r) => r.sha256)).size).toBe(1);
+  });
+
+  it('verifies the cached content against its name, removes a corrupted version, and the next ensure downloads it again', async () => {
+    const name = uniqueName('ver');
+    const want = sha(join(images.dir, 'v.qcow2'));
+    const img = await hv.ensureImage({ name, url: images.url('v.qcow2'), sha256: want });
+    expect((await hv.imageCache([name], { ...opts, verify: true })).images).toEqual([{ name, sha256: want, sizeBytes: img.sizeBytes, verified: 'ok' }]);
+    // Flip bytes in the cached file (read-only for everyone: make it writable first).
+    await hv.ssh.run(['sh', '-c', 'chmod u+w "$1" && printf garbage | dd of="$1" bs=1 seek=4096 conv=notrunc status=none', 'corrupt', img.path]);
+    expect((await hv.imageCache([name], { ...opts, verify: true })).images).toEqual([{ name, sha256: null, sizeBytes: 0, verified: 'corrupt' }]);
+    const before = images.requests.length;
+    expect(await hv.ensureImage({ name, url: images.url('v.qcow2'), sha256: want })).toMatchObject({ sha256: want, downloaded: true });
+    expect(images.requests.length - before).toBe(1);
+  });
+
+  it('prunes old versions no disk uses beyond the number kept, never the current one or one a disk uses', async () => {
+    const name = uniqueName('pr');
+    const ref = { name, url: images.url('v.qcow2') };
+    const a = newVersion();
+    const va = await hv.ensureImage(ref, { refresh: true });
+    expect(va.sha256).toBe(a);
+    // A VM disk on version a.
+    const disk = await hv.createDisk(uniqueName('disk'), va.path, 64 << 20);
+    expect(disk.created).toBe(true);
+    const b = newVersion();
+    expect((await hv.ensureImage(ref, { refresh: true })).sha256).toBe(b);
+    const c = newVersion();
+    expect((await hv.ensureImage(ref, { refresh: true })).sha256).toBe(c);
+    const files = async () => (await hv.ssh.run(['sh', '-c', 'ls "$1" | grep "^sha256-" || true', 'ls', `${dir}/images`])).stdout;
+
+    // One old unused version (b) is kept; a is used by the disk; c is current.
+    expect((await hv.imageCache([name], { ...opts, prune: true, keep: 1 })).pruned).toEqual([]);
+    // Within the grace period nothing goes.
+    expect((await hv.imageCache([name], { ...opts, prune: true, keep: 0, graceMinutes: 60 })).pruned).toEqual([]);
+    const r = await hv.imageCache([name], { ...opts, prune: true, keep: 0 });
+    expect(r.pruned).toEqual([{ name, sha256: b }]);
+    expect(r.images).toEqual([expect.objectContaining({ name, sha256: c })]);
+    const left = await files();
+    expect(left).toContain(`sha256-${a}`);
+    expect(left).toContain(`sha256-${c}`);
+    expect(left).not.toContain(`sha256-${b}`);
+    // Once the disk is gone, a goes too.
+    await hv.ssh.run(['rm', '-f', disk.path]);
+    expect((await hv.imageCache([name], { ...opts, prune: true, keep: 0 })).pruned).toEqual([{ name, sha256: a }]);
+  });
+});
