@@ -132,6 +132,8 @@ export function testConfig(o: StackOptions, prefix: string, port: number, tokens
       lock_duration_ms: 10_000,
       stalled_interval_ms: 5_000,
     },
+    // Off unless a test turns it on: it would download every catalog image at start.
+    image_cache: { interval_ms: 0 },
     ...o.extra,
   };
 }
@@ -180,7 +182,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const tokens = { admin: randomBytes(18).toString('base64url'), read: randomBytes(18).toString('base64url'), write: randomBytes(18).toString('base64url') };
   const dir = mkdtempSync(join(tmpdir(), 'prov-stack-'));
   const configPath = join(dir, 'config.json');
-  const fileConfig = o.env ? { queue_prefix: prefix, images: o.images, worker: { port: 0 }, ...o.configFile } : testConfig(o, prefix, port, tokens);
+  const fileConfig = o.env
+    ? { queue_prefix: prefix, images: o.images, worker: { port: 0 }, image_cache: { interval_ms: 0 }, ...o.configFile }
+    : testConfig(o, prefix, port, tokens);
   writeFileSync(configPath, JSON.stringify(fileConfig), { mode: 0o600 });
   const blank = Object.fromEntries(ENV_FILE_VARS.map((k) => [k, '']));
   const env = o.env

@@ -103,7 +103,17 @@ const Region = z.object({
   ),
 });
 
-const Images = z.object({ images: z.array(z.object({ name: z.string(), sha256: z.string().nullable() })) });
+const ImageHostState = z.object({
+  region: z.string(),
+  host: z.string(),
+  cached: z.boolean().nullable().describe('null until the host’s image-cache job has run'),
+  sha256: z.string().nullable(),
+  size_bytes: z.number().int().nullable(),
+  verified: z.boolean().nullable().describe('content re-hashed (or downloaded) and matching on the last check'),
+  error: z.string().nullable(),
+  checked_at: z.string().nullable(),
+});
+const Images = z.object({ images: z.array(z.object({ name: z.string(), sha256: z.string().nullable(), hosts: z.array(ImageHostState) })) });
 const LegacyImages = z.object({ images: z.array(z.string()) });
 const LegacySuccess = z.object({ message: z.literal('Success') });
 const LegacyListItem = z.object({

@@ -1,6 +1,6 @@
 /**
  * Worker entry point: one BullMQ Worker per host queue, each host's operation limit enforced across all
- * worker processes by the queue's global concurrency, a scheduled inventory refresh per host, its own
+ * worker processes by the queue's global concurrency, a scheduled inventory refresh and image cache job per host, its own
  * /health and /metrics (Prometheus, docs/metrics.md) on a small port, and a graceful SIGTERM.
  */
 import { createServer } from 'node:http';
@@ -48,6 +48,20 @@ export async function startWorker(config: Config) {
           opts: { removeOnComplete: 10, removeOnFail: 50 },
         },
       );
+      const cacheId = `image-cache:${region.region_name}/${host.name}`;
+      if (config.image_cache.interval_ms > 0) {
+        await queue.upsertJobScheduler(
+          cacheId,
+          { every: config.image_cache.interval_ms },
+          {
+            name: 'image-cache',
+            data: { kind: 'image-cache', region: region.region_name, host: host.name, submitted_by: 'scheduler' },
+            opts: { removeOnComplete: 10, removeOnFail: 50 },
+          },
+        );
+      } else {
+        await queue.removeJobScheduler(cacheId);
+      }
       const hv = hypervisors.get(`${region.region_name}/${host.name}`);
       if (!hv) throw new Error(`no hypervisor for ${name}`);
       const rt: HostRuntime = { region: region.region_name, host: host.name, hv, queue };

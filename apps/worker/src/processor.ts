@@ -11,6 +11,7 @@ import type { ProcessorContext } from './processors/context.ts';
 import { CREATE_WEIGHTS, cleanupCreate, processCreate } from './processors/create.ts';
 import { processDelete } from './processors/delete.ts';
 import { processEditTags } from './processors/edit-tags.ts';
+import { processImageCache } from './processors/image-cache.ts';
 import { processReboot } from './processors/reboot.ts';
 import { processRefresh } from './processors/refresh.ts';
 import { processStart } from './processors/start.ts';
@@ -43,6 +44,8 @@ function dispatch(ctx: ProcessorContext, p: JobPayload): Promise<unknown> {
       return processEditTags(ctx, p);
     case 'refresh':
       return processRefresh(ctx, p);
+    case 'image-cache':
+      return processImageCache(ctx, p);
   }
 }
 
@@ -53,7 +56,7 @@ export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log
     const parsed = JobPayload.safeParse(job.data);
     if (!parsed.success) throw toBullError(toJobError(parsed.error));
     const p = parsed.data;
-    const vm = p.kind === 'refresh' ? null : (p as VmJobPayload);
+    const vm = p.kind === 'refresh' || p.kind === 'image-cache' ? null : (p as VmJobPayload);
     // Canceled before it started (or while it waited for its turn, or before a stall handed it to us).
     const canceledBy = await cancelRequestedBy(redis, prefix, String(job.id));
     if (!canceledBy && vm && !(await isMyTurn(redis, prefix, rt.queue, vm.region, vm.vm_name, String(job.id)))) {

@@ -133,6 +133,19 @@ const PlacementSchema = z
   })
   .prefault({});
 
+const ImageCacheSchema = z
+  .object({
+    /** How often each host's cache of catalog images is filled, verified and pruned; 0 turns it off. */
+    interval_ms: z.number().int().min(0).default(3_600_000),
+    /** Re-hash each cached catalog image every run (a corrupted one is removed and downloaded again). */
+    verify: z.boolean().default(true),
+    /** Old versions of each image that no VM disk uses kept beyond the current one (the rest are deleted). */
+    keep_unused_versions: z.number().int().min(0).max(100).default(1),
+    /** An old version is deleted only once it has not been current for this long (a create may still be using it). */
+    prune_grace_minutes: z.number().int().min(0).default(60),
+  })
+  .prefault({});
+
 const WebhooksSchema = z
   .object({
     /** Bound on one delivery attempt (connect, send, answer). */
@@ -195,6 +208,7 @@ const ConfigBase = z.object({
   worker: WorkerSchema,
   webhooks: WebhooksSchema,
   placement: PlacementSchema,
+  image_cache: ImageCacheSchema,
 });
 
 export const ConfigSchema = ConfigBase.transform((c, ctx) => {

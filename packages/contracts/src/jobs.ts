@@ -6,7 +6,7 @@
 import { IMAGE_NAME_RE, isTagValue, SHA256_RE, TAG_KEY_RE, TAGS_MAX, VM_NAME_RE } from '@provisioner/libvirt/names';
 import { z } from 'zod';
 
-export const JOB_KINDS = ['create', 'start', 'stop', 'reboot', 'delete', 'edit-tags', 'refresh'] as const;
+export const JOB_KINDS = ['create', 'start', 'stop', 'reboot', 'delete', 'edit-tags', 'refresh', 'image-cache'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 export const VmNameSchema = z.string().regex(VM_NAME_RE, 'vm_name must be a lowercase DNS label (1-63 of a-z, 0-9, -)');
@@ -56,6 +56,14 @@ export const RefreshPayload = z.object({
   submitted_by: z.string(),
   request_id: z.string().optional(),
 });
+/** Keeps the host's cache of catalog images warm, verified and pruned (scheduled per host). */
+export const ImageCachePayload = z.object({
+  kind: z.literal('image-cache'),
+  region: RegionNameSchema,
+  host: z.string(),
+  submitted_by: z.string(),
+  request_id: z.string().optional(),
+});
 
 export const JobPayload = z.discriminatedUnion('kind', [
   CreatePayload,
@@ -65,9 +73,12 @@ export const JobPayload = z.discriminatedUnion('kind', [
   DeletePayload,
   EditTagsPayload,
   RefreshPayload,
+  ImageCachePayload,
 ]);
 export type JobPayload = z.infer<typeof JobPayload>;
-export type VmJobPayload = Exclude<JobPayload, { kind: 'refresh' }>;
+/** Jobs about a host rather than one VM: no per-VM ordering, no inventory patch. */
+export type HostJobPayload = Extract<JobPayload, { kind: 'refresh' | 'image-cache' }>;
+export type VmJobPayload = Exclude<JobPayload, HostJobPayload>;
 
 /** Steps each kind goes through, in order: the job view lists them before they run. */
 export const STEPS: Record<JobKind, readonly string[]> = {
@@ -78,6 +89,7 @@ export const STEPS: Record<JobKind, readonly string[]> = {
   delete: ['delete'],
   'edit-tags': ['set-tags'],
   refresh: ['list'],
+  'image-cache': ['verify', 'fetch', 'prune'],
 };
 
 export type StepState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
@@ -141,6 +153,8 @@ export const keys = {
   inventory: (p: string, region: string, host: string) => `${p}:inv:${region}/${host}`,
   /** JSON HostInfoRecord of one host (cpus, memory, free disk), written by workers with each inventory refresh. */
   hostInfo: (p: string, region: string, host: string) => `${p}:hostinfo:${region}/${host}`,
+  /** JSON ImageCacheRecord of one host: its cache of catalog images as the image-cache job last saw it. */
+  imageCache: (p: string, region: string, host: string) => `${p}:imgcache:${region}/${host}`,
   /** HASH vm name → JSON PendingCreate: creates placed on the host that may not be in its inventory yet. */
   pendingCreates: (p: string, region: string, host: string) => `${p}:pending:${region}/${host}`,
   /** Set when a job's cancellation is asked for (value: who asked); workers check it before and while running. */
@@ -176,6 +190,27 @@ export interface HostInfoRecord {
   disk_free_bytes: number;
   disk_total_bytes: number;
   kvm: boolean;
+}
+
+/** One catalog image in a host's cache. */
+export interface ImageCacheEntry {
+  cached: boolean;
+  sha256: string | null;
+  size_bytes: number | null;
+  /** The cached content was re-hashed this run and matched its checksum (null: not checked). */
+  verified: boolean | null;
+  /** Downloaded by this run (it was missing, corrupted, or the catalog's checksum changed). */
+  downloaded: boolean;
+  /** Why it could not be cached this run. */
+  error: string | null;
+}
+
+/** A host's image cache as the last image-cache job saw it. */
+export interface ImageCacheRecord {
+  checked_at: string;
+  images: Record<string, ImageCacheEntry>;
+  /** Versions removed by that run. */
+  pruned: Array<{ name: string; sha256: string }>;
 }
 
 /** What a placed create will take on its host, counted until the VM shows up in the host's inventory. */

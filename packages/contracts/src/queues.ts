@@ -60,7 +60,7 @@ export class Queues {
     const queueName = hostQueueName(p.region, p.host);
     const { attempts, backoff_ms } = this.config.worker;
     let data: JobPayload;
-    if (p.kind === 'refresh') {
+    if (p.kind === 'refresh' || p.kind === 'image-cache') {
       data = p;
     } else {
       const seq = await this.redis.incr(keys.vmSeq(this.prefix, p.region, p.vm_name));
@@ -74,7 +74,7 @@ export class Queues {
     await this.redis.set(keys.jobQueue(this.prefix, id), queueName, 'EX', RETENTION_SECONDS + 3600);
     const job = await this.get(queueName).add(p.kind, data, {
       jobId: id,
-      attempts: p.kind === 'refresh' ? 1 : attempts,
+      attempts: p.kind === 'refresh' || p.kind === 'image-cache' ? 1 : attempts,
       backoff: { type: 'exponential', delay: backoff_ms, jitter: 0.5 },
       removeOnComplete: { age: RETENTION_SECONDS, count: 10_000 },
       removeOnFail: { age: RETENTION_SECONDS, count: 10_000 },

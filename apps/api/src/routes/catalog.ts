@@ -1,7 +1,8 @@
 /**
  * What can be asked for: regions with their instance types (the replaced service's shape, without
- * hosts or credentials) and the image catalog.
+ * hosts or credentials) and the image catalog with each host's cache state.
  */
+import { type ImageCacheRecord, keys } from '@provisioner/contracts';
 import { Hono } from 'hono';
 import type { AppEnv, Services } from '../context.ts';
 import { enabledRegions } from '../validation.ts';
@@ -24,11 +25,48 @@ export function catalogRoutes(s: Services): Hono<AppEnv> {
     ),
   );
 
-  // Names and checksums only: an image URL may carry a signed query or credentials.
-  r.get('/v1/images', (c) => c.json({ images: Object.entries(s.config.images).map(([name, image]) => ({ name, sha256: image.sha256 ?? null })) }));
+  // Names and checksums only: an image URL may carry a signed query or credentials. Each host's cache
+  // state is what its last image-cache job saw (`cached: null` until one has run).
+  r.get('/v1/images', async (c) => {
+    const hosts = s.config.regions.flatMap((rg) => rg.hosts.map((h) => ({ region: rg.region_name, host: h.name })));
+    // The catalog stays readable while Redis is down; the cache state is then unknown (null).
+    const raw = hosts.length
+      ? await s.redis.mget(...hosts.map((h) => keys.imageCache(s.config.queue_prefix, h.region, h.host))).catch(() => [] as Array<string | null>)
+      : [];
+    const records = hosts.map((h, i) => ({ ...h, record: parseRecord(raw[i] ?? null) }));
+    return c.json({
+      images: Object.entries(s.config.images).map(([name, image]) => ({
+        name,
+        sha256: image.sha256 ?? null,
+        hosts: records.map(({ region, host, record }) => {
+          const e = record?.images[name];
+          return {
+            region,
+            host,
+            cached: e ? e.cached : null,
+            sha256: e?.sha256 ?? null,
+            size_bytes: e?.size_bytes ?? null,
+            verified: e?.verified ?? null,
+            error: e?.error ?? null,
+            checked_at: e ? (record?.checked_at ?? null) : null,
+          };
+        }),
+      })),
+    });
+  });
 
   // Legacy and open: the chat bot calls it without a token.
   r.get('/v1/get-images', (c) => c.json({ images: Object.keys(s.config.images) }));
 
   return r;
+}
+
+function parseRecord(raw: string | null): ImageCacheRecord | null {
+  if (!raw) return null;
+  try {
+    const r = JSON.parse(raw) as ImageCacheRecord;
+    return typeof r.images === 'object' && r.images !== null ? r : null;
+  } catch {
+    return null;
+  }
 }

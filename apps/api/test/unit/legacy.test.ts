@@ -50,12 +50,12 @@ describe('catalog and health (legacy shapes)', () => {
 
   it('GET /v1/images lists names and checksums, not URLs (they may carry credentials)', async () => {
     const r = await bot('/v1/images');
-    expect(await r.json()).toEqual({
-      images: [
-        { name: 'v0.76.0', sha256: 'a'.repeat(64) },
-        { name: 'debian-12', sha256: null },
-      ],
-    });
+    const body = (await r.json()) as { images: Array<{ name: string; sha256: string | null }> };
+    expect(body.images.map(({ name, sha256 }) => ({ name, sha256 }))).toEqual([
+      { name: 'v0.76.0', sha256: 'a'.repeat(64) },
+      { name: 'debian-12', sha256: null },
+    ]);
+    expect(JSON.stringify(body)).not.toMatch(/example\.org|secret/);
   });
 
   it('GET /ready reports Redis and every host’s last known status', async () => {

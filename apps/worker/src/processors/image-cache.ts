@@ -1,0 +1,59 @@
+import { type ImageCacheEntry, type ImageCachePayload, type ImageCacheRecord, keys, redactText } from '@provisioner/contracts';
+import type { z } from 'zod';
+import type { ProcessorContext } from './context.ts';
+
+/**
+ * Keeps the host's cache of catalog images warm: re-hashes what is cached (a corrupted version is
+ * removed), downloads what is missing or whose catalog checksum changed (concurrent creates of the same
+ * image wait on the same per-name lock, so each image is downloaded once), prunes old versions no VM disk
+ * uses beyond `image_cache.keep_unused_versions`, and publishes the state for GET /v1/images.
+ */
+export async function processImageCache(ctx: ProcessorContext, p: z.infer<typeof ImageCachePayload>) {
+  const { hv, config, signal } = ctx;
+  const cfg = config.image_cache;
+  const names = Object.keys(config.images);
+  const base = { keep: cfg.keep_unused_versions, graceMinutes: cfg.prune_grace_minutes };
+  const checked = await ctx.steps.run('verify', () => hv.imageCache(names, { ...base, verify: cfg.verify, prune: false }, { signal }));
+  const verified = new Map(checked.images.map((i) => [i.name, i]));
+  const images: Record<string, ImageCacheEntry> = {};
+  await ctx.steps.run('fetch', async (report) => {
+    for (const [i, name] of names.entries()) {
+      const image = config.images[name];
+      if (!image) continue;
+      const before = verified.get(name);
+      try {
+        const got = await hv.ensureImage({ name, url: image.url, sha256: image.sha256 }, { signal });
+        images[name] = {
+          cached: true,
+          sha256: got.sha256,
+          size_bytes: got.sizeBytes,
+          // Downloading hashes the content (its file is named by it); otherwise only this run's re-hash counts.
+          verified: got.downloaded || (before?.verified === 'ok' && before.sha256 === got.sha256) ? true : null,
+          downloaded: got.downloaded,
+          error: null,
+        };
+      } catch (e) {
+        if (signal.aborted) throw e;
+        // One image's download failing does not stop the others; the state says why.
+        const error = redactText((e as Error).message);
+        ctx.log.warn({ image: name, err: error }, 'caching an image failed');
+        images[name] = { cached: false, sha256: null, size_bytes: null, verified: null, downloaded: false, error };
+      }
+      report((i + 1) / names.length);
+    }
+  });
+  const pruned = await ctx.steps.run('prune', () => hv.imageCache(names, { ...base, verify: false, prune: true }, { signal }));
+  for (const s of pruned.images) {
+    const e = images[s.name];
+    if (e && s.sha256 === null) Object.assign(e, { cached: false, sha256: null, size_bytes: null });
+  }
+  const record: ImageCacheRecord = { checked_at: new Date().toISOString(), images, pruned: pruned.pruned };
+  await ctx.redis.set(keys.imageCache(config.queue_prefix, p.region, p.host), JSON.stringify(record));
+  return {
+    region: p.region,
+    host: p.host,
+    images: names.length,
+    downloaded: Object.values(images).filter((i) => i.downloaded).length,
+    pruned: pruned.pruned.length,
+  };
+}
