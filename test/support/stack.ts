@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { scanKeys } from '@provisioner/contracts';
 import { Redis } from 'ioredis';
 import type { LoopbackHost } from './host.ts';
 
@@ -39,6 +40,13 @@ export interface StackOptions {
   h1?: Record<string, unknown>;
   /** More hosts of region r1 after h1 (see hostConfig; e.g. a sessionHost from host.ts). */
   extraHosts?: Array<Record<string, unknown>>;
+  /** API processes (default 1); `fetch` picks one with `init.api`. */
+  apis?: number;
+  /**
+   * Another Redis than the machine's: `config` goes into the processes' configuration (`redis_url` and/or
+   * `redis: { sentinels | cluster }`), `client` is the stack's own client for the test (closed at stop).
+   */
+  redis?: { config: Record<string, unknown>; client: () => Redis };
 }
 
 /** A host entry of the test configuration for a loopback host. */
@@ -75,6 +83,9 @@ const ENV_FILE_VARS = [
 
 export interface Stack {
   url: string;
+  /** Every API process's base URL (url is the first). */
+  urls: string[];
+  apis: ChildProcess[];
   prefix: string;
   tokens: { admin: string; read: string; write: string };
   redis: Redis;
@@ -83,7 +94,7 @@ export interface Stack {
   api: ChildProcess;
   logs: string[];
   startWorker(): Promise<ChildProcess>;
-  fetch(path: string, init?: RequestInit & { token?: string | null }): Promise<Response>;
+  fetch(path: string, init?: RequestInit & { token?: string | null; api?: number }): Promise<Response>;
   stop(): Promise<void>;
 }
 
@@ -134,6 +145,7 @@ export function testConfig(o: StackOptions, prefix: string, port: number, tokens
     },
     // Off unless a test turns it on: it would download every catalog image at start.
     image_cache: { interval_ms: 0 },
+    ...o.redis?.config,
     ...o.extra,
   };
 }
@@ -192,7 +204,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     : { ...blank, PROVISIONER_CONFIG: configPath, PORT: '', REDIS_URL: '', API_TOKEN: '', LOG_LEVEL: '' };
   if (o.env?.API_TOKEN) tokens.admin = o.env.API_TOKEN;
   const logs: string[] = [];
-  const redis = new Redis('redis://127.0.0.1:6379');
+  const redis = o.redis ? o.redis.client() : new Redis('redis://127.0.0.1:6379');
   const workers: ChildProcess[] = [];
   const startWorker = async () => {
     const from = logs.length;
@@ -202,18 +214,29 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     return w;
   };
   let api: ChildProcess;
+  const apis: ChildProcess[] = [];
+  const urls = [`http://127.0.0.1:${port}`];
   if (o.supervisor) {
     api = spawnNode(['scripts/start.mjs'], { ...env, ROLE: 'all' }, logs, 'all');
     await waitLog(logs, 'worker ready', 0);
   } else {
     for (let i = 0; i < (o.workers ?? 1); i++) await startWorker();
     api = spawnTs('apps/api/src/main.ts', env, logs, 'api');
+    // More API processes: the same configuration on ports of their own.
+    for (let i = 1; i < (o.apis ?? 1); i++) {
+      const p = await freePort();
+      apis.push(spawnTs('apps/api/src/main.ts', { ...env, PORT: String(p) }, logs, `api${i}`));
+      urls.push(`http://127.0.0.1:${p}`);
+    }
   }
-  const url = `http://127.0.0.1:${port}`;
-  await waitHttp(`${url}/health`);
+  apis.unshift(api);
+  const url = urls[0] as string;
+  for (const u of urls) await waitHttp(`${u}/health`);
 
   return {
     url,
+    urls,
+    apis,
     prefix,
     tokens,
     redis,
@@ -223,14 +246,14 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     logs,
     startWorker,
     fetch: (path, init = {}) => {
-      const { token = tokens.admin, ...rest } = init;
+      const { token = tokens.admin, api: which = 0, ...rest } = init;
       const headers = new Headers(rest.headers);
       if (token !== null && !headers.has('authorization')) headers.set('authorization', `Bearer ${token}`);
       if (rest.body && !headers.has('content-type')) headers.set('content-type', 'application/json');
-      return fetch(`${url}${path}`, { ...rest, headers });
+      return fetch(`${urls[which % urls.length]}${path}`, { ...rest, headers });
     },
     stop: async () => {
-      const all = [api, ...workers].filter((c) => c.exitCode === null && c.signalCode === null);
+      const all = [...apis, ...workers].filter((c) => c.exitCode === null && c.signalCode === null);
       await Promise.all(
         all.map(
           (c) =>
@@ -250,12 +273,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
 
 /** Deletes the keys of one test's prefix, and nothing else. */
 export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (found.length) await redis.del(...found);
-  } while (cursor !== '0');
+  // One DEL per 500 keys: they share the prefix's hash tag, so in a cluster they are in one slot.
+  const found = await scanKeys(redis, `${prefix}:*`);
+  for (let i = 0; i < found.length; i += 500) await redis.del(...found.slice(i, i + 500));
 }
 
 /** Polls a job until it ends; returns its final view. */

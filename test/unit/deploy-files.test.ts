@@ -5,8 +5,9 @@
  * entry point. No Docker engine runs here.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2019 } from 'ajv/dist/2019.js';
@@ -212,5 +213,55 @@ describe('docker-compose.yml', () => {
     expect(redis.command.join(' ')).toMatch(/--appendonly yes/);
     expect(redis.command.join(' ')).toMatch(/--maxmemory-policy noeviction/);
     expect(redis.volumes.some((v) => v.endsWith(':/data'))).toBe(true);
+  });
+});
+
+/** A configuration file with one region, for loading a service's environment. */
+function minimalConfig(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'prov-compose-'));
+  const fp = `SHA256:${'A'.repeat(43)}`;
+  const host = { name: 'h1', address: '10.0.0.5', private_key_path: '/k', host_key_fingerprint: fp };
+  const region = { region_name: 'r1', hosts: [host], available_instance_types: [{ instance_type: 't', vcpus: 1, memory_mb: 512, storage_mb: 1024 }] };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ user_data_key: Buffer.alloc(32).toString('base64'), regions: [region] }));
+  return join(dir, 'config.json');
+}
+
+describe('docker-compose.prod.yml', () => {
+  // Anchors and merge keys (`<<: *app`) are resolved the way Compose resolves them.
+  const prod = parseYaml(read('docker-compose.prod.yml'), { merge: true }) as { services: Record<string, Service & Record<string, unknown>> };
+
+  it('is valid against the Compose Specification schema', () => {
+    const valid = composeValidator();
+    expect(valid(prod), JSON.stringify(valid.errors)).toBe(true);
+  });
+
+  it('runs two APIs and three workers against a Redis master, a replica and three Sentinels', async () => {
+    const { loadConfig } = await import('@provisioner/contracts');
+    const s = prod.services;
+    const app = Object.entries(s).filter(([, v]) => v.image?.startsWith('provisioner'));
+    expect(app.map(([, v]) => [v.environment?.ROLE, (v.deploy as { replicas?: number })?.replicas]).sort()).toEqual([
+      ['api', 2],
+      ['worker', 3],
+    ]);
+    const sentinels = Object.keys(s).filter((n) => String((s[n] as { command?: string[] }).command).includes('--sentinel'));
+    expect(sentinels).toHaveLength(3);
+    expect(String((s['redis-replica'] as { command: string[] }).command)).toContain('--replicaof redis-primary 6379');
+    for (const [, v] of app) {
+      const env = v.environment as Record<string, string>;
+      // What each process makes of it: the three sentinels and the monitored master's name.
+      const file = minimalConfig();
+      const config = loadConfig({ ...env, REDIS_PASSWORD: 'x', PROVISIONER_CONFIG: file } as NodeJS.ProcessEnv);
+      rmSync(dirname(file), { recursive: true, force: true });
+      expect(config.redis?.sentinels?.map((n) => `${n.host}:${n.port}`).sort()).toEqual(sentinels.map((n) => `${n}:26379`).sort());
+      expect(String((s[sentinels[0] as string] as { command: string[] }).command)).toContain(`sentinel monitor ${config.redis?.name} redis-primary 6379 2`);
+      expect(v.depends_on && Object.keys(v.depends_on).sort()).toEqual(sentinels.sort());
+    }
+    expect((s.worker as { stop_grace_period?: string }).stop_grace_period).toBe('2m');
+    // Persistence and noeviction on both Redis servers, as in docker-compose.yml.
+    for (const n of ['redis-primary', 'redis-replica']) {
+      const cmd = String((s[n] as { command: string[] }).command);
+      expect(cmd).toMatch(/--appendonly yes/);
+      expect(cmd).toMatch(/--maxmemory-policy noeviction/);
+    }
   });
 });

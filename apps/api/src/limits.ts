@@ -3,7 +3,7 @@
  * and an optional per-region VM quota.
  */
 import { randomUUID } from 'node:crypto';
-import { keys, type RegionConfig } from '@provisioner/contracts';
+import { keys, type RegionConfig, scanKeys } from '@provisioner/contracts';
 import type { MiddlewareHandler } from 'hono';
 import type { Redis } from 'ioredis';
 import type { AppEnv, Services } from './context.ts';
@@ -43,14 +43,7 @@ export function rateLimit(redis: Redis, prefix: string): MiddlewareHandler<AppEn
 /** Names of VMs whose create was accepted in the region (host recorded), whether or not they exist yet. */
 async function acceptedNames(redis: Redis, prefix: string, region: string): Promise<string[]> {
   const start = keys.vmHost(prefix, region, '');
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${start}*`, 'COUNT', 1000);
-    cursor = next;
-    for (const k of found) out.push(k.slice(start.length));
-  } while (cursor !== '0');
-  return out;
+  return (await scanKeys(redis, `${start}*`)).map((k) => k.slice(start.length));
 }
 
 const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;

@@ -4,8 +4,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
-import { type Config, ConfigError, LOG_REDACT, loadConfig, Queues } from '@provisioner/contracts';
-import { Redis } from 'ioredis';
+import { type Config, ConfigError, connectRedis, LOG_REDACT, loadConfig, Queues } from '@provisioner/contracts';
 import { pino } from 'pino';
 import { createApp } from './app.ts';
 
@@ -17,7 +16,7 @@ const REDIS_STARTUP_WAIT_MS = 5_000;
 export async function startApi(config: Config) {
   const logger = pino({ level: config.log_level, base: { service: 'api', pid: process.pid }, redact: LOG_REDACT });
   // Fail fast while Redis is down (no offline queue, one retry): clients get a 503 at once, not a hang.
-  const redis = new Redis(config.redis_url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  const redis = connectRedis(config, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
   let lastRedisError = '';
   redis.on('error', (e) => {
     if (e.message !== lastRedisError) logger.warn({ err: e.message }, 'redis error');

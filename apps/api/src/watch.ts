@@ -4,7 +4,7 @@
  * soon as something happens; a poll every 500 ms covers events missed while QueueEvents connects or
  * reconnects. A change is reported only when the job view itself changed.
  */
-import { type Config, isTerminal, type JobView, toJobView } from '@provisioner/contracts';
+import { type Config, duplicateRedis, isTerminal, type JobView, toJobView } from '@provisioner/contracts';
 import { type Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -48,7 +48,7 @@ export class JobWatcher {
     if (!qe) {
       // Its own connection: QueueEvents blocks on XREAD, and a blocking client needs maxRetriesPerRequest
       // null and an offline queue. Lazy, because QueueEvents duplicates it again and owns that copy.
-      const connection = this.redis.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: true });
+      const connection = duplicateRedis(this.redis, { maxRetriesPerRequest: null, enableOfflineQueue: true, lazyConnect: true });
       qe = new QueueEvents(queue.name, { connection, prefix: this.config.queue_prefix });
       qe.setMaxListeners(0);
       qe.on('error', (e) => this.logger.warn({ err: e.message, queue: queue.name }, 'queue events error'));

@@ -4,13 +4,13 @@
  * `cancelJob`). The processor passes the signal to every SSH command, whose process group on the host
  * is then killed.
  */
-import { keys } from '@provisioner/contracts';
+import { duplicateRedis, keys } from '@provisioner/contracts';
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 export async function listenForCancels(redis: Redis, prefix: string, workers: readonly Worker[], log: Logger): Promise<() => Promise<void>> {
-  const sub = redis.duplicate({ maxRetriesPerRequest: null });
+  const sub = duplicateRedis(redis, { maxRetriesPerRequest: null });
   sub.on('error', (e) => log.warn({ err: e.message }, 'cancel subscription error'));
   const channel = keys.cancelChannel(prefix);
   sub.on('message', (ch: string, id: string) => {

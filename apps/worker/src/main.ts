@@ -5,9 +5,8 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Config, ConfigError, hostQueueName, LOG_REDACT, loadConfig } from '@provisioner/contracts';
+import { type Config, ConfigError, connectRedis, duplicateRedis, hostQueueName, LOG_REDACT, loadConfig } from '@provisioner/contracts';
 import { type Job, Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { listenForCancels } from './cancel.ts';
 import { checkHostKeys, makeHypervisors } from './hosts.ts';
@@ -17,7 +16,7 @@ import { startWebhookWorker } from './webhooks.ts';
 
 export async function startWorker(config: Config) {
   const log = pino({ level: config.log_level, base: { service: 'worker', pid: process.pid }, redact: LOG_REDACT });
-  const redis = new Redis(config.redis_url, { maxRetriesPerRequest: null });
+  const redis = connectRedis(config, { maxRetriesPerRequest: null });
   redis.on('error', (e) => log.warn({ err: e.message }, 'redis error'));
   const hypervisors = makeHypervisors(config);
   // A wrong pinned host key is a configuration error: refuse to start rather than fail every job.
@@ -66,7 +65,7 @@ export async function startWorker(config: Config) {
       if (!hv) throw new Error(`no hypervisor for ${name}`);
       const rt: HostRuntime = { region: region.region_name, host: host.name, hv, queue };
       const worker = new Worker(name, makeProcessor(rt, redis, config, log, metrics), {
-        connection: redis.duplicate({ maxRetriesPerRequest: null }),
+        connection: duplicateRedis(redis, { maxRetriesPerRequest: null }),
         prefix: config.queue_prefix,
         concurrency: host.max_concurrent_operations,
         lockDuration: config.worker.lock_duration_ms,

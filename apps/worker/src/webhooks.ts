@@ -11,6 +11,7 @@ import {
   type Config,
   callbackOf,
   type DeliverySpec,
+  duplicateRedis,
   type JobEventType,
   redactUrl,
   signWebhook,
@@ -200,7 +201,7 @@ export function startWebhookWorker(config: Config, redis: Redis, log: Logger, on
   };
 
   const worker = new Worker(WEBHOOK_QUEUE, processor, {
-    connection: redis.duplicate({ maxRetriesPerRequest: null }),
+    connection: duplicateRedis(redis, { maxRetriesPerRequest: null }),
     prefix: config.queue_prefix,
     concurrency: cfg.concurrency,
     settings: {

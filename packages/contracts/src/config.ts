@@ -173,9 +173,28 @@ const WebhooksSchema = z
   })
   .prefault({});
 
+const HostPortSchema = z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) });
+
+const RedisSchema = z
+  .object({
+    /** Redis Sentinel: sentinels to ask for the master named `name` (failovers are followed); redis_url is then unused. */
+    sentinels: z.array(HostPortSchema).min(1).optional(),
+    name: z.string().min(1).optional(),
+    sentinel_password: z.string().min(1).optional(),
+    /** Redis Cluster: some of its nodes (the others are discovered); redis_url is then unused. */
+    cluster: z.object({ nodes: z.array(HostPortSchema).min(1) }).optional(),
+    /** Credentials of the Redis servers (ACL user and password) with sentinels or a cluster. */
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+  })
+  .refine((r) => !(r.sentinels && r.cluster), { message: 'give sentinels or cluster, not both' })
+  .refine((r) => !r.sentinels || r.name, { path: ['name'], message: 'the master name the sentinels monitor is required with sentinels' });
+
 const ConfigBase = z.object({
   port: z.number().int().min(0).max(65535).default(8080),
   redis_url: z.string().default('redis://127.0.0.1:6379'),
+  /** Sentinel or Cluster connection settings instead of redis_url (see README, Deployment). */
+  redis: RedisSchema.optional(),
   /** Key prefix of every queue; the braces are a Redis Cluster hash tag. */
   queue_prefix: z
     .string()
@@ -262,7 +281,7 @@ function formatIssues(error: z.ZodError): string {
 
 /**
  * Loads the configuration: the file named by PROVISIONER_CONFIG, then environment overrides
- * (PORT, WORKER_PORT, REDIS_URL, API_TOKEN, LOG_LEVEL, PROVISIONER_USER_DATA_KEY or USER_DATA_KEY, and
+ * (PORT, WORKER_PORT, REDIS_URL, REDIS_SENTINELS/REDIS_MASTER_NAME/REDIS_CLUSTER_NODES/REDIS_PASSWORD, API_TOKEN, LOG_LEVEL, PROVISIONER_USER_DATA_KEY or USER_DATA_KEY, and
  * BAREMETAL_SERVER_CONFIGS with PROVISIONER_SSH_KEY_PATH and PROVISIONER_HOST_FINGERPRINTS for migration),
  * then the replaced service's env file (SSH_HOST, SSH_PORT, SSH_USER, SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED,
  * SSH_HOST_KEY_FINGERPRINT: see applyEnvFile).
@@ -292,6 +311,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
   if (env.PORT) over.port = num('PORT', env.PORT);
   if (env.REDIS_URL) over.redis_url = env.REDIS_URL;
+  applyRedisEnv(over, raw, env);
   if (env.LOG_LEVEL) over.log_level = env.LOG_LEVEL;
   if (env.PROVISIONER_USER_DATA_KEY) over.user_data_key = env.PROVISIONER_USER_DATA_KEY;
   if (env.USER_DATA_KEY) over.user_data_key = env.USER_DATA_KEY;
@@ -316,6 +336,51 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = ConfigSchema.safeParse(over);
   if (!parsed.success) throw new ConfigError(`invalid configuration: ${formatIssues(parsed.error)}`);
   return parsed.data;
+}
+
+/** `host:port,host:port` (REDIS_SENTINELS, REDIS_CLUSTER_NODES) as the `redis` settings' node lists. */
+function hostPorts(name: string, v: string): Array<{ host: string; port: number }> {
+  return v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean)
+    .map((x) => {
+      const m = /^(.+):(\d{1,5})$/.exec(x);
+      if (!m?.[1] || !m[2]) throw new ConfigError(`${name}: "${x}" is not host:port`);
+      return { host: m[1].replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]) };
+    });
+}
+
+/**
+ * Redis Sentinel or Cluster settings from the environment (containers): REDIS_SENTINELS with
+ * REDIS_MASTER_NAME, or REDIS_CLUSTER_NODES, and REDIS_PASSWORD / REDIS_SENTINEL_PASSWORD. They replace
+ * the file's `redis` node lists.
+ */
+function applyRedisEnv(over: Record<string, unknown>, raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  const base = { ...((raw.redis as Record<string, unknown> | undefined) ?? {}) };
+  let changed = false;
+  if (env.REDIS_SENTINELS) {
+    delete base.cluster;
+    Object.assign(base, { sentinels: hostPorts('REDIS_SENTINELS', env.REDIS_SENTINELS) });
+    changed = true;
+  }
+  if (env.REDIS_CLUSTER_NODES) {
+    delete base.sentinels;
+    Object.assign(base, { cluster: { nodes: hostPorts('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES) } });
+    changed = true;
+  }
+  for (const [k, field] of [
+    ['REDIS_MASTER_NAME', 'name'],
+    ['REDIS_PASSWORD', 'password'],
+    ['REDIS_SENTINEL_PASSWORD', 'sentinel_password'],
+  ] as const) {
+    const v = env[k];
+    if (v) {
+      base[field] = v;
+      changed = true;
+    }
+  }
+  if (changed) over.redis = base;
 }
 
 /** How an operator reads a node's host-key fingerprint: install-server.sh's sshd (port 2222) serves the node's own host keys. */

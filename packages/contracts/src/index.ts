@@ -4,6 +4,7 @@ export * from './crypto.ts';
 export * from './jobs.ts';
 export * from './queues.ts';
 export * from './redact.ts';
+export * from './redis.ts';
 export * from './secret.ts';
 export * from './view.ts';
 export * from './webhooks.ts';
