@@ -104,9 +104,14 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-/** A Redis of the test's own on a spare port (no persistence): the machine's Redis is never touched. */
-export async function startOwnRedis(port: number): Promise<OwnService> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+/**
+ * A Redis of the test's own on a spare port: the machine's Redis is never touched. With `dir` it keeps an
+ * append-only file there (fsync `appendfsync`, default everysec, as docker-compose.yml runs it), so it can be
+ * restarted on the same port with its data.
+ */
+export async function startOwnRedis(port: number, o: { dir?: string; appendfsync?: 'always' | 'everysec' } = {}): Promise<OwnService> {
+  const persistence = o.dir ? ['--dir', o.dir, '--appendonly', 'yes', '--appendfsync', o.appendfsync ?? 'everysec'] : ['--appendonly', 'no'];
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
   await waitPort(port);
   return { port, process: child, stop: () => stopChild(child) };
 }

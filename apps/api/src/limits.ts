@@ -47,7 +47,8 @@ async function acceptedNames(redis: Redis, prefix: string, region: string): Prom
 }
 
 const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-const LOCK_TTL_MS = 5_000;
+/** Placement, quota count and name reservation take milliseconds; a lock left by a request that died with Redis lapses soon. */
+const LOCK_TTL_MS = 2_000;
 
 /**
  * Runs `fn` under a short per-region lock: a create's placement, quota count and name reservation happen
