@@ -174,6 +174,12 @@ export class Inventory {
    * placement lock, so concurrent creates do not count the same free capacity twice.
    */
   async chooseHost(region: RegionConfig, need: Need, pin?: string): Promise<{ placement: Placement; entries: HostEntry[] }> {
+    const { states, entries } = await this.hostStates(region, pin);
+    return { placement: place(states, need, this.config.placement), entries };
+  }
+
+  /** What placement knows of each of the region's hosts (only `pin` when given). */
+  async hostStates(region: RegionConfig, pin?: string): Promise<{ states: HostState[]; entries: HostEntry[] }> {
     const [entries, info] = await Promise.all([this.entries([region]), this.hostInfo([region])]);
     const pending = await this.pendingCreates(region, entries);
     const hosts = region.hosts.filter((h) => pin === undefined || h.name === pin);
@@ -189,7 +195,7 @@ export class Inventory {
         };
       }),
     );
-    return { placement: place(states, need, this.config.placement), entries };
+    return { states, entries };
   }
 
   /** Records a create placed on `host` until its VM shows up in the host's inventory. */

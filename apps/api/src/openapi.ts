@@ -95,12 +95,34 @@ const VmPage = z.object({
 
 const JobPage = z.object({ jobs: z.array(JobView), limit: z.number().int(), offset: z.number().int(), next_offset: z.number().int().nullable() });
 
+const n = z.number().int().nullable();
+const RegionHost = z.object({
+  host: z.string(),
+  observed_at: z.string().nullable(),
+  error: z.string().nullable(),
+  cpus: n,
+  memory_mb: n,
+  kvm: z.boolean().nullable(),
+  info_observed_at: z.string().nullable(),
+  capacity: z.object({
+    vms: z.number().int(),
+    max_vms: n,
+    vcpus_used: z.number().int(),
+    vcpus_total: n.describe('CPUs × cpu_allocation_ratio − reserved_vcpus (null until a worker published host info)'),
+    memory_mb_used: z.number().int(),
+    memory_mb_total: n,
+    disk_free_mb: n,
+    queued_ops: z.number().int(),
+    max_concurrent_operations: z.number().int(),
+  }),
+});
 const Region = z.object({
   region_name: z.string(),
   enabled: z.boolean(),
   available_instance_types: z.array(
     z.object({ instance_type: z.string(), vcpus: z.number().int(), memory_mb: z.number().int(), storage_mb: z.number().int() }),
   ),
+  hosts: z.array(RegionHost).nullable().optional().describe('with ?hosts=true (admin tokens only): each host’s health and capacity as placement counts it'),
 });
 
 const ImageHostState = z.object({
@@ -238,14 +260,17 @@ export const ROUTES: RouteDoc[] = [
     path: '/v1/regions',
     tag: 'catalog',
     summary: 'Regions and their instance types',
+    description: 'With `hosts=true` (admin tokens), each host’s health and capacity as placement counts it.',
     withoutRedis: true,
+    query: z.object({ hosts: z.enum(['true', 'false']).optional() }),
     ok: { status: 200, description: 'Enabled regions', schema: z.array(Region) },
+    errors: ['FORBIDDEN'],
   },
   {
     method: 'get',
     path: '/v1/images',
     tag: 'catalog',
-    summary: 'The image catalog (names and checksums)',
+    summary: 'The image catalog (names and checksums) and each host’s cache of it',
     withoutRedis: true,
     ok: { status: 200, description: 'Images', schema: Images },
   },

@@ -2,28 +2,39 @@
  * What can be asked for: regions with their instance types (the replaced service's shape, without
  * hosts or credentials) and the image catalog with each host's cache state.
  */
-import { type ImageCacheRecord, keys } from '@provisioner/contracts';
+import { type ImageCacheRecord, keys, type RegionConfig } from '@provisioner/contracts';
 import { Hono } from 'hono';
 import type { AppEnv, Services } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { hostCapacity } from '../placement.ts';
 import { enabledRegions } from '../validation.ts';
 
 export function catalogRoutes(s: Services): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
 
-  r.get('/v1/regions', (c) =>
-    c.json(
-      enabledRegions(s.config).map((region) => ({
-        region_name: region.region_name,
-        enabled: region.enabled,
-        available_instance_types: region.available_instance_types.map(({ instance_type, vcpus, memory_mb, storage_mb }) => ({
-          instance_type,
-          vcpus,
-          memory_mb,
-          storage_mb,
+  // `?hosts=true` (admin tokens) adds each host's health and capacity; without it the answer keeps the
+  // replaced service's shape, which the chat bot (an admin token) reads.
+  r.get('/v1/regions', async (c) => {
+    const admin = c.get('caller')?.scopes.includes('admin') ?? false;
+    const withHosts = c.req.query('hosts') === 'true';
+    if (withHosts && !admin) throw new ApiError('FORBIDDEN', 'hosts=true needs an admin token');
+    return c.json(
+      await Promise.all(
+        enabledRegions(s.config).map(async (region) => ({
+          region_name: region.region_name,
+          enabled: region.enabled,
+          available_instance_types: region.available_instance_types.map(({ instance_type, vcpus, memory_mb, storage_mb }) => ({
+            instance_type,
+            vcpus,
+            memory_mb,
+            storage_mb,
+          })),
+          // Admins also see each host's health and capacity (never its address or credentials).
+          ...(withHosts ? { hosts: await hostsView(s, region) } : {}),
         })),
-      })),
-    ),
-  );
+      ),
+    );
+  });
 
   // Names and checksums only: an image URL may carry a signed query or credentials. Each host's cache
   // state is what its last image-cache job saw (`cached: null` until one has run).
@@ -66,6 +77,28 @@ function parseRecord(raw: string | null): ImageCacheRecord | null {
   try {
     const r = JSON.parse(raw) as ImageCacheRecord;
     return typeof r.images === 'object' && r.images !== null ? r : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Each host's last listing and capacity as placement counts it; null while Redis cannot be read. */
+async function hostsView(s: Services, region: RegionConfig) {
+  try {
+    const { states } = await s.inventory.hostStates(region);
+    return states.map((st) => {
+      const { host: _name, info_observed_at, ...capacity } = hostCapacity(st, s.config.placement);
+      return {
+        host: st.host.name,
+        observed_at: st.entry?.observed_at ?? null,
+        error: st.entry ? st.entry.error : 'not observed yet',
+        cpus: st.info?.cpus ?? null,
+        memory_mb: st.info?.memory_mb ?? null,
+        kvm: st.info?.kvm ?? null,
+        info_observed_at,
+        capacity,
+      };
+    });
   } catch {
     return null;
   }

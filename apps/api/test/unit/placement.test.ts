@@ -1,7 +1,7 @@
 import { ConfigSchema, type HostInfoRecord, keys } from '@provisioner/contracts';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type HostState, hostCapacity, place } from '../../src/placement.ts';
-import { deletePrefix, useHarness, vm } from './harness.ts';
+import { deletePrefix, TOKENS, useHarness, vm } from './harness.ts';
 
 const FP = `SHA256:${'A'.repeat(43)}`;
 const hostCfg = (name: string, extra: Record<string, unknown> = {}) => ({
@@ -169,5 +169,46 @@ describe('POST /v1/vms placement', () => {
     const hosts = rs.filter((r) => r.status === 202).map((r) => r.body.target?.host);
     expect(hosts.sort()).toEqual(['h1', 'h1', 'h2']);
     expect(rs.filter((r) => r.status === 409)).toHaveLength(3);
+  });
+});
+
+describe('GET /v1/regions?hosts=true for admins', () => {
+  it('adds each host’s health and capacity as placement counts it, never its address or credentials; only for admins', async () => {
+    await h.redis.set(keys.hostInfo(h.prefix, 'r1', 'h1'), JSON.stringify(info(2, 4096)));
+    await h.writeInventory('r1', 'h1', [{ name: 'x', vcpus: 1, memory_mb: 512 }]);
+    await h.writeInventory('r1', 'h2', [], { error: 'connect ECONNREFUSED' });
+    const body = (await (await h.fetch('/v1/regions?hosts=true')).json()) as Array<{ region_name: string; hosts: unknown[] }>;
+    expect(body[0]?.hosts).toEqual([
+      {
+        host: 'h1',
+        observed_at: expect.any(String),
+        error: null,
+        cpus: 2,
+        memory_mb: 4096,
+        kvm: true,
+        info_observed_at: expect.any(String),
+        capacity: {
+          vms: 1,
+          max_vms: null,
+          vcpus_used: 1,
+          vcpus_total: 2,
+          memory_mb_used: 512,
+          memory_mb_total: 6144,
+          disk_free_mb: 100 * 1024,
+          queued_ops: 0,
+          max_concurrent_operations: 4,
+        },
+      },
+      expect.objectContaining({
+        host: 'h2',
+        error: 'connect ECONNREFUSED',
+        cpus: null,
+        capacity: expect.objectContaining({ vms: 0, max_vms: 1, vcpus_total: null }),
+      }),
+    ]);
+    expect(JSON.stringify(body)).not.toMatch(/127\.0\.0\.1|nonexistent|SHA256/);
+    expect((await h.fetch('/v1/regions?hosts=true', { token: TOKENS.read })).status).toBe(403);
+    // Without it, the replaced service's shape (the chat bot uses an admin token).
+    expect(((await (await h.fetch('/v1/regions')).json()) as unknown[])[0]).not.toHaveProperty('hosts');
   });
 });
