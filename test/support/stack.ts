@@ -145,6 +145,9 @@ export function testConfig(o: StackOptions, prefix: string, port: number, tokens
     },
     // Off unless a test turns it on: it would download every catalog image at start.
     image_cache: { interval_ms: 0 },
+    // The loopback host is shared by every test file and the benchmarks: room for all their VMs (and for
+    // instance types meant to fail on the host), unless a test sets its own ratios.
+    placement: { cpu_allocation_ratio: 1000, memory_allocation_ratio: 100 },
     ...o.redis?.config,
     ...o.extra,
   };
@@ -195,7 +198,14 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'prov-stack-'));
   const configPath = join(dir, 'config.json');
   const fileConfig = o.env
-    ? { queue_prefix: prefix, images: o.images, worker: { port: 0 }, image_cache: { interval_ms: 0 }, ...o.configFile }
+    ? {
+        queue_prefix: prefix,
+        images: o.images,
+        worker: { port: 0 },
+        image_cache: { interval_ms: 0 },
+        placement: { cpu_allocation_ratio: 1000, memory_allocation_ratio: 100 },
+        ...o.configFile,
+      }
     : testConfig(o, prefix, port, tokens);
   writeFileSync(configPath, JSON.stringify(fileConfig), { mode: 0o600 });
   const blank = Object.fromEntries(ENV_FILE_VARS.map((k) => [k, '']));
