@@ -148,22 +148,24 @@ export class Inventory {
    */
   private async pendingCreates(region: RegionConfig, entries: HostEntry[]): Promise<Map<string, PendingCreate[]>> {
     const out = new Map<string, PendingCreate[]>();
-    for (const e of entries) {
-      const key = keys.pendingCreates(this.prefix, region.region_name, e.host);
-      const all = await this.redis.hgetall(key);
-      const names = Object.keys(all);
-      const listed = new Set((e.entry?.vms ?? []).map((v) => v.name));
-      const recorded = names.length ? await this.redis.mget(...names.map((n) => keys.vmHost(this.prefix, region.region_name, n))) : [];
-      const list: PendingCreate[] = [];
-      const stale: string[] = [];
-      for (const [i, n] of names.entries()) {
-        const p = parseJson<PendingCreate>(all[n] ?? null);
-        if (recorded[i] !== e.host || !p) stale.push(n);
-        else if (!listed.has(n)) list.push(p);
-      }
-      if (stale.length) await this.redis.hdel(key, ...stale);
-      out.set(e.host, list);
-    }
+    await Promise.all(
+      entries.map(async (e) => {
+        const key = keys.pendingCreates(this.prefix, region.region_name, e.host);
+        const all = await this.redis.hgetall(key);
+        const names = Object.keys(all);
+        const listed = new Set((e.entry?.vms ?? []).map((v) => v.name));
+        const recorded = names.length ? await this.redis.mget(...names.map((n) => keys.vmHost(this.prefix, region.region_name, n))) : [];
+        const list: PendingCreate[] = [];
+        const stale: string[] = [];
+        for (const [i, n] of names.entries()) {
+          const p = parseJson<PendingCreate>(all[n] ?? null);
+          if (recorded[i] !== e.host || !p) stale.push(n);
+          else if (!listed.has(n)) list.push(p);
+        }
+        if (stale.length) await this.redis.hdel(key, ...stale);
+        out.set(e.host, list);
+      }),
+    );
     return out;
   }
 
@@ -173,28 +175,35 @@ export class Inventory {
    * Returns the entries too, so the caller can check the name is free. Callers hold the region's
    * placement lock, so concurrent creates do not count the same free capacity twice.
    */
-  async chooseHost(region: RegionConfig, need: Need, pin?: string): Promise<{ placement: Placement; entries: HostEntry[] }> {
-    const { states, entries } = await this.hostStates(region, pin);
+  async chooseHost(region: RegionConfig, need: Need, pin?: string, queued?: Map<string, number>): Promise<{ placement: Placement; entries: HostEntry[] }> {
+    const { states, entries } = await this.hostStates(region, pin, queued);
     return { placement: place(states, need, this.config.placement), entries };
   }
 
-  /** What placement knows of each of the region's hosts (only `pin` when given). */
-  async hostStates(region: RegionConfig, pin?: string): Promise<{ states: HostState[]; entries: HostEntry[] }> {
-    const [entries, info] = await Promise.all([this.entries([region]), this.hostInfo([region])]);
-    const pending = await this.pendingCreates(region, entries);
-    const hosts = region.hosts.filter((h) => pin === undefined || h.name === pin);
-    const states: HostState[] = await Promise.all(
-      hosts.map(async (h) => {
-        const counts = await this.queues.get(hostQueueName(region.region_name, h.name)).getJobCounts('waiting', 'active', 'prioritized', 'delayed');
-        return {
-          host: h,
-          entry: entries.find((e) => e.host === h.name)?.entry ?? null,
-          info: info.get(`${region.region_name}/${h.name}`) ?? null,
-          pending: pending.get(h.name) ?? [],
-          queued: Object.values(counts).reduce((a, n) => a + n, 0),
-        };
+  /** Operations waiting or running on each of the region's hosts (advisory: read before the placement lock). */
+  async queuedOps(region: RegionConfig): Promise<Map<string, number>> {
+    const counts = await Promise.all(
+      region.hosts.map(async (h) => {
+        const c = await this.queues.get(hostQueueName(region.region_name, h.name)).getJobCounts('waiting', 'active', 'prioritized', 'delayed');
+        return [h.name, Object.values(c).reduce((a, n) => a + n, 0)] as const;
       }),
     );
+    return new Map(counts);
+  }
+
+  /** What placement knows of each of the region's hosts (only `pin` when given). */
+  async hostStates(region: RegionConfig, pin?: string, queued?: Map<string, number>): Promise<{ states: HostState[]; entries: HostEntry[] }> {
+    const [entries, info, ops] = await Promise.all([this.entries([region]), this.hostInfo([region]), queued ?? this.queuedOps(region)]);
+    const pending = await this.pendingCreates(region, entries);
+    const states = region.hosts
+      .filter((h) => pin === undefined || h.name === pin)
+      .map((h) => ({
+        host: h,
+        entry: entries.find((e) => e.host === h.name)?.entry ?? null,
+        info: info.get(`${region.region_name}/${h.name}`) ?? null,
+        pending: pending.get(h.name) ?? [],
+        queued: ops.get(h.name) ?? 0,
+      }));
     return { states, entries };
   }
 

@@ -91,8 +91,10 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
   }
   const need = { vcpus: type.vcpus, memory_mb: type.memory_mb, storage_mb: type.storage_mb };
   const hostKey = keys.vmHost(s.config.queue_prefix, region.region_name, body.vm_name);
+  // Queue depths only order hosts (they change anyway) and host info is cached: both read before the lock.
+  const [queued] = await Promise.all([s.inventory.queuedOps(region), s.inventory.hostInfo([region])]);
   const host = await withRegionLock(s, region, async () => {
-    const { placement, entries } = await s.inventory.chooseHost(region, need, body.host);
+    const { placement, entries } = await s.inventory.chooseHost(region, need, body.host, queued);
     if (vmItems(entries).some((v) => v.vm_name === body.vm_name)) throw new ApiError('CONFLICT', 'vm already exists');
     if (!placement.ok) {
       const why = placement.reasons.map((r) => `${r.host}: ${r.reason}`).join('; ');
