@@ -1,5 +1,5 @@
 /**
- * The fault suite (issue 6), scenarios 1, 2, 3, 4, 5 and 7, against the real loopback host, real API and worker
+ * The fault suite (issue 6), every scenario (1-7), against the real loopback host, real API and worker
  * processes, and a Redis and an sshd of its own on spare ports (the machine's Redis and the shared sshd
  * are never touched):
  *   1. SIGKILL a worker at a random step of a create: every job succeeds, one domain each, nothing orphaned.
@@ -7,6 +7,7 @@
  *   3. Kill the SSH session on the host mid-command: the job is retried on a new connection and succeeds.
  *   4. Make the host unreachable: jobs retry with backoff, then fail with a clear error; nothing half-made.
  *   5. Cancel at each step of a create: no domain, disk, seed or remote process left.
+ *   6. Replay storms with Idempotency-Key, and ~200 hostile inputs: all 4xx, and a canary file proves nothing ran.
  *   7. SIGTERM the worker during a job: it finishes (or is handed back), never lost.
  * `npm test` runs it with small counts; `npm run chaos` with CHAOS_COUNT=20 and writes the results table
  * into RELIABILITY.md (CHAOS_REPORT).
@@ -15,11 +16,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostQueueName, type ProgressData, STEPS } from '@provisioner/contracts';
+import { isTagValue } from '@provisioner/libvirt';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type OwnService, startOwnRedis, startOwnSshd } from '../support/faults.ts';
 import { type ImageServer, makeHypervisor, makeImages, processTable, startImageServer, uniqueName } from '../support/host.ts';
+import { HOSTILE } from '../support/hostile.ts';
 import { freePort, type Stack, startStack, waitJob } from '../support/stack.ts';
 
 const COUNT = Math.max(1, Number(process.env.CHAOS_COUNT ?? 2));
@@ -446,6 +449,139 @@ describe('chaos', () => {
       }
     }, 300_000);
   }
+
+  it(`6: replay storms with Idempotency-Key, and about 200 hostile inputs: all 4xx, nothing queued, nothing executed`, async () => {
+    const started = Date.now();
+    // Replay storms: STORM identical requests at once per key make one job; another body with the key is 422.
+    const STORM = Math.max(10, COUNT * 2);
+    const stormNames: string[] = [];
+    for (let k = 0; k < 3; k++) {
+      const name = uniqueName('ch6');
+      made.push(name);
+      stormNames.push(name);
+      const key = `storm-${name}`;
+      const body = JSON.stringify({ vm_name: name, region_name: 'r1', instance_type: 'tiny', image: fastImage });
+      const answers = await Promise.all(
+        Array.from({ length: STORM }, () => stack.fetch('/v1/vms', { method: 'POST', body, headers: { 'Idempotency-Key': key } })),
+      );
+      expect(answers.map((r) => r.status)).toEqual(answers.map(() => 202));
+      const ids = new Set(await Promise.all(answers.map(async (r) => ((await r.json()) as JobBody).id)));
+      expect(ids.size).toBe(1);
+      const other = await stack.fetch('/v1/vms', { method: 'POST', body: body.replace(name, `${name}x`), headers: { 'Idempotency-Key': key } });
+      expect(other.status).toBe(422);
+      expect((await waitJob(stack, [...ids][0] ?? '', 60_000)).state).toBe('succeeded');
+    }
+    const domains = (await hv.listDomains()).map((d) => d.name);
+    for (const n of stormNames) expect(domains.filter((d) => d === n)).toHaveLength(1);
+    rows.push({
+      scenario: '6 replay storm',
+      run: 1,
+      fault: `3 keys × ${STORM} identical concurrent creates, + another body per key`,
+      outcome: 'one job and one domain per key; other body 422',
+      attempts: 0,
+      seconds: (Date.now() - started) / 1000,
+      leftovers: [],
+    });
+
+    // Hostile inputs. The canary is what a shell would create if any of them were ever run as a command.
+    const hostileStart = Date.now();
+    const canary = `/tmp/prov-canary-${uniqueName('c')}`;
+    const payloads = [
+      ...HOSTILE,
+      `$(touch ${canary})`,
+      `\`touch ${canary}\``,
+      `; touch ${canary}`,
+      `| touch ${canary}`,
+      `&& touch ${canary}`,
+      `\ntouch ${canary}`,
+      `x'; touch ${canary}; echo '`,
+    ];
+    type Case = { label: string; method: string; path: string; body?: string; headers?: Record<string, string>; token?: string | null };
+    const good = { vm_name: 'ok-name', region_name: 'r1', instance_type: 'tiny', image: fastImage };
+    const cases: Case[] = [];
+    for (const p of payloads) {
+      const j = (o: Record<string, unknown>) => JSON.stringify(o);
+      cases.push(
+        { label: `create vm_name ${JSON.stringify(p)}`, method: 'POST', path: '/v1/vms', body: j({ ...good, vm_name: p }) },
+        { label: `legacy create vm_name ${JSON.stringify(p)}`, method: 'POST', path: '/v1/create', body: j({ ...good, vm_name: p }) },
+        { label: `start path ${JSON.stringify(p)}`, method: 'POST', path: `/v1/vms/r1/${encodeURIComponent(p)}/start` },
+        { label: `legacy start ${JSON.stringify(p)}`, method: 'POST', path: '/v1/start', body: j({ vm_name: p, region_name: 'r1' }) },
+        { label: `region ${JSON.stringify(p)}`, method: 'POST', path: '/v1/vms', body: j({ ...good, region_name: p }) },
+        { label: `image ${JSON.stringify(p)}`, method: 'POST', path: '/v1/vms', body: j({ ...good, image: p }) },
+        { label: `instance type ${JSON.stringify(p)}`, method: 'POST', path: '/v1/vms', body: j({ ...good, instance_type: p }) },
+      );
+    }
+    for (const t of [-1, 0, 1e12, 'abc', 1.5, Number.MAX_SAFE_INTEGER * 8]) {
+      cases.push({ label: `stop timeout_ms ${t}`, method: 'POST', path: '/v1/vms/r1/ok-name/stop', body: JSON.stringify({ timeout_ms: t }) });
+    }
+    for (const [label, body] of [
+      ['invalid UTF-8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]).toString('latin1')],
+      ['UTF-16 JSON', Buffer.from(JSON.stringify(good), 'utf16le').toString('latin1')],
+      ['a JSON array', '[]'],
+      ['JSON null', 'null'],
+      ['a JSON string', '"vm"'],
+      ['deeply nested JSON', `${'['.repeat(20_000)}${']'.repeat(20_000)}`],
+      ['user_data not base64', JSON.stringify({ ...good, user_data: '$(id)' })],
+      ['tag key with a space', JSON.stringify({ ...good, tags: { 'a b': 'x' } })],
+      ['too many tags', JSON.stringify({ ...good, tags: Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`k${i}`, 'v'])) })],
+    ] as const) {
+      cases.push({ label, method: 'POST', path: '/v1/vms', body });
+    }
+    for (const key of ['has space', 'x'.repeat(256), 'tab\there']) {
+      cases.push({
+        label: `Idempotency-Key ${JSON.stringify(key).slice(0, 20)}`,
+        method: 'POST',
+        path: '/v1/vms',
+        body: JSON.stringify(good),
+        headers: { 'Idempotency-Key': key },
+      });
+    }
+    for (const auth of [`Bearer $(touch ${canary})`, `; touch ${canary}`, 'Bearer', `Basic ${Buffer.from('a:b').toString('base64')}`, 'x'.repeat(4096)]) {
+      cases.push({
+        label: `Authorization ${JSON.stringify(auth).slice(0, 24)}`,
+        method: 'POST',
+        path: '/v1/vms',
+        body: JSON.stringify(good),
+        headers: { authorization: auth },
+      });
+    }
+    const jobsBefore = (await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed'])).filter((j) => j.name !== 'refresh').length;
+    const wrong: string[] = [];
+    for (const c of cases) {
+      const r = await stack
+        .fetch(c.path, { method: c.method, body: c.body, headers: c.headers, token: c.headers?.authorization ? null : undefined })
+        .catch((e: unknown) => ({ status: -1, text: async () => String(e) }));
+      const text = await r.text();
+      // Refused with 4xx, and never a stack trace in the answer.
+      if (r.status < 400 || r.status >= 500 || /at .*\.ts:\d+/.test(text)) wrong.push(`${c.label}: ${r.status}`);
+    }
+    const jobsAfter = (await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed'])).filter((j) => j.name !== 'refresh').length;
+
+    // Valid but hostile tag values and user-data do reach the host, as data only.
+    const name = uniqueName('ch6t');
+    made.push(name);
+    const tags = Object.fromEntries(payloads.filter((p) => p !== '' && isTagValue(p)).map((p, i) => [`t${i}`, p]));
+    const userData = Buffer.from(`#cloud-config\nruncmd:\n  - touch ${canary}\n`).toString('base64');
+    const r = await stack.fetch('/v1/vms', { method: 'POST', body: JSON.stringify({ ...good, vm_name: name, tags, user_data: userData }) });
+    expect(r.status).toBe(202);
+    expect((await waitJob(stack, ((await r.json()) as JobBody).id, 60_000)).state).toBe('succeeded');
+    expect((await hv.getDomain(name)).tags).toEqual(tags);
+
+    rows.push({
+      scenario: '6 hostile inputs',
+      run: 1,
+      fault: `${cases.length} hostile requests (names, sizes, encodings, headers) + one create with hostile tag values`,
+      outcome: `${cases.length - wrong.length} answered 4xx${wrong.length ? `, ${wrong.length} not: ${wrong.join('; ')}` : ''}; canary ${existsSync(canary) ? 'CREATED' : 'absent'}`,
+      attempts: 0,
+      seconds: (Date.now() - hostileStart) / 1000,
+      leftovers: existsSync(canary) ? ['canary file'] : [],
+    });
+    expect(wrong).toEqual([]);
+    expect(cases.length).toBeGreaterThanOrEqual(200);
+    expect(jobsAfter).toBe(jobsBefore);
+    expect(existsSync(canary)).toBe(false);
+    for (const n of [...stormNames, name]) await deleteVm(n);
+  }, 300_000);
 });
 
 /** Replaces the generated part of RELIABILITY.md (between its markers) with this run's results. */
