@@ -1,7 +1,8 @@
 /**
  * The image cache end to end: the scheduled image-cache job fills and verifies each host's cache and
  * GET /v1/images shows it per host; ten concurrent creates of an image no host has yet download it once.
- * Real API and worker processes, real Redis, the loopback host and its automation user's session libvirt.
+ * Real API and worker processes, real Redis, the loopback host and its automation user's session libvirt
+ * (cache only: the placement test counts that libvirt's VMs).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -17,9 +18,10 @@ let images: ImageServer;
 beforeAll(async () => {
   // Throttled, so concurrent creates really overlap while the image downloads.
   images = await startImageServer(
+    // Sizes of their own: content no earlier run left in a host's cache.
     makeImages([
-      { name: 'a.qcow2', sizeMiB: 32 },
-      { name: 'b.qcow2', sizeMiB: 48 },
+      { name: 'a.qcow2', sizeMiB: 32 + Math.floor(Math.random() * 10_000) },
+      { name: 'b.qcow2', sizeMiB: 32 + Math.floor(Math.random() * 10_000) },
     ]),
     { bytesPerSecond: 1 << 20 },
   );
@@ -52,11 +54,17 @@ describe('scheduled image cache', () => {
   let stack: Stack;
   const a = uniqueName('ca');
   const b = uniqueName('cb');
+  // Another name for a's content: found in the cache (no download), hashed once to verify it.
+  const c = uniqueName('cc');
 
   beforeAll(async () => {
     stack = await startStack({
       host,
-      images: { [a]: { url: images.url('a.qcow2'), sha256: sha('a.qcow2') }, [b]: { url: images.url('b.qcow2') } },
+      images: {
+        [a]: { url: images.url('a.qcow2'), sha256: sha('a.qcow2') },
+        [b]: { url: images.url('b.qcow2') },
+        [c]: { url: images.url('a.qcow2'), sha256: sha('a.qcow2') },
+      },
       extraHosts: [hostConfig('h2', session)],
       extra: { image_cache: { interval_ms: 60_000, verify: true, keep_unused_versions: 1, prune_grace_minutes: 60 } },
     });
@@ -77,6 +85,7 @@ describe('scheduled image cache', () => {
     for (const [name, file] of [
       [a, 'a.qcow2'],
       [b, 'b.qcow2'],
+      [c, 'a.qcow2'],
     ] as const) {
       const img = body.images.find((i) => i.name === name);
       expect(img?.hosts.map((h) => h.host)).toEqual(['h1', 'h2']);
@@ -103,10 +112,11 @@ describe('concurrent creates of a new image', () => {
   let stack: Stack;
   const image = uniqueName('new');
   const names = Array.from({ length: 10 }, () => uniqueName('dl'));
-  const hv = makeHypervisor(session);
+  // On the system libvirt: the session one serves the placement test, whose capacity these VMs would take.
+  const hv = makeHypervisor(host);
 
   beforeAll(async () => {
-    stack = await startStack({ host: session, maxConcurrent: 10, images: { [image]: { url: images.url('b.qcow2') } } });
+    stack = await startStack({ host, maxConcurrent: 10, images: { [image]: { url: images.url('b.qcow2') } } });
   }, 60_000);
 
   afterAll(async () => {

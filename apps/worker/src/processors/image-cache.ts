@@ -42,7 +42,21 @@ export async function processImageCache(ctx: ProcessorContext, p: z.infer<typeof
       report((i + 1) / names.length);
     }
   });
-  const pruned = await ctx.steps.run('prune', () => hv.imageCache(names, { ...base, verify: false, prune: true }, { signal }));
+  const pruned = await ctx.steps.run('prune', async () => {
+    // Cached under another name before (same content): not hashed yet this run, so hash it now.
+    const unchecked = names.filter((n) => cfg.verify && images[n]?.cached && images[n]?.verified === null);
+    if (unchecked.length) {
+      for (const v of (await hv.imageCache(unchecked, { ...base, verify: true, prune: false }, { signal })).images) {
+        const e = images[v.name];
+        if (e)
+          Object.assign(
+            e,
+            v.verified === 'ok' ? { verified: true } : { verified: false, error: 'the cached content did not match its checksum and was removed' },
+          );
+      }
+    }
+    return hv.imageCache(names, { ...base, verify: false, prune: true }, { signal });
+  });
   for (const s of pruned.images) {
     const e = images[s.name];
     if (e && s.sha256 === null) Object.assign(e, { cached: false, sha256: null, size_bytes: null });
