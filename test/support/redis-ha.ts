@@ -15,6 +15,8 @@ export interface RedisSetup {
   config: Record<string, unknown>;
   /** A client for the test itself. */
   client(): Redis;
+  /** Sentinel only: promotes the replica (SENTINEL FAILOVER) and resolves once the sentinels name it master. */
+  failover?(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -117,7 +119,11 @@ export async function startSentinel(): Promise<RedisSetup> {
   const sentinels = [{ host: '127.0.0.1', port: sentinel }];
   return {
     config: { redis: { sentinels, name: 'mymaster' } },
-    client: () => new Redis({ sentinels, name: 'mymaster' }),
+    client: () => new Redis({ sentinels, name: 'mymaster', failoverDetector: true }),
+    failover: async () => {
+      cli(sentinel, 'sentinel', 'failover', 'mymaster');
+      await waitFor('the replica promoted', () => cli(sentinel, 'sentinel', 'get-master-addr-by-name', 'mymaster').includes(String(replica)));
+    },
     stop: () => stopAll(children, dir),
   };
 }

@@ -32,6 +32,10 @@ export function connectRedis(config: Pick<Config, 'redis_url' | 'redis'>, option
     return new Redis({
       sentinels: r.sentinels,
       name: r.name,
+      // Follow a failover at once (the sentinels announce the new master), and reconnect when a command
+      // reaches a master that was demoted meanwhile (it answers READONLY).
+      failoverDetector: true,
+      reconnectOnError: (e) => (e.message.startsWith('READONLY') ? 2 : false),
       ...(r.sentinel_password ? { sentinelPassword: r.sentinel_password } : {}),
       ...auth,
       ...options,
