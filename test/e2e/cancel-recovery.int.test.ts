@@ -101,8 +101,10 @@ describe('cancel', () => {
     const queued = await submit('POST', `/v1/vms/r1/${name}/reboot`, {});
     const next = await submit('POST', `/v1/vms/r1/${name}/stop`, { force: true });
     const r = await post('POST', `/v1/jobs/${queued.id}/cancel`);
-    expect(r.status).toBe(200);
-    expect(((await r.json()) as JobBody).state).toBe('canceled');
+    // 200 when it was canceled in the queue; 202 when a worker was just looking whether its turn had come
+    // (then the worker ends it before any step).
+    expect([200, 202]).toContain(r.status);
+    expect((await waitJob(stack, queued.id)).state).toBe('canceled');
 
     expect((await waitJob(stack, first.id)).state).toBe('succeeded');
     expect((await waitJob(stack, next.id)).state).toBe('succeeded');

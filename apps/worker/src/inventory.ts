@@ -50,12 +50,18 @@ export async function refreshInventory(redis: Redis, prefix: string, region: str
     await redis.set(key, JSON.stringify(entry));
     return entry;
   } catch (e) {
-    const prev = await redis.get(key);
-    const old = prev ? (JSON.parse(prev) as InventoryEntry) : null;
-    const entry: InventoryEntry = { region, host, observed_at: old?.observed_at ?? null, attempted_at: now, error: (e as Error).message, vms: old?.vms ?? [] };
-    await redis.set(key, JSON.stringify(entry));
+    await recordHostError(redis, key, region, host, (e as Error).message);
     throw e;
   }
+}
+
+/** Records why a host could not be reached in its entry (what /ready shows), keeping the last good listing. */
+async function recordHostError(redis: Redis, key: string, region: string, host: string, error: string): Promise<void> {
+  const now = new Date().toISOString();
+  const prev = await redis.get(key);
+  const old = prev ? (JSON.parse(prev) as InventoryEntry) : null;
+  const entry: InventoryEntry = { region, host, observed_at: old?.observed_at ?? null, attempted_at: now, error, vms: old?.vms ?? [] };
+  await redis.set(key, JSON.stringify(entry));
 }
 
 /**
@@ -86,7 +92,11 @@ export async function updateInventoryVm(redis: Redis, prefix: string, region: st
   try {
     vm = toInventoryVm(await hv.getDomain(name, { timeoutMs: 60_000 }));
   } catch (e) {
-    if (!(e instanceof DomainNotFoundError)) throw e;
+    if (!(e instanceof DomainNotFoundError)) {
+      // The host itself failed (unreachable, or it presents another key): say so in its entry.
+      await recordHostError(redis, keys.inventory(prefix, region, host), region, host, (e as Error).message).catch(() => undefined);
+      throw e;
+    }
   }
   const patched = await redis.eval(PATCH_VM, 1, keys.inventory(prefix, region, host), name, vm ? JSON.stringify(vm) : '');
   if (patched === 0) await refreshInventory(redis, prefix, region, host, hv);
