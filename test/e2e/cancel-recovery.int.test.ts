@@ -109,10 +109,10 @@ describe('cancel', () => {
     expect((await waitJob(stack, first.id)).state).toBe('succeeded');
     expect((await waitJob(stack, next.id)).state).toBe('succeeded');
     const canceled = await job(queued.id);
-    // A worker may have looked at it (it waited for its VM's turn), but none of its steps ran.
-    expect(canceled).toMatchObject({ state: 'canceled', attempts: 0, error: { code: 'CANCELED', retryable: false } });
+    // A worker may have looked at it (it waited for its VM's turn, or ended it), but none of its steps ran.
+    expect(canceled).toMatchObject({ state: 'canceled', error: { code: 'CANCELED', retryable: false } });
+    expect(canceled.attempts).toBeLessThanOrEqual(1);
     expect(canceled.steps.every((s) => s.state === 'pending')).toBe(true);
-    expect(stack.logs.some((l) => l.includes(queued.id) && l.includes('job started'))).toBe(false);
     expect((await post('POST', `/v1/jobs/${queued.id}/cancel`)).status).toBe(409);
     expect((await post('POST', `/v1/jobs/${first.id}/cancel`)).status).toBe(409);
 

@@ -57,9 +57,7 @@ export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log
     if (!parsed.success) throw toBullError(toJobError(parsed.error));
     const p = parsed.data;
     const vm = p.kind === 'refresh' || p.kind === 'image-cache' ? null : (p as VmJobPayload);
-    // Canceled before it started (or while it waited for its turn, or before a stall handed it to us).
-    const canceledBy = await cancelRequestedBy(redis, prefix, String(job.id));
-    if (!canceledBy && vm && !(await isMyTurn(redis, prefix, rt.queue, vm.region, vm.vm_name, String(job.id)))) {
+    if (vm && !(await isMyTurn(redis, prefix, rt.queue, vm.region, vm.vm_name, String(job.id)))) {
       await job.moveToDelayed(Date.now() + TURN_POLL_MS, token);
       throw new DelayedError();
     }
@@ -71,6 +69,8 @@ export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log
     jlog.info({ attempt: job.attemptsMade + 1 }, 'job started');
     metrics?.jobStarted(rt.queue.name, job, p.kind);
     await steps.log(`attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1} started on ${rt.region}/${rt.host}`);
+    // Canceled before it started: while it waited for its turn or a retry, or before a stall handed it here.
+    const canceledBy = await cancelRequestedBy(redis, prefix, String(job.id));
     try {
       if (canceledBy) throw new WorkerError('CANCELED', `canceled by ${canceledBy}`, false);
       const result = await dispatch(ctx, p);
