@@ -92,8 +92,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const n of made) await hv.undefine(n).catch(() => undefined);
+  // Workers first (a job still running could make a domain after it was removed), then the VMs.
   await stack?.stop();
+  for (const n of made) await hv.undefine(n).catch(() => undefined);
   await queue?.close();
   await redis?.quit();
   await sshd?.stop();

@@ -54,8 +54,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const n of made) await hv.undefine(n).catch(() => undefined);
+  // Workers first (a job still running could make a domain after it was removed), then the VMs.
   await stack?.stop();
+  for (const n of made) await hv.undefine(n).catch(() => undefined);
   await slow?.close();
   await hv.close();
 });

@@ -27,8 +27,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   proxy?.setTarget(host.port);
-  for (const n of made) await hv.undefine(n).catch(() => undefined);
+  // Workers first (a job still running could make a domain after it was removed), then the VMs.
   await stack?.stop();
+  for (const n of made) await hv.undefine(n).catch(() => undefined);
   await proxy?.close();
   await foreign?.close();
   await slow?.close();
