@@ -6,6 +6,7 @@ import { hostQueueName } from '@provisioner/contracts';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../support/host.ts';
+import { parseSse } from '../support/net.ts';
 import { type Stack, startStack, waitJob } from '../support/stack.ts';
 
 const host = inject('loopbackHost');
@@ -37,20 +38,7 @@ async function readEvents(id: string): Promise<Array<{ event: string; data: Reco
   const r = await stack.fetch(`/v1/jobs/${id}/events`);
   expect(r.status).toBe(200);
   expect(r.headers.get('content-type')).toContain('text/event-stream');
-  const text = await r.text();
-  return text
-    .split('\n\n')
-    .filter((b) => b.includes('data:'))
-    .map((b) => ({
-      event: /^event: (.*)$/m.exec(b)?.[1] ?? 'message',
-      data: JSON.parse(
-        b
-          .split('\n')
-          .filter((l) => l.startsWith('data:'))
-          .map((l) => l.slice(5).trim())
-          .join('\n'),
-      ) as Record<string, unknown>,
-    }));
+  return parseSse(await r.text());
 }
 
 describe('lifecycle through the new routes', () => {

@@ -10,6 +10,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Server as SshServer, utils as sshUtils } from 'ssh2';
+import { waitPort } from './net.ts';
 
 export interface TcpProxy {
   port: number;
@@ -70,23 +71,6 @@ export async function startForeignSshServer(): Promise<{ port: number; close(): 
     port: (server.address() as { port: number }).port,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
-}
-
-async function waitPort(port: number, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        r(true);
-      });
-      s.once('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`port ${port} did not open within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export interface OwnService {

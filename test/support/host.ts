@@ -3,10 +3,11 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { type AddressInfo, connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hypervisor, type HypervisorOptions } from '@provisioner/libvirt';
+import { waitPort } from './net.ts';
 
 export interface LoopbackHost {
   address: string;
@@ -88,19 +89,7 @@ export async function startHostSshd(port: number, users: string[]): Promise<{ po
     [...base, `Port ${port}`, 'ListenAddress 127.0.0.1', `PidFile ${join(dir, 'sshd.pid')}`, `AllowUsers ${users.join(' ')}`, ''].join('\n'),
   );
   const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: 'ignore' });
-  const end = Date.now() + 10_000;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const sock = connect(port, '127.0.0.1', () => {
-        sock.destroy();
-        r(true);
-      });
-      sock.on('error', () => r(false));
-    });
-    if (ok) break;
-    if (Date.now() > end || child.exitCode !== null) throw new Error(`sshd on ${port} did not start`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitPort(port, 10_000, () => child.exitCode === null);
   return {
     port,
     stop: async () => {

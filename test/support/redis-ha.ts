@@ -5,10 +5,11 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
+import { waitPort } from './net.ts';
 
 export interface RedisSetup {
   /** Configuration fields for the processes (`redis: { sentinels | cluster }`). */
@@ -31,22 +32,6 @@ async function pickPort(bus = false): Promise<number> {
   for (;;) {
     const p = 20_000 + Math.floor(Math.random() * 30_000);
     if ((await free(p)) && (!bus || (await free(p + 10_000)))) return p;
-  }
-}
-
-async function waitPort(port: number, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const sock = connect(port, '127.0.0.1', () => {
-        sock.destroy();
-        r(true);
-      });
-      sock.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`nothing listens on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

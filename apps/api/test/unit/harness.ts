@@ -22,6 +22,7 @@ import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll } from 'vitest';
+import { deletePrefix } from '../../../../test/support/stack.ts';
 import { type ApiApp, createApp } from '../../src/app.ts';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -109,14 +110,7 @@ export function vm(v: Partial<InventoryVm> & { name: string }): InventoryVm {
   };
 }
 
-export async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (found.length) await redis.del(...found);
-  } while (cursor !== '0');
-}
+export { deletePrefix };
 
 async function ready(redis: Redis): Promise<void> {
   if (redis.status === 'ready') return;

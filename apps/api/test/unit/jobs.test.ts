@@ -1,5 +1,6 @@
 import type { JobView, ProgressData } from '@provisioner/contracts';
 import { describe, expect, it } from 'vitest';
+import { parseSse } from '../../../../test/support/net.ts';
 import { changeKind } from '../../src/watch.ts';
 import { fail, fakeWorker, sleep, TOKENS, useHarness } from './harness.ts';
 
@@ -16,21 +17,7 @@ async function readEvents(id: string): Promise<Array<{ event: string; id: string
   expect(r.status).toBe(200);
   expect(r.headers.get('content-type')).toContain('text/event-stream');
   expect(r.headers.get('x-request-id')).toBeTruthy();
-  const text = await r.text();
-  return text
-    .split('\n\n')
-    .filter((b) => b.includes('data:'))
-    .map((b) => ({
-      event: /^event: (.*)$/m.exec(b)?.[1] ?? 'message',
-      id: /^id: (.*)$/m.exec(b)?.[1] ?? '',
-      data: JSON.parse(
-        b
-          .split('\n')
-          .filter((l) => l.startsWith('data:'))
-          .map((l) => l.slice(5).trim())
-          .join('\n'),
-      ) as JobView,
-    }));
+  return parseSse<JobView>(await r.text());
 }
 
 describe('GET /v1/jobs/{id}', () => {

@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Receiver, startReceiver } from '../../../../test/support/receiver.ts';
+import { deletePrefix } from '../../../../test/support/stack.ts';
 import { canonicalIp, EgressGuard } from '../../src/ssrf.ts';
 import { startWebhookWorker, type WebhookRuntime, webhookBackoff } from '../../src/webhooks.ts';
 
@@ -54,15 +55,6 @@ function jobView(state: JobView['state'] = 'succeeded'): JobView {
     result: { ok: true },
     links: { self: `/v1/jobs/${id}`, events: `/v1/jobs/${id}/events`, cancel: `/v1/jobs/${id}/cancel` },
   };
-}
-
-async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (found.length) await redis.del(...found);
-  } while (cursor !== '0');
 }
 
 interface Env {
