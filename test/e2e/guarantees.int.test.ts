@@ -8,7 +8,7 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../support/host.ts';
 import { HOSTILE } from '../support/hostile.ts';
-import { type Stack, startStack, waitJob } from '../support/stack.ts';
+import { type Stack, startStack, waitJob, workSpan } from '../support/stack.ts';
 
 const host = inject('loopbackHost');
 let stack: Stack;
@@ -145,20 +145,10 @@ describe('ordering and limits', () => {
     const results = await Promise.all([...creates, ...followUps].map((id) => waitJob(stack, id, 300_000)));
     for (const r of results) expect(r.state).toBe('succeeded');
 
-    // What a job did on the host spans its steps: the next operation's first step starts after the
-    // previous one's last step ended. (A job's own started_at is when a worker picked it up, which may
-    // come a moment before the turn check lets it run.)
-    type Steps = { steps: Array<{ started_at: string | null; finished_at: string | null }> };
-    const work = (r: Steps) => {
-      const starts = r.steps.map((s) => Date.parse(s.started_at ?? '')).filter(Number.isFinite);
-      const ends = r.steps.map((s) => Date.parse(s.finished_at ?? '')).filter(Number.isFinite);
-      return [Math.min(...starts), Math.max(...ends)] as const;
-    };
-    const sameVm = [results[0], ...results.slice(creates.length)] as unknown as Steps[];
+    // Each operation's work on the host starts after the previous one's ended.
+    const sameVm = [results[0], ...results.slice(creates.length)] as Array<Record<string, unknown>>;
     for (let i = 1; i < sameVm.length; i++) {
-      const [, prevEnd] = work(sameVm[i - 1] as Steps);
-      const [curStart] = work(sameVm[i] as Steps);
-      expect(curStart).toBeGreaterThanOrEqual(prevEnd);
+      expect(workSpan(sameVm[i] as Record<string, unknown>)[0]).toBeGreaterThanOrEqual(workSpan(sameVm[i - 1] as Record<string, unknown>)[1]);
     }
     const vm = (await (await stack.fetch(`/v1/vms/r1/${first}`)).json()) as { tags: Record<string, string>; state: string };
     expect(vm).toMatchObject({ tags: { step: '3' }, state: 'running' });

@@ -299,3 +299,14 @@ export async function waitJob(stack: Stack, id: string, ms = 120_000): Promise<R
   }
   throw new Error(`job ${id} did not finish within ${ms} ms\n${stack.logs.slice(-40).join('\n')}`);
 }
+
+/**
+ * What a job did on the host: from its first step's start to its last step's end. (A job's own
+ * started_at is when a worker picked it up, which may come a moment before its turn check lets it run.)
+ */
+export function workSpan(view: Record<string, unknown>): readonly [number, number] {
+  const steps = (view.steps ?? []) as Array<{ started_at: string | null; finished_at: string | null }>;
+  const starts = steps.map((s) => Date.parse(s.started_at ?? '')).filter(Number.isFinite);
+  const ends = steps.map((s) => Date.parse(s.finished_at ?? '')).filter(Number.isFinite);
+  return [Math.min(...starts), Math.max(...ends)];
+}
