@@ -10,9 +10,12 @@ import {
   type InventoryEntry,
   type InventoryVm,
   keys,
-  type PendingCreate,
+  NO_PENDING,
+  type PendingTotals,
+  pendingTotals,
   type Queues,
   type RegionConfig,
+  sweepPending,
 } from '@provisioner/contracts';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -143,27 +146,20 @@ export class Inventory {
   }
 
   /**
-   * Creates placed on each of the region's hosts that its inventory does not list yet and whose name is
-   * still reserved for that host (a canceled or failed create frees its name; its entry is dropped here).
+   * Exact pending totals of each of the region's hosts: entries whose VM the inventory lists now (counted
+   * there) or whose name is no longer reserved for the host (a canceled or failed create) are dropped,
+   * and the totals recounted from what is left. Reads the whole backlog: only for a create that the
+   * running totals say does not fit, and for the admin view.
    */
-  private async pendingCreates(region: RegionConfig, entries: HostEntry[]): Promise<Map<string, PendingCreate[]>> {
-    const out = new Map<string, PendingCreate[]>();
+  private async sweptTotals(region: RegionConfig, entries: HostEntry[]): Promise<Map<string, PendingTotals>> {
+    const out = new Map<string, PendingTotals>();
     await Promise.all(
       entries.map(async (e) => {
-        const key = keys.pendingCreates(this.prefix, region.region_name, e.host);
-        const all = await this.redis.hgetall(key);
-        const names = Object.keys(all);
+        const names = await this.redis.hkeys(keys.pendingCreates(this.prefix, region.region_name, e.host));
         const listed = new Set((e.entry?.vms ?? []).map((v) => v.name));
         const recorded = names.length ? await this.redis.mget(...names.map((n) => keys.vmHost(this.prefix, region.region_name, n))) : [];
-        const list: PendingCreate[] = [];
-        const stale: string[] = [];
-        for (const [i, n] of names.entries()) {
-          const p = parseJson<PendingCreate>(all[n] ?? null);
-          if (recorded[i] !== e.host || !p) stale.push(n);
-          else if (!listed.has(n)) list.push(p);
-        }
-        if (stale.length) await this.redis.hdel(key, ...stale);
-        out.set(e.host, list);
+        const drop = names.filter((n, i) => recorded[i] !== e.host || listed.has(n));
+        out.set(e.host, await sweepPending(this.redis, this.prefix, region.region_name, e.host, drop));
       }),
     );
     return out;
@@ -172,12 +168,16 @@ export class Inventory {
   /**
    * Where a new VM of `need` goes (placement.ts): by free capacity from the inventory, the host info
    * workers publish, creates not listed yet and each host's queued operations; only `pin` when given.
-   * Returns the entries too, so the caller can check the name is free. Callers hold the region's
-   * placement lock, so concurrent creates do not count the same free capacity twice.
+   * Returns the hosts' states and the entries too, so the caller can reserve the room and check the name
+   * is free. `exact` sweeps the pending creates first (sweptTotals); otherwise their running totals count.
    */
-  async chooseHost(region: RegionConfig, need: Need, pin?: string, queued?: Map<string, number>): Promise<{ placement: Placement; entries: HostEntry[] }> {
-    const { states, entries } = await this.hostStates(region, pin, queued);
-    return { placement: place(states, need, this.config.placement), entries };
+  async chooseHost(
+    region: RegionConfig,
+    need: Need,
+    opts: { pin?: string | undefined; queued?: Map<string, number>; exact: boolean },
+  ): Promise<{ placement: Placement; states: HostState[]; entries: HostEntry[] }> {
+    const { states, entries } = await this.hostStates(region, opts);
+    return { placement: place(states, need, this.config.placement), states, entries };
   }
 
   /** Operations waiting or running on each of the region's hosts (advisory: read before the placement lock). */
@@ -192,28 +192,35 @@ export class Inventory {
   }
 
   /** What placement knows of each of the region's hosts (only `pin` when given). */
-  async hostStates(region: RegionConfig, pin?: string, queued?: Map<string, number>): Promise<{ states: HostState[]; entries: HostEntry[] }> {
-    const [entries, info, ops] = await Promise.all([this.entries([region]), this.hostInfo([region]), queued ?? this.queuedOps(region)]);
-    const pending = await this.pendingCreates(region, entries);
+  async hostStates(
+    region: RegionConfig,
+    opts: { pin?: string | undefined; queued?: Map<string, number>; exact?: boolean } = {},
+  ): Promise<{ states: HostState[]; entries: HostEntry[] }> {
+    const name = region.region_name;
+    const [entries, info, ops, running] = await Promise.all([
+      this.entries([region]),
+      this.hostInfo([region]),
+      opts.queued ?? this.queuedOps(region),
+      opts.exact === false
+        ? pendingTotals(
+            this.redis,
+            this.prefix,
+            name,
+            region.hosts.map((h) => h.name),
+          )
+        : null,
+    ]);
+    const pending = running ?? (await this.sweptTotals(region, entries));
     const states = region.hosts
-      .filter((h) => pin === undefined || h.name === pin)
+      .filter((h) => opts.pin === undefined || h.name === opts.pin)
       .map((h) => ({
         host: h,
         entry: entries.find((e) => e.host === h.name)?.entry ?? null,
-        info: info.get(`${region.region_name}/${h.name}`) ?? null,
-        pending: pending.get(h.name) ?? [],
+        info: info.get(`${name}/${h.name}`) ?? null,
+        pending: pending.get(h.name) ?? NO_PENDING,
         queued: ops.get(h.name) ?? 0,
       }));
     return { states, entries };
-  }
-
-  /** Records a create placed on `host` until its VM shows up in the host's inventory. */
-  async addPending(region: string, host: string, vm: string, need: Need): Promise<void> {
-    await this.redis.hset(
-      keys.pendingCreates(this.prefix, region, host),
-      vm,
-      JSON.stringify({ vcpus: need.vcpus, memory_mb: need.memory_mb, storage_mb: need.storage_mb }),
-    );
   }
 
   /**

@@ -2,7 +2,7 @@
  * Submitting operations: the one path from a validated request to a queued job, shared by the new
  * routes (which answer 202 with the job) and the legacy routes (which wait for the outcome).
  */
-import { isTerminal, keys, TagsSchema, toJobView, VmNameSchema, WebhookUrlSchema } from '@provisioner/contracts';
+import { isTerminal, keys, releasePending, reservePending, TagsSchema, toJobView, VmNameSchema, WebhookUrlSchema } from '@provisioner/contracts';
 import type { Job } from 'bullmq';
 import type { Context } from 'hono';
 import { z } from 'zod';
@@ -10,6 +10,7 @@ import type { AppEnv, Services } from './context.ts';
 import { ApiError, jobFailure } from './errors.ts';
 import { type VmItem, vmItems } from './inventory.ts';
 import { checkQuota, withRegionLock } from './limits.ts';
+import { type HostState, type Placement, pendingLimits } from './placement.ts';
 import { decodeUserData, findImage, findInstanceType, findRegion } from './validation.ts';
 
 /** Who asked, recorded with the job (the token's name, never the token). */
@@ -91,22 +92,47 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
   }
   const need = { vcpus: type.vcpus, memory_mb: type.memory_mb, storage_mb: type.storage_mb };
   const hostKey = keys.vmHost(s.config.queue_prefix, region.region_name, body.vm_name);
-  // Queue depths only order hosts (they change anyway) and host info is cached: both read before the lock.
+  // Queue depths only order hosts (they change anyway) and host info is cached: both read once, up front.
   const [queued] = await Promise.all([s.inventory.queuedOps(region), s.inventory.hostInfo([region])]);
-  const host = await withRegionLock(s, region, async () => {
-    const { placement, entries } = await s.inventory.chooseHost(region, need, body.host, queued);
+
+  // Places the VM and reserves its room and name on the chosen host in one step (reservePending): the
+  // host, or the placement that found no room, or null when a concurrent create took the room first.
+  const placeAndReserve = async (exact: boolean): Promise<string | Placement | null> => {
+    const { placement, states, entries } = await s.inventory.chooseHost(region, need, { pin: body.host, queued, exact });
     if (vmItems(entries).some((v) => v.vm_name === body.vm_name)) throw new ApiError('CONFLICT', 'vm already exists');
-    if (!placement.ok) {
-      const why = placement.reasons.map((r) => `${r.host}: ${r.reason}`).join('; ');
-      throw new ApiError('CONFLICT', `no host in region ${region.region_name} has room for a ${type.instance_type} VM (${why})`, {
-        details: { reason: 'capacity', region: region.region_name, instance_type: type.instance_type, hosts: placement.reasons },
-      });
-    }
-    await checkQuota(s, region, body.vm_name);
-    if ((await s.redis.set(hostKey, placement.host, 'NX')) === null) throw new ApiError('CONFLICT', 'vm already exists');
-    await s.inventory.addPending(region.region_name, placement.host, body.vm_name, need);
-    return placement.host;
-  });
+    if (!placement.ok) return placement;
+    const state = states.find((st) => st.host.name === placement.host) as HostState;
+    const limits = pendingLimits(state, s.config.placement);
+    const r = await reservePending(s.redis, s.config.queue_prefix, region.region_name, placement.host, body.vm_name, need, limits);
+    if (r.ok) return placement.host;
+    if (r.reason === 'exists') throw new ApiError('CONFLICT', 'vm already exists');
+    return null;
+  };
+
+  // Fast path, without a lock: the hosts' running pending totals, checked and reserved atomically.
+  let got: string | Placement | null = null;
+  if (region.max_vms === undefined) {
+    for (let i = 0; i < 3 && got === null; i++) got = await placeAndReserve(false);
+  }
+  // No room by the running totals (which may still count creates that are listed or canceled), or a
+  // region quota to count: under the region's lock, with the pending creates swept first.
+  const host =
+    typeof got === 'string'
+      ? got
+      : await withRegionLock(s, region, async () => {
+          await checkQuota(s, region, body.vm_name);
+          for (let i = 0; i < 5; i++) {
+            const r = await placeAndReserve(true);
+            if (typeof r === 'string') return r;
+            if (r !== null) {
+              const why = r.ok ? '' : r.reasons.map((x) => `${x.host}: ${x.reason}`).join('; ');
+              throw new ApiError('CONFLICT', `no host in region ${region.region_name} has room for a ${type.instance_type} VM (${why})`, {
+                details: { reason: 'capacity', region: region.region_name, instance_type: type.instance_type, hosts: r.ok ? [] : r.reasons },
+              });
+            }
+          }
+          throw new ApiError('UNAVAILABLE', 'too many creates at once in this region, try again', { headers: { 'Retry-After': '1' } });
+        });
   try {
     return await s.queues.submit({
       kind: 'create',
@@ -124,8 +150,9 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
       ...(tags.owner !== undefined ? { owner: tags.owner } : {}),
     });
   } catch (e) {
-    // Nothing was queued: free the name again.
+    // Nothing was queued: free the name and the room again.
     await s.redis.del(hostKey).catch(() => undefined);
+    await releasePending(s.redis, s.config.queue_prefix, region.region_name, host, body.vm_name).catch(() => undefined);
     throw e;
   }
 }

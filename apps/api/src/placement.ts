@@ -3,7 +3,7 @@
  * reads from Redis (inventory, host info the workers publish, creates placed but not listed yet, queued
  * operations), so the rules are tested without a host.
  */
-import type { HostConfig, HostInfoRecord, InventoryEntry, PendingCreate } from '@provisioner/contracts';
+import type { HostConfig, HostInfoRecord, InventoryEntry, PendingLimits, PendingTotals } from '@provisioner/contracts';
 
 const MiB = 1024 * 1024;
 
@@ -13,8 +13,8 @@ export interface HostState {
   entry: InventoryEntry | null;
   /** Null until a worker has published it (placement then checks only the host's configured caps). */
   info: HostInfoRecord | null;
-  /** Creates placed on the host that its inventory does not list yet. */
-  pending: PendingCreate[];
+  /** Totals of the creates placed on the host that its inventory does not list yet. */
+  pending: PendingTotals;
   /** Operations waiting or running on the host's queue. */
   queued: number;
 }
@@ -41,21 +41,46 @@ export interface HostCapacity {
 }
 
 export function hostCapacity(s: HostState, r: Ratios): HostCapacity {
-  const vms = s.entry?.vms ?? [];
-  const sum = (f: (x: { vcpus: number; memory_mb: number }) => number) => vms.reduce((a, v) => a + (f(v) || 0), 0) + s.pending.reduce((a, p) => a + f(p), 0);
+  const listed = listedUse(s);
   const info = s.info;
+  const p = s.pending;
   return {
     host: s.host.name,
-    vms: vms.length + s.pending.length,
+    vms: listed.n + p.n,
     max_vms: s.host.max_vms ?? null,
-    vcpus_used: sum((v) => v.vcpus),
+    vcpus_used: listed.vcpus + p.vcpus,
     vcpus_total: info ? Math.floor(info.cpus * r.cpu_allocation_ratio) - s.host.reserved_vcpus : null,
-    memory_mb_used: sum((v) => v.memory_mb),
+    memory_mb_used: listed.memory_mb + p.memory_mb,
     memory_mb_total: info ? Math.floor(info.memory_mb * r.memory_allocation_ratio) - s.host.reserved_memory_mb : null,
-    disk_free_mb: info ? Math.floor(info.disk_free_bytes / MiB) - s.host.reserved_disk_mb - s.pending.reduce((a, p) => a + p.storage_mb, 0) : null,
+    disk_free_mb: info ? Math.floor(info.disk_free_bytes / MiB) - s.host.reserved_disk_mb - p.storage_mb : null,
     queued_ops: s.queued,
     max_concurrent_operations: s.host.max_concurrent_operations,
     info_observed_at: info?.observed_at ?? null,
+  };
+}
+
+/** What the VMs the host's inventory lists use. */
+function listedUse(s: HostState): { n: number; vcpus: number; memory_mb: number } {
+  const vms = s.entry?.vms ?? [];
+  return {
+    n: vms.length,
+    vcpus: vms.reduce((a, v) => a + (v.vcpus || 0), 0),
+    memory_mb: vms.reduce((a, v) => a + (v.memory_mb || 0), 0),
+  };
+}
+
+/**
+ * How much may be pending on the host in all, given what its inventory lists: the room the pending
+ * totals may fill. Checked and reserved in one step in Redis (reservePending), so concurrent creates in
+ * any API process never count the same room twice.
+ */
+export function pendingLimits(s: HostState, r: Ratios): PendingLimits {
+  const c = hostCapacity({ ...s, pending: { n: 0, vcpus: 0, memory_mb: 0, storage_mb: 0 } }, r);
+  return {
+    n: c.max_vms === null ? null : c.max_vms - c.vms,
+    vcpus: c.vcpus_total === null ? null : c.vcpus_total - c.vcpus_used,
+    memory_mb: c.memory_mb_total === null ? null : c.memory_mb_total - c.memory_mb_used,
+    storage_mb: c.disk_free_mb,
   };
 }
 

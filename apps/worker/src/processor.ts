@@ -1,4 +1,4 @@
-import { type Config, canceledError, cancelRequestedBy, JobPayload, keys, STEPS, type VmJobPayload } from '@provisioner/contracts';
+import { type Config, canceledError, cancelRequestedBy, JobPayload, releasePending, STEPS, type VmJobPayload } from '@provisioner/contracts';
 import type { Hypervisor } from '@provisioner/libvirt';
 import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -113,6 +113,6 @@ export async function onJobEnded(rt: HostRuntime, redis: Redis, config: Config, 
   const p = job.data as { kind?: string; region?: string; vm_name?: string };
   if (p.kind === undefined || p.kind === 'refresh' || !p.region || !p.vm_name) return;
   // A finished create is in the inventory now (or failed): placement stops counting it as pending.
-  if (p.kind === 'create') await redis.hdel(keys.pendingCreates(config.queue_prefix, p.region, rt.host), p.vm_name);
+  if (p.kind === 'create') await releasePending(redis, config.queue_prefix, p.region, rt.host, p.vm_name);
   await endTurn(redis, config.queue_prefix, rt.queue, p.region, p.vm_name, String(job.id));
 }

@@ -2,6 +2,7 @@ export * from './cancel.ts';
 export * from './config.ts';
 export * from './crypto.ts';
 export * from './jobs.ts';
+export * from './pending.ts';
 export * from './queues.ts';
 export * from './redact.ts';
 export * from './redis.ts';

@@ -157,6 +157,8 @@ export const keys = {
   imageCache: (p: string, region: string, host: string) => `${p}:imgcache:${region}/${host}`,
   /** HASH vm name → JSON PendingCreate: creates placed on the host that may not be in its inventory yet. */
   pendingCreates: (p: string, region: string, host: string) => `${p}:pending:${region}/${host}`,
+  /** HASH n, vcpus, memory_mb, storage_mb: the running totals of pendingCreates (pending.ts keeps them equal). */
+  pendingTotals: (p: string, region: string, host: string) => `${p}:pendsum:${region}/${host}`,
   /** Set when a job's cancellation is asked for (value: who asked); workers check it before and while running. */
   cancel: (p: string, id: string) => `${p}:cancel:${id}`,
   /** Pub/sub channel on which job ids to cancel are announced to every worker process. */

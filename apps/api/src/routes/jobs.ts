@@ -11,6 +11,7 @@ import {
   type JobState,
   type JobView,
   keys,
+  releasePending,
   toJobView,
   WEBHOOK_QUEUE,
   Webhooks,
@@ -125,6 +126,7 @@ async function cancelJob(s: Services, c: Context<AppEnv>): Promise<Response> {
       if (data.kind === 'create') {
         const hostKey = keys.vmHost(prefix, data.region, data.vm_name);
         if ((await s.redis.get(hostKey)) === data.host) await s.redis.del(hostKey);
+        if (data.host) await releasePending(s.redis, prefix, data.region, data.host, data.vm_name);
       }
       await endTurn(s, queue, data.region, data.vm_name, id);
     }

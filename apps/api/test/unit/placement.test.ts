@@ -33,7 +33,7 @@ function state(name: string, o: Partial<HostState> & { cfg?: Record<string, unkn
     regions: [{ region_name: 'r', hosts: [hostCfg(name, o.cfg)], available_instance_types: [{ instance_type: 't', vcpus: 1, memory_mb: 1, storage_mb: 1 }] }],
   }).regions[0]?.hosts[0];
   if (!host) throw new Error('no host');
-  return { host, entry: null, info: null, pending: [], queued: 0, ...o };
+  return { host, entry: null, info: null, pending: { n: 0, vcpus: 0, memory_mb: 0, storage_mb: 0 }, queued: 0, ...o };
 }
 
 const entry = (host: string, vms: Array<{ name: string; vcpus: number; memory_mb: number }>, error: string | null = null) => ({
@@ -57,7 +57,7 @@ describe('place (pure)', () => {
 
   it('puts the VM on the host with the most room after placement, counting creates not listed yet', () => {
     const a = state('a', { info: info(2, 8192), entry: entry('a', [{ name: 'x', vcpus: 8, memory_mb: 1024 }]) });
-    const b = state('b', { info: info(2, 8192), pending: [{ vcpus: 4, memory_mb: 1024, storage_mb: 1 }] });
+    const b = state('b', { info: info(2, 8192), pending: { n: 1, vcpus: 4, memory_mb: 1024, storage_mb: 1 } });
     // a: 8+2 of 32 vCPUs; b: 4+2 of 32 → b.
     expect(place([a, b], need, ratios)).toMatchObject({ ok: true, host: 'b' });
     // A bigger host takes it although it has more VMs.
@@ -69,7 +69,7 @@ describe('place (pure)', () => {
     const full = state('cpu', { info: info(1, 65_536), entry: entry('cpu', [{ name: 'x', vcpus: 15, memory_mb: 1 }]) });
     const mem = state('mem', { info: info(64, 2048), cfg: { reserved_memory_mb: 1100 } });
     const disk = state('disk', { info: info(64, 65_536, 9) });
-    const capped = state('cap', { info: info(64, 65_536), cfg: { max_vms: 1 }, pending: [{ vcpus: 1, memory_mb: 1, storage_mb: 1 }] });
+    const capped = state('cap', { info: info(64, 65_536), cfg: { max_vms: 1 }, pending: { n: 1, vcpus: 1, memory_mb: 1, storage_mb: 1 } });
     const r = place([full, mem, disk, capped], need, ratios);
     expect(r.ok).toBe(false);
     if (r.ok) return;
@@ -165,10 +165,31 @@ describe('POST /v1/vms placement', () => {
   it('concurrent creates never place more than a host has room for', async () => {
     await publish('h1', info(2, 65_536));
     await publish('h2', info(2, 65_536));
-    const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => create(`c${i}`)));
+    const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => create(`c${i}`)));
     const hosts = rs.filter((r) => r.status === 202).map((r) => r.body.target?.host);
     expect(hosts.sort()).toEqual(['h1', 'h1', 'h2']);
-    expect(rs.filter((r) => r.status === 409)).toHaveLength(3);
+    expect(rs.filter((r) => r.status === 409)).toHaveLength(37);
+    expect(await h.redis.hgetall(keys.pendingTotals(h.prefix, 'r1', 'h1'))).toMatchObject({ n: '2', vcpus: '2' });
+  });
+
+  it('a create that fits by the running totals does not wait for the region lock (held here by another process)', async () => {
+    await publish('h1', info(2, 65_536));
+    await publish('h2', info(2, 65_536));
+    await h.redis.set(`${h.prefix}:quotalock:r1`, 'another-process', 'PX', 60_000);
+    expect((await create('nolock-1')).status).toBe(202);
+    expect((await create('nolock-2')).status).toBe(202);
+    await h.redis.del(`${h.prefix}:quotalock:r1`);
+  });
+
+  it('a canceled create gives its room back at once', async () => {
+    await publish('h1', info(2, 65_536));
+    await publish('h2', info(2, 65_536));
+    const r = await h.fetch('/v1/vms', { method: 'POST', json: { vm_name: 'cx', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0', host: 'h2' } });
+    const job = (await r.json()) as { id: string };
+    expect(await h.redis.hget(keys.pendingTotals(h.prefix, 'r1', 'h2'), 'n')).toBe('1');
+    expect((await h.fetch(`/v1/jobs/${job.id}/cancel`, { method: 'POST' })).status).toBe(200);
+    expect(await h.redis.hget(keys.pendingTotals(h.prefix, 'r1', 'h2'), 'n')).toBe('0');
+    expect((await create('cy', { host: 'h2' })).status).toBe(202);
   });
 });
 
