@@ -507,20 +507,25 @@ set_conf "$LIBVIRTD_CONF" unix_sock_rw_perms '"0770"'
 set_conf "$LIBVIRTD_CONF" auth_unix_rw '"none"'
 [ "$WROTE" = 0 ] || LIBVIRT_CONF_CHANGED=1
 
-# KVM is usable only when /dev/kvm is a character device that can really be opened read-write AND a
-# guest CPU like the ones we define (host-passthrough) really runs: under some nested hypervisors
-# /dev/kvm opens but QEMU aborts setting the host CPU's MSRs. The probe runs a diskless guest for
-# 1.5 s; still running then (timeout's exit 124) means KVM works. (Check -c first: "<>" on a missing
-# path would create a regular file.)
+# KVM is usable only when /dev/kvm is a character device that QEMU's own user (libvirt-qemu, as which
+# libvirt runs guests when KVM works) can really open read-write AND a guest CPU like the ones we define
+# (host-passthrough) really runs: under some nested hypervisors /dev/kvm opens but QEMU aborts setting
+# the host CPU's MSRs, and where no udev gives /dev/kvm to the kvm group only root can open it. The
+# probe runs a diskless guest as that user for 1.5 s; still running then (timeout's exit 124) means KVM
+# works. (Check -c first: "<>" on a missing path would create a regular file.)
 KVM=false
 why=""
+QEMU_RUN_USER=libvirt-qemu
+as_qemu_user=()
+if id "$QEMU_RUN_USER" >/dev/null 2>&1 && command -v runuser >/dev/null; then as_qemu_user=(runuser -u "$QEMU_RUN_USER" --); else QEMU_RUN_USER=root; fi
 if [ ! -e /dev/kvm ]; then why="/dev/kvm does not exist"
-elif ! { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }; then why="/dev/kvm exists but cannot be opened read-write"
+elif ! { [ -c /dev/kvm ] && "${as_qemu_user[@]}" sh -c 'exec 3<>/dev/kvm' 2>/dev/null; }; then
+  why="/dev/kvm exists but QEMU's user $QEMU_RUN_USER cannot open it read-write (udev normally gives it to group kvm, mode 0660)"
 elif ! command -v qemu-system-x86_64 >/dev/null; then KVM=true
 else
   probe_rc=0
-  (timeout 1.5 qemu-system-x86_64 -accel kvm -cpu host -M pc -nodefaults -display none -no-reboot >/dev/null 2>&1) 2>/dev/null || probe_rc=$?
-  if [ "$probe_rc" = 124 ]; then KVM=true; else why="/dev/kvm opens but a KVM guest with the host CPU does not run (QEMU exit $probe_rc)"; fi
+  (cd / && timeout 1.5 "${as_qemu_user[@]}" qemu-system-x86_64 -accel kvm -cpu host -M pc -nodefaults -display none -no-reboot >/dev/null 2>&1) 2>/dev/null || probe_rc=$?
+  if [ "$probe_rc" = 124 ]; then KVM=true; else why="/dev/kvm opens but a KVM guest with the host CPU does not run as $QEMU_RUN_USER (QEMU exit $probe_rc)"; fi
 fi
 # The hypervisor library reads this to choose the domain type (kvm or qemu).
 write_file "$HOST_CONF" 0644 "$MARK: written by install-server.sh; read by the service's host probe
