@@ -88,6 +88,8 @@ export function vmItems(hosts: HostEntry[]): VmItem[] {
 export class Inventory {
   /** Refreshes in flight per host: concurrent list requests share one refresh job. */
   private readonly inflight = new Map<string, Promise<void>>();
+  /** Queue-depth reads in flight per region (queuedOps). */
+  private readonly queuedInflight = new Map<string, Promise<Map<string, number>>>();
 
   constructor(
     private readonly config: Config,
@@ -180,15 +182,25 @@ export class Inventory {
     return { placement: place(states, need, this.config.placement), states, entries };
   }
 
-  /** Operations waiting or running on each of the region's hosts (advisory: read before the placement lock). */
-  async queuedOps(region: RegionConfig): Promise<Map<string, number>> {
-    const counts = await Promise.all(
-      region.hosts.map(async (h) => {
-        const c = await this.queues.get(hostQueueName(region.region_name, h.name)).getJobCounts('waiting', 'active', 'prioritized', 'delayed');
-        return [h.name, Object.values(c).reduce((a, n) => a + n, 0)] as const;
-      }),
-    );
-    return new Map(counts);
+  /**
+   * Operations waiting or running on each of the region's hosts (advisory: they only order hosts).
+   * Concurrent callers in this process share the read in flight instead of each asking every queue.
+   */
+  queuedOps(region: RegionConfig): Promise<Map<string, number>> {
+    const name = region.region_name;
+    let p = this.queuedInflight.get(name);
+    if (!p) {
+      p = Promise.all(
+        region.hosts.map(async (h) => {
+          const c = await this.queues.get(hostQueueName(name, h.name)).getJobCounts('waiting', 'active', 'prioritized', 'delayed');
+          return [h.name, Object.values(c).reduce((a, n) => a + n, 0)] as const;
+        }),
+      )
+        .then((counts) => new Map(counts))
+        .finally(() => this.queuedInflight.delete(name));
+      this.queuedInflight.set(name, p);
+    }
+    return p;
   }
 
   /** What placement knows of each of the region's hosts (only `pin` when given). */

@@ -12,6 +12,13 @@ import { hostQueueName, type JobPayload, keys } from './jobs.ts';
 /** Jobs stay readable this long after they finish (then BullMQ removes them, user-data included). */
 export const RETENTION_SECONDS = 7 * 24 * 3600;
 
+// KEYS: the VM's seq counter, its line of operations (ZSET by seq), the job → queue key. ARGV: job id,
+// queue name, that key's TTL. Takes the VM's next seq and puts the job in its line; answers the seq.
+const LINE_UP = `local seq = redis.call('INCR', KEYS[1])
+redis.call('ZADD', KEYS[2], seq, ARGV[1])
+redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3])
+return seq`;
+
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** A payload as the API builds it: the seq is assigned at submission, user-data given in plain text. */
 export type NewJob = DistributiveOmit<JobPayload, 'seq' | 'user_data_enc'> & { user_data?: string | null };
@@ -60,18 +67,29 @@ export class Queues {
     const queueName = hostQueueName(p.region, p.host);
     const { attempts, backoff_ms } = this.config.worker;
     let data: JobPayload;
-    if (p.kind === 'refresh' || p.kind === 'image-cache') {
-      data = p;
-    } else {
-      const seq = await this.redis.incr(keys.vmSeq(this.prefix, p.region, p.vm_name));
+    if (p.kind !== 'refresh' && p.kind !== 'image-cache') {
+      // The VM's next seq, the job's place in its line and its queue's name, in one round trip.
+      const seq = Number(
+        await this.redis.eval(
+          LINE_UP,
+          3,
+          keys.vmSeq(this.prefix, p.region, p.vm_name),
+          keys.vmOps(this.prefix, p.region, p.vm_name),
+          keys.jobQueue(this.prefix, id),
+          id,
+          queueName,
+          String(RETENTION_SECONDS + 3600),
+        ),
+      );
       const { user_data, ...rest } = p as NewJob & { vm_name: string; user_data?: string | null };
       data = { ...rest, seq } as JobPayload;
       if (p.kind === 'create') {
         (data as Extract<JobPayload, { kind: 'create' }>).user_data_enc = user_data ? encryptUserData(user_data, this.config.user_data_key, id) : null;
       }
-      await this.redis.zadd(keys.vmOps(this.prefix, p.region, p.vm_name), seq, id);
+    } else {
+      data = p;
+      await this.redis.set(keys.jobQueue(this.prefix, id), queueName, 'EX', RETENTION_SECONDS + 3600);
     }
-    await this.redis.set(keys.jobQueue(this.prefix, id), queueName, 'EX', RETENTION_SECONDS + 3600);
     const job = await this.get(queueName).add(p.kind, data, {
       jobId: id,
       attempts: p.kind === 'refresh' || p.kind === 'image-cache' ? 1 : attempts,
