@@ -3,7 +3,7 @@
  * overlap and keep submission order; a host never runs more operations than its limit across three
  * worker processes; a create that fails for good leaves no domain, disk or seed.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../support/host.ts';
@@ -186,5 +186,37 @@ describe('ordering and limits', () => {
     expect((await hv.listDomains()).some((d) => d.name === name)).toBe(false);
     // The name is free again.
     expect((await stack.fetch(`/v1/vms/r1/${name}`)).status).toBe(404);
+  });
+
+  it('a create whose name a domain it did not make holds on the host fails, and leaves that domain, its disk and its seed alone', async () => {
+    const name = uniqueName('foreign');
+    made.push(name);
+    // Someone else's VM of that name, made on the host directly (the inventory does not list it yet).
+    const image = await hv.ensureImage({ name: imageNames['tiny.qcow2'] as string, url: images.url('tiny.qcow2') });
+    const disk = await hv.createDisk(name, image.path, 256 * 1024 * 1024);
+    const seed = await hv.createSeed(name, 'someone-else', '#cloud-config\n{}\n');
+    await hv.defineDomain({ name, instanceId: 'someone-else', vcpus: 1, memoryMiB: 64, diskPath: disk.path, seedPath: seed.path, tags: {} });
+    const seedBefore = readFileSync(seed.path);
+    const diskBefore = statSync(disk.path).mtimeMs;
+    const r = await stack.fetch('/v1/vms', {
+      method: 'POST',
+      body: JSON.stringify({ vm_name: name, region_name: 'r1', instance_type: 'tiny', image: imageNames['tiny.qcow2'] }),
+    });
+    expect(r.status).toBe(202);
+    const job = (await waitJob(stack, ((await r.json()) as { id: string }).id)) as {
+      state: string;
+      error: { code: string };
+      steps: Array<{ name: string; state: string }>;
+    };
+    expect(job).toMatchObject({ state: 'failed', error: { code: 'ALREADY_EXISTS' } });
+    expect(job.steps.filter((s) => ['create-disk', 'create-seed', 'define', 'start'].includes(s.name)).map((s) => s.state)).toEqual([
+      'pending',
+      'pending',
+      'pending',
+      'pending',
+    ]);
+    expect((await hv.getDomain(name)).instanceId).toBe('someone-else');
+    expect(readFileSync(seed.path)).toEqual(seedBefore);
+    expect(statSync(disk.path).mtimeMs).toBe(diskBefore);
   });
 });

@@ -15,8 +15,15 @@ export const CREATE_WEIGHTS = [60, 10, 10, 10, 10];
 export async function processCreate(ctx: ProcessorContext, p: Payload) {
   const { hv, steps, signal } = ctx;
   const instanceId = String(ctx.job.id);
-  await assertNotSomeoneElses(ctx, p.vm_name, instanceId);
-  const image = await steps.run('fetch-image', (report) => hv.ensureImage(p.image, { signal, onProgress: (pct) => report(pct / 100) }));
+  // Whether a domain of this name is another operation's is read while the image is made sure of (which
+  // touches only the shared image cache): nothing of the VM's own is made before both are done.
+  const [mine, fetched] = await Promise.allSettled([
+    assertNotSomeoneElses(ctx, p.vm_name, instanceId),
+    steps.run('fetch-image', (report) => hv.ensureImage(p.image, { signal, onProgress: (pct) => report(pct / 100) })),
+  ]);
+  if (mine.status === 'rejected') throw mine.reason;
+  if (fetched.status === 'rejected') throw fetched.reason;
+  const image = fetched.value;
   const disk = await steps.run('create-disk', () => hv.createDisk(p.vm_name, image.path, p.storage_mb * 1024 * 1024, { signal }));
   const seed = await steps.run('create-seed', () => {
     const userData = p.user_data_enc ? decryptUserData(p.user_data_enc, ctx.config.user_data_key, instanceId) : '#cloud-config\n{}\n';
