@@ -6,12 +6,11 @@
  *
  *   node --import tsx bench/profile-api.ts [seconds]
  */
-import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startStack } from '../test/support/stack.ts';
 import { loopbackHost } from './lib.ts';
-import { postLoad } from './rows/api-rate.ts';
+import { postLoad, swapToBundledApi } from './rows/api-rate.ts';
 
 interface CpuProfile {
   nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
@@ -27,23 +26,7 @@ mkdirSync(dir, { recursive: true });
 const image = 'bench-profile';
 const stack = await startStack({ host: loopbackHost(), images: { [image]: { url: 'http://127.0.0.1:9/never-fetched.qcow2' } }, workers: 0 });
 try {
-  execFileSync(process.execPath, ['scripts/build.mjs']);
-  stack.api.kill('SIGTERM');
-  await new Promise((r) => stack.api.once('exit', r));
-  const api = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, 'apps/api/dist/main.js'], {
-    env: { ...process.env, PROVISIONER_CONFIG: stack.configPath, PORT: '', REDIS_URL: '', API_TOKEN: '', LOG_LEVEL: '' },
-    stdio: 'ignore',
-  });
-  for (let i = 0; i < 100; i++) {
-    if (
-      await fetch(`${stack.url}/health`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const api = await swapToBundledApi(stack, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
   const { result } = await postLoad(stack, image, seconds, api.pid ?? 0);
   api.kill('SIGTERM');
   await new Promise((r) => api.once('exit', r));

@@ -13,7 +13,7 @@ import { type BenchContext, fmt, type Row, type RowResult, rssMiB } from '../lib
 
 const CONNECTIONS = 100;
 
-async function waitUp(url: string): Promise<void> {
+export async function waitUp(url: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
     if (
       await fetch(url).then(
@@ -25,6 +25,22 @@ async function waitUp(url: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} did not come up`);
+}
+
+/**
+ * Replaces the stack's API (tsx) with the bundle of `npm run build` on plain Node, as the image runs it,
+ * with the same configuration and port; `nodeArgs` go before the script (e.g. `--cpu-prof`).
+ */
+export async function swapToBundledApi(stack: Stack, nodeArgs: string[] = []): Promise<ChildProcess> {
+  execFileSync(process.execPath, ['scripts/build.mjs']);
+  stack.api.kill('SIGTERM');
+  await new Promise((r) => stack.api.once('exit', r));
+  const api = spawn(process.execPath, [...nodeArgs, 'apps/api/dist/main.js'], {
+    env: { ...process.env, PROVISIONER_CONFIG: stack.configPath, PORT: '', REDIS_URL: '', API_TOKEN: '', LOG_LEVEL: '' },
+    stdio: 'ignore',
+  });
+  await waitUp(`${stack.url}/health`);
+  return api;
 }
 
 /** Runs the POST load against a stack; samples the API's RSS while it runs. */
@@ -115,14 +131,7 @@ export const memoryRow: Row = {
       const tsxIdle = rssMiB(stack.api.pid ?? 0);
       const workerIdle = rssMiB(stack.workers[0]?.pid ?? 0);
       // The API as the image runs it: the bundle of `npm run build` on plain Node, same configuration.
-      execFileSync(process.execPath, ['scripts/build.mjs']);
-      stack.api.kill('SIGTERM');
-      await new Promise((r) => stack.api.once('exit', r));
-      bundled = spawn(process.execPath, ['apps/api/dist/main.js'], {
-        env: { ...process.env, PROVISIONER_CONFIG: stack.configPath, PORT: '', REDIS_URL: '', API_TOKEN: '', LOG_LEVEL: '' },
-        stdio: 'ignore',
-      });
-      await waitUp(`${stack.url}/health`);
+      bundled = await swapToBundledApi(stack);
       await new Promise((r) => setTimeout(r, 3000));
       const apiIdle = rssMiB(bundled.pid ?? 0);
       // The worker is paused on its queue so the load measures the API alone (jobs are removed after).

@@ -2,7 +2,7 @@
  * Submitting operations: the one path from a validated request to a queued job, shared by the new
  * routes (which answer 202 with the job) and the legacy routes (which wait for the outcome).
  */
-import { isTerminal, keys, releasePending, reservePending, TagsSchema, toJobView, VmNameSchema, WebhookUrlSchema } from '@provisioner/contracts';
+import { freeCreate, isTerminal, keys, reservePending, TagsSchema, toJobView, VmNameSchema, WebhookUrlSchema } from '@provisioner/contracts';
 import type { Job } from 'bullmq';
 import type { Context } from 'hono';
 import { z } from 'zod';
@@ -61,6 +61,9 @@ export async function vmOwner(s: Services, region: string, name: string, vm: VmI
   return undefined;
 }
 
+/** A placement that found no host with room (the reason per host). */
+type NoRoom = Extract<Placement, { ok: false }>;
+
 /** The create body of both POST /v1/vms and the legacy POST /v1/create; unknown fields are ignored. */
 export const CreateBody = z.object({
   vm_name: VmNameSchema,
@@ -91,13 +94,12 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
     throw new ApiError('VALIDATION', `region ${region.region_name} has no host ${body.host}`, { details: [{ path: 'host', message: 'unknown host' }] });
   }
   const need = { vcpus: type.vcpus, memory_mb: type.memory_mb, storage_mb: type.storage_mb };
-  const hostKey = keys.vmHost(s.config.queue_prefix, region.region_name, body.vm_name);
   // Queue depths only order hosts (they change anyway) and host info is cached: both read once, up front.
   const [queued] = await Promise.all([s.inventory.queuedOps(region), s.inventory.hostInfo([region])]);
 
   // Places the VM and reserves its room and name on the chosen host in one step (reservePending): the
   // host, or the placement that found no room, or null when a concurrent create took the room first.
-  const placeAndReserve = async (exact: boolean): Promise<string | Placement | null> => {
+  const placeAndReserve = async (exact: boolean): Promise<string | NoRoom | null> => {
     const { placement, states, entries } = await s.inventory.chooseHost(region, need, { pin: body.host, queued, exact });
     if (vmItems(entries).some((v) => v.vm_name === body.vm_name)) throw new ApiError('CONFLICT', 'vm already exists');
     if (!placement.ok) return placement;
@@ -110,7 +112,7 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
   };
 
   // Fast path, without a lock: the hosts' running pending totals, checked and reserved atomically.
-  let got: string | Placement | null = null;
+  let got: string | NoRoom | null = null;
   if (region.max_vms === undefined) {
     for (let i = 0; i < 3 && got === null; i++) got = await placeAndReserve(false);
   }
@@ -125,9 +127,9 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
             const r = await placeAndReserve(true);
             if (typeof r === 'string') return r;
             if (r !== null) {
-              const why = r.ok ? '' : r.reasons.map((x) => `${x.host}: ${x.reason}`).join('; ');
+              const why = r.reasons.map((x) => `${x.host}: ${x.reason}`).join('; ');
               throw new ApiError('CONFLICT', `no host in region ${region.region_name} has room for a ${type.instance_type} VM (${why})`, {
-                details: { reason: 'capacity', region: region.region_name, instance_type: type.instance_type, hosts: r.ok ? [] : r.reasons },
+                details: { reason: 'capacity', region: region.region_name, instance_type: type.instance_type, hosts: r.reasons },
               });
             }
           }
@@ -151,8 +153,7 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
     });
   } catch (e) {
     // Nothing was queued: free the name and the room again.
-    await s.redis.del(hostKey).catch(() => undefined);
-    await releasePending(s.redis, s.config.queue_prefix, region.region_name, host, body.vm_name).catch(() => undefined);
+    await freeCreate(s.redis, s.config.queue_prefix, region.region_name, host, body.vm_name).catch(() => undefined);
     throw e;
   }
 }

@@ -3,7 +3,7 @@
  * reads from Redis (inventory, host info the workers publish, creates placed but not listed yet, queued
  * operations), so the rules are tested without a host.
  */
-import type { HostConfig, HostInfoRecord, InventoryEntry, PendingLimits, PendingTotals } from '@provisioner/contracts';
+import { type HostConfig, type HostInfoRecord, type InventoryEntry, NO_PENDING, type PendingLimits, type PendingTotals } from '@provisioner/contracts';
 
 const MiB = 1024 * 1024;
 
@@ -75,7 +75,7 @@ function listedUse(s: HostState): { n: number; vcpus: number; memory_mb: number 
  * any API process never count the same room twice.
  */
 export function pendingLimits(s: HostState, r: Ratios): PendingLimits {
-  const c = hostCapacity({ ...s, pending: { n: 0, vcpus: 0, memory_mb: 0, storage_mb: 0 } }, r);
+  const c = hostCapacity({ ...s, pending: NO_PENDING }, r);
   return {
     n: c.max_vms === null ? null : c.max_vms - c.vms,
     vcpus: c.vcpus_total === null ? null : c.vcpus_total - c.vcpus_used,

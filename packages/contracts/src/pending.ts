@@ -108,9 +108,25 @@ export async function reservePending(
   return { ok: false, reason: 'full', field: out.slice('full:'.length) as keyof PendingTotals };
 }
 
-/** Stops counting `vm` as pending on `host` (its create ended, or was canceled before it ran). */
+/** Stops counting `vm` as pending on `host` (its create ended: the inventory counts it now, if it exists). */
 export async function releasePending(redis: Redis, prefix: string, region: string, host: string, vm: string): Promise<void> {
   await redis.eval(RELEASE, 2, keys.pendingCreates(prefix, region, host), keys.pendingTotals(prefix, region, host), vm);
+}
+
+/**
+ * Undoes reservePending for a create that will not make its VM (not queued, canceled before it ran, or
+ * failed for good): frees the name if it is still reserved for `host`, and stops counting the VM there.
+ */
+export async function freeCreate(redis: Redis, prefix: string, region: string, host: string, vm: string): Promise<void> {
+  await redis.eval(
+    `if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end\n${RELEASE}`,
+    3,
+    keys.pendingCreates(prefix, region, host),
+    keys.pendingTotals(prefix, region, host),
+    keys.vmHost(prefix, region, vm),
+    vm,
+    host,
+  );
 }
 
 /** Removes `names` from the host's pending creates and recounts its totals from what is left. */
@@ -119,7 +135,7 @@ export async function sweepPending(redis: Redis, prefix: string, region: string,
   return { n: Number(s[0]), vcpus: Number(s[1]), memory_mb: Number(s[2]), storage_mb: Number(s[3]) };
 }
 
-/** The pending totals of each host (one pipeline). */
+/** The pending totals of each host (read in parallel). */
 export async function pendingTotals(redis: Redis, prefix: string, region: string, hosts: readonly string[]): Promise<Map<string, PendingTotals>> {
   const out = new Map<string, PendingTotals>();
   if (hosts.length === 0) return out;

@@ -12,11 +12,13 @@ import { hostQueueName, type JobPayload, keys } from './jobs.ts';
 /** Jobs stay readable this long after they finish (then BullMQ removes them, user-data included). */
 export const RETENTION_SECONDS = 7 * 24 * 3600;
 
-// KEYS: the VM's seq counter, its line of operations (ZSET by seq), the job → queue key. ARGV: job id,
-// queue name, that key's TTL. Takes the VM's next seq and puts the job in its line; answers the seq.
-const LINE_UP = `local seq = redis.call('INCR', KEYS[1])
-redis.call('ZADD', KEYS[2], seq, ARGV[1])
-redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3])
+// KEYS: the job → queue key, then for an operation on a VM its seq counter and its line of operations
+// (ZSET by seq). ARGV: queue name, that key's TTL, job id. Records the job's queue and puts an operation
+// in its VM's line under the VM's next seq; answers the seq (0 for a job that is not a VM's).
+const RECORD = `redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if #KEYS < 3 then return 0 end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[3], seq, ARGV[3])
 return seq`;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -66,33 +68,25 @@ export class Queues {
     const id = `job_${randomUUID().replaceAll('-', '')}`;
     const queueName = hostQueueName(p.region, p.host);
     const { attempts, backoff_ms } = this.config.worker;
+    const hostJob = p.kind === 'refresh' || p.kind === 'image-cache';
+    // The job's queue and, for an operation on a VM, its seq and place in the VM's line: one round trip.
+    const vmKeys = hostJob ? [] : [keys.vmSeq(this.prefix, p.region, p.vm_name), keys.vmOps(this.prefix, p.region, p.vm_name)];
+    const seq = Number(
+      await this.redis.eval(RECORD, 1 + vmKeys.length, keys.jobQueue(this.prefix, id), ...vmKeys, queueName, String(RETENTION_SECONDS + 3600), id),
+    );
     let data: JobPayload;
-    if (p.kind !== 'refresh' && p.kind !== 'image-cache') {
-      // The VM's next seq, the job's place in its line and its queue's name, in one round trip.
-      const seq = Number(
-        await this.redis.eval(
-          LINE_UP,
-          3,
-          keys.vmSeq(this.prefix, p.region, p.vm_name),
-          keys.vmOps(this.prefix, p.region, p.vm_name),
-          keys.jobQueue(this.prefix, id),
-          id,
-          queueName,
-          String(RETENTION_SECONDS + 3600),
-        ),
-      );
+    if (hostJob) {
+      data = p;
+    } else {
       const { user_data, ...rest } = p as NewJob & { vm_name: string; user_data?: string | null };
       data = { ...rest, seq } as JobPayload;
       if (p.kind === 'create') {
         (data as Extract<JobPayload, { kind: 'create' }>).user_data_enc = user_data ? encryptUserData(user_data, this.config.user_data_key, id) : null;
       }
-    } else {
-      data = p;
-      await this.redis.set(keys.jobQueue(this.prefix, id), queueName, 'EX', RETENTION_SECONDS + 3600);
     }
     const job = await this.get(queueName).add(p.kind, data, {
       jobId: id,
-      attempts: p.kind === 'refresh' || p.kind === 'image-cache' ? 1 : attempts,
+      attempts: hostJob ? 1 : attempts,
       backoff: { type: 'exponential', delay: backoff_ms, jitter: 0.5 },
       removeOnComplete: { age: RETENTION_SECONDS, count: 10_000 },
       removeOnFail: { age: RETENTION_SECONDS, count: 10_000 },

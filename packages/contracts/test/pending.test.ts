@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { keys } from '../src/jobs.ts';
-import { NO_PENDING, pendingTotals, releasePending, reservePending, sweepPending } from '../src/pending.ts';
+import { freeCreate, NO_PENDING, pendingTotals, releasePending, reservePending, sweepPending } from '../src/pending.ts';
 import { scanKeys } from '../src/redis.ts';
 
 const redis = new Redis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: false });
@@ -35,6 +35,16 @@ describe('pending creates', () => {
     await releasePending(redis, prefix, 'r1', 'h1', 'a');
     await releasePending(redis, prefix, 'r1', 'h1', 'a');
     expect(await totals()).toEqual({ n: 1, vcpus: 2, memory_mb: 1024, storage_mb: 4096 });
+  });
+
+  it('freeing a create that will not run frees its name only while it is reserved for that host, and its room', async () => {
+    expect(await reservePending(redis, prefix, 'r1', 'h1', 'a', need, noLimit)).toEqual({ ok: true });
+    await freeCreate(redis, prefix, 'r1', 'h2', 'a');
+    expect(await redis.get(keys.vmHost(prefix, 'r1', 'a'))).toBe('h1');
+    expect(await totals()).toEqual({ n: 1, vcpus: 2, memory_mb: 1024, storage_mb: 4096 });
+    await freeCreate(redis, prefix, 'r1', 'h1', 'a');
+    expect(await redis.exists(keys.vmHost(prefix, 'r1', 'a'))).toBe(0);
+    expect(await totals()).toEqual({ n: 0, vcpus: 0, memory_mb: 0, storage_mb: 0 });
   });
 
   it('refuses a reservation past any limit and changes nothing (not even the name)', async () => {

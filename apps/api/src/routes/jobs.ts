@@ -6,12 +6,12 @@ import {
   announceCancel,
   callbackOf,
   cancelQueuedJob,
+  freeCreate,
   isTerminal,
   JOB_KINDS,
   type JobState,
   type JobView,
   keys,
-  releasePending,
   toJobView,
   WEBHOOK_QUEUE,
   Webhooks,
@@ -124,9 +124,7 @@ async function cancelJob(s: Services, c: Context<AppEnv>): Promise<Response> {
     if (data.region && data.vm_name) {
       // It never ran: its VM's next operation may start, and a create's reserved name is free again.
       if (data.kind === 'create') {
-        const hostKey = keys.vmHost(prefix, data.region, data.vm_name);
-        if ((await s.redis.get(hostKey)) === data.host) await s.redis.del(hostKey);
-        if (data.host) await releasePending(s.redis, prefix, data.region, data.host, data.vm_name);
+        if (data.host) await freeCreate(s.redis, prefix, data.region, data.host, data.vm_name);
       }
       await endTurn(s, queue, data.region, data.vm_name, id);
     }

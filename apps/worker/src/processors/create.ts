@@ -1,4 +1,4 @@
-import { type CreatePayload, decryptUserData, keys } from '@provisioner/contracts';
+import { type CreatePayload, decryptUserData, freeCreate } from '@provisioner/contracts';
 import { AlreadyExistsError, DomainNotFoundError } from '@provisioner/libvirt';
 import type { z } from 'zod';
 import type { ProcessorContext } from './context.ts';
@@ -71,6 +71,5 @@ export async function cleanupCreate(ctx: Omit<ProcessorContext, 'steps'>, p: Pay
   }
   if (!ours) return;
   await ctx.hv.undefine(p.vm_name);
-  const hostKey = keys.vmHost(ctx.config.queue_prefix, p.region, p.vm_name);
-  if ((await ctx.redis.get(hostKey)) === p.host) await ctx.redis.del(hostKey);
+  await freeCreate(ctx.redis, ctx.config.queue_prefix, p.region, p.host, p.vm_name);
 }
