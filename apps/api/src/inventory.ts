@@ -176,7 +176,7 @@ export class Inventory {
   async chooseHost(
     region: RegionConfig,
     need: Need,
-    opts: { pin?: string | undefined; queued?: Map<string, number>; exact: boolean },
+    opts: { pin?: string | undefined; exact: boolean },
   ): Promise<{ placement: Placement; states: HostState[]; entries: HostEntry[] }> {
     const { states, entries } = await this.hostStates(region, opts);
     return { placement: place(states, need, this.config.placement), states, entries };
@@ -204,15 +204,12 @@ export class Inventory {
   }
 
   /** What placement knows of each of the region's hosts (only `pin` when given). */
-  async hostStates(
-    region: RegionConfig,
-    opts: { pin?: string | undefined; queued?: Map<string, number>; exact?: boolean } = {},
-  ): Promise<{ states: HostState[]; entries: HostEntry[] }> {
+  async hostStates(region: RegionConfig, opts: { pin?: string | undefined; exact?: boolean } = {}): Promise<{ states: HostState[]; entries: HostEntry[] }> {
     const name = region.region_name;
     const [entries, info, ops, running] = await Promise.all([
       this.entries([region]),
       this.hostInfo([region]),
-      opts.queued ?? this.queuedOps(region),
+      this.queuedOps(region),
       opts.exact === false
         ? pendingTotals(
             this.redis,

@@ -94,13 +94,10 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
     throw new ApiError('VALIDATION', `region ${region.region_name} has no host ${body.host}`, { details: [{ path: 'host', message: 'unknown host' }] });
   }
   const need = { vcpus: type.vcpus, memory_mb: type.memory_mb, storage_mb: type.storage_mb };
-  // Queue depths only order hosts (they change anyway) and host info is cached: both read once, up front.
-  const [queued] = await Promise.all([s.inventory.queuedOps(region), s.inventory.hostInfo([region])]);
-
   // Places the VM and reserves its room and name on the chosen host in one step (reservePending): the
   // host, or the placement that found no room, or null when a concurrent create took the room first.
   const placeAndReserve = async (exact: boolean): Promise<string | NoRoom | null> => {
-    const { placement, states, entries } = await s.inventory.chooseHost(region, need, { pin: body.host, queued, exact });
+    const { placement, states, entries } = await s.inventory.chooseHost(region, need, { pin: body.host, exact });
     if (vmItems(entries).some((v) => v.vm_name === body.vm_name)) throw new ApiError('CONFLICT', 'vm already exists');
     if (!placement.ok) return placement;
     const state = states.find((st) => st.host.name === placement.host) as HostState;
