@@ -67,8 +67,11 @@ export function buildDomainXml(spec: DomainSpec): string {
     return escapeXml(p);
   };
   const cpu = spec.domainType === 'kvm' ? '<cpu mode="host-passthrough"/>' : '';
+  // The seed is a read-only virtio disk, not a SATA CD-ROM: cloud kernels such as Debian's
+  // linux-image-cloud-amd64 have no AHCI driver, so a SATA seed is invisible and cloud-init disables itself.
+  // It stays out of snapshots (internal snapshots cannot hold a read-only raw disk).
   const seed = spec.seedPath
-    ? `<disk type="file" device="cdrom"><driver name="qemu" type="raw"/><source file="${abs(spec.seedPath)}"/><target dev="sda" bus="sata"/><readonly/></disk>`
+    ? `<disk type="file" device="disk" snapshot="no"><driver name="qemu" type="raw"/><source file="${abs(spec.seedPath)}"/><target dev="vdb" bus="virtio"/><readonly/></disk>`
     : '';
   return [
     `<domain type="${spec.domainType === 'kvm' ? 'kvm' : 'qemu'}">`,
@@ -77,16 +80,18 @@ export function buildDomainXml(spec: DomainSpec): string {
     `<metadata>${domainMetadataXml(spec)}${tagsMetadataXml(spec.tags)}</metadata>`,
     `<memory unit="MiB">${spec.memoryMiB}</memory>`,
     `<vcpu>${spec.vcpus}</vcpu>`,
-    '<os><type arch="x86_64">hvm</type><boot dev="hd"/></os>',
+    '<os><type arch="x86_64">hvm</type></os>',
     '<features><acpi/><apic/></features>',
     cpu,
     '<clock offset="utc"/>',
     '<on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>',
     '<devices>',
-    `<disk type="file" device="disk"><driver name="qemu" type="qcow2" discard="unmap"/><source file="${abs(spec.diskPath)}"/><target dev="vda" bus="virtio"/></disk>`,
+    `<disk type="file" device="disk"><driver name="qemu" type="qcow2" discard="unmap"/><source file="${abs(spec.diskPath)}"/><target dev="vda" bus="virtio"/><boot order="1"/></disk>`,
     seed,
     interfaceXml(spec.network),
     '<serial type="pty"/><console type="pty"/>',
+    // The guest agent's channel: lets the host ask a guest for its addresses and cloud-init's state.
+    '<channel type="unix"><target type="virtio" name="org.qemu.guest_agent.0"/></channel>',
     '</devices>',
     '</domain>',
   ].join('');

@@ -45,7 +45,19 @@ describe('buildDomainXml', () => {
     expect(buildDomainXml({ ...spec, domainType: 'kvm' })).toMatch(/^<domain type="kvm">.*host-passthrough/);
     expect(buildDomainXml({ ...spec, network: { type: 'none' } })).not.toContain('<interface');
     expect(buildDomainXml({ ...spec, network: { type: 'bridge', name: 'br0' } })).toContain('<source bridge="br0"/>');
-    expect(buildDomainXml({ ...spec, seedPath: null })).not.toContain('cdrom');
+    expect(buildDomainXml({ ...spec, seedPath: null })).not.toContain('-seed.iso');
+  });
+
+  it('attaches the seed where cloud kernels without AHCI see it, read-only and out of snapshots', () => {
+    const xml = buildDomainXml(spec);
+    const seedDisk = xml.match(/<disk[^>]*>(?:(?!<\/disk>).)*-seed\.iso(?:(?!<\/disk>).)*<\/disk>/)?.[0] ?? '';
+    expect(seedDisk).toContain('bus="virtio"');
+    expect(seedDisk).toContain('<readonly/>');
+    expect(seedDisk).toContain('snapshot="no"');
+    expect(xml).not.toContain('bus="sata"');
+    // Only the root disk boots, whatever the seed holds.
+    expect(xml.match(/<boot order="1"\/>/g)).toHaveLength(1);
+    expect(xml).toContain('<target type="virtio" name="org.qemu.guest_agent.0"/>');
   });
 
   it.each([
