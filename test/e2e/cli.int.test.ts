@@ -86,7 +86,15 @@ describe('provisioner CLI', () => {
     const waited = await cli(['wait', job.id]);
     expect(waited.code, waited.stderr).toBe(0);
     const shown = await cli(['jobs', 'get', job.id, '--json']);
-    expect(JSON.parse(shown.stdout)).toMatchObject({ id: job.id, state: 'succeeded' });
+    const view = JSON.parse(shown.stdout) as { created_at: string; started_at: string; finished_at: string };
+    expect(view).toMatchObject({ id: job.id, state: 'succeeded' });
+    // The text form shows when it ran and what it returned.
+    const text = await cli(['jobs', 'get', job.id]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain(`created:   ${view.created_at}\n`);
+    expect(text.stdout).toContain(`started:   ${view.started_at}\n`);
+    expect(text.stdout).toContain(`finished:  ${view.finished_at}\n`);
+    expect(text.stdout).toMatch(/^result: {4}\{.*\}$/m);
   });
 
   it('draws a live progress bar on a terminal, and deletes with --wait', async () => {
@@ -94,6 +102,10 @@ describe('provisioner CLI', () => {
     made.push(name);
     const created = await cli(['create', name, '--type', 'tiny', '--image', good, '--json']);
     expect(created.code, created.stderr).toBe(0);
+    const reboot = await cli(['reboot', name, '--wait']);
+    expect(reboot.code, reboot.stderr).toBe(0);
+    expect(reboot.stdout).toContain(`reboot r1/${name}: succeeded`);
+    expect(await hv.domainState(name)).toBe('running');
     const r = await cli(['delete', name, '--wait'], { tty: true });
     expect(r.code, r.stdout).toBe(0);
     // Redrawn in place (carriage return, erase line), a bar, and the step while it runs.
@@ -114,6 +126,14 @@ describe('provisioner CLI', () => {
     expect(job.state).toBe('failed');
     expect(job.error.message).toContain('HTTP 404');
     expect(r.stderr).toContain(`error: create r1/${name} failed (job ${jobId}): ${job.error.code}: ${job.error.message}`);
+  });
+
+  it('names a missing --user-data file and exits 2 (not 1, which says a job failed), creating nothing', async () => {
+    const name = uniqueName('cli');
+    const r = await cli(['create', name, '--type', 'tiny', '--image', good, '--user-data', 'missing.yaml', '--wait']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("provisioner: cannot read --user-data missing.yaml: no such file\nRun 'provisioner --help' for usage.\n");
+    expect((await stack.fetch(`/v1/vms/r1/${name}`)).status).toBe(404);
   });
 
   it('shows the API’s error for an unknown image and exits 2, without a job', async () => {

@@ -14,6 +14,9 @@ export interface Job {
   step: string | null;
   steps: Array<{ name: string; state: string }>;
   attempts: number;
+  created_at?: string;
+  started_at?: string | null;
+  finished_at?: string | null;
   error: { code: string; message: string; retryable: boolean } | null;
   result: unknown;
   request_id?: string | null;

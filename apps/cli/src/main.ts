@@ -28,12 +28,13 @@ Commands:
   get NAME --region R                                                           show one VM
   start NAME --region R                                                         start a VM
   stop NAME --region R [--force]                                                stop a VM (--force: power off at once)
+  reboot NAME --region R                                                        stop a VM cleanly, then start it
   delete NAME --region R                                                        delete a VM and its disks
   retag NAME --region R (--tag k=v... | --clear)                                replace a VM's tags
   wait JOB_ID                                                                   follow a job until it ends
   jobs get JOB_ID | jobs list [--state S]                                       show jobs
 
-NAME may also be written REGION/NAME. Mutating commands answer with their job; --wait follows it
+Run 'provisioner COMMAND --help' for one command's options. NAME may also be written REGION/NAME. Mutating commands answer with their job; --wait follows it
 with a progress bar (on stderr, when it is a terminal) and exits 0 when it succeeds, 1 when it fails.
 
 Options:
@@ -46,6 +47,79 @@ Options:
 
 Exit codes: 0 success, 1 the job failed or was canceled, 2 usage error or the API refused the request,
 3 the API could not be reached.`;
+
+const COMMON = `  --url URL        API address (default: $PROVISIONER_URL, else http://127.0.0.1:8080)
+  --token TOKEN    API token (default: $PROVISIONER_TOKEN)
+  --json           machine-readable output on stdout`;
+const VM = '  --region R, -r   region of NAME (default: $PROVISIONER_REGION; or write REGION/NAME)';
+const WAIT = '  --wait, -w       follow the job to its end: exit 0 when it succeeds, 1 when it fails';
+
+/** `provisioner COMMAND --help`: one command's synopsis and the options it reads. */
+const HELP: Record<string, string> = {
+  create: `Usage: provisioner create NAME --type T --image I [--tag k=v]... [--user-data FILE] [--wait]
+
+Creates a VM and prints its job.
+
+  --type T, -t T   instance type offered by the region
+  --image I, -i I  image of the catalog (GET /v1/images)
+  --tag k=v        a tag (repeatable)
+  --user-data FILE cloud-init user-data for the VM ('-' reads stdin)
+${VM}
+${WAIT}`,
+  list: `Usage: provisioner list [--region R] [--state S] [--tag k=v]...
+
+Lists VMs (every enabled region unless --region or $PROVISIONER_REGION names one).
+
+  --state S        only VMs in this state (running, shut off, ...)
+  --tag k=v        only VMs with this tag (repeatable: all must match)
+  --region R, -r   only this region`,
+  get: `Usage: provisioner get NAME
+
+Shows one VM: host, state, address, type, image and tags.
+
+${VM}`,
+  start: `Usage: provisioner start NAME [--wait]
+
+Starts a stopped VM.
+
+${VM}
+${WAIT}`,
+  stop: `Usage: provisioner stop NAME [--force] [--wait]
+
+Stops a VM: asks the guest to shut down, powering it off if it has not after the configured timeout.
+
+  --force          power off at once
+${VM}
+${WAIT}`,
+  reboot: `Usage: provisioner reboot NAME [--wait]
+
+Stops a VM cleanly (powering it off after the configured timeout), then starts it.
+
+${VM}
+${WAIT}`,
+  delete: `Usage: provisioner delete NAME [--wait]
+
+Deletes a VM with its disks.
+
+${VM}
+${WAIT}`,
+  retag: `Usage: provisioner retag NAME (--tag k=v... | --clear) [--wait]
+
+Replaces all of a VM's tags with the given ones.
+
+  --tag k=v        a tag (repeatable)
+  --clear          remove every tag
+${VM}
+${WAIT}`,
+  wait: `Usage: provisioner wait JOB_ID
+
+Follows a job until it ends: exit 0 when it succeeded, 1 when it failed or was canceled.`,
+  jobs: `Usage: provisioner jobs get JOB_ID | provisioner jobs list [--state S]
+
+get: one job's state, steps, timestamps, error and result. list: the latest 100 jobs.
+
+  --state S        list only jobs in this state (queued, running, succeeded, failed, canceled)`,
+};
 
 const OPTIONS = {
   url: { type: 'string' },
@@ -84,6 +158,11 @@ export async function main(argv: string[], io: Io): Promise<number> {
   }
   const { values, positionals } = parsed;
   const [command, ...args] = positionals;
+  const help = command ? HELP[command] : undefined;
+  if (values.help && help) {
+    io.stdout.write(`${help}\n\nCommon options:\n${COMMON}\n`);
+    return EXIT.OK;
+  }
   if (values.help || !command) {
     (values.help ? io.stdout : io.stderr).write(`${USAGE}\n`);
     return values.help ? EXIT.OK : EXIT.ERROR;
@@ -118,7 +197,9 @@ function report(e: unknown, io: Io, json: boolean): number {
     io.stderr.write(`error: ${e.message}\n`);
     return EXIT.UNREACHABLE;
   }
-  throw e;
+  // Anything else is a fault of this program, not a job's: never exit 1 (which says a job failed).
+  io.stderr.write(`provisioner: unexpected error: ${e instanceof Error ? e.message : String(e)}\n`);
+  return EXIT.ERROR;
 }
 
 // ---- Arguments. ----
@@ -143,6 +224,17 @@ export function parseTags(list: readonly string[] = []): Record<string, string> 
     tags[t.slice(0, eq)] = t.slice(eq + 1);
   }
   return tags;
+}
+
+/** The file's bytes, or a usage error naming it (a missing file is the user's mistake, not a crash). */
+function readArg(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file === '-' ? 0 : file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    throw new UsageError(`cannot read ${flag} ${file}: ${why}`);
+  }
 }
 
 function need(v: string | undefined, flag: string): string {
@@ -223,7 +315,7 @@ function finished(c: Ctx, job: Job): number {
   return EXIT.JOB_FAILED;
 }
 
-function jobText(j: Job): string {
+export function jobText(j: Job): string {
   const lines = [
     `id:        ${j.id}`,
     `kind:      ${j.kind}`,
@@ -232,8 +324,12 @@ function jobText(j: Job): string {
     `progress:  ${Math.floor(j.progress)}%${j.step ? ` (step ${j.step})` : ''}`,
     `steps:     ${j.steps.map((s) => `${s.name}:${s.state}`).join(' ')}`,
     `attempts:  ${j.attempts}`,
+    `created:   ${j.created_at ?? '-'}`,
+    `started:   ${j.started_at ?? '-'}`,
+    `finished:  ${j.finished_at ?? '-'}`,
   ];
   if (j.error) lines.push(`error:     ${j.error.code}: ${j.error.message}${j.error.retryable ? ' (retryable)' : ''}`);
+  if (j.result !== null && j.result !== undefined) lines.push(`result:    ${JSON.stringify(j.result)}`);
   if (j.request_id) lines.push(`request:   ${j.request_id}`);
   return `${lines.join('\n')}\n`;
 }
@@ -262,7 +358,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
       instance_type: need(c.values.type, '--type'),
       image: need(c.values.image, '--image'),
       tags: parseTags(c.values.tag),
-      ...(file ? { user_data: readFileSync(file === '-' ? 0 : file).toString('base64') } : {}),
+      ...(file ? { user_data: readArg(file, '--user-data').toString('base64') } : {}),
     };
     return submitted(c, await c.client.json<Job>('POST', '/v1/vms', body));
   },
@@ -273,7 +369,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     const region = c.values.region ?? c.io.env.PROVISIONER_REGION;
     if (region) query.set('region', region);
     if (c.values.state) query.set('state', c.values.state);
-    for (const t of c.values.tag ?? []) query.append('tag', t.replace('=', ':'));
+    for (const t of c.values.tag ?? []) query.append('tag', t); // the API's syntax too: key=value, or key alone
     for (;;) {
       const page = await c.client.json<{ vms: Vm[]; next_cursor: string | null; hosts: Array<{ region: string; host: string; error: string | null }> }>(
         'GET',
@@ -318,6 +414,10 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
 
   async stop(c) {
     return submitted(c, await c.client.json<Job>('POST', `${vmTarget(c).path}/stop`, { force: Boolean(c.values.force) }));
+  },
+
+  async reboot(c) {
+    return submitted(c, await c.client.json<Job>('POST', `${vmTarget(c).path}/reboot`, {}));
   },
 
   async delete(c) {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Job } from '../../src/client.ts';
-import { EXIT, main, parseTags } from '../../src/main.ts';
+import { EXIT, jobText, main, parseTags } from '../../src/main.ts';
 import { bar, ProgressReporter, progressLine, stepLine } from '../../src/progress.ts';
 import { readSse, SseParser } from '../../src/sse.ts';
 
@@ -89,13 +89,14 @@ describe('arguments', () => {
     expect(() => parseTags(['novalue'])).toThrow(/key=value/);
   });
 
+  const run = async (argv: string[], env: Record<string, string> = { PROVISIONER_TOKEN: 't' }) => {
+    const err: string[] = [];
+    const out: string[] = [];
+    const code = await main(argv, { env, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } });
+    return { code, err: err.join(''), out: out.join('') };
+  };
+
   it('answers usage errors with exit 2 before any request', async () => {
-    const run = async (argv: string[], env: Record<string, string> = { PROVISIONER_TOKEN: 't' }) => {
-      const err: string[] = [];
-      const out: string[] = [];
-      const code = await main(argv, { env, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } });
-      return { code, err: err.join(''), out: out.join('') };
-    };
     expect(await run(['--help'])).toMatchObject({ code: EXIT.OK, out: expect.stringContaining('Usage: provisioner') });
     expect(await run(['frobnicate'])).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining("unknown command 'frobnicate'") });
     expect(await run(['list', '--bogus'])).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining('--bogus') });
@@ -104,5 +105,50 @@ describe('arguments', () => {
     expect(await run(['create', 'r1/vm-1', '--type', 'tiny'])).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining('--image is required') });
     expect(await run(['retag', 'r1/vm-1'])).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining('--clear') });
     expect(await run(['list', '--url', 'http://127.0.0.1:9'])).toMatchObject({ code: EXIT.UNREACHABLE, err: expect.stringContaining('cannot reach') });
+  });
+
+  it('names a --user-data file it cannot read, exit 2 (not 1, a failed job), no stack trace, nothing sent', async () => {
+    // The URL is unreachable: had the create been sent, the exit would be 3.
+    const r = await run(['create', 'r1/vm-1', '--type', 't', '--image', 'i', '--user-data', '/nonexistent/missing.yaml', '--url', 'http://127.0.0.1:9']);
+    expect(r).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining('cannot read --user-data /nonexistent/missing.yaml: no such file') });
+    expect(r.err).not.toMatch(/\n\s+at /);
+    const dir = await run(['create', 'r1/vm-1', '--type', 't', '--image', 'i', '--user-data', '/tmp', '--url', 'http://127.0.0.1:9']);
+    expect(dir).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining('--user-data /tmp: is a directory') });
+  });
+
+  it('prints one command’s help with --help after it, and lists reboot', async () => {
+    const create = await run(['create', '--help'], {});
+    expect(create).toMatchObject({ code: EXIT.OK, err: '' });
+    expect(create.out).toMatch(/^Usage: provisioner create NAME --type T --image I/);
+    expect(create.out).toContain('--user-data FILE');
+    expect(create.out).not.toContain('retag');
+    const reboot = await run(['reboot', '-h'], {});
+    expect(reboot).toMatchObject({ code: EXIT.OK, out: expect.stringMatching(/^Usage: provisioner reboot NAME/) });
+    expect((await run(['jobs', '--help'], {})).out).toContain('timestamps');
+    expect((await run(['--help'])).out).toMatch(/^ {2}reboot NAME/m);
+    expect(await run(['reboot'])).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining('which VM?') });
+  });
+});
+
+describe('jobs get', () => {
+  it('shows when the job was created, started and finished, and its result', () => {
+    const text = jobText(
+      job({
+        state: 'succeeded',
+        progress: 100,
+        step: null,
+        created_at: '2024-05-01T10:00:00.000Z',
+        started_at: '2024-05-01T10:00:01.000Z',
+        finished_at: '2024-05-01T10:00:09.000Z',
+        result: { ip: '192.0.2.7' },
+      }),
+    );
+    expect(text).toContain('created:   2024-05-01T10:00:00.000Z\n');
+    expect(text).toContain('started:   2024-05-01T10:00:01.000Z\n');
+    expect(text).toContain('finished:  2024-05-01T10:00:09.000Z\n');
+    expect(text).toContain('result:    {"ip":"192.0.2.7"}\n');
+    const queued = jobText(job({ state: 'queued', created_at: '2024-05-01T10:00:00.000Z', started_at: null, finished_at: null }));
+    expect(queued).toContain('started:   -\n');
+    expect(queued).not.toContain('result:');
   });
 });
