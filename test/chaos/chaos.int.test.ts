@@ -511,6 +511,19 @@ describe('chaos', () => {
         { label: `image ${JSON.stringify(p)}`, method: 'POST', path: '/v1/vms', body: j({ ...good, image: p }) },
         { label: `instance type ${JSON.stringify(p)}`, method: 'POST', path: '/v1/vms', body: j({ ...good, instance_type: p }) },
       );
+      // Tag values with control characters or code points XML cannot hold, on every route that takes tags.
+      if (!isTagValue(p))
+        cases.push(
+          { label: `tag value ${JSON.stringify(p)}`, method: 'POST', path: '/v1/vms', body: j({ ...good, tags: { t: p } }) },
+          { label: `legacy create tag value ${JSON.stringify(p)}`, method: 'POST', path: '/v1/create', body: j({ ...good, tags: { t: p } }) },
+          { label: `put tags value ${JSON.stringify(p)}`, method: 'PUT', path: '/v1/vms/r1/ok-name/tags', body: j({ tags: { t: p } }) },
+          {
+            label: `legacy edit-tags value ${JSON.stringify(p)}`,
+            method: 'POST',
+            path: '/v1/edit-tags',
+            body: j({ vm_name: 'ok-name', region_name: 'r1', tags: { t: p } }),
+          },
+        );
     }
     for (const t of [-1, 0, 1e12, 'abc', 1.5, Number.MAX_SAFE_INTEGER * 8]) {
       cases.push({ label: `stop timeout_ms ${t}`, method: 'POST', path: '/v1/vms/r1/ok-name/stop', body: JSON.stringify({ timeout_ms: t }) });

@@ -90,6 +90,8 @@ describe('bad input', () => {
     ['user_data not base64', { ...good(), user_data: 'not base64 !!!' }, [400, 422]],
     ['user_data not YAML', { ...good(), user_data: b64('key: [unclosed\n  - : :') }, [400, 422]],
     ['tag value with a newline', { ...good(), tags: { owner: 'a\nb' } }, [400, 422]],
+    ['tag value U+FFFE (XML cannot hold it)', { ...good(), tags: { owner: 'a\uFFFEb' } }, [422]],
+    ['tag value U+FFFF (XML cannot hold it)', { ...good(), tags: { owner: '\uFFFF' } }, [422]],
     ['malformed JSON', '{"vm_name": ', [400]],
     ['oversized body', JSON.stringify({ ...good(), user_data: b64('#cloud-config\n'.padEnd(1.5 * 1024 * 1024, '#')) }), [413]],
   ];

@@ -21,4 +21,7 @@ export const HOSTILE = [
   'ünïcödé ✓ 名前',
   '\u202e reversed',
   '&& echo pwned || true | cat > /tmp/x',
+  // Noncharacters XML 1.0 cannot hold: refused as tag values (the domain's metadata is XML).
+  '\uFFFE',
+  'a\uFFFFb',
 ];

@@ -90,7 +90,7 @@ export const TokenSchema = z.object({
     .regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, 'whsec_ followed by at least 24 bytes, base64')
     .optional(),
   /** Binds the token to one owner: it sees and acts on only VMs and jobs whose `owner` tag is this. */
-  owner: z.string().min(1).refine(isTagValue, 'a tag value: at most 1024 characters, no control characters').optional(),
+  owner: z.string().min(1).refine(isTagValue, 'a tag value: at most 1024 characters, no control characters, nothing XML cannot hold').optional(),
   /** At most `requests` requests per `per_seconds` window for this token (429 + Retry-After beyond). */
   rate_limit: z.object({ requests: z.number().int().positive(), per_seconds: z.number().int().positive().max(86_400) }).optional(),
 });

@@ -15,7 +15,7 @@ export const ImageNameSchema = z.string().regex(IMAGE_NAME_RE, 'invalid image na
 export const TagsSchema = z
   .record(
     z.string().regex(TAG_KEY_RE, 'tag keys: 1-63 of A-Za-z0-9_.:/-'),
-    z.string().refine(isTagValue, 'tag values: at most 1024 characters, no control characters'),
+    z.string().refine(isTagValue, 'tag values: at most 1024 characters, no control characters, nothing XML cannot hold (U+FFFE, U+FFFF, lone surrogates)'),
   )
   .refine((t) => Object.keys(t).length <= TAGS_MAX, `at most ${TAGS_MAX} tags`);
 

@@ -14,9 +14,11 @@ export const NET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const TAG_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,62}$/;
 export const TAG_VALUE_MAX = 1024;
 export const TAGS_MAX = 64;
-// Control characters (other than none) have no place in a tag value and would confuse logs and XML.
+// Control characters have no place in a tag value and would confuse logs and XML. Nor have the code
+// points XML 1.0 cannot hold (its Char production excludes U+FFFE, U+FFFF and surrogates): the domain's
+// metadata is XML, so the host would refuse such a value on every attempt.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+const NOT_TAG_CHAR_RE = /[\u0000-\u001f\u007f\ufffe\uffff]|\p{Cs}/u;
 
 export function isVmName(s: string): boolean {
   return VM_NAME_RE.test(s);
@@ -48,8 +50,9 @@ export function assertHttpUrl(s: string): void {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError('image url must be http(s)');
 }
 
+/** At most TAG_VALUE_MAX UTF-16 units, no control characters, nothing XML 1.0 cannot hold (lone surrogates included). */
 export function isTagValue(v: string): boolean {
-  return v.length <= TAG_VALUE_MAX && !CONTROL_RE.test(v);
+  return v.length <= TAG_VALUE_MAX && !NOT_TAG_CHAR_RE.test(v);
 }
 
 export function assertTags(tags: Record<string, string>): void {

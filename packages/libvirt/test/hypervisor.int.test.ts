@@ -21,6 +21,7 @@ import {
   HostKeyError,
   type Hypervisor,
   InvalidArgumentError,
+  isTagValue,
   TimeoutError,
 } from '../src/index.ts';
 
@@ -117,6 +118,11 @@ describe('validation before anything runs', () => {
     await expect(hv.start(name)).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(hv.undefine(name)).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(hv.setTags(name, {})).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(hv.ssh.stats.channels).toBe(before);
+  });
+  it.each(HOSTILE.filter((h) => !isTagValue(h)))('rejects hostile tag value %j without opening a channel', async (value) => {
+    const before = hv.ssh.stats.channels;
+    await expect(hv.setTags('valid-name', { t: value })).rejects.toBeInstanceOf(InvalidArgumentError);
     expect(hv.ssh.stats.channels).toBe(before);
   });
 });

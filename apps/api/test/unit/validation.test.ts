@@ -74,6 +74,10 @@ const cases: Array<[label: string, body: Record<string, unknown> | string, statu
   ['user_data base64 of binary', { ...good(), user_data: Buffer.from([0xff, 0xfe, 0xfd, 0x00]).toString('base64') }, [422], /UTF-8/],
   ['user_data not a string', { ...good(), user_data: { a: 1 } }, [422], /user_data/],
   ['tag value with a newline', { ...good(), tags: { owner: 'a\nb' } }, [422], /tag/],
+  // XML 1.0 cannot hold these: the host would refuse the domain's metadata on every attempt.
+  ['tag value U+FFFE', { ...good(), tags: { owner: 'a\uFFFEb' } }, [422], /^tags\.owner: .*XML/],
+  ['tag value U+FFFF', { ...good(), tags: { owner: '\uFFFF' } }, [422], /^tags\.owner: .*XML/],
+  ['tag value with a lone surrogate', { ...good(), tags: { note: 'a\uD800b' } }, [422], /^tags\.note: .*XML/],
   ['tag key with a space', { ...good(), tags: { 'bad key': 'x' } }, [422], /tag/],
   ['tags an array', { ...good(), tags: ['a'] }, [422], /tags/],
   ['too many tags', { ...good(), tags: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v'])) }, [422], /tags/],
@@ -121,6 +125,9 @@ describe('bad input on the other mutations', () => {
     ['POST', '/v1/vms/r1/good-name/reboot', '{"timeout_ms": 1.5}', [422]],
     ['PUT', '/v1/vms/r1/good-name/tags', '{}', [422]],
     ['PUT', '/v1/vms/r1/good-name/tags', '{"tags": {"owner": "a\\u0000b"}}', [422]],
+    ['PUT', '/v1/vms/r1/good-name/tags', '{"tags": {"owner": "a\\ufffeb"}}', [422]],
+    ['PUT', '/v1/vms/r1/good-name/tags', '{"tags": {"owner": "\\uffff"}}', [422]],
+    ['PUT', '/v1/vms/r1/good-name/tags', '{"tags": {"owner": "\\udc00"}}', [422]],
     ['POST', '/v1/vms/r1/BAD/start', '', [422]],
     ['POST', '/v1/vms/r1/a%0Ab/start', '', [422]],
     ['POST', '/v1/vms/nowhere/good-name/start', '', [404]],
@@ -129,10 +136,19 @@ describe('bad input on the other mutations', () => {
     ['POST', '/v1/start', '{"vm_name": "$(id)", "region_name": "r1"}', [422]],
     ['POST', '/v1/stop', '{"vm_name": "good-name", "region_name": "nowhere"}', [422]],
     ['POST', '/v1/edit-tags', '{"vm_name": "good-name", "region_name": "r1", "tags": {"k": 1}}', [422]],
+    ['POST', '/v1/edit-tags', '{"vm_name": "good-name", "region_name": "r1", "tags": {"k": "\\ufffe"}}', [422]],
+    ['POST', '/v1/edit-tags', '{"vm_name": "good-name", "region_name": "r1", "tags": {"k": "x\\uffff"}}', [422]],
     ['DELETE', '/v1/delete', '{"vm_name": "--force", "region_name": "r1"}', [422]],
     ['DELETE', '/v1/delete', 'not json', [400]],
   ])('%s %s %s → %j', async (method, path, body, statuses) => {
     await expectRejected(path, body, statuses, method);
+  });
+
+  it('names the tag whose value XML cannot hold, on the new and the legacy tag routes', async () => {
+    const put = await expectRejected('/v1/vms/r1/good-name/tags', JSON.stringify({ tags: { ok: 'fine', bad: 'x\uFFFF' } }), [422], 'PUT');
+    expect(put.error.details).toEqual([{ path: 'tags.bad', message: expect.stringMatching(/XML/) }]);
+    const legacy = await expectRejected('/v1/edit-tags', JSON.stringify({ vm_name: 'good-name', region_name: 'r1', tags: { bad: '\uFFFE' } }), [422]);
+    expect(legacy.detail).toMatch(/^tags\.bad: .*XML/);
   });
 
   it('answers 404 for an operation on a VM that no host knows', async () => {
