@@ -20,7 +20,9 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 node scripts/serve-images.mjs .local/images 8090 & pids+=($!)
+node scripts/webhook-receiver.mjs 8091 & pids+=($!)
 node --import tsx apps/worker/src/main.ts & pids+=($!)
 node --import tsx apps/api/src/main.ts & pids+=($!)
-echo "run-local: API on http://127.0.0.1:$(sed -n 's/^port: //p' .local/config.yaml), token in .local/config.yaml" >&2
+# The token is shown so it can be pasted into another shell; it is also in .local/config.yaml.
+node scripts/local-config.mjs hint .local/config.yaml >&2
 wait -n
