@@ -36,21 +36,29 @@ export function hostInfoArgv(uri: string, imagesDir: string): string[] {
  * Lists every domain with its XML and state, and libvirt's DHCP leases, in ONE exec and one virsh
  * process given all its commands as one `;`-separated batch (the replaced service ran `virsh desc` once
  * per domain). UUIDs are the only values in the batch: they come from libvirt, never from users.
+ * Every section starts with a marker line `@@BOUNDARY NAME`, BOUNDARY being random per run ($2): a
+ * domain's XML holds text of anyone's choosing (tags, a hand-made description, a guest's DHCP hostname in
+ * the lease files), and no such text can know the boundary. virsh's `echo` adds no newline, so each
+ * marker carries its own (dumpxml and domstate end theirs with one): markers always start a line.
  */
 const LIST = `set -u
-for f in /var/lib/libvirt/dnsmasq/*.status; do [ -r "$f" ] && { echo "@@LEASEFILE"; cat "$f"; echo; }; done
-echo "@@DOMAINS"
+b=$2
+nl='
+'
+for f in /var/lib/libvirt/dnsmasq/*.status; do [ -r "$f" ] && { echo "@@$b LEASEFILE"; cat "$f"; echo; }; done
+echo "@@$b DOMAINS"
 all=$(virsh -q -c "$1" list --all --uuid) || exit 1
 if [ -n "$all" ]; then
   cmds=""
-  for u in $all; do cmds="$cmds echo @@DOMAIN $u; dumpxml $u; echo @@STATE; domstate $u;"; done
+  for u in $all; do cmds="$cmds echo '@@$b DOMAIN $u$nl'; dumpxml $u; echo '@@$b STATE$nl'; domstate $u;"; done
   virsh -q -c "$1" "$cmds"
 fi
-echo "@@DONE"`;
+echo "@@$b DONE"`;
 
-export function listDomainsArgv(uri: string): string[] {
+export function listDomainsArgv(uri: string, boundary: string): string[] {
   assertUri(uri);
-  return sh('list-domains', LIST, uri);
+  if (!/^[a-f0-9]{32,64}$/.test(boundary)) throw new InvalidArgumentError('the listing boundary must be 32-64 hex digits');
+  return sh('list-domains', LIST, uri, boundary);
 }
 
 export function domainStateArgv(uri: string, name: string): string[] {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   createDiskArgv,
   createSeedArgv,
@@ -100,8 +101,10 @@ export class Hypervisor {
 
   /** Every domain on the host with id, state, tags and IP, in one SSH exec. */
   async listDomains(o: OpOptions = {}): Promise<DomainInfo[]> {
-    const r = await this.ssh.run(listDomainsArgv(this.uri), o);
-    return parseDomainList(r.stdout);
+    // A fresh random boundary per listing frames its sections: no domain's content can forge one.
+    const boundary = randomBytes(16).toString('hex');
+    const r = await this.ssh.run(listDomainsArgv(this.uri, boundary), o);
+    return parseDomainList(r.stdout, boundary);
   }
 
   /** One domain's full view, or DomainNotFoundError. */
@@ -196,10 +199,14 @@ export class Hypervisor {
     const full: DomainSpec = { ...spec, domainType, network: this.opts.network ?? { type: 'none' } };
     const xml = buildDomainXml(full);
     const r = await this.ssh.run(defineArgv(this.uri, spec.name), { ...o, stdin: xml });
-    if (r.stdout.startsWith('@@DEFINED')) return { created: true };
-    const existing = parseDomainXml(r.stdout.slice(r.stdout.indexOf('\n') + 1));
+    // The first line is always the script's own; only what follows @@EXISTS is the domain's XML.
+    const nl = r.stdout.indexOf('\n');
+    const first = nl === -1 ? r.stdout : r.stdout.slice(0, nl);
+    if (first === '@@DEFINED') return { created: true };
+    if (first !== '@@EXISTS') throw new ParseError('unexpected define output', { stdout: r.stdout.slice(0, 200) });
+    const existing = parseDomainXml(r.stdout.slice(nl + 1));
     if (existing.instanceId === spec.instanceId) return { created: false };
-    throw new AlreadyExistsError(`a domain named '${spec.name}' already exists on ${this.ssh.label}`, { host: this.ssh.label, domain: spec.name });
+    throw new AlreadyExistsError(`a domain named '${spec.name}' already exists on ${this.ssh.name}`, { host: this.ssh.label, domain: spec.name });
   }
 
   async start(name: string, o: OpOptions = {}): Promise<{ changed: boolean }> {

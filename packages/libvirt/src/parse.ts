@@ -178,38 +178,44 @@ export function parseLeaseStatus(json: string): Lease[] {
 }
 
 /**
- * Parses the output of the one-exec listing script: lease files, then per domain its XML and state,
- * framed by `@@` marker lines. A domain that vanished between listing and dumping has no XML and is skipped.
+ * Parses the output of the one-exec listing script (commands.ts LIST): lease files, then per domain its
+ * XML and state, each section opened by a whole line `@@BOUNDARY NAME`. Only such lines are markers, and
+ * the boundary is random per run, so nothing a domain or lease file holds can open or close a section.
+ * A domain that vanished between listing and dumping has no XML or state and is skipped.
  */
-export function parseDomainList(output: string): DomainInfo[] {
-  if (!output.includes('@@DONE')) throw new ParseError('listing output is incomplete (no @@DONE marker)');
-  const [leasePart = '', domainPart = ''] = splitOnce(output, '\n@@DOMAINS\n');
+export function parseDomainList(output: string, boundary: string): DomainInfo[] {
+  const prefix = `@@${boundary} `;
+  const sections: Array<{ head: string; lines: string[] }> = [];
+  for (const line of output.split('\n')) {
+    if (line.startsWith(prefix)) sections.push({ head: line.slice(prefix.length), lines: [] });
+    else sections.at(-1)?.lines.push(line);
+  }
+  if (sections.at(-1)?.head !== 'DONE') throw new ParseError('listing output is incomplete (no DONE marker)');
   const leases = new Map<string, string>();
-  for (const file of leasePart.split('@@LEASEFILE').slice(1)) {
-    for (const l of parseLeaseStatus(file)) if (!leases.has(l.mac)) leases.set(l.mac, l.ip);
+  const domains: Array<{ uuid: string; xml: string; state: string }> = [];
+  for (const { head, lines } of sections) {
+    const body = lines.join('\n').trim();
+    if (head === 'LEASEFILE') {
+      for (const l of parseLeaseStatus(body)) if (!leases.has(l.mac)) leases.set(l.mac, l.ip);
+    } else if (head.startsWith('DOMAIN ')) {
+      domains.push({ uuid: head.slice('DOMAIN '.length), xml: body, state: '' });
+    } else if (head === 'STATE') {
+      const d = domains.at(-1);
+      if (!d || d.state) throw new ParseError('listing output has a state without its domain');
+      d.state = body.split('\n')[0]?.trim() ?? '';
+    } else if (head !== 'DOMAINS' && head !== 'DONE') {
+      throw new ParseError('unexpected section in listing output', { section: head.slice(0, 80) });
+    }
   }
   const out: DomainInfo[] = [];
-  // virsh's own `echo` adds no newline, so markers are found by text, not by line.
-  for (const block of domainPart.split('@@DOMAIN ').slice(1)) {
-    const [xmlPart = '', rest = ''] = splitOnce(block.slice(36), '@@STATE');
-    const body = xmlPart.trim();
-    if (!body.startsWith('<domain')) continue;
-    const state = rest
-      .replace(/@@DONE[\s\S]*$/, '')
-      .trim()
-      .split('\n')[0]
-      ?.trim();
-    if (!state) continue;
-    const info = parseDomainXml(body);
+  for (const d of domains) {
+    if (!d.xml || !d.state) continue;
+    const info = parseDomainXml(d.xml);
+    if (info.uuid !== d.uuid) throw new ParseError("listing output has a domain under another domain's marker", { uuid: d.uuid });
     const ip = info.macs.map((m) => leases.get(m.toLowerCase())).find((x) => x !== undefined) ?? null;
-    out.push({ ...info, state, ip });
+    out.push({ ...info, state: d.state, ip });
   }
   return out;
-}
-
-function splitOnce(s: string, sep: string): [string, string] {
-  const i = s.indexOf(sep);
-  return i === -1 ? [s, ''] : [s.slice(0, i), s.slice(i + sep.length)];
 }
 
 /** Parses `qemu-img info --output=json`. */

@@ -41,7 +41,8 @@ describe('argv builders', () => {
     () => ensureImageArgv('/img', { name: '../etc', url: 'http://h/x' }),
     () => ensureImageArgv('/img', { name: 'ok', url: 'file:///etc/shadow' }),
     () => ensureImageArgv('/img', { name: 'ok', url: 'http://h/x', sha256: 'XYZ' }),
-    () => listDomainsArgv('qemu:///system; id'),
+    () => listDomainsArgv('qemu:///system; id', 'a'.repeat(32)),
+    () => listDomainsArgv('qemu:///system', 'not-hex; id'),
     () => setTagsArgv('qemu:///system', 'a;b', 'ns', '<x/>', ''),
   ])('reject invalid input before building a command (%#)', (build) => {
     expect(build).toThrow(InvalidArgumentError);

@@ -22,6 +22,7 @@ import {
   type Hypervisor,
   InvalidArgumentError,
   isTagValue,
+  TAGS_NS,
   TimeoutError,
 } from '../src/index.ts';
 
@@ -266,6 +267,59 @@ describe('listing', () => {
     expect(mine).toHaveLength(50);
     for (const d of mine) expect(d).toMatchObject({ state: 'shut off', id: null, managed: true, tags: { owner: 'lister', n: String(names.indexOf(d.name)) } });
     for (const name of names) await hv.undefine(name);
+  });
+});
+
+describe('listing framing', () => {
+  const MARKERS = ['@@DOMAIN', '@@STATE', '@@DONE', '@@DOMAINS', '@@LEASEFILE', '@@EXISTS', '@@DEFINED'];
+
+  it('keeps a running VM listed with its true state, vCPUs and tags whatever its tags and description hold', async () => {
+    const name = uniqueName('frame');
+    made.push(name);
+    const img = await hv.ensureImage({ name: imageName, url: images.url('tiny.qcow2') });
+    const p = hv.paths(name);
+    await hv.createDisk(name, img.path, 256 * 1024 * 1024);
+    const spec = { name, instanceId: `op-${name}`, vcpus: 2, memoryMiB: 64, diskPath: p.disk, seedPath: null, tags: {} };
+    await hv.defineDomain(spec);
+    await hv.start(name);
+    const uuid = (await hv.ssh.run(['virsh', '-q', '-c', host.libvirt_uri, 'domuuid', name])).stdout.trim();
+    const mine = async () => (await hv.listDomains()).filter((d) => d.name === name);
+
+    // Through the library (what PUT /v1/vms/…/tags runs): every marker, with this domain's own UUID too.
+    const viaApi: Record<string, string> = {
+      note: 'x @@DOMAIN 00000000-0000-0000-0000-000000000000 y',
+      state: 'x @@STATE shut off',
+      own: `@@DOMAIN ${uuid} @@STATE shut off @@DONE`,
+      xml: ']]><![CDATA[ </domain> <x a="1"/> &amp; & \'"',
+      ...Object.fromEntries(MARKERS.map((m, i) => [`m${i}`, `${m} ${m.slice(2)}`])),
+      ...Object.fromEntries(HOSTILE.filter(isTagValue).map((v, i) => [`h${i}`, v])),
+    };
+    await hv.setTags(name, viaApi);
+    expect(await mine()).toEqual([expect.objectContaining({ state: 'running', vcpus: 2, memoryMiB: 64, managed: true, tags: viaApi })]);
+
+    // Straight through virsh, as a hand-made domain or the replaced service could: newlines put each
+    // marker at a line start, and tag keys hold XML metacharacters.
+    const lines = MARKERS.map((m) => `${m} 00000000-0000-0000-0000-000000000000\n${m}\nshut off`).join('\n');
+    const desc = `x\n${lines}\n]]> </description> <![CDATA[ & \n`;
+    await hv.ssh.run(['virsh', '-q', '-c', host.libvirt_uri, 'desc', name, '--live', '--config', '--new-desc', desc]);
+    const esc = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+    const direct: Record<string, string> = {
+      '@@DOMAIN <&>"\'': `a\n${lines}\nz`,
+      '@@STATE': ']]><![CDATA[ </tags></metadata></domain>',
+      '\n@@DONE\n': 'shut off',
+    };
+    const metadata = `<tags>${Object.entries(direct)
+      .map(([k, v]) => `<tag key="${esc(k)}">${esc(v)}</tag>`)
+      .join('')}</tags>`;
+    await hv.ssh.run(['virsh', '-q', '-c', host.libvirt_uri, 'metadata', name, '--uri', TAGS_NS, '--key', 'prov', '--set', metadata, '--live', '--config']);
+    const [listed] = await mine();
+    expect(listed).toMatchObject({ state: 'running', vcpus: 2, memoryMiB: 64, instanceId: spec.instanceId });
+    // XML turns the newlines of an attribute (the key) into spaces, trimmed by the parser as values are.
+    expect(listed?.tags).toEqual({ '@@DOMAIN <&>"\'': `a\n${lines}\nz`, '@@STATE': direct['@@STATE'], '@@DONE': 'shut off' });
+    // Defining again still sees the existing domain as this operation's.
+    expect(await hv.defineDomain(spec)).toEqual({ created: false });
+    await expect(hv.defineDomain({ ...spec, instanceId: 'another-op' })).rejects.toBeInstanceOf(AlreadyExistsError);
+    await hv.undefine(name);
   });
 });
 

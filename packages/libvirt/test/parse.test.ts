@@ -2,12 +2,15 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ParseError } from '../src/errors.ts';
 import { parseCurlProgress, parseDomainList, parseHostInfo, parseLeaseStatus, parseQemuImgInfo } from '../src/parse.ts';
+import { escapeXml } from '../src/xml.ts';
 
 // Captured from the real tools on the loopback host (libvirt 9.0.0, QEMU 7.2, qemu-img 7.2).
 const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 
 describe('parseDomainList (output of the one-exec listing script)', () => {
-  const list = parseDomainList(fixture('list-domains.txt'));
+  // The boundary the fixture was captured with (listDomainsArgv's second argument; random per run in use).
+  const B = '5f0c9e1d2b7a4c3e8f6a1b2c3d4e5f60';
+  const list = parseDomainList(fixture('list-domains.txt'), B);
   const by = (n: string) => list.find((d) => d.name === n);
 
   it('reads a running managed domain: id, state, metadata and tags', () => {
@@ -30,21 +33,91 @@ describe('parseDomainList (output of the one-exec listing script)', () => {
     expect(by('fx-other')).toMatchObject({ state: 'shut off', managed: false, tags: {} });
   });
 
-  it('refuses truncated output', () => {
-    expect(() => parseDomainList(fixture('list-domains.txt').replace('@@DONE', ''))).toThrow(ParseError);
+  it('keeps a domain whose description and tags hold every marker, XML metacharacters and newlines (captured from virsh)', () => {
+    expect(list.map((d) => d.name).sort()).toEqual(['fx-hostile', 'fx-legacy', 'fx-managed', 'fx-other']);
+    expect(by('fx-hostile')).toMatchObject({
+      state: 'shut off',
+      vcpus: 2,
+      memoryMiB: 48,
+      managed: true,
+      instanceId: 'job_hostile',
+      tags: {
+        note: 'x @@DOMAIN 00000000-0000-0000-0000-000000000000 y',
+        state: 'x @@STATE shut off',
+        '@@DONE <&>"\'': ']]><![CDATA[ </tags>',
+        lines: 'a\n@@STATE\nshut off\n@@DONE',
+      },
+    });
+  });
+
+  /** Builds listing output as the script prints it (commands.ts LIST), around the given domains. */
+  const listing = (b: string, leases: string[], domains: Array<[uuid: string, xml: string, state: string]>) =>
+    [
+      ...leases.flatMap((l) => [`@@${b} LEASEFILE`, l, '']),
+      `@@${b} DOMAINS`,
+      ...domains.flatMap(([u, x, st]) => [`@@${b} DOMAIN ${u}`, ...(x ? [x] : []), `@@${b} STATE`, ...(st ? [st] : [])]),
+      `@@${b} DONE`,
+      '',
+    ].join('\n');
+  const U1 = '00000000-0000-0000-0000-000000000001';
+  const domainXml = (uuid: string, tags: Record<string, string>, desc: string) =>
+    `<domain type='qemu'>\n  <name>n</name>\n  <uuid>${uuid}</uuid>\n  <description>${escapeXml(desc)}</description>\n  <metadata>\n    <tags xmlns="https://provisioner.dev/xmlns/tags/1">${Object.entries(
+      tags,
+    )
+      .map(([k, v]) => `<tag key="${escapeXml(k)}">${escapeXml(v)}</tag>`)
+      .join('\n')}</tags>\n  </metadata>\n  <vcpu placement='static'>3</vcpu>\n</domain>`;
+
+  it.each([
+    ...['@@DOMAIN', '@@STATE', '@@DONE', '@@DOMAINS', '@@LEASEFILE', '@@EXISTS', '@@DEFINED'].flatMap((m) => [
+      `x ${m} 00000000-0000-0000-0000-000000000000 y`,
+      `\n${m}\n`,
+      `\n${m} 00000000-0000-0000-0000-000000000000\n`,
+      `\n@@${'f'.repeat(32)} ${m.slice(2)}\n`,
+    ]),
+    ']]>',
+    '<![CDATA[',
+    '</domain>',
+    '<',
+    '&',
+    '"\'',
+    '\n\n',
+  ])('a tag or description holding %j does not move the framing', (hostile) => {
+    const b = 'a'.repeat(32);
+    const xml = domainXml(U1, { [hostile.trim() || 'k']: hostile, note: `x${hostile}y` }, hostile);
+    const got = parseDomainList(listing(b, [], [[U1, xml, 'running']]), b);
+    expect(got).toHaveLength(1);
+    expect(got[0]).toMatchObject({ uuid: U1, state: 'running', vcpus: 3, tags: { [hostile.trim() || 'k']: hostile.trim(), note: `x${hostile}y` } });
+  });
+
+  it('refuses truncated output, and a DONE that is not a whole marker line', () => {
+    const b = 'b'.repeat(32);
+    expect(() => parseDomainList(fixture('list-domains.txt').replace(`@@${B} DONE`, ''), B)).toThrow(ParseError);
+    // The last XML cut mid-line: the script's DONE lands on that line, so it is no marker.
+    const cut = listing(b, [], [[U1, domainXml(U1, {}, ''), 'running']]).replace(`running\n@@${b} DONE`, `runn@@${b} DONE`);
+    expect(() => parseDomainList(cut, b)).toThrow(ParseError);
+    // Output framed with another boundary (another run's) is not this run's.
+    expect(() => parseDomainList(fixture('list-domains.txt'), b)).toThrow(ParseError);
   });
 
   it('skips a domain that vanished between listing and dumping', () => {
-    const out = '@@DOMAINS\n@@DOMAIN 00000000-0000-0000-0000-000000000000@@STATE\n@@DONE\n';
-    expect(parseDomainList(out)).toEqual([]);
+    const b = 'c'.repeat(32);
+    const u2 = '00000000-0000-0000-0000-000000000002';
+    const out = listing(
+      b,
+      [],
+      [
+        ['00000000-0000-0000-0000-000000000000', '', ''],
+        [u2, domainXml(u2, {}, ''), 'paused'],
+      ],
+    );
+    expect(parseDomainList(out, b)).toEqual([expect.objectContaining({ uuid: u2, state: 'paused' })]);
   });
 
-  it('joins DHCP leases to the domain by MAC address', () => {
-    const leases = '@@LEASEFILE\n[{"ip-address":"192.168.122.50","mac-address":"52:54:00:AA:BB:CC","hostname":"x","expiry-time":1}]\n';
-    const xml =
-      "<domain type='qemu'><name>n</name><uuid>u</uuid><vcpu>1</vcpu><devices><interface type='network'><mac address='52:54:00:aa:bb:cc'/></interface></devices></domain>";
-    const out = `${leases}\n@@DOMAINS\n@@DOMAIN 00000000-0000-0000-0000-000000000001${xml}\n@@STATErunning\n@@DONE\n`;
-    expect(parseDomainList(out)[0]).toMatchObject({ name: 'n', ip: '192.168.122.50', state: 'running' });
+  it('joins DHCP leases to the domain by MAC address; a guest hostname holding markers changes nothing', () => {
+    const b = 'd'.repeat(32);
+    const leases = ['[{"ip-address":"192.168.122.50","mac-address":"52:54:00:AA:BB:CC","hostname":"@@DOMAINS @@LEASEFILE @@DONE","expiry-time":1}]', '[]'];
+    const xml = `<domain type='qemu'><name>n</name><uuid>${U1}</uuid><vcpu>1</vcpu><devices><interface type='network'><mac address='52:54:00:aa:bb:cc'/></interface></devices></domain>`;
+    expect(parseDomainList(listing(b, leases, [[U1, xml, 'running']]), b)[0]).toMatchObject({ name: 'n', ip: '192.168.122.50', state: 'running' });
   });
 });
 
