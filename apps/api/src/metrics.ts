@@ -69,6 +69,29 @@ export class ApiMetrics {
         }
       },
     });
+    const cap = queues.config.retention_max_jobs;
+    new Gauge({
+      name: 'provisioner_queue_retention_cap',
+      help: 'Finished jobs kept per queue and outcome (retention_max_jobs); past it the oldest go before their retention ends',
+      registers,
+      collect() {
+        this.set(cap);
+      },
+    });
+    new Gauge({
+      name: 'provisioner_queue_retention_full',
+      help: '1 when the queue holds retention_max_jobs finished jobs of this state (completed, failed): its oldest are being removed early',
+      labelNames: ['queue', 'state'],
+      registers,
+      async collect() {
+        this.reset();
+        if (queues.redis.status !== 'ready') return;
+        for (const q of all()) {
+          const counts = await q.getJobCounts('completed', 'failed');
+          for (const state of ['completed', 'failed'] as const) this.set({ queue: q.name, state }, (counts[state] ?? 0) >= cap ? 1 : 0);
+        }
+      },
+    });
     new Gauge({
       name: 'provisioner_queue_oldest_waiting_seconds',
       help: 'Age of the oldest job waiting to start in each queue (0 when none waits)',

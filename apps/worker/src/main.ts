@@ -38,13 +38,18 @@ export async function startWorker(config: Config) {
       queue.on('error', (e) => log.warn({ err: e.message, queue: name }, 'queue error'));
       queues.push(queue);
       await queue.setGlobalConcurrency(host.max_concurrent_operations);
+      // Scheduled jobs are removed as soon as they end: BullMQ trims a queue's whole completed (or failed)
+      // set to the count a job ends with, so a small count here would remove users' jobs from this queue
+      // long before their retention. A run's outcome stays where it is read: a refresh's in the host's
+      // inventory entry (/ready), an image-cache run's in the host's cache record (GET /v1/images), and
+      // both in provisioner_worker_jobs_total.
       await queue.upsertJobScheduler(
         `refresh:${region.region_name}/${host.name}`,
         { every: config.worker.inventory_refresh_ms },
         {
           name: 'refresh',
           data: { kind: 'refresh', region: region.region_name, host: host.name, submitted_by: 'scheduler' },
-          opts: { removeOnComplete: 10, removeOnFail: 50 },
+          opts: { removeOnComplete: true, removeOnFail: true },
         },
       );
       const cacheId = `image-cache:${region.region_name}/${host.name}`;
@@ -55,7 +60,7 @@ export async function startWorker(config: Config) {
           {
             name: 'image-cache',
             data: { kind: 'image-cache', region: region.region_name, host: host.name, submitted_by: 'scheduler' },
-            opts: { removeOnComplete: 10, removeOnFail: 50 },
+            opts: { removeOnComplete: true, removeOnFail: true },
           },
         );
       } else {

@@ -9,7 +9,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { encodeJobError, type JobError, keys } from './jobs.ts';
-import { RETENTION_SECONDS } from './queues.ts';
 
 /** The structured error of a canceled job. */
 export function canceledError(by: string): JobError {
@@ -58,8 +57,9 @@ export async function cancelQueuedJob(redis: Redis, queue: Queue, id: string, by
  * Marks a job as to be canceled and tells every worker process. The mark is written first: a worker
  * that starts the job after the message went out still sees it.
  */
-export async function announceCancel(redis: Redis, prefix: string, id: string, by: string): Promise<void> {
-  await redis.set(keys.cancel(prefix, id), by, 'EX', RETENTION_SECONDS);
+export async function announceCancel(redis: Redis, prefix: string, id: string, by: string, ttlSeconds: number): Promise<void> {
+  // Kept while the job itself is (config.retention_seconds): a retry long after still sees it.
+  await redis.set(keys.cancel(prefix, id), by, 'EX', ttlSeconds);
   await redis.publish(keys.cancelChannel(prefix), id);
 }
 

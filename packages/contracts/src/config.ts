@@ -222,6 +222,21 @@ const ConfigBase = z.object({
   /** ... or the key itself (from SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED), held in memory only. */
   ssh_private_key: z.string().optional(),
   host_key_fingerprints: z.record(z.string(), z.string().regex(FINGERPRINT_RE)).optional(),
+  /**
+   * How long a finished job stays readable (`GET /v1/jobs/{id}`, the list, its deliveries log); then it is
+   * removed, user-data included. `RETENTION_SECONDS` overrides it.
+   */
+  retention_seconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(366 * 86_400)
+    .default(7 * 86_400),
+  /**
+   * Finished jobs kept per queue and outcome (completed, failed): past it the oldest are removed before
+   * their retention ends (metrics: provisioner_queue_retention_full).
+   */
+  retention_max_jobs: z.number().int().min(1).max(1_000_000).default(10_000),
   images: z.record(z.string().regex(IMAGE_NAME_RE), ImageSchema).default({}),
   tokens: z.array(TokenSchema).default([]),
   worker: WorkerSchema,
@@ -338,6 +353,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return parsed.data;
 }
 
+  if (env.RETENTION_SECONDS) over.retention_seconds = num('RETENTION_SECONDS', env.RETENTION_SECONDS);
 /** `host:port,host:port` (REDIS_SENTINELS, REDIS_CLUSTER_NODES) as the `redis` settings' node lists. */
 function hostPorts(name: string, v: string): Array<{ host: string; port: number }> {
   return v

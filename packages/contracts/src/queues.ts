@@ -9,8 +9,23 @@ import type { Config } from './config.ts';
 import { encryptUserData } from './crypto.ts';
 import { hostQueueName, type JobPayload, keys } from './jobs.ts';
 
-/** Jobs stay readable this long after they finish (then BullMQ removes them, user-data included). */
-export const RETENTION_SECONDS = 7 * 24 * 3600;
+type Retention = Pick<Config, 'retention_seconds' | 'retention_max_jobs'>;
+
+/**
+ * How BullMQ keeps a finished job: `retention_seconds` after it ends (then it is removed, user-data
+ * included), at most `retention_max_jobs` per queue and outcome. BullMQ applies these to the whole queue
+ * each time a job ends, so every job of a queue that holds jobs users read must be added with them
+ * (scheduled jobs are removed at once instead: see the worker's schedulers).
+ */
+export function keepFinished(c: Retention): { removeOnComplete: { age: number; count: number }; removeOnFail: { age: number; count: number } } {
+  const keep = { age: c.retention_seconds, count: c.retention_max_jobs };
+  return { removeOnComplete: keep, removeOnFail: keep };
+}
+
+/** TTL of the records kept beside a job (its queue, its deliveries): an hour past the job itself. */
+export function recordTtl(c: Retention): number {
+  return c.retention_seconds + 3600;
+}
 
 // KEYS: the job → queue key, then for an operation on a VM its seq counter and its line of operations
 // (ZSET by seq). ARGV: queue name, that key's TTL, job id. Records the job's queue and puts an operation
@@ -72,7 +87,7 @@ export class Queues {
     // The job's queue and, for an operation on a VM, its seq and place in the VM's line: one round trip.
     const vmKeys = hostJob ? [] : [keys.vmSeq(this.prefix, p.region, p.vm_name), keys.vmOps(this.prefix, p.region, p.vm_name)];
     const seq = Number(
-      await this.redis.eval(RECORD, 1 + vmKeys.length, keys.jobQueue(this.prefix, id), ...vmKeys, queueName, String(RETENTION_SECONDS + 3600), id),
+      await this.redis.eval(RECORD, 1 + vmKeys.length, keys.jobQueue(this.prefix, id), ...vmKeys, queueName, String(recordTtl(this.config)), id),
     );
     let data: JobPayload;
     if (hostJob) {
@@ -88,8 +103,7 @@ export class Queues {
       jobId: id,
       attempts: hostJob ? 1 : attempts,
       backoff: { type: 'exponential', delay: backoff_ms, jitter: 0.5 },
-      removeOnComplete: { age: RETENTION_SECONDS, count: 10_000 },
-      removeOnFail: { age: RETENTION_SECONDS, count: 10_000 },
+      ...keepFinished(this.config),
     });
     for (const fn of this.submitted) fn(p.kind);
     return job;

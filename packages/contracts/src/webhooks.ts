@@ -14,7 +14,7 @@ import { z } from 'zod';
 import type { Config } from './config.ts';
 import { decryptUserData, encryptUserData } from './crypto.ts';
 import type { JobView } from './jobs.ts';
-import { RETENTION_SECONDS } from './queues.ts';
+import { keepFinished, recordTtl } from './queues.ts';
 
 /** The delivery queue (under the same prefix as the host queues). */
 export const WEBHOOK_QUEUE = 'webhooks';
@@ -142,8 +142,6 @@ function publicEndpoint(e: StoredEndpoint): WebhookEndpoint {
   return rest;
 }
 
-const TTL = RETENTION_SECONDS + 3600;
-
 export class Webhooks {
   constructor(
     readonly redis: Redis,
@@ -235,11 +233,11 @@ export class Webhooks {
     }
     const made: string[] = [];
     for (const spec of specs) {
-      if ((await this.redis.set(webhookKeys.delivery(this.prefix, spec.id), JSON.stringify(spec), 'EX', TTL, 'NX')) === null) continue;
+      if ((await this.redis.set(webhookKeys.delivery(this.prefix, spec.id), JSON.stringify(spec), 'EX', recordTtl(this.config), 'NX')) === null) continue;
       await this.redis
         .multi()
         .rpush(webhookKeys.jobDeliveries(this.prefix, view.id), spec.id)
-        .expire(webhookKeys.jobDeliveries(this.prefix, view.id), TTL)
+        .expire(webhookKeys.jobDeliveries(this.prefix, view.id), recordTtl(this.config))
         .exec();
       try {
         await this.queue.add('deliver', { ...spec, redelivery: false }, { ...this.jobOptions(), jobId: spec.id });
@@ -258,8 +256,7 @@ export class Webhooks {
     return {
       attempts: this.config.webhooks.attempts,
       backoff: { type: WEBHOOK_BACKOFF },
-      removeOnComplete: { age: RETENTION_SECONDS, count: 10_000 },
-      removeOnFail: { age: RETENTION_SECONDS, count: 10_000 },
+      ...keepFinished(this.config),
     };
   }
 
@@ -282,7 +279,7 @@ export class Webhooks {
 
   async recordAttempt(jobId: string, a: DeliveryAttempt): Promise<void> {
     const key = webhookKeys.log(this.prefix, jobId);
-    await this.redis.multi().rpush(key, JSON.stringify(a)).expire(key, TTL).exec();
+    await this.redis.multi().rpush(key, JSON.stringify(a)).expire(key, recordTtl(this.config)).exec();
   }
 
   /** The job's deliveries, each with every attempt so far, oldest first. */

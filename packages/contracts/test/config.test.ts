@@ -61,6 +61,16 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('keeps finished jobs 7 days and 10 000 per queue by default; retention_seconds and RETENTION_SECONDS change it', () => {
+    const path = file('r.json', JSON.stringify(base));
+    expect(load({ PROVISIONER_CONFIG: path })).toMatchObject({ retention_seconds: 7 * 86_400, retention_max_jobs: 10_000 });
+    const set = file('r2.json', JSON.stringify({ ...base, retention_seconds: 86_400, retention_max_jobs: 500 }));
+    expect(load({ PROVISIONER_CONFIG: set })).toMatchObject({ retention_seconds: 86_400, retention_max_jobs: 500 });
+    expect(load({ PROVISIONER_CONFIG: set, RETENTION_SECONDS: '3600' }).retention_seconds).toBe(3600);
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: path, RETENTION_SECONDS: '7d' }))).toMatch(/RETENTION_SECONDS/);
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: path, RETENTION_SECONDS: '10' }))).toMatch(/retention_seconds/);
+  });
+
   it('accepts the replaced service’s BAREMETAL_SERVER_CONFIGS as regions, with the key and fingerprints beside it', () => {
     const legacy = [
       { user: 'ops', host: '100.64.1.2', port: 2222, region_name: 'us-east', enabled: true, available_instance_types: region.available_instance_types },

@@ -129,7 +129,7 @@ async function cancelJob(s: Services, c: Context<AppEnv>): Promise<Response> {
       await endTurn(s, queue, data.region, data.vm_name, id);
     }
   } else {
-    await announceCancel(s.redis, prefix, id, by);
+    await announceCancel(s.redis, prefix, id, by, s.config.retention_seconds);
     // Waiting for its retry: let a worker take it now (it sees the mark, cleans up and ends it canceled).
     if (state === 'delayed') await job.promote().catch(() => undefined);
   }

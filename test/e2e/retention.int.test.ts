@@ -1,0 +1,132 @@
+/**
+ * Job history under background load (real API and worker processes, real Redis, the loopback host): a
+ * user's finished job stays readable and listed while the scheduled inventory refreshes keep ending in
+ * the same host queue (BullMQ trims a queue's whole finished set to the count a job ends with, so the
+ * scheduled jobs must not carry one); their outcome stays in the host's inventory entry. The per-queue
+ * cap (`retention_max_jobs`) shows in the API's metrics once reached.
+ */
+import { hostQueueName, keys } from '@provisioner/contracts';
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../support/host.ts';
+import { parseMetrics, sample } from '../support/prom.ts';
+import { type Stack, startStack, waitJob } from '../support/stack.ts';
+
+const host = inject('loopbackHost');
+const hv = makeHypervisor(host);
+const RETENTION = 2 * 86_400;
+const worker = { port: 0, attempts: 3, backoff_ms: 300, stop_timeout_ms: 2000, lock_duration_ms: 10_000, stalled_interval_ms: 5_000 };
+let stack: Stack;
+let images: ImageServer;
+let image: string;
+const made: string[] = [];
+
+beforeAll(async () => {
+  images = await startImageServer(makeImages([{ name: 'tiny.qcow2', sizeMiB: 16 }]));
+  image = uniqueName('tiny');
+  // A refresh every 100 ms: fifty of them end within seconds.
+  stack = await startStack({
+    host,
+    images: { [image]: { url: images.url('tiny.qcow2') } },
+    extra: { retention_seconds: RETENTION, worker: { ...worker, inventory_refresh_ms: 100 } },
+  });
+});
+
+afterAll(async () => {
+  for (const n of made) await hv.undefine(n).catch(() => undefined);
+  await stack?.stop();
+  await images?.close();
+  await hv.close();
+});
+
+/** The worker's /metrics (its port from its 'worker ready' line). */
+async function workerMetrics(s: Stack) {
+  const line = s.logs.find((l) => l.startsWith('[worker0] ') && l.includes('"worker ready"'));
+  const port = (JSON.parse(line?.slice('[worker0] '.length) ?? '{}') as { port: number }).port;
+  return parseMetrics(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+}
+
+const refreshes = async (s: Stack) => sample(await workerMetrics(s), 'provisioner_worker_jobs_total', { kind: 'refresh', outcome: 'succeeded' });
+
+describe('job history under background load', () => {
+  it('keeps a succeeded create readable and listed after 50 scheduled refreshes of its host', async () => {
+    const name = uniqueName('ret');
+    made.push(name);
+    const res = await stack.fetch('/v1/vms', { method: 'POST', body: JSON.stringify({ vm_name: name, region_name: 'r1', instance_type: 'tiny', image }) });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    expect((await waitJob(stack, id)).state).toBe('succeeded');
+
+    const queue = new Queue(hostQueueName('r1', 'h1'), { connection: stack.redis, prefix: stack.prefix });
+    try {
+      // Kept for the configured retention, and so is the record of its queue.
+      const job = await queue.getJob(id);
+      expect(job?.opts.removeOnComplete).toEqual({ age: RETENTION, count: 10_000 });
+      const ttl = await stack.redis.ttl(keys.jobQueue(stack.prefix, id));
+      expect(ttl).toBeGreaterThan(RETENTION);
+      expect(ttl).toBeLessThanOrEqual(RETENTION + 3600);
+
+      const before = await refreshes(stack);
+      const end = Date.now() + 90_000;
+      while ((await refreshes(stack)) < before + 50) {
+        if (Date.now() > end) throw new Error(`fewer than 50 refreshes in 90 s\n${stack.logs.slice(-20).join('\n')}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const afterRefreshes = new Date().toISOString();
+
+      const read = await stack.fetch(`/v1/jobs/${id}`);
+      expect(read.status).toBe(200);
+      expect(((await read.json()) as { state: string }).state).toBe('succeeded');
+      const list = (await (await stack.fetch('/v1/jobs?kind=create&limit=500')).json()) as { jobs: Array<{ id: string }> };
+      expect(list.jobs.map((j) => j.id)).toContain(id);
+
+      // The scheduled jobs left nothing in the finished sets: their outcome is the host's entry.
+      const finished = await queue.getJobs(['completed', 'failed'], 0, -1);
+      expect(finished.filter((j) => !String(j.id).startsWith('job_')).map((j) => j.id)).toEqual([]);
+      // A refresh ends at most one interval after the next scrape: wait for one listing after the count.
+      let observed = '';
+      for (let i = 0; i < 40 && !(observed > afterRefreshes); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const ready = (await (await stack.fetch('/ready')).json()) as { hosts: Array<{ host: string; observed_at: string | null; error: string | null }> };
+        const h1 = ready.hosts.find((h) => h.host === 'h1');
+        expect(h1?.error).toBeNull();
+        observed = h1?.observed_at ?? '';
+      }
+      expect(observed > afterRefreshes).toBe(true);
+
+      const del = await stack.fetch(`/v1/vms/r1/${name}`, { method: 'DELETE' });
+      expect(del.status).toBe(202);
+      expect((await waitJob(stack, ((await del.json()) as { id: string }).id)).state).toBe('succeeded');
+    } finally {
+      await queue.close();
+    }
+  });
+});
+
+describe('the per-queue cap', () => {
+  let small: Stack;
+  beforeAll(async () => {
+    small = await startStack({ host, images: {}, extra: { retention_max_jobs: 2 } });
+  });
+  afterAll(async () => {
+    await small?.stop();
+  });
+
+  it('shows in the API metrics once a queue holds retention_max_jobs finished jobs', async () => {
+    const queue = hostQueueName('r1', 'h1');
+    const metrics = async () => {
+      const r = await small.fetch('/metrics', { token: small.tokens.read });
+      expect(r.status).toBe(200);
+      return parseMetrics(await r.text());
+    };
+    const m0 = await metrics();
+    expect(sample(m0, 'provisioner_queue_retention_cap')).toBe(2);
+    expect(sample(m0, 'provisioner_queue_retention_full', { queue, state: 'completed' })).toBe(0);
+    // Each `?refresh=true` listing is a user's refresh job in the host queue.
+    for (let i = 0; i < 3; i++) expect((await small.fetch('/v1/vms?refresh=true')).status).toBe(200);
+    const m1 = await metrics();
+    expect(sample(m1, 'provisioner_queue_jobs', { queue, state: 'completed' })).toBe(2);
+    expect(sample(m1, 'provisioner_queue_retention_full', { queue, state: 'completed' })).toBe(1);
+    expect(sample(m1, 'provisioner_queue_retention_full', { queue, state: 'failed' })).toBe(0);
+  });
+});
