@@ -27,6 +27,7 @@ import { legacyRoutes } from './routes/legacy.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { vmRoutes } from './routes/vms.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { AuthThrottle } from './throttle.ts';
 import { JobWatcher } from './watch.ts';
 
 /** Routes that answer from the configuration alone (or check Redis themselves) keep working while Redis is down. */
@@ -60,7 +61,8 @@ async function discardBody(req: Request, cap: number): Promise<void> {
 export function createApp(deps: AppDeps): ApiApp {
   const watcher = new JobWatcher(deps.redis, deps.config, deps.logger);
   const inventory = new Inventory(deps.config, deps.redis, deps.queues, watcher, deps.logger);
-  const s: Services = { ...deps, watcher, inventory };
+  const throttle = new AuthThrottle(deps.redis, deps.config);
+  const s: Services = { ...deps, watcher, inventory, throttle };
   const redisUp = requireRedis(deps.redis);
 
   const metrics = new ApiMetrics(deps.queues);
@@ -69,7 +71,7 @@ export function createApp(deps: AppDeps): ApiApp {
   app.use('*', metrics.middleware());
   app.use('*', requestId(deps.logger));
   app.use('*', accessLog(deps.logger));
-  app.use('*', auth(deps.config));
+  app.use('*', auth(deps.config, throttle));
   app.use(
     '*',
     bodyLimit({

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { IdempotencyTracker } from './idempotency.ts';
 import type { Inventory } from './inventory.ts';
+import type { AuthThrottle } from './throttle.ts';
 import type { JobWatcher } from './watch.ts';
 
 export interface AppDeps {
@@ -20,6 +21,8 @@ export interface AppDeps {
 export interface Services extends AppDeps {
   inventory: Inventory;
   watcher: JobWatcher;
+  /** Failed-authentication throttle per client address (bearer tokens and dashboard sign-in). */
+  throttle: AuthThrottle;
 }
 
 export interface Caller {

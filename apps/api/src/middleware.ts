@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { AppEnv, Caller } from './context.ts';
 import { ApiError } from './errors.ts';
+import type { AuthThrottle } from './throttle.ts';
 
 /** Routes anyone may call: liveness, readiness and the image names (the chat bot sends no token there). */
 export const OPEN_ROUTES = new Set(['GET /health', 'GET /ready', 'GET /v1/get-images', 'HEAD /health', 'HEAD /ready', 'HEAD /v1/get-images']);
@@ -63,16 +64,24 @@ export function accessLog(logger: Logger): MiddlewareHandler<AppEnv> {
 interface TokenDigest {
   caller: Caller;
   digest: Buffer;
+  /** The same digest in hex: what sessions store and the auth throttle remembers instead of the token. */
+  hex: string;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+/** A configured token that matched, with its digest. */
+export interface Identified {
+  caller: Caller;
+  digest: string;
+}
 
 /**
  * `Authorization: <token>` (the replaced service's form) or `Authorization: Bearer <token>`.
  * Hashing first gives equal-length buffers for timingSafeEqual; every configured token is compared
  * (no early exit), so the time taken does not say which token, or how much of one, matched.
  */
-export function authenticate(config: Config, header: string | undefined): Caller | null {
+export function identify(config: Config, header: string | undefined): Identified | null {
   if (!header) return null;
   const candidates = [sha256(header)];
   const bearer = /^Bearer\s+(.+)$/i.exec(header);
@@ -83,17 +92,34 @@ export function authenticate(config: Config, header: string | undefined): Caller
       if (timingSafeEqual(cand, t.digest) && !found) found = t;
     }
   }
-  return found ? found.caller : null;
+  return found ? { caller: found.caller, digest: found.hex } : null;
+}
+
+export function authenticate(config: Config, header: string | undefined): Caller | null {
+  return identify(config, header)?.caller ?? null;
+}
+
+/** The configured token whose SHA-256 (hex) is `digest`, if any (a dashboard session's token). */
+export function callerByDigest(config: Config, digest: string): Caller | null {
+  if (!/^[a-f0-9]{64}$/.test(digest)) return null;
+  const want = Buffer.from(digest, 'hex');
+  let found: Caller | null = null;
+  for (const t of digests(config)) if (timingSafeEqual(want, t.digest) && !found) found = t.caller;
+  return found;
 }
 
 const digestCache = new WeakMap<Config, TokenDigest[]>();
 function digests(config: Config): TokenDigest[] {
   let d = digestCache.get(config);
   if (!d) {
-    d = config.tokens.map((t) => ({
-      caller: { name: t.name, scopes: t.scopes, owner: t.owner ?? null, rateLimit: t.rate_limit ?? null },
-      digest: sha256(t.token),
-    }));
+    d = config.tokens.map((t) => {
+      const digest = sha256(t.token);
+      return {
+        caller: { name: t.name, scopes: t.scopes, owner: t.owner ?? null, rateLimit: t.rate_limit ?? null },
+        digest,
+        hex: digest.toString('hex'),
+      };
+    });
     digestCache.set(config, d);
   }
   return d;
@@ -104,16 +130,28 @@ export function hasScope(caller: Caller, needed: Exclude<Scope, 'admin'>): boole
 }
 
 /** Every route but the open ones (and those of `withoutToken`) needs a token; GETs need `read`, everything else `write`. */
-export function auth(config: Config): MiddlewareHandler<AppEnv> {
+export function auth(config: Config, throttle: AuthThrottle): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (withoutToken(c.req.method, c.req.path)) return next();
-    const caller = authenticate(config, c.req.header('authorization'));
-    if (!caller) throw new ApiError('UNAUTHORIZED', 'Invalid or missing API Token');
+    const header = c.req.header('authorization');
+    const found = identify(config, header);
+    // A request without any token guesses nothing: it is neither counted nor throttled.
+    const wait = header ? await throttle.attempt(c, found?.digest ?? null) : null;
+    if (wait !== null) throw throttled(wait);
+    if (!found) throw new ApiError('UNAUTHORIZED', 'Invalid or missing API Token');
+    const caller = found.caller;
     c.set('caller', caller);
     const needed = c.req.method === 'GET' || c.req.method === 'HEAD' ? 'read' : 'write';
     if (!hasScope(caller, needed)) throw new ApiError('FORBIDDEN', `token '${caller.name}' lacks the '${needed}' scope`);
     return next();
   };
+}
+
+/** The 429 of a throttled client address (src/throttle.ts). */
+export function throttled(retryAfterSeconds: number): ApiError {
+  return new ApiError('RATE_LIMITED', 'too many failed authentication attempts from this address, try again later', {
+    headers: { 'Retry-After': String(retryAfterSeconds) },
+  });
 }
 
 /**

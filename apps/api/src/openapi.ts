@@ -180,7 +180,10 @@ const Deliveries = z.object({
       id: z.string().meta({ description: 'The `webhook-id` header, the same on every attempt and redelivery' }),
       type: z.string().nullable(),
       endpoint_id: z.string().nullable().meta({ description: 'The registered endpoint; null for the job’s own `webhook_url`' }),
-      url: z.string().nullable().meta({ description: 'Without its query string' }),
+      url: z.string().nullable().meta({
+        description:
+          'Without its query string; shown to admin tokens only (null for others: a chat webhook’s URL holds its secret), who see the endpoint as `endpoint_id`',
+      }),
       state: z.enum(['pending', 'delivered', 'retrying', 'failed', 'refused', 'skipped']),
       attempts: z.array(DeliveryAttempt),
     }),
@@ -562,7 +565,7 @@ export function openApiDocument(version = '0.1.0'): Record<string, unknown> {
       title: 'Provisioner API',
       version,
       description:
-        'Provisions libvirt VMs on hypervisor hosts over SSH. Mutations answer 202 with a job to follow (`/v1/jobs/{id}`, or its `/events` stream). Send the token as `Authorization: Bearer <token>` (or the bare token, as the replaced service took it). GET needs the `read` scope, everything else `write`; `admin` has both. Routes tagged `legacy` are the replaced service’s, unchanged. Every mutating route takes an `Idempotency-Key` header (1-255 printable ASCII): a replay with the same key and body answers as the first request did (same job), another body with the same key is 422. Tokens may carry a rate limit (429 + `Retry-After`) and be bound to an owner (they see only VMs and jobs with that `owner` tag).',
+        'Provisions libvirt VMs on hypervisor hosts over SSH. Mutations answer 202 with a job to follow (`/v1/jobs/{id}`, or its `/events` stream). Send the token as `Authorization: Bearer <token>` (or the bare token, as the replaced service took it). GET needs the `read` scope, everything else `write`; `admin` has both. Routes tagged `legacy` are the replaced service’s, unchanged. Every mutating route takes an `Idempotency-Key` header (1-255 printable ASCII): a replay with the same key and body answers as the first request did (same job), another body with the same key is 422. Repeated failed authentication from one client address is answered 429 + `Retry-After` for a while, a right token too unless it authenticated from that address lately. Tokens may carry a rate limit (429 + `Retry-After`) and be bound to an owner (they see only VMs and jobs with that `owner` tag).',
     },
     tags: [
       { name: 'vms', description: 'Virtual machines' },

@@ -146,6 +146,26 @@ const ImageCacheSchema = z
   })
   .prefault({});
 
+const CidrSchema = z
+  .string()
+  .regex(/^[0-9A-Fa-f:.]+\/\d{1,3}$/, 'a CIDR such as 10.1.0.0/16 or fd00::/8')
+  .refine((c) => {
+    const [addr = '', bits = ''] = c.split('/');
+    const v = isIP(addr);
+    return v !== 0 && Number(bits) <= (v === 4 ? 32 : 128);
+  }, 'a CIDR such as 10.1.0.0/16 or fd00::/8');
+
+/**
+ * Failed authentications (a token that matches none) counted per client address in Redis: past
+ * `max_failures` within `window_seconds`, every attempt from that address is answered 429.
+ */
+const AuthThrottleSchema = z
+  .object({
+    max_failures: z.number().int().positive().default(20),
+    window_seconds: z.number().int().positive().max(86_400).default(300),
+  })
+  .prefault({});
+
 const WebhooksSchema = z
   .object({
     /** Bound on one delivery attempt (connect, send, answer). */
@@ -157,18 +177,7 @@ const WebhooksSchema = z
     /** Deliveries sent at once by each worker process. */
     concurrency: z.number().int().positive().max(256).default(8),
     /** Networks (CIDR) and host names deliveries may reach although they are private, loopback or reserved. */
-    allow_networks: z
-      .array(
-        z
-          .string()
-          .regex(/^[0-9A-Fa-f:.]+\/\d{1,3}$/, 'a CIDR such as 10.1.0.0/16 or fd00::/8')
-          .refine((c) => {
-            const [addr = '', bits = ''] = c.split('/');
-            const v = isIP(addr);
-            return v !== 0 && Number(bits) <= (v === 4 ? 32 : 128);
-          }, 'a CIDR such as 10.1.0.0/16 or fd00::/8'),
-      )
-      .default([]),
+    allow_networks: z.array(CidrSchema).default([]),
     allow_hosts: z.array(z.string().min(1).max(253)).default([]),
   })
   .prefault({});
@@ -239,6 +248,12 @@ const ConfigBase = z.object({
   retention_max_jobs: z.number().int().min(1).max(1_000_000).default(10_000),
   images: z.record(z.string().regex(IMAGE_NAME_RE), ImageSchema).default({}),
   tokens: z.array(TokenSchema).default([]),
+  auth_throttle: AuthThrottleSchema,
+  /**
+   * Reverse proxies (CIDR) whose `X-Forwarded-For` is believed: a request from one of them is counted
+   * against the address the header names (README, Docker Compose). Without any, the socket's address.
+   */
+  trusted_proxies: z.array(CidrSchema).default([]),
   worker: WorkerSchema,
   webhooks: WebhooksSchema,
   placement: PlacementSchema,
@@ -275,6 +290,17 @@ export const ConfigSchema = ConfigBase.transform((c, ctx) => {
     seen.add(r.region_name);
     const hosts = new Set(r.hosts.map((h) => h.name));
     if (hosts.size !== r.hosts.length) ctx.addIssue({ code: 'custom', path: ['regions', i, 'hosts'], message: 'host names must be unique in a region' });
+  }
+  // Sessions, webhook secrets, rate limits and idempotency keys find a token by its name: two tokens
+  // with one name (or one value) would stand for each other.
+  const names = new Set<string>();
+  const values = new Set<string>();
+  for (const [i, t] of c.tokens.entries()) {
+    const hint = t.name === 'env-admin' ? ' (API_TOKEN adds the token env-admin)' : '';
+    if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['tokens', i, 'name'], message: `duplicate token name '${t.name}'${hint}` });
+    if (values.has(t.token)) ctx.addIssue({ code: 'custom', path: ['tokens', i, 'token'], message: 'the same token value as an earlier token' });
+    names.add(t.name);
+    values.add(t.token);
   }
   if (regions.length === 0) ctx.addIssue({ code: 'custom', path: ['regions'], message: 'at least one region is required' });
   const { baremetal_server_configs: _b, ssh_private_key_path: _k, ssh_private_key: _s, host_key_fingerprints: _f, ...rest } = c;

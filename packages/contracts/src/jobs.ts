@@ -171,6 +171,10 @@ export const keys = {
 
 export interface InventoryVm {
   name: string;
+  /** Failed authentications from one client address in the current throttle window. */
+  authFailures: (p: string, address: string) => `${p}:authfail:${address}`,
+  /** Set while a token (its SHA-256, hex) has recently authenticated from an address: it is not throttled there. */
+  authOk: (p: string, address: string, tokenDigest: string) => `${p}:authok:${address}:${tokenDigest}`,
   uuid: string;
   dom_id: number | null;
   state: string;

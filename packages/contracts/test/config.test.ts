@@ -111,6 +111,46 @@ describe('loadConfig', () => {
     expect(errorOf(() => load({ PROVISIONER_CONFIG: file('bad.json', JSON.stringify(cfg)) }))).toMatch(field);
   });
 
+  it('refuses two tokens with one name or one value (a read token named like an admin one would sign in as admin)', () => {
+    const admin = { name: 'ops', token: 'a'.repeat(24), scopes: ['admin'] };
+    const yaml = (tokens: Array<{ name: string; token: string; scopes: string[] }>) =>
+      `user_data_key: ${KEY}\nregions: ${JSON.stringify([region])}\ntokens:\n${tokens
+        .map((t) => `  - {name: ${t.name}, token: ${t.token}, scopes: [${t.scopes.join(', ')}]}`)
+        .join('\n')}\n`;
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: file('dup-name.yaml', yaml([admin, { name: 'ops', token: 'r'.repeat(24), scopes: ['read'] }])) }))).toMatch(
+      /tokens\.1\.name: duplicate token name 'ops'/,
+    );
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: file('dup-value.yaml', yaml([admin, { name: 'ro', token: 'a'.repeat(24), scopes: ['read'] }])) }))).toMatch(
+      /tokens\.1\.token: the same token value as an earlier token/,
+    );
+    // API_TOKEN adds env-admin beside the file's tokens: neither its name nor its value may be taken already.
+    const ro = { name: 'env-admin', token: 'r'.repeat(24), scopes: ['read'] };
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: file('dup-env.yaml', yaml([ro])), API_TOKEN: 'e'.repeat(24) }))).toMatch(
+      /tokens\.1\.name: duplicate token name 'env-admin' \(API_TOKEN adds the token env-admin\)/,
+    );
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: file('dup-env-value.yaml', yaml([admin])), API_TOKEN: admin.token }))).toMatch(
+      /tokens\.1\.token: the same token value as an earlier token/,
+    );
+    expect(load({ PROVISIONER_CONFIG: file('ok.yaml', yaml([admin, { name: 'ro', token: 'r'.repeat(24), scopes: ['read'] }])) }).tokens).toHaveLength(2);
+  });
+
+  it('takes auth_throttle and trusted_proxies, with defaults, and refuses a trusted proxy that is not a CIDR', () => {
+    const c = load({ PROVISIONER_CONFIG: file('thr.json', JSON.stringify(base)) });
+    expect(c.auth_throttle).toEqual({ max_failures: 20, window_seconds: 300 });
+    expect(c.trusted_proxies).toEqual([]);
+    const set = load({
+      PROVISIONER_CONFIG: file('thr2.json', JSON.stringify({ ...base, auth_throttle: { max_failures: 5 }, trusted_proxies: ['10.0.0.0/8', 'fd00::/8'] })),
+    });
+    expect(set.auth_throttle).toEqual({ max_failures: 5, window_seconds: 300 });
+    expect(set.trusted_proxies).toEqual(['10.0.0.0/8', 'fd00::/8']);
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: file('thr3.json', JSON.stringify({ ...base, trusted_proxies: ['10.0.0.1'] })) }))).toMatch(
+      /trusted_proxies\.0/,
+    );
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: file('thr4.json', JSON.stringify({ ...base, auth_throttle: { max_failures: 0 } })) }))).toMatch(
+      /auth_throttle\.max_failures/,
+    );
+  });
+
   it('refuses an unreadable or unparsable file, and a non-numeric PORT', () => {
     expect(errorOf(() => load({ PROVISIONER_CONFIG: join(dir, 'missing.yaml') }))).toMatch(/cannot read PROVISIONER_CONFIG/);
     expect(errorOf(() => load({ PROVISIONER_CONFIG: file('broken.yaml', 'a: [unclosed') }))).toMatch(/does not parse/);

@@ -11,7 +11,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import type { AppEnv, Caller, Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
-import { authenticate, hasScope } from '../middleware.ts';
+import { hasScope, identify } from '../middleware.ts';
 import { BOARD_PATH, boardQueues, makeBoard } from './board.ts';
 import { SESSION_COOKIE, SESSION_TTL_SECONDS, Sessions } from './session.ts';
 
@@ -126,13 +126,20 @@ export function adminRoutes(s: Services): Hono<AppEnv> {
   r.post(LOGIN_PATH, async (c) => {
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const token = typeof form.token === 'string' ? form.token.trim() : '';
-    const caller = token ? authenticate(s.config, token) : null;
-    const refusal = !caller ? 'Invalid token.' : dashboardRefusal(caller);
-    if (!caller || refusal) {
-      c.get('logger').warn({ request_id: c.get('requestId'), token: caller?.name ?? null }, 'dashboard sign-in refused');
-      return c.html(loginPage(refusal), caller ? 403 : 401);
+    const found = token ? identify(s.config, token) : null;
+    // Sign-ins are counted with API authentications from the same address (src/throttle.ts).
+    const wait = token ? await s.throttle.attempt(c, found?.digest ?? null) : null;
+    if (wait !== null) {
+      c.header('Retry-After', String(wait));
+      return c.html(loginPage(`Too many failed sign-ins from this address; try again in ${wait} s.`), 429);
     }
-    const id = await sessions.create(caller);
+    const refusal = !found ? 'Invalid token.' : dashboardRefusal(found.caller);
+    if (!found || refusal) {
+      c.get('logger').warn({ request_id: c.get('requestId'), token: found?.caller.name ?? null }, 'dashboard sign-in refused');
+      return c.html(loginPage(refusal), found ? 403 : 401);
+    }
+    const caller = found.caller;
+    const id = await sessions.create(found.digest);
     setCookie(c, SESSION_COOKIE, id, {
       path: '/admin',
       httpOnly: true,

@@ -68,7 +68,10 @@ export function webhookRoutes(s: Services): Hono<AppEnv> {
     await visibleOr404(c, id);
     const deliveries = await hooks.deliveries(id);
     if (deliveries.length === 0 && !(await s.queues.find(id))) throw new ApiError('NOT_FOUND', 'job not found');
-    return c.json({ job_id: id, deliveries });
+    // Capability URLs (chat webhooks) carry their secret in the path: only admins, who may list the
+    // endpoints anyway, see where deliveries go; others get the endpoint id.
+    const admin = c.get('caller')?.scopes.includes('admin') ?? false;
+    return c.json({ job_id: id, deliveries: admin ? deliveries : deliveries.map((d) => ({ ...d, url: null })) });
   });
 
   r.post('/v1/jobs/:id/deliveries/:delivery/redeliver', async (c) => {

@@ -146,7 +146,7 @@ describe('delivery log and redelivery', () => {
       outcome: 'retrying',
     });
 
-    const r = await h.fetch(`/v1/jobs/${job.id}/deliveries`, { token: TOKENS.read });
+    const r = await h.fetch(`/v1/jobs/${job.id}/deliveries`);
     expect(r.status).toBe(200);
     const body = (await r.json()) as { deliveries: Array<{ id: string; state: string; attempts: unknown[] }> };
     expect(body.deliveries).toEqual([
@@ -159,6 +159,8 @@ describe('delivery log and redelivery', () => {
         attempts: [{ attempt: 1, redelivery: false, at: expect.any(String), status_code: 503, duration_ms: 12, error: 'HTTP 503', outcome: 'retrying' }],
       },
     ]);
+    const asReader = (await (await h.fetch(`/v1/jobs/${job.id}/deliveries`, { token: TOKENS.read })).json()) as { deliveries: Array<{ url: string | null }> };
+    expect(asReader.deliveries.map((d) => d.url)).toEqual([null]);
 
     expect((await h.fetch(`/v1/jobs/${job.id}/deliveries/${id}/redeliver`, { method: 'POST', token: TOKENS.read })).status).toBe(403);
     const re = await h.fetch(`/v1/jobs/${job.id}/deliveries/${id}/redeliver`, { method: 'POST', token: TOKENS.write });
@@ -171,6 +173,35 @@ describe('delivery log and redelivery', () => {
     expect((await h.fetch(`/v1/jobs/${job.id}/deliveries/msg_${'0'.repeat(32)}/redeliver`, { method: 'POST' })).status).toBe(404);
     expect((await h.fetch(`/v1/jobs/job_${'0'.repeat(32)}/deliveries/${id}/redeliver`, { method: 'POST' })).status).toBe(404);
     expect((await h.fetch(`/v1/jobs/job_${'0'.repeat(32)}/deliveries`)).status).toBe(404);
+  });
+
+  it('shows where deliveries go to admin tokens only: a chat webhook’s URL path is its secret', async () => {
+    const chat = `https://chat.example.org/hooks/${randomBytes(12).toString('hex')}`;
+    const reg = await h.fetch('/v1/webhooks', { method: 'POST', json: { url: chat, events: ['job.succeeded'] } });
+    expect(reg.status).toBe(201);
+    const endpoint = ((await reg.json()) as { id: string }).id;
+    try {
+      const create = await h.fetch('/v1/vms', { method: 'POST', json: { vm_name: 'chatty', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0' } });
+      const job = (await create.json()) as { id: string };
+      const hooks = new Webhooks(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
+      const view = { ...((await (await h.fetch(`/v1/jobs/${job.id}`)).json()) as Parameters<Webhooks['enqueueJobEvent']>[1]) };
+      const [id] = await hooks.enqueueJobEvent('job.succeeded', view, null);
+      const attempt = { type: 'job.succeeded', attempt: 1, redelivery: false, at: new Date().toISOString(), duration_ms: 5, error: null } as const;
+      await hooks.recordAttempt(job.id, { ...attempt, delivery_id: String(id), endpoint_id: endpoint, url: chat, status_code: 200, outcome: 'delivered' });
+
+      for (const token of [TOKENS.read, TOKENS.write]) {
+        const r = await h.fetch(`/v1/jobs/${job.id}/deliveries`, { token });
+        expect(r.status).toBe(200);
+        const text = await r.text();
+        expect(text).not.toContain('chat.example.org');
+        const body = JSON.parse(text) as { deliveries: Array<{ endpoint_id: string | null; url: string | null; state: string }> };
+        expect(body.deliveries).toEqual([expect.objectContaining({ id, endpoint_id: endpoint, url: null, state: 'delivered' })]);
+      }
+      const admin = (await (await h.fetch(`/v1/jobs/${job.id}/deliveries`)).json()) as { deliveries: Array<{ url: string | null }> };
+      expect(admin.deliveries.map((d) => d.url)).toEqual([chat]);
+    } finally {
+      expect((await h.fetch(`/v1/webhooks/${endpoint}`, { method: 'DELETE' })).status).toBe(204);
+    }
   });
 });
 
