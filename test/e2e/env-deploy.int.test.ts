@@ -1,9 +1,10 @@
 /**
  * The replaced service's deployment path: `docker run --env-file provisioner/secrets IMAGE` runs API and
  * worker in one container, configured by API_TOKEN, SSH_HOST, SSH_PORT, SSH_USER,
- * SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED, SSH_HOST_KEY_FINGERPRINT, REDIS_URL and BAREMETAL_SERVER_CONFIGS.
- * Here the container's entry point (scripts/start.mjs, ROLE=all) runs against the loopback host, with a
- * config file that holds only what isolates the test (queue prefix, worker port, images, shorter waits).
+ * SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED, SSH_HOST_KEY_FINGERPRINT, REDIS_URL and BAREMETAL_SERVER_CONFIGS,
+ * with the image catalog in IMAGES. Here the container's entry point (scripts/start.mjs, ROLE=all) runs
+ * against the loopback host, with a config file that holds only what isolates the test (queue prefix,
+ * worker port, shorter waits).
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -106,8 +107,9 @@ describe('configured only by the env file, API and worker in one container proce
   it('drives create → list → stop → start → delete through the legacy routes, never showing the key, and stops on SIGTERM', async () => {
     const stack = await startStack({
       host,
-      images: { [imageName]: { url: images.url('tiny.qcow2') } },
-      env: secrets(),
+      // No catalog in any file: IMAGES declares it.
+      images: {},
+      env: secrets({ IMAGES: `${imageName}=${images.url('tiny.qcow2')}` }),
       configFile: testFile(),
       supervisor: true,
     });

@@ -25,3 +25,9 @@ export const HOSTILE = [
   '\uFFFE',
   'a\uFFFFb',
 ];
+
+/**
+ * Fields the new routes' bodies do not have: misspellings and the replaced service's names (a 422 naming
+ * the field, never silently dropped), and field names that are hostile themselves (named back escaped and cut short).
+ */
+export const HOSTILE_FIELDS = ['flavour', 'name', 'vm-name', 'VM_NAME', 'force ', '__proto__', 'constructor', '$(id)', 'a\nb', 'x'.repeat(300)];

@@ -78,6 +78,7 @@ const ENV_FILE_VARS = [
   'USER_DATA_KEY',
   'PROVISIONER_USER_DATA_KEY',
   'WORKER_PORT',
+  'IMAGES',
   'ROLE',
 ];
 

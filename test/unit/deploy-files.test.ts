@@ -265,3 +265,57 @@ describe('docker-compose.prod.yml', () => {
     }
   });
 });
+
+describe('published ports of both compose files', () => {
+  /** `[IP:]FROM[-TO]:CONTAINER` as a host port range and the container port. */
+  const ranges = (ports: string[] = []) =>
+    ports.map((p) => {
+      const m = /^(?:([\d.]+):)?(\d+)(?:-(\d+))?:(\d+)$/.exec(p);
+      if (!m) throw new Error(`unexpected port mapping ${p}`);
+      return { ip: m[1] ?? '0.0.0.0', from: Number(m[2]), to: Number(m[3] ?? m[2]), container: Number(m[4]) };
+    });
+  const files = {
+    // docker-compose.yml: one API, and up to three workers (the README's `--scale worker=3`).
+    'docker-compose.yml': { services: compose.services as Record<string, Service & { deploy?: { replicas?: number } }>, replicas: { api: 1, worker: 3 } },
+    'docker-compose.prod.yml': {
+      services: (parseYaml(read('docker-compose.prod.yml'), { merge: true }) as { services: Record<string, Service & { deploy?: { replicas?: number } }> })
+        .services,
+      replicas: {} as Record<string, number>,
+    },
+  };
+
+  it.each(Object.keys(files))('%s: the API and every worker replica publish their ports, on host ports no other container takes', async (name) => {
+    const { loadConfig } = await import('@provisioner/contracts');
+    const file = minimalConfig();
+    const defaults = loadConfig({ PROVISIONER_CONFIG: file } as NodeJS.ProcessEnv);
+    rmSync(dirname(file), { recursive: true, force: true });
+    const exposed = DockerfileParser.parse(dockerfile)
+      .getInstructions()
+      .filter((i) => i.getKeyword() === 'EXPOSE')
+      .flatMap(args)
+      .map(Number);
+    const { services, replicas } = files[name as keyof typeof files];
+    const taken: Array<{ service: string; from: number; to: number }> = [];
+    for (const [service, port] of [
+      ['api', defaults.port],
+      ['worker', defaults.worker.port],
+    ] as const) {
+      const s = services[service];
+      const mine = ranges(s?.ports);
+      expect(
+        mine.map((r) => r.container),
+        `${service} publishes its port`,
+      ).toEqual([port]);
+      expect(exposed).toContain(port);
+      const r = mine[0] as { from: number; to: number; ip: string };
+      const count = replicas[service] ?? s?.deploy?.replicas ?? 1;
+      expect(r.to - r.from + 1, `${service}: a host port for each of its ${count} replicas`).toBeGreaterThanOrEqual(count);
+      // The worker's port serves /metrics without a token: loopback unless the operator opens it.
+      if (service === 'worker') expect(r.ip).toBe('127.0.0.1');
+      taken.push({ service, from: r.from, to: r.to });
+    }
+    for (const [, s] of Object.entries(services)) for (const r of ranges(s.ports)) expect(r.from).toBeLessThanOrEqual(r.to);
+    const [a, b] = taken as [(typeof taken)[0], (typeof taken)[0]];
+    expect(a.to < b.from || b.to < a.from, `${a.service} ${a.from}-${a.to} and ${b.service} ${b.from}-${b.to} overlap`).toBe(true);
+  });
+});

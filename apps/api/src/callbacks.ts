@@ -9,8 +9,11 @@ import type { AppEnv, Services } from './context.ts';
 import { ApiError } from './errors.ts';
 import { type Requester, requester } from './ops.ts';
 
-/** The body of operations that take no other field (start, delete): only the optional callback. */
-export const CallbackBody = z.object({ webhook_url: WebhookUrlSchema.optional() });
+/**
+ * The body of operations that take no other field (start, delete): only the optional callback. Strict,
+ * like every body it is extended into: an unknown field is a 422 naming it.
+ */
+export const CallbackBody = z.strictObject({ webhook_url: WebhookUrlSchema.optional() });
 
 /** The requester, with the callback URL when one is given; 422 when the token has nothing to sign with. */
 export function withCallback(s: Services, c: Context<AppEnv>, url: string | null | undefined): Requester {

@@ -9,6 +9,7 @@ import {
   hostQueueName,
   type InventoryEntry,
   type InventoryVm,
+  type JobKind,
   keys,
   NO_PENDING,
   type PendingTotals,
@@ -16,6 +17,7 @@ import {
   type Queues,
   type RegionConfig,
   sweepPending,
+  toJobView,
 } from '@provisioner/contracts';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -39,6 +41,18 @@ export interface VmItem {
   instance_type: string | null;
   /** When the host was last listed (how fresh this is). */
   observed_at: string | null;
+  /**
+   * The operation working on the VM right now (`state` changes only once it is done and the host listed
+   * again): its kind, its job and what it waits for. Null when no job runs on it.
+   */
+  transition: Transition | null;
+}
+
+export interface Transition {
+  kind: JobKind;
+  job_id: string;
+  /** The running step's detail (e.g. `graceful shutdown; forcing in 47 s`), else the step's name. */
+  detail: string | null;
 }
 
 export interface HostStatus {
@@ -69,6 +83,7 @@ export function toVmItem(region: string, host: string, vm: InventoryVm, observed
     image: vm.image,
     instance_type: vm.instance_type,
     observed_at: observedAt,
+    transition: null,
   };
 }
 
@@ -123,6 +138,27 @@ export class Inventory {
     if (recorded && region.hosts.some((h) => h.name === recorded)) return { host: recorded, vm: null };
     const first = found[0];
     return first ? { host: first.host, vm: first } : null;
+  }
+
+  /**
+   * The items with their `transition`: the first operation in each VM's line (per-VM ordering: only it
+   * may run), when it is running. One pipelined read of the lines; jobs are read only for VMs that have one.
+   */
+  async withTransitions(items: VmItem[]): Promise<VmItem[]> {
+    if (items.length === 0) return items;
+    const pipe = this.redis.pipeline();
+    for (const v of items) pipe.zrange(keys.vmOps(this.prefix, v.region_name, v.vm_name), 0, 0);
+    const heads = ((await pipe.exec()) ?? []).map(([err, r]) => (err ? undefined : (r as string[])[0]));
+    return Promise.all(
+      items.map(async (v, i) => {
+        const id = heads[i];
+        const found = id ? await this.queues.find(id) : null;
+        if (found?.state !== 'active') return v;
+        const view = toJobView(found.job, found.state);
+        const step = view.steps.find((st) => st.name === view.step);
+        return { ...v, transition: { kind: view.kind, job_id: view.id, detail: step?.detail ?? view.step } };
+      }),
+    );
   }
 
   /** Whether operations on the VM are still queued (its create may not have run yet). */

@@ -4,7 +4,7 @@
  * entry per route the app serves (a test compares it with the router), legacy routes tagged
  * `legacy`. Errors are documented per route from the closed set of error codes.
  */
-import { JOB_KINDS } from '@provisioner/contracts';
+import { JOB_KINDS, JOB_STATES, VM_STATES } from '@provisioner/contracts';
 import { z } from 'zod';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, type ZodOpenApiResponseObject } from 'zod-openapi';
 import { CallbackBody } from './callbacks.ts';
@@ -31,10 +31,14 @@ const ErrorBody = z
   .meta({ description: 'The one error envelope of every route' });
 
 const StepView = z.object({
-  name: z.string(),
+  name: z.string().meta({ example: 'stop' }),
   state: z.enum(['pending', 'running', 'succeeded', 'failed', 'skipped']),
-  started_at: z.string().nullable(),
-  finished_at: z.string().nullable(),
+  started_at: z.string().nullable().meta({ example: '2026-01-05T10:15:02.114Z' }),
+  finished_at: z.string().nullable().meta({ example: null }),
+  detail: z.string().optional().meta({
+    description: 'While the step runs: what it waits for, kept current (absent when there is nothing to say)',
+    example: 'graceful shutdown; forcing in 47 s',
+  }),
 });
 
 const JobError = z.object({ code: z.string(), message: z.string(), retryable: z.boolean() });
@@ -42,14 +46,18 @@ const JobError = z.object({ code: z.string(), message: z.string(), retryable: z.
 const JobView = z
   .object({
     id: z.string().meta({ example: 'job_8f14e45fceea167a5a36dedd4bea2543' }),
-    kind: z.enum(JOB_KINDS),
-    target: z.object({ region: z.string(), vm_name: z.string().nullable(), host: z.string() }),
-    state: z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled']),
-    progress: z.number().min(0).max(100),
-    step: z.string().nullable().meta({ description: 'The step running now' }),
+    kind: z.enum(JOB_KINDS).meta({ example: 'stop' }),
+    target: z.object({
+      region: z.string().meta({ example: 'local' }),
+      vm_name: z.string().nullable().meta({ example: 'amber-otter', description: 'null for jobs about a host (refresh, image-cache)' }),
+      host: z.string().meta({ example: 'local-1' }),
+    }),
+    state: z.enum(JOB_STATES).meta({ example: 'running' }),
+    progress: z.number().min(0).max(100).meta({ example: 0 }),
+    step: z.string().nullable().meta({ description: 'The step running now', example: 'stop' }),
     steps: z.array(StepView),
-    attempts: z.number().int(),
-    created_at: z.string(),
+    attempts: z.number().int().meta({ example: 1 }),
+    created_at: z.string().meta({ example: '2026-01-05T10:15:01.870Z' }),
     started_at: z.string().nullable(),
     finished_at: z.string().nullable(),
     error: JobError.nullable(),
@@ -70,19 +78,31 @@ const HostStatus = z.object({
 });
 
 const VmItem = z.object({
-  vm_name: z.string(),
-  region_name: z.string(),
-  host: z.string(),
-  dom_id: z.number().int().nullable(),
-  state: z.string().meta({ description: 'libvirt’s state text (`running`, `shut off`, …), or `pending` before its create ran' }),
+  vm_name: z.string().meta({ example: 'amber-otter' }),
+  region_name: z.string().meta({ example: 'local' }),
+  host: z.string().meta({ example: 'local-1' }),
+  dom_id: z.number().int().nullable().meta({ example: 7 }),
+  state: z.enum([...VM_STATES, 'pending']).meta({
+    description:
+      'libvirt’s state text as `virsh domstate` prints it, or `pending` before its create ran. It changes when an operation is done and the host listed again; `transition` says what is under way.',
+    example: 'running',
+  }),
   managed: z.boolean().meta({ description: 'Created by this service (others are listed, not managed)' }),
-  tags: z.record(z.string(), z.string()),
-  ip: z.string().nullable(),
-  vcpus: z.number().int().nullable(),
-  memory_mb: z.number().int().nullable(),
-  image: z.string().nullable(),
-  instance_type: z.string().nullable(),
-  observed_at: z.string().nullable(),
+  tags: z.record(z.string(), z.string()).meta({ example: { owner: 'alice' } }),
+  ip: z.string().nullable().meta({ example: '192.168.122.23' }),
+  vcpus: z.number().int().nullable().meta({ example: 1 }),
+  memory_mb: z.number().int().nullable().meta({ example: 256 }),
+  image: z.string().nullable().meta({ example: 'tiny' }),
+  instance_type: z.string().nullable().meta({ example: 'small' }),
+  observed_at: z.string().nullable().meta({ example: '2026-01-05T10:15:00.512Z' }),
+  transition: z
+    .object({
+      kind: z.enum(JOB_KINDS).meta({ example: 'stop' }),
+      job_id: z.string().meta({ example: 'job_8f14e45fceea167a5a36dedd4bea2543' }),
+      detail: z.string().nullable().meta({ description: 'The running step’s detail, else its name', example: 'graceful shutdown; forcing in 47 s' }),
+    })
+    .nullable()
+    .meta({ description: 'The operation working on the VM right now (its job), null when none runs' }),
 });
 
 const VmPage = z.object({
@@ -149,10 +169,10 @@ const Health = z.object({ status: z.literal('healthy') });
 const Ready = z.object({ status: z.literal('ready'), redis: z.literal('ok'), hosts: z.array(HostStatus) });
 
 const VmPath = z.object({
-  region: z.string().meta({ description: 'A configured region' }),
-  name: z.string().meta({ description: 'The VM name (a lowercase DNS label)' }),
+  region: z.string().meta({ description: 'A configured region', example: 'local' }),
+  name: z.string().meta({ description: 'The VM name (a lowercase DNS label)', example: 'amber-otter' }),
 });
-const JobPath = z.object({ id: z.string().meta({ description: 'A job id (`job_…`)' }) });
+const JobPath = z.object({ id: z.string().meta({ description: 'A job id (`job_…`)', example: 'job_8f14e45fceea167a5a36dedd4bea2543' }) });
 
 const WebhookEndpoint = z.object({
   id: z.string().meta({ example: 'whk_1f0e3dad99908345f7439f8ffabdffc4' }),
@@ -345,7 +365,7 @@ export const ROUTES: RouteDoc[] = [
     tag: 'jobs',
     summary: 'Follow a job (Server-Sent Events)',
     description:
-      'One event per change (`event:` is the new state or `progress`, `data:` the job view as JSON) until the job ends; `: keep-alive` comments in between. An `error` event says the stream was interrupted.',
+      'One event per change of the job, each with an `id:` counting from 0 and `data:` the whole job view as JSON, until the job ends (the stream closes after the terminal state). Event names: `snapshot` (first, the job as it is when the stream opens), `state` (its state, attempts or error changed: e.g. `queued` → `running`, or the end), `step` (a step started or ended, or the running step’s `detail` changed), `progress` (only the percentage moved, e.g. during an image download), and `error` (`data: {code, message, request_id}`: the stream was interrupted; read the job again). `: keep-alive` comments come every 15 s in between.',
     params: JobPath,
     ok: { status: 200, description: 'An event stream', sse: true },
     errors: ['NOT_FOUND'],

@@ -64,14 +64,14 @@ export async function vmOwner(s: Services, region: string, name: string, vm: VmI
 /** A placement that found no host with room (the reason per host). */
 type NoRoom = Extract<Placement, { ok: false }>;
 
-/** The create body of both POST /v1/vms and the legacy POST /v1/create; unknown fields are ignored. */
-export const CreateBody = z.object({
-  vm_name: VmNameSchema,
-  region_name: z.string().max(63),
-  instance_type: z.string().max(64),
-  image: z.string().max(128),
-  tags: TagsSchema.nullish(),
-  user_data: z.string().nullish(),
+/** The create body of POST /v1/vms: an unknown field (`flavour`, `name`) is a 422 naming it, not silently dropped. */
+export const CreateBody = z.strictObject({
+  vm_name: VmNameSchema.meta({ example: 'amber-otter' }),
+  region_name: z.string().max(63).meta({ description: 'A region of GET /v1/regions', example: 'local' }),
+  instance_type: z.string().max(64).meta({ description: 'One of the region’s available_instance_types', example: 'small' }),
+  image: z.string().max(128).meta({ description: 'A name of GET /v1/images', example: 'tiny' }),
+  tags: TagsSchema.nullish().meta({ example: { owner: 'alice' } }),
+  user_data: z.string().nullish().meta({ description: 'base64 of one cloud-init YAML document', example: 'I2Nsb3VkLWNvbmZpZwpwYWNrYWdlczogW2h0b3BdCg==' }),
   /** POSTed the job's outcome, signed (see routes/webhooks.ts); the legacy routes ignore it. */
   webhook_url: WebhookUrlSchema.optional(),
   /** Pins the VM to this host of the region (placement then only checks it has room). */

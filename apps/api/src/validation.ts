@@ -10,12 +10,28 @@ import type { z } from 'zod';
 import type { AppEnv } from './context.ts';
 import { ApiError } from './errors.ts';
 
-/** Summarises zod issues without echoing values (they may be hostile or secret). */
+/** A field name from the request as it may be shown: plain names as they are, anything else quoted and cut short. */
+function fieldName(key: string): string {
+  return /^[A-Za-z0-9_.:-]{1,64}$/.test(key) ? key : JSON.stringify(key.slice(0, 64));
+}
+
+/** At most this many per-field problems are listed (a body may carry thousands of unknown fields). */
+const MAX_DETAILS = 20;
+
+/**
+ * Summarises zod issues without echoing values (they may be hostile or secret): unknown fields are
+ * named one by one, a value outside a closed set lists the set.
+ */
 export function zodMessage(error: z.ZodError): { message: string; details: Array<{ path: string; message: string }> } {
-  const details = error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+  const details = error.issues.flatMap((i) => {
+    const at = i.path.map(String).join('.');
+    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ path: at ? `${at}.${fieldName(k)}` : fieldName(k), message: 'unknown field' }));
+    const message = i.code === 'invalid_value' ? `must be one of ${i.values.map(String).join(', ')}` : i.message;
+    return [{ path: at || '(body)', message }];
+  });
   const first = details[0];
   const message = first ? `${first.path}: ${first.message}${details.length > 1 ? ` (and ${details.length - 1} more)` : ''}` : 'invalid request';
-  return { message, details };
+  return { message, details: details.slice(0, MAX_DETAILS) };
 }
 
 export function validate<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
@@ -51,7 +67,10 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
 /** A configured, enabled region; `status` decides whether unknown is a bad body (422) or a missing resource (404). */
 export function findRegion(config: Config, name: string, status: 'VALIDATION' | 'NOT_FOUND' = 'VALIDATION'): RegionConfig {
   const region = config.regions.find((r) => r.region_name === name && r.enabled);
-  if (!region) throw new ApiError(status, 'unknown region', { details: [{ path: 'region_name', message: 'not a configured, enabled region' }] });
+  if (!region) {
+    const known = oneOf(enabledRegions(config).map((r) => r.region_name));
+    throw new ApiError(status, `unknown region: region_name must be ${known}`, { details: [{ path: 'region_name', message: `must be ${known}` }] });
+  }
   return region;
 }
 
@@ -61,17 +80,30 @@ export function enabledRegions(config: Config): RegionConfig[] {
 
 export function findInstanceType(region: RegionConfig, name: string): InstanceType {
   const t = region.available_instance_types.find((i) => i.instance_type === name);
-  if (!t)
-    throw new ApiError('VALIDATION', `unknown instance_type in region ${region.region_name}`, {
-      details: [{ path: 'instance_type', message: 'not offered in this region' }],
+  if (!t) {
+    const known = oneOf(region.available_instance_types.map((i) => i.instance_type));
+    throw new ApiError('VALIDATION', `instance_type must be ${known} (the types of region ${region.region_name})`, {
+      details: [{ path: 'instance_type', message: `must be ${known}` }],
     });
+  }
   return t;
 }
 
 export function findImage(config: Config, name: string): { name: string; url: string; sha256?: string } {
   const image = Object.hasOwn(config.images, name) ? config.images[name] : undefined;
-  if (!image) throw new ApiError('VALIDATION', 'unknown image', { details: [{ path: 'image', message: 'not in the image catalog (GET /v1/images)' }] });
+  if (!image) {
+    const known = oneOf(Object.keys(config.images));
+    throw new ApiError('VALIDATION', `unknown image: image must be ${known}`, { details: [{ path: 'image', message: `must be ${known} (GET /v1/images)` }] });
+  }
   return { name, url: image.url, ...(image.sha256 ? { sha256: image.sha256 } : {}) };
+}
+
+/**
+ * `one of a, b, c`: the configured names a value may take (configuration, not anyone's data, so every
+ * caller may see them).
+ */
+function oneOf(names: string[]): string {
+  return names.length ? `one of ${names.join(', ')}` : 'one of (none configured)';
 }
 
 const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

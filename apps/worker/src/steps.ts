@@ -53,6 +53,7 @@ export class StepRunner {
     };
     try {
       const out = await fn(report);
+      delete step.detail;
       step.state = 'succeeded';
       step.finished_at = new Date().toISOString();
       this.onStepEnd?.(name, (performance.now() - t0) / 1000, true);
@@ -60,12 +61,37 @@ export class StepRunner {
       await this.publish(name, this.base(i + 1));
       return out;
     } catch (e) {
+      delete step.detail;
       step.state = 'failed';
       step.finished_at = new Date().toISOString();
       this.onStepEnd?.(name, (performance.now() - t0) / 1000, false);
       await this.log(`step ${name} failed after ${Math.round(performance.now() - t0)} ms: ${e instanceof Error ? e.message : String(e)}`);
       await this.publish(name, this.percent).catch(() => undefined);
       throw e;
+    }
+  }
+
+  /**
+   * Runs `fn` inside step `name` (already running) while its `detail` says what it waits for:
+   * `text(seconds left until deadlineMs)`, rewritten every second so readers see it count down.
+   */
+  async waiting<T>(name: string, deadlineMs: number, text: (secondsLeft: number) => string, fn: () => Promise<T>): Promise<T> {
+    const step = this.steps.find((s) => s.name === name);
+    if (!step) throw new Error(`unknown step ${name}`);
+    let last = '';
+    const tick = () => {
+      const next = text(Math.max(0, Math.ceil((deadlineMs - Date.now()) / 1000)));
+      if (next === last || step.state !== 'running') return;
+      last = next;
+      step.detail = next;
+      void this.publish(name, this.percent).catch(() => undefined);
+    };
+    tick();
+    const timer = setInterval(tick, 1000);
+    try {
+      return await fn();
+    } finally {
+      clearInterval(timer);
     }
   }
 

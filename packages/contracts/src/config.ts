@@ -322,7 +322,7 @@ function formatIssues(error: z.ZodError): string {
 
 /**
  * Loads the configuration: the file named by PROVISIONER_CONFIG, then environment overrides
- * (PORT, WORKER_PORT, REDIS_URL, REDIS_SENTINELS/REDIS_MASTER_NAME/REDIS_CLUSTER_NODES/REDIS_PASSWORD, API_TOKEN, LOG_LEVEL, PROVISIONER_USER_DATA_KEY or USER_DATA_KEY, and
+ * (PORT, WORKER_PORT, REDIS_URL, REDIS_SENTINELS/REDIS_MASTER_NAME/REDIS_CLUSTER_NODES/REDIS_PASSWORD, API_TOKEN, LOG_LEVEL, PROVISIONER_USER_DATA_KEY or USER_DATA_KEY, IMAGES, and
  * BAREMETAL_SERVER_CONFIGS with PROVISIONER_SSH_KEY_PATH and PROVISIONER_HOST_FINGERPRINTS for migration),
  * then the replaced service's env file (SSH_HOST, SSH_PORT, SSH_USER, SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED,
  * SSH_HOST_KEY_FINGERPRINT: see applyEnvFile).
@@ -353,6 +353,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (env.PORT) over.port = num('PORT', env.PORT);
   if (env.REDIS_URL) over.redis_url = env.REDIS_URL;
   applyRedisEnv(over, raw, env);
+  if (env.IMAGES) over.images = { ...(raw.images as object), ...imagesFromEnv(env.IMAGES) };
   if (env.LOG_LEVEL) over.log_level = env.LOG_LEVEL;
   if (env.PROVISIONER_USER_DATA_KEY) over.user_data_key = env.PROVISIONER_USER_DATA_KEY;
   if (env.USER_DATA_KEY) over.user_data_key = env.USER_DATA_KEY;
@@ -380,6 +381,42 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
   if (env.RETENTION_SECONDS) over.retention_seconds = num('RETENTION_SECONDS', env.RETENTION_SECONDS);
+/**
+ * The image catalog from IMAGES, so a deployment configured by environment alone (the replaced service's env
+ * file) has images too: `name=url[#sha256]` entries separated by commas or whitespace, or a JSON object shaped
+ * like the file's `images`. Entries are checked as the file's are, and add to (or replace) the file's catalog.
+ */
+function imagesFromEnv(v: string): Record<string, z.output<typeof ImageSchema>> {
+  let entries: Array<[string, unknown]>;
+  if (v.trim().startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v);
+    } catch {
+      throw new ConfigError('IMAGES: not valid JSON (an object of name → {"url": …, "sha256": …}; or name=url#sha256,… without JSON)');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError('IMAGES: the JSON must be an object of name → {"url": …}');
+    entries = Object.entries(parsed);
+  } else {
+    entries = v
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .map((item) => {
+        const m = /^([^=]+)=([^#]+)(?:#(.*))?$/.exec(item);
+        if (!m?.[1] || !m[2]) throw new ConfigError(`IMAGES: "${item}" is not name=url or name=url#sha256`);
+        return [m[1], { url: m[2], ...(m[3] !== undefined ? { sha256: m[3] } : {}) }];
+      });
+  }
+  const out: Record<string, z.output<typeof ImageSchema>> = {};
+  for (const [name, entry] of entries) {
+    if (!IMAGE_NAME_RE.test(name)) throw new ConfigError(`IMAGES: "${name}" is not an image name (letters, digits, . _ -, at most 128)`);
+    const r = ImageSchema.safeParse(entry);
+    if (!r.success) throw new ConfigError(`IMAGES: ${name}: ${formatIssues(r.error)}`);
+    out[name] = r.data;
+  }
+  return out;
+}
+
 /** `host:port,host:port` (REDIS_SENTINELS, REDIS_CLUSTER_NODES) as the `redis` settings' node lists. */
 function hostPorts(name: string, v: string): Array<{ host: string; port: number }> {
   return v

@@ -12,9 +12,10 @@ export type JobKind = (typeof JOB_KINDS)[number];
 export const VmNameSchema = z.string().regex(VM_NAME_RE, 'vm_name must be a lowercase DNS label (1-63 of a-z, 0-9, -)');
 export const RegionNameSchema = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'unknown region');
 export const ImageNameSchema = z.string().regex(IMAGE_NAME_RE, 'invalid image name');
+export const TagKeySchema = z.string().regex(TAG_KEY_RE, 'tag keys: 1-63 of A-Za-z0-9_.:/-');
 export const TagsSchema = z
   .record(
-    z.string().regex(TAG_KEY_RE, 'tag keys: 1-63 of A-Za-z0-9_.:/-'),
+    TagKeySchema,
     z.string().refine(isTagValue, 'tag values: at most 1024 characters, no control characters, nothing XML cannot hold (U+FFFE, U+FFFF, lone surrogates)'),
   )
   .refine((t) => Object.keys(t).length <= TAGS_MAX, `at most ${TAGS_MAX} tags`);
@@ -98,6 +99,8 @@ export interface StepView {
   state: StepState;
   started_at: string | null;
   finished_at: string | null;
+  /** What the running step waits for (e.g. `graceful shutdown; forcing in 47 s`); absent when there is nothing to say. */
+  detail?: string;
 }
 
 /** What a processor stores with BullMQ's `updateProgress`. */
@@ -107,7 +110,8 @@ export interface ProgressData {
   steps: StepView[];
 }
 
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
+export type JobState = (typeof JOB_STATES)[number];
 
 export interface JobError {
   code: string;
@@ -167,14 +171,17 @@ export const keys = {
   idempotency: (p: string, hash: string) => `${p}:idem:${hash}`,
   /** Request counter of one token in one rate-limit window. */
   rateLimit: (p: string, token: string, window: number) => `${p}:rl:${token}:${window}`,
-};
-
-export interface InventoryVm {
-  name: string;
   /** Failed authentications from one client address in the current throttle window. */
   authFailures: (p: string, address: string) => `${p}:authfail:${address}`,
   /** Set while a token (its SHA-256, hex) has recently authenticated from an address: it is not throttled there. */
   authOk: (p: string, address: string, tokenDigest: string) => `${p}:authok:${address}:${tokenDigest}`,
+};
+
+/** libvirt's domain state texts, as `virsh domstate` prints them (the inventory's `state`). */
+export const VM_STATES = ['running', 'idle', 'paused', 'in shutdown', 'shut off', 'crashed', 'pmsuspended', 'no state'] as const;
+
+export interface InventoryVm {
+  name: string;
   uuid: string;
   dom_id: number | null;
   state: string;

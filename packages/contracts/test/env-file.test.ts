@@ -186,4 +186,43 @@ describe('env-file configuration', () => {
       );
     }
   });
+
+  it('declares the image catalog with IMAGES, so the five variables alone need no file', () => {
+    const sha = 'a'.repeat(64);
+    const env = { ...secrets, SSH_HOST_KEY_FINGERPRINT: FP, BAREMETAL_SERVER_CONFIGS: legacy('x') };
+    expect(load(env).images).toEqual({});
+    // name=url[#sha256], separated by commas or whitespace (an env file line holds no quotes).
+    const listed = load({
+      ...env,
+      IMAGES: `debian-12=https://img.example/debian-12.qcow2#${sha}, v0.76.0=http://img.example/v0.76.0.qcow2\ntiny=https://x/t.qcow2`,
+    });
+    expect(listed.images).toEqual({
+      'debian-12': { url: 'https://img.example/debian-12.qcow2', sha256: sha },
+      'v0.76.0': { url: 'http://img.example/v0.76.0.qcow2' },
+      tiny: { url: 'https://x/t.qcow2' },
+    });
+    // Or the file's shape as JSON.
+    const json = load({ ...env, IMAGES: JSON.stringify({ tiny: { url: 'https://x/t.qcow2', sha256: sha } }) });
+    expect(json.images).toEqual({ tiny: { url: 'https://x/t.qcow2', sha256: sha } });
+    // Beside a file: added to its catalog, a same-named entry replaced.
+    const cfg = file('images.json', {
+      regions: [{ region_name: 'eu-1', available_instance_types: types }],
+      images: { a: { url: 'https://x/a' }, tiny: { url: 'https://x/old' } },
+    });
+    expect(load({ ...secrets, SSH_HOST_KEY_FINGERPRINT: FP, PROVISIONER_CONFIG: cfg, IMAGES: 'tiny=https://x/new' }).images).toEqual({
+      a: { url: 'https://x/a' },
+      tiny: { url: 'https://x/new' },
+    });
+  });
+
+  it.each([
+    ['tiny', /IMAGES: "tiny" is not name=url or name=url#sha256/],
+    ['tiny=ftp://x/t.qcow2', /IMAGES: tiny: url: an http\(s\) URL/],
+    ['tiny=https://x/t.qcow2#abc', /IMAGES: tiny: sha256: /],
+    ['-bad=https://x/t.qcow2', /IMAGES: "-bad" is not an image name/],
+    ['{"tiny": ', /IMAGES: not valid JSON/],
+    ['{"tiny": {"sha256": "x"}}', /IMAGES: tiny: url: /],
+  ])('refuses IMAGES=%s naming the variable and the entry', (value, message) => {
+    expect(errorOf(() => load({ ...secrets, SSH_HOST_KEY_FINGERPRINT: FP, BAREMETAL_SERVER_CONFIGS: legacy('x'), IMAGES: value }))).toMatch(message);
+  });
 });

@@ -9,6 +9,7 @@ import {
   freeCreate,
   isTerminal,
   JOB_KINDS,
+  JOB_STATES,
   type JobState,
   type JobView,
   keys,
@@ -36,8 +37,9 @@ const BULL_TYPES: Record<JobState, JobType[]> = {
 };
 const ALL_TYPES = [...new Set(Object.values(BULL_TYPES).flat())];
 
-export const JobsQuery = z.object({
-  state: z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled']).optional(),
+// Strict: a misspelt filter is a 422 naming it, not every job.
+export const JobsQuery = z.strictObject({
+  state: z.enum(JOB_STATES).optional(),
   kind: z.enum(JOB_KINDS).optional(),
   region: z.string().max(63).optional(),
   vm_name: z.string().max(63).optional(),
@@ -84,7 +86,8 @@ export async function listJobs(s: Services, q: JobsQuery, owner: string | null =
   const want = q.offset + q.limit + 1;
   const types = q.state ? BULL_TYPES[q.state] : ALL_TYPES;
   if (q.region !== undefined && !s.config.regions.some((r) => r.region_name === q.region)) {
-    throw new ApiError('VALIDATION', 'unknown region', { details: [{ path: 'region', message: 'not a configured region' }] });
+    const known = s.config.regions.map((r) => r.region_name).join(', ');
+    throw new ApiError('VALIDATION', `unknown region: region must be one of ${known}`, { details: [{ path: 'region', message: `must be one of ${known}` }] });
   }
   const queues = s.queues.all().filter((h) => q.region === undefined || h.region === q.region);
   const lists = await Promise.all(queues.flatMap((h) => types.map((t) => scanList(h.queue, t, q, want, owner))));

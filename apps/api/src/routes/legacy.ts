@@ -10,11 +10,21 @@ import { z } from 'zod';
 import type { AppEnv, Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { vmItems } from '../inventory.ts';
-import { awaitOutcome, CreateBody, callerOwner, ownedTags, requester, submitCreate, submitVmOp, type VmOp } from '../ops.ts';
+import { awaitOutcome, callerOwner, ownedTags, requester, submitCreate, submitVmOp, type VmOp } from '../ops.ts';
 import { enabledRegions, findRegion, jsonBody } from '../validation.ts';
 
+// The replaced service's bodies, with its leniency: fields it did not know are ignored (stripped), as it
+// ignored them. Separate from the new routes' schemas, which are strict.
 export const LegacyTarget = z.object({ vm_name: VmNameSchema, region_name: z.string().max(63) });
 export const LegacyEditTags = LegacyTarget.extend({ tags: TagsSchema });
+export const LegacyCreateBody = z.object({
+  vm_name: VmNameSchema,
+  region_name: z.string().max(63),
+  instance_type: z.string().max(64),
+  image: z.string().max(128),
+  tags: TagsSchema.nullish(),
+  user_data: z.string().nullish(),
+});
 
 /** One entry of `GET /v1/list`: `dom_id` a string, `"-"` when the domain is not running. */
 export interface LegacyListItem {
@@ -30,7 +40,7 @@ export function legacyRoutes(s: Services): Hono<AppEnv> {
   const wait = s.config.legacy_wait_ms;
 
   r.post('/v1/create', async (c) => {
-    const job = await submitCreate(s, await jsonBody(c, CreateBody), requester(c), callerOwner(c));
+    const job = await submitCreate(s, await jsonBody(c, LegacyCreateBody), requester(c), callerOwner(c));
     return awaitOutcome(s, c, job, s.config.legacy_create_wait_ms);
   });
 

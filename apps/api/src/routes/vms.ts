@@ -2,7 +2,7 @@
  * VMs: create, list (from the inventory), read one, and the operations on one VM. Every mutation
  * answers 202 with its job.
  */
-import { TagsSchema } from '@provisioner/contracts';
+import { TagKeySchema, TagsSchema, VM_STATES } from '@provisioner/contracts';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { CallbackBody, withCallback } from '../callbacks.ts';
@@ -25,12 +25,21 @@ export const TagsBody = CallbackBody.extend({ tags: TagsSchema });
 
 const Bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
-export const ListQuery = z.object({
-  region: z.string().max(63).optional(),
-  state: z.string().max(64).optional(),
-  owner: z.string().max(1024).optional(),
-  /** `key:value` (split at the first colon) or `key` alone (any value); repeatable, all must match. */
-  tag: z.array(z.string().min(1).max(1100)).default([]),
+/** A tag filter: `key=value` (split at the first `=`, which no key contains) or `key` alone (any value). */
+const TagFilter = z
+  .string()
+  .max(1100)
+  .refine((t) => TagKeySchema.safeParse(t.split('=', 1)[0]).success, 'tag filters are key=value or key (keys: 1-63 of A-Za-z0-9_.:/-)')
+  .meta({ example: 'owner=alice' });
+
+// Strict like the bodies: a misspelt filter (`?sate=running`) is a 422, not the whole unfiltered list.
+export const ListQuery = z.strictObject({
+  region: z.string().max(63).optional().meta({ example: 'local' }),
+  /** libvirt's state text: a value no VM can have is a 422, not an empty list. */
+  state: z.enum(VM_STATES).optional(),
+  owner: z.string().max(1024).optional().meta({ example: 'alice' }),
+  /** Repeatable; all must match. The CLI's `--tag key=value` is passed as is. */
+  tag: z.array(TagFilter).default([]),
   managed: Bool.optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
   offset: z.coerce.number().int().min(0).optional(),
@@ -70,7 +79,7 @@ function matches(v: VmItem, q: ListQuery): boolean {
   if (q.owner !== undefined && v.tags.owner !== q.owner) return false;
   if (q.managed !== undefined && v.managed !== q.managed) return false;
   for (const t of q.tag) {
-    const i = t.indexOf(':');
+    const i = t.indexOf('=');
     const key = i < 0 ? t : t.slice(0, i);
     if (!Object.hasOwn(v.tags, key)) return false;
     if (i >= 0 && v.tags[key] !== t.slice(i + 1)) return false;
@@ -110,8 +119,11 @@ function pendingItem(t: Target, host: string): VmItem {
     image: null,
     instance_type: null,
     observed_at: null,
+    transition: null,
   };
 }
+
+export const VmQuery = z.strictObject({ refresh: Bool.default(false) });
 
 export function vmRoutes(s: Services): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
@@ -131,18 +143,19 @@ export function vmRoutes(s: Services): Hono<AppEnv> {
     const entries = await s.inventory.entries(regions);
     const owner = callerOwner(c);
     const items = vmItems(entries).filter((v) => owner === null || v.tags.owner === owner);
-    return c.json({ ...pageVms(items, q), hosts: entries.map(hostStatus) });
+    const page = pageVms(items, q);
+    return c.json({ ...page, vms: await s.inventory.withTransitions(page.vms), hosts: entries.map(hostStatus) });
   });
 
   r.get('/v1/vms/:region/:name', async (c) => {
     const t = target(c);
     const region = resolveTarget(s, t, 'path');
-    if (validate(z.object({ refresh: Bool.default(false) }), c.req.query()).refresh) await s.inventory.refresh([region], requester(c));
+    if (validate(VmQuery, c.req.query()).refresh) await s.inventory.refresh([region], requester(c));
     const loc = await s.inventory.locate(region, t.vm_name);
     const owner = callerOwner(c);
     if (loc && owner !== null && (await vmOwner(s, t.region, t.vm_name, loc.vm)) !== owner) throw new ApiError('NOT_FOUND', 'vm not found');
-    if (loc?.vm) return c.json(loc.vm);
-    if (loc && (await s.inventory.hasPendingOps(t.region, t.vm_name))) return c.json(pendingItem(t, loc.host));
+    if (loc?.vm) return c.json((await s.inventory.withTransitions([loc.vm]))[0]);
+    if (loc && (await s.inventory.hasPendingOps(t.region, t.vm_name))) return c.json((await s.inventory.withTransitions([pendingItem(t, loc.host)]))[0]);
     throw new ApiError('NOT_FOUND', 'vm not found');
   });
 

@@ -176,6 +176,39 @@ describe('legacy mutations wait for their job', () => {
     ]);
   });
 
+  it('ignore fields the replaced service did not know, as it did (the new routes answer 422 to them)', async () => {
+    await h.writeInventory('r2', 'h1', [{ name: 'bot-extra', state: 'running', dom_id: 6 }]);
+    const seen: Array<Record<string, unknown>> = [];
+    workers.push(
+      fakeWorker(h, 'r2', 'h1', async (job) => {
+        seen.push(job.data);
+        return {};
+      }),
+    );
+    const extra = { flavour: 'small', name: 'x', force: false, host: 'h9', webhook_url: 'https://hooks.example/x' };
+    for (const [method, path, body] of [
+      ['POST', '/v1/create', { ...createBody('bot-extra-new'), ...extra }],
+      ['POST', '/v1/start', { vm_name: 'bot-extra', region_name: 'r2', ...extra }],
+      ['POST', '/v1/stop', { vm_name: 'bot-extra', region_name: 'r2', ...extra }],
+      ['POST', '/v1/edit-tags', { vm_name: 'bot-extra', region_name: 'r2', tags: { owner: 'U1' }, ...extra }],
+      ['DELETE', '/v1/delete', { vm_name: 'bot-extra', region_name: 'r2', ...extra }],
+    ] as const) {
+      const r = await bot(path, method, body);
+      expect(r.status, path).toBe(200);
+      expect(await r.json()).toEqual({ message: 'Success' });
+    }
+    expect(seen.map((d) => d.kind)).toEqual(['create', 'start', 'stop', 'edit-tags', 'delete']);
+    // Ignored, not used: no pinned host (h9 does not exist), no callback, the legacy stop still forced.
+    expect(seen[0]).toMatchObject({ host: 'h1' });
+    expect(seen[2]).toMatchObject({ force: true });
+    for (const d of seen) {
+      expect(d).not.toHaveProperty('flavour');
+      expect(d).not.toHaveProperty('webhook_url');
+    }
+    const strict = await bot('/v1/vms', 'POST', { ...createBody('bot-extra-2'), flavour: 'small' });
+    expect(strict.status).toBe(422);
+  });
+
   it('DELETE /v1/delete deletes a known VM and succeeds for one that does not exist (after a bounded refresh)', async () => {
     await h.writeInventory('r2', 'h1', [{ name: 'bot-del' }]);
     const kinds: string[] = [];

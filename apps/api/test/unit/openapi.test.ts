@@ -3,9 +3,13 @@
  * exactly the routes the Hono router serves, with their errors; and real answers of the API match
  * the response schemas it documents. `/docs` serves Swagger UI from the service itself.
  */
+
+import { readFileSync } from 'node:fs';
+import { JOB_KINDS, JOB_STATES, VM_STATES } from '@provisioner/contracts';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
+import type { ChangeKind } from '../../src/watch.ts';
 import { TOKENS, useHarness } from './harness.ts';
 
 const h = useHarness();
@@ -114,6 +118,57 @@ describe('/openapi.json', () => {
     expect(await check('post', '/v1/vms', '/v1/vms', { json: { vm_name: 'Bad Name' } })).toBe(422);
     expect(await check('get', '/v1/list', '/v1/list', { token: 'wrong-token-wrong-token' })).toBe(401);
     expect(await check('post', '/v1/vms', '/v1/vms', { token: TOKENS.read, json: {} })).toBe(403);
+  });
+});
+
+describe('examples and closed sets', () => {
+  type Schema = { properties?: Record<string, Schema>; enum?: string[]; example?: unknown; anyOf?: Schema[]; additionalProperties?: unknown; items?: Schema };
+  type Full = Doc & { components: { schemas: Record<string, Schema> } };
+  const prop = (s: Schema | undefined, ...path: string[]): Schema | undefined =>
+    path.reduce<Schema | undefined>((x, k) => x?.properties?.[k] ?? x?.anyOf?.find((a) => a.properties)?.properties?.[k], s);
+
+  it('lists job states and kinds, libvirt’s VM states, and the transition', async () => {
+    const d = (await doc()) as Full;
+    const { JobView, VmItem } = d.components.schemas;
+    expect(prop(JobView, 'state')?.enum).toEqual([...JOB_STATES]);
+    expect(prop(JobView, 'kind')?.enum).toEqual([...JOB_KINDS]);
+    expect(prop(VmItem, 'state')?.enum).toEqual([...VM_STATES, 'pending']);
+    expect(prop(VmItem, 'state')?.enum).toEqual(expect.arrayContaining(['running', 'shut off', 'paused', 'in shutdown', 'crashed', 'pmsuspended']));
+    expect(prop(VmItem, 'transition', 'kind')?.enum).toEqual([...JOB_KINDS]);
+    expect(prop(VmItem, 'transition', 'detail')?.example).toBe('graceful shutdown; forcing in 47 s');
+    const list = d.paths['/v1/vms']?.get as unknown as { parameters: Array<{ name: string; schema: Schema }> };
+    expect(list.parameters.find((p) => p.name === 'state')?.schema.enum).toEqual([...VM_STATES]);
+    const jobs = d.paths['/v1/jobs']?.get as unknown as { parameters: Array<{ name: string; schema: Schema }> };
+    expect(jobs.parameters.find((p) => p.name === 'state')?.schema.enum).toEqual([...JOB_STATES]);
+  });
+
+  it('gives real examples, names the local set-up has (scripts/local-config.mjs), and strict bodies', async () => {
+    const d = await doc();
+    const op = d.paths['/v1/vms']?.post as unknown as { requestBody: { content: Record<string, { schema: Schema }> } };
+    const body = op.requestBody.content['application/json']?.schema;
+    expect(body?.additionalProperties).toBe(false);
+    const ex = Object.fromEntries(['vm_name', 'region_name', 'instance_type', 'image'].map((k) => [k, prop(body, k)?.example]));
+    expect(ex).toEqual({ vm_name: 'amber-otter', region_name: 'local', instance_type: 'small', image: 'tiny' });
+    const local = readFileSync(new URL('../../../../scripts/local-config.mjs', import.meta.url), 'utf8');
+    expect(local).toContain('region_name: local');
+    expect(local).toContain('instance_type: small');
+    expect(local).toMatch(/^ {2}tiny: /m);
+    // The API's README example names what the local set-up has, too.
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const sent = JSON.parse(/-d '(\{"vm_name".*?\})'/.exec(readme)?.[1] ?? '{}') as Record<string, string>;
+    expect({ region_name: sent.region_name, instance_type: sent.instance_type, image: sent.image }).toEqual({
+      region_name: 'local',
+      instance_type: 'small',
+      image: 'tiny',
+    });
+  });
+
+  it('documents every event name the job stream sends', async () => {
+    const d = await doc();
+    const text = d.paths['/v1/jobs/{id}/events']?.get?.description ?? '';
+    // Every name the watcher can send (the type makes this list complete), and the stream's own `error`.
+    const names: Record<ChangeKind | 'error', true> = { snapshot: true, state: true, step: true, progress: true, error: true };
+    for (const name of Object.keys(names)) expect(text).toContain(`\`${name}\``);
   });
 });
 

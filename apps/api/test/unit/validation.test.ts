@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { HOSTILE_FIELDS } from '../../../../test/support/hostile.ts';
 import { decodeUserData } from '../../src/validation.ts';
 import { b64, useHarness } from './harness.ts';
 
@@ -18,7 +19,7 @@ interface ErrorBody {
 }
 
 async function expectRejected(path: string, body: string, statuses: number[], method = 'POST'): Promise<ErrorBody> {
-  const r = await h.fetch(path, { method, body, headers: { 'content-type': 'application/json' } });
+  const r = await h.fetch(path, method === 'GET' ? {} : { method, body, headers: { 'content-type': 'application/json' } });
   expect(statuses, `${method} ${path} → ${r.status}`).toContain(r.status);
   const text = await r.text();
   expect(text).not.toMatch(/at .*\.ts:\d+|node_modules|\bstack\b/);
@@ -163,6 +164,67 @@ describe('bad input on the other mutations', () => {
     }
     await expectRejected('/v1/vms/r1/ghost/tags', '{"tags": {}}', [404], 'PUT');
     await expectRejected('/v1/start', '{"vm_name": "ghost", "region_name": "r1"}', [404]);
+  });
+});
+
+describe('unknown fields and filter values on the new routes', () => {
+  /** The field as the error names it: plain names as they are, others JSON-quoted and cut to 64 characters. */
+  const named = (k: string) => (/^[A-Za-z0-9_.:-]{1,64}$/.test(k) ? k : JSON.stringify(k.slice(0, 64)));
+
+  it.each(HOSTILE_FIELDS)('a create with field %j → 422 naming it', async (field) => {
+    const body = `{${JSON.stringify(field)}: "x", ${JSON.stringify(good()).slice(1)}`;
+    const err = await expectRejected('/v1/vms', body, [422]);
+    expect(err.error.code).toBe('VALIDATION');
+    expect(err.error.details).toEqual([{ path: named(field), message: 'unknown field' }]);
+    expect(err.error.message).toBe(`${named(field)}: unknown field`);
+  });
+
+  it.each([
+    ['POST', '/v1/vms', { ...good(), flavour: 'small' }, ['flavour']],
+    ['POST', '/v1/vms', { name: 'good-name', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0' }, ['name']],
+    ['POST', '/v1/vms/r1/good-name/stop', { forse: true }, ['forse']],
+    ['POST', '/v1/vms/r1/good-name/stop', { force: true, timeout: 5000, graceful: false }, ['timeout', 'graceful']],
+    ['POST', '/v1/vms/r1/good-name/reboot', { timeout: 5000 }, ['timeout']],
+    ['POST', '/v1/vms/r1/good-name/start', { wait: true }, ['wait']],
+    ['PUT', '/v1/vms/r1/good-name/tags', { tags: {}, merge: true }, ['merge']],
+    ['DELETE', '/v1/vms/r1/good-name', { purge: true }, ['purge']],
+  ])('%s %s %j → 422 naming %j', async (method, path, body, fields) => {
+    const err = await expectRejected(path, JSON.stringify(body), [422], method);
+    expect(err.error.details).toEqual(expect.arrayContaining(fields.map((f) => ({ path: f, message: 'unknown field' }))));
+    expect(err.error.message).toContain(fields[0]);
+  });
+
+  it.each([
+    ['/v1/vms?state=bogus', 'state', /must be one of running, idle, paused, in shutdown, shut off, crashed, pmsuspended, no state/],
+    ['/v1/vms?sate=running', 'sate', /unknown field/],
+    ['/v1/vms?region=nowhere', 'region_name', /must be one of r1, r2$/],
+    ['/v1/vms?tag=bad%20key', 'tag.0', /key=value/],
+    ['/v1/vms/r1/good-name?refrsh=true', 'refrsh', /unknown field/],
+    ['/v1/jobs?state=bogus', 'state', /must be one of queued, running, succeeded, failed, canceled/],
+    ['/v1/jobs?kind=bogus', 'kind', /must be one of create, start, stop, reboot, delete, edit-tags, refresh, image-cache/],
+    ['/v1/jobs?vm=good-name', 'vm', /unknown field/],
+    ['/v1/jobs?region=nowhere', 'region', /must be one of r1, r2, off/],
+  ])('GET %s → 422 on %s, not a list', async (path, field, message) => {
+    const err = await expectRejected(path, '', [422], 'GET');
+    const details = err.error.details as Array<{ path: string; message: string }>;
+    expect(details[0]?.path).toBe(field);
+    expect(details[0]?.message).toMatch(message);
+  });
+
+  it('says which regions, instance types and images exist (configuration only: disabled regions left out)', async () => {
+    const region = await expectRejected('/v1/vms', JSON.stringify({ ...good(), region_name: 'nowhere' }), [422]);
+    expect(region.error.message).toBe('unknown region: region_name must be one of r1, r2');
+    const type = await expectRejected('/v1/vms', JSON.stringify({ ...good(), instance_type: 'gigantic' }), [422]);
+    expect(type.error.message).toBe('instance_type must be one of tiny, large (the types of region r1)');
+    const other = await expectRejected('/v1/vms', JSON.stringify({ ...good(), region_name: 'r2', instance_type: 'large' }), [422]);
+    expect(other.error.message).toBe('instance_type must be one of tiny (the types of region r2)');
+    const image = await expectRejected('/v1/vms', JSON.stringify({ ...good(), image: 'no-such-image' }), [422]);
+    expect(image.error.message).toBe('unknown image: image must be one of v0.76.0, debian-12');
+    // The value sent is not echoed back.
+    expect(JSON.stringify([region, type, image])).not.toMatch(/nowhere|gigantic|no-such-image/);
+    // A bad path region is a 404 that names the regions too.
+    const path = await expectRejected('/v1/vms/nowhere/good-name/start', '', [404]);
+    expect(path.error.message).toBe('unknown region: region_name must be one of r1, r2');
   });
 });
 

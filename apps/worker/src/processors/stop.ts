@@ -2,11 +2,28 @@ import type { StopPayload } from '@provisioner/contracts';
 import type { z } from 'zod';
 import type { ProcessorContext } from './context.ts';
 
+/**
+ * Asks the guest to shut down and powers it off after `timeoutMs`; the step's detail counts down to the
+ * power-off, so a guest that ignores ACPI does not look like a job doing nothing.
+ */
+export async function gracefulShutdown(ctx: ProcessorContext, step: string, vm: string, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  const text = (left: number) => (left > 0 ? `graceful shutdown; forcing in ${left} s` : 'forcing power-off');
+  return (await ctx.steps.waiting(step, deadline, text, () => ctx.hv.shutdown(vm, timeoutMs, { signal: ctx.signal }))).result;
+}
+
 /** Graceful shutdown with a timeout, then power-off; `force` powers off at once (the legacy /v1/stop). */
 export async function processStop(ctx: ProcessorContext, p: z.infer<typeof StopPayload>) {
   const { hv, signal } = ctx;
   const how = await ctx.steps.run('stop', async () =>
-    p.force ? ((await hv.powerOff(p.vm_name, { signal })).changed ? 'forced' : 'already') : (await hv.shutdown(p.vm_name, p.timeout_ms, { signal })).result,
+    p.force
+      ? ctx.steps.waiting(
+          'stop',
+          Date.now(),
+          () => 'powering off',
+          async () => ((await hv.powerOff(p.vm_name, { signal })).changed ? 'forced' : 'already'),
+        )
+      : gracefulShutdown(ctx, 'stop', p.vm_name, p.timeout_ms),
   );
   return { vm_name: p.vm_name, state: 'shut off', stopped: how };
 }
