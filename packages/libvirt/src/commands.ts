@@ -116,19 +116,43 @@ report downloaded "$got"`;
  * with verify=1 re-hashes each image's current version and removes it (and its link) when the content no
  * longer matches its name; with prune=1 removes each image's old versions that no VM disk in the disks
  * directory uses and no other name points to, beyond the `keep` newest and older than `grace` minutes.
- * Prints `image NAME HEX|- SIZE ok|corrupt|-` per name and `pruned NAME HEX` per removed version.
+ * Which versions are in use comes from every domain's XML (a running domain's lists its disks' backing
+ * chain) and from `qemu-img info` of each disk. A running VM's disk belongs to QEMU's user (libvirt hands
+ * it over) and is 0600, so the automation user cannot read it: it counts as known only when a running
+ * domain's XML has it (a source with an `index`, which libvirt gives only live disks with their probed
+ * chain). Any other disk it cannot read, or domains it cannot list, and nothing is pruned this run: an
+ * unreadable disk's base would otherwise look unused.
+ * Prints `image NAME HEX|- SIZE ok|corrupt|-` per name, `pruned NAME HEX` per removed version and
+ * `prune-skipped WHY` per reason nothing was pruned.
  */
 const IMAGE_CACHE = `set -u
-dir=$1 disks=$2 keep=$3 verify=$4 prune=$5 grace=$6
-shift 6
+dir=$1 disks=$2 keep=$3 verify=$4 prune=$5 grace=$6 uri=$7
+shift 7
 mkdir -p "$dir/by-name" "$dir/versions"
 if command -v openssl >/dev/null 2>&1; then digest() { openssl dgst -sha256 -r "$1"; }; else digest() { sha256sum "$1"; }; fi
+hexes() { grep -o 'sha256-[0-9a-f]\\{64\\}' | sed 's/^sha256-//' | tr '\\n' ' '; }
 used=" "
 if [ "$prune" = 1 ]; then
+  xml=
+  if all=$(virsh -q -c "$uri" list --all --uuid); then
+    cmds=""
+    for u in $all; do cmds="$cmds dumpxml $u;"; done
+    # A domain undefined meanwhile only lacks its XML here: it no longer runs, so its disk (if any is
+    # left) is the automation user's again and read below.
+    [ -z "$cmds" ] || xml=$(virsh -q -c "$uri" "$cmds" 2>/dev/null)
+  else
+    echo "prune-skipped the domains could not be listed"
+    prune=0
+  fi
+  used="$used$(printf '%s\\n' "$xml" | hexes)"
   for d in "$disks"/*.qcow2; do
     [ -f "$d" ] || continue
-    b=$(qemu-img info -U --output=json "$d" 2>/dev/null | grep -o 'sha256-[0-9a-f]\\{64\\}' | head -n 1)
-    [ -n "$b" ] && used="$used\${b#sha256-} "
+    if info=$(qemu-img info -U --output=json "$d" 2>/dev/null); then
+      used="$used$(printf '%s\\n' "$info" | hexes)"
+    elif ! printf '%s\\n' "$xml" | grep -qF "<source file='$d' index="; then
+      echo "prune-skipped unreadable disk $d"
+      prune=0
+    fi
   done
 fi
 for name in "$@"; do
@@ -166,7 +190,9 @@ export function imageCacheArgv(
   disksDir: string,
   names: readonly string[],
   o: { keep: number; verify: boolean; prune: boolean; graceMinutes: number },
+  uri = 'qemu:///system',
 ): string[] {
+  assertUri(uri);
   assertAbsPath(imagesDir);
   assertAbsPath(disksDir);
   for (const n of names) assertImageName(n);
@@ -183,6 +209,7 @@ export function imageCacheArgv(
     o.verify ? '1' : '0',
     o.prune ? '1' : '0',
     String(o.graceMinutes),
+    uri,
     ...names,
   ];
 }
@@ -206,11 +233,15 @@ export function qemuImgInfoArgv(path: string): string[] {
   return ['qemu-img', 'info', '--output=json', '-U', path];
 }
 
-/** Creates the VM disk as a qcow2 overlay on the cached image; an existing disk is left as it is. */
+/**
+ * Creates the VM disk as a qcow2 overlay on the cached image, 0600 (the guest's data; libvirt hands it to
+ * QEMU's user while it runs); an existing disk is left as it is.
+ */
 const CREATE_DISK = `set -eu
 if [ -e "$1" ]; then echo exists; exit 0; fi
 mkdir -p "$(dirname "$1")"
 qemu-img create -q -f qcow2 -F "$2" -b "$3" "$1.part" "$4"
+chmod 0600 "$1.part"
 mv -f "$1.part" "$1"
 echo created`;
 
@@ -222,7 +253,7 @@ export function createDiskArgv(diskPath: string, baseFormat: string, basePath: s
   return sh('create-disk', CREATE_DISK, diskPath, baseFormat, basePath, String(sizeBytes));
 }
 
-/** Builds the NoCloud seed ISO. User-data arrives on stdin (it may hold secrets: never in argv). */
+/** Builds the NoCloud seed ISO, 0600. User-data arrives on stdin (it may hold secrets: never in argv or a readable file). */
 const CREATE_SEED = `set -eu
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -230,7 +261,7 @@ cat >"$tmp/user-data"
 printf 'instance-id: %s\\nlocal-hostname: %s\\n' "$2" "$3" >"$tmp/meta-data"
 mkdir -p "$(dirname "$1")"
 cloud-localds "$tmp/seed.iso" "$tmp/user-data" "$tmp/meta-data"
-chmod 0640 "$tmp/seed.iso"
+chmod 0600 "$tmp/seed.iso"
 mv -f "$tmp/seed.iso" "$1"`;
 
 export function createSeedArgv(seedPath: string, instanceId: string, hostname: string): string[] {

@@ -157,14 +157,15 @@ export class Hypervisor {
 
   /**
    * Verifies (re-hashes) the named images' cached versions and/or prunes their old versions that no
-   * VM disk on the host uses, beyond `keep` per image (commands.ts IMAGE_CACHE). One SSH exec.
+   * VM disk on the host uses, beyond `keep` per image (commands.ts IMAGE_CACHE). One SSH exec. When a
+   * disk's base cannot be known, nothing is pruned and `pruneSkipped` says why.
    */
   async imageCache(
     names: readonly string[],
     opts: { keep: number; verify: boolean; prune: boolean; graceMinutes: number },
     o: OpOptions = {},
   ): Promise<ImageCacheReport> {
-    const r = await this.ssh.run(imageCacheArgv(this.opts.imagesDir, this.opts.disksDir, names, opts), { timeoutMs: 3_600_000, ...o });
+    const r = await this.ssh.run(imageCacheArgv(this.opts.imagesDir, this.opts.disksDir, names, opts, this.uri), { timeoutMs: 3_600_000, ...o });
     return parseImageCache(r.stdout);
   }
 

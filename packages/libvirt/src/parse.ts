@@ -290,11 +290,13 @@ export interface CacheImageState {
 export interface ImageCacheReport {
   images: CacheImageState[];
   pruned: Array<{ name: string; sha256: string }>;
+  /** Why pruning was asked for but nothing was pruned (e.g. a disk whose base could not be read); empty otherwise. */
+  pruneSkipped: string[];
 }
 
-/** Parses the image-cache command's output (`image NAME HEX|- SIZE ok|corrupt|-`, `pruned NAME HEX`). */
+/** Parses the image-cache command's output (`image NAME HEX|- SIZE ok|corrupt|-`, `pruned NAME HEX`, `prune-skipped WHY`). */
 export function parseImageCache(output: string): ImageCacheReport {
-  const out: ImageCacheReport = { images: [], pruned: [] };
+  const out: ImageCacheReport = { images: [], pruned: [], pruneSkipped: [] };
   for (const line of output.split('\n')) {
     const img = /^image (\S+) ([a-f0-9]{64}|-) (\d+) (ok|corrupt|-)$/.exec(line);
     if (img) {
@@ -303,7 +305,9 @@ export function parseImageCache(output: string): ImageCacheReport {
       continue;
     }
     const pr = /^pruned (\S+) ([a-f0-9]{64})$/.exec(line);
+    const skipped = /^prune-skipped (.+)$/.exec(line);
     if (pr) out.pruned.push({ name: pr[1] ?? '', sha256: pr[2] ?? '' });
+    else if (skipped) out.pruneSkipped.push(skipped[1] ?? '');
     else if (line.trim()) throw new ParseError('unexpected image-cache output', { line: line.slice(0, 200) });
   }
   return out;

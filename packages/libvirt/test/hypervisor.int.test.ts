@@ -190,6 +190,9 @@ describe('VM lifecycle', () => {
     const userData = '#cloud-config\npassword: s3cret-not-in-argv\n';
     await hv.createSeed(name, instanceId, userData);
     expect(existsSync(paths.seed)).toBe(true);
+    // The seed holds the user-data, the disk the guest's data: only their owner reads them.
+    const modes = await hv.ssh.run(['stat', '-c', '%a %U', paths.disk, paths.seed]);
+    expect(modes.stdout).toBe(`600 ${host.user}\n600 ${host.user}\n`);
 
     const spec = {
       name,

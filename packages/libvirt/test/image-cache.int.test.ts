@@ -94,4 +94,45 @@ describe('image cache', () => {
     await hv.ssh.run(['rm', '-f', disk.path]);
     expect((await hv.imageCache([name], { ...opts, prune: true, keep: 0 })).pruned).toEqual([{ name, sha256: a }]);
   });
+
+  it("prunes nothing while a disk cannot be read, and keeps the base of a running VM whose disk QEMU's user owns", async () => {
+    const name = uniqueName('use');
+    const ref = { name, url: images.url('v.qcow2') };
+    newVersion();
+    const va = await hv.ensureImage(ref, { refresh: true });
+    const vm = uniqueName('run');
+    const disk = await hv.createDisk(vm, va.path, 64 << 20);
+    const mode = async (path: string) => (await hv.ssh.run(['stat', '-c', '%a', path])).stdout.trim();
+    expect(await mode(disk.path)).toBe('600');
+    newVersion();
+    const vb = await hv.ensureImage(ref, { refresh: true });
+    newVersion();
+    const vc = await hv.ensureImage(ref, { refresh: true });
+    const cached = async () => (await hv.ssh.run(['ls', `${dir}/images`])).stdout;
+
+    // A disk the automation user cannot read (and no running domain lists): its base might be any version.
+    await hv.ssh.run(['chmod', '0000', disk.path]);
+    const blind = await hv.imageCache([name], { ...opts, prune: true, keep: 0 });
+    expect(blind.pruned).toEqual([]);
+    expect(blind.pruneSkipped).toEqual([`unreadable disk ${disk.path}`]);
+    expect(await cached()).toContain(`sha256-${va.sha256}`);
+    expect(await cached()).toContain(`sha256-${vb.sha256}`);
+    await hv.ssh.run(['chmod', '0600', disk.path]);
+
+    // Running, the disk is handed to QEMU's user (libvirt's DAC labelling): the automation user cannot
+    // read it, and the domain's live XML tells which version it is based on.
+    try {
+      await hv.defineDomain({ name: vm, instanceId: `op-${vm}`, vcpus: 1, memoryMiB: 32, diskPath: disk.path, seedPath: null, tags: {} });
+      await hv.start(vm);
+      expect((await hv.ssh.exec(['test', '-r', disk.path])).exitCode).not.toBe(0);
+      const r = await hv.imageCache([name], { ...opts, prune: true, keep: 0 });
+      expect(r.pruneSkipped).toEqual([]);
+      expect(r.pruned).toEqual([{ name, sha256: vb.sha256 }]);
+      expect(r.images).toEqual([expect.objectContaining({ name, sha256: vc.sha256 })]);
+      expect(await cached()).toContain(`sha256-${va.sha256}`);
+    } finally {
+      await hv.undefine(vm);
+    }
+    expect((await hv.imageCache([name], { ...opts, prune: true, keep: 0 })).pruned).toEqual([{ name, sha256: va.sha256 }]);
+  });
 });

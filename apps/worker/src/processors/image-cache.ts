@@ -55,7 +55,10 @@ export async function processImageCache(ctx: ProcessorContext, p: z.infer<typeof
           );
       }
     }
-    return hv.imageCache(names, { ...base, verify: false, prune: true }, { signal });
+    const r = await hv.imageCache(names, { ...base, verify: false, prune: true }, { signal });
+    // A disk whose base cannot be read (nor found in a running domain's XML) stops the pruning: say why.
+    if (r.pruneSkipped.length) ctx.log.warn({ host: p.host, reasons: r.pruneSkipped }, 'image cache: nothing pruned');
+    return r;
   });
   for (const s of pruned.images) {
     const e = images[s.name];
