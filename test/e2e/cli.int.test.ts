@@ -139,10 +139,14 @@ describe('provisioner CLI', () => {
   it('shows the API’s error for an unknown image and exits 2, without a job', async () => {
     const r = await cli(['create', uniqueName('cli'), '--type', 'tiny', '--image', 'no-such-image', '--wait']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^error: unknown image \(VALIDATION, HTTP 422, request req_[a-f0-9]{32}\)\n {2}image: not in the image catalog/);
+    expect(r.stderr).toMatch(
+      /^error: unknown image: image must be one of [^(]+ \(VALIDATION, HTTP 422, request req_[a-f0-9]{32}\)\n {2}image: must be one of [^(]+ \(GET \/v1\/images\)/,
+    );
     const json = await cli(['create', uniqueName('cli'), '--type', 'tiny', '--image', 'no-such-image', '--json']);
     expect(json.code).toBe(2);
-    expect(JSON.parse(json.stdout)).toMatchObject({ error: { status: 422, code: 'VALIDATION', message: 'unknown image' } });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      error: { status: 422, code: 'VALIDATION', message: expect.stringMatching(/^unknown image: image must be one of /) },
+    });
     const denied = await cli(['list', '--token', 'not-a-valid-token-at-all']);
     expect(denied.code).toBe(2);
     expect(denied.stderr).toContain('Invalid or missing API Token (UNAUTHORIZED, HTTP 401');
