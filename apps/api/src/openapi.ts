@@ -68,7 +68,7 @@ const JobView = z
       .meta({ description: 'The X-Request-Id of the request that submitted the job (null for scheduled jobs): find its log lines by it' }),
     links: z.object({ self: z.string(), events: z.string(), cancel: z.string() }),
   })
-  .meta({ description: 'An operation and its progress (ARCHITECTURE.md §3)' });
+  .meta({ description: 'An operation and its progress (the job contract: docs/architecture.md)' });
 
 const HostStatus = z.object({
   region: z.string(),
@@ -240,7 +240,7 @@ export interface RouteDoc {
 
 const ACCEPTED_HEADERS = { Location: 'Where to follow the job (`/v1/jobs/{id}`)', 'Retry-After': 'Seconds before looking again' };
 const LEGACY_NOTE =
-  'Legacy route of the replaced service (shared/LEGACY_API.md), kept unchanged for its clients (the chat bot): it waits for the job and answers `{"message":"Success"}`, the job’s failure as an error status, or 504 with the job id when the wait runs out (the job goes on). New clients use the `/v1/vms` routes.';
+  'Legacy route of the replaced service (docs/legacy-api.md), kept unchanged for its clients (the chat bot): it waits for the job and answers `{"message":"Success"}`, the job’s failure as an error status, or 504 with the job id when the wait runs out (the job goes on). New clients use the `/v1/vms` routes.';
 
 function legacy(d: Omit<RouteDoc, 'tag'>): RouteDoc {
   return { ...d, tag: 'legacy', description: `${d.description ? `${d.description}\n\n` : ''}${LEGACY_NOTE}` };

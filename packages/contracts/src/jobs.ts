@@ -119,7 +119,7 @@ export interface JobError {
   retryable: boolean;
 }
 
-/** The job as clients read it (ARCHITECTURE.md §3). */
+/** The job as clients read it (docs/architecture.md, the job contract). */
 export interface JobView {
   id: string;
   kind: JobKind;

@@ -61,7 +61,7 @@ function sameFingerprint(a: string, b: string): boolean {
 /**
  * Every command runs in its own session and process group (setsid), and first prints that group's id,
  * so that a timeout or cancellation can kill the whole remote process tree with a second command:
- * closing an SSH channel does not stop a remote process with OpenSSH (measured, ARCHITECTURE.md §5).
+ * closing an SSH channel does not stop a remote process with OpenSSH (measured: docs/architecture.md, facts).
  * `-w` makes setsid wait and pass the exit status through.
  */
 const WRAPPER = ['setsid', '-w', 'sh', '-c', 'echo "$$"; exec "$@"', 'provisioner'] as const;

@@ -1,5 +1,5 @@
 /**
- * The replaced service's routes (shared/LEGACY_API.md), unchanged for its clients: same bodies, same
+ * The replaced service's routes (docs/legacy-api.md), unchanged for its clients: same bodies, same
  * `{"message":"Success"}`, same list shape. They validate and submit exactly as the new routes do,
  * then wait for the job's outcome (bounded; 504 with the job's link when it takes longer).
  */
