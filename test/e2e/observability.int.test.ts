@@ -44,7 +44,7 @@ async function apiMetrics(): Promise<Families> {
 }
 
 async function workerMetrics(): Promise<Families> {
-  const r = await fetch(`http://127.0.0.1:${workerPort()}/metrics`);
+  const r = await fetch(`http://127.0.0.1:${workerPort()}/metrics`, { headers: { authorization: `Bearer ${stack.tokens.read}` } });
   expect(r.status).toBe(200);
   expect(r.headers.get('content-type')).toMatch(/^text\/plain/);
   return parseMetrics(await r.text());
@@ -74,6 +74,12 @@ describe('metrics and logs of a real job', () => {
     const wrongToken = `wrong-${randomBytes(12).toString('hex')}`;
     expect((await stack.fetch('/metrics', { token: wrongToken })).status).toBe(401);
     expect((await fetch(`${stack.url}/metrics`)).status).toBe(401);
+    // The worker's /metrics takes a read token too; its /health stays open for orchestrators.
+    const worker = `http://127.0.0.1:${workerPort()}`;
+    expect((await fetch(`${worker}/metrics`)).status).toBe(401);
+    expect((await fetch(`${worker}/metrics`, { headers: { authorization: `Bearer ${wrongToken}` } })).status).toBe(401);
+    expect((await fetch(`${worker}/metrics`, { headers: { authorization: stack.tokens.admin } })).status).toBe(200);
+    expect((await fetch(`${worker}/health`)).status).toBe(200);
 
     const name = uniqueName('obs');
     made.push(name);
@@ -116,7 +122,12 @@ describe('metrics and logs of a real job', () => {
     expect(typeOf(w1, 'provisioner_worker_step_duration_seconds')).toBe('HISTOGRAM');
     expect(delta(w0, w1, 'provisioner_worker_jobs_total', { kind: 'create', outcome: 'succeeded' })).toBe(1);
     expect(delta(w0, w1, 'provisioner_worker_jobs_total', { kind: 'delete', outcome: 'succeeded' })).toBe(1);
-    expect(delta(w0, w1, 'provisioner_worker_job_duration_seconds', { kind: 'create', outcome: 'succeeded' })).toBe(1);
+    expect(delta(w0, w1, 'provisioner_worker_job_duration_seconds', { host: 'r1/h1', kind: 'create', outcome: 'succeeded' })).toBe(1);
+    // SSH command latency by host and command: a create defines and starts its domain on the host.
+    expect(typeOf(w1, 'provisioner_ssh_command_duration_seconds')).toBe('HISTOGRAM');
+    for (const command of ['define', 'start', 'create-disk', 'undefine']) {
+      expect(delta(w0, w1, 'provisioner_ssh_command_duration_seconds', { host: 'r1/h1', command, outcome: 'ok' }), command).toBeGreaterThanOrEqual(1);
+    }
     for (const step of ['fetch-image', 'create-disk', 'create-seed', 'define', 'start']) {
       expect(delta(w0, w1, 'provisioner_worker_step_duration_seconds', { kind: 'create', step, outcome: 'succeeded' }), step).toBe(1);
     }

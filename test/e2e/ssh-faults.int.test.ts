@@ -1,7 +1,8 @@
 /**
  * SSH faults between a real worker and the real loopback host, through a TCP proxy: a connection cut
  * mid-command is retried on a new connection and the create succeeds; a host that presents another key
- * fails the job at once, not retried, with a clear error, and /ready names the host.
+ * fails the job at once, not retried, with a clear error naming the configured host (never its address),
+ * and /ready reports the host unreachable without saying why (it is open).
  */
 import { DomainNotFoundError } from '@provisioner/libvirt';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -70,7 +71,7 @@ describe('SSH faults', () => {
     expect((await waitJob(stack, del.id)).state).toBe('succeeded');
   });
 
-  it('a changed host key fails the job at once, not retried, and /ready reports the host', async () => {
+  it('a changed host key fails the job at once, not retried, naming r1/h1 (not its address), and /ready reports the host', async () => {
     proxy.setTarget(foreign.port);
     proxy.cutAll(); // the pooled connection was made to the real host
     const name = uniqueName('hk');
@@ -79,13 +80,30 @@ describe('SSH faults', () => {
     const end = (await waitJob(stack, j.id, 60_000)) as unknown as JobBody;
     expect(end.state).toBe('failed');
     expect(end.error).toMatchObject({ code: 'HOST_KEY', retryable: false });
-    expect(end.error?.message).toMatch(/host key .* does not match the pinned fingerprint/);
+    expect(end.error?.message).toMatch(/^host key of r1\/h1 does not match the pinned fingerprint/);
     expect(end.attempts).toBe(1);
-    await until('/ready to report the host', async () => {
-      const ready = (await (await fetch(`${stack.url}/ready`)).json()) as { hosts: Array<{ host: string; error: string | null }> };
-      return ready.hosts.some((h) => h.host === 'h1' && /host key/.test(h.error ?? ''));
+    // Clients (the job view, its step log, the legacy answer) see the configured name; the worker's log also the address.
+    const address = `${host.user}@${host.address}:${proxy.port}`;
+    expect(JSON.stringify(end)).not.toContain(address);
+    expect(stack.logs.some((l) => l.includes(j.id) && l.includes('job attempt failed') && l.includes(address))).toBe(true);
+    const other = uniqueName('hk');
+    made.push(other);
+    const legacy = await stack.fetch('/v1/create', {
+      method: 'POST',
+      body: JSON.stringify({ vm_name: other, region_name: 'r1', instance_type: 'tiny', image }),
     });
+    expect(legacy.status).toBe(502);
+    const answer = (await legacy.json()) as { detail: string };
+    expect(answer.detail).toMatch(/host key of r1\/h1 does not match/);
+    expect(JSON.stringify(answer)).not.toContain(address);
+    await until('/ready to report the host', async () => {
+      const ready = (await (await fetch(`${stack.url}/ready`)).json()) as { hosts: Array<Record<string, unknown>> };
+      return ready.hosts.some((h) => h.host === 'h1' && h.status === 'unreachable' && !('error' in h));
+    });
+    // Token holders read why: the hosts of GET /v1/vms carry the error, naming the host as configured.
+    const vms = (await (await stack.fetch('/v1/vms')).json()) as { hosts: Array<{ host: string; error: string | null }> };
+    expect(vms.hosts.find((h) => h.host === 'h1')?.error).toMatch(/^host key of r1\/h1 /);
     proxy.setTarget(host.port);
-    await expect(hv.getDomain(name)).rejects.toBeInstanceOf(DomainNotFoundError);
+    for (const n of [name, other]) await expect(hv.getDomain(n)).rejects.toBeInstanceOf(DomainNotFoundError);
   });
 });

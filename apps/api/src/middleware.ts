@@ -2,8 +2,8 @@
  * Cross-cutting middleware: request id, one log line per request, authentication with scopes, and a
  * fast 503 when Redis is down (instead of requests that hang until it comes back).
  */
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { Config, Scope } from '@provisioner/contracts';
+import { randomUUID } from 'node:crypto';
+import { type Config, identifyToken, type Scope, scopesAllow, type TokenConfig, tokenByDigest } from '@provisioner/contracts';
 import type { MiddlewareHandler } from 'hono';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -61,38 +61,20 @@ export function accessLog(logger: Logger): MiddlewareHandler<AppEnv> {
   };
 }
 
-interface TokenDigest {
-  caller: Caller;
-  digest: Buffer;
-  /** The same digest in hex: what sessions store and the auth throttle remembers instead of the token. */
-  hex: string;
-}
-
-const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-
-/** A configured token that matched, with its digest. */
+/** A configured token that matched, with its SHA-256 (hex): what sessions store and the auth throttle remembers. */
 export interface Identified {
   caller: Caller;
   digest: string;
 }
 
-/**
- * `Authorization: <token>` (the replaced service's form) or `Authorization: Bearer <token>`.
- * Hashing first gives equal-length buffers for timingSafeEqual; every configured token is compared
- * (no early exit), so the time taken does not say which token, or how much of one, matched.
- */
+function callerOf(t: TokenConfig): Caller {
+  return { name: t.name, scopes: t.scopes, owner: t.owner ?? null, rateLimit: t.rate_limit ?? null };
+}
+
+/** The token of the `Authorization` header (the check shared with the worker's /metrics: packages/contracts/src/auth.ts). */
 export function identify(config: Config, header: string | undefined): Identified | null {
-  if (!header) return null;
-  const candidates = [sha256(header)];
-  const bearer = /^Bearer\s+(.+)$/i.exec(header);
-  if (bearer?.[1]) candidates.push(sha256(bearer[1].trim()));
-  let found: TokenDigest | null = null;
-  for (const t of digests(config)) {
-    for (const cand of candidates) {
-      if (timingSafeEqual(cand, t.digest) && !found) found = t;
-    }
-  }
-  return found ? { caller: found.caller, digest: found.hex } : null;
+  const found = identifyToken(config, header);
+  return found ? { caller: callerOf(found.token), digest: found.digest } : null;
 }
 
 export function authenticate(config: Config, header: string | undefined): Caller | null {
@@ -101,32 +83,12 @@ export function authenticate(config: Config, header: string | undefined): Caller
 
 /** The configured token whose SHA-256 (hex) is `digest`, if any (a dashboard session's token). */
 export function callerByDigest(config: Config, digest: string): Caller | null {
-  if (!/^[a-f0-9]{64}$/.test(digest)) return null;
-  const want = Buffer.from(digest, 'hex');
-  let found: Caller | null = null;
-  for (const t of digests(config)) if (timingSafeEqual(want, t.digest) && !found) found = t.caller;
-  return found;
-}
-
-const digestCache = new WeakMap<Config, TokenDigest[]>();
-function digests(config: Config): TokenDigest[] {
-  let d = digestCache.get(config);
-  if (!d) {
-    d = config.tokens.map((t) => {
-      const digest = sha256(t.token);
-      return {
-        caller: { name: t.name, scopes: t.scopes, owner: t.owner ?? null, rateLimit: t.rate_limit ?? null },
-        digest,
-        hex: digest.toString('hex'),
-      };
-    });
-    digestCache.set(config, d);
-  }
-  return d;
+  const t = tokenByDigest(config, digest);
+  return t ? callerOf(t) : null;
 }
 
 export function hasScope(caller: Caller, needed: Exclude<Scope, 'admin'>): boolean {
-  return caller.scopes.includes('admin') || caller.scopes.includes(needed);
+  return scopesAllow(caller.scopes, needed);
 }
 
 /** Every route but the open ones (and those of `withoutToken`) needs a token; GETs need `read`, everything else `write`. */

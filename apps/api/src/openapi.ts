@@ -10,6 +10,7 @@ import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObj
 import { CallbackBody } from './callbacks.ts';
 import { ERROR_STATUS, type ErrorCode } from './errors.ts';
 import { CreateBody } from './ops.ts';
+import { HOST_READINESS } from './routes/health.ts';
 import { JobsQuery } from './routes/jobs.ts';
 import { LegacyEditTags, LegacyTarget } from './routes/legacy.ts';
 import { ListQuery, RebootBody, StopBody, TagsBody } from './routes/vms.ts';
@@ -166,7 +167,15 @@ const LegacyListItem = z.object({
   tags: z.record(z.string(), z.string()),
 });
 const Health = z.object({ status: z.literal('healthy') });
-const Ready = z.object({ status: z.literal('ready'), redis: z.literal('ok'), hosts: z.array(HostStatus) });
+const ReadyHost = z.object({
+  region: z.string(),
+  host: z.string(),
+  status: z.enum(HOST_READINESS).meta({
+    description: '`ok`; `unreachable` (its last listing failed); `stale` (not listed for three refresh periods); `unknown` (never listed yet)',
+  }),
+  observed_at: z.string().nullable().meta({ description: 'When the host was last listed' }),
+});
+const Ready = z.object({ status: z.literal('ready'), redis: z.literal('ok'), hosts: z.array(ReadyHost) });
 
 const VmPath = z.object({
   region: z.string().meta({ description: 'A configured region', example: 'local' }),
@@ -272,7 +281,8 @@ export const ROUTES: RouteDoc[] = [
     path: '/ready',
     tag: 'health',
     summary: 'Readiness: Redis answers; each host’s last known status',
-    description: 'A host that is down does not make the API unready; its `error` says why.',
+    description:
+      'A host that is down does not make the API unready. Open, so it gives each host’s status only: why a host fails is in `GET /v1/vms` (read) and `GET /v1/regions?hosts=true` (admin).',
     open: true,
     withoutRedis: true,
     ok: { status: 200, description: 'Ready', schema: Ready },

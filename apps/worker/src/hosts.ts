@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type Config, ConfigError, fingerprintHelp, type HostConfig } from '@provisioner/contracts';
-import { HostKeyError, Hypervisor, isLibvirtError, type NetworkSpec } from '@provisioner/libvirt';
+import { type CommandObservation, HostKeyError, Hypervisor, isLibvirtError, type NetworkSpec } from '@provisioner/libvirt';
 import type { Logger } from 'pino';
 
 function network(spec: string): NetworkSpec {
@@ -9,18 +9,30 @@ function network(spec: string): NetworkSpec {
   return type === 'bridge' ? { type: 'bridge', name } : { type: 'network', name };
 }
 
+/** Called after each remote command on the host named `region/host` (the worker's metrics). */
+export type SshObserver = (host: string, c: CommandObservation) => void;
+
 /** One Hypervisor (one pooled SSH connection) per configured host, keyed `region/host`. */
-export function makeHypervisors(config: Config): Map<string, Hypervisor> {
+export function makeHypervisors(config: Config, observe?: SshObserver): Map<string, Hypervisor> {
   const out = new Map<string, Hypervisor>();
   for (const r of config.regions) {
-    for (const h of r.hosts) out.set(`${r.region_name}/${h.name}`, hypervisorFor(h));
+    for (const h of r.hosts) {
+      const name = `${r.region_name}/${h.name}`;
+      out.set(name, hypervisorFor(h, name, observe));
+    }
   }
   return out;
 }
 
-export function hypervisorFor(h: HostConfig): Hypervisor {
+/**
+ * `name` (`region/host`) is how the host's errors name it: they reach clients (job errors, webhooks, legacy
+ * answers), which know hosts by their configured names, never by the address and user that reach them.
+ */
+export function hypervisorFor(h: HostConfig, name: string, observe?: SshObserver): Hypervisor {
   return new Hypervisor({
     ssh: {
+      name,
+      ...(observe ? { onCommand: (c: CommandObservation) => observe(name, c) } : {}),
       host: h.address,
       port: h.port,
       username: h.user,

@@ -6,11 +6,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Config, ConfigError, connectRedis, duplicateRedis, hostQueueName, LOG_REDACT, loadConfig } from '@provisioner/contracts';
+import type { Hypervisor } from '@provisioner/libvirt';
 import { type Job, Queue, Worker } from 'bullmq';
 import { pino } from 'pino';
 import { listenForCancels } from './cancel.ts';
 import { checkHostKeys, makeHypervisors } from './hosts.ts';
-import { WorkerMetrics } from './metrics.ts';
+import { metricsAccess, WorkerMetrics } from './metrics.ts';
 import { type HostRuntime, makeProcessor, onJobEnded } from './processor.ts';
 import { startWebhookWorker } from './webhooks.ts';
 
@@ -18,7 +19,10 @@ export async function startWorker(config: Config) {
   const log = pino({ level: config.log_level, base: { service: 'worker', pid: process.pid }, redact: LOG_REDACT });
   const redis = connectRedis(config, { maxRetriesPerRequest: null });
   redis.on('error', (e) => log.warn({ err: e.message }, 'redis error'));
-  const hypervisors = makeHypervisors(config);
+  // The metrics observe every SSH command (the startup key check's too) and read the pools when scraped.
+  const hypervisors = new Map<string, Hypervisor>();
+  const metrics = new WorkerMetrics(hypervisors);
+  for (const [host, hv] of makeHypervisors(config, (h, c) => metrics.sshCommandEnded(h, c))) hypervisors.set(host, hv);
   // A wrong pinned host key is a configuration error: refuse to start rather than fail every job.
   await checkHostKeys(config, hypervisors, log).catch(async (e: unknown) => {
     await Promise.all([...hypervisors.values()].map((h) => h.close()));
@@ -28,7 +32,6 @@ export async function startWorker(config: Config) {
   const workers: Worker[] = [];
   const queues: Queue[] = [];
   // Deliveries run on their own queue: host workers only enqueue events, never wait on receivers.
-  const metrics = new WorkerMetrics(hypervisors);
   const hooks = startWebhookWorker(config, redis, log, (outcome) => metrics.deliveryAttempted(outcome));
 
   for (const region of config.regions) {
@@ -82,8 +85,8 @@ export async function startWorker(config: Config) {
         void onJobEnded(rt, redis, config, job).catch((e: unknown) => log.warn({ err: String(e) }, 'ending a VM turn failed'));
       worker.on('completed', ended);
       worker.on('failed', ended);
-      worker.on('completed', (job) => metrics.jobEnded(job, true));
-      worker.on('failed', (job) => metrics.jobEnded(job, false));
+      worker.on('completed', (job) => metrics.jobEnded(`${region.region_name}/${host.name}`, job, true));
+      worker.on('failed', (job) => metrics.jobEnded(`${region.region_name}/${host.name}`, job, false));
       const hookFailed = (e: unknown) => log.warn({ err: String(e) }, 'queuing webhook deliveries failed');
       worker.on('completed', (job) => void hooks.onJobEnded(queue, job).catch(hookFailed));
       worker.on('failed', (job) => void hooks.onJobEnded(queue, job).catch(hookFailed));
@@ -102,6 +105,15 @@ export async function startWorker(config: Config) {
       return;
     }
     if (req.url === '/metrics') {
+      // Like the API's /metrics: a token with the read scope; /health stays open for orchestrators.
+      const access = metricsAccess(config, req.headers.authorization);
+      if (access !== 200) {
+        const message = access === 401 ? 'Invalid or missing API Token' : 'metrics need a token with the read scope and no owner';
+        res
+          .writeHead(access, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { code: access === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN', message } }));
+        return;
+      }
       metrics.scrape().then(
         ({ body, contentType }) => res.writeHead(200, { 'content-type': contentType }).end(body),
         (e: unknown) => {

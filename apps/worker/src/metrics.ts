@@ -1,15 +1,50 @@
 /**
  * The worker's Prometheus metrics (docs/metrics.md lists each), served on its health port at
- * `/metrics`: jobs by kind and outcome, job, step and queue-wait durations, SSH connections and
- * channels per host (read from each pool's counters when scraped) and webhook deliveries by outcome.
+ * `/metrics` to a token with the read scope: jobs by kind and outcome, job (per host), step and
+ * queue-wait durations, SSH command latency, SSH connections and channels per host (read from each
+ * pool's counters when scraped) and webhook deliveries by outcome.
  */
-import { decodeJobError } from '@provisioner/contracts';
-import type { Hypervisor } from '@provisioner/libvirt';
+import { type Config, decodeJobError, identifyToken, scopesAllow } from '@provisioner/contracts';
+import type { CommandObservation, Hypervisor } from '@provisioner/libvirt';
 import type { Job } from 'bullmq';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Seconds: steps and jobs run from milliseconds (start, tags) to many minutes (an image download). */
 const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+
+/** Seconds: one SSH command runs from milliseconds (a state read) to an hour (an image download). */
+const SSH_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
+
+/**
+ * The commands the hypervisor library runs (commandName: its scripts' names and the programs it calls
+ * directly); anything else is `other`, so the label's values stay a fixed set.
+ */
+export const SSH_COMMANDS: ReadonlySet<string> = new Set([
+  'host-info',
+  'list-domains',
+  'ensure-image',
+  'image-cache',
+  'create-disk',
+  'create-seed',
+  'define',
+  'start',
+  'shutdown',
+  'power-off',
+  'undefine',
+  'set-tags',
+  'virsh',
+  'qemu-img',
+]);
+
+/**
+ * Who may read `/metrics`: as for the API's, a configured token with the read scope and no owner (the
+ * figures cover every owner's jobs); 401 without a token, 403 with another.
+ */
+export function metricsAccess(config: Config, authorization: string | undefined): 200 | 401 | 403 {
+  const found = identifyToken(config, authorization);
+  if (!found) return 401;
+  return scopesAllow(found.token.scopes, 'read') && !found.token.owner ? 200 : 403;
+}
 
 export type JobOutcome = 'succeeded' | 'failed' | 'canceled' | 'retried';
 
@@ -23,12 +58,13 @@ export function jobOutcome(job: Pick<Job, 'finishedOn' | 'failedReason'>, comple
 export class WorkerMetrics {
   readonly registry = new Registry();
   private readonly jobs: Counter<'kind' | 'outcome'>;
-  private readonly jobDuration: Histogram<'kind' | 'outcome'>;
+  private readonly jobDuration: Histogram<'host' | 'kind' | 'outcome'>;
+  private readonly sshDuration: Histogram<'host' | 'command' | 'outcome'>;
   private readonly stepDuration: Histogram<'kind' | 'step' | 'outcome'>;
   private readonly queueWait: Histogram<'queue' | 'kind'>;
   private readonly deliveries: Counter<'outcome'>;
 
-  /** `hypervisors` keyed `region/host`, as makeHypervisors builds them. */
+  /** `hypervisors` keyed `region/host`, as makeHypervisors builds them; read when scraped, so it may be filled later. */
   constructor(hypervisors: ReadonlyMap<string, Hypervisor>) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
@@ -40,8 +76,8 @@ export class WorkerMetrics {
     });
     this.jobDuration = new Histogram({
       name: 'provisioner_worker_job_duration_seconds',
-      help: 'Duration of one job attempt, from its start in this worker to its end, by kind and outcome',
-      labelNames: ['kind', 'outcome'],
+      help: 'Duration of one job attempt, from its start in this worker to its end, by host (region/host), kind and outcome',
+      labelNames: ['host', 'kind', 'outcome'],
       buckets: DURATION_BUCKETS,
       registers,
     });
@@ -59,17 +95,23 @@ export class WorkerMetrics {
       buckets: DURATION_BUCKETS,
       registers,
     });
+    this.sshDuration = new Histogram({
+      name: 'provisioner_ssh_command_duration_seconds',
+      help: 'Duration of one remote command, waiting for a channel and the connection included, by host (region/host), command and outcome (ok, failed, error)',
+      labelNames: ['host', 'command', 'outcome'],
+      buckets: SSH_BUCKETS,
+      registers,
+    });
     this.deliveries = new Counter({
       name: 'provisioner_webhook_deliveries_total',
       help: 'Webhook delivery attempts made by this worker, by outcome (delivered, retrying, failed, refused, skipped)',
       labelNames: ['outcome'],
       registers,
     });
-    const hosts = [...hypervisors];
     const perHost = (name: string, help: string, type: 'counter' | 'gauge', read: (hv: Hypervisor) => number) => {
       const collect = function (this: Counter<'host'> | Gauge<'host'>) {
         this.reset();
-        for (const [host, hv] of hosts) (this as Gauge<'host'>).inc({ host }, read(hv));
+        for (const [host, hv] of hypervisors) (this as Gauge<'host'>).inc({ host }, read(hv));
       };
       const o = { name, help, labelNames: ['host'] as const, registers, collect };
       return type === 'counter' ? new Counter(o) : new Gauge(o);
@@ -85,13 +127,19 @@ export class WorkerMetrics {
     if (job.attemptsMade === 0) this.queueWait.observe({ queue, kind }, Math.max(0, (Date.now() - job.timestamp) / 1000));
   }
 
-  /** From the worker's `completed` and `failed` events. */
-  jobEnded(job: Job | undefined, completed: boolean): void {
+  /** From the worker's `completed` and `failed` events of the queue of `host` (`region/host`, a configured one). */
+  jobEnded(host: string, job: Job | undefined, completed: boolean): void {
     if (!job) return;
     const kind = String((job.data as { kind?: unknown }).kind ?? job.name);
     const outcome = jobOutcome(job, completed);
     this.jobs.inc({ kind, outcome });
-    if (job.processedOn) this.jobDuration.observe({ kind, outcome }, Math.max(0, (Date.now() - job.processedOn) / 1000));
+    if (job.processedOn) this.jobDuration.observe({ host, kind, outcome }, Math.max(0, (Date.now() - job.processedOn) / 1000));
+  }
+
+  /** From each host's SSH pool (SshOptions.onCommand), after every remote command. */
+  sshCommandEnded(host: string, c: CommandObservation): void {
+    const command = SSH_COMMANDS.has(c.command) ? c.command : 'other';
+    this.sshDuration.observe({ host, command, outcome: c.outcome }, c.seconds);
   }
 
   /** From the StepRunner, after each step. */

@@ -1,5 +1,5 @@
-import { type Config, canceledError, cancelRequestedBy, JobPayload, releasePending, STEPS, type VmJobPayload } from '@provisioner/contracts';
-import type { Hypervisor } from '@provisioner/libvirt';
+import { type Config, canceledError, cancelRequestedBy, JobPayload, redactText, releasePending, STEPS, type VmJobPayload } from '@provisioner/contracts';
+import { type Hypervisor, isLibvirtError } from '@provisioner/libvirt';
 import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -83,7 +83,11 @@ export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log
       const by = err.code === 'CANCELED' || ctx.signal.aborted ? await cancelRequestedBy(redis, prefix, String(job.id)).catch(() => null) : null;
       if (by) err = canceledError(by);
       const final = !err.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      jlog.warn({ err: { code: err.code, message: err.message }, final, cause: err.code === 'INTERNAL' ? String(e) : undefined }, 'job attempt failed');
+      // Clients see the host by its configured name; the log also says how it was reached (user@address:port).
+      const ssh = isLibvirtError(e)
+        ? { address: e.context.host, reason: typeof e.context.reason === 'string' ? redactText(e.context.reason) : undefined }
+        : undefined;
+      jlog.warn({ err: { code: err.code, message: err.message }, ssh, final, cause: err.code === 'INTERNAL' ? String(e) : undefined }, 'job attempt failed');
       await steps.log(`attempt failed (${err.code}${err.retryable ? ', retryable' : ''}): ${err.message}${final ? '' : '; will retry'}`);
       if (final && vm) {
         if (vm.kind === 'create')

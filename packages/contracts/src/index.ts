@@ -1,3 +1,4 @@
+export * from './auth.ts';
 export * from './cancel.ts';
 export * from './config.ts';
 export * from './crypto.ts';

@@ -27,5 +27,5 @@ export {
   type QemuImgInfo,
 } from './parse.ts';
 export { joinArgv, quoteArg } from './quote.ts';
-export { type ExecOptions, type ExecResult, fingerprintOf, SshHost, type SshOptions } from './ssh.ts';
+export { type CommandObservation, commandName, type ExecOptions, type ExecResult, fingerprintOf, SshHost, type SshOptions } from './ssh.ts';
 export { buildDomainXml, DOMAIN_NS, type DomainSpec, legacyDescription, type NetworkSpec, TAGS_NS, tagsMetadataXml } from './xml.ts';

@@ -27,6 +27,30 @@ export interface SshOptions {
   /** Channels at once on the one connection (OpenSSH's MaxSessions defaults to 10). */
   maxChannels?: number;
   keepaliveIntervalMs?: number;
+  /**
+   * How error messages name this host, e.g. the configuration's `region/host`. Messages reach clients (job
+   * errors, webhooks), so they carry this name only; the address (`user@host:port`) stays in each error's
+   * `context.host`, for logs. Defaults to the address.
+   */
+  name?: string;
+  /** Called once per remote command when it ends, for metrics (the library depends on no metrics client). */
+  onCommand?: (c: CommandObservation) => void;
+}
+
+/** One remote command as `onCommand` sees it. */
+export interface CommandObservation {
+  /** What ran (commandName): a script's name for `sh -c`/`bash -c`, else the program. */
+  command: string;
+  /** From the call to its end, waiting for a channel and the connection included. */
+  seconds: number;
+  /** `ok` (exit 0), `failed` (another exit status or a signal), `error` (no exit: timeout, connection, canceled). */
+  outcome: 'ok' | 'failed' | 'error';
+}
+
+/** What ran, for messages and metrics: `sh -c SCRIPT NAME …` is named by NAME (its $0), anything else by its program. */
+export function commandName(argv: readonly string[]): string {
+  const [program = '', flag, , name] = argv;
+  return (program === 'sh' || program === 'bash') && flag === '-c' && name ? name : program;
 }
 
 export interface ExecOptions {
@@ -75,7 +99,10 @@ const KILL_SCRIPT =
  * The connection is opened lazily, re-opened after it is lost, and verified against pinned host keys.
  */
 export class SshHost {
+  /** `user@host:port`: for logs and errors' `context.host`, never in messages. */
   readonly label: string;
+  /** How messages name the host (SshOptions.name). */
+  readonly name: string;
   private client: Client | null = null;
   private connecting: Promise<Client> | null = null;
   private active = 0;
@@ -102,6 +129,7 @@ export class SshHost {
       if (!/^SHA256:[A-Za-z0-9+/]{43}$/.test(f)) throw new InvalidArgumentError('host-key fingerprint must be SHA256:<43 base64 chars>');
     }
     this.label = `${opts.username}@${opts.host}:${opts.port}`;
+    this.name = opts.name ?? this.label;
   }
 
   /** Runs `argv` on the host (each element one literal argument). Throws CommandFailedError on a bad exit. */
@@ -110,7 +138,7 @@ export class SshHost {
     const ok = options.okExitCodes ?? [0];
     if (result.exitCode === null || !ok.includes(result.exitCode)) {
       throw new CommandFailedError(
-        `command '${argv[0]}' failed on ${this.label} with ${result.exitCode === null ? `signal ${result.signal}` : `exit code ${result.exitCode}`}: ${lastLine(result.stderr)}`,
+        `command '${commandName(argv)}' failed on ${this.name} with ${result.exitCode === null ? `signal ${result.signal}` : `exit code ${result.exitCode}`}: ${lastLine(result.stderr)}`,
         { host: this.label, argv: redactArgv(argv), exitCode: result.exitCode, signal: result.signal, stderr: result.stderr.slice(-4000) },
       );
     }
@@ -119,15 +147,28 @@ export class SshHost {
 
   /** Runs `argv`, resolving with stdout, stderr and the exit status kept apart, whatever the exit code. */
   async exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
-    if (this.closed) throw new ConnectionError(`ssh host ${this.label} is closed`, { host: this.label });
+    if (this.closed) throw new ConnectionError(`ssh host ${this.name} is closed`, { host: this.label });
     options.signal?.throwIfAborted?.();
     const command = joinArgv([...WRAPPER, ...argv]);
+    const started = performance.now();
+    let outcome: CommandObservation['outcome'] = 'error';
     await this.acquire(options.signal);
     try {
       const client = await this.connection();
-      return await this.execOn(client, command, argv, options);
+      const result = await this.execOn(client, command, argv, options);
+      outcome = result.exitCode === 0 ? 'ok' : 'failed';
+      return result;
     } finally {
       this.release();
+      this.observe({ command: commandName(argv), seconds: (performance.now() - started) / 1000, outcome });
+    }
+  }
+
+  private observe(c: CommandObservation): void {
+    try {
+      this.opts.onCommand?.(c);
+    } catch {
+      // An observer's failure must not fail the command it observed.
     }
   }
 
@@ -149,7 +190,7 @@ export class SshHost {
     const max = this.opts.maxChannels ?? 8;
     while (this.active >= max) {
       await new Promise<void>((resolve, reject) => {
-        const onAbort = () => reject(new CanceledError('canceled while waiting for an SSH channel', { host: this.label }));
+        const onAbort = () => reject(new CanceledError(`canceled while waiting for an SSH channel to ${this.name}`, { host: this.label }));
         this.waiters.push(() => {
           signal?.removeEventListener('abort', onAbort);
           resolve();
@@ -211,23 +252,26 @@ export class SshHost {
         if (hostKeyRejected) {
           reject(
             new HostKeyError(
-              `host key of ${this.label} does not match the pinned fingerprint (got ${hostKeyRejected}); if the host was reinstalled, verify and update its fingerprint`,
+              `host key of ${this.name} does not match the pinned fingerprint (got ${hostKeyRejected}); if the host was reinstalled, verify and update its fingerprint`,
               { host: this.label, presented: hostKeyRejected },
             ),
           );
         } else if (err.level === 'client-authentication') {
-          reject(new AuthenticationError(`authentication as ${opts.username} to ${this.label} failed`, { host: this.label }, { cause: err }));
+          reject(new AuthenticationError(`authentication to ${this.name} failed`, { host: this.label }, { cause: err }));
         } else if (err.level === 'client-timeout') {
-          reject(new TimeoutError(`connecting to ${this.label} timed out`, { host: this.label }));
+          reject(new TimeoutError(`connecting to ${this.name} timed out`, { host: this.label }));
         } else {
-          reject(new ConnectionError(`cannot connect to ${this.label}: ${err.message}`, { host: this.label }, { cause: err }));
+          // The socket's own message names the address (`connect ECONNREFUSED 10.0.0.5:2222`): only its code
+          // goes into the message; the whole text stays in the context, for logs.
+          const code = (err as NodeJS.ErrnoException).code;
+          reject(new ConnectionError(`cannot connect to ${this.name}${code ? ` (${code})` : ''}`, { host: this.label, reason: err.message }, { cause: err }));
         }
       });
       client.on('close', () => {
         if (this.client === client) this.client = null;
         if (!settled) {
           settled = true;
-          reject(new ConnectionError(`connection to ${this.label} closed during handshake`, { host: this.label }));
+          reject(new ConnectionError(`connection to ${this.name} closed during handshake`, { host: this.label }));
         }
       });
       client.connect(config);
@@ -242,7 +286,7 @@ export class SshHost {
           // The connection may be half-dead; drop it so the next command reconnects.
           if (this.client === client) this.client = null;
           client.end();
-          reject(new ConnectionError(`cannot open a channel on ${this.label}: ${err.message}`, { host: this.label }, { cause: err }));
+          reject(new ConnectionError(`cannot open a channel on ${this.name}: ${err.message}`, { host: this.label }, { cause: err }));
           return;
         }
         this.stats.channels++;
@@ -265,13 +309,17 @@ export class SshHost {
           }
           this.killRemoteGroup(pgid);
         };
-        const onAbort = () => killGroup(new CanceledError(`command '${argv[0]}' canceled`, { host: this.label, argv: redactArgv(argv) }));
+        const onAbort = () =>
+          killGroup(new CanceledError(`command '${commandName(argv)}' canceled on ${this.name}`, { host: this.label, argv: redactArgv(argv) }));
         if (options.signal) {
           if (options.signal.aborted) onAbort();
           else options.signal.addEventListener('abort', onAbort, { once: true });
         }
         timer = setTimeout(
-          () => killGroup(new TimeoutError(`command '${argv[0]}' timed out after ${timeoutMs} ms`, { host: this.label, argv: redactArgv(argv) })),
+          () =>
+            killGroup(
+              new TimeoutError(`command '${commandName(argv)}' timed out after ${timeoutMs} ms on ${this.name}`, { host: this.label, argv: redactArgv(argv) }),
+            ),
           timeoutMs,
         );
 
@@ -306,7 +354,9 @@ export class SshHost {
           options.signal?.removeEventListener('abort', onAbort);
           if (stopping) return reject(stopping);
           if (exitCode === null && exitSignal === null) {
-            return reject(new ConnectionError(`connection to ${this.label} lost while running '${argv[0]}'`, { host: this.label, argv: redactArgv(argv) }));
+            return reject(
+              new ConnectionError(`connection to ${this.name} lost while running '${commandName(argv)}'`, { host: this.label, argv: redactArgv(argv) }),
+            );
           }
           resolve({ stdout, stderr, exitCode, signal: exitSignal });
         });

@@ -1,11 +1,14 @@
 /**
  * Liveness (`/health`, the replaced service's exact answer) and readiness (`/ready`: Redis answers;
  * each host's last known status is reported, but a host that is down does not make the API unready).
+ * Both are open, so `/ready` says only how each host is, never why: the error text (which may name
+ * paths, users or what the host printed) is for token holders (`GET /v1/vms`, `GET /v1/regions?hosts=true`).
  */
+import type { Config } from '@provisioner/contracts';
 import { Hono } from 'hono';
 import type { AppEnv, Services } from '../context.ts';
 import { ApiError, errorBody } from '../errors.ts';
-import { hostStatus } from '../inventory.ts';
+import type { HostEntry } from '../inventory.ts';
 
 const PING_TIMEOUT_MS = 1000;
 
@@ -25,6 +28,26 @@ async function pingRedis(s: Services): Promise<boolean> {
   }
 }
 
+/** `unknown`: never listed yet; `unreachable`: its last listing failed; `stale`: no listing for three refresh periods. */
+export const HOST_READINESS = ['ok', 'unreachable', 'stale', 'unknown'] as const;
+export type HostReadiness = (typeof HOST_READINESS)[number];
+
+export interface ReadyHost {
+  region: string;
+  host: string;
+  status: HostReadiness;
+  observed_at: string | null;
+}
+
+export function readyHost(h: HostEntry, config: Pick<Config, 'worker'>, now = Date.now()): ReadyHost {
+  const observed = h.entry?.observed_at ?? null;
+  let status: HostReadiness = 'ok';
+  if (!h.entry) status = 'unknown';
+  else if (h.entry.error !== null) status = 'unreachable';
+  else if (observed === null || now - Date.parse(observed) > 3 * config.worker.inventory_refresh_ms) status = 'stale';
+  return { region: h.region, host: h.host, status, observed_at: observed };
+}
+
 export function healthRoutes(s: Services): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
 
@@ -35,7 +58,7 @@ export function healthRoutes(s: Services): Hono<AppEnv> {
       return c.json({ ...errorBody(c, new ApiError('UNAVAILABLE', 'redis does not answer')), status: 'unready' }, 503);
     }
     const entries = await s.inventory.entries(s.config.regions);
-    return c.json({ status: 'ready', redis: 'ok', hosts: entries.map(hostStatus) });
+    return c.json({ status: 'ready', redis: 'ok', hosts: entries.map((e) => readyHost(e, s.config)) });
   });
 
   return r;

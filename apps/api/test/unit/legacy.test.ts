@@ -58,15 +58,27 @@ describe('catalog and health (legacy shapes)', () => {
     expect(JSON.stringify(body)).not.toMatch(/example\.org|secret/);
   });
 
-  it('GET /ready reports Redis and every host’s last known status', async () => {
-    await h.writeInventory('r1', 'h2', [], { error: 'connect ECONNREFUSED 127.0.0.1:22' });
+  it('GET /ready reports Redis and every host’s status, never why a host fails (it is open)', async () => {
+    const error = "command 'list-domains' failed on r1/h2 with exit code 1: error: failed to connect to /var/run/libvirt/secret-path";
+    await h.writeInventory('r1', 'h2', [], { error });
+    const old = new Date(Date.now() - 3 * 3_600_000).toISOString();
+    await h.writeInventory('r2', 'h1', [], { observed_at: old });
+    await h.writeInventory('off', 'h1', []);
     const r = await fetch(`${h.url}/ready`);
     expect(r.status).toBe(200);
-    const body = (await r.json()) as { status: string; hosts: Array<Record<string, unknown>> };
+    const text = await r.text();
+    expect(text).not.toContain('secret-path');
+    expect(text).not.toContain('"error"');
+    const body = JSON.parse(text) as { status: string; hosts: Array<Record<string, unknown>> };
     expect(body.status).toBe('ready');
-    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h2', observed_at: expect.any(String), error: 'connect ECONNREFUSED 127.0.0.1:22' });
-    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h1', observed_at: null, error: 'not observed yet' });
+    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h2', status: 'unreachable', observed_at: expect.any(String) });
+    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h1', status: 'unknown', observed_at: null });
+    expect(body.hosts).toContainEqual({ region: 'r2', host: 'h1', status: 'stale', observed_at: old });
+    expect(body.hosts).toContainEqual({ region: 'off', host: 'h1', status: 'ok', observed_at: expect.any(String) });
     expect(body.hosts).toHaveLength(4);
+    // Token holders still read why (GET /v1/vms lists each host with its error).
+    const vms = (await (await bot('/v1/vms')).json()) as { hosts: Array<{ host: string; error: string | null }> };
+    expect(vms.hosts).toContainEqual(expect.objectContaining({ host: 'h2', error }));
   });
 });
 

@@ -3,13 +3,15 @@
  * counters, and per-host SSH series read from real (unconnected) Hypervisor pools; the exposition
  * parses with an independent parser. And the log redaction both apps configure.
  */
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { encodeJobError, LOG_REDACT } from '@provisioner/contracts';
+import { ConfigSchema, encodeJobError, LOG_REDACT } from '@provisioner/contracts';
 import { Hypervisor } from '@provisioner/libvirt';
+import type { Job } from 'bullmq';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseMetrics, sample } from '../../../../test/support/prom.ts';
-import { jobOutcome, WorkerMetrics } from '../../src/metrics.ts';
+import { jobOutcome, metricsAccess, WorkerMetrics } from '../../src/metrics.ts';
 
 const FP = `SHA256:${'A'.repeat(43)}`;
 const hv = () =>
@@ -43,6 +45,58 @@ describe('WorkerMetrics', () => {
     expect(sample(p, 'provisioner_webhook_deliveries_total', { outcome: 'retrying' })).toBe(1);
     expect(p.samples.some((f) => f.name === 'provisioner_ssh_connected' && f.metrics.some((s) => s.labels?.host === 'r1/h1' && s.value === '0'))).toBe(true);
     expect(sample(p, 'provisioner_ssh_channels_total', { host: 'r1/h1' })).toBe(0);
+  });
+});
+
+describe('job duration by host and SSH command latency', () => {
+  it('labels job durations with the host, and SSH commands by host and a bounded command', async () => {
+    const m = new WorkerMetrics(new Map([['r1/h1', hv()]]));
+    const job = { data: { kind: 'start' }, name: 'start', processedOn: Date.now() - 1500, finishedOn: Date.now(), failedReason: '' } as unknown as Job;
+    m.jobEnded('r1/h1', job, true);
+    m.sshCommandEnded('r1/h1', { command: 'set-tags', seconds: 0.2, outcome: 'ok' });
+    m.sshCommandEnded('r1/h1', { command: 'list-domains', seconds: 0.02, outcome: 'failed' });
+    // Whatever else runs (a name from a hostile argv, a new script) shares one series.
+    m.sshCommandEnded('r1/h1', { command: '$(id)', seconds: 1, outcome: 'error' });
+    m.sshCommandEnded('r1/h1', { command: 'true', seconds: 1, outcome: 'error' });
+    const p = parseMetrics((await m.scrape()).body);
+    expect(sample(p, 'provisioner_worker_job_duration_seconds', { host: 'r1/h1', kind: 'start', outcome: 'succeeded' })).toBe(1);
+    expect(sample(p, 'provisioner_ssh_command_duration_seconds', { host: 'r1/h1', command: 'set-tags', outcome: 'ok' })).toBe(1);
+    expect(sample(p, 'provisioner_ssh_command_duration_seconds', { host: 'r1/h1', command: 'list-domains', outcome: 'failed' })).toBe(1);
+    expect(sample(p, 'provisioner_ssh_command_duration_seconds', { host: 'r1/h1', command: 'other', outcome: 'error' })).toBe(2);
+    const commands = new Set(
+      p.samples.flatMap((f) => (f.name === 'provisioner_ssh_command_duration_seconds_count' ? f.metrics.map((x) => x.labels?.command) : [])),
+    );
+    expect([...commands].sort()).toEqual(['list-domains', 'other', 'set-tags']);
+  });
+});
+
+describe('metricsAccess', () => {
+  const tokens = { read: randomBytes(16).toString('hex'), write: randomBytes(16).toString('hex'), owned: randomBytes(16).toString('hex') };
+  const config = ConfigSchema.parse({
+    user_data_key: randomBytes(32).toString('base64'),
+    tokens: [
+      { name: 'prom', token: tokens.read, scopes: ['read'] },
+      { name: 'bot', token: tokens.write, scopes: ['write'] },
+      { name: 'alice', token: tokens.owned, scopes: ['read'], owner: 'alice' },
+    ],
+    regions: [
+      {
+        region_name: 'r1',
+        hosts: [{ name: 'h1', address: '127.0.0.1', private_key_path: '/nonexistent', host_key_fingerprint: FP }],
+        available_instance_types: [{ instance_type: 'tiny', vcpus: 1, memory_mb: 64, storage_mb: 64 }],
+      },
+    ],
+  });
+  it.each([
+    [undefined, 401],
+    ['', 401],
+    [`Bearer ${'x'.repeat(32)}`, 401],
+    [`Bearer ${tokens.read}`, 200],
+    [tokens.read, 200],
+    [`Bearer ${tokens.write}`, 403],
+    [`Bearer ${tokens.owned}`, 403],
+  ])('%j → %i', (header, status) => {
+    expect(metricsAccess(config, header)).toBe(status);
   });
 });
 
