@@ -310,7 +310,7 @@ describe('published ports of both compose files', () => {
       const r = mine[0] as { from: number; to: number; ip: string };
       const count = replicas[service] ?? s?.deploy?.replicas ?? 1;
       expect(r.to - r.from + 1, `${service}: a host port for each of its ${count} replicas`).toBeGreaterThanOrEqual(count);
-      // The worker's port serves /metrics without a token: loopback unless the operator opens it.
+      // The worker's port serves /health without a token: loopback unless the operator opens it.
       if (service === 'worker') expect(r.ip).toBe('127.0.0.1');
       taken.push({ service, from: r.from, to: r.to });
     }
