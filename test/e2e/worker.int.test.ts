@@ -36,10 +36,12 @@ async function jobState(id: string): Promise<{ state: string; step: string | nul
 }
 
 describe('worker process', () => {
-  it('serves /health with its queues', async () => {
+  it('serves /health with its queues, on the configured address', async () => {
     const r = await fetch(`http://127.0.0.1:${readyPort('worker0')}/health`);
     expect(r.status).toBe(200);
     expect(await r.json()).toEqual({ status: 'healthy', queues: ['ops.r1.h1'] });
+    const line = stack.logs.find((l) => l.startsWith('[worker0] ') && l.includes('"worker ready"')) ?? '';
+    expect(JSON.parse(line.slice('[worker0] '.length))).toMatchObject({ address: '127.0.0.1' });
   });
 
   it('on SIGTERM finishes the running job, exits 0, and leaves queued work to the next worker', async () => {

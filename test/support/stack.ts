@@ -137,6 +137,8 @@ export function testConfig(o: StackOptions, prefix: string, port: number, tokens
     ],
     worker: {
       port: 0,
+      // Tests reach workers on loopback only; the default (every interface) is for containers.
+      bind_address: '127.0.0.1',
       attempts: 3,
       backoff_ms: 300,
       stop_timeout_ms: 2000,

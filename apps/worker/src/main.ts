@@ -125,8 +125,9 @@ export async function startWorker(config: Config) {
     }
     res.writeHead(404).end();
   });
-  await new Promise<void>((r) => health.listen(config.worker.port, '0.0.0.0', r));
-  log.info({ port: (health.address() as AddressInfo).port, queues: workers.map((w) => w.name) }, 'worker ready');
+  await new Promise<void>((r) => health.listen(config.worker.port, config.worker.bind_address, r));
+  const bound = health.address() as AddressInfo;
+  log.info({ port: bound.port, queues: workers.map((w) => w.name), address: bound.address }, 'worker ready');
 
   let stopping: Promise<void> | null = null;
   /** Stop taking jobs, let running ones finish (or hand them back when closing times out), close SSH and Redis. */

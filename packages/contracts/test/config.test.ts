@@ -151,6 +151,15 @@ describe('loadConfig', () => {
     );
   });
 
+  it('binds the worker port on every interface unless worker.bind_address says otherwise, and refuses a non-address', () => {
+    expect(load({ PROVISIONER_CONFIG: file('b1.json', JSON.stringify(base)) }).worker.bind_address).toBe('0.0.0.0');
+    const set = load({ PROVISIONER_CONFIG: file('b2.json', JSON.stringify({ ...base, worker: { bind_address: '127.0.0.1' } })) });
+    expect(set.worker.bind_address).toBe('127.0.0.1');
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: file('b3.json', JSON.stringify({ ...base, worker: { bind_address: 'localhost; id' } })) }))).toMatch(
+      /worker\.bind_address/,
+    );
+  });
+
   it('refuses an unreadable or unparsable file, and a non-numeric PORT', () => {
     expect(errorOf(() => load({ PROVISIONER_CONFIG: join(dir, 'missing.yaml') }))).toMatch(/cannot read PROVISIONER_CONFIG/);
     expect(errorOf(() => load({ PROVISIONER_CONFIG: file('broken.yaml', 'a: [unclosed') }))).toMatch(/does not parse/);
