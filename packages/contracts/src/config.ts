@@ -110,7 +110,10 @@ const WorkerSchema = z
     /** Port of each worker process's /health (open) and /metrics (a read token). */
     port: z.number().int().min(0).max(65535).default(8081),
     /** Address that port listens on: every interface by default; 127.0.0.1 keeps it to this machine. */
-    bind_address: z.string().refine((a) => isIP(a) !== 0, 'an IP address such as 0.0.0.0 or 127.0.0.1').default('0.0.0.0'),
+    bind_address: z
+      .string()
+      .refine((a) => isIP(a) !== 0, 'an IP address such as 0.0.0.0 or 127.0.0.1')
+      .default('0.0.0.0'),
     /** How often each host's inventory is refreshed even when nothing happens. */
     inventory_refresh_ms: z.number().int().positive().default(60_000),
     /** Attempts per job (retryable failures only) and the base of the exponential backoff. */
