@@ -43,7 +43,7 @@ afterAll(async () => {
 async function workerMetrics(s: Stack) {
   const line = s.logs.find((l) => l.startsWith('[worker0] ') && l.includes('"worker ready"'));
   const port = (JSON.parse(line?.slice('[worker0] '.length) ?? '{}') as { port: number }).port;
-  return parseMetrics(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
+  return parseMetrics(await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${s.tokens.read}` } })).text());
 }
 
 const refreshes = async (s: Stack) => sample(await workerMetrics(s), 'provisioner_worker_jobs_total', { kind: 'refresh', outcome: 'succeeded' });
