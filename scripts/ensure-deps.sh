@@ -7,7 +7,8 @@ export DEBIAN_FRONTEND=noninteractive
 
 debs=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils openssh-server cloud-image-utils
   genisoimage curl dnsmasq-base redis-server redis-tools procps util-linux openssl virtinst
-  chromium) # chromium: the browser test of the dashboard and /docs (driven by playwright-core)
+  chromium # chromium: the browser test of the dashboard and /docs (driven by playwright-core)
+  mmdebstrap extlinux syslinux-common e2fsprogs fdisk) # scripts/build-guest-image.sh: the real guest of test/guest/
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
