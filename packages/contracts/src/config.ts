@@ -227,15 +227,6 @@ const ConfigBase = z.object({
   legacy_wait_ms: z.number().int().positive().default(110_000),
   /** How long an Idempotency-Key is remembered (its job and answer are replayed for this long). */
   idempotency_ttl_seconds: z.number().int().positive().default(86_400),
-  /** Bound on `?refresh=true` and the legacy list's refresh. */
-  refresh_wait_ms: z.number().int().positive().default(15_000),
-  regions: z.array(RegionSchema).default([]),
-  baremetal_server_configs: z.array(LegacyRegionSchema).optional(),
-  /** With baremetal_server_configs: the key for every host, and `host:port` → fingerprint. */
-  ssh_private_key_path: z.string().optional(),
-  /** ... or the key itself (from SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED), held in memory only. */
-  ssh_private_key: z.string().optional(),
-  host_key_fingerprints: z.record(z.string(), z.string().regex(FINGERPRINT_RE)).optional(),
   /**
    * How long a finished job stays readable (`GET /v1/jobs/{id}`, the list, its deliveries log); then it is
    * removed, user-data included. `RETENTION_SECONDS` overrides it.
@@ -251,6 +242,15 @@ const ConfigBase = z.object({
    * their retention ends (metrics: provisioner_queue_retention_full).
    */
   retention_max_jobs: z.number().int().min(1).max(1_000_000).default(10_000),
+  /** Bound on `?refresh=true` and the legacy list's refresh. */
+  refresh_wait_ms: z.number().int().positive().default(15_000),
+  regions: z.array(RegionSchema).default([]),
+  baremetal_server_configs: z.array(LegacyRegionSchema).optional(),
+  /** With baremetal_server_configs: the key for every host, and `host:port` → fingerprint. */
+  ssh_private_key_path: z.string().optional(),
+  /** ... or the key itself (from SSH_PRIVATE_KEY_ED25519_BASE64_ENCODED), held in memory only. */
+  ssh_private_key: z.string().optional(),
+  host_key_fingerprints: z.record(z.string(), z.string().regex(FINGERPRINT_RE)).optional(),
   images: z.record(z.string().regex(IMAGE_NAME_RE), ImageSchema).default({}),
   tokens: z.array(TokenSchema).default([]),
   auth_throttle: AuthThrottleSchema,
@@ -360,6 +360,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   applyRedisEnv(over, raw, env);
   if (env.IMAGES) over.images = { ...(raw.images as object), ...imagesFromEnv(env.IMAGES) };
   if (env.LOG_LEVEL) over.log_level = env.LOG_LEVEL;
+  if (env.RETENTION_SECONDS) over.retention_seconds = num('RETENTION_SECONDS', env.RETENTION_SECONDS);
   if (env.PROVISIONER_USER_DATA_KEY) over.user_data_key = env.PROVISIONER_USER_DATA_KEY;
   if (env.USER_DATA_KEY) over.user_data_key = env.USER_DATA_KEY;
   if (env.WORKER_PORT) over.worker = { ...(raw.worker as object), port: num('WORKER_PORT', env.WORKER_PORT) };
@@ -385,7 +386,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return parsed.data;
 }
 
-  if (env.RETENTION_SECONDS) over.retention_seconds = num('RETENTION_SECONDS', env.RETENTION_SECONDS);
 /**
  * The image catalog from IMAGES, so a deployment configured by environment alone (the replaced service's env
  * file) has images too: `name=url[#sha256]` entries separated by commas or whitespace, or a JSON object shaped
