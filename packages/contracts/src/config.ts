@@ -400,7 +400,8 @@ function imagesFromEnv(v: string): Record<string, z.output<typeof ImageSchema>> 
     } catch {
       throw new ConfigError('IMAGES: not valid JSON (an object of name → {"url": …, "sha256": …}; or name=url#sha256,… without JSON)');
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError('IMAGES: the JSON must be an object of name → {"url": …}');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new ConfigError('IMAGES: the JSON must be an object of name → {"url": …}');
     entries = Object.entries(parsed);
   } else {
     entries = v
