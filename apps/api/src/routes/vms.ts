@@ -25,11 +25,15 @@ export const TagsBody = CallbackBody.extend({ tags: TagsSchema });
 
 const Bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
-/** A tag filter: `key=value` (split at the first `=`, which no key contains) or `key` alone (any value). */
+/** A tag filter: `key=value` (split at the first `=`, which no key contains), `key` alone (any value), or the
+ * earlier `key:value` (see tagMatches). */
 const TagFilter = z
   .string()
   .max(1100)
-  .refine((t) => TagKeySchema.safeParse(t.split('=', 1)[0]).success, 'tag filters are key=value or key (keys: 1-63 of A-Za-z0-9_.:/-)')
+  .refine(
+    (t) => (t.includes('=') ? TagKeySchema.safeParse(t.split('=', 1)[0]).success : TagKeySchema.safeParse(t.split(':', 1)[0]).success),
+    'tag filters are key=value or key (keys: 1-63 of A-Za-z0-9_.:/-)',
+  )
   .meta({ example: 'owner=alice' });
 
 // Strict like the bodies: a misspelt filter (`?sate=running`) is a 422, not the whole unfiltered list.
@@ -78,13 +82,19 @@ function matches(v: VmItem, q: ListQuery): boolean {
   if (q.state !== undefined && v.state !== q.state) return false;
   if (q.owner !== undefined && v.tags.owner !== q.owner) return false;
   if (q.managed !== undefined && v.managed !== q.managed) return false;
-  for (const t of q.tag) {
-    const i = t.indexOf('=');
-    const key = i < 0 ? t : t.slice(0, i);
-    if (!Object.hasOwn(v.tags, key)) return false;
-    if (i >= 0 && v.tags[key] !== t.slice(i + 1)) return false;
-  }
-  return true;
+  return q.tag.every((t) => tagMatches(v.tags, t));
+}
+
+/**
+ * `key=value`, or without `=`: the VM has the key, or (the form this API took first, kept for its clients)
+ * `key:value` split at the first colon matches. Keys may hold `:`, so both readings are tried.
+ */
+function tagMatches(tags: Record<string, string>, t: string): boolean {
+  const eq = t.indexOf('=');
+  if (eq >= 0) return Object.hasOwn(tags, t.slice(0, eq)) && tags[t.slice(0, eq)] === t.slice(eq + 1);
+  if (Object.hasOwn(tags, t)) return true;
+  const colon = t.indexOf(':');
+  return colon > 0 && Object.hasOwn(tags, t.slice(0, colon)) && tags[t.slice(0, colon)] === t.slice(colon + 1);
 }
 
 /** Filters, sorts (region, name, host) and pages items; a cursor continues after the last item it names. */

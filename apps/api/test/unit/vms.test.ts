@@ -216,6 +216,9 @@ describe('GET /v1/vms', () => {
     expect(names(await list('?tag=team:core=a:b'))).toEqual(['charlie']);
     expect(names(await list('?tag=team:core'))).toEqual(['charlie']);
     expect(names(await list('?tag=team:core=a=b'))).toEqual([]);
+    // The form the API took first (key:value, split at the first colon) keeps working for its clients.
+    expect(names(await list('?tag=env:prod'))).toEqual(['alpha']);
+    expect(names(await list('?tag=owner:bob'))).toEqual(['bravo']);
     expect(names(await list('?managed=false'))).toEqual(['unmanaged-1']);
     expect((await list('?region=r2')).hosts).toEqual([{ region: 'r2', host: 'h1', observed_at: expect.any(String), error: null }]);
   });
