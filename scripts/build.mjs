@@ -1,11 +1,18 @@
 // Bundles the API and the worker into apps/<app>/dist/main.js (our TypeScript, npm packages left
 // external), so production runs plain Node: no TypeScript loader, about 30 MiB less resident memory.
 // `npm run build`; scripts/start.mjs runs the bundles when they exist.
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const external = new Set();
-for (const p of ['package.json', 'apps/api/package.json', 'apps/worker/package.json', 'packages/contracts/package.json', 'packages/libvirt/package.json']) {
+for (const p of [
+  'package.json',
+  'apps/api/package.json',
+  'apps/worker/package.json',
+  'packages/contracts/package.json',
+  'packages/libvirt/package.json',
+  'packages/store/package.json',
+]) {
   const j = JSON.parse(readFileSync(new URL(`../${p}`, import.meta.url), 'utf8'));
   for (const d of Object.keys({ ...j.dependencies, ...j.devDependencies })) if (!d.startsWith('@provisioner/')) external.add(d);
 }
@@ -21,3 +28,9 @@ await build({
   sourcemap: 'linked',
   logLevel: 'warning',
 });
+
+// The store's Lua scripts are read at run time from `./lua/` beside the module that loads them: in a bundle,
+// beside main.js.
+for (const app of ['api', 'worker']) {
+  cpSync(new URL('../packages/store/src/lua/', import.meta.url), new URL(`../apps/${app}/dist/lua/`, import.meta.url), { recursive: true });
+}
