@@ -15,8 +15,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hostQueueName, type ProgressData, STEPS } from '@provisioner/contracts';
-import { isTagValue } from '@provisioner/libvirt';
+import { hostQueueName, isTagValue, type ProgressData, STEPS } from '@provisioner/contracts';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';

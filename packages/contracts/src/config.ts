@@ -6,13 +6,12 @@
 import { hkdfSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { IMAGE_NAME_RE, isTagValue, NET_NAME_RE, SHA256_RE, VM_NAME_RE } from '@provisioner/libvirt/names';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { DNS_LABEL_RE, IMAGE_NAME_RE, isTagValue, NET_NAME_RE, SHA256_RE } from './names.ts';
 import { Secret } from './secret.ts';
 
 const FINGERPRINT_RE = /^SHA256:[A-Za-z0-9+/]{43}$/;
-const SIMPLE_NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export const InstanceTypeSchema = z.object({
   instance_type: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/),
@@ -24,7 +23,7 @@ export const InstanceTypeSchema = z.object({
 export const HostSchema = z
   .object({
     /** Unique within its region; part of queue names and of the VM listing. */
-    name: z.string().regex(SIMPLE_NAME_RE, 'a lowercase DNS label'),
+    name: z.string().regex(DNS_LABEL_RE, 'a lowercase DNS label'),
     address: z.string().min(1),
     port: z.number().int().min(1).max(65535).default(2222),
     user: z
@@ -63,7 +62,7 @@ export const HostSchema = z
   });
 
 export const RegionSchema = z.object({
-  region_name: z.string().regex(SIMPLE_NAME_RE, 'a lowercase DNS label'),
+  region_name: z.string().regex(DNS_LABEL_RE, 'a lowercase DNS label'),
   enabled: z.boolean().default(true),
   hosts: z.array(HostSchema).min(1),
   available_instance_types: z.array(InstanceTypeSchema).min(1),
@@ -100,7 +99,7 @@ export const LegacyRegionSchema = z.object({
   user: z.string(),
   host: z.string(),
   port: z.number().int().default(2222),
-  region_name: z.string().regex(SIMPLE_NAME_RE),
+  region_name: z.string().regex(DNS_LABEL_RE),
   enabled: z.boolean().default(true),
   available_instance_types: z.array(InstanceTypeSchema).min(1),
 });
@@ -556,5 +555,3 @@ export function configJsonSchema(): unknown {
 export function configJsonSchemaText(): string {
   return `${JSON.stringify({ title: 'Provisioner configuration (PROVISIONER_CONFIG)', ...(configJsonSchema() as object) }, null, 2)}\n`;
 }
-
-export { VM_NAME_RE };

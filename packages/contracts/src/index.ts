@@ -3,6 +3,7 @@ export * from './cancel.ts';
 export * from './config.ts';
 export * from './crypto.ts';
 export * from './jobs.ts';
+export * from './names.ts';
 export * from './pending.ts';
 export * from './queues.ts';
 export * from './redact.ts';

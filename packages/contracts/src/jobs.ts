@@ -3,14 +3,14 @@
  * public job view, queue names and Redis keys. Processors parse `job.data` with these schemas first,
  * because payloads may come from an older API build.
  */
-import { IMAGE_NAME_RE, isTagValue, SHA256_RE, TAG_KEY_RE, TAGS_MAX, VM_NAME_RE } from '@provisioner/libvirt/names';
 import { z } from 'zod';
+import { DNS_LABEL_RE, IMAGE_NAME_RE, isTagValue, SHA256_RE, TAG_KEY_RE, TAGS_MAX, VM_NAME_RE } from './names.ts';
 
 export const JOB_KINDS = ['create', 'start', 'stop', 'reboot', 'delete', 'edit-tags', 'refresh', 'image-cache'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 export const VmNameSchema = z.string().regex(VM_NAME_RE, 'vm_name must be a lowercase DNS label (1-63 of a-z, 0-9, -)');
-export const RegionNameSchema = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'unknown region');
+export const RegionNameSchema = z.string().regex(DNS_LABEL_RE, 'unknown region');
 export const ImageNameSchema = z.string().regex(IMAGE_NAME_RE, 'invalid image name');
 export const TagKeySchema = z.string().regex(TAG_KEY_RE, 'tag keys: 1-63 of A-Za-z0-9_.:/-');
 export const TagsSchema = z

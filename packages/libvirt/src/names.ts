@@ -1,28 +1,23 @@
 /**
- * Validation rules shared by the API (zod) and the library (checked again before anything runs).
- * Plain regular expressions and functions, so both sides import the same source of truth.
+ * The library's checks of names and tags before anything runs on a host: the rules of
+ * @provisioner/contracts (the API's too), failing with this library's InvalidArgumentError.
  */
+import { IMAGE_NAME_RE, isTagValue, SHA256_RE, TAG_KEY_RE, TAGS_MAX, VM_NAME_RE } from '@provisioner/contracts/names';
 import { InvalidArgumentError } from './errors.ts';
 
-/** A lowercase DNS label: 1–63 of a-z, 0-9 and '-', not starting or ending with '-'. */
-export const VM_NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-/** Image names such as `v0.76.0` or `debian-12`: no slashes, no leading dot or dash. */
-export const IMAGE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-export const SHA256_RE = /^[a-f0-9]{64}$/;
-/** Libvirt network or bridge names we accept in host configuration. */
-export const NET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-export const TAG_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,62}$/;
-export const TAG_VALUE_MAX = 1024;
-export const TAGS_MAX = 64;
-// Control characters have no place in a tag value and would confuse logs and XML. Nor have the code
-// points XML 1.0 cannot hold (its Char production excludes U+FFFE, U+FFFF and surrogates): the domain's
-// metadata is XML, so the host would refuse such a value on every attempt.
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const NOT_TAG_CHAR_RE = /[\u0000-\u001f\u007f\ufffe\uffff]|\p{Cs}/u;
-
-export function isVmName(s: string): boolean {
-  return VM_NAME_RE.test(s);
-}
+// The rules themselves live in contracts; the library re-exports them so its users need no second import.
+export {
+  DNS_LABEL_RE,
+  IMAGE_NAME_RE,
+  isTagValue,
+  isVmName,
+  NET_NAME_RE,
+  SHA256_RE,
+  TAG_KEY_RE,
+  TAG_VALUE_MAX,
+  TAGS_MAX,
+  VM_NAME_RE,
+} from '@provisioner/contracts/names';
 
 export function assertVmName(s: string): void {
   if (typeof s !== 'string' || !VM_NAME_RE.test(s)) {
@@ -48,11 +43,6 @@ export function assertHttpUrl(s: string): void {
     throw new InvalidArgumentError('image url is not a valid URL');
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new InvalidArgumentError('image url must be http(s)');
-}
-
-/** At most TAG_VALUE_MAX UTF-16 units, no control characters, nothing XML 1.0 cannot hold (lone surrogates included). */
-export function isTagValue(v: string): boolean {
-  return v.length <= TAG_VALUE_MAX && !NOT_TAG_CHAR_RE.test(v);
 }
 
 export function assertTags(tags: Record<string, string>): void {
