@@ -197,7 +197,9 @@ describe('refusal to start', () => {
     const wrong = `SHA256:${Buffer.alloc(32, 1).toString('base64').replace(/=+$/, '')}`;
     const { code, output } = await runToExit(secrets({ SSH_HOST_KEY_FINGERPRINT: wrong }));
     expect(code).toBe(1);
-    expect(output).toContain(`refusing to start: env1/host-1: host key of ${host.user}@${host.address}:${host.port} does not match the pinned fingerprint`);
+    expect(output).toContain(
+      `refusing to start: env1/host-1 (${host.user}@${host.address}:${host.port}): host key of env1/host-1 does not match the pinned fingerprint`,
+    );
     expect(output).toContain(`got ${host.host_key_fingerprint}`);
     expect(output).toContain('ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub');
     expect(output).not.toContain('worker ready');

@@ -71,7 +71,8 @@ export async function checkHostKeys(config: Config, hypervisors: Map<string, Hyp
         await hypervisors.get(label)?.ssh.run(['true'], { timeoutMs });
       } catch (e) {
         if (e instanceof HostKeyError) {
-          wrong.push(`${label}: ${e.message}. To read the right fingerprint, ${fingerprintHelp(h.address, h.port)}`);
+          // The operator reads this at start-up: the address shows which machine answered (clients never see it).
+          wrong.push(`${label} (${h.user}@${h.address}:${h.port}): ${e.message}. To read the right fingerprint, ${fingerprintHelp(h.address, h.port)}`);
         } else {
           log.warn(
             { host: label, code: isLibvirtError(e) ? e.code : undefined, err: (e as Error).message },
