@@ -3,7 +3,7 @@
  * a closed set, mapped exhaustively to an HTTP status; anything else is logged with its cause and
  * answered with a generic 500 (never a stack trace).
  */
-import type { JobError } from '@provisioner/contracts';
+import type { JobError, JobErrorCode } from '@provisioner/contracts';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -31,6 +31,22 @@ export const ERROR_STATUS = {
 } as const satisfies Record<string, ContentfulStatusCode>;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** What each error status means, as /openapi.json documents it (with the codes a route answers it with). */
+export const STATUS_TEXT: Record<number, string> = {
+  400: 'Malformed request (body not JSON or not an object, bad cursor)',
+  401: 'Missing or invalid token',
+  403: 'The token lacks the scope',
+  404: 'Not found',
+  409: 'Conflict (the name is taken, or the job was canceled)',
+  413: 'Body larger than max_body_bytes',
+  422: 'Breaks the schema or names something the configuration does not have',
+  429: 'Too many requests',
+  500: 'Internal error (logged; no details given)',
+  502: 'The job failed on the host',
+  503: 'Redis (the job store) is unavailable',
+  504: 'The job did not finish within the wait; it goes on (follow error.job_id)',
+};
 
 export class ApiError extends Error {
   override readonly name = 'ApiError';
@@ -106,21 +122,28 @@ export function notFound(c: Context<AppEnv>): Response {
 
 /**
  * What a failed job means to a client that waited for it (legacy routes): the job's own error code
- * decides the status, host and libvirt failures are 502.
+ * decides the status, host and libvirt failures are 502. A Record over every job error code, so a new
+ * code fails typecheck until it is given its answer here.
  */
+export const JOB_FAILURE: Record<JobErrorCode, ErrorCode> = {
+  DOMAIN_NOT_FOUND: 'NOT_FOUND',
+  ALREADY_EXISTS: 'CONFLICT',
+  CANCELED: 'CONFLICT',
+  INVALID_ARGUMENT: 'VALIDATION',
+  INVALID_PAYLOAD: 'VALIDATION',
+  CONNECTION: 'JOB_FAILED',
+  AUTHENTICATION: 'JOB_FAILED',
+  HOST_KEY: 'JOB_FAILED',
+  TIMEOUT: 'JOB_FAILED',
+  COMMAND_FAILED: 'JOB_FAILED',
+  PARSE: 'JOB_FAILED',
+  CHECKSUM_MISMATCH: 'JOB_FAILED',
+  DOWNLOAD_FAILED: 'JOB_FAILED',
+  INTERNAL: 'JOB_FAILED',
+};
+
 export function jobFailure(jobId: string, err: JobError | null, location: string): ApiError {
   const message = err?.message ?? 'the operation failed';
   const extra = { jobId, details: { job_error: err }, headers: { Location: location } };
-  switch (err?.code) {
-    case 'DOMAIN_NOT_FOUND':
-      return new ApiError('NOT_FOUND', message, extra);
-    case 'ALREADY_EXISTS':
-    case 'CANCELED':
-      return new ApiError('CONFLICT', message, extra);
-    case 'INVALID_ARGUMENT':
-    case 'INVALID_PAYLOAD':
-      return new ApiError('VALIDATION', message, extra);
-    default:
-      return new ApiError('JOB_FAILED', message, extra);
-  }
+  return new ApiError(err ? JOB_FAILURE[err.code] : 'JOB_FAILED', message, extra);
 }

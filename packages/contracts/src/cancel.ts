@@ -8,7 +8,8 @@
  */
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { encodeJobError, type JobError, keys } from './jobs.ts';
+import { encodeJobError, type JobError } from './job-errors.ts';
+import { keys } from './jobs.ts';
 
 /** The structured error of a canceled job. */
 export function canceledError(by: string): JobError {

@@ -2,6 +2,7 @@ export * from './auth.ts';
 export * from './cancel.ts';
 export * from './config.ts';
 export * from './crypto.ts';
+export * from './job-errors.ts';
 export * from './jobs.ts';
 export * from './names.ts';
 export * from './pending.ts';

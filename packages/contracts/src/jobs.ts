@@ -4,6 +4,7 @@
  * because payloads may come from an older API build.
  */
 import { z } from 'zod';
+import type { JobError } from './job-errors.ts';
 import { DNS_LABEL_RE, IMAGE_NAME_RE, isTagValue, SHA256_RE, TAG_KEY_RE, TAGS_MAX, VM_NAME_RE } from './names.ts';
 
 export const JOB_KINDS = ['create', 'start', 'stop', 'reboot', 'delete', 'edit-tags', 'refresh', 'image-cache'] as const;
@@ -112,12 +113,6 @@ export interface ProgressData {
 
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
-
-export interface JobError {
-  code: string;
-  message: string;
-  retryable: boolean;
-}
 
 /** The job as clients read it (docs/architecture.md, the job contract). */
 export interface JobView {
@@ -242,20 +237,4 @@ export interface InventoryEntry {
   attempted_at: string;
   error: string | null;
   vms: InventoryVm[];
-}
-
-/** Error a processor throws so that BullMQ's failedReason carries the structured error. */
-export function encodeJobError(e: JobError): string {
-  return JSON.stringify(e);
-}
-
-export function decodeJobError(reason: string | undefined | null): JobError | null {
-  if (!reason) return null;
-  try {
-    const o = JSON.parse(reason) as Partial<JobError>;
-    if (typeof o.code === 'string' && typeof o.message === 'string') return { code: o.code, message: o.message, retryable: Boolean(o.retryable) };
-  } catch {
-    // Not ours (e.g. "job stalled more than allowable limit"): show BullMQ's text under a generic code.
-  }
-  return { code: 'INTERNAL', message: reason, retryable: false };
 }

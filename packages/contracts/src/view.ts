@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
-import { decodeJobError, type JobKind, type JobState, type JobView, type ProgressData, STEPS } from './jobs.ts';
+import { decodeJobError } from './job-errors.ts';
+import { type JobKind, type JobState, type JobView, type ProgressData, STEPS } from './jobs.ts';
 
 function iso(ms: number | undefined | null): string | null {
   return ms ? new Date(ms).toISOString() : null;

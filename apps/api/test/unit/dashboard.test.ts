@@ -185,7 +185,7 @@ describe('dashboard boards', () => {
 
   it('lets an admin retry a failed job, not add or edit jobs, and never without its Origin', async () => {
     const w = fakeWorker(h, 'r2', 'h1', async () => {
-      throw fail('HOST_UNREACHABLE');
+      throw fail('CONNECTION');
     });
     try {
       await h.writeInventory('r2', 'h1', [{ name: 'dash-fail' }]);

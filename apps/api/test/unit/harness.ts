@@ -14,6 +14,7 @@ import {
   hostQueueName,
   type InventoryEntry,
   type InventoryVm,
+  type JobErrorCode,
   keys,
   type ProgressData,
   Queues,
@@ -228,7 +229,7 @@ export function fakeWorker(h: Harness, region: string, hostName: string, handle?
 }
 
 /** The error a processor throws for a job that fails for good with a structured error. */
-export function fail(code: string, message = `failed with ${code}`): Error {
+export function fail(code: JobErrorCode, message = `failed with ${code}`): Error {
   return new UnrecoverableError(encodeJobError({ code, message, retryable: false }));
 }
 

@@ -1,4 +1,4 @@
-import { hostQueueName, keys } from '@provisioner/contracts';
+import { hostQueueName, type JobErrorCode, keys } from '@provisioner/contracts';
 import type { Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { b64, fail, fakeWorker, TOKENS, useHarness } from './harness.ts';
@@ -142,7 +142,7 @@ describe('legacy mutations wait for their job', () => {
     expect(await job?.getState()).toBe('waiting');
   });
 
-  it.each([
+  it.each<[JobErrorCode, number, string]>([
     ['DOMAIN_NOT_FOUND', 404, 'NOT_FOUND'],
     ['ALREADY_EXISTS', 409, 'CONFLICT'],
     ['COMMAND_FAILED', 502, 'JOB_FAILED'],
