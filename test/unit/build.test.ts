@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { deletePrefix, freePort } from '../support/stack.ts';
@@ -60,5 +61,34 @@ describe('npm run build', () => {
     expect(status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${port}/docs`)).status).toBe(200);
     execFileSync(process.execPath, ['--check', 'apps/worker/dist/main.js'], { cwd: root });
+  }, 60_000);
+});
+
+/** Every source file a bundle of `entry` reads, npm packages included (only native addons left out). */
+async function bundledInputs(entry: string): Promise<string[]> {
+  const r = await build({
+    absWorkingDir: root,
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+    external: ['*.node'],
+  });
+  return Object.keys(r.metafile.inputs);
+}
+
+describe('what the API pulls in', () => {
+  it('never ssh2 nor the libvirt library: the API opens no SSH connection (contracts holds the name rules both use)', async () => {
+    const api = await bundledInputs('apps/api/src/main.ts');
+    expect(api.some((p) => p.startsWith('packages/contracts/'))).toBe(true);
+    expect(api.filter((p) => /(^|\/)node_modules\/ssh2\/|^packages\/libvirt\//.test(p))).toEqual([]);
+    // The same look finds them where they belong, so the check above can fail.
+    const worker = await bundledInputs('apps/worker/src/main.ts');
+    expect(worker.some((p) => p.includes('node_modules/ssh2/'))).toBe(true);
+    expect(worker.some((p) => p.startsWith('packages/libvirt/'))).toBe(true);
   }, 60_000);
 });
