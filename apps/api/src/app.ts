@@ -3,11 +3,13 @@
  * against a Redis of their choosing.
  *
  * @example
- * const app = createApp({ config, redis, queues: new Queues(redis, config), logger });
+ * const app = createApp({ config, redis, queues: new JobQueue(redis, config), logger });
  * serve({ fetch: app.fetch, port: 0 });
  * // … later
  * await app.close();
  */
+import { WEBHOOK_QUEUE } from '@provisioner/contracts';
+import { InventoryStore, RegionLock, VmLedger, WebhookStore } from '@provisioner/store';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { adminRoutes } from './admin/routes.ts';
@@ -19,19 +21,15 @@ import { rateLimit } from './limits.ts';
 import { ApiMetrics } from './metrics.ts';
 import { accessLog, auth, requestId, requireRedis } from './middleware.ts';
 import { awaitOutcome } from './ops.ts';
-import { catalogRoutes } from './routes/catalog.ts';
-import { docsRoutes } from './routes/docs.ts';
-import { healthRoutes } from './routes/health.ts';
-import { jobRoutes } from './routes/jobs.ts';
-import { legacyRoutes } from './routes/legacy.ts';
-import { metricsRoutes } from './routes/metrics.ts';
-import { vmRoutes } from './routes/vms.ts';
-import { webhookRoutes } from './routes/webhooks.ts';
+import { mountRoutes, openRoutes, pathsWithoutRedis } from './route.ts';
+import { DOCS_PATHS, docsRoutes } from './routes/docs.ts';
+import { ROUTES } from './routes/index.ts';
 import { AuthThrottle } from './throttle.ts';
 import { JobWatcher } from './watch.ts';
 
 /** Routes that answer from the configuration alone (or check Redis themselves) keep working while Redis is down. */
-const WITHOUT_REDIS = new Set(['/health', '/ready', '/v1/regions', '/v1/images', '/v1/get-images', '/openapi.json', '/docs', '/metrics']);
+const WITHOUT_REDIS = new Set([...pathsWithoutRedis(ROUTES), ...DOCS_PATHS]);
+const OPEN_ROUTES = openRoutes(ROUTES);
 
 export type ApiApp = Hono<AppEnv> & {
   /** Ends open event streams and waits, and closes the QueueEvents connections. */
@@ -60,18 +58,21 @@ async function discardBody(req: Request, cap: number): Promise<void> {
 
 export function createApp(deps: AppDeps): ApiApp {
   const watcher = new JobWatcher(deps.redis, deps.config, deps.logger);
-  const inventory = new Inventory(deps.config, deps.redis, deps.queues, watcher, deps.logger);
+  const prefix = deps.config.queue_prefix;
+  const ledger = new VmLedger(deps.redis, prefix);
+  const inventoryStore = new InventoryStore(deps.redis, prefix);
+  const inventory = new Inventory(deps.config, inventoryStore, ledger, deps.queues, watcher, deps.logger);
   const throttle = new AuthThrottle(deps.redis, deps.config);
-  const s: Services = { ...deps, watcher, inventory, throttle };
-  const redisUp = requireRedis(deps.redis);
-
   const metrics = new ApiMetrics(deps.queues);
+  const webhooks = new WebhookStore(deps.redis, deps.config, deps.queues.get(WEBHOOK_QUEUE));
+  const s: Services = { ...deps, watcher, inventory, throttle, ledger, inventoryStore, regionLock: new RegionLock(deps.redis, prefix), metrics, webhooks };
+  const redisUp = requireRedis(deps.redis);
 
   const app = new Hono<AppEnv>();
   app.use('*', metrics.middleware());
   app.use('*', requestId(deps.logger));
   app.use('*', accessLog(deps.logger));
-  app.use('*', auth(deps.config, throttle));
+  app.use('*', auth(deps.config, throttle, OPEN_ROUTES));
   app.use(
     '*',
     bodyLimit({
@@ -93,15 +94,9 @@ export function createApp(deps: AppDeps): ApiApp {
     idempotency(s, (c, job, ms) => awaitOutcome(s, c, job, ms)),
   );
 
-  app.route('/', healthRoutes(s));
-  app.route('/', catalogRoutes(s));
-  app.route('/', vmRoutes(s));
-  app.route('/', jobRoutes(s));
-  app.route('/', legacyRoutes(s));
-  app.route('/', webhookRoutes(s));
+  mountRoutes(app, ROUTES, s);
   app.route('/', adminRoutes(s));
   app.route('/', docsRoutes());
-  app.route('/', metricsRoutes(metrics));
 
   app.onError(onError);
   app.notFound(notFound);

@@ -2,27 +2,38 @@
  * What every handler can reach: the dependencies given to `createApp` and the per-request variables
  * the middleware sets (request id, the caller's token name).
  */
-import type { Config, Queues, Scope } from '@provisioner/contracts';
+import type { Config, Scope } from '@provisioner/contracts';
+import type { InventoryStore, JobQueue, RegionLock, VmLedger, WebhookStore } from '@provisioner/store';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { IdempotencyTracker } from './idempotency.ts';
 import type { Inventory } from './inventory.ts';
+import type { ApiMetrics } from './metrics.ts';
 import type { AuthThrottle } from './throttle.ts';
 import type { JobWatcher } from './watch.ts';
 
 export interface AppDeps {
   config: Config;
   redis: Redis;
-  queues: Queues;
+  queues: JobQueue;
   logger: Logger;
 }
 
 /** Dependencies plus the services built from them once per app. */
 export interface Services extends AppDeps {
   inventory: Inventory;
+  /** Names, pending creates and each VM's line of operations in Redis. */
+  ledger: VmLedger;
+  /** The hosts' inventory, host info and image cache records as workers wrote them. */
+  inventoryStore: InventoryStore;
+  regionLock: RegionLock;
   watcher: JobWatcher;
   /** Failed-authentication throttle per client address (bearer tokens and dashboard sign-in). */
   throttle: AuthThrottle;
+  /** This process's Prometheus metrics (GET /metrics). */
+  metrics: ApiMetrics;
+  /** Registered endpoints and each job's deliveries. */
+  webhooks: WebhookStore;
 }
 
 export interface Caller {

@@ -11,16 +11,14 @@ import type { AppEnv, Caller } from './context.ts';
 import { ApiError } from './errors.ts';
 import type { AuthThrottle } from './throttle.ts';
 
-/** Routes anyone may call: liveness, readiness and the image names (the chat bot sends no token there). */
-export const OPEN_ROUTES = new Set(['GET /health', 'GET /ready', 'GET /v1/get-images', 'HEAD /health', 'HEAD /ready', 'HEAD /v1/get-images']);
-
 /**
- * Paths that do not take a token header: the API reference (`/openapi.json`, `/docs`: read-only
+ * Paths that do not take a token header: the open routes (`METHOD /path`, from the routes' `auth: 'open'`),
+ * the API reference (`/openapi.json`, `/docs`: read-only
  * documentation of the routes, no configuration or data in it) and the dashboard (`/admin/…`), whose
  * routes authenticate with their own session cookie (src/admin/routes.ts).
  */
-export function withoutToken(method: string, path: string): boolean {
-  if (OPEN_ROUTES.has(`${method} ${path}`)) return true;
+export function withoutToken(method: string, path: string, open: ReadonlySet<string>): boolean {
+  if (open.has(`${method} ${path}`)) return true;
   if (path === '/admin' || path.startsWith('/admin/')) return true;
   return (method === 'GET' || method === 'HEAD') && (path === '/openapi.json' || path === '/docs' || path.startsWith('/docs/'));
 }
@@ -92,9 +90,9 @@ export function hasScope(caller: Caller, needed: Exclude<Scope, 'admin'>): boole
 }
 
 /** Every route but the open ones (and those of `withoutToken`) needs a token; GETs need `read`, everything else `write`. */
-export function auth(config: Config, throttle: AuthThrottle): MiddlewareHandler<AppEnv> {
+export function auth(config: Config, throttle: AuthThrottle, open: ReadonlySet<string>): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (withoutToken(c.req.method, c.req.path)) return next();
+    if (withoutToken(c.req.method, c.req.path, open)) return next();
     const header = c.req.header('authorization');
     const found = identify(config, header);
     // A request without any token guesses nothing: it is neither counted nor throttled.

@@ -56,6 +56,9 @@ const INIT = `window.ui = SwaggerUIBundle({
 
 const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 
+/** The reference's own paths: served from the package, without Redis (its assets under `/docs/`). */
+export const DOCS_PATHS = ['/openapi.json', '/docs'];
+
 export function docsRoutes(): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
   let doc: string | null = null;

@@ -1,14 +1,15 @@
 /**
- * Liveness (`/health`, the replaced service's exact answer) and readiness (`/ready`: Redis answers;
- * each host's last known status is reported, but a host that is down does not make the API unready).
- * Both are open, so `/ready` says only how each host is, never why: the error text (which may name
- * paths, users or what the host printed) is for token holders (`GET /v1/vms`, `GET /v1/regions?hosts=true`).
+ * `GET /ready`: Redis answers; each host's last known status is reported, but a host that is down does
+ * not make the API unready. Open, so it says only how each host is, never why: the error text (which
+ * may name paths, users or what the host printed) is for token holders (`GET /v1/vms`,
+ * `GET /v1/regions?hosts=true`).
  */
 import type { Config } from '@provisioner/contracts';
-import { Hono } from 'hono';
-import type { AppEnv, Services } from '../context.ts';
-import { ApiError, errorBody } from '../errors.ts';
-import type { HostEntry } from '../inventory.ts';
+import { z } from 'zod';
+import type { Services } from '../../context.ts';
+import { ApiError, errorBody } from '../../errors.ts';
+import type { HostEntry } from '../../inventory.ts';
+import { defineRoute } from '../../route.ts';
 
 const PING_TIMEOUT_MS = 1000;
 
@@ -48,18 +49,33 @@ export function readyHost(h: HostEntry, config: Pick<Config, 'worker'>, now = Da
   return { region: h.region, host: h.host, status, observed_at: observed };
 }
 
-export function healthRoutes(s: Services): Hono<AppEnv> {
-  const r = new Hono<AppEnv>();
+const ReadyHost = z.object({
+  region: z.string(),
+  host: z.string(),
+  status: z.enum(HOST_READINESS).meta({
+    description: '`ok`; `unreachable` (its last listing failed); `stale` (not listed for three refresh periods); `unknown` (never listed yet)',
+  }),
+  observed_at: z.string().nullable().meta({ description: 'When the host was last listed' }),
+});
+const Ready = z.object({ status: z.literal('ready'), redis: z.literal('ok'), hosts: z.array(ReadyHost) });
 
-  r.get('/health', (c) => c.json({ status: 'healthy' }));
-
-  r.get('/ready', async (c) => {
+export default defineRoute({
+  method: 'get',
+  path: '/ready',
+  tag: 'health',
+  summary: 'Readiness: Redis answers; each host’s last known status',
+  description:
+    'A host that is down does not make the API unready. Open, so it gives each host’s status only: why a host fails is in `GET /v1/vms` (read) and `GET /v1/regions?hosts=true` (admin).',
+  auth: 'open',
+  // It checks Redis itself and answers 503 in the envelope when Redis does not answer.
+  needsRedis: false,
+  responses: { 200: { description: 'Ready', schema: Ready } },
+  errors: ['UNAVAILABLE'],
+  handler: async (c, s) => {
     if (!(await pingRedis(s))) {
       return c.json({ ...errorBody(c, new ApiError('UNAVAILABLE', 'redis does not answer')), status: 'unready' }, 503);
     }
     const entries = await s.inventory.entries(s.config.regions);
     return c.json({ status: 'ready', redis: 'ok', hosts: entries.map((e) => readyHost(e, s.config)) });
-  });
-
-  return r;
-}
+  },
+});

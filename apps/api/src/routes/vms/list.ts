@@ -1,29 +1,17 @@
 /**
- * VMs: create, list (from the inventory), read one, and the operations on one VM. Every mutation
- * answers 202 with its job.
+ * `GET /v1/vms`: the VMs of the inventory, filtered, sorted (region, name, host) and paged by cursor or
+ * offset; `refresh=true` lists the hosts first.
  */
-import { TagKeySchema, TagsSchema, VM_STATES } from '@provisioner/contracts';
-import { Hono } from 'hono';
+import { TagKeySchema, VM_STATES } from '@provisioner/contracts';
 import { z } from 'zod';
-import { CallbackBody, withCallback } from '../callbacks.ts';
-import type { AppEnv, Services } from '../context.ts';
-import { ApiError } from '../errors.ts';
-import { hostStatus, type VmItem, vmItems } from '../inventory.ts';
-import { accepted, CreateBody, callerOwner, ownedTags, requester, resolveTarget, submitCreate, submitVmOp, type Target, type VmOp, vmOwner } from '../ops.ts';
-import { enabledRegions, findRegion, jsonBody, validate } from '../validation.ts';
+import { ApiError } from '../../errors.ts';
+import { hostStatus, type VmItem, vmItems } from '../../inventory.ts';
+import { callerOwner, requester } from '../../ops.ts';
+import { defineRoute } from '../../route.ts';
+import { HostStatus, VmItem as VmItemSchema } from '../../schemas.ts';
+import { enabledRegions, findRegion, validate } from '../../validation.ts';
 
-const MAX_TIMEOUT_MS = 3_600_000;
-
-export const StopBody = CallbackBody.extend({
-  /** Power off at once instead of asking the guest to shut down. */
-  force: z.boolean().default(false),
-  /** How long the guest gets to shut down before it is powered off (default: worker.stop_timeout_ms). */
-  timeout_ms: z.number().int().positive().max(MAX_TIMEOUT_MS).optional(),
-});
-export const RebootBody = CallbackBody.extend({ timeout_ms: z.number().int().positive().max(MAX_TIMEOUT_MS).optional() });
-export const TagsBody = CallbackBody.extend({ tags: TagsSchema });
-
-const Bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+export const Bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /** A tag filter: `key=value` (split at the first `=`, which no key contains), `key` alone (any value), or the
  * earlier `key:value` (see tagMatches). */
@@ -113,40 +101,26 @@ export function pageVms(items: VmItem[], q: ListQuery) {
   return { vms: page, total: filtered.length, limit: q.limit, next_cursor: more && last ? encodeCursor(sortKey(last)) : null };
 }
 
-/** A VM whose create is accepted but has not run yet: its host is chosen, libvirt does not know it. */
-function pendingItem(t: Target, host: string): VmItem {
-  return {
-    vm_name: t.vm_name,
-    region_name: t.region,
-    host,
-    dom_id: null,
-    state: 'pending',
-    managed: true,
-    tags: {},
-    ip: null,
-    vcpus: null,
-    memory_mb: null,
-    image: null,
-    instance_type: null,
-    observed_at: null,
-    transition: null,
-  };
-}
+const VmPage = z.object({
+  vms: z.array(VmItemSchema),
+  total: z.number().int(),
+  limit: z.number().int(),
+  next_cursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last' }),
+  hosts: z.array(HostStatus),
+});
 
-export const VmQuery = z.strictObject({ refresh: Bool.default(false) });
-
-export function vmRoutes(s: Services): Hono<AppEnv> {
-  const r = new Hono<AppEnv>();
-  const target = (c: { req: { param(k: string): string } }): Target => ({ region: c.req.param('region'), vm_name: c.req.param('name') });
-  const submitOp = async (c: Parameters<typeof requester>[0], op: VmOp, url?: string) =>
-    accepted(c, await submitVmOp(s, target(c), op, withCallback(s, c, url), 'path', callerOwner(c)));
-
-  r.post('/v1/vms', async (c) => {
-    const b = await jsonBody(c, CreateBody);
-    return accepted(c, await submitCreate(s, b, withCallback(s, c, b.webhook_url), callerOwner(c)));
-  });
-
-  r.get('/v1/vms', async (c) => {
+export default defineRoute({
+  method: 'get',
+  path: '/v1/vms',
+  tag: 'vms',
+  summary: 'List VMs (from the inventory)',
+  description: 'Sorted by region, name, host. `refresh=true` lists the hosts first (bounded by `refresh_wait_ms`).',
+  auth: 'read',
+  needsRedis: true,
+  request: { query: ListQuery },
+  responses: { 200: { description: 'A page of VMs', schema: VmPage } },
+  errors: ['BAD_REQUEST', 'NOT_FOUND', 'VALIDATION'],
+  handler: async (c, s) => {
     const q = validate(ListQuery, { ...c.req.query(), tag: c.req.queries('tag') ?? [] });
     const regions = q.region !== undefined ? [findRegion(s.config, q.region)] : enabledRegions(s.config);
     if (q.refresh) await s.inventory.refresh(regions, requester(c));
@@ -155,38 +129,5 @@ export function vmRoutes(s: Services): Hono<AppEnv> {
     const items = vmItems(entries).filter((v) => owner === null || v.tags.owner === owner);
     const page = pageVms(items, q);
     return c.json({ ...page, vms: await s.inventory.withTransitions(page.vms), hosts: entries.map(hostStatus) });
-  });
-
-  r.get('/v1/vms/:region/:name', async (c) => {
-    const t = target(c);
-    const region = resolveTarget(s, t, 'path');
-    if (validate(VmQuery, c.req.query()).refresh) await s.inventory.refresh([region], requester(c));
-    const loc = await s.inventory.locate(region, t.vm_name);
-    const owner = callerOwner(c);
-    if (loc && owner !== null && (await vmOwner(s, t.region, t.vm_name, loc.vm)) !== owner) throw new ApiError('NOT_FOUND', 'vm not found');
-    if (loc?.vm) return c.json((await s.inventory.withTransitions([loc.vm]))[0]);
-    if (loc && (await s.inventory.hasPendingOps(t.region, t.vm_name))) return c.json((await s.inventory.withTransitions([pendingItem(t, loc.host)]))[0]);
-    throw new ApiError('NOT_FOUND', 'vm not found');
-  });
-
-  r.post('/v1/vms/:region/:name/start', async (c) => submitOp(c, { kind: 'start' }, (await jsonBody(c, CallbackBody, { optional: true })).webhook_url));
-
-  r.post('/v1/vms/:region/:name/stop', async (c) => {
-    const b = await jsonBody(c, StopBody, { optional: true });
-    return submitOp(c, { kind: 'stop', force: b.force, timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms }, b.webhook_url);
-  });
-
-  r.post('/v1/vms/:region/:name/reboot', async (c) => {
-    const b = await jsonBody(c, RebootBody, { optional: true });
-    return submitOp(c, { kind: 'reboot', timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms }, b.webhook_url);
-  });
-
-  r.put('/v1/vms/:region/:name/tags', async (c) => {
-    const b = await jsonBody(c, TagsBody);
-    return submitOp(c, { kind: 'edit-tags', tags: ownedTags(callerOwner(c), b.tags) }, b.webhook_url);
-  });
-
-  r.delete('/v1/vms/:region/:name', async (c) => submitOp(c, { kind: 'delete' }, (await jsonBody(c, CallbackBody, { optional: true })).webhook_url));
-
-  return r;
-}
+  },
+});

@@ -1,0 +1,55 @@
+/**
+ * `GET /v1/images`: the image catalog, names and checksums only (an image URL may carry a signed query
+ * or credentials), and each host's cache state as its last image-cache job saw it (`cached: null` until
+ * one has run).
+ */
+import type { ImageCacheRecord } from '@provisioner/contracts';
+import { z } from 'zod';
+import { defineRoute } from '../../route.ts';
+
+const ImageHostState = z.object({
+  region: z.string(),
+  host: z.string(),
+  cached: z.boolean().nullable().describe('null until the host’s image-cache job has run'),
+  sha256: z.string().nullable(),
+  size_bytes: z.number().int().nullable(),
+  verified: z.boolean().nullable().describe('content re-hashed (or downloaded) and matching on the last check'),
+  error: z.string().nullable(),
+  checked_at: z.string().nullable(),
+});
+const Images = z.object({ images: z.array(z.object({ name: z.string(), sha256: z.string().nullable(), hosts: z.array(ImageHostState) })) });
+
+export default defineRoute({
+  method: 'get',
+  path: '/v1/images',
+  tag: 'catalog',
+  summary: 'The image catalog (names and checksums) and each host’s cache of it',
+  auth: 'read',
+  needsRedis: false,
+  responses: { 200: { description: 'Images', schema: Images } },
+  handler: async (c, s) => {
+    const hosts = s.config.regions.flatMap((rg) => rg.hosts.map((h) => ({ region: rg.region_name, host: h.name })));
+    // The catalog stays readable while Redis is down; the cache state is then unknown (null).
+    const found = await s.inventoryStore.imageCaches(hosts).catch(() => [] as Array<ImageCacheRecord | null>);
+    const records = hosts.map((h, i) => ({ ...h, record: found[i] ?? null }));
+    return c.json({
+      images: Object.entries(s.config.images).map(([name, image]) => ({
+        name,
+        sha256: image.sha256 ?? null,
+        hosts: records.map(({ region, host, record }) => {
+          const e = record?.images[name];
+          return {
+            region,
+            host,
+            cached: e ? e.cached : null,
+            sha256: e?.sha256 ?? null,
+            size_bytes: e?.size_bytes ?? null,
+            verified: e?.verified ?? null,
+            error: e?.error ?? null,
+            checked_at: e ? (record?.checked_at ?? null) : null,
+          };
+        }),
+      })),
+    });
+  },
+});

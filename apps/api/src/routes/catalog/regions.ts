@@ -1,0 +1,98 @@
+/**
+ * `GET /v1/regions`: regions with their instance types (the replaced service's shape, without hosts or
+ * credentials). `?hosts=true` (admin tokens) adds each host's health and capacity; without it the
+ * answer keeps the replaced service's shape, which the chat bot (an admin token) reads.
+ */
+import type { RegionConfig } from '@provisioner/contracts';
+import { z } from 'zod';
+import type { Services } from '../../context.ts';
+import { ApiError } from '../../errors.ts';
+import { hostCapacity } from '../../placement.ts';
+import { defineRoute } from '../../route.ts';
+import { enabledRegions } from '../../validation.ts';
+
+const n = z.number().int().nullable();
+const RegionHost = z.object({
+  host: z.string(),
+  observed_at: z.string().nullable(),
+  error: z.string().nullable(),
+  cpus: n,
+  memory_mb: n,
+  kvm: z.boolean().nullable(),
+  info_observed_at: z.string().nullable(),
+  capacity: z.object({
+    vms: z.number().int(),
+    max_vms: n,
+    vcpus_used: z.number().int(),
+    vcpus_total: n.describe('CPUs × cpu_allocation_ratio − reserved_vcpus (null until a worker published host info)'),
+    memory_mb_used: z.number().int(),
+    memory_mb_total: n,
+    disk_free_mb: n,
+    queued_ops: z.number().int(),
+    max_concurrent_operations: z.number().int(),
+  }),
+});
+const Region = z.object({
+  region_name: z.string(),
+  enabled: z.boolean(),
+  available_instance_types: z.array(
+    z.object({ instance_type: z.string(), vcpus: z.number().int(), memory_mb: z.number().int(), storage_mb: z.number().int() }),
+  ),
+  hosts: z.array(RegionHost).nullable().optional().describe('with ?hosts=true (admin tokens only): each host’s health and capacity as placement counts it'),
+});
+
+/** Each host's last listing and capacity as placement counts it; null while Redis cannot be read. */
+async function hostsView(s: Services, region: RegionConfig) {
+  try {
+    const { states } = await s.inventory.hostStates(region);
+    return states.map((st) => {
+      const { host: _name, info_observed_at, ...capacity } = hostCapacity(st, s.config.placement);
+      return {
+        host: st.host.name,
+        observed_at: st.entry?.observed_at ?? null,
+        error: st.entry ? st.entry.error : 'not observed yet',
+        cpus: st.info?.cpus ?? null,
+        memory_mb: st.info?.memory_mb ?? null,
+        kvm: st.info?.kvm ?? null,
+        info_observed_at,
+        capacity,
+      };
+    });
+  } catch {
+    return null;
+  }
+}
+
+export default defineRoute({
+  method: 'get',
+  path: '/v1/regions',
+  tag: 'catalog',
+  summary: 'Regions and their instance types',
+  description: 'With `hosts=true` (admin tokens), each host’s health and capacity as placement counts it.',
+  auth: 'read',
+  needsRedis: false,
+  request: { query: z.object({ hosts: z.enum(['true', 'false']).optional() }) },
+  responses: { 200: { description: 'Enabled regions', schema: z.array(Region) } },
+  errors: ['FORBIDDEN'],
+  handler: async (c, s) => {
+    const admin = c.get('caller')?.scopes.includes('admin') ?? false;
+    const withHosts = c.req.query('hosts') === 'true';
+    if (withHosts && !admin) throw new ApiError('FORBIDDEN', 'hosts=true needs an admin token');
+    return c.json(
+      await Promise.all(
+        enabledRegions(s.config).map(async (region) => ({
+          region_name: region.region_name,
+          enabled: region.enabled,
+          available_instance_types: region.available_instance_types.map(({ instance_type, vcpus, memory_mb, storage_mb }) => ({
+            instance_type,
+            vcpus,
+            memory_mb,
+            storage_mb,
+          })),
+          // Admins also see each host's health and capacity (never its address or credentials).
+          ...(withHosts ? { hosts: await hostsView(s, region) } : {}),
+        })),
+      ),
+    );
+  },
+});

@@ -1,0 +1,25 @@
+/** `GET /v1/jobs/{id}`: one job. */
+import { ApiError } from '../../errors.ts';
+import { callerOwner } from '../../ops.ts';
+import { defineRoute } from '../../route.ts';
+import { JobPath, JobView } from '../../schemas.ts';
+import { findOr404 } from '../../services/find-job.ts';
+import { readView } from '../../watch.ts';
+
+export default defineRoute({
+  method: 'get',
+  path: '/v1/jobs/{id}',
+  tag: 'jobs',
+  summary: 'Read one job',
+  auth: 'read',
+  needsRedis: true,
+  request: { params: JobPath },
+  responses: { 200: { description: 'The job', schema: JobView } },
+  errors: ['NOT_FOUND'],
+  handler: async (c, s) => {
+    const { job, queue } = await findOr404(s, c.req.param('id') ?? '', callerOwner(c));
+    const view = await readView(queue, String(job.id));
+    if (!view) throw new ApiError('NOT_FOUND', 'job not found');
+    return c.json(view);
+  },
+});

@@ -1,0 +1,22 @@
+/** `GET /v1/jobs`: jobs newest first, from the host queues. */
+import { z } from 'zod';
+import { callerOwner } from '../../ops.ts';
+import { defineRoute } from '../../route.ts';
+import { JobView } from '../../schemas.ts';
+import { JobsQuery, listJobs } from '../../services/list-jobs.ts';
+import { validate } from '../../validation.ts';
+
+const JobPage = z.object({ jobs: z.array(JobView), limit: z.number().int(), offset: z.number().int(), next_offset: z.number().int().nullable() });
+
+export default defineRoute({
+  method: 'get',
+  path: '/v1/jobs',
+  tag: 'jobs',
+  summary: 'List jobs, newest first',
+  auth: 'read',
+  needsRedis: true,
+  request: { query: JobsQuery },
+  responses: { 200: { description: 'A page of jobs', schema: JobPage } },
+  errors: ['VALIDATION'],
+  handler: async (c, s) => c.json(await listJobs(s, validate(JobsQuery, c.req.query()), callerOwner(c))),
+});

@@ -1,0 +1,13 @@
+/** `DELETE /v1/vms/{region}/{name}`. */
+import { CallbackBody } from '../../callbacks.ts';
+import { defineRoute } from '../../route.ts';
+import { submitOp, VM_OP, VmPath } from './operate.ts';
+
+export default defineRoute({
+  ...VM_OP,
+  method: 'delete',
+  path: '/v1/vms/{region}/{name}',
+  summary: 'Delete a VM and its disks',
+  request: { params: VmPath, body: CallbackBody, bodyOptional: true },
+  handler: (c, s, b) => submitOp(s, c, { kind: 'delete' }, b.webhook_url),
+});

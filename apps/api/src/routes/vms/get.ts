@@ -1,0 +1,56 @@
+/** `GET /v1/vms/{region}/{name}`: one VM, or its pending item while its create has not run yet. */
+
+import { z } from 'zod';
+import { ApiError } from '../../errors.ts';
+import type { VmItem } from '../../inventory.ts';
+import { callerOwner, requester, resolveTarget, type Target, vmOwner } from '../../ops.ts';
+import { defineRoute } from '../../route.ts';
+import { VmItem as VmItemSchema, VmPath } from '../../schemas.ts';
+import { validate } from '../../validation.ts';
+import { Bool } from './list.ts';
+import { pathTarget } from './operate.ts';
+
+/** A VM whose create is accepted but has not run yet: its host is chosen, libvirt does not know it. */
+function pendingItem(t: Target, host: string): VmItem {
+  return {
+    vm_name: t.vm_name,
+    region_name: t.region,
+    host,
+    dom_id: null,
+    state: 'pending',
+    managed: true,
+    tags: {},
+    ip: null,
+    vcpus: null,
+    memory_mb: null,
+    image: null,
+    instance_type: null,
+    observed_at: null,
+    transition: null,
+  };
+}
+
+export const VmQuery = z.strictObject({ refresh: Bool.default(false) });
+
+export default defineRoute({
+  method: 'get',
+  path: '/v1/vms/{region}/{name}',
+  tag: 'vms',
+  summary: 'Read one VM',
+  auth: 'read',
+  needsRedis: true,
+  request: { params: VmPath, query: VmQuery },
+  responses: { 200: { description: 'The VM', schema: VmItemSchema } },
+  errors: ['NOT_FOUND', 'VALIDATION'],
+  handler: async (c, s) => {
+    const t = pathTarget(c);
+    const region = resolveTarget(s, t, 'path');
+    if (validate(VmQuery, c.req.query()).refresh) await s.inventory.refresh([region], requester(c));
+    const loc = await s.inventory.locate(region, t.vm_name);
+    const owner = callerOwner(c);
+    if (loc && owner !== null && (await vmOwner(s, t.region, t.vm_name, loc.vm)) !== owner) throw new ApiError('NOT_FOUND', 'vm not found');
+    if (loc?.vm) return c.json((await s.inventory.withTransitions([loc.vm]))[0]);
+    if (loc && (await s.inventory.hasPendingOps(t.region, t.vm_name))) return c.json((await s.inventory.withTransitions([pendingItem(t, loc.host)]))[0]);
+    throw new ApiError('NOT_FOUND', 'vm not found');
+  },
+});

@@ -1,0 +1,34 @@
+/**
+ * What the operations on one VM (start, stop, reboot, tags, delete) share: the VM named by the path,
+ * the documented 202 with the job, and the submission.
+ */
+import type { Context } from 'hono';
+import { withCallback } from '../../callbacks.ts';
+import type { AppEnv, Services } from '../../context.ts';
+import { accepted, callerOwner, submitVmOp, type Target, type VmOp } from '../../ops.ts';
+import type { Route } from '../../route.ts';
+import { ACCEPTED_HEADERS, JobView, VmPath } from '../../schemas.ts';
+
+/** The longest a stop or reboot may give the guest. */
+export const MAX_TIMEOUT_MS = 3_600_000;
+
+/** The VM a path names. */
+export function pathTarget(c: Context<AppEnv>): Target {
+  return { region: c.req.param('region') ?? '', vm_name: c.req.param('name') ?? '' };
+}
+
+/** Queues `op` on the path's VM and answers 202 with its job. */
+export async function submitOp(s: Services, c: Context<AppEnv>, op: VmOp, url?: string): Promise<Response> {
+  return accepted(c, await submitVmOp(s, pathTarget(c), op, withCallback(s, c, url), 'path', callerOwner(c)));
+}
+
+/** The documentation every operation on a VM shares. */
+export const VM_OP = {
+  tag: 'vms',
+  auth: 'write',
+  needsRedis: true,
+  responses: { 202: { description: 'Accepted: the job that does it', schema: JobView, headers: ACCEPTED_HEADERS } },
+  errors: ['NOT_FOUND', 'VALIDATION'],
+} as const satisfies Partial<Route>;
+
+export { VmPath };

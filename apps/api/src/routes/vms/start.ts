@@ -1,0 +1,13 @@
+/** `POST /v1/vms/{region}/{name}/start`. */
+import { CallbackBody } from '../../callbacks.ts';
+import { defineRoute } from '../../route.ts';
+import { submitOp, VM_OP, VmPath } from './operate.ts';
+
+export default defineRoute({
+  ...VM_OP,
+  method: 'post',
+  path: '/v1/vms/{region}/{name}/start',
+  summary: 'Start a VM',
+  request: { params: VmPath, body: CallbackBody, bodyOptional: true },
+  handler: (c, s, b) => submitOp(s, c, { kind: 'start' }, b.webhook_url),
+});

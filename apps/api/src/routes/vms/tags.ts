@@ -1,0 +1,17 @@
+/** `PUT /v1/vms/{region}/{name}/tags`: replaces the VM's tags (an owner-bound token's owner kept in). */
+import { TagsSchema } from '@provisioner/contracts';
+import { CallbackBody } from '../../callbacks.ts';
+import { callerOwner, ownedTags } from '../../ops.ts';
+import { defineRoute } from '../../route.ts';
+import { submitOp, VM_OP, VmPath } from './operate.ts';
+
+export const TagsBody = CallbackBody.extend({ tags: TagsSchema });
+
+export default defineRoute({
+  ...VM_OP,
+  method: 'put',
+  path: '/v1/vms/{region}/{name}/tags',
+  summary: 'Replace a VM’s tags',
+  request: { params: VmPath, body: TagsBody },
+  handler: (c, s, b) => submitOp(s, c, { kind: 'edit-tags', tags: ownedTags(callerOwner(c), b.tags) }, b.webhook_url),
+});

@@ -1,0 +1,22 @@
+/** `DELETE /v1/webhooks/{id}` (admin). */
+import { ApiError } from '../../errors.ts';
+import { defineRoute } from '../../route.ts';
+import { WebhookPath } from '../../schemas.ts';
+import { ENDPOINT_ID_RE } from './visible.ts';
+
+export default defineRoute({
+  method: 'delete',
+  path: '/v1/webhooks/{id}',
+  tag: 'webhooks',
+  summary: 'Delete a webhook endpoint (admin)',
+  auth: 'admin',
+  needsRedis: true,
+  request: { params: WebhookPath },
+  responses: { 204: { description: 'Deleted' } },
+  errors: ['NOT_FOUND'],
+  handler: async (c, s) => {
+    const id = c.req.param('id') ?? '';
+    if (!ENDPOINT_ID_RE.test(id) || !(await s.webhooks.deleteEndpoint(id))) throw new ApiError('NOT_FOUND', 'webhook endpoint not found');
+    return c.body(null, 204);
+  },
+});

@@ -1,0 +1,15 @@
+/** What the webhook routes share: endpoint ids, and the owner check of a job's deliveries. */
+import type { Context } from 'hono';
+import type { AppEnv, Services } from '../../context.ts';
+import { ApiError } from '../../errors.ts';
+import { callerOwner, jobVisible } from '../../ops.ts';
+
+export const ENDPOINT_ID_RE = /^whk_[a-f0-9]{32}$/;
+
+/** An owner-bound token sees only its owner's jobs, and so only their deliveries. */
+export async function visibleOr404(s: Services, c: Context<AppEnv>, id: string): Promise<void> {
+  const owner = callerOwner(c);
+  if (owner === null) return;
+  const found = await s.queues.find(id);
+  if (!found || !jobVisible(owner, found.job)) throw new ApiError('NOT_FOUND', 'job not found');
+}
