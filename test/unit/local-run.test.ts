@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EgressGuard } from '../../apps/worker/src/ssrf.ts';
 import { postWebhook } from '../../apps/worker/src/webhooks.ts';
-import { loadConfig } from '../../packages/contracts/src/config.ts';
+import { loadConfig } from '../../packages/contracts/src/config/load.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const dir = mkdtempSync(join(tmpdir(), 'local-run-'));

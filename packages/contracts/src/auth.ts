@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { z } from 'zod';
-import type { Config, Scope, TokenSchema } from './config.ts';
+import type { Config, Scope, TokenSchema } from './config/schema.ts';
 
 export type TokenConfig = z.output<typeof TokenSchema>;
 

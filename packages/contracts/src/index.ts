@@ -1,6 +1,9 @@
 export * from './auth.ts';
 export * from './cancel.ts';
-export * from './config.ts';
+export * from './config/env.ts';
+export { fingerprintHelp } from './config/legacy.ts';
+export * from './config/load.ts';
+export * from './config/schema.ts';
 export * from './crypto.ts';
 export * from './job-errors.ts';
 export * from './jobs.ts';

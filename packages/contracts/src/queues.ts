@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Config } from './config.ts';
+import type { Config } from './config/schema.ts';
 import { encryptUserData } from './crypto.ts';
 import { hostQueueName, type JobPayload, keys } from './jobs.ts';
 

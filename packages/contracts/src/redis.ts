@@ -8,7 +8,7 @@
  * places where they differ, duplicating a connection and SCAN, go through the helpers here.
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import type { Config } from './config.ts';
+import type { Config } from './config/schema.ts';
 
 /** Whether the client is a Redis Cluster client (ioredis marks them). */
 export function isCluster(redis: Redis): boolean {

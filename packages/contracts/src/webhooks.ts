@@ -11,7 +11,7 @@ import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { Config } from './config.ts';
+import type { Config } from './config/schema.ts';
 import { decryptUserData, encryptUserData } from './crypto.ts';
 import type { JobView } from './jobs.ts';
 import { keepFinished, recordTtl } from './queues.ts';

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { identifyToken, scopesAllow, tokenByDigest } from '../src/auth.ts';
-import { ConfigSchema } from '../src/config.ts';
+import { ConfigSchema } from '../src/config/schema.ts';
 
 const FP = `SHA256:${'A'.repeat(43)}`;
 const read = randomBytes(16).toString('hex');

@@ -3,7 +3,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configJsonSchemaText, loadConfig } from '../src/config.ts';
+import { ConfigError, configFromEnv } from '../src/config/env.ts';
+import { loadConfig } from '../src/config/load.ts';
+import { configJsonSchemaText } from '../src/config/schema.ts';
 
 const FP = `SHA256:${'A'.repeat(43)}`;
 const KEY = Buffer.alloc(32, 7).toString('base64');
@@ -31,6 +33,16 @@ const errorOf = (f: () => unknown): string => {
 };
 
 describe('loadConfig', () => {
+  it('is configFromEnv of the file it reads: the parsing and the overrides are pure, given the text', () => {
+    const text = JSON.stringify(base);
+    // The path only names the format (and appears in messages): nothing is read from it.
+    const pure = configFromEnv({ PROVISIONER_CONFIG: join(dir, 'never-written.json'), PORT: '9000' }, text);
+    expect(pure).toEqual(load({ PROVISIONER_CONFIG: file('same.json', text), PORT: '9000' }));
+    expect(pure.port).toBe(9000);
+    expect(errorOf(() => configFromEnv({ PROVISIONER_CONFIG: 'c.json' }, '[1]'))).toMatch(/must hold an object/);
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: join(dir, 'missing.json') }))).toMatch(/cannot read PROVISIONER_CONFIG/);
+  });
+
   it('reads JSON and YAML files and fills defaults', () => {
     const json = load({ PROVISIONER_CONFIG: file('c.json', JSON.stringify(base)) });
     const yaml = load({

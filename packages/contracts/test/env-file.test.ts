@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError } from '../src/config/env.ts';
+import { loadConfig } from '../src/config/load.ts';
 import { Secret } from '../src/secret.ts';
 
 const FP = `SHA256:${'B'.repeat(43)}`;

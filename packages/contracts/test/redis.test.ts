@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError } from '../src/config/env.ts';
+import { loadConfig } from '../src/config/load.ts';
 import { connectRedis, duplicateRedis, isCluster, scanKeys } from '../src/redis.ts';
 
 const FP = `SHA256:${'A'.repeat(43)}`;
