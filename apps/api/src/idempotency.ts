@@ -7,7 +7,7 @@
  * submitting their own, so 50 identical requests make one job.
  */
 import { createHash } from 'node:crypto';
-import { keys } from '@provisioner/contracts';
+import { type IdempotencyRecord, IdempotencyStore } from '@provisioner/store';
 import type { Job } from 'bullmq';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AppEnv, Services } from './context.ts';
@@ -22,21 +22,6 @@ const CLAIM_WAIT_MS = 10_000;
 const POLL_MS = 25;
 /** Answers larger than this are not stored (job views and legacy answers are far smaller). */
 const MAX_STORED_BODY = 256 * 1024;
-
-interface StoredResponse {
-  status: number;
-  body: string;
-  location: string | null;
-}
-
-interface IdempotencyRecord {
-  hash: string;
-  state: 'pending' | 'job' | 'done';
-  job_id?: string;
-  /** For a legacy route whose outcome was not known yet: how long to wait for it on replay. */
-  wait_ms?: number;
-  response?: StoredResponse;
-}
 
 /** What routes tell the middleware: the job they submitted, and (new routes) the answer at once. */
 export interface IdempotencyTracker {
@@ -78,20 +63,18 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  */
 export function idempotency(s: Services, replayOutcome: (c: Context<AppEnv>, job: Job, ms: number) => Promise<Response>): MiddlewareHandler<AppEnv> {
   const ttl = s.config.idempotency_ttl_seconds;
+  const store = new IdempotencyStore(s.redis, s.config.queue_prefix);
   return async (c, next) => {
     const key = c.req.header('idempotency-key');
     if (key === undefined || !MUTATING.has(c.req.method)) return next();
     if (!IDEMPOTENCY_KEY_RE.test(key)) throw new ApiError('BAD_REQUEST', 'Idempotency-Key must be 1-255 printable ASCII characters without spaces');
     const caller = c.get('caller')?.name ?? 'anonymous';
     const hash = sha256(JSON.stringify([c.req.method, c.req.path, caller, canonicalBody(await c.req.text())]));
-    const rkey = keys.idempotency(s.config.queue_prefix, sha256(`${caller}\n${key}`));
 
     const deadline = Date.now() + CLAIM_WAIT_MS;
     for (;;) {
-      const pending: IdempotencyRecord = { hash, state: 'pending' };
-      if (await s.redis.set(rkey, JSON.stringify(pending), 'EX', PENDING_TTL_S, 'NX')) break;
-      const rec = await read(rkey);
-      if (!rec) continue; // released between our SET and GET: claim it again
+      const rec = await store.claim(caller, key, hash, PENDING_TTL_S);
+      if (!rec) break;
       if (rec.hash !== hash) throw new ApiError('VALIDATION', 'this Idempotency-Key was used with a different request');
       if (rec.state !== 'pending') return replay(c, rec);
       if (Date.now() > deadline) {
@@ -102,7 +85,7 @@ export function idempotency(s: Services, replayOutcome: (c: Context<AppEnv>, job
 
     let jobId: string | null = null;
     let answered = false;
-    const write = (rec: IdempotencyRecord) => s.redis.set(rkey, JSON.stringify(rec), 'EX', ttl);
+    const write = (rec: IdempotencyRecord) => store.save(caller, key, rec, ttl);
     c.set('idempotency', {
       submitted: async (job, waitMs) => {
         jobId = String(job.id);
@@ -118,7 +101,7 @@ export function idempotency(s: Services, replayOutcome: (c: Context<AppEnv>, job
     try {
       await next();
     } catch (e) {
-      if (!jobId) await s.redis.del(rkey).catch(() => undefined);
+      if (!jobId) await store.release(caller, key).catch(() => undefined);
       throw e;
     }
     if (answered) return;
@@ -132,7 +115,7 @@ export function idempotency(s: Services, replayOutcome: (c: Context<AppEnv>, job
       await storeResponse(res, { hash, state: 'done' });
     } else {
       // Nothing was submitted (validation, not found, conflict, outage): the key is free again.
-      await s.redis.del(rkey).catch(() => undefined);
+      await store.release(caller, key).catch(() => undefined);
     }
 
     async function storeResponse(r: Response, rec: IdempotencyRecord): Promise<void> {
@@ -141,16 +124,6 @@ export function idempotency(s: Services, replayOutcome: (c: Context<AppEnv>, job
       await write({ ...rec, response: { status: r.status, body, location: r.headers.get('location') } });
     }
   };
-
-  async function read(rkey: string): Promise<IdempotencyRecord | null> {
-    const raw = await s.redis.get(rkey);
-    if (!raw) return null;
-    try {
-      return JSON.parse(raw) as IdempotencyRecord;
-    } catch {
-      return null;
-    }
-  }
 
   async function replay(c: Context<AppEnv>, rec: IdempotencyRecord): Promise<Response> {
     c.header('Idempotent-Replayed', 'true');

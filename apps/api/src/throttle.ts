@@ -8,27 +8,11 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { type Config, keys } from '@provisioner/contracts';
+import type { Config } from '@provisioner/contracts';
+import { AuthThrottle as FailureCounts } from '@provisioner/store';
 import type { Context } from 'hono';
 import type { Redis } from 'ioredis';
 import type { AppEnv } from './context.ts';
-
-// KEYS[1]: the address's failure count; KEYS[2] (after a right token only): its exemption.
-// Returns 0 to let the attempt go on, or the milliseconds until the address may try again.
-const ATTEMPT = `local window = tonumber(ARGV[1])
-if KEYS[2] and redis.call('PEXPIRE', KEYS[2], window) == 1 then return 0 end
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n >= tonumber(ARGV[2]) then
-  local t = redis.call('PTTL', KEYS[1])
-  if t <= 0 then t = window end
-  return t
-end
-if KEYS[2] then
-  redis.call('SET', KEYS[2], '1', 'PX', window)
-elseif redis.call('INCR', KEYS[1]) == 1 then
-  redis.call('PEXPIRE', KEYS[1], window)
-end
-return 0`;
 
 /** `::ffff:10.0.0.1` (an IPv4 client of a dual-stack socket) as `10.0.0.1`, so both forms count as one address. */
 function normalize(address: string): string {
@@ -39,18 +23,18 @@ function normalize(address: string): string {
 export class AuthThrottle {
   private readonly proxies = new BlockList();
   private readonly hasProxies: boolean;
-  private readonly windowMs: number;
+  private readonly counts: FailureCounts;
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly config: Config,
-  ) {
+  constructor(redis: Redis, config: Config) {
     for (const cidr of config.trusted_proxies) {
       const [net = '', bits = ''] = cidr.split('/');
       this.proxies.addSubnet(net, Number(bits), isIP(net) === 6 ? 'ipv6' : 'ipv4');
     }
     this.hasProxies = config.trusted_proxies.length > 0;
-    this.windowMs = config.auth_throttle.window_seconds * 1000;
+    this.counts = new FailureCounts(redis, config.queue_prefix, {
+      windowMs: config.auth_throttle.window_seconds * 1000,
+      maxFailures: config.auth_throttle.max_failures,
+    });
   }
 
   private trusted(address: string): boolean {
@@ -91,11 +75,8 @@ export class AuthThrottle {
    * is down nothing is counted: the routes that need Redis answer 503 anyway.
    */
   async attempt(c: Context<AppEnv>, tokenDigest: string | null): Promise<number | null> {
-    if (this.redis.status !== 'ready') return null;
-    const p = this.config.queue_prefix;
     const address = this.clientAddress(c);
-    const ks = [keys.authFailures(p, address), ...(tokenDigest ? [keys.authOk(p, address, tokenDigest)] : [])];
-    const waitMs = (await this.redis.eval(ATTEMPT, ks.length, ...ks, String(this.windowMs), String(this.config.auth_throttle.max_failures))) as number;
+    const waitMs = await this.counts.attempt(address, tokenDigest);
     if (waitMs <= 0) return null;
     c.get('logger').warn({ request_id: c.get('requestId'), client: address }, 'authentication throttled: too many failed attempts from this address');
     return Math.max(1, Math.ceil(waitMs / 1000));

@@ -4,7 +4,8 @@
  * soon as something happens; a poll every 500 ms covers events missed while QueueEvents connects or
  * reconnects. A change is reported only when the job view itself changed.
  */
-import { type Config, duplicateRedis, isTerminal, type JobView, toJobView } from '@provisioner/contracts';
+import { type Config, isTerminal, type JobView, toJobView } from '@provisioner/contracts';
+import { duplicateRedis } from '@provisioner/store';
 import { type Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';

@@ -11,7 +11,6 @@ import {
   type Config,
   callbackOf,
   type DeliverySpec,
-  duplicateRedis,
   type JobEventType,
   redactUrl,
   signWebhook,
@@ -19,8 +18,8 @@ import {
   toJobView,
   WEBHOOK_BACKOFF,
   WEBHOOK_QUEUE,
-  Webhooks,
 } from '@provisioner/contracts';
+import { duplicateRedis, WebhookStore } from '@provisioner/store';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -105,14 +104,14 @@ export function webhookBackoff(attemptsMade: number, base: number, cap: number, 
 }
 
 export interface WebhookRuntime {
-  webhooks: Webhooks;
+  webhooks: WebhookStore;
   worker: Worker;
   /** Enqueues the deliveries of a job that just ended (call from the host workers' completed/failed events). */
   onJobEnded(queue: Queue, job: Job | undefined): Promise<void>;
   /** Enqueues job.progress deliveries for endpoints that want them. */
   onProgress(queue: Queue, job: Job): Promise<void>;
   /** Enqueues one event's deliveries (e.g. `job.canceled` from whoever cancels a job). */
-  enqueueJobEvent: Webhooks['enqueueJobEvent'];
+  enqueueJobEvent: WebhookStore['enqueueJobEvent'];
   close(): Promise<void>;
 }
 
@@ -133,7 +132,7 @@ export function startWebhookWorker(config: Config, redis: Redis, log: Logger, on
   const guard = new EgressGuard(cfg);
   const queue = new Queue(WEBHOOK_QUEUE, { connection: redis, prefix: config.queue_prefix });
   queue.on('error', (e) => log.warn({ err: e.message, queue: WEBHOOK_QUEUE }, 'queue error'));
-  const webhooks = new Webhooks(redis, config, queue);
+  const webhooks = new WebhookStore(redis, config, queue);
 
   const processor = async (job: Job<DeliverySpec & { redelivery?: boolean }>) => {
     const spec = job.data;

@@ -11,7 +11,6 @@ export * from './names.ts';
 export * from './pending.ts';
 export * from './queues.ts';
 export * from './redact.ts';
-export * from './redis.ts';
 export * from './secret.ts';
 export * from './view.ts';
 export * from './webhooks.ts';

@@ -2,11 +2,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/config/env.ts';
 import { loadConfig } from '../src/config/load.ts';
-import { connectRedis, duplicateRedis, isCluster, scanKeys } from '../src/redis.ts';
 
 const FP = `SHA256:${'A'.repeat(43)}`;
 const base = {
@@ -63,35 +61,5 @@ describe('redis settings', () => {
       },
     });
     expect(() => load({}, { REDIS_CLUSTER_NODES: 'n1' })).toThrow(ConfigError);
-  });
-
-  it('opens a Sentinel client, a Cluster client or a plain one, and duplicates each as itself', async () => {
-    const lazy = { lazyConnect: true };
-    const sentinel = connectRedis({ redis_url: 'redis://x', redis: { sentinels: [{ host: '127.0.0.1', port: 1 }], name: 'm' } }, lazy);
-    expect(isCluster(sentinel)).toBe(false);
-    expect(sentinel.options.sentinels).toEqual([{ host: '127.0.0.1', port: 1 }]);
-    expect(duplicateRedis(sentinel, lazy).options.name).toBe('m');
-    const cluster = connectRedis(
-      { redis_url: 'redis://x', redis: { cluster: { nodes: [{ host: '127.0.0.1', port: 1 }] }, password: 'pw' } },
-      { ...lazy, maxRetriesPerRequest: null },
-    );
-    expect(isCluster(cluster)).toBe(true);
-    const dup = duplicateRedis(cluster, { lazyConnect: true, enableOfflineQueue: false });
-    expect(isCluster(dup)).toBe(true);
-    expect((dup as unknown as { options: { redisOptions: Record<string, unknown> } }).options.redisOptions).toMatchObject({
-      password: 'pw',
-      maxRetriesPerRequest: null,
-    });
-    for (const c of [sentinel, cluster, dup]) c.disconnect();
-  });
-
-  it('scans every key of a pattern on a single server', async () => {
-    const r = connectRedis({ redis_url: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379' });
-    const p = `{t-scan-${Math.random().toString(16).slice(2)}}`;
-    await r.mset(...Array.from({ length: 1500 }, (_, i) => [`${p}:k${i}`, '1']).flat());
-    expect((await scanKeys(r, `${p}:*`)).length).toBe(1500);
-    await r.del(...(await scanKeys(r, `${p}:*`)));
-    expect(r).toBeInstanceOf(Redis);
-    await r.quit();
   });
 });

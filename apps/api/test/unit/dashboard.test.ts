@@ -4,6 +4,7 @@
  */
 
 import { createHash, randomBytes } from 'node:crypto';
+import { keys } from '@provisioner/store';
 import { describe, expect, it } from 'vitest';
 import { redact } from '../../src/admin/board.ts';
 import { Sessions } from '../../src/admin/session.ts';
@@ -106,10 +107,7 @@ describe('dashboard sign-in', () => {
 
 describe('dashboard sessions', () => {
   const digest = (t: string) => createHash('sha256').update(t).digest('hex');
-  const sessionKeyOf = (cookie: string) =>
-    `${h.prefix}:admin:session:${createHash('sha256')
-      .update(cookie.split('=')[1] ?? '')
-      .digest('hex')}`;
+  const sessionKeyOf = (cookie: string) => keys.adminSession(h.prefix, digest(cookie.split('=')[1] ?? ''));
 
   it('hold the SHA-256 of the token that signed in, and find the token again by it, never by its name', async () => {
     const cookie = await sessionCookie(TOKENS.read);

@@ -3,7 +3,8 @@
  * redelivery routes, against the machine's Redis.
  */
 import { randomBytes } from 'node:crypto';
-import { newWebhookSecret, WEBHOOK_QUEUE, Webhooks, webhookKeys } from '@provisioner/contracts';
+import { newWebhookSecret, WEBHOOK_QUEUE } from '@provisioner/contracts';
+import { keys, WebhookStore } from '@provisioner/store';
 import { describe, expect, it } from 'vitest';
 import { TOKENS, useHarness } from './harness.ts';
 
@@ -45,14 +46,14 @@ describe('registered endpoints', () => {
     expect(listText).not.toContain(made.secret.slice(6));
     expect(listText).not.toMatch(/secret/);
     // Not in Redis in plain text either.
-    expect(JSON.stringify(await h.redis.hgetall(webhookKeys.endpoints(h.prefix)))).not.toContain(made.secret.slice(6));
+    expect(JSON.stringify(await h.redis.hgetall(keys.webhookEndpoints(h.prefix)))).not.toContain(made.secret.slice(6));
 
     const rot = await h.fetch(`/v1/webhooks/${made.id}/rotate-secret`, { method: 'POST' });
     expect(rot.status).toBe(200);
     const rotated = (await rot.json()) as { id: string; secret: string };
     expect(rotated.secret).toMatch(/^whsec_/);
     expect(rotated.secret).not.toBe(made.secret);
-    const hooks = new Webhooks(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
+    const hooks = new WebhookStore(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
     expect((await hooks.endpointWithSecret(made.id))?.secret).toBe(rotated.secret);
 
     expect((await h.fetch(`/v1/webhooks/${made.id}`, { method: 'DELETE' })).status).toBe(204);
@@ -129,8 +130,8 @@ describe('delivery log and redelivery', () => {
   it('lists deliveries with every attempt and queues a redelivery with the same webhook-id', async () => {
     const create = await h.fetch('/v1/vms', { method: 'POST', json: { vm_name: 'logged', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0' } });
     const job = (await create.json()) as { id: string; kind: 'create' };
-    const hooks = new Webhooks(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
-    const view = { ...((await (await h.fetch(`/v1/jobs/${job.id}`)).json()) as Parameters<Webhooks['enqueueJobEvent']>[1]) };
+    const hooks = new WebhookStore(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
+    const view = { ...((await (await h.fetch(`/v1/jobs/${job.id}`)).json()) as Parameters<WebhookStore['enqueueJobEvent']>[1]) };
     const [id] = await hooks.enqueueJobEvent('job.succeeded', view, { url: HOOK, token: 'admin' });
     await hooks.recordAttempt(job.id, {
       delivery_id: String(id),
@@ -183,8 +184,8 @@ describe('delivery log and redelivery', () => {
     try {
       const create = await h.fetch('/v1/vms', { method: 'POST', json: { vm_name: 'chatty', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0' } });
       const job = (await create.json()) as { id: string };
-      const hooks = new Webhooks(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
-      const view = { ...((await (await h.fetch(`/v1/jobs/${job.id}`)).json()) as Parameters<Webhooks['enqueueJobEvent']>[1]) };
+      const hooks = new WebhookStore(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
+      const view = { ...((await (await h.fetch(`/v1/jobs/${job.id}`)).json()) as Parameters<WebhookStore['enqueueJobEvent']>[1]) };
       const [id] = await hooks.enqueueJobEvent('job.succeeded', view, null);
       const attempt = { type: 'job.succeeded', attempt: 1, redelivery: false, at: new Date().toISOString(), duration_ms: 5, error: null } as const;
       await hooks.recordAttempt(job.id, { ...attempt, delivery_id: String(id), endpoint_id: endpoint, url: chat, status_code: 200, outcome: 'delivered' });
@@ -229,8 +230,8 @@ describe('job.canceled and owner-bound tokens', () => {
       json: { vm_name: 'not-alices', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0', tags: { owner: 'bob' }, webhook_url: HOOK },
     });
     const { id } = (await create.json()) as { id: string };
-    const hooks = new Webhooks(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
-    const view = (await (await h.fetch(`/v1/jobs/${id}`)).json()) as Parameters<Webhooks['enqueueJobEvent']>[1];
+    const hooks = new WebhookStore(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
+    const view = (await (await h.fetch(`/v1/jobs/${id}`)).json()) as Parameters<WebhookStore['enqueueJobEvent']>[1];
     const [delivery] = await hooks.enqueueJobEvent('job.succeeded', view, { url: HOOK, token: 'admin' });
     expect((await h.fetch(`/v1/jobs/${id}/deliveries`, { token: ALICE })).status).toBe(404);
     expect((await h.fetch(`/v1/jobs/${id}/deliveries/${delivery}/redeliver`, { method: 'POST', token: ALICE })).status).toBe(404);

@@ -3,7 +3,7 @@
  * loopback; signatures checked with the `standardwebhooks` package, not the project's own code.
  */
 import { randomBytes } from 'node:crypto';
-import { type Config, ConfigSchema, type DeliveryAttempt, encodeJobError, type JobView, newWebhookSecret, webhookKeys } from '@provisioner/contracts';
+import { type Config, ConfigSchema, type DeliveryAttempt, encodeJobError, type JobView, newWebhookSecret } from '@provisioner/contracts';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -93,7 +93,7 @@ async function settled(env: Env, id: string, ms = 20_000): Promise<string> {
 }
 
 async function attempts(env: Env, jobId: string): Promise<DeliveryAttempt[]> {
-  return (await env.redis.lrange(webhookKeys.log(env.prefix, jobId), 0, -1)).map((s) => JSON.parse(s) as DeliveryAttempt);
+  return env.rt.webhooks.attempts(jobId);
 }
 
 const headersOf = (h: Record<string, unknown>) => ({
@@ -223,14 +223,14 @@ describe('webhook deliveries (loopback receiver explicitly allowed)', () => {
       const base = { kind: 'start', region: 'r1', host: 'h1', vm_name: 'hook-vm', seq: 1, submitted_by: 'bot' };
       const failed = `job_${randomBytes(16).toString('hex')}`;
       const canceled = `job_${randomBytes(16).toString('hex')}`;
-      await queue.add('start', { ...base, code: 'BOOM' }, { jobId: failed });
+      await queue.add('start', { ...base, code: 'COMMAND_FAILED' }, { jobId: failed });
       await queue.add('start', { ...base, code: 'CANCELED' }, { jobId: canceled });
       await env.receiver.waitFor(from + 4);
       expect(ofJob(failed).map((b) => [b.type, b.data.state])).toEqual([
         ['job.progress', 'running'],
         ['job.failed', 'failed'],
       ]);
-      expect(ofJob(failed)[1]?.data.error).toEqual({ code: 'BOOM', message: 'ended with BOOM', retryable: false });
+      expect(ofJob(failed)[1]?.data.error).toEqual({ code: 'COMMAND_FAILED', message: 'ended with COMMAND_FAILED', retryable: false });
       expect(ofJob(canceled).map((b) => [b.type, b.data.state])).toEqual([
         ['job.progress', 'running'],
         ['job.canceled', 'canceled'],

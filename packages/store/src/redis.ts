@@ -7,8 +7,9 @@
  * A Cluster client is handed around as `Redis` (the commands the apps use have the same shape); the two
  * places where they differ, duplicating a connection and SCAN, go through the helpers here.
  */
+
+import type { Config } from '@provisioner/contracts';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import type { Config } from './config/schema.ts';
 
 /** Whether the client is a Redis Cluster client (ioredis marks them). */
 export function isCluster(redis: Redis): boolean {
