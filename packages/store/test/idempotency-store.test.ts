@@ -38,7 +38,9 @@ describe('IdempotencyStore', () => {
     const s = new IdempotencyStore(env.redis, env.prefix);
     expect(await s.claim('alice', 'shared-key', 'ha', 60)).toBeNull();
     expect(await s.claim('bob', 'shared-key', 'hb', 60)).toBeNull();
-    const found = await env.redis.keys(`${env.prefix}:idem:*`);
+    const found = await env.redis.keys(`${keys.idempotency(env.prefix, '')}*`);
+    expect(recordKey('alice', 'shared-key')).not.toBe(recordKey('bob', 'shared-key'));
+    expect(found).toEqual(expect.arrayContaining([recordKey('alice', 'shared-key'), recordKey('bob', 'shared-key')]));
     expect(found.some((k) => k.includes('shared-key') || k.includes('alice'))).toBe(false);
   });
 
