@@ -79,8 +79,14 @@ export const JobPayload = z.discriminatedUnion('kind', [
 ]);
 export type JobPayload = z.infer<typeof JobPayload>;
 /** Jobs about a host rather than one VM: no per-VM ordering, no inventory patch. */
-export type HostJobPayload = Extract<JobPayload, { kind: 'refresh' | 'image-cache' }>;
+export const HOST_JOB_KINDS = ['refresh', 'image-cache'] as const satisfies readonly JobKind[];
+export type HostJobPayload = Extract<JobPayload, { kind: (typeof HOST_JOB_KINDS)[number] }>;
 export type VmJobPayload = Exclude<JobPayload, HostJobPayload>;
+
+/** The one "is this a host job" test: no per-VM ordering, no inventory patch, no VM in its target. */
+export function isHostJob<P extends { kind: JobKind }>(p: P): p is Extract<P, { kind: (typeof HOST_JOB_KINDS)[number] }> {
+  return (HOST_JOB_KINDS as readonly JobKind[]).includes(p.kind);
+}
 
 /** Steps each kind goes through, in order: the job view lists them before they run. */
 export const STEPS: Record<JobKind, readonly string[]> = {
