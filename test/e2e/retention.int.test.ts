@@ -5,7 +5,8 @@
  * scheduled jobs must not carry one); their outcome stays in the host's inventory entry. The per-queue
  * cap (`retention_max_jobs`) shows in the API's metrics once reached.
  */
-import { hostQueueName, keys } from '@provisioner/contracts';
+import { hostQueueName } from '@provisioner/contracts';
+import { keys } from '@provisioner/store';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../support/host.ts';

@@ -10,16 +10,12 @@ import {
   type InventoryEntry,
   type InventoryVm,
   type JobKind,
-  keys,
   NO_PENDING,
   type PendingTotals,
-  pendingTotals,
-  type Queues,
   type RegionConfig,
-  sweepPending,
   toJobView,
 } from '@provisioner/contracts';
-import type { Redis } from 'ioredis';
+import type { InventoryStore, JobQueue, VmLedger } from '@provisioner/store';
 import type { Logger } from 'pino';
 import { type HostState, type Need, type Placement, place } from './placement.ts';
 import type { JobWatcher } from './watch.ts';
@@ -108,22 +104,19 @@ export class Inventory {
 
   constructor(
     private readonly config: Config,
-    private readonly redis: Redis,
-    private readonly queues: Queues,
+    private readonly store: InventoryStore,
+    private readonly ledger: VmLedger,
+    private readonly queues: JobQueue,
     private readonly watcher: JobWatcher,
     private readonly logger: Logger,
   ) {}
-
-  private get prefix(): string {
-    return this.config.queue_prefix;
-  }
 
   /** The inventory entries of the regions' hosts (one MGET). */
   async entries(regions: readonly RegionConfig[]): Promise<HostEntry[]> {
     const hosts = regions.flatMap((r) => r.hosts.map((h) => ({ region: r.region_name, host: h.name })));
     if (hosts.length === 0) return [];
-    const raw = await this.redis.mget(...hosts.map((h) => keys.inventory(this.prefix, h.region, h.host)));
-    return hosts.map((h, i) => ({ ...h, entry: parseEntry(raw[i] ?? null) }));
+    const found = await this.store.entries(hosts);
+    return hosts.map((h, i) => ({ ...h, entry: found[i] ?? null }));
   }
 
   /**
@@ -131,7 +124,7 @@ export class Inventory {
    * inventory lists it. `vm` is its inventory record (null while its create has not run).
    */
   async locate(region: RegionConfig, name: string): Promise<{ host: string; vm: VmItem | null } | null> {
-    const [recorded, entries] = await Promise.all([this.redis.get(keys.vmHost(this.prefix, region.region_name, name)), this.entries([region])]);
+    const [recorded, entries] = await Promise.all([this.ledger.hostOf(region.region_name, name), this.entries([region])]);
     const found = vmItems(entries).filter((v) => v.vm_name === name);
     const onRecorded = found.find((v) => v.host === recorded);
     if (onRecorded) return { host: onRecorded.host, vm: onRecorded };
@@ -146,9 +139,7 @@ export class Inventory {
    */
   async withTransitions(items: VmItem[]): Promise<VmItem[]> {
     if (items.length === 0) return items;
-    const pipe = this.redis.pipeline();
-    for (const v of items) pipe.zrange(keys.vmOps(this.prefix, v.region_name, v.vm_name), 0, 0);
-    const heads = ((await pipe.exec()) ?? []).map(([err, r]) => (err ? undefined : (r as string[])[0]));
+    const heads = await this.ledger.heads(items.map((v) => ({ region: v.region_name, vm: v.vm_name })));
     return Promise.all(
       items.map(async (v, i) => {
         const id = heads[i];
@@ -163,7 +154,7 @@ export class Inventory {
 
   /** Whether operations on the VM are still queued (its create may not have run yet). */
   async hasPendingOps(region: string, name: string): Promise<boolean> {
-    return (await this.redis.zcard(keys.vmOps(this.prefix, region, name))) > 0;
+    return this.ledger.hasOps(region, name);
   }
 
   /** Host info per `region/host` as last read from Redis, reused for config.placement.host_info_cache_ms. */
@@ -171,13 +162,13 @@ export class Inventory {
 
   /** The host info workers published for the regions' hosts (one MGET, cached briefly). */
   async hostInfo(regions: readonly RegionConfig[]): Promise<Map<string, HostInfoRecord | null>> {
-    const hosts = regions.flatMap((r) => r.hosts.map((h) => ({ id: `${r.region_name}/${h.name}`, key: keys.hostInfo(this.prefix, r.region_name, h.name) })));
+    const hosts = regions.flatMap((r) => r.hosts.map((h) => ({ id: `${r.region_name}/${h.name}`, region: r.region_name, host: h.name })));
     const cached = this.hostInfoCache;
     if (cached && Date.now() - cached.at < this.config.placement.host_info_cache_ms && hosts.every((h) => cached.info.has(h.id))) return cached.info;
     const info = new Map(cached?.info);
     if (hosts.length) {
-      const raw = await this.redis.mget(...hosts.map((h) => h.key));
-      for (const [i, h] of hosts.entries()) info.set(h.id, parseJson<HostInfoRecord>(raw[i] ?? null));
+      const found = await this.store.hostInfo(hosts);
+      for (const [i, h] of hosts.entries()) info.set(h.id, found[i] ?? null);
     }
     this.hostInfoCache = { at: Date.now(), info };
     return info;
@@ -193,11 +184,8 @@ export class Inventory {
     const out = new Map<string, PendingTotals>();
     await Promise.all(
       entries.map(async (e) => {
-        const names = await this.redis.hkeys(keys.pendingCreates(this.prefix, region.region_name, e.host));
         const listed = new Set((e.entry?.vms ?? []).map((v) => v.name));
-        const recorded = names.length ? await this.redis.mget(...names.map((n) => keys.vmHost(this.prefix, region.region_name, n))) : [];
-        const drop = names.filter((n, i) => recorded[i] !== e.host || listed.has(n));
-        out.set(e.host, await sweepPending(this.redis, this.prefix, region.region_name, e.host, drop));
+        out.set(e.host, await this.ledger.sweep(region.region_name, e.host, listed));
       }),
     );
     return out;
@@ -247,9 +235,7 @@ export class Inventory {
       this.hostInfo([region]),
       this.queuedOps(region),
       opts.exact === false
-        ? pendingTotals(
-            this.redis,
-            this.prefix,
+        ? this.ledger.totals(
             name,
             region.hosts.map((h) => h.name),
           )
@@ -295,24 +281,5 @@ export class Inventory {
     const end = await this.watcher.waitFor(queue, String(job.id), Math.max(1, deadline - Date.now()));
     if (end?.state !== 'succeeded')
       this.logger.warn({ region, host, job_id: job.id, state: end?.state ?? 'gone', request_id: by.request_id }, 'inventory refresh did not finish in time');
-  }
-}
-
-function parseJson<T>(raw: string | null): T | null {
-  if (!raw) return null;
-  try {
-    return JSON.parse(raw) as T;
-  } catch {
-    return null;
-  }
-}
-
-function parseEntry(raw: string | null): InventoryEntry | null {
-  if (!raw) return null;
-  try {
-    const e = JSON.parse(raw) as InventoryEntry;
-    return Array.isArray(e.vms) ? e : null;
-  } catch {
-    return null;
   }
 }

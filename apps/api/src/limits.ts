@@ -2,32 +2,27 @@
  * Limits: a per-token request rate (fixed window counted in Redis, so every API process shares it)
  * and an optional per-region VM quota.
  */
-import { randomUUID } from 'node:crypto';
-import { keys, type RegionConfig, scanKeys } from '@provisioner/contracts';
+import type { RegionConfig } from '@provisioner/contracts';
+import { RateLimiter } from '@provisioner/store';
 import type { MiddlewareHandler } from 'hono';
 import type { Redis } from 'ioredis';
 import type { AppEnv, Services } from './context.ts';
 import { ApiError } from './errors.ts';
 import { vmItems } from './inventory.ts';
 
-// Counts one request in the window and starts the window's expiry with its first request.
-const COUNT = `local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return {n, redis.call('PTTL', KEYS[1])}`;
-
 /**
  * Answers 429 with Retry-After once a token has used up `rate_limit.requests` in the current window of
  * `rate_limit.per_seconds`. Tokens without a rate limit are not counted.
  */
 export function rateLimit(redis: Redis, prefix: string): MiddlewareHandler<AppEnv> {
+  const limiter = new RateLimiter(redis, prefix);
   return async (c, next) => {
     const limit = c.get('caller')?.rateLimit;
     const name = c.get('caller')?.name;
     if (!limit || !name) return next();
     const windowMs = limit.per_seconds * 1000;
-    const window = Math.floor(Date.now() / windowMs);
-    const [count, ttl] = (await redis.eval(COUNT, 1, keys.rateLimit(prefix, name, window), String(windowMs))) as [number, number];
-    const resetS = Math.max(1, Math.ceil((ttl > 0 ? ttl : windowMs) / 1000));
+    const { count, resetMs } = await limiter.hit(name, windowMs);
+    const resetS = Math.max(1, Math.ceil(resetMs / 1000));
     c.header('RateLimit-Limit', String(limit.requests));
     c.header('RateLimit-Remaining', String(Math.max(0, limit.requests - count)));
     c.header('RateLimit-Reset', String(resetS));
@@ -40,13 +35,6 @@ export function rateLimit(redis: Redis, prefix: string): MiddlewareHandler<AppEn
   };
 }
 
-/** Names of VMs whose create was accepted in the region (host recorded), whether or not they exist yet. */
-async function acceptedNames(redis: Redis, prefix: string, region: string): Promise<string[]> {
-  const start = keys.vmHost(prefix, region, '');
-  return (await scanKeys(redis, `${start}*`)).map((k) => k.slice(start.length));
-}
-
-const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 /** Placement, quota count and name reservation take milliseconds; a lock left by a request that died with Redis lapses soon. */
 const LOCK_TTL_MS = 2_000;
 
@@ -83,17 +71,17 @@ export async function withRegionLock<T>(s: Services, region: RegionConfig, fn: (
 }
 
 async function withRedisLock<T>(s: Services, region: string, fn: () => Promise<T>): Promise<T> {
-  const lockKey = `${s.config.queue_prefix}:quotalock:${region}`;
-  const token = randomUUID();
   const deadline = Date.now() + LOCK_WAIT_MS;
-  while ((await s.redis.set(lockKey, token, 'PX', LOCK_TTL_MS, 'NX')) === null) {
+  let token = await s.regionLock.tryAcquire(region, LOCK_TTL_MS);
+  while (token === null) {
     if (Date.now() > deadline) throw new ApiError('UNAVAILABLE', 'too many creates at once in this region, try again', { headers: { 'Retry-After': '1' } });
     await new Promise((r) => setTimeout(r, 2 + Math.random() * 6));
+    token = await s.regionLock.tryAcquire(region, LOCK_TTL_MS);
   }
   try {
     return await fn();
   } finally {
-    await s.redis.eval(UNLOCK, 1, lockKey, token).catch(() => undefined);
+    await s.regionLock.release(region, token).catch(() => undefined);
   }
 }
 
@@ -104,7 +92,7 @@ async function withRedisLock<T>(s: Services, region: string, fn: () => Promise<T
 export async function checkQuota(s: Services, region: RegionConfig, name: string): Promise<void> {
   const max = region.max_vms;
   if (max === undefined) return;
-  const [entries, accepted] = await Promise.all([s.inventory.entries([region]), acceptedNames(s.redis, s.config.queue_prefix, region.region_name)]);
+  const [entries, accepted] = await Promise.all([s.inventory.entries([region]), s.ledger.acceptedNames(region.region_name)]);
   const names = new Set([...vmItems(entries).map((v) => v.vm_name), ...accepted]);
   names.delete(name);
   if (names.size >= max) {

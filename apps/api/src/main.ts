@@ -4,7 +4,8 @@
  */
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
-import { type Config, ConfigError, connectRedis, LOG_REDACT, loadConfig, Queues } from '@provisioner/contracts';
+import { type Config, ConfigError, LOG_REDACT, loadConfig } from '@provisioner/contracts';
+import { connectRedis, JobQueue } from '@provisioner/store';
 import { pino } from 'pino';
 import { createApp } from './app.ts';
 
@@ -33,7 +34,7 @@ export async function startApi(config: Config) {
       resolve();
     });
   });
-  const queues = new Queues(redis, config);
+  const queues = new JobQueue(redis, config);
   const app = createApp({ config, redis, queues, logger });
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => logger.info({ port: info.port, redis: redis.status }, 'api ready'));
 

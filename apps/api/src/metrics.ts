@@ -3,7 +3,8 @@
  * status, their latency, jobs submitted by kind, and — read from Redis at scrape time, so every API
  * replica reports the same numbers — each queue's depth per state and the age of its oldest waiting job.
  */
-import { type Queues, WEBHOOK_QUEUE } from '@provisioner/contracts';
+import { WEBHOOK_QUEUE } from '@provisioner/contracts';
+import type { JobQueue } from '@provisioner/store';
 import type { Queue } from 'bullmq';
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
@@ -31,7 +32,7 @@ export class ApiMetrics {
   private readonly latency: Histogram<'method' | 'route'>;
   private readonly submitted: Counter<'kind'>;
 
-  constructor(queues: Queues) {
+  constructor(queues: JobQueue) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({

@@ -2,7 +2,7 @@
  * Submitting operations: the one path from a validated request to a queued job, shared by the new
  * routes (which answer 202 with the job) and the legacy routes (which wait for the outcome).
  */
-import { freeCreate, isTerminal, keys, reservePending, TagsSchema, toJobView, VmNameSchema, WebhookUrlSchema } from '@provisioner/contracts';
+import { isTerminal, TagsSchema, toJobView, VmNameSchema, WebhookUrlSchema } from '@provisioner/contracts';
 import type { Job } from 'bullmq';
 import type { Context } from 'hono';
 import { z } from 'zod';
@@ -54,7 +54,7 @@ export function jobVisible(owner: string | null, job: Job): boolean {
  */
 export async function vmOwner(s: Services, region: string, name: string, vm: VmItem | null): Promise<string | undefined> {
   if (vm) return vm.tags.owner;
-  for (const id of await s.redis.zrange(keys.vmOps(s.config.queue_prefix, region, name), 0, -1)) {
+  for (const id of await s.ledger.line(region, name)) {
     const data = (await s.queues.find(id))?.job.data as { kind?: string; tags?: Record<string, string> } | undefined;
     if (data?.kind === 'create') return data.tags?.owner;
   }
@@ -94,7 +94,7 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
     throw new ApiError('VALIDATION', `region ${region.region_name} has no host ${body.host}`, { details: [{ path: 'host', message: 'unknown host' }] });
   }
   const need = { vcpus: type.vcpus, memory_mb: type.memory_mb, storage_mb: type.storage_mb };
-  // Places the VM and reserves its room and name on the chosen host in one step (reservePending): the
+  // Places the VM and reserves its room and name on the chosen host in one step (VmLedger.reserve): the
   // host, or the placement that found no room, or null when a concurrent create took the room first.
   const placeAndReserve = async (exact: boolean): Promise<string | NoRoom | null> => {
     const { placement, states, entries } = await s.inventory.chooseHost(region, need, { pin: body.host, exact });
@@ -102,7 +102,7 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
     if (!placement.ok) return placement;
     const state = states.find((st) => st.host.name === placement.host) as HostState;
     const limits = pendingLimits(state, s.config.placement);
-    const r = await reservePending(s.redis, s.config.queue_prefix, region.region_name, placement.host, body.vm_name, need, limits);
+    const r = await s.ledger.reserve(region.region_name, placement.host, body.vm_name, need, limits);
     if (r.ok) return placement.host;
     if (r.reason === 'exists') throw new ApiError('CONFLICT', 'vm already exists');
     return null;
@@ -150,7 +150,7 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
     });
   } catch (e) {
     // Nothing was queued: free the name and the room again.
-    await freeCreate(s.redis, s.config.queue_prefix, region.region_name, host, body.vm_name).catch(() => undefined);
+    await s.ledger.free(region.region_name, host, body.vm_name).catch(() => undefined);
     throw e;
   }
 }

@@ -71,7 +71,7 @@ function listedUse(s: HostState): { n: number; vcpus: number; memory_mb: number 
 
 /**
  * How much may be pending on the host in all, given what its inventory lists: the room the pending
- * totals may fill. Checked and reserved in one step in Redis (reservePending), so concurrent creates in
+ * totals may fill. Checked and reserved in one step in Redis (VmLedger.reserve), so concurrent creates in
  * any API process never count the same room twice.
  */
 export function pendingLimits(s: HostState, r: Ratios): PendingLimits {

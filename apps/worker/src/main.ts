@@ -5,9 +5,10 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Config, ConfigError, connectRedis, duplicateRedis, hostQueueName, LOG_REDACT, loadConfig } from '@provisioner/contracts';
+import { type Config, ConfigError, hostQueueName, LOG_REDACT, loadConfig } from '@provisioner/contracts';
 import type { Hypervisor } from '@provisioner/libvirt';
-import { type Job, Queue, Worker } from 'bullmq';
+import { connectRedis, duplicateRedis, InventoryStore, JobQueue, VmLedger } from '@provisioner/store';
+import { type Job, Worker } from 'bullmq';
 import { pino } from 'pino';
 import { listenForCancels } from './cancel.ts';
 import { checkHostKeys, makeHypervisors } from './hosts.ts';
@@ -30,16 +31,19 @@ export async function startWorker(config: Config) {
     throw e;
   });
   const workers: Worker[] = [];
-  const queues: Queue[] = [];
+  const stores = {
+    jobs: new JobQueue(redis, config),
+    ledger: new VmLedger(redis, config.queue_prefix),
+    inventory: new InventoryStore(redis, config.queue_prefix),
+  };
   // Deliveries run on their own queue: host workers only enqueue events, never wait on receivers.
   const hooks = startWebhookWorker(config, redis, log, (outcome) => metrics.deliveryAttempted(outcome));
 
   for (const region of config.regions) {
     for (const host of region.hosts) {
       const name = hostQueueName(region.region_name, host.name);
-      const queue = new Queue(name, { connection: redis, prefix: config.queue_prefix });
+      const queue = stores.jobs.get(name);
       queue.on('error', (e) => log.warn({ err: e.message, queue: name }, 'queue error'));
-      queues.push(queue);
       await queue.setGlobalConcurrency(host.max_concurrent_operations);
       // Scheduled jobs are removed as soon as they end: BullMQ trims a queue's whole completed (or failed)
       // set to the count a job ends with, so a small count here would remove users' jobs from this queue
@@ -72,7 +76,7 @@ export async function startWorker(config: Config) {
       const hv = hypervisors.get(`${region.region_name}/${host.name}`);
       if (!hv) throw new Error(`no hypervisor for ${name}`);
       const rt: HostRuntime = { region: region.region_name, host: host.name, hv, queue };
-      const worker = new Worker(name, makeProcessor(rt, redis, config, log, metrics), {
+      const worker = new Worker(name, makeProcessor(rt, stores, config, log, metrics), {
         connection: duplicateRedis(redis, { maxRetriesPerRequest: null }),
         prefix: config.queue_prefix,
         concurrency: host.max_concurrent_operations,
@@ -81,8 +85,7 @@ export async function startWorker(config: Config) {
         maxStalledCount: config.worker.max_stalled_count,
       });
       worker.on('error', (e) => log.error({ err: e.message, queue: name }, 'worker error'));
-      const ended = (job: Job | undefined) =>
-        void onJobEnded(rt, redis, config, job).catch((e: unknown) => log.warn({ err: String(e) }, 'ending a VM turn failed'));
+      const ended = (job: Job | undefined) => void onJobEnded(rt, stores, job).catch((e: unknown) => log.warn({ err: String(e) }, 'ending a VM turn failed'));
       worker.on('completed', ended);
       worker.on('failed', ended);
       worker.on('completed', (job) => metrics.jobEnded(`${region.region_name}/${host.name}`, job, true));
@@ -95,7 +98,7 @@ export async function startWorker(config: Config) {
     }
   }
 
-  const stopCancels = await listenForCancels(redis, config.queue_prefix, workers, log);
+  const stopCancels = await listenForCancels(stores.jobs, workers, log);
 
   const health = createServer((req, res) => {
     if (req.url === '/health') {
@@ -137,7 +140,7 @@ export async function startWorker(config: Config) {
       await Promise.all(workers.map((w) => w.close()));
       await stopCancels();
       await hooks.close();
-      await Promise.all(queues.map((q) => q.close()));
+      await stores.jobs.close();
       await Promise.all([...hypervisors.values()].map((h) => h.close()));
       health.close();
       await redis.quit().catch(() => undefined);

@@ -1,13 +1,11 @@
-import { type Config, canceledError, cancelRequestedBy, JobPayload, redactText, releasePending, STEPS, type VmJobPayload } from '@provisioner/contracts';
+import { type Config, canceledError, JobPayload, redactText, STEPS, type VmJobPayload } from '@provisioner/contracts';
 import { type Hypervisor, isLibvirtError } from '@provisioner/libvirt';
 import { DelayedError, type Job, type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { toBullError, toJobError, WorkerError } from './errors.ts';
 import { updateInventoryVm } from './inventory.ts';
 import type { WorkerMetrics } from './metrics.ts';
-import { endTurn, isMyTurn } from './ordering.ts';
-import type { ProcessorContext } from './processors/context.ts';
+import type { ProcessorContext, WorkerStores } from './processors/context.ts';
 import { CREATE_WEIGHTS, cleanupCreate, processCreate } from './processors/create.ts';
 import { processDelete } from './processors/delete.ts';
 import { processEditTags } from './processors/edit-tags.ts';
@@ -50,14 +48,13 @@ function dispatch(ctx: ProcessorContext, p: JobPayload): Promise<unknown> {
 }
 
 /** Builds the BullMQ processor for one host's queue. */
-export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log: Logger, metrics?: WorkerMetrics) {
-  const prefix = config.queue_prefix;
+export function makeProcessor(rt: HostRuntime, stores: WorkerStores, config: Config, log: Logger, metrics?: WorkerMetrics) {
   return async (job: Job, token?: string, signal?: AbortSignal): Promise<unknown> => {
     const parsed = JobPayload.safeParse(job.data);
     if (!parsed.success) throw toBullError(toJobError(parsed.error));
     const p = parsed.data;
     const vm = p.kind === 'refresh' || p.kind === 'image-cache' ? null : (p as VmJobPayload);
-    if (vm && !(await isMyTurn(redis, prefix, rt.queue, vm.region, vm.vm_name, String(job.id)))) {
+    if (vm && !(await stores.ledger.isMyTurn(rt.queue, vm.region, vm.vm_name, String(job.id)))) {
       await job.moveToDelayed(Date.now() + TURN_POLL_MS, token);
       throw new DelayedError();
     }
@@ -65,12 +62,12 @@ export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log
     const steps = new StepRunner(job, STEPS[p.kind], p.kind === 'create' ? CREATE_WEIGHTS : undefined, (step, s, ok) =>
       metrics?.stepEnded(p.kind, step, s, ok),
     );
-    const ctx: ProcessorContext = { job, hv: rt.hv, redis, config, queue: rt.queue, log: jlog, steps, signal: signal ?? new AbortController().signal };
+    const ctx: ProcessorContext = { job, hv: rt.hv, stores, config, queue: rt.queue, log: jlog, steps, signal: signal ?? new AbortController().signal };
     jlog.info({ attempt: job.attemptsMade + 1 }, 'job started');
     metrics?.jobStarted(rt.queue.name, job, p.kind);
     await steps.log(`attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1} started on ${rt.region}/${rt.host}`);
     // Canceled before it started: while it waited for its turn or a retry, or before a stall handed it here.
-    const canceledBy = await cancelRequestedBy(redis, prefix, String(job.id));
+    const canceledBy = await stores.jobs.cancelRequestedBy(String(job.id));
     try {
       if (canceledBy) throw new WorkerError('CANCELED', `canceled by ${canceledBy}`, false);
       const result = await dispatch(ctx, p);
@@ -80,7 +77,7 @@ export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log
     } catch (e) {
       let err = toJobError(e);
       // Aborted on request: whatever the interrupted step threw, the job ends canceled and is not retried.
-      const by = err.code === 'CANCELED' || ctx.signal.aborted ? await cancelRequestedBy(redis, prefix, String(job.id)).catch(() => null) : null;
+      const by = err.code === 'CANCELED' || ctx.signal.aborted ? await stores.jobs.cancelRequestedBy(String(job.id)).catch(() => null) : null;
       if (by) err = canceledError(by);
       const final = !err.retryable || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       // Clients see the host by its configured name; the log also says how it was reached (user@address:port).
@@ -100,7 +97,7 @@ export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log
 
   /** Writes what the VM now looks like to its host's inventory (the VM's turn ends once BullMQ records the outcome). */
   async function finish(ctx: ProcessorContext, vm: VmJobPayload): Promise<void> {
-    await updateInventoryVm(redis, prefix, rt.region, rt.host, rt.hv, vm.vm_name).catch((e: unknown) =>
+    await updateInventoryVm(stores.inventory, rt.region, rt.host, rt.hv, vm.vm_name).catch((e: unknown) =>
       ctx.log.warn({ err: String(e) }, 'inventory update failed'),
     );
   }
@@ -112,11 +109,11 @@ export function makeProcessor(rt: HostRuntime, redis: Redis, config: Config, log
  * consecutive operations' job windows apart. A worker that dies before this is covered by isMyTurn,
  * which drops a finished head of the line.
  */
-export async function onJobEnded(rt: HostRuntime, redis: Redis, config: Config, job: Job | undefined): Promise<void> {
+export async function onJobEnded(rt: HostRuntime, stores: WorkerStores, job: Job | undefined): Promise<void> {
   if (!job?.finishedOn) return; // failed but will be retried: its turn goes on
   const p = job.data as { kind?: string; region?: string; vm_name?: string };
   if (p.kind === undefined || p.kind === 'refresh' || !p.region || !p.vm_name) return;
   // A finished create is in the inventory now (or failed): placement stops counting it as pending.
-  if (p.kind === 'create') await releasePending(redis, config.queue_prefix, p.region, rt.host, p.vm_name);
-  await endTurn(redis, config.queue_prefix, rt.queue, p.region, p.vm_name, String(job.id));
+  if (p.kind === 'create') await stores.ledger.release(p.region, rt.host, p.vm_name);
+  await stores.ledger.endTurn(rt.queue, p.region, p.vm_name, String(job.id));
 }

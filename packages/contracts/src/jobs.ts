@@ -1,6 +1,6 @@
 /**
  * The job catalog shared by producer (API) and consumer (worker): kinds, payloads, results, the
- * public job view, queue names and Redis keys. Processors parse `job.data` with these schemas first,
+ * public job view and queue names. Processors parse `job.data` with these schemas first,
  * because payloads may come from an older API build.
  */
 import { z } from 'zod';
@@ -144,39 +144,6 @@ export interface JobView {
 export function hostQueueName(region: string, host: string): string {
   return `ops.${region}.${host}`;
 }
-
-/** Redis keys outside BullMQ's own. All carry the prefix's hash tag, so they live in one cluster slot. */
-export const keys = {
-  /** job id → queue name, so a job can be found from its id alone. */
-  jobQueue: (p: string, id: string) => `${p}:jobq:${id}`,
-  /** ZSET of pending operation job ids of one VM, scored by seq: only the lowest may run. */
-  vmOps: (p: string, region: string, vm: string) => `${p}:vmops:${region}/${vm}`,
-  vmSeq: (p: string, region: string, vm: string) => `${p}:vmseq:${region}/${vm}`,
-  /** The host a VM lives on (set when its create is accepted, removed when it is deleted). */
-  vmHost: (p: string, region: string, vm: string) => `${p}:vmhost:${region}/${vm}`,
-  /** JSON InventoryEntry of one host. */
-  inventory: (p: string, region: string, host: string) => `${p}:inv:${region}/${host}`,
-  /** JSON HostInfoRecord of one host (cpus, memory, free disk), written by workers with each inventory refresh. */
-  hostInfo: (p: string, region: string, host: string) => `${p}:hostinfo:${region}/${host}`,
-  /** JSON ImageCacheRecord of one host: its cache of catalog images as the image-cache job last saw it. */
-  imageCache: (p: string, region: string, host: string) => `${p}:imgcache:${region}/${host}`,
-  /** HASH vm name → JSON PendingCreate: creates placed on the host that may not be in its inventory yet. */
-  pendingCreates: (p: string, region: string, host: string) => `${p}:pending:${region}/${host}`,
-  /** HASH n, vcpus, memory_mb, storage_mb: the running totals of pendingCreates (pending.ts keeps them equal). */
-  pendingTotals: (p: string, region: string, host: string) => `${p}:pendsum:${region}/${host}`,
-  /** Set when a job's cancellation is asked for (value: who asked); workers check it before and while running. */
-  cancel: (p: string, id: string) => `${p}:cancel:${id}`,
-  /** Pub/sub channel on which job ids to cancel are announced to every worker process. */
-  cancelChannel: (p: string) => `${p}:cancel`,
-  /** Idempotency-Key record (the key is hashed with the caller's token name). */
-  idempotency: (p: string, hash: string) => `${p}:idem:${hash}`,
-  /** Request counter of one token in one rate-limit window. */
-  rateLimit: (p: string, token: string, window: number) => `${p}:rl:${token}:${window}`,
-  /** Failed authentications from one client address in the current throttle window. */
-  authFailures: (p: string, address: string) => `${p}:authfail:${address}`,
-  /** Set while a token (its SHA-256, hex) has recently authenticated from an address: it is not throttled there. */
-  authOk: (p: string, address: string, tokenDigest: string) => `${p}:authok:${address}:${tokenDigest}`,
-};
 
 /** libvirt's domain state texts, as `virsh domstate` prints them (the inventory's `state`). */
 export const VM_STATES = ['running', 'idle', 'paused', 'in shutdown', 'shut off', 'crashed', 'pmsuspended', 'no state'] as const;

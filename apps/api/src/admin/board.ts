@@ -8,7 +8,8 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { type Config, type Queues, redactText, WEBHOOK_QUEUE } from '@provisioner/contracts';
+import { type Config, redactText, WEBHOOK_QUEUE } from '@provisioner/contracts';
+import type { JobQueue } from '@provisioner/store';
 import type { Queue } from 'bullmq';
 import type { Hono } from 'hono';
 
@@ -24,7 +25,7 @@ export interface BoardQueue {
  * Queues besides the host queues, each found from the configuration (null when not in use). A new
  * kind of queue (e.g. webhook deliveries) is one more entry here.
  */
-export const OTHER_QUEUES: ReadonlyArray<(config: Config, queues: Queues) => BoardQueue | null> = [
+export const OTHER_QUEUES: ReadonlyArray<(config: Config, queues: JobQueue) => BoardQueue | null> = [
   (_config, queues) => ({
     queue: queues.get(WEBHOOK_QUEUE),
     displayName: 'webhook deliveries',
@@ -33,7 +34,7 @@ export const OTHER_QUEUES: ReadonlyArray<(config: Config, queues: Queues) => Boa
 ];
 
 /** Every queue of the service: one per configured host, then the others. */
-export function boardQueues(config: Config, queues: Queues): BoardQueue[] {
+export function boardQueues(config: Config, queues: JobQueue): BoardQueue[] {
   const hosts = queues.all().map(({ region, host, queue }) => ({
     queue,
     displayName: `${region} / ${host}`,

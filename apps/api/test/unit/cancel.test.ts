@@ -1,4 +1,5 @@
-import { type JobView, keys } from '@provisioner/contracts';
+import type { JobView } from '@provisioner/contracts';
+import { keys } from '@provisioner/store';
 import { describe, expect, it } from 'vitest';
 import { fakeWorker, sleep, TOKENS, useHarness } from './harness.ts';
 

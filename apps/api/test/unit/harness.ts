@@ -15,10 +15,9 @@ import {
   type InventoryEntry,
   type InventoryVm,
   type JobErrorCode,
-  keys,
   type ProgressData,
-  Queues,
 } from '@provisioner/contracts';
+import { InventoryStore, JobQueue } from '@provisioner/store';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -83,7 +82,7 @@ export interface Harness {
   prefix: string;
   config: Config;
   redis: Redis;
-  queues: Queues;
+  queues: JobQueue;
   app: ApiApp;
   logs: string[];
   fetch(path: string, init?: RequestInit & { token?: string | null; json?: unknown }): Promise<Response>;
@@ -135,7 +134,7 @@ export async function startHarness(opts: { extra?: Record<string, unknown>; redi
     },
   });
   const logger = pino({ level: 'info' }, sink);
-  const queues = new Queues(redis, config);
+  const queues = new JobQueue(redis, config);
   const app = createApp({ config, redis, queues, logger });
   const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise<void>((r) => (server.listening ? r() : server.once('listening', () => r())));
@@ -177,7 +176,7 @@ export async function startHarness(opts: { extra?: Record<string, unknown>; redi
     writeInventory: async (region, hostName, vms, extra = {}) => {
       const now = new Date().toISOString();
       const entry: InventoryEntry = { region, host: hostName, observed_at: now, attempted_at: now, error: null, vms: vms.map(vm), ...extra };
-      await redis.set(keys.inventory(prefix, region, hostName), JSON.stringify(entry));
+      await new InventoryStore(redis, prefix).putEntry(entry);
     },
     stop: async () => {
       await app.close();

@@ -1,4 +1,5 @@
-import { hostQueueName, type JobErrorCode, keys } from '@provisioner/contracts';
+import { hostQueueName, type JobErrorCode } from '@provisioner/contracts';
+import { keys } from '@provisioner/store';
 import type { Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { b64, fail, fakeWorker, TOKENS, useHarness } from './harness.ts';

@@ -1,4 +1,5 @@
-import { hostQueueName, keys } from '@provisioner/contracts';
+import { hostQueueName } from '@provisioner/contracts';
+import { keys } from '@provisioner/store';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { b64, deletePrefix, fakeWorker, TOKENS, useHarness } from './harness.ts';
 

@@ -1,15 +1,22 @@
 import type { Config } from '@provisioner/contracts';
 import type { Hypervisor } from '@provisioner/libvirt';
+import type { InventoryStore, JobQueue, VmLedger } from '@provisioner/store';
 import type { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { StepRunner } from '../steps.ts';
 
-/** What every processor gets: the host it works on, Redis, its queue and a way to report steps. */
+/** The Redis state the worker reads and writes, each through its store. */
+export interface WorkerStores {
+  jobs: JobQueue;
+  ledger: VmLedger;
+  inventory: InventoryStore;
+}
+
+/** What every processor gets: the host it works on, the stores, its queue and a way to report steps. */
 export interface ProcessorContext {
   job: Job;
   hv: Hypervisor;
-  redis: Redis;
+  stores: WorkerStores;
   config: Config;
   queue: Queue;
   log: Logger;

@@ -1,4 +1,4 @@
-import { type CreatePayload, decryptUserData, freeCreate } from '@provisioner/contracts';
+import { type CreatePayload, decryptUserData } from '@provisioner/contracts';
 import { AlreadyExistsError, DomainNotFoundError } from '@provisioner/libvirt';
 import type { z } from 'zod';
 import type { ProcessorContext } from './context.ts';
@@ -71,5 +71,5 @@ export async function cleanupCreate(ctx: Omit<ProcessorContext, 'steps'>, p: Pay
   }
   if (!ours) return;
   await ctx.hv.undefine(p.vm_name);
-  await freeCreate(ctx.redis, ctx.config.queue_prefix, p.region, p.host, p.vm_name);
+  await ctx.stores.ledger.free(p.region, p.host, p.vm_name);
 }

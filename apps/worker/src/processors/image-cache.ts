@@ -1,4 +1,4 @@
-import { type ImageCacheEntry, type ImageCachePayload, type ImageCacheRecord, keys, redactText } from '@provisioner/contracts';
+import { type ImageCacheEntry, type ImageCachePayload, type ImageCacheRecord, redactText } from '@provisioner/contracts';
 import type { z } from 'zod';
 import type { ProcessorContext } from './context.ts';
 
@@ -65,7 +65,7 @@ export async function processImageCache(ctx: ProcessorContext, p: z.infer<typeof
     if (e && s.sha256 === null) Object.assign(e, { cached: false, sha256: null, size_bytes: null });
   }
   const record: ImageCacheRecord = { checked_at: new Date().toISOString(), images, pruned: pruned.pruned };
-  await ctx.redis.set(keys.imageCache(config.queue_prefix, p.region, p.host), JSON.stringify(record));
+  await ctx.stores.inventory.putImageCache(p.region, p.host, record);
   return {
     region: p.region,
     host: p.host,

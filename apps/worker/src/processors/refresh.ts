@@ -5,6 +5,6 @@ import type { ProcessorContext } from './context.ts';
 
 /** Lists the host into the inventory (scheduled, and on demand for `?refresh=true`). */
 export async function processRefresh(ctx: ProcessorContext, p: z.infer<typeof RefreshPayload>) {
-  const entry = await ctx.steps.run('list', () => refreshInventory(ctx.redis, ctx.config.queue_prefix, p.region, p.host, ctx.hv));
+  const entry = await ctx.steps.run('list', () => refreshInventory(ctx.stores.inventory, p.region, p.host, ctx.hv));
   return { region: p.region, host: p.host, vms: entry.vms.length, observed_at: entry.observed_at };
 }

@@ -1,0 +1,168 @@
+/**
+ * What Redis knows of each VM between the API and the workers: the host its name is reserved for, the
+ * creates placed on a host that its inventory may not list yet ("pending", with running totals that the
+ * scripts keep equal to the sum of the entries, so placement reads four numbers per host and reserves
+ * room without a lock), and the VM's line of operations (per-VM ordering: only the lowest seq may run).
+ */
+import type { PendingCreate, PendingLimits, PendingTotals } from '@provisioner/contracts';
+import type { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { keys } from './keys.ts';
+import { scanKeys } from './redis.ts';
+import { runScript } from './scripts.ts';
+
+const FIELDS = ['n', 'vcpus', 'memory_mb', 'storage_mb'] as const;
+
+export type ReserveOutcome = { ok: true } | { ok: false; reason: 'exists' } | { ok: false; reason: 'full'; field: keyof PendingTotals };
+
+export class VmLedger {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  // --- The name and the room of a create ---
+
+  /**
+   * Reserves `vm`'s name for `host` and counts it as pending there, in one step, unless the host's pending
+   * totals with it would pass `limits` (then nothing changes). 'exists': the name is taken in the region.
+   */
+  async reserve(region: string, host: string, vm: string, need: PendingCreate, limits: PendingLimits): Promise<ReserveOutcome> {
+    const entry: PendingCreate = { vcpus: need.vcpus, memory_mb: need.memory_mb, storage_mb: need.storage_mb };
+    const needs = { n: 1, ...entry };
+    const out = String(
+      await runScript(
+        this.redis,
+        'reservePending',
+        [this.pendingKey(region, host), this.totalsKey(region, host), keys.vmHost(this.prefix, region, vm)],
+        [vm, host, JSON.stringify(entry), ...FIELDS.map((f) => needs[f]), ...FIELDS.map((f) => (limits[f] === null ? -1 : Math.max(0, limits[f])))],
+      ),
+    );
+    if (out === 'ok') return { ok: true };
+    if (out === 'exists') return { ok: false, reason: 'exists' };
+    return { ok: false, reason: 'full', field: out.slice('full:'.length) as keyof PendingTotals };
+  }
+
+  /** Stops counting `vm` as pending on `host` (its create ended: the inventory counts it now, if it exists). */
+  async release(region: string, host: string, vm: string): Promise<void> {
+    await runScript(this.redis, 'releasePending', [this.pendingKey(region, host), this.totalsKey(region, host)], [vm]);
+  }
+
+  /**
+   * Undoes `reserve` for a create that will not make its VM (not queued, canceled before it ran, or failed
+   * for good): frees the name if it is still reserved for `host`, and stops counting the VM there.
+   */
+  async free(region: string, host: string, vm: string): Promise<void> {
+    await runScript(
+      this.redis,
+      'releasePending',
+      [this.pendingKey(region, host), this.totalsKey(region, host), keys.vmHost(this.prefix, region, vm)],
+      [vm, host],
+    );
+  }
+
+  /** The VM is gone (deleted): its name is free in the region again. */
+  async forget(region: string, vm: string): Promise<void> {
+    await this.redis.del(keys.vmHost(this.prefix, region, vm));
+  }
+
+  /** The host `vm`'s name is reserved for (its create was accepted there), or null. */
+  hostOf(region: string, vm: string): Promise<string | null> {
+    return this.redis.get(keys.vmHost(this.prefix, region, vm));
+  }
+
+  /** Names of VMs whose create was accepted in the region (host recorded), whether or not they exist yet. */
+  async acceptedNames(region: string): Promise<string[]> {
+    const start = keys.vmHost(this.prefix, region, '');
+    return (await scanKeys(this.redis, `${start}*`)).map((k) => k.slice(start.length));
+  }
+
+  /** The running pending totals of each host (read in parallel). */
+  async totals(region: string, hosts: readonly string[]): Promise<Map<string, PendingTotals>> {
+    const out = new Map<string, PendingTotals>();
+    if (hosts.length === 0) return out;
+    const res = await Promise.all(hosts.map((h) => this.redis.hmget(this.totalsKey(region, h), ...FIELDS)));
+    for (const [i, h] of hosts.entries()) {
+      const v = res[i] ?? [];
+      out.set(h, { n: Number(v[0] ?? 0), vcpus: Number(v[1] ?? 0), memory_mb: Number(v[2] ?? 0), storage_mb: Number(v[3] ?? 0) });
+    }
+    return out;
+  }
+
+  /**
+   * Exact pending totals of `host`: entries whose VM the host's inventory lists now (`listed`: counted
+   * there) or whose name is no longer reserved for the host (a canceled or failed create) are dropped, and
+   * the totals recounted from what is left. Reads the whole backlog of the host.
+   */
+  async sweep(region: string, host: string, listed: ReadonlySet<string>): Promise<PendingTotals> {
+    const names = await this.redis.hkeys(this.pendingKey(region, host));
+    const recorded = names.length ? await this.redis.mget(...names.map((n) => keys.vmHost(this.prefix, region, n))) : [];
+    const drop = names.filter((n, i) => recorded[i] !== host || listed.has(n));
+    return this.sweepNames(region, host, drop);
+  }
+
+  /** Removes `names` from the host's pending creates and recounts its totals from what is left. */
+  async sweepNames(region: string, host: string, names: readonly string[]): Promise<PendingTotals> {
+    const s = await runScript<number[]>(this.redis, 'sweepPending', [this.pendingKey(region, host), this.totalsKey(region, host)], names);
+    return { n: Number(s[0]), vcpus: Number(s[1]), memory_mb: Number(s[2]), storage_mb: Number(s[3]) };
+  }
+
+  // --- The VM's turn (its line of operations, filled by JobQueue.submit) ---
+
+  /** The ids of the VM's operations not ended yet, in order. */
+  line(region: string, vm: string): Promise<string[]> {
+    return this.redis.zrange(keys.vmOps(this.prefix, region, vm), 0, -1);
+  }
+
+  /** Whether operations on the VM are still queued or running. */
+  async hasOps(region: string, vm: string): Promise<boolean> {
+    return (await this.redis.zcard(keys.vmOps(this.prefix, region, vm))) > 0;
+  }
+
+  /** The first operation in each VM's line (one pipelined read), undefined for a VM with none. */
+  async heads(vms: ReadonlyArray<{ region: string; vm: string }>): Promise<Array<string | undefined>> {
+    if (vms.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const v of vms) pipe.zrange(keys.vmOps(this.prefix, v.region, v.vm), 0, 0);
+    return ((await pipe.exec()) ?? []).map(([err, r]) => (err ? undefined : (r as string[])[0]));
+  }
+
+  /**
+   * Whether `jobId` is first in its VM's line. A head that is not in `queue` any more or has finished
+   * (removed by an operator, or its worker died before ending its turn) is dropped: it must not block
+   * the VM forever.
+   */
+  async isMyTurn(queue: Queue, region: string, vm: string, jobId: string): Promise<boolean> {
+    const key = keys.vmOps(this.prefix, region, vm);
+    for (let i = 0; i < 100; i++) {
+      const [first] = await this.redis.zrange(key, 0, 0);
+      if (first === undefined || first === jobId) return true;
+      const head = await queue.getJob(first);
+      const state = head ? await head.getState() : 'unknown';
+      if (!head || state === 'completed' || state === 'failed' || state === 'unknown') {
+        await this.redis.zrem(key, first);
+        continue;
+      }
+      return false;
+    }
+    return false;
+  }
+
+  /** Ends this job's turn and promotes the VM's next operation if it is waiting as delayed. */
+  async endTurn(queue: Queue, region: string, vm: string, jobId: string): Promise<void> {
+    const key = keys.vmOps(this.prefix, region, vm);
+    await this.redis.zrem(key, jobId);
+    const [next] = await this.redis.zrange(key, 0, 0);
+    if (!next) return;
+    const job: Job | undefined = await queue.getJob(next);
+    if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
+  }
+
+  private pendingKey(region: string, host: string): string {
+    return keys.pendingCreates(this.prefix, region, host);
+  }
+
+  private totalsKey(region: string, host: string): string {
+    return keys.pendingTotals(this.prefix, region, host);
+  }
+}

@@ -1,0 +1,79 @@
+/** InventoryStore and its script (patchInventoryVm) against the machine's Redis. */
+import type { InventoryEntry, InventoryVm } from '@provisioner/contracts';
+import { describe, expect, it } from 'vitest';
+import { InventoryStore } from '../src/inventory-store.ts';
+import { keys } from '../src/keys.ts';
+import { useRedisPrefix } from './redis-prefix.ts';
+
+const env = useRedisPrefix('inv');
+const vm = (name: string, state = 'running'): InventoryVm => ({
+  name,
+  uuid: `uuid-${name}`,
+  dom_id: 1,
+  state,
+  managed: true,
+  tags: { owner: 'alice' },
+  ip: null,
+  vcpus: 1,
+  memory_mb: 512,
+  image: null,
+  instance_type: 'tiny',
+});
+const entry = (host: string, vms: InventoryVm[]): InventoryEntry => ({ region: 'r1', host, observed_at: 'now', attempted_at: 'now', error: null, vms });
+
+describe('patchInventoryVm', () => {
+  it('answers false and writes nothing when the host has no entry yet', async () => {
+    const store = new InventoryStore(env.redis, env.prefix);
+    expect(await store.patchVm('r1', 'none', 'a', vm('a'))).toBe(false);
+    expect(await env.redis.exists(keys.inventory(env.prefix, 'r1', 'none'))).toBe(0);
+  });
+
+  it('replaces a VM, adds an unknown one, removes one, and keeps the rest of the entry', async () => {
+    const store = new InventoryStore(env.redis, env.prefix);
+    await store.putEntry(entry('h1', [vm('a'), vm('b')]));
+    expect(await store.patchVm('r1', 'h1', 'a', vm('a', 'shut off'))).toBe(true);
+    expect(await store.patchVm('r1', 'h1', 'c', vm('c'))).toBe(true);
+    expect(await store.patchVm('r1', 'h1', 'b', null)).toBe(true);
+    const e = await store.entry('r1', 'h1');
+    expect(e?.vms.map((v) => [v.name, v.state])).toEqual([
+      ['a', 'shut off'],
+      ['c', 'running'],
+    ]);
+    expect(e?.vms[0]?.tags).toEqual({ owner: 'alice' });
+    expect(e).toMatchObject({ region: 'r1', host: 'h1', observed_at: 'now', error: null });
+  });
+
+  it('removing the last VM leaves an empty array (not the object Redis’ cjson would write), so readers still take the entry', async () => {
+    const store = new InventoryStore(env.redis, env.prefix);
+    await store.putEntry(entry('h2', [vm('a')]));
+    await store.patchVm('r1', 'h2', 'a', null);
+    expect(JSON.parse((await env.redis.get(keys.inventory(env.prefix, 'r1', 'h2'))) ?? '').vms).toEqual([]);
+    expect((await store.entries([{ region: 'r1', host: 'h2' }]))[0]?.vms).toEqual([]);
+    // Removing a VM that is not there changes nothing.
+    expect(await store.patchVm('r1', 'h2', 'ghost', null)).toBe(true);
+    expect((await store.entry('r1', 'h2'))?.vms).toEqual([]);
+  });
+
+  it('reads host info and image cache records, null for a host with none or an unreadable one', async () => {
+    const store = new InventoryStore(env.redis, env.prefix);
+    const info = { observed_at: 'now', cpus: 4, memory_mb: 8192, memory_available_mb: 4096, disk_free_bytes: 1, disk_total_bytes: 2, kvm: true };
+    await store.putHostInfo('r1', 'h1', info);
+    await env.redis.set(keys.hostInfo(env.prefix, 'r1', 'h2'), '{not json');
+    expect(
+      await store.hostInfo([
+        { region: 'r1', host: 'h1' },
+        { region: 'r1', host: 'h2' },
+        { region: 'r1', host: 'h3' },
+      ]),
+    ).toEqual([info, null, null]);
+    await store.putImageCache('r1', 'h1', { checked_at: 'now', images: {}, pruned: [] });
+    await env.redis.set(keys.imageCache(env.prefix, 'r1', 'h2'), '{"images":null}');
+    expect(
+      await store.imageCaches([
+        { region: 'r1', host: 'h1' },
+        { region: 'r1', host: 'h2' },
+      ]),
+    ).toEqual([{ checked_at: 'now', images: {}, pruned: [] }, null]);
+    expect(await store.entries([])).toEqual([]);
+  });
+});

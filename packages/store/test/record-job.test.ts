@@ -1,0 +1,90 @@
+/** JobQueue.submit and its script (recordJob), and the VM's turn (VmLedger), against the machine's Redis. */
+import { afterAll, describe, expect, it } from 'vitest';
+import { JobQueue } from '../src/job-queue.ts';
+import { keys } from '../src/keys.ts';
+import { runScript } from '../src/scripts.ts';
+import { VmLedger } from '../src/vm-ledger.ts';
+import { jobConfig } from './job-config.ts';
+import { useRedisPrefix } from './redis-prefix.ts';
+
+const env = useRedisPrefix('record');
+let jobs: JobQueue;
+const by = { submitted_by: 'test' };
+const start = (vm: string) => jobs.submit({ kind: 'start', region: 'r1', host: 'h1', vm_name: vm, ...by });
+
+afterAll(() => jobs?.close());
+
+describe('recordJob', () => {
+  it('records the job’s queue with a TTL and gives each operation on a VM the next seq and its place in the VM’s line', async () => {
+    jobs = new JobQueue(env.redis, jobConfig(env.prefix));
+    const a = await start('vm-a');
+    const b = await start('vm-a');
+    const other = await start('vm-b');
+    expect([a.data.seq, b.data.seq, other.data.seq]).toEqual([1, 2, 1]);
+    expect(await env.redis.get(keys.jobQueue(env.prefix, String(a.id)))).toBe('ops.r1.h1');
+    const ttl = await env.redis.ttl(keys.jobQueue(env.prefix, String(a.id)));
+    expect(ttl).toBeGreaterThan(jobs.config.retention_seconds);
+    expect(ttl).toBeLessThanOrEqual(jobs.config.retention_seconds + 3600);
+    const ledger = new VmLedger(env.redis, env.prefix);
+    expect(await ledger.line('r1', 'vm-a')).toEqual([a.id, b.id]);
+    expect(
+      await ledger.heads([
+        { region: 'r1', vm: 'vm-a' },
+        { region: 'r1', vm: 'vm-b' },
+        { region: 'r1', vm: 'none' },
+      ]),
+    ).toEqual([a.id, other.id, undefined]);
+    expect((await jobs.find(String(b.id)))?.state).toBe('waiting');
+  });
+
+  it('a host job gets no seq and no line (the script with the job key alone)', async () => {
+    jobs ??= new JobQueue(env.redis, jobConfig(env.prefix));
+    const job = await jobs.submit({ kind: 'refresh', region: 'r1', host: 'h2', ...by });
+    expect((job.data as { seq?: number }).seq).toBeUndefined();
+    expect(await env.redis.get(keys.jobQueue(env.prefix, String(job.id)))).toBe('ops.r1.h2');
+    expect(await runScript(env.redis, 'recordJob', [keys.jobQueue(env.prefix, 'x')], ['q', 60, 'x'])).toBe(0);
+  });
+
+  it('encrypts a create’s user-data and never stores it in plain text', async () => {
+    jobs ??= new JobQueue(env.redis, jobConfig(env.prefix));
+    const job = await jobs.submit({
+      kind: 'create',
+      region: 'r1',
+      host: 'h1',
+      vm_name: 'vm-c',
+      instance_type: 'tiny',
+      vcpus: 1,
+      memory_mb: 512,
+      storage_mb: 4096,
+      image: { name: 'tiny', url: 'https://images.example.org/tiny.qcow2' },
+      tags: {},
+      user_data: '#cloud-config\nsecret: plain-text-here\n',
+      ...by,
+    });
+    const raw = await env.redis.hget(jobs.get('ops.r1.h1').toKey(String(job.id)), 'data');
+    expect(raw).not.toContain('plain-text-here');
+    expect(JSON.parse(raw ?? '{}').user_data_enc).toBeTypeOf('string');
+  });
+
+  it('only the first of a VM’s line has its turn; a finished or vanished head is dropped; ending a turn promotes the next delayed one', async () => {
+    jobs ??= new JobQueue(env.redis, jobConfig(env.prefix));
+    const ledger = new VmLedger(env.redis, env.prefix);
+    const queue = jobs.get('ops.r1.h1');
+    const a = await start('vm-t');
+    // The next operation waits as delayed (as a worker leaves a job whose VM is busy).
+    const b = await queue.add('start', {}, { delay: 60_000 });
+    await env.redis.zadd(keys.vmOps(env.prefix, 'r1', 'vm-t'), 2, String(b.id));
+    expect(await ledger.isMyTurn(queue, 'r1', 'vm-t', String(a.id))).toBe(true);
+    expect(await ledger.isMyTurn(queue, 'r1', 'vm-t', String(b.id))).toBe(false);
+    expect(await b.isDelayed()).toBe(true);
+    await ledger.endTurn(queue, 'r1', 'vm-t', String(a.id));
+    expect(await ledger.line('r1', 'vm-t')).toEqual([b.id]);
+    expect(await queue.getJobState(String(b.id))).toBe('waiting');
+    // A head removed by an operator does not block the VM.
+    const c = await start('vm-t');
+    await b.remove();
+    expect(await ledger.hasOps('r1', 'vm-t')).toBe(true);
+    expect(await ledger.isMyTurn(queue, 'r1', 'vm-t', String(c.id))).toBe(true);
+    expect(await ledger.line('r1', 'vm-t')).toEqual([c.id]);
+  });
+});
