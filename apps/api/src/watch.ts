@@ -4,8 +4,8 @@
  * soon as something happens; a poll every 500 ms covers events missed while QueueEvents connects or
  * reconnects. A change is reported only when the job view itself changed.
  */
-import { type Config, isTerminal, type JobView, toJobView } from '@provisioner/contracts';
-import { duplicateRedis } from '@provisioner/store';
+import { type Config, isTerminal, type JobView } from '@provisioner/contracts';
+import { duplicateRedis, readJobView } from '@provisioner/store';
 import { type Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -23,14 +23,9 @@ export function changeKind(prev: JobView, next: JobView): ChangeKind {
   return 'state';
 }
 
-/**
- * Reads a job's view. The state is read before the job: a job read first and then found `failed`
- * would show the state without its error. Read this way, the data is never older than the state.
- */
+/** A job's view (the store's one reader, shared with the webhook sender). */
 export async function readView(queue: Queue, id: string): Promise<JobView | null> {
-  const state = await queue.getJobState(id);
-  const job = await queue.getJob(id);
-  return job ? toJobView(job, state) : null;
+  return (await readJobView(queue, id))?.view ?? null;
 }
 
 export class JobWatcher {

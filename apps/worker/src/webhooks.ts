@@ -15,11 +15,10 @@ import {
   redactUrl,
   signWebhook,
   terminalEvent,
-  toJobView,
   WEBHOOK_BACKOFF,
   WEBHOOK_QUEUE,
 } from '@provisioner/contracts';
-import { duplicateRedis, WebhookStore } from '@provisioner/store';
+import { duplicateRedis, readJobView, WebhookStore } from '@provisioner/store';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -115,13 +114,6 @@ export interface WebhookRuntime {
   close(): Promise<void>;
 }
 
-/** Reads the job as GET /v1/jobs/{id} shows it (state first, as readView does). */
-async function currentView(queue: Queue, id: string) {
-  const state = await queue.getJobState(id);
-  const job = await queue.getJob(id);
-  return job ? { job, view: toJobView(job, state) } : null;
-}
-
 function isPublicJob(job: Job): boolean {
   return /^job_[a-f0-9]{32}$/.test(String(job.id)) && (job.data as { kind?: string }).kind !== 'refresh';
 }
@@ -210,7 +202,7 @@ export function startWebhookWorker(config: Config, redis: Redis, log: Logger, on
   });
   worker.on('error', (e) => log.error({ err: e.message, queue: WEBHOOK_QUEUE }, 'worker error'));
 
-  const enqueue = async (type: JobEventType, found: NonNullable<Awaited<ReturnType<typeof currentView>>>) => {
+  const enqueue = async (type: JobEventType, found: NonNullable<Awaited<ReturnType<typeof readJobView>>>) => {
     await webhooks.enqueueJobEvent(type, found.view, callbackOf(found.job.data));
   };
 
@@ -220,7 +212,7 @@ export function startWebhookWorker(config: Config, redis: Redis, log: Logger, on
     enqueueJobEvent: (...a) => webhooks.enqueueJobEvent(...a),
     onJobEnded: async (q, job) => {
       if (!job?.finishedOn || !isPublicJob(job)) return; // will be retried: not an outcome yet
-      const found = await currentView(q, String(job.id));
+      const found = await readJobView(q, String(job.id));
       const type = found && terminalEvent(found.view);
       if (found && type) await enqueue(type, found);
     },
@@ -228,7 +220,7 @@ export function startWebhookWorker(config: Config, redis: Redis, log: Logger, on
       if (!isPublicJob(job)) return;
       const endpoints = await webhooks.listEndpoints();
       if (!endpoints.some((e) => !e.disabled_at && e.events.includes('job.progress'))) return;
-      const found = await currentView(q, String(job.id));
+      const found = await readJobView(q, String(job.id));
       if (found && found.view.state === 'running') await enqueue('job.progress', found);
     },
     close: async () => {

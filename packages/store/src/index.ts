@@ -10,3 +10,4 @@ export * from './scripts.ts';
 export * from './session-store.ts';
 export * from './vm-ledger.ts';
 export * from './webhook-store.ts';
+export * from './job-view.ts';
