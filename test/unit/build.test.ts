@@ -91,4 +91,11 @@ describe('what the API pulls in', () => {
     expect(worker.some((p) => p.includes('node_modules/ssh2/'))).toBe(true);
     expect(worker.some((p) => p.startsWith('packages/libvirt/'))).toBe(true);
   }, 60_000);
+
+  it('contracts is schemas and types: of npm packages it reads only zod and yaml (no Redis client, no BullMQ, no SSH)', async () => {
+    const inputs = await bundledInputs('packages/contracts/src/index.ts');
+    const packages = new Set(inputs.flatMap((p) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(p)?.[1] ?? []));
+    expect([...packages].sort()).toEqual(['yaml', 'zod']);
+    expect(inputs.filter((p) => p.startsWith('packages/') && !p.startsWith('packages/contracts/'))).toEqual([]);
+  }, 60_000);
 });

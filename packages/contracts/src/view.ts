@@ -1,6 +1,18 @@
-import type { Job } from 'bullmq';
 import { decodeJobError } from './job-errors.ts';
 import { type JobKind, type JobState, type JobView, type ProgressData, STEPS } from './jobs.ts';
+
+/** What the view reads of a BullMQ job (a `Job` fits): contracts describes it without depending on BullMQ. */
+export interface JobRecord {
+  id?: string;
+  data: unknown;
+  progress: unknown;
+  failedReason?: string;
+  attemptsMade: number;
+  timestamp: number;
+  processedOn?: number;
+  finishedOn?: number;
+  returnvalue?: unknown;
+}
 
 function iso(ms: number | undefined | null): string | null {
   return ms ? new Date(ms).toISOString() : null;
@@ -21,7 +33,7 @@ export function jobState(bullState: string, failedReason?: string): JobState {
 }
 
 /** The job as clients see it. Never includes job data (user-data ciphertext, tokens) or stack traces. */
-export function toJobView(job: Job, bullState: string, base = ''): JobView {
+export function toJobView(job: JobRecord, bullState: string, base = ''): JobView {
   const data = job.data as { kind: JobKind; region: string; vm_name?: string; host: string; request_id?: string };
   const progress = (typeof job.progress === 'object' ? job.progress : null) as ProgressData | null;
   const state = jobState(bullState, job.failedReason);
