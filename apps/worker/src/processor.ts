@@ -1,4 +1,4 @@
-import { type Config, canceledError, JobPayload, redactText, STEPS, type VmJobPayload } from '@provisioner/contracts';
+import { type Config, canceledError, isHostJob, JobPayload, redactText, STEPS, type VmJobPayload } from '@provisioner/contracts';
 import { type Hypervisor, isLibvirtError } from '@provisioner/libvirt';
 import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { Logger } from 'pino';
@@ -53,7 +53,7 @@ export function makeProcessor(rt: HostRuntime, stores: WorkerStores, config: Con
     const parsed = JobPayload.safeParse(job.data);
     if (!parsed.success) throw toBullError(toJobError(parsed.error));
     const p = parsed.data;
-    const vm = p.kind === 'refresh' || p.kind === 'image-cache' ? null : (p as VmJobPayload);
+    const vm = isHostJob(p) ? null : p;
     if (vm && !(await stores.ledger.isMyTurn(rt.queue, vm.region, vm.vm_name, String(job.id)))) {
       await job.moveToDelayed(Date.now() + TURN_POLL_MS, token);
       throw new DelayedError();

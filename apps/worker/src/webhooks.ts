@@ -11,6 +11,7 @@ import {
   type Config,
   callbackOf,
   type DeliverySpec,
+  isJobId,
   type JobEventType,
   redactUrl,
   signWebhook,
@@ -115,7 +116,7 @@ export interface WebhookRuntime {
 }
 
 function isPublicJob(job: Job): boolean {
-  return /^job_[a-f0-9]{32}$/.test(String(job.id)) && (job.data as { kind?: string }).kind !== 'refresh';
+  return isJobId(String(job.id)) && (job.data as { kind?: string }).kind !== 'refresh';
 }
 
 /** `onAttempt` is told each attempt's outcome (the worker's delivery counter). */

@@ -11,6 +11,8 @@ import {
   encodeJobError,
   encryptUserData,
   hostQueueName,
+  isHostJob,
+  isJobId,
   type JobPayload,
   keepFinished,
   type NewJob,
@@ -66,7 +68,7 @@ export class JobQueue {
     const id = `job_${randomUUID().replaceAll('-', '')}`;
     const queueName = hostQueueName(p.region, p.host);
     const { attempts, backoff_ms } = this.config.worker;
-    const hostJob = p.kind === 'refresh' || p.kind === 'image-cache';
+    const hostJob = isHostJob(p);
     // The job's queue and, for an operation on a VM, its seq and place in the VM's line: one round trip.
     const vmKeys = hostJob ? [] : [keys.vmSeq(this.prefix, p.region, p.vm_name), keys.vmOps(this.prefix, p.region, p.vm_name)];
     const seq = Number(await runScript(this.redis, 'recordJob', [keys.jobQueue(this.prefix, id), ...vmKeys], [queueName, recordTtl(this.config), id]));
@@ -97,7 +99,7 @@ export class JobQueue {
 
   /** Finds a job by its public id, with its BullMQ state; null when unknown or already removed. */
   async find(id: string): Promise<{ job: Job; state: string; queue: Queue } | null> {
-    if (!/^job_[a-f0-9]{32}$/.test(id)) return null;
+    if (!isJobId(id)) return null;
     const queueName = await this.queueOf(id);
     if (!queueName) return null;
     const queue = this.get(queueName);

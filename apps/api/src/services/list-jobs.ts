@@ -1,10 +1,10 @@
 /** Lists jobs newest first from the host queues (BullMQ's lists), filtered, paged by offset. */
-import { JOB_KINDS, JOB_STATES, type JobState, type JobView, toJobView } from '@provisioner/contracts';
+import { isJobId, JOB_KINDS, JOB_STATES, type JobState, type JobView, toJobView } from '@provisioner/contracts';
 import type { Job, JobType, Queue } from 'bullmq';
 import { z } from 'zod';
+import { jobVisible } from '../ops.ts';
 import type { Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
-import { jobVisible } from '../ops.ts';
 
 /** BullMQ's lists holding jobs in each public state. */
 const BULL_TYPES: Record<JobState, JobType[]> = {
@@ -27,12 +27,11 @@ export const JobsQuery = z.strictObject({
 });
 export type JobsQuery = z.infer<typeof JobsQuery>;
 
-/** Public jobs only: scheduled refreshes (ids not ours) are the workers' business. */
-const PUBLIC_ID_RE = /^job_[a-f0-9]{32}$/;
 const PAGE = 200;
 
 function keep(job: Job, view: JobView, q: JobsQuery, owner: string | null): boolean {
-  if (!PUBLIC_ID_RE.test(String(job.id))) return false;
+  // Public jobs only: scheduled refreshes (ids not ours) are the workers' business.
+  if (!isJobId(String(job.id))) return false;
   if (!jobVisible(owner, job)) return false;
   if (q.state !== undefined && view.state !== q.state) return false;
   if (q.kind !== undefined && view.kind !== q.kind) return false;
