@@ -22,6 +22,7 @@ SSHD_PIDFILE=/run/sshd-provisioner.pid
 SSHD_UNIT=/etc/systemd/system/provisioner-sshd.service
 LIBVIRTD_CONF=/etc/libvirt/libvirtd.conf
 QEMU_CONF=/etc/libvirt/qemu.conf
+VIRTLOGD_CONF=/etc/libvirt/virtlogd.conf
 LIBVIRT_SOCKET_DROPIN=/etc/systemd/system/libvirtd.socket.d/provisioner.conf
 LIBVIRT_URI=qemu:///system
 DEFAULT_NETWORK_XML=/usr/share/libvirt/networks/default.xml
@@ -546,6 +547,17 @@ else
   [ "$WROTE" = 0 ] || LIBVIRT_CONF_CHANGED=1
 fi
 
+# Every VM's serial console is logged by virtlogd to DATA_DIR/disks/NAME.console.log (the service makes
+# the file, as the automation user, before each start). virtlogd rolls a log over at max_size and keeps
+# max_backups old ones, so a guest flooding its console fills at most (1 + max_backups) x max_size per VM;
+# max_size 0 would disable rollover. These are virtlogd's defaults, made explicit (they also bound
+# libvirt's own per-domain logs).
+VIRTLOGD_CONF_CHANGED=0
+set_conf "$VIRTLOGD_CONF" max_size 2097152
+[ "$WROTE" = 0 ] || VIRTLOGD_CONF_CHANGED=1
+set_conf "$VIRTLOGD_CONF" max_backups 3
+[ "$WROTE" = 0 ] || VIRTLOGD_CONF_CHANGED=1
+
 # ---------------------------------------------------------------------------------------------------
 # 7. libvirt daemons
 # ---------------------------------------------------------------------------------------------------
@@ -585,9 +597,20 @@ SocketMode=0770"
       changed "restarted libvirtd (systemd) for its new configuration"
     fi
   fi
+  if [ "$VIRTLOGD_CONF_CHANGED" = 1 ] && systemctl is-active --quiet virtlogd.service; then
+    # Its reload is SIGUSR1: virtlogd re-executes itself keeping its clients and open logs.
+    systemctl reload virtlogd.service
+    changed "reloaded virtlogd (systemd) for its new configuration"
+  fi
 else
   mkdir -p /run/libvirt
-  if ! pid_of /run/virtlogd.pid virtlogd >/dev/null; then
+  if pid=$(pid_of /run/virtlogd.pid virtlogd); then
+    if [ "$VIRTLOGD_CONF_CHANGED" = 1 ]; then
+      # SIGUSR1: virtlogd re-executes itself, reading its configuration, keeping its clients and open logs.
+      kill -USR1 "$pid"
+      changed "re-executed virtlogd (pid $pid) for its new configuration"
+    fi
+  else
     virtlogd -d 9>&-
     changed "started virtlogd"
   fi

@@ -54,7 +54,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
         if (job.state !== 'succeeded') problems.push(`delete job ended ${job.state}: ${JSON.stringify(job.error)}`);
       } else if (del.status !== 404) problems.push(`delete answered ${del.status}: ${await del.text()}`);
       if (domainNames(host.libvirt_uri).includes(vm)) problems.push(`domain ${vm} is still defined`);
-      for (const f of [join(host.disks_dir, `${vm}.qcow2`), join(host.disks_dir, `${vm}-seed.iso`)]) {
+      for (const f of [join(host.disks_dir, `${vm}.qcow2`), join(host.disks_dir, `${vm}-seed.iso`), join(host.disks_dir, `${vm}.console.log`)]) {
         if (existsSync(f)) problems.push(`${f} is still there`);
       }
       if (problems.length) problems.push(...stack.logs.slice(-30));

@@ -286,17 +286,25 @@ export function defineArgv(uri: string, name: string): string[] {
   return sh('define', DEFINE, uri, name);
 }
 
-/** Starts a domain; one that is already running is left alone. */
+/**
+ * Starts a domain; one that is already running is left alone. $3, when given, is the serial console's log:
+ * virtlogd (root) appends to it, keeping the file's owner and mode, but creates a missing one root's and
+ * 0600. So the automation user makes it first, 0640; a root-owned one (virtlogd rolled it over) is
+ * replaced while the domain is off.
+ */
 const START = `set -eu
 st=$(virsh -q -c "$1" domstate "$2")
 if [ "$st" = running ]; then echo already; exit 0; fi
+if [ -n "\${3:-}" ] && [ ! -O "$3" ]; then rm -f "$3"; (umask 027 && : >"$3"); fi
 virsh -q -c "$1" start "$2" >/dev/null
 echo started`;
 
-export function startArgv(uri: string, name: string): string[] {
+export function startArgv(uri: string, name: string, consoleLog?: string): string[] {
   assertUri(uri);
   assertVmName(name);
-  return sh('start', START, uri, name);
+  if (consoleLog === undefined) return sh('start', START, uri, name);
+  assertAbsPath(consoleLog);
+  return sh('start', START, uri, name, consoleLog);
 }
 
 /** Asks the guest to shut down (ACPI), polls until it is off, and powers it off after the timeout. */
@@ -366,4 +374,92 @@ export function setTagsArgv(uri: string, name: string, ns: string, metadataXml: 
   assertUri(uri);
   assertVmName(name);
   return sh('set-tags', SET_TAGS, uri, name, ns, metadataXml, description);
+}
+
+/**
+ * Guest readiness of many VMs in ONE exec: for each `FLAG NAME` pair, in parallel (so a silent guest costs
+ * one agent timeout for the whole call, not one per VM), the domain's state and, when it runs, its DHCP
+ * lease and ARP addresses (`virsh domifaddr`) and, when FLAG is 1, its guest agent: a ping, the agent's
+ * interfaces, and cloud-init's /run/cloud-init/result.json (else status.json) read through
+ * guest-file-open/-read/-close. Every agent call carries `--timeout $3`; one unanswered ping skips the
+ * rest. The paths and JSON are constants; the only value pasted into an agent command is the file handle,
+ * after checking it is digits. Output: `@@BOUNDARY VM NAME`, then per step `@@BOUNDARY STEP EXIT` and
+ * the step's output (stdout and stderr); the boundary is random per run ($2): what a guest says (its
+ * interface names, its files) cannot know it.
+ */
+const GUEST_STATUS = `set -u
+uri=$1 b=$2 t=$3
+shift 3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+sec() { s=$1; shift; out=$("$@" 2>&1); rc=$?; printf '@@%s %s %s\\n%s\\n' "$b" "$s" "$rc" "$out"; return $rc; }
+qa() { virsh -q -c "$uri" qemu-agent-command --timeout "$t" "$n" "$1"; }
+readf() {
+  sec "$1-OPEN" qa "{\\"execute\\":\\"guest-file-open\\",\\"arguments\\":{\\"path\\":\\"$2\\",\\"mode\\":\\"r\\"}}" || return 1
+  h=$(printf '%s' "$out" | sed -n 's/^{"return":\\([0-9]\\{1,19\\}\\)}$/\\1/p')
+  [ -n "$h" ] || return 0
+  sec "$1" qa "{\\"execute\\":\\"guest-file-read\\",\\"arguments\\":{\\"handle\\":$h,\\"count\\":65536}}"
+  qa "{\\"execute\\":\\"guest-file-close\\",\\"arguments\\":{\\"handle\\":$h}}" >/dev/null 2>&1
+  return 0
+}
+i=0
+while [ "$#" -ge 2 ]; do
+  f=$1 n=$2
+  shift 2
+  i=$((i + 1))
+  (
+    printf '@@%s VM %s\\n' "$b" "$n"
+    sec STATE virsh -q -c "$uri" domstate "$n" || exit 0
+    [ "$out" = running ] || exit 0
+    sec LEASE virsh -q -c "$uri" domifaddr "$n" --source lease
+    sec ARP virsh -q -c "$uri" domifaddr "$n" --source arp
+    [ "$f" = 1 ] || exit 0
+    sec PING qa '{"execute":"guest-ping"}' || exit 0
+    sec IFACES qa '{"execute":"guest-network-get-interfaces"}'
+    readf RESULT /run/cloud-init/result.json || readf STATUS /run/cloud-init/status.json
+  ) >"$tmp/$i" 2>&1 &
+done
+wait
+j=0
+while [ "$j" -lt "$i" ]; do j=$((j + 1)); cat "$tmp/$j"; done
+echo "@@$b DONE"`;
+
+export interface GuestQuery {
+  name: string;
+  /** Ask the guest agent too (a VM already known ready needs only its addresses). */
+  agent: boolean;
+}
+
+export function guestStatusArgv(uri: string, boundary: string, vms: readonly GuestQuery[], agentTimeoutS: number): string[] {
+  assertUri(uri);
+  if (!/^[a-f0-9]{32,64}$/.test(boundary)) throw new InvalidArgumentError('the boundary must be 32-64 hex digits');
+  assertPositiveInt(agentTimeoutS, 'agent timeout', 60);
+  const args: string[] = [];
+  for (const vm of vms) {
+    assertVmName(vm.name);
+    args.push(vm.agent ? '1' : '0', vm.name);
+  }
+  return sh('guest-status', GUEST_STATUS, uri, boundary, String(agentTimeoutS), ...args);
+}
+
+/** Largest console tail one call returns. */
+export const CONSOLE_TAIL_MAX = 1 << 20;
+
+/**
+ * The last bytes of a VM's serial console log. The first line says which file they come from: `current`,
+ * `rotated` (virtlogd rolled the log over at its max_size: the new file is root's and 0600, so the
+ * automation user reads the newest backup, which is still its own), `unreadable` or `absent`.
+ */
+const CONSOLE_TAIL = `set -u
+if [ -r "$1" ]; then echo current; exec tail -c "$2" "$1"; fi
+if [ -e "$1" ]; then
+  if [ -r "$1.0" ]; then echo rotated; exec tail -c "$2" "$1.0"; fi
+  echo unreadable; exit 0
+fi
+echo absent`;
+
+export function consoleTailArgv(logPath: string, bytes: number): string[] {
+  assertAbsPath(logPath);
+  assertPositiveInt(bytes, 'byte count', CONSOLE_TAIL_MAX);
+  return sh('console-tail', CONSOLE_TAIL, logPath, String(bytes));
 }

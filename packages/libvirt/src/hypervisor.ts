@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import {
+  CONSOLE_TAIL_MAX,
+  consoleTailArgv,
   createDiskArgv,
   createSeedArgv,
   defineArgv,
   domainStateArgv,
   dumpXmlArgv,
   ensureImageArgv,
+  guestStatusArgv,
   hostInfoArgv,
   type ImageRef,
   imageCacheArgv,
@@ -18,6 +21,7 @@ import {
   undefineArgv,
 } from './commands.ts';
 import { AlreadyExistsError, ChecksumMismatchError, CommandFailedError, DomainNotFoundError, DownloadFailedError, ParseError } from './errors.ts';
+import { type ConsoleTail, type GuestStatus, parseConsoleTail, parseGuestStatus } from './guest-parse.ts';
 import { assertPositiveInt, assertTags, assertVmName } from './names.ts';
 import {
   type DomainInfo,
@@ -86,10 +90,11 @@ export class Hypervisor {
     this.uri = opts.uri ?? 'qemu:///system';
   }
 
-  /** Paths of a VM's disk and seed on this host (derived from its validated name). */
-  paths(name: string): { disk: string; seed: string } {
+  /** Paths of a VM's disk, seed and serial console log on this host (derived from its validated name). */
+  paths(name: string): { disk: string; seed: string; console: string } {
     assertVmName(name);
-    return { disk: `${this.opts.disksDir}/${name}.qcow2`, seed: `${this.opts.disksDir}/${name}-seed.iso` };
+    const d = this.opts.disksDir;
+    return { disk: `${d}/${name}.qcow2`, seed: `${d}/${name}-seed.iso`, console: `${d}/${name}.console.log` };
   }
 
   async hostInfo(o: OpOptions = {}): Promise<HostInfo> {
@@ -197,7 +202,7 @@ export class Hypervisor {
    */
   async defineDomain(spec: CreateVmSpec, o: OpOptions = {}): Promise<{ created: boolean }> {
     const domainType = await this.domainType(o);
-    const full: DomainSpec = { ...spec, domainType, network: this.opts.network ?? { type: 'none' } };
+    const full: DomainSpec = { ...spec, domainType, network: this.opts.network ?? { type: 'none' }, consoleLogPath: this.paths(spec.name).console };
     const xml = buildDomainXml(full);
     const r = await this.ssh.run(defineArgv(this.uri, spec.name), { ...o, stdin: xml });
     // The first line is always the script's own; only what follows @@EXISTS is the domain's XML.
@@ -211,7 +216,7 @@ export class Hypervisor {
   }
 
   async start(name: string, o: OpOptions = {}): Promise<{ changed: boolean }> {
-    const out = await this.virsh(startArgv(this.uri, name), name, o);
+    const out = await this.virsh(startArgv(this.uri, name, this.paths(name).console), name, o);
     return { changed: out.trim() === 'started' };
   }
 
@@ -228,10 +233,12 @@ export class Hypervisor {
     return { changed: out.trim() === 'stopped' };
   }
 
-  /** Powers off, undefines and removes the VM's disk and seed. A VM that does not exist is not an error. */
+  /** Powers off, undefines and removes the VM's disk, seed and console log. A VM that does not exist is not an error. */
   async undefine(name: string, o: OpOptions = {}): Promise<{ existed: boolean }> {
-    const { disk, seed } = this.paths(name);
-    const r = await this.ssh.run(undefineArgv(this.uri, name, [disk, `${disk}.part`, seed]), o);
+    const { disk, seed, console } = this.paths(name);
+    // virtlogd's backups of the console log (max_backups, 3 by default) are removed with it.
+    const logs = [console, `${console}.0`, `${console}.1`, `${console}.2`];
+    const r = await this.ssh.run(undefineArgv(this.uri, name, [disk, `${disk}.part`, seed, ...logs]), o);
     return { existed: r.stdout.trim() === 'undefined' };
   }
 
@@ -239,6 +246,42 @@ export class Hypervisor {
   async setTags(name: string, tags: Record<string, string>, o: OpOptions = {}): Promise<void> {
     assertTags(tags);
     await this.virsh(setTagsArgv(this.uri, name, TAGS_NS, tagsMetadataXml(tags), legacyDescription(tags)), name, o);
+  }
+
+  /**
+   * Readiness of the named VMs in ONE SSH exec (commands.ts GUEST_STATUS): state, addresses from the DHCP
+   * lease, ARP and the guest agent, whether the agent answers and cloud-init's progress. The agent is asked
+   * only about VMs not in `skipAgent` (those already known ready), each call within `agentTimeoutS`
+   * (default 2), and all VMs at once: a silent guest costs the call one timeout, not one per VM.
+   * VMs in `skipAgent` get agent and cloud_init `unknown`. A name that is no domain gets state null.
+   */
+  async guestStatus(
+    names: readonly string[],
+    opts: OpOptions & { agentTimeoutS?: number; skipAgent?: readonly string[] } = {},
+  ): Promise<Map<string, GuestStatus>> {
+    if (names.length === 0) return new Map();
+    const t = opts.agentTimeoutS ?? 2;
+    const skip = new Set(opts.skipAgent ?? []);
+    const boundary = randomBytes(16).toString('hex');
+    const argv = guestStatusArgv(
+      this.uri,
+      boundary,
+      [...new Set(names)].map((name) => ({ name, agent: !skip.has(name) })),
+      t,
+    );
+    // Up to 5 agent calls in a row per VM, in parallel across VMs, plus virsh's own start-up.
+    const r = await this.ssh.run(argv, { timeoutMs: 5 * t * 1000 + 30_000, ...opts });
+    return parseGuestStatus(r.stdout, boundary);
+  }
+
+  /**
+   * The last `bytes` (≤ 1 MiB) of the VM's serial console log, which virtlogd writes from its first start
+   * on; null when it has none readable (a VM defined before the log existed).
+   */
+  async consoleTail(name: string, bytes = 64 * 1024, o: OpOptions = {}): Promise<ConsoleTail | null> {
+    assertPositiveInt(bytes, 'byte count', CONSOLE_TAIL_MAX);
+    const r = await this.ssh.run(consoleTailArgv(this.paths(name).console, bytes), o);
+    return parseConsoleTail(r.stdout);
   }
 
   async close(): Promise<void> {

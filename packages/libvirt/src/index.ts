@@ -8,8 +8,19 @@
  * ```
  */
 
-export type { ImageRef } from './commands.ts';
+export { CONSOLE_TAIL_MAX, consoleTailArgv, type GuestQuery, guestStatusArgv, type ImageRef } from './commands.ts';
 export * from './errors.ts';
+export {
+  type AgentState,
+  type CloudInitState,
+  type ConsoleTail,
+  type GuestAddress,
+  type GuestStatus,
+  parseAgentInterfaces,
+  parseConsoleTail,
+  parseDomIfAddr,
+  parseGuestStatus,
+} from './guest-parse.ts';
 export { type CachedImage, type CreateVmSpec, Hypervisor, type HypervisorOptions, type OpOptions } from './hypervisor.ts';
 export * from './names.ts';
 export {

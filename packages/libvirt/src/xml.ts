@@ -16,6 +16,8 @@ export interface DomainSpec {
   memoryMiB: number;
   diskPath: string;
   seedPath: string | null;
+  /** Where virtlogd writes the serial console (bounded by its max_size/max_backups); none when null/absent. */
+  consoleLogPath?: string | null;
   network: NetworkSpec;
   domainType: 'kvm' | 'qemu';
   tags: Record<string, string>;
@@ -89,7 +91,11 @@ export function buildDomainXml(spec: DomainSpec): string {
     `<disk type="file" device="disk"><driver name="qemu" type="qcow2" discard="unmap"/><source file="${abs(spec.diskPath)}"/><target dev="vda" bus="virtio"/><boot order="1"/></disk>`,
     seed,
     interfaceXml(spec.network),
-    '<serial type="pty"/><console type="pty"/>',
+    // The console stays a pty (`virsh console`); virtlogd also appends what it prints to a file. Append,
+    // not truncate: truncating makes virtlogd recreate the file as root's 0600, unreadable by the
+    // automation user (commands.ts START creates it as that user first).
+    spec.consoleLogPath ? `<serial type="pty"><log file="${abs(spec.consoleLogPath)}" append="on"/></serial>` : '<serial type="pty"/>',
+    '<console type="pty"/>',
     // The guest agent's channel: lets the host ask a guest for its addresses and cloud-init's state.
     '<channel type="unix"><target type="virtio" name="org.qemu.guest_agent.0"/></channel>',
     '</devices>',
