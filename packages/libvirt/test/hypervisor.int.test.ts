@@ -211,6 +211,13 @@ describe('VM lifecycle', () => {
     expect(await hv.start(name)).toEqual({ changed: true });
     expect(await hv.start(name)).toEqual({ changed: false });
     expect(await hv.domainState(name)).toBe('running');
+    // The serial console's log is the automation user's own (virtlogd, root, only appends to it).
+    expect((await hv.ssh.run(['stat', '-c', '%U %a', paths.console])).stdout).toBe(`${host.user} 640\n`);
+    expect(await hv.consoleTail(name, 100)).toMatchObject({ source: 'current' });
+    // No OS, so no agent: asked, the channel is simply not connected (no waiting for a timeout).
+    const t0 = Date.now();
+    expect((await hv.guestStatus([name])).get(name)).toEqual({ state: 'running', agent: 'absent', cloud_init: 'unknown', addresses: [] });
+    expect(Date.now() - t0).toBeLessThan(10_000);
 
     await hv.setTags(name, { owner: 'bob', env: 'test' });
     const listed = (await hv.listDomains()).find((d) => d.name === name);
@@ -232,7 +239,11 @@ describe('VM lifecycle', () => {
     expect(await hv.domainState(name)).toBe('shut off');
     expect(await hv.shutdown(name, 1500)).toEqual({ result: 'already' });
 
+    // A log that virtlogd rolled over is root's and 0600: the next start gives the user a fresh one.
+    execFileSync('chown', ['root:root', paths.console]);
+    execFileSync('chmod', ['0600', paths.console]);
     expect(await hv.start(name)).toEqual({ changed: true });
+    expect((await hv.ssh.run(['stat', '-c', '%U %a', paths.console])).stdout).toBe(`${host.user} 640\n`);
     expect(await hv.powerOff(name)).toEqual({ changed: true });
     expect(await hv.powerOff(name)).toEqual({ changed: false });
     const stopped = (await hv.listDomains()).find((d) => d.name === name);
@@ -242,6 +253,7 @@ describe('VM lifecycle', () => {
     expect(await hv.undefine(name)).toEqual({ existed: false });
     expect(existsSync(paths.disk)).toBe(false);
     expect(existsSync(paths.seed)).toBe(false);
+    expect(existsSync(paths.console)).toBe(false);
     await expect(hv.domainState(name)).rejects.toBeInstanceOf(DomainNotFoundError);
     expect((await hv.listDomains()).some((d) => d.name === name)).toBe(false);
   });
