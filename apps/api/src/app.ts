@@ -13,6 +13,7 @@ import { InventoryStore, RegionLock, VmLedger, WebhookStore } from '@provisioner
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { adminRoutes } from './admin/routes.ts';
+import { awaitOutcome } from './answers.ts';
 import type { AppDeps, AppEnv, Services } from './context.ts';
 import { ApiError, notFound, onError } from './errors.ts';
 import { idempotency } from './idempotency.ts';
@@ -20,16 +21,11 @@ import { Inventory } from './inventory.ts';
 import { rateLimit } from './limits.ts';
 import { ApiMetrics } from './metrics.ts';
 import { accessLog, auth, requestId, requireRedis } from './middleware.ts';
-import { awaitOutcome } from './ops.ts';
 import { mountRoutes, openRoutes, pathsWithoutRedis } from './route.ts';
 import { DOCS_PATHS, docsRoutes } from './routes/docs.ts';
 import { ROUTES } from './routes/index.ts';
 import { AuthThrottle } from './throttle.ts';
 import { JobWatcher } from './watch.ts';
-
-/** Routes that answer from the configuration alone (or check Redis themselves) keep working while Redis is down. */
-const WITHOUT_REDIS = new Set([...pathsWithoutRedis(ROUTES), ...DOCS_PATHS]);
-const OPEN_ROUTES = openRoutes(ROUTES);
 
 export type ApiApp = Hono<AppEnv> & {
   /** Ends open event streams and waits, and closes the QueueEvents connections. */
@@ -57,6 +53,10 @@ async function discardBody(req: Request, cap: number): Promise<void> {
 }
 
 export function createApp(deps: AppDeps): ApiApp {
+  // From the routes' metadata: those that answer while Redis is down (from the configuration, or checking
+  // Redis themselves), and those that take no token.
+  const withoutRedis = new Set([...pathsWithoutRedis(ROUTES), ...DOCS_PATHS]);
+  const open = openRoutes(ROUTES);
   const watcher = new JobWatcher(deps.redis, deps.config, deps.logger);
   const prefix = deps.config.queue_prefix;
   const ledger = new VmLedger(deps.redis, prefix);
@@ -72,7 +72,7 @@ export function createApp(deps: AppDeps): ApiApp {
   app.use('*', metrics.middleware());
   app.use('*', requestId(deps.logger));
   app.use('*', accessLog(deps.logger));
-  app.use('*', auth(deps.config, throttle, OPEN_ROUTES));
+  app.use('*', auth(deps.config, throttle, open));
   app.use(
     '*',
     bodyLimit({
@@ -85,10 +85,10 @@ export function createApp(deps: AppDeps): ApiApp {
       },
     }),
   );
-  app.use('*', (c, next) => (WITHOUT_REDIS.has(c.req.path) || c.req.path.startsWith('/docs/') ? next() : redisUp(c, next)));
+  app.use('*', (c, next) => (withoutRedis.has(c.req.path) || c.req.path.startsWith('/docs/') ? next() : redisUp(c, next)));
   // Counted in Redis; the routes that work without Redis are not limited while it is down.
   const limiter = rateLimit(deps.redis, deps.config.queue_prefix);
-  app.use('*', (c, next) => (WITHOUT_REDIS.has(c.req.path) && deps.redis.status !== 'ready' ? next() : limiter(c, next)));
+  app.use('*', (c, next) => (withoutRedis.has(c.req.path) && deps.redis.status !== 'ready' ? next() : limiter(c, next)));
   app.use(
     '*',
     idempotency(s, (c, job, ms) => awaitOutcome(s, c, job, ms)),

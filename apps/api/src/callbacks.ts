@@ -5,9 +5,9 @@
 import { WebhookUrlSchema } from '@provisioner/contracts';
 import type { Context } from 'hono';
 import { z } from 'zod';
+import { type Requester, requester } from './caller.ts';
 import type { AppEnv, Services } from './context.ts';
 import { ApiError } from './errors.ts';
-import { type Requester, requester } from './ops.ts';
 
 /**
  * The body of operations that take no other field (start, delete): only the optional callback. Strict,

@@ -1,9 +1,9 @@
 /** Cancels a job, queued or running. */
 import { callbackOf, isTerminal, toJobView } from '@provisioner/contracts';
 import type { Context } from 'hono';
+import { callerOwner } from '../caller.ts';
 import type { AppEnv, Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
-import { callerOwner } from '../ops.ts';
 import { readView } from '../watch.ts';
 import { findOr404 } from './find-job.ts';
 

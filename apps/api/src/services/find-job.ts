@@ -1,7 +1,8 @@
 /** A public job by id, as the caller may see it. */
+
+import { jobVisible } from '../caller.ts';
 import type { Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
-import { jobVisible } from '../ops.ts';
 
 /** The job and its queue; 404 when it does not exist or belongs to another owner than the caller's. */
 export async function findOr404(s: Services, id: string, owner: string | null) {

@@ -2,7 +2,7 @@
 import { isJobId, JOB_KINDS, JOB_STATES, type JobState, type JobView, toJobView } from '@provisioner/contracts';
 import type { Job, JobType, Queue } from 'bullmq';
 import { z } from 'zod';
-import { jobVisible } from '../ops.ts';
+import { jobVisible } from '../caller.ts';
 import type { Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
 

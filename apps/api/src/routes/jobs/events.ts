@@ -1,7 +1,7 @@
 /** `GET /v1/jobs/{id}/events`: follows a job as Server-Sent Events until it ends. */
 import { streamSSE } from 'hono/streaming';
+import { callerOwner } from '../../caller.ts';
 import { isRedisDown } from '../../errors.ts';
-import { callerOwner } from '../../ops.ts';
 import { defineRoute } from '../../route.ts';
 import { JobPath } from '../../schemas.ts';
 import { findOr404 } from '../../services/find-job.ts';

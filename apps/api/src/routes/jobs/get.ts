@@ -1,6 +1,7 @@
 /** `GET /v1/jobs/{id}`: one job. */
+
+import { callerOwner } from '../../caller.ts';
 import { ApiError } from '../../errors.ts';
-import { callerOwner } from '../../ops.ts';
 import { defineRoute } from '../../route.ts';
 import { JobPath, JobView } from '../../schemas.ts';
 import { findOr404 } from '../../services/find-job.ts';

@@ -1,6 +1,6 @@
 /** `GET /v1/jobs`: jobs newest first, from the host queues. */
 import { z } from 'zod';
-import { callerOwner } from '../../ops.ts';
+import { callerOwner } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
 import { JobView } from '../../schemas.ts';
 import { JobsQuery, listJobs } from '../../services/list-jobs.ts';

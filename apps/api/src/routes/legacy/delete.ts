@@ -3,9 +3,11 @@
  * region, is already deleted.
  */
 import type { Job } from 'bullmq';
+import { awaitOutcome } from '../../answers.ts';
+import { callerOwner, requester } from '../../caller.ts';
 import { ApiError } from '../../errors.ts';
-import { awaitOutcome, callerOwner, requester, submitVmOp } from '../../ops.ts';
 import { defineRoute } from '../../route.ts';
+import { submitVmOp } from '../../services/operate-vm.ts';
 import { findRegion } from '../../validation.ts';
 import { LEGACY_OP, LegacySuccess, LegacyTarget } from './target.ts';
 

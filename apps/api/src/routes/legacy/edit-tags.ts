@@ -1,5 +1,5 @@
 /** `POST /v1/edit-tags` (legacy): replaces a VM's tags and waits. */
-import { callerOwner, ownedTags } from '../../ops.ts';
+import { callerOwner, ownedTags } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
 import { LEGACY_OP, LegacyEditTags, LegacySuccess, legacyOp } from './target.ts';
 

@@ -1,7 +1,7 @@
 /** `GET /v1/list` (legacy): every VM after a fresh listing of every host, in the replaced service's shape. */
 import { z } from 'zod';
+import { callerOwner, requester } from '../../caller.ts';
 import { vmItems } from '../../inventory.ts';
-import { callerOwner, requester } from '../../ops.ts';
 import { defineRoute } from '../../route.ts';
 import { enabledRegions } from '../../validation.ts';
 

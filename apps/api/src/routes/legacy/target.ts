@@ -6,10 +6,12 @@
 import { TagsSchema, VmNameSchema } from '@provisioner/contracts';
 import type { Context } from 'hono';
 import { z } from 'zod';
+import { awaitOutcome } from '../../answers.ts';
+import { callerOwner, requester } from '../../caller.ts';
 import type { AppEnv, Services } from '../../context.ts';
-import { awaitOutcome, callerOwner, requester, submitVmOp, type VmOp } from '../../ops.ts';
 import type { Route } from '../../route.ts';
 import { LegacySuccess } from '../../schemas.ts';
+import { submitVmOp, type VmOp } from '../../services/operate-vm.ts';
 
 export const LegacyTarget = z.object({ vm_name: VmNameSchema, region_name: z.string().max(63) });
 export const LegacyEditTags = LegacyTarget.extend({ tags: TagsSchema });

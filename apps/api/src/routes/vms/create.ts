@@ -1,8 +1,11 @@
 /** `POST /v1/vms`: validates a create, places it, reserves the name and queues the job (202). */
+
+import { accepted } from '../../answers.ts';
 import { withCallback } from '../../callbacks.ts';
-import { accepted, CreateBody, callerOwner, submitCreate } from '../../ops.ts';
+import { callerOwner } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
 import { ACCEPTED_HEADERS, JobView } from '../../schemas.ts';
+import { CreateBody, submitCreate } from '../../services/create-vm.ts';
 
 export default defineRoute({
   method: 'post',

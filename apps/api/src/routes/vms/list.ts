@@ -4,9 +4,9 @@
  */
 import { TagKeySchema, VM_STATES } from '@provisioner/contracts';
 import { z } from 'zod';
+import { callerOwner, requester } from '../../caller.ts';
 import { ApiError } from '../../errors.ts';
 import { hostStatus, type VmItem, vmItems } from '../../inventory.ts';
-import { callerOwner, requester } from '../../ops.ts';
 import { defineRoute } from '../../route.ts';
 import { HostStatus, VmItem as VmItemSchema } from '../../schemas.ts';
 import { enabledRegions, findRegion, validate } from '../../validation.ts';

@@ -3,11 +3,13 @@
  * the documented 202 with the job, and the submission.
  */
 import type { Context } from 'hono';
+import { accepted } from '../../answers.ts';
 import { withCallback } from '../../callbacks.ts';
+import { callerOwner } from '../../caller.ts';
 import type { AppEnv, Services } from '../../context.ts';
-import { accepted, callerOwner, submitVmOp, type Target, type VmOp } from '../../ops.ts';
 import type { Route } from '../../route.ts';
 import { ACCEPTED_HEADERS, JobView, VmPath } from '../../schemas.ts';
+import { submitVmOp, type Target, type VmOp } from '../../services/operate-vm.ts';
 
 /** The longest a stop or reboot may give the guest. */
 export const MAX_TIMEOUT_MS = 3_600_000;

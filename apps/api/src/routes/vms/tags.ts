@@ -1,7 +1,7 @@
 /** `PUT /v1/vms/{region}/{name}/tags`: replaces the VM's tags (an owner-bound token's owner kept in). */
 import { TagsSchema } from '@provisioner/contracts';
 import { CallbackBody } from '../../callbacks.ts';
-import { callerOwner, ownedTags } from '../../ops.ts';
+import { callerOwner, ownedTags } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
 import { submitOp, VM_OP, VmPath } from './operate.ts';
 

@@ -1,8 +1,8 @@
 /** What the webhook routes share: endpoint ids, and the owner check of a job's deliveries. */
 import type { Context } from 'hono';
+import { callerOwner, jobVisible } from '../../caller.ts';
 import type { AppEnv, Services } from '../../context.ts';
 import { ApiError } from '../../errors.ts';
-import { callerOwner, jobVisible } from '../../ops.ts';
 
 export const ENDPOINT_ID_RE = /^whk_[a-f0-9]{32}$/;
 

@@ -1,0 +1,108 @@
+/**
+ * Creating a VM: validates the create against the configuration, places it (or checks the pinned
+ * host), reserves its name and room, and queues the job.
+ */
+import { TagsSchema, VmNameSchema, WebhookUrlSchema } from '@provisioner/contracts';
+import type { Job } from 'bullmq';
+import { z } from 'zod';
+import { ownedTags, type Requester } from '../caller.ts';
+import type { Services } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { vmItems } from '../inventory.ts';
+import { checkQuota, withRegionLock } from '../limits.ts';
+import { type HostState, type Placement, pendingLimits } from '../placement.ts';
+import { decodeUserData, findImage, findInstanceType, findRegion } from '../validation.ts';
+
+/** A placement that found no host with room (the reason per host). */
+type NoRoom = Extract<Placement, { ok: false }>;
+
+/** The create body of POST /v1/vms: an unknown field (`flavour`, `name`) is a 422 naming it, not silently dropped. */
+export const CreateBody = z.strictObject({
+  vm_name: VmNameSchema.meta({ example: 'amber-otter' }),
+  region_name: z.string().max(63).meta({ description: 'A region of GET /v1/regions', example: 'local' }),
+  instance_type: z.string().max(64).meta({ description: 'One of the region’s available_instance_types', example: 'small' }),
+  image: z.string().max(128).meta({ description: 'A name of GET /v1/images', example: 'tiny' }),
+  tags: TagsSchema.nullish().meta({ example: { owner: 'alice' } }),
+  user_data: z.string().nullish().meta({ description: 'base64 of one cloud-init YAML document', example: 'I2Nsb3VkLWNvbmZpZwpwYWNrYWdlczogW2h0b3BdCg==' }),
+  /** POSTed the job's outcome, signed (see src/callbacks.ts); the legacy routes ignore it. */
+  webhook_url: WebhookUrlSchema.optional(),
+  /** Pins the VM to this host of the region (placement then only checks it has room). */
+  host: z.string().max(63).optional(),
+});
+export type CreateBody = z.infer<typeof CreateBody>;
+
+/**
+ * Validates a create against the configuration, chooses its host by free capacity (or checks the
+ * pinned one) and reserves the name there (SET NX), then queues it. 409 when the name is taken in the
+ * region or no host has room (the reason per host in `detail`); nothing is queued then.
+ */
+export async function submitCreate(s: Services, body: CreateBody, by: Requester, owner: string | null = null): Promise<Job> {
+  const region = findRegion(s.config, body.region_name);
+  const type = findInstanceType(region, body.instance_type);
+  const image = findImage(s.config, body.image);
+  const userData = decodeUserData(body.user_data);
+  const tags = ownedTags(owner, body.tags);
+  if (body.host !== undefined && !region.hosts.some((h) => h.name === body.host)) {
+    throw new ApiError('VALIDATION', `region ${region.region_name} has no host ${body.host}`, { details: [{ path: 'host', message: 'unknown host' }] });
+  }
+  const need = { vcpus: type.vcpus, memory_mb: type.memory_mb, storage_mb: type.storage_mb };
+  // Places the VM and reserves its room and name on the chosen host in one step (VmLedger.reserve): the
+  // host, or the placement that found no room, or null when a concurrent create took the room first.
+  const placeAndReserve = async (exact: boolean): Promise<string | NoRoom | null> => {
+    const { placement, states, entries } = await s.inventory.chooseHost(region, need, { pin: body.host, exact });
+    if (vmItems(entries).some((v) => v.vm_name === body.vm_name)) throw new ApiError('CONFLICT', 'vm already exists');
+    if (!placement.ok) return placement;
+    const state = states.find((st) => st.host.name === placement.host) as HostState;
+    const limits = pendingLimits(state, s.config.placement);
+    const r = await s.ledger.reserve(region.region_name, placement.host, body.vm_name, need, limits);
+    if (r.ok) return placement.host;
+    if (r.reason === 'exists') throw new ApiError('CONFLICT', 'vm already exists');
+    return null;
+  };
+
+  // Fast path, without a lock: the hosts' running pending totals, checked and reserved atomically.
+  let got: string | NoRoom | null = null;
+  if (region.max_vms === undefined) {
+    for (let i = 0; i < 3 && got === null; i++) got = await placeAndReserve(false);
+  }
+  // No room by the running totals (which may still count creates that are listed or canceled), or a
+  // region quota to count: under the region's lock, with the pending creates swept first.
+  const host =
+    typeof got === 'string'
+      ? got
+      : await withRegionLock(s, region, async () => {
+          await checkQuota(s, region, body.vm_name);
+          for (let i = 0; i < 5; i++) {
+            const r = await placeAndReserve(true);
+            if (typeof r === 'string') return r;
+            if (r !== null) {
+              const why = r.reasons.map((x) => `${x.host}: ${x.reason}`).join('; ');
+              throw new ApiError('CONFLICT', `no host in region ${region.region_name} has room for a ${type.instance_type} VM (${why})`, {
+                details: { reason: 'capacity', region: region.region_name, instance_type: type.instance_type, hosts: r.reasons },
+              });
+            }
+          }
+          throw new ApiError('UNAVAILABLE', 'too many creates at once in this region, try again', { headers: { 'Retry-After': '1' } });
+        });
+  try {
+    return await s.queues.submit({
+      kind: 'create',
+      region: region.region_name,
+      host,
+      vm_name: body.vm_name,
+      instance_type: type.instance_type,
+      vcpus: type.vcpus,
+      memory_mb: type.memory_mb,
+      storage_mb: type.storage_mb,
+      image,
+      tags,
+      user_data: userData,
+      ...by,
+      ...(tags.owner !== undefined ? { owner: tags.owner } : {}),
+    });
+  } catch (e) {
+    // Nothing was queued: free the name and the room again.
+    await s.ledger.free(region.region_name, host, body.vm_name).catch(() => undefined);
+    throw e;
+  }
+}

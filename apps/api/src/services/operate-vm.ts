@@ -1,0 +1,61 @@
+/** Operating on an existing VM: finds its host and owner, and queues the operation there. */
+import { VmNameSchema } from '@provisioner/contracts';
+import type { Job } from 'bullmq';
+import type { Requester } from '../caller.ts';
+import type { Services } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import type { VmItem } from '../inventory.ts';
+import { findRegion } from '../validation.ts';
+
+/**
+ * The `owner` tag of a VM: from the inventory, or, while its create has not run yet, from that create.
+ * Undefined when it has none.
+ */
+export async function vmOwner(s: Services, region: string, name: string, vm: VmItem | null): Promise<string | undefined> {
+  if (vm) return vm.tags.owner;
+  for (const id of await s.ledger.line(region, name)) {
+    const data = (await s.queues.find(id))?.job.data as { kind?: string; tags?: Record<string, string> } | undefined;
+    if (data?.kind === 'create') return data.tags?.owner;
+  }
+  return undefined;
+}
+
+/** An operation on an existing VM, as the routes describe it (seq, host and requester added here). */
+export type VmOp =
+  | { kind: 'start' }
+  | { kind: 'stop'; force: boolean; timeout_ms: number }
+  | { kind: 'reboot'; timeout_ms: number }
+  | { kind: 'delete' }
+  | { kind: 'edit-tags'; tags: Record<string, string> };
+
+export interface Target {
+  region: string;
+  vm_name: string;
+}
+
+/** Checks a target named in a body (422 when unknown) or a path (404). */
+export function resolveTarget(s: Services, t: Target, where: 'body' | 'path') {
+  const region = findRegion(s.config, t.region, where === 'body' ? 'VALIDATION' : 'NOT_FOUND');
+  const r = VmNameSchema.safeParse(t.vm_name);
+  if (!r.success)
+    throw new ApiError('VALIDATION', 'vm_name must be a lowercase DNS label (1-63 of a-z, 0-9, -)', { details: [{ path: 'vm_name', message: 'invalid' }] });
+  return region;
+}
+
+/** Queues an operation on the VM's host; 404 when no host knows the VM, or it is not the owner-bound caller's. */
+export async function submitVmOp(s: Services, t: Target, op: VmOp, by: Requester, where: 'body' | 'path', owner: string | null = null): Promise<Job> {
+  const region = resolveTarget(s, t, where);
+  const loc = await s.inventory.locate(region, t.vm_name);
+  if (!loc) throw new ApiError('NOT_FOUND', 'vm not found');
+  const vmOwnerTag = await vmOwner(s, region.region_name, t.vm_name, loc.vm);
+  if (owner !== null && vmOwnerTag !== owner) throw new ApiError('NOT_FOUND', 'vm not found');
+  const jobOwner = op.kind === 'edit-tags' ? (op.tags.owner ?? vmOwnerTag) : vmOwnerTag;
+  return s.queues.submit({
+    ...op,
+    region: region.region_name,
+    host: loc.host,
+    vm_name: t.vm_name,
+    ...by,
+    ...(jobOwner !== undefined ? { owner: jobOwner } : {}),
+  });
+}
