@@ -5,23 +5,12 @@
  * every one of them says what it means.
  */
 import { z } from 'zod';
+import { LIBVIRT_ERROR_CODES } from './error-codes.ts';
 
 export const JOB_ERROR_CODES = [
-  /** A name, tag or spec the host-side checks refused. */
-  'INVALID_ARGUMENT',
+  ...LIBVIRT_ERROR_CODES,
   /** The job's payload does not match the job catalog (e.g. written by an incompatible API build). */
   'INVALID_PAYLOAD',
-  'CONNECTION',
-  'AUTHENTICATION',
-  'HOST_KEY',
-  'TIMEOUT',
-  'CANCELED',
-  'COMMAND_FAILED',
-  'PARSE',
-  'DOMAIN_NOT_FOUND',
-  'ALREADY_EXISTS',
-  'CHECKSUM_MISMATCH',
-  'DOWNLOAD_FAILED',
   /** Anything else: the worker says nothing internal (its log has the cause). */
   'INTERNAL',
 ] as const;

@@ -2,22 +2,10 @@
  * Typed errors of the hypervisor library. Every error says whether a retry can help (`retryable`)
  * and carries the context an operator needs (argv, exit code, stderr), never secrets.
  */
-export const LIBVIRT_ERROR_CODES = [
-  'INVALID_ARGUMENT',
-  'CONNECTION',
-  'AUTHENTICATION',
-  'HOST_KEY',
-  'TIMEOUT',
-  'CANCELED',
-  'COMMAND_FAILED',
-  'PARSE',
-  'DOMAIN_NOT_FOUND',
-  'ALREADY_EXISTS',
-  'CHECKSUM_MISMATCH',
-  'DOWNLOAD_FAILED',
-] as const;
-/** A closed set: the worker maps each code to a job error code (a Record over this union, checked by the compiler). */
-export type LibvirtErrorCode = (typeof LIBVIRT_ERROR_CODES)[number];
+// The codes live in contracts (the job error codes include them); re-exported for the library's users.
+import { LIBVIRT_ERROR_CODES, type LibvirtErrorCode } from '@provisioner/contracts/error-codes';
+
+export { LIBVIRT_ERROR_CODES, type LibvirtErrorCode };
 
 export interface ErrorContext {
   host?: string;

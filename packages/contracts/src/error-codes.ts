@@ -1,0 +1,22 @@
+/**
+ * The libvirt library's error codes, the part of the closed set of job error codes (job-errors.ts) a host
+ * can cause. No dependencies, so the library imports them (`@provisioner/contracts/error-codes`) without
+ * the rest of contracts, as it does the name rules.
+ */
+export const LIBVIRT_ERROR_CODES = [
+  /** A name, tag or spec the host-side checks refused. */
+  'INVALID_ARGUMENT',
+  'CONNECTION',
+  'AUTHENTICATION',
+  'HOST_KEY',
+  'TIMEOUT',
+  'CANCELED',
+  'COMMAND_FAILED',
+  'PARSE',
+  'DOMAIN_NOT_FOUND',
+  'ALREADY_EXISTS',
+  'CHECKSUM_MISMATCH',
+  'DOWNLOAD_FAILED',
+] as const;
+/** A closed set: the worker maps each code to a job error code (a Record over this union, checked by the compiler). */
+export type LibvirtErrorCode = (typeof LIBVIRT_ERROR_CODES)[number];
