@@ -33,6 +33,41 @@ export function hostInfoArgv(uri: string, imagesDir: string): string[] {
 }
 
 /**
+ * The guest part shared by GUEST_STATUS and LIST (their callers set uri, b = boundary, t = agent timeout):
+ * `guest FLAG NAME` asks about one VM in the background, into a file of its own; `guests_out` waits for
+ * them all and prints their sections in order. See GUEST_STATUS for what is asked and how it is framed.
+ */
+const GUEST_FNS = `tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+sec() { s=$1; shift; out=$("$@" 2>&1); rc=$?; printf '@@%s %s %s\\n%s\\n' "$b" "$s" "$rc" "$out"; return $rc; }
+qa() { virsh -q -c "$uri" qemu-agent-command --timeout "$t" "$n" "$1"; }
+readf() {
+  sec "$1-OPEN" qa "{\\"execute\\":\\"guest-file-open\\",\\"arguments\\":{\\"path\\":\\"$2\\",\\"mode\\":\\"r\\"}}" || return 1
+  h=$(printf '%s' "$out" | sed -n 's/^{"return":\\([0-9]\\{1,19\\}\\)}$/\\1/p')
+  [ -n "$h" ] || return 0
+  sec "$1" qa "{\\"execute\\":\\"guest-file-read\\",\\"arguments\\":{\\"handle\\":$h,\\"count\\":65536}}"
+  qa "{\\"execute\\":\\"guest-file-close\\",\\"arguments\\":{\\"handle\\":$h}}" >/dev/null 2>&1
+  return 0
+}
+gi=0
+guest() {
+  f=$1 n=$2
+  gi=$((gi + 1))
+  (
+    printf '@@%s VM %s\\n' "$b" "$n"
+    sec STATE virsh -q -c "$uri" domstate "$n" || exit 0
+    [ "$out" = running ] || exit 0
+    sec LEASE virsh -q -c "$uri" domifaddr "$n" --source lease
+    sec ARP virsh -q -c "$uri" domifaddr "$n" --source arp
+    [ "$f" = 1 ] || exit 0
+    sec PING qa '{"execute":"guest-ping"}' || exit 0
+    sec IFACES qa '{"execute":"guest-network-get-interfaces"}'
+    readf RESULT /run/cloud-init/result.json || readf STATUS /run/cloud-init/status.json
+  ) >"$tmp/$gi" 2>&1 &
+}
+guests_out() { wait; j=0; while [ "$j" -lt "$gi" ]; do j=$((j + 1)); cat "$tmp/$j"; done; }`;
+
+/**
  * Lists every domain with its XML and state, and libvirt's DHCP leases, in ONE exec and one virsh
  * process given all its commands as one `;`-separated batch (the replaced service ran `virsh desc` once
  * per domain). UUIDs are the only values in the batch: they come from libvirt, never from users.
@@ -42,23 +77,44 @@ export function hostInfoArgv(uri: string, imagesDir: string): string[] {
  * marker carries its own (dumpxml and domstate end theirs with one): markers always start a line.
  */
 const LIST = `set -u
-b=$2
+uri=$1 b=$2 t=\${3:-0}
+[ "$#" -ge 3 ] && shift 3
 nl='
 '
 for f in /var/lib/libvirt/dnsmasq/*.status; do [ -r "$f" ] && { echo "@@$b LEASEFILE"; cat "$f"; echo; }; done
 echo "@@$b DOMAINS"
-all=$(virsh -q -c "$1" list --all --uuid) || exit 1
+all=$(virsh -q -c "$uri" list --all --uuid) || exit 1
 if [ -n "$all" ]; then
   cmds=""
   for u in $all; do cmds="$cmds echo '@@$b DOMAIN $u$nl'; dumpxml $u; echo '@@$b STATE$nl'; domstate $u;"; done
-  virsh -q -c "$1" "$cmds"
+  virsh -q -c "$uri" "$cmds"
+fi
+if [ "$t" != 0 ]; then
+  ${GUEST_FNS}
+  set -f
+  skip=" $* "
+  for n in $(virsh -q -c "$uri" list --name); do
+    case $n in *[!a-z0-9-]* | -*) continue ;; esac
+    case $skip in *" $n "*) continue ;; esac
+    guest 1 "$n"
+  done
+  guests_out
 fi
 echo "@@$b DONE"`;
 
-export function listDomainsArgv(uri: string, boundary: string): string[] {
+/**
+ * With `guests`, the listing also asks every running domain that is not in `skipAgent` (VMs already known
+ * ready) about its guest (GUEST_STATUS's sections, after the domains), each agent call within
+ * `agentTimeoutS`: the inventory learns addresses and readiness in the same exec. Only domains named as
+ * this service names VMs (DNS labels) are asked.
+ */
+export function listDomainsArgv(uri: string, boundary: string, guests?: { skipAgent: readonly string[]; agentTimeoutS: number }): string[] {
   assertUri(uri);
   if (!/^[a-f0-9]{32,64}$/.test(boundary)) throw new InvalidArgumentError('the listing boundary must be 32-64 hex digits');
-  return sh('list-domains', LIST, uri, boundary);
+  if (!guests) return sh('list-domains', LIST, uri, boundary);
+  assertPositiveInt(guests.agentTimeoutS, 'agent timeout', 60);
+  for (const n of guests.skipAgent) assertVmName(n);
+  return sh('list-domains', LIST, uri, boundary, String(guests.agentTimeoutS), ...guests.skipAgent);
 }
 
 export function domainStateArgv(uri: string, name: string): string[] {
@@ -390,38 +446,9 @@ export function setTagsArgv(uri: string, name: string, ns: string, metadataXml: 
 const GUEST_STATUS = `set -u
 uri=$1 b=$2 t=$3
 shift 3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-sec() { s=$1; shift; out=$("$@" 2>&1); rc=$?; printf '@@%s %s %s\\n%s\\n' "$b" "$s" "$rc" "$out"; return $rc; }
-qa() { virsh -q -c "$uri" qemu-agent-command --timeout "$t" "$n" "$1"; }
-readf() {
-  sec "$1-OPEN" qa "{\\"execute\\":\\"guest-file-open\\",\\"arguments\\":{\\"path\\":\\"$2\\",\\"mode\\":\\"r\\"}}" || return 1
-  h=$(printf '%s' "$out" | sed -n 's/^{"return":\\([0-9]\\{1,19\\}\\)}$/\\1/p')
-  [ -n "$h" ] || return 0
-  sec "$1" qa "{\\"execute\\":\\"guest-file-read\\",\\"arguments\\":{\\"handle\\":$h,\\"count\\":65536}}"
-  qa "{\\"execute\\":\\"guest-file-close\\",\\"arguments\\":{\\"handle\\":$h}}" >/dev/null 2>&1
-  return 0
-}
-i=0
-while [ "$#" -ge 2 ]; do
-  f=$1 n=$2
-  shift 2
-  i=$((i + 1))
-  (
-    printf '@@%s VM %s\\n' "$b" "$n"
-    sec STATE virsh -q -c "$uri" domstate "$n" || exit 0
-    [ "$out" = running ] || exit 0
-    sec LEASE virsh -q -c "$uri" domifaddr "$n" --source lease
-    sec ARP virsh -q -c "$uri" domifaddr "$n" --source arp
-    [ "$f" = 1 ] || exit 0
-    sec PING qa '{"execute":"guest-ping"}' || exit 0
-    sec IFACES qa '{"execute":"guest-network-get-interfaces"}'
-    readf RESULT /run/cloud-init/result.json || readf STATUS /run/cloud-init/status.json
-  ) >"$tmp/$i" 2>&1 &
-done
-wait
-j=0
-while [ "$j" -lt "$i" ]; do j=$((j + 1)); cat "$tmp/$j"; done
+${GUEST_FNS}
+while [ "$#" -ge 2 ]; do guest "$1" "$2"; shift 2; done
+guests_out
 echo "@@$b DONE"`;
 
 export interface GuestQuery {

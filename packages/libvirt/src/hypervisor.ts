@@ -33,6 +33,7 @@ import {
   parseDomainXml,
   parseHostInfo,
   parseImageCache,
+  parseListing,
   parseQemuImgInfo,
 } from './parse.ts';
 import { type ExecOptions, SshHost, type SshOptions } from './ssh.ts';
@@ -112,10 +113,25 @@ export class Hypervisor {
     return parseDomainList(r.stdout, boundary);
   }
 
+  /**
+   * The listing (listDomains) and, in the same SSH exec, the guest status (guestStatus's) of every running
+   * domain not in `skipAgent` (VMs already known ready: their addresses come from the leases alone), each
+   * agent call within `agentTimeoutS` (default 2) and all VMs at once.
+   */
+  async listDomainsWithGuests(
+    opts: OpOptions & { skipAgent?: readonly string[]; agentTimeoutS?: number } = {},
+  ): Promise<{ domains: DomainInfo[]; guests: Map<string, GuestStatus> }> {
+    const boundary = randomBytes(16).toString('hex');
+    const t = opts.agentTimeoutS ?? 2;
+    const argv = listDomainsArgv(this.uri, boundary, { skipAgent: opts.skipAgent ?? [], agentTimeoutS: t });
+    const r = await this.ssh.run(argv, { timeoutMs: 5 * t * 1000 + 60_000, ...opts });
+    return parseListing(r.stdout, boundary);
+  }
+
   /** One domain's full view, or DomainNotFoundError. */
   async getDomain(name: string, o: OpOptions = {}): Promise<DomainInfo> {
     const [xml, state] = await Promise.all([this.virsh(dumpXmlArgv(this.uri, name), name, o), this.domainState(name, o)]);
-    return { ...parseDomainXml(xml), state, ip: null };
+    return { ...parseDomainXml(xml), state, ip: null, addresses: [] };
   }
 
   /** virsh's state text (`running`, `shut off`, …). */

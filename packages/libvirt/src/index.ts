@@ -34,6 +34,7 @@ export {
   parseHostInfo,
   parseImageCache,
   parseLeaseStatus,
+  parseListing,
   parseQemuImgInfo,
   type QemuImgInfo,
 } from './parse.ts';

@@ -2,8 +2,11 @@
  * Pure parsers for the machine-readable output of virsh, qemu-img and the host scripts.
  * Each is tested against output captured from the real tools (test/fixtures).
  */
+
+import { isIP } from 'node:net';
 import { XMLParser } from 'fast-xml-parser';
 import { ParseError } from './errors.ts';
+import { type GuestAddress, type GuestStatus, parseGuestStatus } from './guest-parse.ts';
 import { DOMAIN_NS, TAGS_NS } from './xml.ts';
 
 export interface DomainInfo {
@@ -24,6 +27,8 @@ export interface DomainInfo {
   macs: string[];
   /** First IPv4 address libvirt's DHCP handed to one of the domain's MACs, when known. */
   ip: string | null;
+  /** Every address libvirt's DHCP leases give the domain's MACs, in MAC order (source `lease`). */
+  addresses: GuestAddress[];
   disks: string[];
 }
 
@@ -112,7 +117,7 @@ function toMiB(value: string | null, unit: string | undefined): number {
 }
 
 /** Parses `virsh dumpxml` output. State and IP come from elsewhere and are filled in by the caller. */
-export function parseDomainXml(source: string): Omit<DomainInfo, 'state' | 'ip'> {
+export function parseDomainXml(source: string): Omit<DomainInfo, 'state' | 'ip' | 'addresses'> {
   let doc: Node;
   try {
     doc = xml.parse(source) as Node;
@@ -191,12 +196,16 @@ export function parseDomainList(output: string, boundary: string): DomainInfo[] 
     else sections.at(-1)?.lines.push(line);
   }
   if (sections.at(-1)?.head !== 'DONE') throw new ParseError('listing output is incomplete (no DONE marker)');
-  const leases = new Map<string, string>();
+  const leases = new Map<string, string[]>();
   const domains: Array<{ uuid: string; xml: string; state: string }> = [];
   for (const { head, lines } of sections) {
     const body = lines.join('\n').trim();
     if (head === 'LEASEFILE') {
-      for (const l of parseLeaseStatus(body)) if (!leases.has(l.mac)) leases.set(l.mac, l.ip);
+      for (const l of parseLeaseStatus(body)) {
+        const ips = leases.get(l.mac) ?? [];
+        if (!ips.includes(l.ip)) ips.push(l.ip);
+        leases.set(l.mac, ips);
+      }
     } else if (head.startsWith('DOMAIN ')) {
       domains.push({ uuid: head.slice('DOMAIN '.length), xml: body, state: '' });
     } else if (head === 'STATE') {
@@ -212,10 +221,32 @@ export function parseDomainList(output: string, boundary: string): DomainInfo[] 
     if (!d.xml || !d.state) continue;
     const info = parseDomainXml(d.xml);
     if (info.uuid !== d.uuid) throw new ParseError("listing output has a domain under another domain's marker", { uuid: d.uuid });
-    const ip = info.macs.map((m) => leases.get(m.toLowerCase())).find((x) => x !== undefined) ?? null;
-    out.push({ ...info, state: d.state, ip });
+    const addresses = info.macs.flatMap((m) => leaseAddresses(m.toLowerCase(), leases.get(m.toLowerCase()) ?? []));
+    const ip = addresses.find((a) => a.family === 'ipv4')?.ip ?? null;
+    out.push({ ...info, state: d.state, ip, addresses });
   }
   return out;
+}
+
+function leaseAddresses(mac: string, ips: string[]): GuestAddress[] {
+  return ips.flatMap((ip) => {
+    const v = isIP(ip);
+    return v === 0 ? [] : [{ ip, family: v === 4 ? ('ipv4' as const) : ('ipv6' as const), mac, source: 'lease' as const }];
+  });
+}
+
+/**
+ * Parses the listing with its guest sections (commands.ts LIST with guests): the domains, and the guest
+ * status of each running domain that was asked about. The guest sections come after the domains' and
+ * begin with the first `VM` marker.
+ */
+export function parseListing(output: string, boundary: string): { domains: DomainInfo[]; guests: Map<string, GuestStatus> } {
+  const lines = output.split('\n');
+  const first = lines.findIndex((l) => l.startsWith(`@@${boundary} VM `));
+  if (first === -1) return { domains: parseDomainList(output, boundary), guests: new Map() };
+  // The guest part ends with the listing's DONE; the domains' part, complete once a guest section began, gets one too.
+  const domains = parseDomainList([...lines.slice(0, first), `@@${boundary} DONE`].join('\n'), boundary);
+  return { domains, guests: parseGuestStatus(lines.slice(first).join('\n'), boundary) };
 }
 
 /** Parses `qemu-img info --output=json`. */
