@@ -24,6 +24,8 @@ import { accessLog, auth, requestId, requireRedis } from './middleware.ts';
 import { mountRoutes, openRoutes, pathsWithoutRedis } from './route.ts';
 import { DOCS_PATHS, docsRoutes } from './routes/docs.ts';
 import { ROUTES } from './routes/index.ts';
+import { Placer } from './services/place-create.ts';
+import { HostRefresher } from './services/refresh-hosts.ts';
 import { AuthThrottle } from './throttle.ts';
 import { JobWatcher } from './watch.ts';
 
@@ -61,11 +63,25 @@ export function createApp(deps: AppDeps): ApiApp {
   const prefix = deps.config.queue_prefix;
   const ledger = new VmLedger(deps.redis, prefix);
   const inventoryStore = new InventoryStore(deps.redis, prefix);
-  const inventory = new Inventory(deps.config, inventoryStore, ledger, deps.queues, watcher, deps.logger);
+  const inventory = new Inventory(inventoryStore, ledger, deps.queues);
+  const placer = new Placer(deps.config, inventory, inventoryStore, ledger, deps.queues);
+  const refresher = new HostRefresher(deps.config, deps.queues, watcher, deps.logger);
   const throttle = new AuthThrottle(deps.redis, deps.config);
   const metrics = new ApiMetrics(deps.queues);
   const webhooks = new WebhookStore(deps.redis, deps.config, deps.queues.get(WEBHOOK_QUEUE));
-  const s: Services = { ...deps, watcher, inventory, throttle, ledger, inventoryStore, regionLock: new RegionLock(deps.redis, prefix), metrics, webhooks };
+  const s: Services = {
+    ...deps,
+    watcher,
+    inventory,
+    placer,
+    refresher,
+    throttle,
+    ledger,
+    inventoryStore,
+    regionLock: new RegionLock(deps.redis, prefix),
+    metrics,
+    webhooks,
+  };
   const redisUp = requireRedis(deps.redis);
 
   const app = new Hono<AppEnv>();

@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import type { IdempotencyTracker } from './idempotency.ts';
 import type { Inventory } from './inventory.ts';
 import type { ApiMetrics } from './metrics.ts';
+import type { Placer } from './services/place-create.ts';
+import type { HostRefresher } from './services/refresh-hosts.ts';
 import type { AuthThrottle } from './throttle.ts';
 import type { JobWatcher } from './watch.ts';
 
@@ -22,6 +24,10 @@ export interface AppDeps {
 /** Dependencies plus the services built from them once per app. */
 export interface Services extends AppDeps {
   inventory: Inventory;
+  /** What placement reads of a region's hosts, and the choice of a host for a create. */
+  placer: Placer;
+  /** On-demand inventory refreshes (a `refresh` job per host, waited for). */
+  refresher: HostRefresher;
   /** Names, pending creates and each VM's line of operations in Redis. */
   ledger: VmLedger;
   /** The hosts' inventory, host info and image cache records as workers wrote them. */

@@ -49,7 +49,7 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
   // Places the VM and reserves its room and name on the chosen host in one step (VmLedger.reserve): the
   // host, or the placement that found no room, or null when a concurrent create took the room first.
   const placeAndReserve = async (exact: boolean): Promise<string | NoRoom | null> => {
-    const { placement, states, entries } = await s.inventory.chooseHost(region, need, { pin: body.host, exact });
+    const { placement, states, entries } = await s.placer.chooseHost(region, need, { pin: body.host, exact });
     if (vmItems(entries).some((v) => v.vm_name === body.vm_name)) throw new ApiError('CONFLICT', 'vm already exists');
     if (!placement.ok) return placement;
     const state = states.find((st) => st.host.name === placement.host) as HostState;

@@ -44,7 +44,7 @@ const Region = z.object({
 /** Each host's last listing and capacity as placement counts it; null while Redis cannot be read. */
 async function hostsView(s: Services, region: RegionConfig) {
   try {
-    const { states } = await s.inventory.hostStates(region);
+    const { states } = await s.placer.hostStates(region);
     return states.map((st) => {
       const { host: _name, info_observed_at, ...capacity } = hostCapacity(st, s.config.placement);
       return {

@@ -27,7 +27,7 @@ export default defineRoute({
       job = await submit();
     } catch (e) {
       if (!(e instanceof ApiError && e.code === 'NOT_FOUND')) throw e;
-      await s.inventory.refresh([findRegion(s.config, t.region)], requester(c));
+      await s.refresher.refresh([findRegion(s.config, t.region)], requester(c));
       try {
         job = await submit();
       } catch (again) {

@@ -24,7 +24,7 @@ export default defineRoute({
   responses: { 200: { description: 'Every VM', schema: z.array(LegacyListItem) } },
   handler: async (c, s) => {
     const regions = enabledRegions(s.config);
-    await s.inventory.refresh(regions, requester(c));
+    await s.refresher.refresh(regions, requester(c));
     const owner = callerOwner(c);
     const visible = vmItems(await s.inventory.entries(regions)).filter((v) => owner === null || v.tags.owner === owner);
     const list: z.infer<typeof LegacyListItem>[] = visible.map((v) => ({

@@ -46,7 +46,7 @@ export default defineRoute({
   handler: async (c, s) => {
     const t = pathTarget(c);
     const region = resolveTarget(s, t, 'path');
-    if (validate(VmQuery, c.req.query()).refresh) await s.inventory.refresh([region], requester(c));
+    if (validate(VmQuery, c.req.query()).refresh) await s.refresher.refresh([region], requester(c));
     const loc = await s.inventory.locate(region, t.vm_name);
     const owner = callerOwner(c);
     if (loc && owner !== null && (await vmOwner(s, t.region, t.vm_name, loc.vm)) !== owner) throw new ApiError('NOT_FOUND', 'vm not found');

@@ -123,7 +123,7 @@ export default defineRoute({
   handler: async (c, s) => {
     const q = validate(ListQuery, { ...c.req.query(), tag: c.req.queries('tag') ?? [] });
     const regions = q.region !== undefined ? [findRegion(s.config, q.region)] : enabledRegions(s.config);
-    if (q.refresh) await s.inventory.refresh(regions, requester(c));
+    if (q.refresh) await s.refresher.refresh(regions, requester(c));
     const entries = await s.inventory.entries(regions);
     const owner = callerOwner(c);
     const items = vmItems(entries).filter((v) => owner === null || v.tags.owner === owner);
