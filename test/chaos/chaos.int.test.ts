@@ -144,6 +144,7 @@ async function leftovers(name: string): Promise<string[]> {
   if (existsSync(p.disk)) out.push('disk');
   if (existsSync(`${p.disk}.part`)) out.push('disk.part');
   if (existsSync(p.seed)) out.push('seed');
+  if (existsSync(p.console)) out.push('console log');
   if (remoteProcesses(name).length) out.push('process');
   return out;
 }
@@ -202,9 +203,9 @@ describe('chaos', () => {
           domains.filter((d) => d === name),
           name,
         ).toHaveLength(1);
-      // Nothing on disk but each VM's own disk and seed.
+      // Nothing on disk but each VM's own disk, seed and serial console log.
       const files = readdirSync(host.disks_dir).filter((f) => names.some((n) => f.startsWith(`${n}`)));
-      expect(files.sort()).toEqual(names.flatMap((n) => [`${n}-seed.iso`, `${n}.qcow2`]).sort());
+      expect(files.sort()).toEqual(names.flatMap((n) => [`${n}-seed.iso`, `${n}.console.log`, `${n}.qcow2`]).sort());
       for (const name of names) await deleteVm(name);
       for (const name of names) expect(await leftovers(name)).toEqual([]);
     },
