@@ -9,7 +9,7 @@
  * await app.close();
  */
 import { WEBHOOK_QUEUE } from '@provisioner/contracts';
-import { InventoryStore, RegionLock, VmLedger, WebhookStore } from '@provisioner/store';
+import { ConsoleStore, InventoryStore, RegionLock, VmLedger, WebhookStore } from '@provisioner/store';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { adminRoutes } from './admin/routes.ts';
@@ -81,6 +81,7 @@ export function createApp(deps: AppDeps): ApiApp {
     regionLock: new RegionLock(deps.redis, prefix),
     metrics,
     webhooks,
+    console: new ConsoleStore(deps.redis, prefix, deps.config.user_data_key),
   };
   const redisUp = requireRedis(deps.redis);
 

@@ -3,7 +3,7 @@
  * the middleware sets (request id, the caller's token name).
  */
 import type { Config, Scope } from '@provisioner/contracts';
-import type { InventoryStore, JobQueue, RegionLock, VmLedger, WebhookStore } from '@provisioner/store';
+import type { ConsoleStore, InventoryStore, JobQueue, RegionLock, VmLedger, WebhookStore } from '@provisioner/store';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { IdempotencyTracker } from './idempotency.ts';
@@ -40,6 +40,8 @@ export interface Services extends AppDeps {
   metrics: ApiMetrics;
   /** Registered endpoints and each job's deliveries. */
   webhooks: WebhookStore;
+  /** Console text a `console` job read, taken once by the request waiting for it. */
+  console: ConsoleStore;
 }
 
 export interface Caller {

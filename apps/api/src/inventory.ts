@@ -4,7 +4,7 @@
  * What placement reads lives in services/place-create.ts, on-demand refreshes in services/refresh-hosts.ts.
  * The API never opens SSH.
  */
-import { type InventoryEntry, type InventoryVm, type JobKind, type RegionConfig, toJobView } from '@provisioner/contracts';
+import { type InventoryEntry, type InventoryVm, type JobKind, type RegionConfig, toJobView, type VmAddress, type VmGuest } from '@provisioner/contracts';
 import type { InventoryStore, JobQueue, VmLedger } from '@provisioner/store';
 
 /** One VM as the API shows it. */
@@ -17,7 +17,10 @@ export interface VmItem {
   state: string;
   managed: boolean;
   tags: Record<string, string>;
+  /** The first IPv4 address of `addresses`. */
   ip: string | null;
+  addresses: VmAddress[];
+  guest: VmGuest;
   vcpus: number | null;
   memory_mb: number | null;
   image: string | null;
@@ -61,6 +64,8 @@ export function toVmItem(region: string, host: string, vm: InventoryVm, observed
     managed: vm.managed,
     tags: vm.tags ?? {},
     ip: vm.ip,
+    addresses: vm.addresses,
+    guest: vm.guest,
     vcpus: vm.vcpus,
     memory_mb: vm.memory_mb,
     image: vm.image,

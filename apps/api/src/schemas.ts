@@ -81,7 +81,28 @@ export const VmItem = z.object({
   }),
   managed: z.boolean().meta({ description: 'Created by this service (others are listed, not managed)' }),
   tags: z.record(z.string(), z.string()).meta({ example: { owner: 'alice' } }),
-  ip: z.string().nullable().meta({ example: '192.168.122.23' }),
+  ip: z.string().nullable().meta({ description: 'The first IPv4 address of `addresses`', example: '192.168.122.23' }),
+  addresses: z
+    .array(
+      z.object({
+        ip: z.string().meta({ example: '192.168.122.23' }),
+        family: z.enum(['ipv4', 'ipv6']),
+        mac: z.string().nullable().meta({ example: '52:54:00:1a:82:38' }),
+        source: z.enum(['lease', 'agent', 'arp']).meta({
+          description:
+            'Where it was learnt: libvirt’s DHCP lease (NAT networks), the guest agent (needs qemu-guest-agent in the image; bridged networks), or ARP',
+        }),
+      }),
+    )
+    .meta({ description: 'Lease addresses first, then the agent’s, then ARP’s; kept current by the inventory refresh' }),
+  guest: z
+    .object({
+      agent: z.enum(['connected', 'absent', 'unknown']),
+      cloud_init: z.enum(['pending', 'running', 'done', 'error', 'unknown']),
+      ready: z.boolean().meta({ description: 'cloud-init is done and, where the VM has a NIC, an address is known; stays true once reached' }),
+      ready_at: z.string().nullable().meta({ description: 'When the inventory first saw it ready' }),
+    })
+    .meta({ description: 'The guest as the inventory last saw it (the agent is asked only until the VM is ready)' }),
   vcpus: z.number().int().nullable().meta({ example: 1 }),
   memory_mb: z.number().int().nullable().meta({ example: 256 }),
   image: z.string().nullable().meta({ example: 'tiny' }),

@@ -1,8 +1,42 @@
-import type { HostInfoRecord, InventoryEntry, InventoryVm } from '@provisioner/contracts';
-import { type DomainInfo, DomainNotFoundError, type Hypervisor } from '@provisioner/libvirt';
+import { GUEST_UNKNOWN, type HostInfoRecord, type InventoryEntry, type InventoryVm, type VmAddress, type VmGuest } from '@provisioner/contracts';
+import { type DomainInfo, DomainNotFoundError, type GuestStatus, type Hypervisor } from '@provisioner/libvirt';
 import type { InventoryStore } from '@provisioner/store';
 
-export function toInventoryVm(d: DomainInfo): InventoryVm {
+/** How long one guest agent call of a listing may take (a silent guest costs a listing at most a few of these). */
+const AGENT_TIMEOUT_S = 2;
+
+/**
+ * The VM's addresses and guest from what is known now: the listing's lease addresses `d.addresses`, the
+ * guest status `g` when its guest was asked about this time (it was running and not known ready), and
+ * `prev`, the VM's last inventory record (same domain). What the agent or ARP said last is kept while the
+ * guest is not asked again (a ready VM on a bridged network has no lease); a VM that is not running has
+ * none. `ready` comes once cloud-init is done and, where the VM has a NIC, an address is known, and stays.
+ */
+export function guestFields(
+  d: Pick<DomainInfo, 'state' | 'macs' | 'addresses'>,
+  g: GuestStatus | undefined,
+  prev: Pick<InventoryVm, 'addresses' | 'guest'> | undefined,
+  now: string,
+): Pick<InventoryVm, 'addresses' | 'guest' | 'ip'> {
+  const running = d.state === 'running';
+  // The guest status's own lease addresses (virsh domifaddr) repeat the listing's: kept once.
+  const others = !running ? [] : g ? g.addresses : (prev?.addresses ?? []).filter((a) => a.source !== 'lease');
+  const addresses: VmAddress[] = [];
+  for (const a of [...d.addresses, ...others]) if (!addresses.some((x) => x.ip === a.ip && x.source === a.source)) addresses.push(a);
+  const before = prev?.guest ?? GUEST_UNKNOWN;
+  let guest: VmGuest;
+  if (g && running) {
+    const ready = before.ready || (g.cloud_init === 'done' && (d.macs.length === 0 || addresses.length > 0));
+    guest = { agent: g.agent, cloud_init: g.cloud_init, ready, ready_at: before.ready_at ?? (ready ? now : null) };
+  } else {
+    guest = { ...before, agent: running ? before.agent : 'absent' };
+  }
+  return { addresses, guest, ip: addresses.find((a) => a.family === 'ipv4')?.ip ?? null };
+}
+
+/** The inventory record of a listed domain; `prev` is its last record when it is the same domain (same UUID). */
+export function toInventoryVm(d: DomainInfo, g?: GuestStatus, prev?: InventoryVm, now = new Date().toISOString()): InventoryVm {
+  const same = prev && prev.uuid === d.uuid ? prev : undefined;
   return {
     name: d.name,
     uuid: d.uuid,
@@ -10,11 +44,11 @@ export function toInventoryVm(d: DomainInfo): InventoryVm {
     state: d.state,
     managed: d.managed,
     tags: d.tags,
-    ip: d.ip,
     vcpus: d.vcpus,
     memory_mb: d.memoryMiB,
     image: d.image,
     instance_type: d.instanceType,
+    ...guestFields(d, g, same, now),
   };
 }
 
@@ -38,14 +72,21 @@ export async function publishHostInfo(store: InventoryStore, region: string, hos
 }
 
 /**
- * Lists one host (one SSH exec) and writes its inventory entry. A failure is recorded in the entry
+ * Lists one host (one SSH exec, which also asks the guests of running VMs not known ready yet about their
+ * agent, cloud-init and addresses) and writes its inventory entry. A failure is recorded in the entry
  * (with when it was attempted) and the last good listing is kept.
  */
 export async function refreshInventory(store: InventoryStore, region: string, host: string, hv: Hypervisor): Promise<InventoryEntry> {
   const now = new Date().toISOString();
   try {
-    const [domains] = await Promise.all([hv.listDomains({ timeoutMs: 60_000 }), publishHostInfo(store, region, host, hv).catch(() => null)]);
-    const entry: InventoryEntry = { region, host, observed_at: now, attempted_at: now, error: null, vms: domains.map(toInventoryVm) };
+    const old = new Map(((await store.entry(region, host))?.vms ?? []).map((v) => [v.name, v]));
+    const skipAgent = [...old.values()].filter((v) => v.guest.ready).map((v) => v.name);
+    const [{ domains, guests }] = await Promise.all([
+      hv.listDomainsWithGuests({ timeoutMs: 60_000, skipAgent, agentTimeoutS: AGENT_TIMEOUT_S }),
+      publishHostInfo(store, region, host, hv).catch(() => null),
+    ]);
+    const vms = domains.map((d) => toInventoryVm(d, guests.get(d.name), old.get(d.name), now));
+    const entry: InventoryEntry = { region, host, observed_at: now, attempted_at: now, error: null, vms };
     await store.putEntry(entry);
     return entry;
   } catch (e) {
@@ -64,13 +105,18 @@ async function recordHostError(store: InventoryStore, region: string, host: stri
 
 /**
  * After an operation on one VM: reads just that domain (one SSH exec, whatever the number of domains
- * on the host) and patches the host's inventory entry. Falls back to listing the whole host when the
- * host has no entry yet.
+ * on the host) and patches the host's inventory entry, keeping what the last listing knew of its
+ * addresses and guest (a single domain's read has no leases), or taking `guest` when the caller just
+ * asked it (a create that waited for its guest). Falls back to listing the whole host when the host has
+ * no entry yet.
  */
-export async function updateInventoryVm(store: InventoryStore, region: string, host: string, hv: Hypervisor, name: string): Promise<void> {
+export async function updateInventoryVm(store: InventoryStore, region: string, host: string, hv: Hypervisor, name: string, guest?: GuestStatus): Promise<void> {
   let vm: InventoryVm | null = null;
   try {
-    vm = toInventoryVm(await hv.getDomain(name, { timeoutMs: 60_000 }));
+    const d = await hv.getDomain(name, { timeoutMs: 60_000 });
+    const prev = (await store.entry(region, host))?.vms.find((v) => v.name === name);
+    const leases = prev?.uuid === d.uuid ? prev.addresses.filter((a) => a.source === 'lease') : [];
+    vm = toInventoryVm({ ...d, addresses: leases }, guest, prev);
   } catch (e) {
     if (!(e instanceof DomainNotFoundError)) {
       // The host itself failed (unreachable, or it presents another key): say so in its entry.

@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Config, ConfigError, hostQueueName, LOG_REDACT, loadConfig } from '@provisioner/contracts';
 import type { Hypervisor } from '@provisioner/libvirt';
-import { connectRedis, duplicateRedis, InventoryStore, JobQueue, VmLedger } from '@provisioner/store';
+import { ConsoleStore, connectRedis, duplicateRedis, InventoryStore, JobQueue, VmLedger } from '@provisioner/store';
 import { type Job, Worker } from 'bullmq';
 import { pino } from 'pino';
 import { listenForCancels } from './cancel.ts';
@@ -35,6 +35,7 @@ export async function startWorker(config: Config) {
     jobs: new JobQueue(redis, config),
     ledger: new VmLedger(redis, config.queue_prefix),
     inventory: new InventoryStore(redis, config.queue_prefix),
+    console: new ConsoleStore(redis, config.queue_prefix, config.user_data_key),
   };
   // Deliveries run on their own queue: host workers only enqueue events, never wait on receivers.
   const hooks = startWebhookWorker(config, redis, log, (outcome) => metrics.deliveryAttempted(outcome));

@@ -1,4 +1,4 @@
-import { type Config, canceledError, isHostJob, JobPayload, redactText, STEPS, type VmJobPayload } from '@provisioner/contracts';
+import { type Config, canceledError, isHostJob, isWaitingReady, JobPayload, redactText, stepsOf, type VmJobPayload } from '@provisioner/contracts';
 import { type Hypervisor, isLibvirtError } from '@provisioner/libvirt';
 import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { Logger } from 'pino';
@@ -59,13 +59,26 @@ export function makeProcessor(rt: HostRuntime, stores: WorkerStores, config: Con
       throw new DelayedError();
     }
     const jlog = log.child({ job_id: job.id, kind: p.kind, vm: vm?.vm_name, host: `${rt.region}/${rt.host}`, request_id: p.request_id });
-    const steps = new StepRunner(job, STEPS[p.kind], p.kind === 'create' ? CREATE_WEIGHTS : undefined, (step, s, ok) =>
+    const steps = new StepRunner(job, stepsOf(p), p.kind === 'create' ? CREATE_WEIGHTS : undefined, (step, s, ok) =>
       metrics?.stepEnded(p.kind, step, s, ok),
     );
-    const ctx: ProcessorContext = { job, hv: rt.hv, stores, config, queue: rt.queue, log: jlog, steps, signal: signal ?? new AbortController().signal };
-    jlog.info({ attempt: job.attemptsMade + 1 }, 'job started');
-    metrics?.jobStarted(rt.queue.name, job, p.kind);
-    await steps.log(`attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1} started on ${rt.region}/${rt.host}`);
+    const ctx: ProcessorContext = {
+      job,
+      hv: rt.hv,
+      stores,
+      config,
+      queue: rt.queue,
+      log: jlog,
+      steps,
+      signal: signal ?? new AbortController().signal,
+      token,
+    };
+    // A create back for another look at its guest (every READY_POLL_MS) has started already: not logged again.
+    if (!isWaitingReady(job.data)) {
+      jlog.info({ attempt: job.attemptsMade + 1 }, 'job started');
+      metrics?.jobStarted(rt.queue.name, job, p.kind);
+      await steps.log(`attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1} started on ${rt.region}/${rt.host}`);
+    }
     // Canceled before it started: while it waited for its turn or a retry, or before a stall handed it here.
     const canceledBy = await stores.jobs.cancelRequestedBy(String(job.id));
     try {
@@ -75,6 +88,7 @@ export function makeProcessor(rt: HostRuntime, stores: WorkerStores, config: Con
       if (vm) await finish(ctx, vm);
       return result;
     } catch (e) {
+      if (e instanceof DelayedError) throw e; // it comes back later (moved to delayed): no outcome yet
       let err = toJobError(e);
       // Aborted on request: whatever the interrupted step threw, the job ends canceled and is not retried.
       const by = err.code === 'CANCELED' || ctx.signal.aborted ? await stores.jobs.cancelRequestedBy(String(job.id)).catch(() => null) : null;

@@ -95,9 +95,64 @@ export class StepRunner {
     }
   }
 
+  /**
+   * Takes the steps' states from the job's last progress: a job that comes back for a step spanning
+   * several of its runs (a create's wait-ready) shows the steps it did in earlier runs.
+   */
+  resume(): void {
+    const prev = (typeof this.job.progress === 'object' ? this.job.progress : null) as ProgressData | null;
+    for (const s of prev?.steps ?? []) {
+      const mine = this.steps.find((x) => x.name === s.name);
+      if (mine) Object.assign(mine, s);
+    }
+  }
+
+  /** When step `name` started (ms), also in an earlier run of the job; null when it has not. */
+  startedAt(name: string): number | null {
+    const at = this.steps.find((s) => s.name === name)?.started_at;
+    return at ? Date.parse(at) : null;
+  }
+
+  /** Starts step `name`, which `end` finishes, in this run of the job or a later one. */
+  async begin(name: string, detail: string): Promise<void> {
+    const step = this.step(name);
+    step.state = 'running';
+    step.started_at = new Date().toISOString();
+    step.detail = detail;
+    await this.log(`step ${name} started`);
+    await this.publish(name, this.base(this.steps.indexOf(step)));
+  }
+
+  /** Says what the running step `name` waits for; published only when it changed. */
+  async detail(name: string, text: string): Promise<void> {
+    const step = this.step(name);
+    if (step.detail === text) return;
+    step.detail = text;
+    await this.publish(name, this.percent);
+  }
+
+  /** Ends step `name` begun with `begin`, successfully or not (the reason goes to the job's log). */
+  async end(name: string, ok: boolean, why = ''): Promise<void> {
+    const step = this.step(name);
+    const i = this.steps.indexOf(step);
+    const seconds = (Date.now() - (this.startedAt(name) ?? Date.now())) / 1000;
+    delete step.detail;
+    step.state = ok ? 'succeeded' : 'failed';
+    step.finished_at = new Date().toISOString();
+    this.onStepEnd?.(name, seconds, ok);
+    await this.log(`step ${name} ${ok ? 'succeeded' : 'failed'} after ${Math.round(seconds * 1000)} ms${why ? `: ${why}` : ''}`);
+    await this.publish(name, ok ? this.base(i + 1) : this.percent);
+  }
+
   /** Appends a line to the job's log (shown by the dashboard), redacted; a failed write never fails the job. */
   async log(line: string): Promise<void> {
     await this.job.log(`${new Date().toISOString()} ${redactText(line)}`).catch(() => undefined);
+  }
+
+  private step(name: string): StepView {
+    const step = this.steps.find((s) => s.name === name);
+    if (!step) throw new Error(`unknown step ${name}`);
+    return step;
   }
 
   private base(i: number): number {

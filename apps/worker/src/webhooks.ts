@@ -116,7 +116,9 @@ export interface WebhookRuntime {
 }
 
 function isPublicJob(job: Job): boolean {
-  return isJobId(String(job.id)) && (job.data as { kind?: string }).kind !== 'refresh';
+  // Refreshes and console reads are the API's own errands (a console job's view says nothing anyway).
+  const kind = (job.data as { kind?: string }).kind;
+  return isJobId(String(job.id)) && kind !== 'refresh' && kind !== 'console';
 }
 
 /** `onAttempt` is told each attempt's outcome (the worker's delivery counter). */

@@ -11,6 +11,13 @@ export const JOB_ERROR_CODES = [
   ...LIBVIRT_ERROR_CODES,
   /** The job's payload does not match the job catalog (e.g. written by an incompatible API build). */
   'INVALID_PAYLOAD',
+  /**
+   * A create with `wait_until: ready` whose guest was not ready in time, stopped, or whose wait a later
+   * operation on the VM ended. The VM is kept; its console says why.
+   */
+  'GUEST_NOT_READY',
+  /** cloud-init in the guest reported errors (a create with `wait_until: ready`). The VM is kept. */
+  'GUEST_CLOUD_INIT_ERROR',
   /** Anything else: the worker says nothing internal (its log has the cause). */
   'INTERNAL',
 ] as const;

@@ -10,6 +10,11 @@ import { DNS_LABEL_RE, IMAGE_NAME_RE, isTagValue, SHA256_RE, TAG_KEY_RE, TAGS_MA
 export const JOB_KINDS = ['create', 'start', 'stop', 'reboot', 'delete', 'edit-tags', 'refresh', 'image-cache'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
+/** What a create waits for before it succeeds: the domain started, or the guest ready (cloud-init done, address known). */
+export const WAIT_UNTIL = ['running', 'ready'] as const;
+export const READY_TIMEOUT_DEFAULT_S = 900;
+export const READY_TIMEOUT_MAX_S = 3600;
+
 export const VmNameSchema = z.string().regex(VM_NAME_RE, 'vm_name must be a lowercase DNS label (1-63 of a-z, 0-9, -)');
 export const RegionNameSchema = z.string().regex(DNS_LABEL_RE, 'unknown region');
 export const ImageNameSchema = z.string().regex(IMAGE_NAME_RE, 'invalid image name');
@@ -45,6 +50,15 @@ export const CreatePayload = Base.extend({
   tags: TagsSchema,
   /** AES-256-GCM ciphertext of the user-data (see crypto.ts); never plain text in Redis. */
   user_data_enc: z.string().nullable(),
+  /** `ready`: the job ends when the guest is ready (step wait-ready); absent or `running`: once started. */
+  wait_until: z.enum(WAIT_UNTIL).optional(),
+  /** How long wait-ready waits before the job fails GUEST_NOT_READY (absent: READY_TIMEOUT_DEFAULT_S). */
+  ready_timeout_s: z.number().int().min(1).max(READY_TIMEOUT_MAX_S).optional(),
+  /**
+   * Written by the worker (job.updateData) once the VM runs and the create waits for its guest: a run of
+   * the job that finds it goes straight back to waiting (the VM's steps are done), and a cancel keeps the VM.
+   */
+  ready_wait: z.object({ since: z.number(), image_sha256: z.string() }).optional(),
 });
 export const StartPayload = Base.extend({ kind: z.literal('start') });
 export const StopPayload = Base.extend({ kind: z.literal('stop'), force: z.boolean(), timeout_ms: z.number().int().positive() });
@@ -99,6 +113,18 @@ export const STEPS: Record<JobKind, readonly string[]> = {
   refresh: ['list'],
   'image-cache': ['verify', 'fetch', 'prune'],
 };
+
+/** The steps of one job: a create that waits for its guest ends with `wait-ready`. */
+export function stepsOf(p: { kind: JobKind; wait_until?: string }): readonly string[] {
+  const steps = STEPS[p.kind] ?? [];
+  return p.kind === 'create' && p.wait_until === 'ready' ? [...steps, 'wait-ready'] : steps;
+}
+
+/** Whether a create's VM is made and running and the job waits for its guest (job data the worker wrote). */
+export function isWaitingReady(data: unknown): boolean {
+  const d = data as { kind?: unknown; ready_wait?: unknown } | null;
+  return d?.kind === 'create' && typeof d.ready_wait === 'object' && d.ready_wait !== null;
+}
 
 export type StepState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
 export interface StepView {

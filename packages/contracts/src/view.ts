@@ -1,5 +1,5 @@
 import { decodeJobError } from './job-errors.ts';
-import { type JobKind, type JobState, type JobView, type ProgressData, STEPS } from './jobs.ts';
+import { isWaitingReady, type JobKind, type JobState, type JobView, type ProgressData, stepsOf } from './jobs.ts';
 
 /** What the view reads of a BullMQ job (a `Job` fits): contracts describes it without depending on BullMQ. */
 export interface JobRecord {
@@ -18,8 +18,11 @@ function iso(ms: number | undefined | null): string | null {
   return ms ? new Date(ms).toISOString() : null;
 }
 
-/** Maps BullMQ's state names onto the job contract's. */
-export function jobState(bullState: string, failedReason?: string): JobState {
+/**
+ * Maps BullMQ's state names onto the job contract's. A create waiting for its guest sits in BullMQ's
+ * delayed set between its looks (it holds no host slot then) but is `running` to clients.
+ */
+export function jobState(bullState: string, failedReason?: string, data?: unknown): JobState {
   switch (bullState) {
     case 'active':
       return 'running';
@@ -28,16 +31,16 @@ export function jobState(bullState: string, failedReason?: string): JobState {
     case 'failed':
       return decodeJobError(failedReason)?.code === 'CANCELED' ? 'canceled' : 'failed';
     default:
-      return 'queued';
+      return isWaitingReady(data) ? 'running' : 'queued';
   }
 }
 
 /** The job as clients see it. Never includes job data (user-data ciphertext, tokens) or stack traces. */
 export function toJobView(job: JobRecord, bullState: string, base = ''): JobView {
-  const data = job.data as { kind: JobKind; region: string; vm_name?: string; host: string; request_id?: string };
+  const data = job.data as { kind: JobKind; region: string; vm_name?: string; host: string; request_id?: string; wait_until?: string };
   const progress = (typeof job.progress === 'object' ? job.progress : null) as ProgressData | null;
-  const state = jobState(bullState, job.failedReason);
-  const steps = progress?.steps ?? (STEPS[data.kind] ?? []).map((name) => ({ name, state: 'pending' as const, started_at: null, finished_at: null }));
+  const state = jobState(bullState, job.failedReason, job.data);
+  const steps = progress?.steps ?? stepsOf(data).map((name) => ({ name, state: 'pending' as const, started_at: null, finished_at: null }));
   const id = String(job.id);
   return {
     id,

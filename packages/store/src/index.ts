@@ -1,4 +1,5 @@
 export * from './auth-throttle.ts';
+export * from './console-store.ts';
 export * from './idempotency-store.ts';
 export * from './inventory-store.ts';
 export * from './job-queue.ts';

@@ -3,7 +3,7 @@
  * listed), its host info (CPUs, memory, free disk, for placement) and its image cache. Workers write;
  * the API, which never opens SSH, reads.
  */
-import type { HostInfoRecord, ImageCacheRecord, InventoryEntry, InventoryVm } from '@provisioner/contracts';
+import { GUEST_UNKNOWN, type HostInfoRecord, type ImageCacheRecord, type InventoryEntry, type InventoryVm } from '@provisioner/contracts';
 import type { Redis } from 'ioredis';
 import { keys } from './keys.ts';
 import { runScript } from './scripts.ts';
@@ -78,7 +78,14 @@ function parseJson<T>(raw: string | null): T | null {
   }
 }
 
+/** An entry as stored; VMs written before addresses and guest existed (issue 14) lack them. */
 function parseEntry(raw: string | null): InventoryEntry | null {
   const e = parseJson<InventoryEntry>(raw);
-  return e && Array.isArray(e.vms) ? e : null;
+  if (!e || !Array.isArray(e.vms)) return null;
+  return { ...e, vms: e.vms.map(withGuestDefaults) };
+}
+
+function withGuestDefaults(vm: InventoryVm): InventoryVm {
+  const v = vm as Partial<InventoryVm> & Omit<InventoryVm, 'addresses' | 'guest'>;
+  return { ...v, addresses: Array.isArray(v.addresses) ? v.addresses : [], guest: { ...GUEST_UNKNOWN, ...v.guest } };
 }

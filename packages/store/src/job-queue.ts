@@ -87,6 +87,8 @@ export class JobQueue {
       attempts: hostJob ? 1 : attempts,
       backoff: { type: 'exponential', delay: backoff_ms, jitter: 0.5 },
       ...keepFinished(this.config),
+      // A console read is done once its requester took the text: it does not count against the jobs kept.
+      ...(p.kind === 'console' ? { removeOnComplete: true } : {}),
     });
     for (const fn of this.submitted) fn(p.kind);
     return job;

@@ -28,6 +28,8 @@ export const keys = {
   cancel: (p: string, id: string) => `${p}:cancel:${id}`,
   /** Pub/sub channel on which job ids to cancel are announced to every worker process (JobQueue). */
   cancelChannel: (p: string) => `${p}:cancel`,
+  /** Encrypted console text a `console` job read, until the API request waiting for it takes it (ConsoleStore, a minute at most). */
+  console: (p: string, jobId: string) => `${p}:console:${jobId}`,
   /** Idempotency-Key record (the key is hashed with the caller's token name) (IdempotencyStore). */
   idempotency: (p: string, hash: string) => `${p}:idem:${hash}`,
   /** Request counter of one token in one rate-limit window (RateLimiter). */

@@ -1,5 +1,5 @@
 /** InventoryStore and its script (patchInventoryVm) against the machine's Redis. */
-import type { InventoryEntry, InventoryVm } from '@provisioner/contracts';
+import { GUEST_UNKNOWN, type InventoryEntry, type InventoryVm } from '@provisioner/contracts';
 import { describe, expect, it } from 'vitest';
 import { InventoryStore } from '../src/inventory-store.ts';
 import { keys } from '../src/keys.ts';
@@ -18,6 +18,8 @@ const vm = (name: string, state = 'running'): InventoryVm => ({
   memory_mb: 512,
   image: null,
   instance_type: 'tiny',
+  addresses: [],
+  guest: GUEST_UNKNOWN,
 });
 const entry = (host: string, vms: InventoryVm[]): InventoryEntry => ({ region: 'r1', host, observed_at: 'now', attempted_at: 'now', error: null, vms });
 
@@ -52,6 +54,25 @@ describe('patchInventoryVm', () => {
     // Removing a VM that is not there changes nothing.
     expect(await store.patchVm('r1', 'h2', 'ghost', null)).toBe(true);
     expect((await store.entry('r1', 'h2'))?.vms).toEqual([]);
+  });
+
+  it('reads entries written before addresses and guest existed with their defaults, and an empty address list stays a list through a patch', async () => {
+    const store = new InventoryStore(env.redis, env.prefix);
+    const { addresses: _a, guest: _g, ...old } = vm('old');
+    await env.redis.set(keys.inventory(env.prefix, 'r1', 'h3'), JSON.stringify(entry('h3', [old as InventoryVm])));
+    expect((await store.entry('r1', 'h3'))?.vms[0]).toEqual({ ...old, addresses: [], guest: GUEST_UNKNOWN });
+    const ready = { ...vm('new'), addresses: [{ ip: '10.0.0.5', family: 'ipv4' as const, mac: null, source: 'agent' as const }] };
+    await store.patchVm('r1', 'h3', 'new', { ...ready, guest: { agent: 'connected', cloud_init: 'done', ready: true, ready_at: 'then' } });
+    // The patch script re-encodes the other VMs with Redis' cjson, which writes [] as {}.
+    await store.patchVm('r1', 'h3', 'other', vm('other'));
+    const vms = (await store.entry('r1', 'h3'))?.vms ?? [];
+    expect(vms.map((v) => [v.name, v.addresses.length, v.guest.ready])).toEqual([
+      ['old', 0, false],
+      ['new', 1, true],
+      ['other', 0, false],
+    ]);
+    expect(vms.every((v) => Array.isArray(v.addresses))).toBe(true);
+    expect(vms[1]?.guest).toEqual({ agent: 'connected', cloud_init: 'done', ready: true, ready_at: 'then' });
   });
 
   it('reads host info and image cache records, null for a host with none or an unreadable one', async () => {

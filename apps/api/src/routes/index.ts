@@ -20,6 +20,7 @@ import legacyList from './legacy/list.ts';
 import legacyStart from './legacy/start.ts';
 import legacyStop from './legacy/stop.ts';
 import metrics from './metrics.ts';
+import vmConsole from './vms/console.ts';
 import createVm from './vms/create.ts';
 import deleteVm from './vms/delete.ts';
 import getVm from './vms/get.ts';
@@ -44,6 +45,7 @@ export const ROUTES: readonly Route[] = [
   createVm,
   listVms,
   getVm,
+  vmConsole,
   startVm,
   stopVm,
   rebootVm,

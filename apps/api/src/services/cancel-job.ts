@@ -1,5 +1,5 @@
 /** Cancels a job, queued or running. */
-import { callbackOf, isTerminal, toJobView } from '@provisioner/contracts';
+import { callbackOf, isTerminal, isWaitingReady, toJobView } from '@provisioner/contracts';
 import type { Context } from 'hono';
 import { callerOwner } from '../caller.ts';
 import type { AppEnv, Services } from '../context.ts';
@@ -22,13 +22,17 @@ export async function cancelJob(s: Services, c: Context<AppEnv>): Promise<Respon
   // A create that already ran (it waits for a retry, or was handed back after a stall) may have left a
   // disk or seed on the host: a worker must cancel it, which also cleans up. Everything else queued is
   // canceled here and never reaches a worker.
-  const mayHaveWork = data.kind === 'create' && (job.attemptsMade > 0 || (job.attemptsStarted ?? 0) > 0);
+  // A create whose VM runs and which waits for its guest between looks is canceled here too: it keeps its VM.
+  const madeVm = isWaitingReady(job.data);
+  const mayHaveWork = !madeVm && data.kind === 'create' && (job.attemptsMade > 0 || (job.attemptsStarted ?? 0) > 0);
   const outcome = mayHaveWork ? 'not-queued' : await s.queues.cancelQueued(queue, id, by);
   if (outcome === 'canceled') {
     if (data.region && data.vm_name) {
-      // It never ran: its VM's next operation may start, and a create's reserved name is free again.
-      if (data.kind === 'create') {
-        if (data.host) await s.ledger.free(data.region, data.host, data.vm_name);
+      // It never ran: its VM's next operation may start, and a create's reserved name is free again
+      // (unless its VM exists: then the name stays taken and only the pending count goes).
+      if (data.kind === 'create' && data.host) {
+        if (madeVm) await s.ledger.release(data.region, data.host, data.vm_name);
+        else await s.ledger.free(data.region, data.host, data.vm_name);
       }
       await s.ledger.endTurn(queue, data.region, data.vm_name, id);
     }

@@ -2,7 +2,7 @@
  * Creating a VM: validates the create against the configuration, places it (or checks the pinned
  * host), reserves its name and room, and queues the job.
  */
-import { TagsSchema, VmNameSchema, WebhookUrlSchema } from '@provisioner/contracts';
+import { READY_TIMEOUT_DEFAULT_S, READY_TIMEOUT_MAX_S, TagsSchema, VmNameSchema, WAIT_UNTIL, WebhookUrlSchema } from '@provisioner/contracts';
 import type { Job } from 'bullmq';
 import { z } from 'zod';
 import { ownedTags, type Requester } from '../caller.ts';
@@ -28,6 +28,18 @@ export const CreateBody = z.strictObject({
   webhook_url: WebhookUrlSchema.optional(),
   /** Pins the VM to this host of the region (placement then only checks it has room). */
   host: z.string().max(63).optional(),
+  wait_until: z.enum(WAIT_UNTIL).optional().meta({
+    description:
+      'When the job succeeds: `running` (default) once the domain started; `ready` once cloud-init is done in the guest and, where the VM has a NIC, an address is known (last step `wait-ready`; the result then carries `addresses` and `guest`)',
+    default: 'running',
+  }),
+  ready_timeout_s: z
+    .number()
+    .int()
+    .min(1)
+    .max(READY_TIMEOUT_MAX_S)
+    .optional()
+    .meta({ description: 'With `wait_until: ready`: how long to wait for the guest before the job fails `GUEST_NOT_READY` (the VM is kept)', default: READY_TIMEOUT_DEFAULT_S }),
 });
 export type CreateBody = z.infer<typeof CreateBody>;
 
@@ -97,6 +109,8 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
       image,
       tags,
       user_data: userData,
+      // Only a create that waits for its guest carries the wait (the legacy body has neither field).
+      ...(body.wait_until === 'ready' ? { wait_until: 'ready' as const, ready_timeout_s: body.ready_timeout_s ?? READY_TIMEOUT_DEFAULT_S } : {}),
       ...by,
       ...(tags.owner !== undefined ? { owner: tags.owner } : {}),
     });

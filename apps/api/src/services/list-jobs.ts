@@ -9,7 +9,8 @@ import { ApiError } from '../errors.ts';
 /** BullMQ's lists holding jobs in each public state. */
 const BULL_TYPES: Record<JobState, JobType[]> = {
   queued: ['waiting', 'delayed', 'prioritized', 'waiting-children', 'paused'],
-  running: ['active'],
+  // A create waiting for its guest sits delayed (or waiting) between its looks: the view says running.
+  running: ['active', 'delayed', 'waiting'],
   succeeded: ['completed'],
   failed: ['failed'],
   canceled: ['failed'],

@@ -11,13 +11,14 @@ import {
   type Config,
   ConfigSchema,
   encodeJobError,
+  GUEST_UNKNOWN,
   hostQueueName,
   type InventoryEntry,
   type InventoryVm,
   type JobErrorCode,
   type ProgressData,
 } from '@provisioner/contracts';
-import { InventoryStore, JobQueue } from '@provisioner/store';
+import { ConsoleStore, InventoryStore, JobQueue } from '@provisioner/store';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -106,6 +107,8 @@ export function vm(v: Partial<InventoryVm> & { name: string }): InventoryVm {
     memory_mb: 512,
     image: 'v0.76.0',
     instance_type: 'tiny',
+    addresses: [],
+    guest: GUEST_UNKNOWN,
     ...v,
   };
 }
@@ -212,6 +215,11 @@ export function fakeWorker(h: Harness, region: string, hostName: string, handle?
     hostQueueName(region, hostName),
     async (job) => {
       if (handle) return handle(job);
+      // A console job leaves its text where a real worker does (ConsoleStore), made up from the job.
+      if (job.data.kind === 'console') {
+        await new ConsoleStore(h.redis, h.prefix, h.config.user_data_key).put(String(job.id), { source: 'current', text: `console of ${job.data.vm_name}\n` });
+        return { found: true };
+      }
       const progress: ProgressData = {
         percent: 50,
         step: 'start',

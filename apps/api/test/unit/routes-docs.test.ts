@@ -212,6 +212,12 @@ describe('every route answers what its document says', () => {
       { path: '/v1/vms/r1/doc-new', status: 200 },
       { path: '/v1/vms/r1/nope', status: 404 },
     ],
+    'GET /v1/vms/{region}/{name}/console': [
+      { path: '/v1/vms/r2/lg-start/console?tail_bytes=100', status: 200 },
+      { path: '/v1/vms/r2/lg-start/console', token: TOKENS.read, status: 403 },
+      { path: '/v1/vms/r2/lg-start/console?tail_bytes=1048577', status: 422 },
+      { path: '/v1/vms/r1/nope/console', status: 404 },
+    ],
     'POST /v1/vms/{region}/{name}/start': [{ path: '/v1/vms/r1/doc-vm/start', status: 202 }],
     'POST /v1/vms/{region}/{name}/stop': [{ path: '/v1/vms/r1/doc-vm/stop', json: { force: true }, status: 202 }],
     'POST /v1/vms/{region}/{name}/reboot': [{ path: '/v1/vms/r1/doc-vm/reboot', status: 202 }],

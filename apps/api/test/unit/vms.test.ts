@@ -189,6 +189,8 @@ describe('GET /v1/vms', () => {
       managed: true,
       tags: { owner: 'alice', env: 'prod' },
       ip: '10.0.0.3',
+      addresses: [],
+      guest: { agent: 'unknown', cloud_init: 'unknown', ready: false, ready_at: null },
       vcpus: 1,
       memory_mb: 512,
       image: 'v0.76.0',

@@ -1,5 +1,5 @@
 import type { Config } from '@provisioner/contracts';
-import type { Hypervisor } from '@provisioner/libvirt';
+import type { GuestStatus, Hypervisor } from '@provisioner/libvirt';
 import type { InventoryStore, JobQueue, VmLedger } from '@provisioner/store';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
@@ -22,4 +22,8 @@ export interface ProcessorContext {
   log: Logger;
   steps: StepRunner;
   signal: AbortSignal;
+  /** The worker's lock token of the job (a processor that re-schedules itself, `moveToDelayed`, needs it). */
+  token?: string;
+  /** Set by a create whose guest became ready: the inventory patch takes what it saw of the guest. */
+  guest?: GuestStatus;
 }

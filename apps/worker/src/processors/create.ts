@@ -1,12 +1,25 @@
-import { type CreatePayload, decryptUserData } from '@provisioner/contracts';
-import { AlreadyExistsError, DomainNotFoundError } from '@provisioner/libvirt';
+import { type CreatePayload, decryptUserData, isWaitingReady, READY_TIMEOUT_DEFAULT_S } from '@provisioner/contracts';
+import { AlreadyExistsError, DomainNotFoundError, type GuestStatus, isLibvirtError } from '@provisioner/libvirt';
+import { DelayedError } from 'bullmq';
 import type { z } from 'zod';
+import { WorkerError } from '../errors.ts';
+import { updateInventoryVm } from '../inventory.ts';
+import { consoleSaysFinished, needsConsole, readiness } from '../readiness.ts';
 import type { ProcessorContext } from './context.ts';
 
 type Payload = z.infer<typeof CreatePayload>;
 
-/** Step weights: the download dominates when the image is not cached yet. */
-export const CREATE_WEIGHTS = [60, 10, 10, 10, 10];
+/** Step weights: the download dominates when the image is not cached yet (wait-ready's is the last, when there). */
+export const CREATE_WEIGHTS = [60, 10, 10, 10, 10, 10];
+
+/**
+ * How soon a create waiting for its guest looks again. Between looks the job sits in BullMQ's delayed set
+ * and holds none of the host's operation slots; short, because the time from cloud-init finishing to the
+ * job succeeding is what the service adds to the guest's boot (BENCHMARKS.md).
+ */
+export const READY_POLL_MS = 500;
+/** Bytes of the console searched for cloud-init's "finished" line when no agent reports its result. */
+const CONSOLE_SEARCH_BYTES = 64 * 1024;
 
 /**
  * Creates a VM: image cached on the host → overlay disk → cloud-init seed → define → start. Every step
@@ -15,6 +28,11 @@ export const CREATE_WEIGHTS = [60, 10, 10, 10, 10];
 export async function processCreate(ctx: ProcessorContext, p: Payload) {
   const { hv, steps, signal } = ctx;
   const instanceId = String(ctx.job.id);
+  // Back for another look at the guest: the VM's steps are done (and must not be redone).
+  if (p.ready_wait) {
+    steps.resume();
+    return waitReady(ctx, p, p.ready_wait);
+  }
   // Whether a domain of this name is another operation's is read while the image is made sure of (which
   // touches only the shared image cache): nothing of the VM's own is made before both are done.
   const [mine, fetched] = await Promise.allSettled([
@@ -46,7 +64,82 @@ export async function processCreate(ctx: ProcessorContext, p: Payload) {
     ),
   );
   await steps.run('start', () => hv.start(p.vm_name, { signal }));
-  return { vm_name: p.vm_name, region: p.region, host: p.host, state: 'running', image_sha256: image.sha256 };
+  if (p.wait_until !== 'ready') return { vm_name: p.vm_name, region: p.region, host: p.host, state: 'running', image_sha256: image.sha256 };
+  // The VM exists and runs: listings show it and placement counts it from the inventory, not as pending,
+  // while the job waits for its guest (which may take long, and ends without removing the VM).
+  await updateInventoryVm(ctx.stores.inventory, p.region, p.host, hv, p.vm_name).catch((e: unknown) =>
+    ctx.log.warn({ err: String(e) }, 'inventory update failed'),
+  );
+  await ctx.stores.ledger.release(p.region, p.host, p.vm_name);
+  const wait = { since: Date.now(), image_sha256: image.sha256 };
+  await ctx.job.updateData({ ...ctx.job.data, ready_wait: wait });
+  await steps.begin('wait-ready', 'waiting for the guest to boot');
+  return waitReady(ctx, p, wait);
+}
+
+/**
+ * One look at the guest (one guestStatus exec, and the console's tail when no agent tells cloud-init's
+ * state): succeeds when it is ready, fails when it never will be (cloud-init errors, VM gone or stopped,
+ * timeout, a later operation on the VM waiting), else says what it waits for and comes back in
+ * READY_POLL_MS as a delayed job, so that waiting holds no host slot.
+ */
+async function waitReady(ctx: ProcessorContext, p: Payload, wait: NonNullable<Payload['ready_wait']>) {
+  const { hv, steps, signal } = ctx;
+  const console = `GET /v1/vms/${p.region}/${p.vm_name}/console`;
+  const fail = async (code: 'GUEST_NOT_READY' | 'GUEST_CLOUD_INIT_ERROR', message: string): Promise<never> => {
+    await steps.end('wait-ready', false, message);
+    throw new WorkerError(code, message, false);
+  };
+  const later = await laterOperation(ctx, p);
+  if (later) await fail('GUEST_NOT_READY', `superseded by job ${later} before the guest was ready; the VM is kept: see ${console}`);
+
+  let status: GuestStatus | undefined;
+  let detail: string;
+  try {
+    status = (await hv.guestStatus([p.vm_name], { signal })).get(p.vm_name);
+    if (status && needsConsole(status)) {
+      const tail = await hv.consoleTail(p.vm_name, CONSOLE_SEARCH_BYTES, { signal });
+      if (tail && consoleSaysFinished(tail.text)) status = { ...status, cloud_init: 'done' };
+    }
+    const r = readiness(status, hasNic(ctx, p), console);
+    if (r.kind === 'ready' && status) {
+      await steps.end('wait-ready', true);
+      ctx.guest = status;
+      const guest = { agent: status.agent, cloud_init: status.cloud_init, ready: true, ready_at: new Date().toISOString() };
+      return { vm_name: p.vm_name, region: p.region, host: p.host, state: 'running', image_sha256: wait.image_sha256, addresses: status.addresses, guest };
+    }
+    if (r.kind === 'fail') return await fail(r.code, r.message);
+    detail = r.kind === 'wait' ? r.detail : 'waiting for the guest';
+  } catch (e) {
+    // The host not answering one look is no reason to give up on the guest: the deadline decides.
+    if (!isLibvirtError(e) || e.code === 'CANCELED') throw e;
+    detail = `waiting for the guest; the host did not answer (${e.code}: ${e.message})`;
+  }
+  const timeout = p.ready_timeout_s ?? READY_TIMEOUT_DEFAULT_S;
+  if (Date.now() - wait.since >= timeout * 1000) {
+    await fail('GUEST_NOT_READY', `the guest was not ready within ${timeout} s (${detail.replace(/^waiting for /, 'still waiting for ')}); the VM is kept: see ${console}`);
+  }
+  await steps.detail('wait-ready', detail);
+  await ctx.job.moveToDelayed(Date.now() + READY_POLL_MS, ctx.token);
+  throw new DelayedError();
+}
+
+/** A later operation on the VM that waits for this create to end (its wait then ends: that one runs). */
+async function laterOperation(ctx: ProcessorContext, p: Payload): Promise<string | null> {
+  const me = String(ctx.job.id);
+  for (const id of await ctx.stores.ledger.line(p.region, p.vm_name)) {
+    if (id === me) continue;
+    const job = await ctx.queue.getJob(id);
+    const state = job ? await job.getState() : 'unknown';
+    if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return id;
+  }
+  return null;
+}
+
+/** Whether the host gives its VMs a NIC (then readiness also needs an address). */
+function hasNic(ctx: ProcessorContext, p: Payload): boolean {
+  const host = ctx.config.regions.find((r) => r.region_name === p.region)?.hosts.find((h) => h.name === p.host);
+  return host?.network !== 'none';
 }
 
 /** A domain of this name that another operation made is never touched (nor its disk). */
@@ -59,8 +152,12 @@ async function assertNotSomeoneElses(ctx: ProcessorContext, name: string, instan
   }
 }
 
-/** After a create fails for good: remove what this job made (domain, disk, seed) and free the name. */
+/**
+ * After a create fails for good: remove what this job made (domain, disk, seed) and free the name. Not
+ * once the VM runs and the job waits for its guest: a guest that is not ready (or a cancel then) keeps it.
+ */
 export async function cleanupCreate(ctx: Omit<ProcessorContext, 'steps'>, p: Payload): Promise<void> {
+  if (isWaitingReady(ctx.job.data)) return;
   const instanceId = String(ctx.job.id);
   let ours = true;
   try {

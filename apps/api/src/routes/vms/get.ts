@@ -1,5 +1,6 @@
 /** `GET /v1/vms/{region}/{name}`: one VM, or its pending item while its create has not run yet. */
 
+import { GUEST_UNKNOWN } from '@provisioner/contracts';
 import { z } from 'zod';
 import { callerOwner, requester } from '../../caller.ts';
 import { ApiError } from '../../errors.ts';
@@ -22,6 +23,8 @@ function pendingItem(t: Target, host: string): VmItem {
     managed: true,
     tags: {},
     ip: null,
+    addresses: [],
+    guest: GUEST_UNKNOWN,
     vcpus: null,
     memory_mb: null,
     image: null,
