@@ -74,6 +74,11 @@ export class Client {
     return (await res.json()) as T;
   }
 
+  /** A GET answered with text (a VM's console). */
+  async text(path: string): Promise<string> {
+    return (await this.send('GET', path)).text();
+  }
+
   /** Follows `/v1/jobs/{id}/events`, yielding each event until the stream ends or `signal` aborts. */
   async *events(id: string, signal?: AbortSignal): AsyncGenerator<SseEvent> {
     const res = await this.send('GET', `/v1/jobs/${encodeURIComponent(id)}/events`, undefined, { headers: { accept: 'text/event-stream' }, signal });

@@ -26,6 +26,7 @@ Commands:
   create NAME --region R --type T --image I [--tag k=v]... [--user-data FILE]   create a VM
   list [--region R] [--state S] [--tag k=v]...                                  list VMs
   get NAME --region R                                                           show one VM
+  console NAME --region R [--tail-bytes N]                                      print the end of a VM's serial console log
   start NAME --region R                                                         start a VM
   stop NAME --region R [--force]                                                stop a VM (--force: power off at once)
   reboot NAME --region R                                                        stop a VM cleanly, then start it
@@ -56,7 +57,7 @@ const WAIT = '  --wait, -w       follow the job to its end: exit 0 when it succe
 
 /** `provisioner COMMAND --help`: one command's synopsis and the options it reads. */
 const HELP: Record<string, string> = {
-  create: `Usage: provisioner create NAME --type T --image I [--tag k=v]... [--user-data FILE] [--wait]
+  create: `Usage: provisioner create NAME --type T --image I [--tag k=v]... [--user-data FILE] [--wait | --wait-ready]
 
 Creates a VM and prints its job.
 
@@ -64,6 +65,9 @@ Creates a VM and prints its job.
   --image I, -i I  image of the catalog (GET /v1/images)
   --tag k=v        a tag (repeatable)
   --user-data FILE cloud-init user-data for the VM ('-' reads stdin)
+  --wait-ready     the job ends once the guest is ready (cloud-init done, address known), not once it
+                   runs; followed to its end, then the VM's addresses are printed. If it is not ready in
+                   time the VM is kept: 'provisioner console NAME' shows why
 ${VM}
 ${WAIT}`,
   list: `Usage: provisioner list [--region R] [--state S] [--tag k=v]...
@@ -75,8 +79,15 @@ Lists VMs (every enabled region unless --region or $PROVISIONER_REGION names one
   --region R, -r   only this region`,
   get: `Usage: provisioner get NAME
 
-Shows one VM: host, state, address, type, image and tags.
+Shows one VM: host, state, addresses, guest readiness, type, image and tags.
 
+${VM}`,
+  console: `Usage: provisioner console NAME [--tail-bytes N]
+
+Prints the end of the VM's serial console log (boot and cloud-init messages). Needs a token with the write
+scope: consoles can show generated passwords.
+
+  --tail-bytes N   how many bytes of the log's end (default 65536, at most 1048576)
 ${VM}`,
   start: `Usage: provisioner start NAME [--wait]
 
@@ -129,10 +140,12 @@ const OPTIONS = {
   image: { type: 'string', short: 'i' },
   tag: { type: 'string', multiple: true },
   'user-data': { type: 'string' },
+  'tail-bytes': { type: 'string' },
   state: { type: 'string' },
   force: { type: 'boolean' },
   clear: { type: 'boolean' },
   wait: { type: 'boolean', short: 'w' },
+  'wait-ready': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -342,6 +355,8 @@ interface Vm {
   host: string;
   state: string;
   ip: string | null;
+  addresses?: Array<{ ip: string; source: string }>;
+  guest?: { agent: string; cloud_init: string; ready: boolean; ready_at: string | null };
   tags: Record<string, string>;
   image: string | null;
   instance_type: string | null;
@@ -359,8 +374,17 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
       image: need(c.values.image, '--image'),
       tags: parseTags(c.values.tag),
       ...(file ? { user_data: readArg(file, '--user-data').toString('base64') } : {}),
+      ...(c.values['wait-ready'] ? { wait_until: 'ready' } : {}),
     };
-    return submitted(c, await c.client.json<Job>('POST', '/v1/vms', body));
+    const job = await c.client.json<Job>('POST', '/v1/vms', body);
+    if (!c.values['wait-ready']) return submitted(c, job);
+    const done = await follow(c.client, job, c.io.stderr);
+    const code = finished(c, done);
+    const addresses = (done.result as { addresses?: Array<{ ip: string; source: string }> } | null)?.addresses;
+    if (code === EXIT.OK && !c.values.json && addresses) {
+      c.io.stdout.write(`addresses: ${addresses.map((a) => `${a.ip} (${a.source})`).join(', ') || '-'}\n`);
+    }
+    return code;
   },
 
   async list(c) {
@@ -383,7 +407,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     if (c.values.json) printJson(c, vms);
     else {
       const rows = vms.map((v) => [v.vm_name, v.region_name, v.host, v.state, v.ip ?? '-', tagText(v.tags)]);
-      c.io.stdout.write(`${table([['NAME', 'REGION', 'HOST', 'STATE', 'IP', 'TAGS'], ...rows])}\n`);
+      c.io.stdout.write(`${table([['NAME', 'REGION', 'HOST', 'STATE', 'ADDRESS', 'TAGS'], ...rows])}\n`);
     }
     return EXIT.OK;
   },
@@ -399,12 +423,23 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
           `host:      ${vm.host}`,
           `state:     ${vm.state}`,
           `ip:        ${vm.ip ?? '-'}`,
+          `addresses: ${vm.addresses?.map((a) => `${a.ip} (${a.source})`).join(', ') || '-'}`,
+          `guest:     ${vm.guest ? `${vm.guest.ready ? `ready since ${vm.guest.ready_at}` : 'not ready'}; agent ${vm.guest.agent}, cloud-init ${vm.guest.cloud_init}` : '-'}`,
           `type:      ${vm.instance_type ?? '-'}`,
           `image:     ${vm.image ?? '-'}`,
           `managed:   ${vm.managed}`,
           `tags:      ${tagText(vm.tags) || '-'}`,
         ].join('\n')}\n`,
       );
+    return EXIT.OK;
+  },
+
+  async console(c) {
+    const n = c.values['tail-bytes'];
+    if (n !== undefined && !/^[1-9][0-9]*$/.test(n)) throw new UsageError(`--tail-bytes takes a positive number of bytes, not '${n}'`);
+    const text = await c.client.text(`${vmTarget(c).path}/console${n ? `?tail_bytes=${n}` : ''}`);
+    if (c.values.json) printJson(c, { text });
+    else c.io.stdout.write(text);
     return EXIT.OK;
   },
 
