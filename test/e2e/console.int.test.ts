@@ -74,6 +74,13 @@ describe('the VM view’s addresses and guest, from the listing', () => {
     expect(vm.addresses).toEqual([]);
     // Asked this listing (the agent channel is there, nothing in the guest opens it): absent, not unknown.
     expect(vm.guest).toEqual({ agent: 'absent', cloud_init: 'unknown', ready: false, ready_at: null });
+    // The listing with its guest part is one SSH exec; a VM known ready is not asked at all.
+    const before = hv.ssh.stats.channels;
+    const asked = await hv.listDomainsWithGuests();
+    expect(hv.ssh.stats.channels - before).toBe(1);
+    expect(asked.domains.some((d) => d.name === name)).toBe(true);
+    expect(asked.guests.get(name)).toEqual({ state: 'running', agent: 'absent', cloud_init: 'unknown', addresses: [] });
+    expect((await hv.listDomainsWithGuests({ skipAgent: [name] })).guests.has(name)).toBe(false);
     // The legacy list keeps its shape.
     const legacy = (await (await stack.fetch('/v1/list')).json()) as Array<Record<string, unknown>>;
     expect(Object.keys(legacy.find((v) => v.name === name) ?? {}).sort()).toEqual(['dom_id', 'name', 'region_name', 'state', 'tags']);
