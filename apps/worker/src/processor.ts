@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { toBullError, toJobError, WorkerError } from './errors.ts';
 import { updateInventoryVm } from './inventory.ts';
 import type { WorkerMetrics } from './metrics.ts';
+import { processConsole } from './processors/console.ts';
 import type { ProcessorContext, WorkerStores } from './processors/context.ts';
 import { CREATE_WEIGHTS, cleanupCreate, processCreate } from './processors/create.ts';
 import { processDelete } from './processors/delete.ts';
@@ -44,6 +45,8 @@ function dispatch(ctx: ProcessorContext, p: JobPayload): Promise<unknown> {
       return processRefresh(ctx, p);
     case 'image-cache':
       return processImageCache(ctx, p);
+    case 'console':
+      return processConsole(ctx, p);
   }
 }
 
@@ -111,7 +114,7 @@ export function makeProcessor(rt: HostRuntime, stores: WorkerStores, config: Con
 
   /** Writes what the VM now looks like to its host's inventory (the VM's turn ends once BullMQ records the outcome). */
   async function finish(ctx: ProcessorContext, vm: VmJobPayload): Promise<void> {
-    await updateInventoryVm(stores.inventory, rt.region, rt.host, rt.hv, vm.vm_name).catch((e: unknown) =>
+    await updateInventoryVm(stores.inventory, rt.region, rt.host, rt.hv, vm.vm_name, ctx.guest).catch((e: unknown) =>
       ctx.log.warn({ err: String(e) }, 'inventory update failed'),
     );
   }
@@ -126,7 +129,7 @@ export function makeProcessor(rt: HostRuntime, stores: WorkerStores, config: Con
 export async function onJobEnded(rt: HostRuntime, stores: WorkerStores, job: Job | undefined): Promise<void> {
   if (!job?.finishedOn) return; // failed but will be retried: its turn goes on
   const p = job.data as { kind?: string; region?: string; vm_name?: string };
-  if (p.kind === undefined || p.kind === 'refresh' || !p.region || !p.vm_name) return;
+  if (p.kind === undefined || isHostJob({ kind: p.kind as JobPayload['kind'] }) || !p.region || !p.vm_name) return;
   // A finished create is in the inventory now (or failed): placement stops counting it as pending.
   if (p.kind === 'create') await stores.ledger.release(p.region, rt.host, p.vm_name);
   await stores.ledger.endTurn(rt.queue, p.region, p.vm_name, String(job.id));

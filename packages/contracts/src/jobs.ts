@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { JobError } from './job-errors.ts';
 import { DNS_LABEL_RE, IMAGE_NAME_RE, isTagValue, SHA256_RE, TAG_KEY_RE, TAGS_MAX, VM_NAME_RE } from './names.ts';
 
-export const JOB_KINDS = ['create', 'start', 'stop', 'reboot', 'delete', 'edit-tags', 'refresh', 'image-cache'] as const;
+export const JOB_KINDS = ['create', 'start', 'stop', 'reboot', 'delete', 'edit-tags', 'refresh', 'image-cache', 'console'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /** What a create waits for before it succeeds: the domain started, or the guest ready (cloud-init done, address known). */
@@ -81,6 +81,26 @@ export const ImageCachePayload = z.object({
   request_id: z.string().optional(),
 });
 
+/** Largest console tail one request reads (1 MiB); 64 KiB unless asked. */
+export const CONSOLE_TAIL_MAX = 1 << 20;
+export const CONSOLE_TAIL_DEFAULT = 64 * 1024;
+
+/**
+ * Reads the tail of a VM's serial console log for GET …/console. A host job: it does not wait in the VM's
+ * line (a console is read while a create waits for its guest). The text goes to a short-lived encrypted
+ * key (ConsoleStore), never into the job.
+ */
+export const ConsolePayload = z.object({
+  kind: z.literal('console'),
+  region: RegionNameSchema,
+  host: z.string(),
+  vm_name: VmNameSchema,
+  tail_bytes: z.number().int().positive().max(CONSOLE_TAIL_MAX),
+  submitted_by: z.string(),
+  request_id: z.string().optional(),
+  owner: z.string().optional(),
+});
+
 export const JobPayload = z.discriminatedUnion('kind', [
   CreatePayload,
   StartPayload,
@@ -90,10 +110,11 @@ export const JobPayload = z.discriminatedUnion('kind', [
   EditTagsPayload,
   RefreshPayload,
   ImageCachePayload,
+  ConsolePayload,
 ]);
 export type JobPayload = z.infer<typeof JobPayload>;
 /** Jobs about a host rather than one VM: no per-VM ordering, no inventory patch. */
-export const HOST_JOB_KINDS = ['refresh', 'image-cache'] as const satisfies readonly JobKind[];
+export const HOST_JOB_KINDS = ['refresh', 'image-cache', 'console'] as const satisfies readonly JobKind[];
 export type HostJobPayload = Extract<JobPayload, { kind: (typeof HOST_JOB_KINDS)[number] }>;
 export type VmJobPayload = Exclude<JobPayload, HostJobPayload>;
 
@@ -112,6 +133,7 @@ export const STEPS: Record<JobKind, readonly string[]> = {
   'edit-tags': ['set-tags'],
   refresh: ['list'],
   'image-cache': ['verify', 'fetch', 'prune'],
+  console: ['read'],
 };
 
 /** The steps of one job: a create that waits for its guest ends with `wait-ready`. */
@@ -174,6 +196,26 @@ export function hostQueueName(region: string, host: string): string {
 /** libvirt's domain state texts, as `virsh domstate` prints them (the inventory's `state`). */
 export const VM_STATES = ['running', 'idle', 'paused', 'in shutdown', 'shut off', 'crashed', 'pmsuspended', 'no state'] as const;
 
+/** An address of a VM and where it was learnt: libvirt's DHCP lease, the guest agent, or the host's ARP table. */
+export interface VmAddress {
+  ip: string;
+  family: 'ipv4' | 'ipv6';
+  mac: string | null;
+  source: 'lease' | 'agent' | 'arp';
+}
+
+/** What the inventory knows of a VM's guest: the agent, cloud-init, and whether it is ready (since ready_at). */
+export interface VmGuest {
+  agent: 'connected' | 'absent' | 'unknown';
+  cloud_init: 'pending' | 'running' | 'done' | 'error' | 'unknown';
+  /** cloud-init is done and, where the VM has a NIC, an address is known; stays true once reached. */
+  ready: boolean;
+  ready_at: string | null;
+}
+
+/** Entries written before the guest fields existed read with these. */
+export const GUEST_UNKNOWN: VmGuest = { agent: 'unknown', cloud_init: 'unknown', ready: false, ready_at: null };
+
 export interface InventoryVm {
   name: string;
   uuid: string;
@@ -186,6 +228,9 @@ export interface InventoryVm {
   memory_mb: number;
   image: string | null;
   instance_type: string | null;
+  /** Lease addresses first (in MAC order), then the agent's, then ARP's; `ip` is the first IPv4 of them. */
+  addresses: VmAddress[];
+  guest: VmGuest;
 }
 
 /** A host's capacity as a worker last read it (Hypervisor.hostInfo), for placement. */

@@ -1,6 +1,6 @@
 import type { Config } from '@provisioner/contracts';
 import type { GuestStatus, Hypervisor } from '@provisioner/libvirt';
-import type { InventoryStore, JobQueue, VmLedger } from '@provisioner/store';
+import type { ConsoleStore, InventoryStore, JobQueue, VmLedger } from '@provisioner/store';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import type { StepRunner } from '../steps.ts';
@@ -10,6 +10,7 @@ export interface WorkerStores {
   jobs: JobQueue;
   ledger: VmLedger;
   inventory: InventoryStore;
+  console: ConsoleStore;
 }
 
 /** What every processor gets: the host it works on, the stores, its queue and a way to report steps. */
