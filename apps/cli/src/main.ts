@@ -68,6 +68,7 @@ Creates a VM and prints its job.
   --wait-ready     the job ends once the guest is ready (cloud-init done, address known), not once it
                    runs; followed to its end, then the VM's addresses are printed. If it is not ready in
                    time the VM is kept: 'provisioner console NAME' shows why
+  --ready-timeout S  with --wait-ready: seconds to wait for the guest (default 900, at most 3600)
 ${VM}
 ${WAIT}`,
   list: `Usage: provisioner list [--region R] [--state S] [--tag k=v]...
@@ -146,6 +147,7 @@ const OPTIONS = {
   clear: { type: 'boolean' },
   wait: { type: 'boolean', short: 'w' },
   'wait-ready': { type: 'boolean' },
+  'ready-timeout': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -307,6 +309,11 @@ export async function follow(client: Client, job: Job, stderr: Out): Promise<Job
   return view;
 }
 
+function readyTimeout(v: string): number {
+  if (!/^[1-9][0-9]*$/.test(v)) throw new UsageError(`--ready-timeout takes a number of seconds, not '${v}'`);
+  return Number(v);
+}
+
 /** Prints a job (followed to its end with --wait) and returns the exit code its outcome means. */
 async function submitted(c: Ctx, job: Job): Promise<number> {
   if (!c.values.wait) {
@@ -375,6 +382,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
       tags: parseTags(c.values.tag),
       ...(file ? { user_data: readArg(file, '--user-data').toString('base64') } : {}),
       ...(c.values['wait-ready'] ? { wait_until: 'ready' } : {}),
+      ...(c.values['ready-timeout'] !== undefined ? { ready_timeout_s: readyTimeout(c.values['ready-timeout']) } : {}),
     };
     const job = await c.client.json<Job>('POST', '/v1/vms', body);
     if (!c.values['wait-ready']) return submitted(c, job);

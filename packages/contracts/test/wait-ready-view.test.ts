@@ -10,7 +10,11 @@ describe('a create that waits for its guest, as clients see it', () => {
     expect(stepsOf(create)).toEqual(['fetch-image', 'create-disk', 'create-seed', 'define', 'start', 'wait-ready']);
     expect(stepsOf({ ...create, wait_until: 'running' }).at(-1)).toBe('start');
     expect(stepsOf({ kind: 'create' }).at(-1)).toBe('start');
-    expect(toJobView(record(create), 'waiting').steps.map((s) => s.name).at(-1)).toBe('wait-ready');
+    expect(
+      toJobView(record(create), 'waiting')
+        .steps.map((s) => s.name)
+        .at(-1),
+    ).toBe('wait-ready');
   });
 
   it('is running with step wait-ready while delayed between its looks at the guest, queued before its VM runs', () => {

@@ -39,7 +39,10 @@ export const CreateBody = z.strictObject({
     .min(1)
     .max(READY_TIMEOUT_MAX_S)
     .optional()
-    .meta({ description: 'With `wait_until: ready`: how long to wait for the guest before the job fails `GUEST_NOT_READY` (the VM is kept)', default: READY_TIMEOUT_DEFAULT_S }),
+    .meta({
+      description: 'With `wait_until: ready`: how long to wait for the guest before the job fails `GUEST_NOT_READY` (the VM is kept)',
+      default: READY_TIMEOUT_DEFAULT_S,
+    }),
 });
 export type CreateBody = z.infer<typeof CreateBody>;
 

@@ -117,7 +117,10 @@ async function waitReady(ctx: ProcessorContext, p: Payload, wait: NonNullable<Pa
   }
   const timeout = p.ready_timeout_s ?? READY_TIMEOUT_DEFAULT_S;
   if (Date.now() - wait.since >= timeout * 1000) {
-    await fail('GUEST_NOT_READY', `the guest was not ready within ${timeout} s (${detail.replace(/^waiting for /, 'still waiting for ')}); the VM is kept: see ${console}`);
+    await fail(
+      'GUEST_NOT_READY',
+      `the guest was not ready within ${timeout} s (${detail.replace(/^waiting for /, 'still waiting for ')}); the VM is kept: see ${console}`,
+    );
   }
   await steps.detail('wait-ready', detail);
   await ctx.job.moveToDelayed(Date.now() + READY_POLL_MS, ctx.token);

@@ -35,7 +35,11 @@ describe('readiness of a create that waits for its guest', () => {
 
   it('fails GUEST_NOT_READY when the VM is gone or stopped', () => {
     expect(readiness(undefined, true, CONSOLE)).toMatchObject({ kind: 'fail', code: 'GUEST_NOT_READY' });
-    expect(readiness(running({ state: null }), true, CONSOLE)).toMatchObject({ kind: 'fail', code: 'GUEST_NOT_READY', message: 'the VM no longer exists on its host' });
+    expect(readiness(running({ state: null }), true, CONSOLE)).toMatchObject({
+      kind: 'fail',
+      code: 'GUEST_NOT_READY',
+      message: 'the VM no longer exists on its host',
+    });
     const off = readiness(running({ state: 'shut off', agent: 'absent', cloud_init: 'unknown' }), true, CONSOLE);
     expect(off).toMatchObject({ kind: 'fail', code: 'GUEST_NOT_READY' });
     expect((off as { message: string }).message).toBe(`the VM is shut off: it stopped before its guest was ready; see ${CONSOLE}`);
@@ -50,7 +54,7 @@ describe('readiness of a create that waits for its guest', () => {
 
   it("finds cloud-init's finished line on the console, not its earlier stages", () => {
     // Lines as the Debian 12 guest image prints them on ttyS0.
-    const boot = '[   12.3] cloud-init[512]: Cloud-init v. 22.4.2 running \'modules:final\' at Mon, 01 Jan 2024 00:00:10 +0000. Up 12.01 seconds.\n';
+    const boot = "[   12.3] cloud-init[512]: Cloud-init v. 22.4.2 running 'modules:final' at Mon, 01 Jan 2024 00:00:10 +0000. Up 12.01 seconds.\n";
     expect(consoleSaysFinished(boot)).toBe(false);
     const done = `${boot}[   13.0] cloud-init[512]: Cloud-init v. 22.4.2 finished at Mon, 01 Jan 2024 00:00:11 +0000. Datasource DataSourceNoCloud [seed=/dev/vdb][dsmode=net].  Up 12.94 seconds\n`;
     expect(consoleSaysFinished(done)).toBe(true);
