@@ -4,18 +4,29 @@
  * (one operation slot) still run; a later operation on the VM ends the wait and runs; a cancel during the
  * wait ends the job canceled and keeps the VM. A real guest becoming ready is test/guest/boot.int.test.ts.
  */
+import { spawn } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../support/host.ts';
 import { type Stack, startStack, waitJob } from '../support/stack.ts';
 
 const host = inject('loopbackHost');
+const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../node_modules/.bin/provisioner');
 const hv = makeHypervisor(host);
 const made: string[] = [];
 let stack: Stack;
 let images: ImageServer;
 
 type Step = { name: string; state: string; detail?: string };
-type JobBody = { id: string; state: string; step: string | null; steps: Step[]; attempts: number; error: { code: string; message: string; retryable: boolean } | null };
+type JobBody = {
+  id: string;
+  state: string;
+  step: string | null;
+  steps: Step[];
+  attempts: number;
+  error: { code: string; message: string; retryable: boolean } | null;
+};
 
 beforeAll(async () => {
   images = await startImageServer(makeImages([{ name: 'blank.qcow2', sizeMiB: 16 }]));
@@ -126,5 +137,23 @@ describe('create with wait_until: ready', () => {
     expect((await stack.fetch('/v1/vms', { method: 'POST', body: JSON.stringify(createBody(name)) })).status).toBe(409);
     const del = await submit('DELETE', `/v1/vms/r1/${name}`);
     expect((await waitJob(stack, del.id, 30_000)).state).toBe('succeeded');
+  });
+
+  it('the CLI’s create --wait-ready asks for it and follows the job through wait-ready to its end', async () => {
+    const name = uniqueName('wrcli');
+    made.push(name);
+    const env = { ...process.env, PROVISIONER_URL: stack.url, PROVISIONER_TOKEN: stack.tokens.write, PROVISIONER_REGION: 'r1' };
+    const child = spawn(BIN, ['create', name, '--type', 'tiny', '--image', 'blank', '--wait-ready', '--ready-timeout', '3'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code, stderr).toBe(1);
+    expect(stderr).toMatch(/ running step=wait-ready /);
+    expect(stderr).toContain(`error: create r1/${name} failed`);
+    expect(stderr).toContain('GUEST_NOT_READY: the guest was not ready within 3 s');
+    expect((await hv.getDomain(name)).state).toBe('running');
   });
 });

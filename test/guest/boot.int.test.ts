@@ -1,5 +1,6 @@
 /**
- * A real guest created through the service boots and runs its user-data: the create job succeeds, cloud-init
+ * A real guest created through the service boots and runs its user-data: the create job (`wait_until: ready`)
+ * succeeds once the guest is ready, its result and its webhook carry the guest's address, cloud-init
  * finishes without errors from the service's NoCloud seed, the guest leases an address on libvirt's network,
  * and both the file written by write_files and the one written by runcmd hold this run's nonce. The guest is
  * the project's shared one (test/setup/guest.ts); its delete and the host's cleanliness are checked there.
@@ -7,10 +8,14 @@
  * Budget (2 cores, software emulation): the create job ≤ 3 min (a 400 MiB image download on a first run),
  * cloud-init done ≤ 4 min after the create was submitted (measured 75-95 s).
  */
+import { Webhook } from 'standardwebhooks';
 import { describe, expect, inject, it } from 'vitest';
-import { ensureGuest, guestExec, leaseAddress, NONCE_FILE, RUNCMD_FILE, readGuestFile, waitCloudInit } from '../support/guest.ts';
+import { ensureGuest, guestExec, leaseAddress, NONCE_FILE, type ReceivedHook, RUNCMD_FILE, readGuestFile, waitCloudInit } from '../support/guest.ts';
 
 const g = inject('guest');
+
+type Address = { ip: string; family: string; mac: string | null; source: string };
+type CreateResult = { addresses: Address[]; guest: { agent: string; cloud_init: string; ready: boolean; ready_at: string } };
 /** The cloud-init budget counts from the create's submission (from now when another file made the guest). */
 let since = Date.now();
 
@@ -25,8 +30,31 @@ describe('a real guest created through the API', () => {
     expect(await r.json()).toMatchObject({ vm_name: g.vm, state: 'running' });
   });
 
+  it('the create waited for the guest: it ended after wait-ready with the address and cloud-init done, and its webhook carries them', async () => {
+    // Whichever file of the project created the guest: its create job, as GET shows it.
+    const list = await fetch(`${g.url}/v1/jobs?kind=create&vm_name=${g.vm}`, { headers: { authorization: `Bearer ${g.token}` } });
+    const [job] = ((await list.json()) as { jobs: Array<Record<string, unknown>> }).jobs;
+    expect(job).toMatchObject({ state: 'succeeded', kind: 'create' });
+    const steps = job?.steps as Array<{ name: string; state: string }>;
+    expect(steps.at(-1)).toMatchObject({ name: 'wait-ready', state: 'succeeded' });
+    const result = job?.result as CreateResult;
+    expect(result.guest).toMatchObject({ agent: 'connected', cloud_init: 'done', ready: true });
+    expect(Date.parse(result.guest.ready_at)).toBeGreaterThan(Date.parse(String(job?.created_at)));
+    expect(result.addresses.find((a) => a.source === 'lease' && a.family === 'ipv4')?.ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+
+    // The create's webhook (job.succeeded, signed with the token's secret) carries that result, addresses and all.
+    let done: { type: string; data: { id: string; result: unknown } } | undefined;
+    for (let i = 0; i < 50 && !done; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 200));
+      const hooks = (await (await fetch(g.webhookUrl)).json()) as ReceivedHook[];
+      const events = hooks.map((h) => new Webhook(g.webhookSecret).verify(h.body, h.headers) as NonNullable<typeof done>);
+      done = events.find((e) => e.type === 'job.succeeded' && e.data.id === job?.id);
+    }
+    expect(done?.data.result).toEqual(result);
+  });
+
   it('cloud-init finishes from the NoCloud seed without errors', async () => {
-    const result = await waitCloudInit(g.libvirtUri, g.vm, 240_000 - (Date.now() - since), since);
+    const result = await waitCloudInit(g.libvirtUri, g.vm, Math.max(30_000, 240_000 - (Date.now() - since)), since);
     console.log(`guest ${g.vm}: cloud-init done ${Math.round(result.elapsedMs / 1000)} s after the create was submitted`);
     expect(result.errors).toEqual([]);
     // The seed the service attached (a read-only virtio disk), not a fallback datasource.

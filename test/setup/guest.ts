@@ -10,8 +10,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { newWebhookSecret } from '@provisioner/contracts';
 import type { TestProject } from 'vitest/node';
-import { buildGuestImage, domainNames, makeKeyPair, type SharedGuest, serveGuestImage } from '../support/guest.ts';
+import { buildGuestImage, domainNames, makeKeyPair, type SharedGuest, serveGuestImage, startHookInbox } from '../support/guest.ts';
 import { type LoopbackHost, makeHypervisor } from '../support/host.ts';
 import { startStack, waitJob } from '../support/stack.ts';
 
@@ -20,12 +21,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const image = buildGuestImage();
   const served = await serveGuestImage(image);
   const imageName = `guest-${randomBytes(3).toString('hex')}`;
+  const webhookSecret = newWebhookSecret();
+  const inbox = await startHookInbox();
   const stack = await startStack({
     host,
     images: { [imageName]: { url: served.url, sha256: served.sha256 } },
     // 2 vCPUs: cloud-init is done in about half the time of 1 under emulation.
     instanceTypes: [{ instance_type: 'guest', vcpus: 2, memory_mb: 1024, storage_mb: 4096 }],
     h1: { network: 'network:default' },
+    // The create's outcome reaches the run's webhook inbox on loopback (read by boot.int.test.ts).
+    adminToken: { webhook_secret: webhookSecret },
+    extra: { webhooks: { allow_networks: ['127.0.0.1/32'] } },
   });
   const keys = makeKeyPair();
   const vm = `guest-${randomBytes(4).toString('hex')}`;
@@ -41,6 +47,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     privateKeyPath: keys.privateKeyPath,
     libvirtUri: host.libvirt_uri,
     disksDir: host.disks_dir,
+    webhookSecret,
+    webhookUrl: inbox.url,
   };
   project.provide('guest', guest);
 
@@ -67,6 +75,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       }
       await stack.stop();
       await served.server.close();
+      await inbox.close();
       rmSync(dirname(keys.privateKeyPath), { recursive: true, force: true });
     }
     if (problems.length) {

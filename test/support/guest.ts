@@ -7,6 +7,8 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +36,40 @@ export interface SharedGuest {
   privateKeyPath: string;
   libvirtUri: string;
   disksDir: string;
+  /** The admin token's webhook secret (webhooks to 127.0.0.1 are allowed by the service's configuration). */
+  webhookSecret: string;
+  /** The guest's create sends its outcome here (a HookInbox of the global setup); GET on it lists what came. */
+  webhookUrl: string;
+}
+
+/** A webhook a HookInbox received. */
+export interface ReceivedHook {
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * Records the webhooks POSTed to it for the whole run (the global setup's process) and answers GET with
+ * them as JSON, so any test file of the project can read the outcome of the create that another file made.
+ */
+export async function startHookInbox(): Promise<{ url: string; close(): Promise<void> }> {
+  const got: ReceivedHook[] = [];
+  const server = createServer((req, res) => {
+    if (req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(got));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => {
+      const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
+      got.push({ headers, body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/hooks`, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 /** Where the user-data writes the nonce: by write_files, and by runcmd (the last stage's scripts). */
@@ -106,9 +142,11 @@ export async function waitGuestJob(g: SharedGuest, id: string, ms: number): Prom
 
 /**
  * The project's one guest: the first caller creates it through the API (POST /v1/vms with the user-data
- * above) and waits for the create job (≤ 3 min: a first run also downloads the 400 MiB image); later
+ * above and `wait_until: ready`) and waits for the create job, which ends once cloud-init is done and the
+ * guest has an address (≤ 4.5 min: a first run also downloads the 400 MiB image, then the boot); later
  * callers, in this file or another of the project (they run one at a time), find it and reuse it.
- * `created` is the create job's final view and when it was submitted, for the caller that made it.
+ * `created` is the create job's final view and when it was submitted, for the caller that made it. Its
+ * outcome also goes to the run's webhook inbox (`g.webhookUrl`).
  */
 export async function ensureGuest(g: SharedGuest): Promise<{ created: { job: Record<string, unknown>; submittedAt: number } | null }> {
   const existing = await sharedApi(g, `/v1/vms/${g.region}/${g.vm}`);
@@ -122,10 +160,12 @@ export async function ensureGuest(g: SharedGuest): Promise<{ created: { job: Rec
       instance_type: g.instanceType,
       image: g.image,
       user_data: Buffer.from(guestUserData(g.nonce, g.publicKey)).toString('base64'),
+      wait_until: 'ready',
+      webhook_url: g.webhookUrl,
     }),
   });
   if (res.status !== 202) throw new Error(`guest create answered ${res.status}: ${await res.text()}`);
-  const job = await waitGuestJob(g, ((await res.json()) as { id: string }).id, 180_000);
+  const job = await waitGuestJob(g, ((await res.json()) as { id: string }).id, 270_000);
   return { created: { job, submittedAt } };
 }
 
