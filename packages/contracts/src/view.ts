@@ -40,7 +40,14 @@ export function toJobView(job: JobRecord, bullState: string, base = ''): JobView
   const data = job.data as { kind: JobKind; region: string; vm_name?: string; host: string; request_id?: string; wait_until?: string };
   const progress = (typeof job.progress === 'object' ? job.progress : null) as ProgressData | null;
   const state = jobState(bullState, job.failedReason, job.data);
-  const steps = progress?.steps ?? stepsOf(data).map((name) => ({ name, state: 'pending' as const, started_at: null, finished_at: null }));
+  const finished = state === 'succeeded' || state === 'failed' || state === 'canceled' ? iso(job.finishedOn) : null;
+  const recorded = progress?.steps ?? stepsOf(data).map((name) => ({ name, state: 'pending' as const, started_at: null, finished_at: null }));
+  // A job that ended has no running step: the one it was in when it failed or was canceled (a canceled wait
+  // for the guest is ended from outside, so nothing else closes it) ended with it.
+  const steps = finished ? recorded.map((s) => (s.state === 'running' ? { ...s, state: 'failed' as const, finished_at: finished } : s)) : recorded;
+  // A create waiting for its guest is picked up again for each look (BullMQ's processedOn moves): it started
+  // when its first step did.
+  const started = isWaitingReady(job.data) ? (recorded.find((s) => s.started_at)?.started_at ?? null) : null;
   const id = String(job.id);
   return {
     id,
@@ -52,8 +59,8 @@ export function toJobView(job: JobRecord, bullState: string, base = ''): JobView
     steps,
     attempts: job.attemptsMade,
     created_at: iso(job.timestamp) ?? new Date(0).toISOString(),
-    started_at: iso(job.processedOn),
-    finished_at: state === 'succeeded' || state === 'failed' || state === 'canceled' ? iso(job.finishedOn) : null,
+    started_at: started ?? iso(job.processedOn),
+    finished_at: finished,
     error: state === 'failed' || state === 'canceled' ? decodeJobError(job.failedReason) : null,
     result: state === 'succeeded' ? (job.returnvalue ?? null) : null,
     request_id: data.request_id ?? null,

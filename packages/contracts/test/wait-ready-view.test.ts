@@ -31,4 +31,27 @@ describe('a create that waits for its guest, as clients see it', () => {
     expect(toJobView(record(create), 'delayed').state).toBe('queued');
     expect(toJobView(record(waiting, progress), 'failed').state).toBe('failed');
   });
+
+  it('started when its first step did, however often it was picked up again; a canceled wait leaves no running step', () => {
+    const waiting = { ...create, ready_wait: { since: 1, image_sha256: 'a'.repeat(64) } };
+    const progress = {
+      percent: 90,
+      step: 'wait-ready',
+      steps: [
+        { name: 'fetch-image', state: 'succeeded', started_at: '2024-01-01T00:00:01.000Z', finished_at: '2024-01-01T00:00:02.000Z' },
+        { name: 'wait-ready', state: 'running', started_at: '2024-01-01T00:00:05.000Z', finished_at: null },
+      ],
+    };
+    const looked = { ...record(waiting, progress), processedOn: Date.parse('2024-01-01T00:01:00.000Z') };
+    expect(toJobView(looked, 'delayed').started_at).toBe('2024-01-01T00:00:01.000Z');
+    const canceled = {
+      ...looked,
+      failedReason: JSON.stringify({ code: 'CANCELED', message: 'canceled by admin', retryable: false }),
+      finishedOn: Date.parse('2024-01-01T00:02:00.000Z'),
+    };
+    const v = toJobView(canceled, 'failed');
+    expect(v.state).toBe('canceled');
+    expect(v.steps.at(-1)).toMatchObject({ name: 'wait-ready', state: 'failed', finished_at: '2024-01-01T00:02:00.000Z' });
+    expect(v.steps.some((s) => s.state === 'running')).toBe(false);
+  });
 });
