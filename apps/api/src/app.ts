@@ -9,7 +9,7 @@
  * await app.close();
  */
 import { WEBHOOK_QUEUE } from '@provisioner/contracts';
-import { ConsoleStore, InventoryStore, RegionLock, VmLedger, WebhookStore } from '@provisioner/store';
+import { ConsoleStore, CordonStore, InventoryStore, RegionLock, VmLedger, WebhookStore } from '@provisioner/store';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { adminRoutes } from './admin/routes.ts';
@@ -64,10 +64,14 @@ export function createApp(deps: AppDeps): ApiApp {
   const ledger = new VmLedger(deps.redis, prefix);
   const inventoryStore = new InventoryStore(deps.redis, prefix);
   const inventory = new Inventory(inventoryStore, ledger, deps.queues);
-  const placer = new Placer(deps.config, inventory, inventoryStore, ledger, deps.queues);
+  const cordons = new CordonStore(deps.redis, prefix);
+  const placer = new Placer(deps.config, inventory, inventoryStore, ledger, deps.queues, cordons);
   const refresher = new HostRefresher(deps.config, deps.queues, watcher, deps.logger);
   const throttle = new AuthThrottle(deps.redis, deps.config);
-  const metrics = new ApiMetrics(deps.queues);
+  const metrics = new ApiMetrics(deps.queues, {
+    store: cordons,
+    hosts: deps.config.regions.flatMap((r) => r.hosts.map((h) => ({ region: r.region_name, host: h.name }))),
+  });
   const webhooks = new WebhookStore(deps.redis, deps.config, deps.queues.get(WEBHOOK_QUEUE));
   const s: Services = {
     ...deps,
@@ -78,6 +82,7 @@ export function createApp(deps: AppDeps): ApiApp {
     throttle,
     ledger,
     inventoryStore,
+    cordons,
     regionLock: new RegionLock(deps.redis, prefix),
     metrics,
     webhooks,

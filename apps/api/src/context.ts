@@ -3,7 +3,7 @@
  * the middleware sets (request id, the caller's token name).
  */
 import type { Config, Scope } from '@provisioner/contracts';
-import type { ConsoleStore, InventoryStore, JobQueue, RegionLock, VmLedger, WebhookStore } from '@provisioner/store';
+import type { ConsoleStore, CordonStore, InventoryStore, JobQueue, RegionLock, VmLedger, WebhookStore } from '@provisioner/store';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { IdempotencyTracker } from './idempotency.ts';
@@ -32,6 +32,8 @@ export interface Services extends AppDeps {
   ledger: VmLedger;
   /** The hosts' inventory, host info and image cache records as workers wrote them. */
   inventoryStore: InventoryStore;
+  /** Which hosts are cordoned (get no new VMs), by whom and since when. */
+  cordons: CordonStore;
   regionLock: RegionLock;
   watcher: JobWatcher;
   /** Failed-authentication throttle per client address (bearer tokens and dashboard sign-in). */

@@ -4,7 +4,7 @@
  * replica reports the same numbers — each queue's depth per state and the age of its oldest waiting job.
  */
 import { WEBHOOK_QUEUE } from '@provisioner/contracts';
-import type { JobQueue } from '@provisioner/store';
+import type { CordonStore, HostRef, JobQueue } from '@provisioner/store';
 import type { Queue } from 'bullmq';
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
@@ -32,7 +32,7 @@ export class ApiMetrics {
   private readonly latency: Histogram<'method' | 'route'>;
   private readonly submitted: Counter<'kind'>;
 
-  constructor(queues: JobQueue) {
+  constructor(queues: JobQueue, cordons?: { store: CordonStore; hosts: readonly HostRef[] }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({
@@ -110,6 +110,20 @@ export class ApiMetrics {
         }
       },
     });
+    if (cordons) {
+      new Gauge({
+        name: 'provisioner_host_cordoned',
+        help: '1 while the host is cordoned (gets no new VMs), 0 otherwise (read from Redis when scraped)',
+        labelNames: ['region', 'host'],
+        registers,
+        async collect() {
+          this.reset();
+          if (queues.redis.status !== 'ready') return;
+          const found = await cordons.store.many(cordons.hosts);
+          for (const [i, h] of cordons.hosts.entries()) this.set({ region: h.region, host: h.host }, found[i] ? 1 : 0);
+        },
+      });
+    }
     queues.onSubmit((kind) => this.submitted.inc({ kind }));
   }
 

@@ -67,6 +67,7 @@ export function openApiDocument(version = '0.1.0', routes: readonly Route[] = RO
       { name: 'jobs', description: 'Operations and their progress' },
       { name: 'webhooks', description: 'Signed callbacks (Standard Webhooks) when jobs end, and their delivery log' },
       { name: 'catalog', description: 'Regions, instance types and images' },
+      { name: 'hosts', description: 'Host maintenance (admin): cordon, uncordon, drift and its clean-up' },
       { name: 'health', description: 'Liveness and readiness (no token)' },
       { name: 'metrics', description: 'Prometheus metrics (docs/metrics.md)' },
       { name: 'legacy', description: 'The replaced service’s routes, kept for its clients' },

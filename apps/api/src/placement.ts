@@ -4,6 +4,7 @@
  * operations), so the rules are tested without a host.
  */
 import { type HostConfig, type HostInfoRecord, type InventoryEntry, NO_PENDING, type PendingLimits, type PendingTotals } from '@provisioner/contracts';
+import type { HostCordon } from '@provisioner/store';
 
 const MiB = 1024 * 1024;
 
@@ -17,6 +18,8 @@ export interface HostState {
   pending: PendingTotals;
   /** Operations waiting or running on the host's queue. */
   queued: number;
+  /** Set while the host is cordoned: it gets no new VMs. */
+  cordon: HostCordon | null;
 }
 
 export interface Ratios {
@@ -113,21 +116,35 @@ export function loadAfter(c: HostCapacity, need: Need): number {
   return parts.length ? Math.max(...parts) : 1;
 }
 
-export type Placement =
-  | { ok: true; host: string; capacity: HostCapacity[] }
-  | { ok: false; reasons: Array<{ host: string; reason: string }>; capacity: HostCapacity[] };
+/** Why a host was passed over; `cordoned` when it was for its cordon (not for room). */
+export interface Refusal {
+  host: string;
+  reason: string;
+  cordoned?: true;
+}
+
+export type Placement = { ok: true; host: string; capacity: HostCapacity[] } | { ok: false; reasons: Refusal[]; capacity: HostCapacity[] };
+
+/** How a cordon reads in a refusal: `cordoned by alice at 2030-…: disk swap`. */
+export function cordonText(c: HostCordon): string {
+  return `cordoned by ${c.cordoned_by} at ${c.cordoned_at}${c.reason ? `: ${c.reason}` : ''}`;
+}
 
 /**
- * Picks the host for a VM among `states` (the region's hosts, in configuration order): only hosts it
- * fits on; then hosts whose last listing succeeded; hosts whose operation queue is not already at their
+ * Picks the host for a VM among `states` (the region's hosts, in configuration order): only hosts not
+ * cordoned that it fits on; then hosts whose last listing succeeded; hosts whose operation queue is not already at their
  * operation limit; the least loaded after placement; fewer VMs; fewer queued operations; the first configured.
  */
 export function place(states: HostState[], need: Need, r: Ratios): Placement {
   const capacity = states.map((s) => hostCapacity(s, r));
-  const reasons: Array<{ host: string; reason: string }> = [];
+  const reasons: Refusal[] = [];
   let best: { host: string; score: number[] } | null = null;
   for (const [i, s] of states.entries()) {
     const c = capacity[i] as HostCapacity;
+    if (s.cordon) {
+      reasons.push({ host: c.host, reason: cordonText(s.cordon), cordoned: true });
+      continue;
+    }
     const why = misfit(c, need);
     if (why) {
       reasons.push({ host: c.host, reason: why });

@@ -1,5 +1,6 @@
 export * from './auth-throttle.ts';
 export * from './console-store.ts';
+export * from './cordon-store.ts';
 export * from './idempotency-store.ts';
 export * from './inventory-store.ts';
 export * from './job-queue.ts';

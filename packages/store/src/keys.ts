@@ -22,6 +22,8 @@ export const keys = {
   pendingCreates: (p: string, region: string, host: string) => `${p}:pending:${region}/${host}`,
   /** HASH n, vcpus, memory_mb, storage_mb: the running totals of pendingCreates (VmLedger keeps them equal). */
   pendingTotals: (p: string, region: string, host: string) => `${p}:pendsum:${region}/${host}`,
+  /** JSON HostCordon of a cordoned host: it gets no new VMs until uncordoned (CordonStore). */
+  hostCordon: (p: string, region: string, host: string) => `${p}:cordon:${region}/${host}`,
   /** Held for a moment while a create is placed and counted against the region's quota (RegionLock). */
   regionLock: (p: string, region: string) => `${p}:quotalock:${region}`,
   /** Set when a job's cancellation is asked for (value: who asked); workers check it before and while running (JobQueue). */

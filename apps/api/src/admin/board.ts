@@ -9,7 +9,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { type Config, redactText, WEBHOOK_QUEUE } from '@provisioner/contracts';
-import type { JobQueue } from '@provisioner/store';
+import type { HostCordon, JobQueue } from '@provisioner/store';
 import type { Queue } from 'bullmq';
 import type { Hono } from 'hono';
 
@@ -19,6 +19,23 @@ export interface BoardQueue {
   queue: Queue;
   displayName: string;
   description: string;
+  /** Set for a host's queue: its cordon is shown in the description. */
+  host?: { region: string; host: string };
+}
+
+/**
+ * The cordon of each host queue of `list`, by display name (null: not cordoned); read when the board's
+ * queues are listed, so the page shows the state as it is now.
+ */
+export type CordonReader = (list: BoardQueue[]) => Promise<Map<string, HostCordon | null>>;
+
+/** Puts a cordoned host's state in front of its queue's description in the board's queue list. */
+export function annotateCordons(body: unknown, cordons: Map<string, HostCordon | null>): void {
+  const queues = (body as { queues?: Array<{ displayName?: string; description?: string }> } | undefined)?.queues;
+  for (const q of queues ?? []) {
+    const c = q.displayName === undefined ? null : cordons.get(q.displayName);
+    if (c) q.description = `CORDONED (no new VMs) by ${c.cordoned_by} at ${c.cordoned_at}${c.reason ? `: ${c.reason}` : ''} — ${q.description ?? ''}`;
+  }
 }
 
 /**
@@ -39,6 +56,7 @@ export function boardQueues(config: Config, queues: JobQueue): BoardQueue[] {
     queue,
     displayName: `${region} / ${host}`,
     description: `operations on the VMs of host ${host} in region ${region}`,
+    host: { region, host },
   }));
   return [...hosts, ...OTHER_QUEUES.map((f) => f(config, queues)).filter((q): q is BoardQueue => q !== null)];
 }
@@ -97,14 +115,20 @@ function adapter(q: BoardQueue, readOnlyMode: boolean): BullMQAdapter {
 }
 
 /** A board mounted at BOARD_PATH: `app.route(BOARD_PATH, makeBoard(...))`. */
-export function makeBoard(list: BoardQueue[], readOnlyMode: boolean): Hono {
+export function makeBoard(list: BoardQueue[], readOnlyMode: boolean, cordons?: CordonReader): Hono {
   const server = new HonoAdapter(serveStatic);
   server.setBasePath(BOARD_PATH);
   createBullBoard({
     queues: list.map((q) => adapter(q, readOnlyMode)),
     serverAdapter: server,
     options: {
-      handlerHooks: { after: (_ctx, result) => redactAnswer(result) },
+      handlerHooks: {
+        after: async (ctx, result) => {
+          // The queue list (GET /api/queues) also says which hosts are cordoned; a failed read shows none.
+          if (cordons && ctx.route === '/api/queues') annotateCordons(result.body, await cordons(list).catch(() => new Map()));
+          return redactAnswer(result);
+        },
+      },
       uiConfig: {
         boardTitle: readOnlyMode ? 'Provisioner queues (read-only)' : 'Provisioner queues',
         hideDocsLink: true,

@@ -12,7 +12,7 @@ import { html } from 'hono/html';
 import type { AppEnv, Caller, Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { hasScope, identify } from '../middleware.ts';
-import { BOARD_PATH, boardQueues, makeBoard } from './board.ts';
+import { BOARD_PATH, boardQueues, type CordonReader, makeBoard } from './board.ts';
 import { SESSION_COOKIE, SESSION_TTL_SECONDS, Sessions } from './session.ts';
 
 const LOGIN_PATH = '/admin/login';
@@ -106,7 +106,12 @@ export function adminRoutes(s: Services): Hono<AppEnv> {
   const r = new Hono<AppEnv>();
   const sessions = new Sessions(s.redis, s.config);
   const list = boardQueues(s.config, s.queues);
-  const boards = { admin: makeBoard(list, false), read: makeBoard(list, true) };
+  const cordons: CordonReader = async (queues) => {
+    const hosts = queues.flatMap((q) => (q.host ? [{ name: q.displayName, ...q.host }] : []));
+    const found = await s.cordons.many(hosts);
+    return new Map(hosts.map((h, i) => [h.name, found[i] ?? null]));
+  };
+  const boards = { admin: makeBoard(list, false, cordons), read: makeBoard(list, true, cordons) };
   const mounted = {
     admin: new Hono().route(BOARD_PATH, boards.admin),
     read: new Hono().route(BOARD_PATH, boards.read),

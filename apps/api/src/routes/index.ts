@@ -8,6 +8,8 @@ import images from './catalog/images.ts';
 import regions from './catalog/regions.ts';
 import live from './health/live.ts';
 import ready from './health/ready.ts';
+import cordonHost from './hosts/cordon.ts';
+import uncordonHost from './hosts/uncordon.ts';
 import cancelJob from './jobs/cancel.ts';
 import jobEvents from './jobs/events.ts';
 import getJob from './jobs/get.ts';
@@ -26,6 +28,8 @@ import deleteVm from './vms/delete.ts';
 import getVm from './vms/get.ts';
 import listVms from './vms/list.ts';
 import rebootVm from './vms/reboot.ts';
+import rebuildVm from './vms/rebuild.ts';
+import resizeVm from './vms/resize.ts';
 import startVm from './vms/start.ts';
 import stopVm from './vms/stop.ts';
 import tagVm from './vms/tags.ts';
@@ -41,6 +45,8 @@ export const ROUTES: readonly Route[] = [
   ready,
   regions,
   images,
+  cordonHost,
+  uncordonHost,
   getImages,
   createVm,
   listVms,
@@ -49,6 +55,8 @@ export const ROUTES: readonly Route[] = [
   startVm,
   stopVm,
   rebootVm,
+  rebuildVm,
+  resizeVm,
   tagVm,
   deleteVm,
   listJobs,

@@ -33,16 +33,10 @@ export const CreateBody = z.strictObject({
       'When the job succeeds: `running` (default) once the domain started; `ready` once cloud-init is done in the guest and, where the VM has a NIC, an address is known (last step `wait-ready`; the result then carries `addresses` and `guest`)',
     default: 'running',
   }),
-  ready_timeout_s: z
-    .number()
-    .int()
-    .min(1)
-    .max(READY_TIMEOUT_MAX_S)
-    .optional()
-    .meta({
-      description: 'With `wait_until: ready`: how long to wait for the guest before the job fails `GUEST_NOT_READY` (the VM is kept)',
-      default: READY_TIMEOUT_DEFAULT_S,
-    }),
+  ready_timeout_s: z.number().int().min(1).max(READY_TIMEOUT_MAX_S).optional().meta({
+    description: 'With `wait_until: ready`: how long to wait for the guest before the job fails `GUEST_NOT_READY` (the VM is kept)',
+    default: READY_TIMEOUT_DEFAULT_S,
+  }),
 });
 export type CreateBody = z.infer<typeof CreateBody>;
 
@@ -92,8 +86,13 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
             if (typeof r === 'string') return r;
             if (r !== null) {
               const why = r.reasons.map((x) => `${x.host}: ${x.reason}`).join('; ');
-              throw new ApiError('CONFLICT', `no host in region ${region.region_name} has room for a ${type.instance_type} VM (${why})`, {
-                details: { reason: 'capacity', region: region.region_name, instance_type: type.instance_type, hosts: r.reasons },
+              // Only cordoned hosts (no host was passed over for room): the cordon is the reason.
+              const cordoned = r.reasons.length > 0 && r.reasons.every((x) => x.cordoned);
+              const what = cordoned
+                ? `no host in region ${region.region_name} takes new VMs`
+                : `no host in region ${region.region_name} has room for a ${type.instance_type} VM`;
+              throw new ApiError('CONFLICT', `${what} (${why})`, {
+                details: { reason: cordoned ? 'cordoned' : 'capacity', region: region.region_name, instance_type: type.instance_type, hosts: r.reasons },
               });
             }
           }

@@ -5,7 +5,7 @@
  * the same host states.
  */
 import { type Config, type HostInfoRecord, hostQueueName, NO_PENDING, type PendingTotals, type RegionConfig } from '@provisioner/contracts';
-import type { InventoryStore, JobQueue, VmLedger } from '@provisioner/store';
+import type { CordonStore, InventoryStore, JobQueue, VmLedger } from '@provisioner/store';
 import type { HostEntry, Inventory } from '../inventory.ts';
 import { type HostState, type Need, type Placement, place } from '../placement.ts';
 
@@ -19,6 +19,7 @@ export class Placer {
     private readonly store: InventoryStore,
     private readonly ledger: VmLedger,
     private readonly queues: JobQueue,
+    private readonly cordons: CordonStore,
   ) {}
 
   /** Host info per `region/host` as last read from Redis, reused for config.placement.host_info_cache_ms. */
@@ -94,10 +95,12 @@ export class Placer {
   /** What placement knows of each of the region's hosts (only `pin` when given). */
   async hostStates(region: RegionConfig, opts: { pin?: string | undefined; exact?: boolean } = {}): Promise<{ states: HostState[]; entries: HostEntry[] }> {
     const name = region.region_name;
-    const [entries, info, ops, running] = await Promise.all([
+    // The cordons are read with the rest, in parallel (never cached: an uncordon counts at once).
+    const [entries, info, ops, cordons, running] = await Promise.all([
       this.inventory.entries([region]),
       this.hostInfo([region]),
       this.queuedOps(region),
+      this.cordons.many(region.hosts.map((h) => ({ region: name, host: h.name }))),
       opts.exact === false
         ? this.ledger.totals(
             name,
@@ -110,6 +113,7 @@ export class Placer {
       .filter((h) => opts.pin === undefined || h.name === opts.pin)
       .map((h) => ({
         host: h,
+        cordon: cordons[region.hosts.indexOf(h)] ?? null,
         entry: entries.find((e) => e.host === h.name)?.entry ?? null,
         info: info.get(`${name}/${h.name}`) ?? null,
         pending: pending.get(h.name) ?? NO_PENDING,

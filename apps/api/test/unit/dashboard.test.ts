@@ -276,3 +276,20 @@ describe('redact', () => {
     });
   });
 });
+
+describe('dashboard: host maintenance', () => {
+  it('shows a cordoned host’s state (who, when, why) in its queue’s description, on both boards, until uncordoned', async () => {
+    const descriptions = async (cookie: string) => {
+      const body = (await (await board('/api/queues', cookie)).json()) as { queues: Array<{ displayName: string; description: string }> };
+      return Object.fromEntries(body.queues.map((q) => [q.displayName, q.description]));
+    };
+    expect((await h.fetch('/v1/regions/r1/hosts/h2/cordon', { method: 'POST', json: { reason: 'disk swap' } })).status).toBe(200);
+    for (const token of [TOKENS.admin, TOKENS.read]) {
+      const d = await descriptions(await sessionCookie(token));
+      expect(d['r1 / h2']).toMatch(/^CORDONED \(no new VMs\) by admin at \S+: disk swap — operations on the VMs of host h2 in region r1$/);
+      expect(d['r1 / h1']).toBe('operations on the VMs of host h1 in region r1');
+    }
+    await h.fetch('/v1/regions/r1/hosts/h2/uncordon', { method: 'POST' });
+    expect((await descriptions(await sessionCookie(TOKENS.admin)))['r1 / h2']).toBe('operations on the VMs of host h2 in region r1');
+  });
+});

@@ -34,7 +34,7 @@ function state(name: string, o: Partial<HostState> & { cfg?: Record<string, unkn
     regions: [{ region_name: 'r', hosts: [hostCfg(name, o.cfg)], available_instance_types: [{ instance_type: 't', vcpus: 1, memory_mb: 1, storage_mb: 1 }] }],
   }).regions[0]?.hosts[0];
   if (!host) throw new Error('no host');
-  return { host, entry: null, info: null, pending: { n: 0, vcpus: 0, memory_mb: 0, storage_mb: 0 }, queued: 0, ...o };
+  return { host, entry: null, info: null, pending: { n: 0, vcpus: 0, memory_mb: 0, storage_mb: 0 }, queued: 0, cordon: null, ...o };
 }
 
 const entry = (host: string, vms: Array<{ name: string; vcpus: number; memory_mb: number }>, error: string | null = null) => ({
@@ -48,6 +48,16 @@ const entry = (host: string, vms: Array<{ name: string; vcpus: number; memory_mb
 
 describe('place (pure)', () => {
   const need = { vcpus: 2, memory_mb: 2048, storage_mb: 10_240 };
+
+  it('passes over a cordoned host whatever its room, and says who cordoned it, when and why', () => {
+    const cordon = { cordoned_by: 'ops', cordoned_at: '2030-01-01T00:00:00.000Z', reason: 'disk swap' };
+    const roomy = state('a', { info: info(64, 262_144), cordon });
+    expect(place([roomy, state('b', { info: info(4, 8192) })], need, ratios)).toMatchObject({ ok: true, host: 'b' });
+    expect(place([roomy], need, ratios)).toMatchObject({
+      ok: false,
+      reasons: [{ host: 'a', reason: 'cordoned by ops at 2030-01-01T00:00:00.000Z: disk swap', cordoned: true }],
+    });
+  });
 
   it('counts vCPUs and memory with the allocation ratios and the host reserves', () => {
     const c = hostCapacity(state('a', { info: info(4, 8192), cfg: { reserved_vcpus: 4, reserved_memory_mb: 1024 } }), ratios);
@@ -209,6 +219,8 @@ describe('GET /v1/regions?hosts=true for admins', () => {
         memory_mb: 4096,
         kvm: true,
         info_observed_at: expect.any(String),
+        cordoned: false,
+        cordon: null,
         capacity: {
           vms: 1,
           max_vms: null,
@@ -232,5 +244,63 @@ describe('GET /v1/regions?hosts=true for admins', () => {
     expect((await h.fetch('/v1/regions?hosts=true', { token: TOKENS.read })).status).toBe(403);
     // Without it, the replaced service's shape (the chat bot uses an admin token).
     expect(((await (await h.fetch('/v1/regions')).json()) as unknown[])[0]).not.toHaveProperty('hosts');
+  });
+});
+
+describe('cordon and uncordon (admin)', () => {
+  const publish = (host: string, i: HostInfoRecord) => h.redis.set(keys.hostInfo(h.prefix, 'r1', host), JSON.stringify(i));
+
+  it('a cordoned host gets no new VMs; both cordoned → 409 naming the cordon, nothing queued; uncordon restores', async () => {
+    await publish('h1', info(2, 65_536));
+    await publish('h2', info(2, 65_536));
+    const r = await h.fetch('/v1/regions/r1/hosts/h1/cordon', { method: 'POST', json: { reason: 'disk swap' } });
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ region: 'r1', host: 'h1', cordoned: true, cordoned_by: 'admin', cordoned_at: expect.any(String), reason: 'disk swap' });
+    // h1 has the most room but is cordoned.
+    expect((await create('k1')).body.target?.host).toBe('h2');
+    // A create pinned to it is refused too.
+    const pinned = await create('k2', { host: 'h1' });
+    expect(pinned.status).toBe(409);
+    expect(pinned.body.error?.message).toMatch(/h1: cordoned by admin at \S+: disk swap/);
+    // No body: cordoned without a reason.
+    expect(await (await h.fetch('/v1/regions/r1/hosts/h2/cordon', { method: 'POST' })).json()).toMatchObject({ cordoned: true, reason: null });
+    const before = await h.jobCount();
+    const both = await create('k3');
+    expect(both.status).toBe(409);
+    expect(both.body.error?.message).toContain('no host in region r1 takes new VMs (h1: cordoned by admin');
+    expect(both.body.error?.details).toMatchObject({
+      reason: 'cordoned',
+      hosts: [
+        { host: 'h1', cordoned: true },
+        { host: 'h2', cordoned: true },
+      ],
+    });
+    expect(await h.jobCount()).toBe(before);
+    expect(await h.redis.get(keys.vmHost(h.prefix, 'r1', 'k3'))).toBeNull();
+    // Shown to admins with each host, and as a gauge.
+    const regions = (await (await h.fetch('/v1/regions?hosts=true')).json()) as Array<{ hosts: Array<{ host: string; cordoned: boolean; cordon: unknown }> }>;
+    expect(regions[0]?.hosts.map((x) => [x.host, x.cordoned])).toEqual([
+      ['h1', true],
+      ['h2', true],
+    ]);
+    expect(regions[0]?.hosts[0]?.cordon).toMatchObject({ cordoned_by: 'admin', reason: 'disk swap' });
+    const metrics = await (await h.fetch('/metrics')).text();
+    expect(metrics).toContain('provisioner_host_cordoned{region="r1",host="h1"} 1');
+    expect(metrics).toContain('provisioner_host_cordoned{region="r1",host="h2"} 1');
+    const u = await h.fetch('/v1/regions/r1/hosts/h1/uncordon', { method: 'POST' });
+    expect(await u.json()).toEqual({ region: 'r1', host: 'h1', cordoned: false, cordoned_by: null, cordoned_at: null });
+    expect((await create('k4')).body.target?.host).toBe('h1');
+    expect(await (await h.fetch('/metrics')).text()).toContain('provisioner_host_cordoned{region="r1",host="h1"} 0');
+  });
+
+  it('only admins; unknown region or host is 404; an unknown body field is 422', async () => {
+    for (const token of [TOKENS.write, TOKENS.read]) {
+      expect((await h.fetch('/v1/regions/r1/hosts/h1/cordon', { method: 'POST', token })).status).toBe(403);
+      expect((await h.fetch('/v1/regions/r1/hosts/h1/uncordon', { method: 'POST', token })).status).toBe(403);
+    }
+    expect(await h.redis.exists(keys.hostCordon(h.prefix, 'r1', 'h1'))).toBe(0);
+    expect((await h.fetch('/v1/regions/nope/hosts/h1/cordon', { method: 'POST' })).status).toBe(404);
+    expect((await h.fetch('/v1/regions/r1/hosts/h9/cordon', { method: 'POST' })).status).toBe(404);
+    expect((await h.fetch('/v1/regions/r1/hosts/h1/cordon', { method: 'POST', json: { why: 'x' } })).status).toBe(422);
   });
 });

@@ -195,6 +195,16 @@ describe('every route answers what its document says', () => {
       { path: '/v1/regions?hosts=true', token: TOKENS.read, status: 403 },
     ],
     'GET /v1/images': [{ path: '/v1/images', status: 200 }],
+    'POST /v1/regions/{region}/hosts/{host}/cordon': [
+      { path: '/v1/regions/r1/hosts/h2/cordon', json: { reason: 'docs' }, status: 200 },
+      { path: '/v1/regions/r1/hosts/h9/cordon', status: 404 },
+      { path: '/v1/regions/r1/hosts/h2/cordon', json: { why: 1 }, status: 422 },
+      { path: '/v1/regions/r1/hosts/h2/cordon', token: TOKENS.write, status: 403 },
+    ],
+    'POST /v1/regions/{region}/hosts/{host}/uncordon': [
+      { path: '/v1/regions/r1/hosts/h2/uncordon', status: 200 },
+      { path: '/v1/regions/r1/hosts/h9/uncordon', status: 404 },
+    ],
     'GET /v1/get-images': [{ path: '/v1/get-images', token: null, status: 200 }],
     'POST /v1/vms': [
       { path: '/v1/vms', json: { vm_name: 'doc-two', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0', tags: { a: 'b' } }, status: 202 },

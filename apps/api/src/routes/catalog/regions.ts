@@ -20,6 +20,11 @@ const RegionHost = z.object({
   memory_mb: n,
   kvm: z.boolean().nullable(),
   info_observed_at: z.string().nullable(),
+  cordoned: z.boolean().describe('A cordoned host gets no new VMs (POST /v1/regions/{region}/hosts/{host}/cordon)'),
+  cordon: z
+    .object({ cordoned_by: z.string(), cordoned_at: z.string(), reason: z.string().nullable() })
+    .nullable()
+    .describe('Who cordoned the host, when and why; null when it is not cordoned'),
   capacity: z.object({
     vms: z.number().int(),
     max_vms: n,
@@ -55,6 +60,8 @@ async function hostsView(s: Services, region: RegionConfig) {
         memory_mb: st.info?.memory_mb ?? null,
         kvm: st.info?.kvm ?? null,
         info_observed_at,
+        cordoned: st.cordon !== null,
+        cordon: st.cordon,
         capacity,
       };
     });

@@ -1,0 +1,62 @@
+/**
+ * `POST /v1/regions/{region}/hosts/{host}/cordon` (admin): the host gets no new VMs until uncordoned
+ * (placement passes it over; a create with no other host is 409 naming the cordon). Operations on its
+ * VMs go on. Kept in Redis (CordonStore), with the token name that did it and when.
+ */
+import type { RegionConfig } from '@provisioner/contracts';
+import type { HostCordon } from '@provisioner/store';
+import type { Context } from 'hono';
+import { z } from 'zod';
+import type { AppEnv, Services } from '../../context.ts';
+import { ApiError } from '../../errors.ts';
+import { defineRoute, type Route } from '../../route.ts';
+import { findRegion } from '../../validation.ts';
+
+export const HostPath = z.object({ region: z.string(), host: z.string() });
+
+export const HostCordonView = z
+  .object({
+    region: z.string(),
+    host: z.string(),
+    cordoned: z.boolean(),
+    cordoned_by: z.string().nullable().describe('Name of the token that cordoned the host'),
+    cordoned_at: z.string().nullable(),
+    reason: z.string().nullable().optional(),
+  })
+  .meta({ id: 'HostCordon' });
+
+/** The configured host of the path, or 404. */
+export function findHost(s: Services, c: Context<AppEnv>): { region: RegionConfig; host: string } {
+  const region = findRegion(s.config, c.req.param('region') ?? '', 'NOT_FOUND');
+  const host = c.req.param('host') ?? '';
+  if (!region.hosts.some((h) => h.name === host)) throw new ApiError('NOT_FOUND', `region ${region.region_name} has no host ${host}`);
+  return { region, host };
+}
+
+export function cordonView(region: string, host: string, rec: HostCordon | null): z.infer<typeof HostCordonView> {
+  return rec
+    ? { region, host, cordoned: true, cordoned_by: rec.cordoned_by, cordoned_at: rec.cordoned_at, reason: rec.reason }
+    : { region, host, cordoned: false, cordoned_by: null, cordoned_at: null };
+}
+
+const CordonBody = z.strictObject({ reason: z.string().max(500).optional().meta({ description: 'Why (shown with the host’s state)', example: 'disk swap' }) });
+
+/** What every host maintenance route shares. */
+export const HOST_ADMIN: Pick<Route, 'tag' | 'auth' | 'needsRedis' | 'errors'> = { tag: 'hosts', auth: 'admin', needsRedis: true, errors: ['NOT_FOUND'] };
+
+export default defineRoute({
+  ...HOST_ADMIN,
+  method: 'post',
+  path: '/v1/regions/{region}/hosts/{host}/cordon',
+  summary: 'Cordon a host: it gets no new VMs (admin)',
+  description: 'Operations on the host’s existing VMs go on. Cordoning again records the new who, when and reason.',
+  request: { params: HostPath, body: CordonBody, bodyOptional: true },
+  responses: { 200: { description: 'The host’s state', schema: HostCordonView } },
+  handler: async (c, s, b) => {
+    const { region, host } = findHost(s, c);
+    const by = c.get('caller')?.name ?? 'unknown';
+    const rec = await s.cordons.cordon(region.region_name, host, by, b.reason ?? null);
+    c.get('logger').info({ region: region.region_name, host, by, reason: rec.reason, request_id: c.get('requestId') }, 'host cordoned');
+    return c.json(cordonView(region.region_name, host, rec));
+  },
+});
