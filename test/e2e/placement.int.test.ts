@@ -12,7 +12,7 @@ import { keys } from '@provisioner/store';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, type LoopbackHost, makeHypervisor, makeImages, sessionHost, startHostSshd, startImageServer, uniqueName } from '../support/host.ts';
-import { freePort, hostConfig, type Stack, startStack, waitJob } from '../support/stack.ts';
+import { freePort, hostConfig, type Stack, spawnNode, startStack, waitJob } from '../support/stack.ts';
 
 const host = inject('loopbackHost');
 const first = sessionHost(host);
@@ -147,4 +147,91 @@ describe('placement over two independent hosts', () => {
       expect((await waitJob(stack, r.id)).state).toBe('succeeded');
     }
   }, 240_000);
+});
+
+/** Stops the stack's API process and starts a new one on the same configuration (and port). */
+async function restartApi(): Promise<void> {
+  const old = stack.api;
+  await new Promise<void>((r) => {
+    old.once('exit', () => r());
+    old.kill('SIGTERM');
+  });
+  const env = { PROVISIONER_CONFIG: stack.configPath, PORT: '', REDIS_URL: '', API_TOKEN: '', LOG_LEVEL: '' };
+  const api = spawnNode(['--import', 'tsx', 'apps/api/src/main.ts'], env, stack.logs, 'api-restarted');
+  // stop() ends every process of `apis`.
+  stack.apis.push(api);
+  const end = Date.now() + 30_000;
+  while (Date.now() < end) {
+    if ((await fetch(`${stack.url}/health`).catch(() => null))?.ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the API did not come back\n${stack.logs.slice(-20).join('\n')}`);
+}
+
+const post = async (path: string, body?: unknown, token?: string) =>
+  stack.fetch(path, { method: 'POST', ...(body === undefined ? {} : { body: JSON.stringify(body) }), ...(token ? { token } : {}) });
+
+describe('cordoned hosts', () => {
+  it('get no new VMs (the other host takes them; none left → 409 naming the cordon, nothing queued), across an API restart; their VMs still stop and delete; uncordon restores', async () => {
+    const [a, b, d] = [uniqueName('pl'), uniqueName('pl'), uniqueName('pl')];
+    const ra = await create(a);
+    expect(ra.body.target.host).toBe('h1');
+    expect((await waitJob(stack, ra.body.id)).state).toBe('succeeded');
+
+    expect((await post('/v1/regions/r1/hosts/h1/cordon', undefined, stack.tokens.write)).status).toBe(403);
+    const c1 = await post('/v1/regions/r1/hosts/h1/cordon', { reason: 'kernel update' });
+    expect(c1.status).toBe(200);
+    expect(await c1.json()).toMatchObject({ region: 'r1', host: 'h1', cordoned: true, cordoned_by: 'admin', reason: 'kernel update' });
+    // h1 still has a free vCPU, h2 one too: the cordon sends it to h2.
+    const rb = await create(b);
+    expect(rb.status).toBe(202);
+    expect(rb.body.target.host).toBe('h2');
+    expect((await waitJob(stack, rb.body.id)).state).toBe('succeeded');
+    expect((await hv2.getDomain(b)).name).toBe(b);
+
+    expect((await post('/v1/regions/r1/hosts/h2/cordon')).status).toBe(200);
+    const refused = async () => {
+      const before = await jobCount();
+      const name = uniqueName('full');
+      const r = await create(name);
+      expect(r.status).toBe(409);
+      expect(r.body.error.message).toMatch(
+        /^no host in region r1 takes new VMs \(h1: cordoned by admin at \S+: kernel update; h2: cordoned by admin at \S+\)$/,
+      );
+      expect(r.body.error.details).toMatchObject({ reason: 'cordoned' });
+      expect(await jobCount()).toBe(before);
+      expect(await stack.redis.get(keys.vmHost(stack.prefix, 'r1', name))).toBeNull();
+    };
+    await refused();
+
+    // Kept in Redis: a new API process still sees both cordons.
+    await restartApi();
+    await refused();
+    const regions = (await (await stack.fetch('/v1/regions?hosts=true')).json()) as Array<{ hosts: Array<{ host: string; cordoned: boolean }> }>;
+    expect(regions[0]?.hosts.map((x) => x.cordoned)).toEqual([true, true]);
+    const metrics = await (await stack.fetch('/metrics')).text();
+    expect(metrics).toContain('provisioner_host_cordoned{region="r1",host="h1"} 1');
+    expect(metrics).toContain('provisioner_host_cordoned{region="r1",host="h2"} 1');
+
+    // Operations on the cordoned hosts' VMs go on.
+    const stop = (await (await post(`/v1/vms/r1/${a}/stop`, { force: true })).json()) as { id: string };
+    expect((await waitJob(stack, stop.id)).state).toBe('succeeded');
+    expect(await hv1.domainState(a)).toBe('shut off');
+    const del = (await (await stack.fetch(`/v1/vms/r1/${b}`, { method: 'DELETE' })).json()) as { id: string };
+    expect((await waitJob(stack, del.id)).state).toBe('succeeded');
+    await expect(hv2.getDomain(b)).rejects.toBeInstanceOf(DomainNotFoundError);
+
+    // Uncordoned, h1 takes new VMs again (h2 stays cordoned though it is empty now).
+    expect(await (await post('/v1/regions/r1/hosts/h1/uncordon')).json()).toMatchObject({ host: 'h1', cordoned: false, cordoned_by: null });
+    const rd = await create(d);
+    expect(rd.status).toBe(202);
+    expect(rd.body.target.host).toBe('h1');
+    expect((await waitJob(stack, rd.body.id)).state).toBe('succeeded');
+    expect((await hv1.getDomain(d)).name).toBe(d);
+    await post('/v1/regions/r1/hosts/h2/uncordon');
+    for (const name of [a, d]) {
+      const r = (await (await stack.fetch(`/v1/vms/r1/${name}`, { method: 'DELETE' })).json()) as { id: string };
+      expect((await waitJob(stack, r.id)).state).toBe('succeeded');
+    }
+  }, 300_000);
 });
