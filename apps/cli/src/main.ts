@@ -30,10 +30,13 @@ Commands:
   start NAME --region R                                                         start a VM
   stop NAME --region R [--force]                                                stop a VM (--force: power off at once)
   reboot NAME --region R                                                        stop a VM cleanly, then start it
+  resize NAME --region R --type T [--force] [--timeout-ms N]                    give a VM another instance type
+  rebuild NAME --region R [--image I] [--user-data FILE] [--force] [--delete-snapshots]   a fresh disk on an image
   delete NAME --region R                                                        delete a VM and its disks
   retag NAME --region R (--tag k=v... | --clear)                                replace a VM's tags
   wait JOB_ID                                                                   follow a job until it ends
   jobs get JOB_ID | jobs list [--state S]                                       show jobs
+  hosts cordon|uncordon|drift|clean HOST --region R [--reason TEXT]             host maintenance (admin tokens)
 
 Run 'provisioner COMMAND --help' for one command's options. NAME may also be written REGION/NAME. Mutating commands answer with their job; --wait follows it
 with a progress bar (on stderr, when it is a terminal) and exits 0 when it succeeds, 1 when it fails.
@@ -109,6 +112,28 @@ Stops a VM cleanly (powering it off after the configured timeout), then starts i
 
 ${VM}
 ${WAIT}`,
+  resize: `Usage: provisioner resize NAME --type T [--force] [--timeout-ms N] [--wait]
+
+Gives a VM the vCPUs, memory and disk of another instance type of its region (disks only grow). A running
+VM is shut down, changed and started again; a stopped one stays stopped.
+
+  --type T, -t     the new instance type
+  --force          power a running VM off at once instead of asking its guest to shut down
+  --timeout-ms N   how long the guest gets to shut down before it is powered off (default: the service's)
+${VM}
+${WAIT}`,
+  rebuild: `Usage: provisioner rebuild NAME [--image I] [--user-data FILE] [--force] [--delete-snapshots] [--wait]
+
+Gives a VM a fresh disk on an image; its name, UUID, MAC address, tags and instance type stay, and it
+ends in the power state it had. The new disk is made first and replaces the old one once the VM is
+stopped: a failure before that leaves the VM as it was.
+
+  --image I, -i    a catalog image (default: the VM's current one)
+  --user-data FILE cloud-init user-data for the new seed ('-' reads stdin; default: the VM keeps its own)
+  --force          power a running VM off at once instead of asking its guest to shut down
+  --delete-snapshots  delete the VM's snapshots (a VM with snapshots is refused otherwise)
+${VM}
+${WAIT}`,
   delete: `Usage: provisioner delete NAME [--wait]
 
 Deletes a VM with its disks.
@@ -131,6 +156,16 @@ Follows a job until it ends: exit 0 when it succeeded, 1 when it failed or was c
 get: one job's state, steps, timestamps, error and result. list: the latest 100 jobs.
 
   --state S        list only jobs in this state (queued, running, succeeded, failed, canceled)`,
+  hosts: `Usage: provisioner hosts cordon HOST [--reason TEXT] | uncordon HOST | drift HOST | clean HOST [--wait]
+
+Host maintenance (admin tokens). cordon: the host gets no new VMs (its VMs keep working) until
+uncordon. drift: what the last inventory refresh found on the host that nobody accounts for (managed
+domains without a disk, files in disks_dir without a domain, names reserved without a job). clean: a
+job that removes those leftovers (never an unmanaged domain, a VM with a job, or a young file).
+
+  --reason TEXT    with cordon: why (shown with the host's state)
+  --region R, -r   region of HOST (default: $PROVISIONER_REGION; or write REGION/HOST)
+${WAIT}`,
 };
 
 const OPTIONS = {
@@ -144,10 +179,13 @@ const OPTIONS = {
   'tail-bytes': { type: 'string' },
   state: { type: 'string' },
   force: { type: 'boolean' },
+  'delete-snapshots': { type: 'boolean' },
   clear: { type: 'boolean' },
   wait: { type: 'boolean', short: 'w' },
   'wait-ready': { type: 'boolean' },
   'ready-timeout': { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  reason: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -370,6 +408,20 @@ interface Vm {
   managed: boolean;
 }
 
+interface HostState {
+  region: string;
+  host: string;
+  cordoned: boolean;
+  cordoned_by: string | null;
+  cordoned_at: string | null;
+  reason?: string | null;
+}
+
+interface HostDrift {
+  observed_at: string | null;
+  items: Array<{ kind: string; vm_name: string; path?: string | null; detail: string }>;
+}
+
 const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
   async create(c) {
     const { region, name } = vmTarget(c);
@@ -463,6 +515,26 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     return submitted(c, await c.client.json<Job>('POST', `${vmTarget(c).path}/reboot`, {}));
   },
 
+  async resize(c) {
+    const type = c.values.type;
+    if (!type) throw new UsageError('resize to which instance type? give --type T');
+    const ms = c.values['timeout-ms'];
+    if (ms !== undefined && !/^[1-9][0-9]*$/.test(ms)) throw new UsageError(`--timeout-ms takes a positive number of milliseconds, not '${ms}'`);
+    const body = { instance_type: type, force: Boolean(c.values.force), ...(ms !== undefined ? { timeout_ms: Number(ms) } : {}) };
+    return submitted(c, await c.client.json<Job>('POST', `${vmTarget(c).path}/resize`, body));
+  },
+
+  async rebuild(c) {
+    const file = c.values['user-data'];
+    const body = {
+      ...(c.values.image !== undefined ? { image: c.values.image } : {}),
+      ...(file ? { user_data: readArg(file, '--user-data').toString('base64') } : {}),
+      force: Boolean(c.values.force),
+      delete_snapshots: Boolean(c.values['delete-snapshots']),
+    };
+    return submitted(c, await c.client.json<Job>('POST', `${vmTarget(c).path}/rebuild`, body));
+  },
+
   async delete(c) {
     return submitted(c, await c.client.json<Job>('DELETE', vmTarget(c).path));
   },
@@ -479,6 +551,40 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     if (!id) throw new UsageError('which job? give its id');
     const job = await c.client.json<Job>('GET', `/v1/jobs/${encodeURIComponent(id)}`);
     return finished(c, await follow(c.client, job, c.io.stderr));
+  },
+
+  async hosts(c) {
+    const [sub, arg] = c.args;
+    if (!sub || !['cordon', 'uncordon', 'drift', 'clean'].includes(sub))
+      throw new UsageError(`hosts takes cordon, uncordon, drift or clean, not '${sub ?? ''}'`);
+    if (!arg) throw new UsageError('which host? give HOST (with --region) or REGION/HOST');
+    const slash = arg.indexOf('/');
+    const region = slash === -1 ? (c.values.region ?? c.io.env.PROVISIONER_REGION) : arg.slice(0, slash);
+    const host = slash === -1 ? arg : arg.slice(slash + 1);
+    if (!region) throw new UsageError(`which region is host '${host}' in? pass --region or set PROVISIONER_REGION`);
+    const path = `/v1/regions/${encodeURIComponent(region)}/hosts/${encodeURIComponent(host)}`;
+    if (sub === 'clean') return submitted(c, await c.client.json<Job>('POST', `${path}/drift/clean`, {}));
+    if (sub === 'drift') {
+      const d = await c.client.json<HostDrift>('GET', `${path}/drift`);
+      if (c.values.json) printJson(c, d);
+      else {
+        const rows = d.items.map((i) => [i.kind, i.vm_name, i.path ?? '-', i.detail]);
+        c.io.stdout.write(`${region}/${host}: drift as observed ${d.observed_at ?? 'never'}\n`);
+        if (rows.length) c.io.stdout.write(`${table([['KIND', 'VM', 'PATH', 'DETAIL'], ...rows])}\n`);
+        else c.io.stdout.write('nothing unaccounted for\n');
+      }
+      return EXIT.OK;
+    }
+    const body = sub === 'cordon' && c.values.reason !== undefined ? { reason: c.values.reason } : {};
+    const st = await c.client.json<HostState>('POST', `${path}/${sub}`, body);
+    if (c.values.json) printJson(c, st);
+    else
+      c.io.stdout.write(
+        st.cordoned
+          ? `${st.region}/${st.host}: cordoned by ${st.cordoned_by} at ${st.cordoned_at}${st.reason ? ` (${st.reason})` : ''}\n`
+          : `${st.region}/${st.host}: not cordoned\n`,
+      );
+    return EXIT.OK;
   },
 
   async jobs(c) {

@@ -9,10 +9,14 @@ import { processConsole } from './processors/console.ts';
 import type { ProcessorContext, WorkerStores } from './processors/context.ts';
 import { CREATE_WEIGHTS, cleanupCreate, processCreate } from './processors/create.ts';
 import { processDelete } from './processors/delete.ts';
+import { processDriftClean } from './processors/drift-clean.ts';
 import { processEditTags } from './processors/edit-tags.ts';
 import { processImageCache } from './processors/image-cache.ts';
 import { processReboot } from './processors/reboot.ts';
+import { processRebuild } from './processors/rebuild.ts';
 import { processRefresh } from './processors/refresh.ts';
+import { processResize, recoverResize } from './processors/resize.ts';
+import { processSnapshotCreate, processSnapshotDelete, processSnapshotRevert } from './processors/snapshot.ts';
 import { processStart } from './processors/start.ts';
 import { processStop } from './processors/stop.ts';
 import { StepRunner } from './steps.ts';
@@ -41,8 +45,20 @@ function dispatch(ctx: ProcessorContext, p: JobPayload): Promise<unknown> {
       return processDelete(ctx, p);
     case 'edit-tags':
       return processEditTags(ctx, p);
+    case 'rebuild':
+      return processRebuild(ctx, p);
+    case 'resize':
+      return processResize(ctx, p);
+    case 'snapshot-create':
+      return processSnapshotCreate(ctx, p);
+    case 'snapshot-revert':
+      return processSnapshotRevert(ctx, p);
+    case 'snapshot-delete':
+      return processSnapshotDelete(ctx, p);
     case 'refresh':
       return processRefresh(ctx, p);
+    case 'drift-clean':
+      return processDriftClean(ctx, p);
     case 'image-cache':
       return processImageCache(ctx, p);
     case 'console':
@@ -62,9 +78,7 @@ export function makeProcessor(rt: HostRuntime, stores: WorkerStores, config: Con
       throw new DelayedError();
     }
     const jlog = log.child({ job_id: job.id, kind: p.kind, vm: vm?.vm_name, host: `${rt.region}/${rt.host}`, request_id: p.request_id });
-    const steps = new StepRunner(job, stepsOf(p), p.kind === 'create' ? CREATE_WEIGHTS : undefined, (step, s, ok) =>
-      metrics?.stepEnded(p.kind, step, s, ok),
-    );
+    const steps = new StepRunner(job, stepsOf(p), p.kind === 'create' ? CREATE_WEIGHTS : undefined, (step, s, ok) => metrics?.stepEnded(p.kind, step, s, ok));
     const ctx: ProcessorContext = {
       job,
       hv: rt.hv,
@@ -106,6 +120,8 @@ export function makeProcessor(rt: HostRuntime, stores: WorkerStores, config: Con
       if (final && vm) {
         if (vm.kind === 'create')
           await cleanupCreate(ctx, vm).catch((ce: unknown) => jlog.error({ err: String(ce) }, 'cleanup after failed create did not finish'));
+        if (vm.kind === 'resize')
+          await recoverResize(ctx, vm).catch((ce: unknown) => jlog.error({ err: String(ce) }, 'starting the VM again after a failed resize did not work'));
         await finish(ctx, vm);
       }
       throw toBullError(err);
@@ -132,5 +148,7 @@ export async function onJobEnded(rt: HostRuntime, stores: WorkerStores, job: Job
   if (p.kind === undefined || isHostJob({ kind: p.kind as JobPayload['kind'] }) || !p.region || !p.vm_name) return;
   // A finished create is in the inventory now (or failed): placement stops counting it as pending.
   if (p.kind === 'create') await stores.ledger.release(p.region, rt.host, p.vm_name);
+  // A resize's extra room is in the inventory now (the VM was read after it), or was never taken.
+  if (p.kind === 'resize') await stores.ledger.releaseResize(p.region, rt.host, p.vm_name);
   await stores.ledger.endTurn(rt.queue, p.region, p.vm_name, String(job.id));
 }

@@ -144,6 +144,16 @@ export class StepRunner {
     await this.publish(name, ok ? this.base(i + 1) : this.percent);
   }
 
+  /** Marks step `name` skipped: there was nothing for it to do (`why` goes to the job's log). */
+  async skip(name: string, why: string): Promise<void> {
+    const step = this.step(name);
+    delete step.detail;
+    step.state = 'skipped';
+    step.finished_at = new Date().toISOString();
+    await this.log(`step ${name} skipped: ${why}`);
+    await this.publish(name, this.base(this.steps.indexOf(step) + 1));
+  }
+
   /** Appends a line to the job's log (shown by the dashboard), redacted; a failed write never fails the job. */
   async log(line: string): Promise<void> {
     await this.job.log(`${new Date().toISOString()} ${redactText(line)}`).catch(() => undefined);

@@ -7,7 +7,23 @@ import { z } from 'zod';
 import type { JobError } from './job-errors.ts';
 import { DNS_LABEL_RE, IMAGE_NAME_RE, isTagValue, SHA256_RE, TAG_KEY_RE, TAGS_MAX, VM_NAME_RE } from './names.ts';
 
-export const JOB_KINDS = ['create', 'start', 'stop', 'reboot', 'delete', 'edit-tags', 'refresh', 'image-cache', 'console'] as const;
+export const JOB_KINDS = [
+  'create',
+  'start',
+  'stop',
+  'reboot',
+  'delete',
+  'edit-tags',
+  'refresh',
+  'image-cache',
+  'console',
+  'resize',
+  'rebuild',
+  'snapshot-create',
+  'snapshot-revert',
+  'snapshot-delete',
+  'drift-clean',
+] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /** What a create waits for before it succeeds: the domain started, or the guest ready (cloud-init done, address known). */
@@ -65,6 +81,45 @@ export const StopPayload = Base.extend({ kind: z.literal('stop'), force: z.boole
 export const RebootPayload = Base.extend({ kind: z.literal('reboot'), timeout_ms: z.number().int().positive() });
 export const DeletePayload = Base.extend({ kind: z.literal('delete') });
 export const EditTagsPayload = Base.extend({ kind: z.literal('edit-tags'), tags: TagsSchema });
+/**
+ * Gives the VM another instance type's vCPUs, memory and disk (the disk only grows). `was_running` is
+ * written by the worker (job.updateData) before it shuts the VM down, so a run after a crash still knows
+ * to start it again.
+ */
+export const ResizePayload = Base.extend({
+  kind: z.literal('resize'),
+  instance_type: z.string(),
+  vcpus: z.number().int().positive(),
+  memory_mb: z.number().int().positive(),
+  storage_mb: z.number().int().positive(),
+  force: z.boolean(),
+  timeout_ms: z.number().int().positive(),
+  was_running: z.boolean().optional(),
+});
+/**
+ * Gives the VM a fresh disk on `image` (with a new seed when `user_data_enc` is set; else its seed is kept),
+ * keeping its definition (name, UUID, MAC, tags, type). `was_running` is written by the worker
+ * (job.updateData) before it stops the VM, so a run after a crash still starts it again.
+ */
+export const RebuildPayload = Base.extend({
+  kind: z.literal('rebuild'),
+  image: z.object({ name: ImageNameSchema, url: z.string(), sha256: z.string().regex(SHA256_RE).optional() }),
+  /** AES-256-GCM ciphertext of the new user-data (bound to this job's id); null keeps the VM's seed. */
+  user_data_enc: z.string().nullable(),
+  force: z.boolean(),
+  timeout_ms: z.number().int().positive(),
+  delete_snapshots: z.boolean(),
+  was_running: z.boolean().optional(),
+});
+/** Snapshot names follow the VM names' rule (a lowercase DNS label). */
+export const SnapshotNameSchema = z.string().regex(VM_NAME_RE, 'snapshot names are lowercase DNS labels (1-63 of a-z, 0-9, -)');
+export const SnapshotCreatePayload = Base.extend({ kind: z.literal('snapshot-create'), snapshot: SnapshotNameSchema });
+/**
+ * `tags` is written by the worker (job.updateData) before it reverts: the VM's tags then, put back after
+ * the revert brought the snapshot's definition (and its tags) back, also by a run after a crash.
+ */
+export const SnapshotRevertPayload = Base.extend({ kind: z.literal('snapshot-revert'), snapshot: SnapshotNameSchema, tags: TagsSchema.optional() });
+export const SnapshotDeletePayload = Base.extend({ kind: z.literal('snapshot-delete'), snapshot: SnapshotNameSchema });
 export const RefreshPayload = z.object({
   kind: z.literal('refresh'),
   region: RegionNameSchema,
@@ -101,6 +156,18 @@ export const ConsolePayload = z.object({
   owner: z.string().optional(),
 });
 
+/**
+ * Removes what the host's drift report lists (see HostDriftRecord), re-checked on the host first: never an
+ * unmanaged domain, anything of a VM with a job queued or running, or a file younger than the grace period.
+ */
+export const DriftCleanPayload = z.object({
+  kind: z.literal('drift-clean'),
+  region: RegionNameSchema,
+  host: z.string(),
+  submitted_by: z.string(),
+  request_id: z.string().optional(),
+});
+
 export const JobPayload = z.discriminatedUnion('kind', [
   CreatePayload,
   StartPayload,
@@ -108,13 +175,19 @@ export const JobPayload = z.discriminatedUnion('kind', [
   RebootPayload,
   DeletePayload,
   EditTagsPayload,
+  ResizePayload,
+  RebuildPayload,
+  SnapshotCreatePayload,
+  SnapshotRevertPayload,
+  SnapshotDeletePayload,
   RefreshPayload,
   ImageCachePayload,
   ConsolePayload,
+  DriftCleanPayload,
 ]);
 export type JobPayload = z.infer<typeof JobPayload>;
 /** Jobs about a host rather than one VM: no per-VM ordering, no inventory patch. */
-export const HOST_JOB_KINDS = ['refresh', 'image-cache', 'console'] as const satisfies readonly JobKind[];
+export const HOST_JOB_KINDS = ['refresh', 'image-cache', 'console', 'drift-clean'] as const satisfies readonly JobKind[];
 export type HostJobPayload = Extract<JobPayload, { kind: (typeof HOST_JOB_KINDS)[number] }>;
 export type VmJobPayload = Exclude<JobPayload, HostJobPayload>;
 
@@ -134,11 +207,20 @@ export const STEPS: Record<JobKind, readonly string[]> = {
   refresh: ['list'],
   'image-cache': ['verify', 'fetch', 'prune'],
   console: ['read'],
+  'drift-clean': ['re-check', 'clean'],
+  resize: ['stop', 'resize', 'start'],
+  rebuild: ['fetch-image', 'create-disk', 'create-seed', 'stop', 'swap', 'start'],
+  'snapshot-create': ['snapshot'],
+  'snapshot-revert': ['check', 'revert', 'set-tags'],
+  'snapshot-delete': ['delete-snapshot'],
 };
 
-/** The steps of one job: a create that waits for its guest ends with `wait-ready`. */
-export function stepsOf(p: { kind: JobKind; wait_until?: string }): readonly string[] {
+/** The steps of one job: a create that waits for its guest ends with `wait-ready`; see also rebuild's `delete-snapshots`. */
+export function stepsOf(p: { kind: JobKind; wait_until?: string; delete_snapshots?: boolean }): readonly string[] {
   const steps = STEPS[p.kind] ?? [];
+  // A rebuild told to delete the VM's snapshots (they live in the disk it replaces) does so once the VM is
+  // stopped, right before its swap: a failure before then leaves them.
+  if (p.kind === 'rebuild' && p.delete_snapshots) return steps.flatMap((s) => (s === 'swap' ? ['delete-snapshots', s] : [s]));
   return p.kind === 'create' && p.wait_until === 'ready' ? [...steps, 'wait-ready'] : steps;
 }
 
@@ -216,6 +298,18 @@ export interface VmGuest {
 /** Entries written before the guest fields existed read with these. */
 export const GUEST_UNKNOWN: VmGuest = { agent: 'unknown', cloud_init: 'unknown', ready: false, ready_at: null };
 
+/** One snapshot of a VM as the inventory knows it (from its saved definition). */
+export interface VmSnapshot {
+  name: string;
+  created_at: string;
+  /** The VM's state when it was taken (`running`, `shut off`, `paused`): a revert brings that back. */
+  state: string;
+  /** Instance type, vCPUs and memory of the definition saved with it. */
+  instance_type: string | null;
+  vcpus: number;
+  memory_mb: number;
+}
+
 export interface InventoryVm {
   name: string;
   uuid: string;
@@ -231,6 +325,8 @@ export interface InventoryVm {
   /** Lease addresses first (in MAC order), then the agent's, then ARP's; `ip` is the first IPv4 of them. */
   addresses: VmAddress[];
   guest: VmGuest;
+  /** Its snapshots, oldest first (entries written before snapshots existed read with none). */
+  snapshots: VmSnapshot[];
 }
 
 /** A host's capacity as a worker last read it (Hypervisor.hostInfo), for placement. */
@@ -281,4 +377,28 @@ export interface InventoryEntry {
   attempted_at: string;
   error: string | null;
   vms: InventoryVm[];
+}
+
+/**
+ * What nobody accounts for on a host: `domain-without-disk` (a managed domain whose disk is gone),
+ * `file-without-domain` (a disk, seed or console log in disks_dir of no domain), `name-without-vm` (a name
+ * reserved for the host with no domain and no job).
+ */
+export const DRIFT_KINDS = ['domain-without-disk', 'file-without-domain', 'name-without-vm'] as const;
+export interface DriftItem {
+  kind: (typeof DRIFT_KINDS)[number];
+  vm_name: string;
+  /** The file (in disks_dir) for `file-without-domain`, the missing disk for `domain-without-disk`. */
+  path: string | null;
+  detail: string;
+}
+
+/** A host's drift as the workers' last inventory refresh found it (InventoryStore). */
+export interface HostDriftRecord {
+  region: string;
+  host: string;
+  observed_at: string;
+  /** Files younger than this were left out (a create in flight may be writing them). */
+  grace_ms: number;
+  items: DriftItem[];
 }

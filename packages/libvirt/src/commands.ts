@@ -75,19 +75,30 @@ guests_out() { wait; j=0; while [ "$j" -lt "$gi" ]; do j=$((j + 1)); cat "$tmp/$
  * domain's XML holds text of anyone's choosing (tags, a hand-made description, a guest's DHCP hostname in
  * the lease files), and no such text can know the boundary. virsh's `echo` adds no newline, so each
  * marker carries its own (dumpxml and domstate end theirs with one): markers always start a line.
+ * Each domain's snapshot names follow (SNAPSHOTS); only for domains that have any, a second virsh batch
+ * prints each snapshot's XML (`SNAPSHOT UUID NAME`), so a host without snapshots pays nothing more.
  */
 const LIST = `set -u
-uri=$1 b=$2 t=\${3:-0}
-[ "$#" -ge 3 ] && shift 3
+uri=$1 b=$2 d=\${3:-} t=\${4:-0}
+[ "$#" -ge 4 ] && shift 4
 nl='
 '
 for f in /var/lib/libvirt/dnsmasq/*.status; do [ -r "$f" ] && { echo "@@$b LEASEFILE"; cat "$f"; echo; }; done
+# The files of the disks directory (mtime in epoch seconds, size, name): what drift compares domains with.
+if [ -n "$d" ] && [ -d "$d" ]; then echo "@@$b FILES"; find "$d" -maxdepth 1 -type f -printf '%T@ %s %f\\n'; fi
 echo "@@$b DOMAINS"
 all=$(virsh -q -c "$uri" list --all --uuid) || exit 1
 if [ -n "$all" ]; then
   cmds=""
-  for u in $all; do cmds="$cmds echo '@@$b DOMAIN $u$nl'; dumpxml $u; echo '@@$b STATE$nl'; domstate $u;"; done
-  virsh -q -c "$uri" "$cmds"
+  for u in $all; do cmds="$cmds echo '@@$b DOMAIN $u$nl'; dumpxml $u; echo '@@$b STATE$nl'; domstate $u; echo '@@$b SNAPSHOTS$nl'; snapshot-list $u --name;"; done
+  out=$(virsh -q -c "$uri" "$cmds")
+  printf '%s\\n' "$out"
+  # Only domains that have snapshots cost more: a second batch dumps those (named as this service names
+  # them: a-z, 0-9, -), each in its own section.
+  scmds=$(printf '%s\\n' "$out" | awk -v m="@@$b" -v q="'" '
+    index($0, m " ") == 1 { h = substr($0, length(m) + 2); if (h ~ /^DOMAIN [0-9a-f-]+$/) u = substr(h, 8); s = (h == "SNAPSHOTS"); next }
+    s && u != "" && /^[a-z0-9][a-z0-9-]*$/ && length($0) <= 63 { printf " echo %s%s SNAPSHOT %s %s\\n%s; snapshot-dumpxml %s %s;", q, m, u, $0, q, u, $0 }')
+  [ -z "$scmds" ] || virsh -q -c "$uri" "$scmds"
 fi
 if [ "$t" != 0 ]; then
   ${GUEST_FNS}
@@ -108,13 +119,15 @@ echo "@@$b DONE"`;
  * `agentTimeoutS`: the inventory learns addresses and readiness in the same exec. Only domains named as
  * this service names VMs (DNS labels) are asked.
  */
-export function listDomainsArgv(uri: string, boundary: string, guests?: { skipAgent: readonly string[]; agentTimeoutS: number }): string[] {
+export function listDomainsArgv(uri: string, boundary: string, guests?: { skipAgent: readonly string[]; agentTimeoutS: number }, disksDir?: string): string[] {
   assertUri(uri);
   if (!/^[a-f0-9]{32,64}$/.test(boundary)) throw new InvalidArgumentError('the listing boundary must be 32-64 hex digits');
-  if (!guests) return sh('list-domains', LIST, uri, boundary);
+  if (disksDir !== undefined) assertAbsPath(disksDir);
+  // With `disksDir`, a FILES section lists its files (name, size, mtime) in the same exec.
+  if (!guests) return sh('list-domains', LIST, uri, boundary, disksDir ?? '', '0');
   assertPositiveInt(guests.agentTimeoutS, 'agent timeout', 60);
   for (const n of guests.skipAgent) assertVmName(n);
-  return sh('list-domains', LIST, uri, boundary, String(guests.agentTimeoutS), ...guests.skipAgent);
+  return sh('list-domains', LIST, uri, boundary, disksDir ?? '', String(guests.agentTimeoutS), ...guests.skipAgent);
 }
 
 export function domainStateArgv(uri: string, name: string): string[] {
@@ -403,7 +416,9 @@ export function powerOffArgv(uri: string, name: string): string[] {
 const UNDEFINE = `set -u
 if virsh -q -c "$1" domuuid "$2" >/dev/null 2>&1; then
   virsh -q -c "$1" destroy "$2" >/dev/null 2>&1 || true
-  virsh -q -c "$1" undefine "$2" --nvram >/dev/null 2>&1 || virsh -q -c "$1" undefine "$2" >/dev/null || exit 1
+  # Snapshot metadata goes with the domain (libvirt refuses to undefine a domain that has any); the
+  # snapshots' data lives in the disk removed below.
+  virsh -q -c "$1" undefine "$2" --nvram --snapshots-metadata >/dev/null 2>&1 || virsh -q -c "$1" undefine "$2" --snapshots-metadata >/dev/null || exit 1
   echo undefined
 else
   echo absent
@@ -416,6 +431,142 @@ export function undefineArgv(uri: string, name: string, files: readonly string[]
   assertVmName(name);
   for (const f of files) assertAbsPath(f);
   return sh('undefine', UNDEFINE, uri, name, ...files);
+}
+
+/**
+ * Gives a shut-off domain new vCPUs and memory (its persistent definition) and grows its qcow2 disk,
+ * each part only when the host's current value differs (a rerun after a crash redoes only what is left),
+ * then writes its instance metadata. vCPUs and memory raise the maximum first when growing and lower the
+ * current value first when shrinking, so neither command ever sees current above maximum. The disk never
+ * shrinks. Prints `vcpus|memory|disk|metadata changed|unchanged` per part.
+ */
+const RESIZE = `set -eu
+uri=$1 n=$2 vcpus=$3 kib=$4 disk=$5 bytes=$6 ns=$7 meta=$8
+v() { virsh -q -c "$uri" "$@"; }
+st=$(v domstate "$n")
+[ "$st" = "shut off" ] || { echo "the domain is $st, not shut off" >&2; exit 1; }
+maxv=$(v vcpucount "$n" --config --maximum)
+curv=$(v vcpucount "$n" --config --current)
+if [ "$maxv" = "$vcpus" ] && [ "$curv" = "$vcpus" ]; then echo "vcpus unchanged"; else
+  if [ "$vcpus" -ge "$maxv" ]; then v setvcpus "$n" "$vcpus" --config --maximum; v setvcpus "$n" "$vcpus" --config
+  else v setvcpus "$n" "$vcpus" --config; v setvcpus "$n" "$vcpus" --config --maximum; fi
+  echo "vcpus changed"
+fi
+info=$(v dominfo "$n")
+maxm=$(printf '%s\\n' "$info" | sed -n 's/^Max memory: *\\([0-9]*\\) KiB$/\\1/p')
+curm=$(printf '%s\\n' "$info" | sed -n 's/^Used memory: *\\([0-9]*\\) KiB$/\\1/p')
+if [ "$maxm" = "$kib" ] && [ "$curm" = "$kib" ]; then echo "memory unchanged"; else
+  if [ "$kib" -ge "$maxm" ]; then v setmaxmem "$n" "$kib" --config; v setmem "$n" "$kib" --config
+  else v setmem "$n" "$kib" --config; v setmaxmem "$n" "$kib" --config; fi
+  echo "memory changed"
+fi
+size=$(qemu-img info -U --output=json "$disk" | sed -n 's/^ *"virtual-size": *\\([0-9]*\\),*$/\\1/p' | head -n 1)
+[ -n "$size" ] || { echo "cannot read the size of $disk" >&2; exit 1; }
+if [ "$size" -ge "$bytes" ]; then echo "disk unchanged"; else qemu-img resize -q "$disk" "$bytes"; echo "disk changed"; fi
+v metadata "$n" --uri "$ns" --key prov --set "$meta" --config >/dev/null
+echo "metadata changed"`;
+
+export function resizeArgv(
+  uri: string,
+  name: string,
+  vcpus: number,
+  memoryMiB: number,
+  diskPath: string,
+  diskBytes: number,
+  ns: string,
+  metadataXml: string,
+): string[] {
+  assertUri(uri);
+  assertVmName(name);
+  assertPositiveInt(vcpus, 'vcpus', 512);
+  assertPositiveInt(memoryMiB, 'memory', 16 * 1024 * 1024);
+  assertAbsPath(diskPath);
+  assertPositiveInt(diskBytes, 'disk size');
+  return sh('resize', RESIZE, uri, name, String(vcpus), String(memoryMiB * 1024), diskPath, String(diskBytes), ns, metadataXml);
+}
+
+/**
+ * One domain's snapshots: each one's XML (`@@BOUNDARY SNAPSHOT NAME SNAP` sections, then `@@BOUNDARY DONE`)
+ * in one virsh batch; only snapshots named as this service names them are shown.
+ */
+const SNAPSHOTS = `set -u
+uri=$1 b=$2 n=$3
+nl='
+'
+names=$(virsh -q -c "$uri" snapshot-list "$n" --name) || exit 1
+cmds=""
+for s in $names; do
+  case $s in *[!a-z0-9-]* | -*) continue ;; esac
+  cmds="$cmds echo '@@$b SNAPSHOT $n $s$nl'; snapshot-dumpxml $n $s;"
+done
+[ -z "$cmds" ] || virsh -q -c "$uri" "$cmds"
+echo "@@$b DONE"`;
+
+export function snapshotsArgv(uri: string, boundary: string, name: string): string[] {
+  assertUri(uri);
+  if (!/^[a-f0-9]{32,64}$/.test(boundary)) throw new InvalidArgumentError('the boundary must be 32-64 hex digits');
+  assertVmName(name);
+  return sh('snapshots', SNAPSHOTS, uri, boundary, name);
+}
+
+/**
+ * Takes an internal snapshot (disk, and memory when running; the read-only seed is left out by its
+ * snapshot="no") whose description is `$4`, the job's marker. A snapshot of that name that exists already
+ * is `exists MARKER` (a retried job finds its own and is done); else `created`.
+ */
+const SNAPSHOT_CREATE = `set -u
+if x=$(virsh -q -c "$1" snapshot-dumpxml "$2" "$3" 2>/dev/null); then
+  d=$(printf '%s\\n' "$x" | sed -n 's/^ *<description>\\(.*\\)<\\/description>$/\\1/p' | head -n 1)
+  echo "exists $d"; exit 0
+fi
+virsh -q -c "$1" snapshot-create-as "$2" "$3" --description "$4" >/dev/null || exit 1
+echo created`;
+
+/**
+ * Reverts to a snapshot: the disk, the domain definition saved with it and its power state (a running
+ * snapshot's memory too). A console log virtlogd rolled over (root's) is replaced first, as START does.
+ */
+const SNAPSHOT_REVERT = `set -eu
+if [ "$(virsh -q -c "$1" domstate "$2")" != running ] && [ ! -O "$4" ]; then rm -f "$4"; (umask 027 && : >"$4"); fi
+virsh -q -c "$1" snapshot-revert "$2" "$3" >/dev/null
+echo reverted`;
+
+/** Deletes a snapshot (metadata and its data in the disk); one that does not exist is `absent`. */
+const SNAPSHOT_DELETE = `set -u
+virsh -q -c "$1" snapshot-info "$2" "$3" >/dev/null 2>&1 || { virsh -q -c "$1" domuuid "$2" >/dev/null && { echo absent; exit 0; }; exit 1; }
+virsh -q -c "$1" snapshot-delete "$2" "$3" >/dev/null || exit 1
+echo deleted`;
+
+function assertSnapshotName(s: string): void {
+  // Snapshot names follow the VM names' rule: they are pasted into virsh batches (see SNAPSHOTS).
+  try {
+    assertVmName(s);
+  } catch {
+    throw new InvalidArgumentError('invalid snapshot name');
+  }
+}
+
+export function snapshotCreateArgv(uri: string, name: string, snapshot: string, marker: string): string[] {
+  assertUri(uri);
+  assertVmName(name);
+  assertSnapshotName(snapshot);
+  if (!/^[A-Za-z0-9_-]{1,100}$/.test(marker)) throw new InvalidArgumentError('invalid snapshot marker');
+  return sh('snapshot-create', SNAPSHOT_CREATE, uri, name, snapshot, marker);
+}
+
+export function snapshotRevertArgv(uri: string, name: string, snapshot: string, consoleLog: string): string[] {
+  assertUri(uri);
+  assertVmName(name);
+  assertSnapshotName(snapshot);
+  assertAbsPath(consoleLog);
+  return sh('snapshot-revert', SNAPSHOT_REVERT, uri, name, snapshot, consoleLog);
+}
+
+export function snapshotDeleteArgv(uri: string, name: string, snapshot: string): string[] {
+  assertUri(uri);
+  assertVmName(name);
+  assertSnapshotName(snapshot);
+  return sh('snapshot-delete', SNAPSHOT_DELETE, uri, name, snapshot);
 }
 
 /** Replaces the tags in the domain's metadata and legacy description, live too when it runs. */
@@ -489,4 +640,83 @@ export function consoleTailArgv(logPath: string, bytes: number): string[] {
   assertAbsPath(logPath);
   assertPositiveInt(bytes, 'byte count', CONSOLE_TAIL_MAX);
   return sh('console-tail', CONSOLE_TAIL, logPath, String(bytes));
+}
+
+/**
+ * A rebuild's swap, on a shut-off domain: grows the new disk ($4) to the old one's ($3) virtual size when
+ * smaller (a resize may have grown it beyond the image and type), moves the new seed ($6, when given and
+ * still there) over the seed ($5), then renames the new disk over the old one. rename(2) is atomic: the
+ * domain's disk path names the old disk or the new one, never nothing and never half a disk, and the old
+ * one is gone only once the new one is in place. The domain's definition (UUID, MAC, NIC, tags) is not
+ * redefined; its instance metadata ($8, the new image and this job as `rebuilt-by`) is written last. A
+ * rerun after a crash finds the new disk already moved and only writes the metadata. Prints `swapped`
+ * or `already`.
+ */
+const REBUILD_SWAP = `set -eu
+uri=$1 n=$2 disk=$3 new=$4 seed=$5 newseed=$6 ns=$7 meta=$8
+v() { virsh -q -c "$uri" "$@"; }
+st=$(v domstate "$n")
+[ "$st" = "shut off" ] || { echo "the domain is $st, not shut off" >&2; exit 1; }
+size() { qemu-img info -U --output=json "$1" | sed -n 's/^ *"virtual-size": *\\([0-9]*\\),*$/\\1/p' | head -n 1; }
+out=already
+if [ -e "$new" ]; then
+  if [ -e "$disk" ]; then
+    old=$(size "$disk") cur=$(size "$new")
+    [ -n "$old" ] && [ -n "$cur" ] || { echo "cannot read the sizes of $disk and $new" >&2; exit 1; }
+    [ "$old" -le "$cur" ] || qemu-img resize -q "$new" "$old"
+  fi
+  if [ -n "$newseed" ] && [ -e "$newseed" ]; then mv -f "$newseed" "$seed"; fi
+  mv -f "$new" "$disk"
+  out=swapped
+fi
+v metadata "$n" --uri "$ns" --key prov --set "$meta" --config >/dev/null
+echo "$out"`;
+
+export function rebuildSwapArgv(
+  uri: string,
+  name: string,
+  files: { disk: string; newDisk: string; seed: string; newSeed: string | null },
+  ns: string,
+  metadataXml: string,
+): string[] {
+  assertUri(uri);
+  assertVmName(name);
+  for (const f of [files.disk, files.newDisk, files.seed]) assertAbsPath(f);
+  if (files.newSeed !== null) assertAbsPath(files.newSeed);
+  return sh('rebuild-swap', REBUILD_SWAP, uri, name, files.disk, files.newDisk, files.seed, files.newSeed ?? '', ns, metadataXml);
+}
+
+/** Prints a domain's snapshot names, one a line; with $3 = 1 deletes each first (a rebuild discards the disk they live in). */
+const REBUILD_SNAPSHOTS = `set -eu
+names=$(virsh -q -c "$1" snapshot-list "$2" --name)
+[ "$3" = 1 ] || { printf '%s\\n' "$names"; exit 0; }
+printf '%s\\n' "$names" | while IFS= read -r s; do [ -z "$s" ] || virsh -q -c "$1" snapshot-delete "$2" --snapshotname "$s" >/dev/null; done
+virsh -q -c "$1" snapshot-list "$2" --name`;
+
+export function rebuildSnapshotsArgv(uri: string, name: string, remove: boolean): string[] {
+  assertUri(uri);
+  assertVmName(name);
+  return sh('rebuild-snapshots', REBUILD_SNAPSHOTS, uri, name, remove ? '1' : '0');
+}
+
+/** Removes files (a rebuild's new disk and seed when it fails before its swap); missing ones are not errors. */
+export function removeFilesArgv(files: readonly string[]): string[] {
+  for (const f of files) assertAbsPath(f);
+  return ['rm', '-f', '--', ...files];
+}
+
+/**
+ * Removes files of the disks directory by name, each only if it was last modified before `cutoff`
+ * (epoch seconds): a file a create in flight is writing is younger and stays. Prints what it removed.
+ */
+const REMOVE_OLD_FILES = `d=$1 cutoff=$2
+shift 2
+for f in "$@"; do find "$d" -maxdepth 1 -type f -name "$f" ! -newermt "@$cutoff" -print -delete; done`;
+
+export function removeOldFilesArgv(disksDir: string, cutoffEpochS: number, names: readonly string[]): string[] {
+  assertAbsPath(disksDir);
+  assertPositiveInt(cutoffEpochS, 'cutoff', Number.MAX_SAFE_INTEGER);
+  // Names as this service names its files (no glob characters, no path): find's -name then matches exactly one.
+  for (const n of names) if (!/^[a-z0-9][a-z0-9._-]{0,254}$/.test(n)) throw new InvalidArgumentError(`not a disks directory file name: ${n.slice(0, 80)}`);
+  return sh('remove-old-files', REMOVE_OLD_FILES, disksDir, String(Math.floor(cutoffEpochS)), ...names);
 }

@@ -15,15 +15,33 @@ import {
   listDomainsArgv,
   powerOffArgv,
   qemuImgInfoArgv,
+  rebuildSnapshotsArgv,
+  rebuildSwapArgv,
+  removeFilesArgv,
+  removeOldFilesArgv,
+  resizeArgv,
   setTagsArgv,
   shutdownArgv,
+  snapshotCreateArgv,
+  snapshotDeleteArgv,
+  snapshotRevertArgv,
+  snapshotsArgv,
   startArgv,
   undefineArgv,
 } from './commands.ts';
-import { AlreadyExistsError, ChecksumMismatchError, CommandFailedError, DomainNotFoundError, DownloadFailedError, ParseError } from './errors.ts';
+import {
+  AlreadyExistsError,
+  ChecksumMismatchError,
+  CommandFailedError,
+  DomainNotFoundError,
+  DownloadFailedError,
+  InvalidArgumentError,
+  ParseError,
+} from './errors.ts';
 import { type ConsoleTail, type GuestStatus, parseConsoleTail, parseGuestStatus } from './guest-parse.ts';
 import { assertPositiveInt, assertTags, assertVmName } from './names.ts';
 import {
+  type DiskFile,
   type DomainInfo,
   type HostInfo,
   type ImageCacheReport,
@@ -35,9 +53,11 @@ import {
   parseImageCache,
   parseListing,
   parseQemuImgInfo,
+  parseSnapshots,
+  type SnapshotInfo,
 } from './parse.ts';
 import { type ExecOptions, SshHost, type SshOptions } from './ssh.ts';
-import { buildDomainXml, type DomainSpec, legacyDescription, type NetworkSpec, TAGS_NS, tagsMetadataXml } from './xml.ts';
+import { buildDomainXml, DOMAIN_NS, type DomainSpec, domainMetadataXml, legacyDescription, type NetworkSpec, TAGS_NS, tagsMetadataXml } from './xml.ts';
 
 export interface HypervisorOptions {
   ssh: SshOptions;
@@ -98,6 +118,37 @@ export class Hypervisor {
     return { disk: `${d}/${name}.qcow2`, seed: `${d}/${name}-seed.iso`, console: `${d}/${name}.console.log` };
   }
 
+  /**
+   * Where rebuild job `jobId` makes the VM's new disk and seed before its swap moves them over the VM's
+   * own. Ending in `.qcow2`, the new disk's base counts as in use for the image cache's pruning.
+   */
+  rebuildPaths(name: string, jobId: string): { disk: string; seed: string } {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(jobId)) throw new InvalidArgumentError('invalid job id');
+    const { disk, seed } = this.paths(name);
+    return { disk: disk.replace(/\.qcow2$/, `.rebuild-${jobId}.qcow2`), seed: seed.replace(/\.iso$/, `.rebuild-${jobId}.iso`) };
+  }
+
+  /**
+   * Removes the named files of the disks directory that were last modified before `olderThan` (younger
+   * ones stay: a create in flight may be writing them). Returns the names removed.
+   */
+  /** Every domain (listDomains) and the files of the disks directory, in one SSH exec, without asking guests. */
+  async listDomainsAndFiles(o: OpOptions = {}): Promise<{ domains: DomainInfo[]; files: DiskFile[] }> {
+    const boundary = randomBytes(16).toString('hex');
+    const r = await this.ssh.run(listDomainsArgv(this.uri, boundary, undefined, this.opts.disksDir), o);
+    const { domains, files } = parseListing(r.stdout, boundary);
+    return { domains, files: files ?? [] };
+  }
+
+  async removeOldFiles(names: readonly string[], olderThan: Date, o: OpOptions = {}): Promise<string[]> {
+    if (names.length === 0) return [];
+    const r = await this.ssh.run(removeOldFilesArgv(this.opts.disksDir, Math.floor(olderThan.getTime() / 1000), names), o);
+    return r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((p) => p.slice(p.lastIndexOf('/') + 1));
+  }
+
   async hostInfo(o: OpOptions = {}): Promise<HostInfo> {
     const r = await this.ssh.run(hostInfoArgv(this.uri, this.opts.imagesDir), o);
     const info = parseHostInfo(r.stdout);
@@ -120,18 +171,50 @@ export class Hypervisor {
    */
   async listDomainsWithGuests(
     opts: OpOptions & { skipAgent?: readonly string[]; agentTimeoutS?: number } = {},
-  ): Promise<{ domains: DomainInfo[]; guests: Map<string, GuestStatus> }> {
+  ): Promise<{ domains: DomainInfo[]; guests: Map<string, GuestStatus>; files: DiskFile[] | null }> {
     const boundary = randomBytes(16).toString('hex');
     const t = opts.agentTimeoutS ?? 2;
-    const argv = listDomainsArgv(this.uri, boundary, { skipAgent: opts.skipAgent ?? [], agentTimeoutS: t });
+    // The disks directory's files come in the same exec (what drift compares the domains with).
+    const argv = listDomainsArgv(this.uri, boundary, { skipAgent: opts.skipAgent ?? [], agentTimeoutS: t }, this.opts.disksDir);
     const r = await this.ssh.run(argv, { timeoutMs: 5 * t * 1000 + 60_000, ...opts });
     return parseListing(r.stdout, boundary);
   }
 
-  /** One domain's full view, or DomainNotFoundError. */
+  /** One domain's full view (its snapshots too), or DomainNotFoundError. */
   async getDomain(name: string, o: OpOptions = {}): Promise<DomainInfo> {
-    const [xml, state] = await Promise.all([this.virsh(dumpXmlArgv(this.uri, name), name, o), this.domainState(name, o)]);
-    return { ...parseDomainXml(xml), state, ip: null, addresses: [] };
+    const [xml, state, snapshots] = await Promise.all([this.virsh(dumpXmlArgv(this.uri, name), name, o), this.domainState(name, o), this.snapshots(name, o)]);
+    return { ...parseDomainXml(xml), state, ip: null, addresses: [], snapshots };
+  }
+
+  /** The domain's snapshots (named as this service names them), oldest first, in one SSH exec. */
+  async snapshots(name: string, o: OpOptions = {}): Promise<SnapshotInfo[]> {
+    const boundary = randomBytes(16).toString('hex');
+    return parseSnapshots(await this.virsh(snapshotsArgv(this.uri, boundary, name), name, o), boundary);
+  }
+
+  /**
+   * Takes an internal snapshot (disk, and memory when running; the seed is left out) described by
+   * `marker`. When one of that name exists already: `mine` says whether it carries the same marker
+   * (a retried job finding its own work done) or is another's.
+   */
+  async createSnapshot(name: string, snapshot: string, marker: string, o: OpOptions = {}): Promise<{ created: true } | { created: false; mine: boolean }> {
+    // Saving a running guest's memory takes as long as its RAM is large.
+    const out = (await this.virsh(snapshotCreateArgv(this.uri, name, snapshot, marker), name, { timeoutMs: 600_000, ...o })).trim();
+    if (out === 'created') return { created: true };
+    const m = /^exists ?(.*)$/.exec(out);
+    if (!m) throw new ParseError('unexpected snapshot-create output', { stdout: out.slice(0, 200) });
+    return { created: false, mine: m[1] === marker };
+  }
+
+  /** Reverts the domain to a snapshot: disk, saved definition and power state (a running one's memory too). */
+  async revertSnapshot(name: string, snapshot: string, o: OpOptions = {}): Promise<void> {
+    await this.virsh(snapshotRevertArgv(this.uri, name, snapshot, this.paths(name).console), name, { timeoutMs: 600_000, ...o });
+  }
+
+  /** Deletes a snapshot; one that does not exist is not an error (`existed: false`). */
+  async deleteSnapshot(name: string, snapshot: string, o: OpOptions = {}): Promise<{ existed: boolean }> {
+    const out = (await this.virsh(snapshotDeleteArgv(this.uri, name, snapshot), name, { timeoutMs: 600_000, ...o })).trim();
+    return { existed: out === 'deleted' };
   }
 
   /** virsh's state text (`running`, `shut off`, …). */
@@ -191,9 +274,10 @@ export class Hypervisor {
   }
 
   /** Creates the VM's disk as a qcow2 overlay on a cached image, at least `sizeBytes` large. Idempotent. */
-  async createDisk(name: string, basePath: string, sizeBytes: number, o: OpOptions = {}): Promise<{ path: string; created: boolean }> {
+  async createDisk(name: string, basePath: string, sizeBytes: number, opts: OpOptions & { path?: string } = {}): Promise<{ path: string; created: boolean }> {
     assertPositiveInt(sizeBytes, 'disk size');
-    const { disk } = this.paths(name);
+    const { path, ...o } = opts;
+    const disk = path ?? this.paths(name).disk;
     // Cached images are content-addressed and never change: read each one's format and size once.
     let info = this.baseInfo.get(basePath);
     if (!info) {
@@ -206,8 +290,9 @@ export class Hypervisor {
   }
 
   /** Writes the NoCloud seed ISO. `userData` travels on stdin, never in argv or logs. */
-  async createSeed(name: string, instanceId: string, userData: string, o: OpOptions = {}): Promise<{ path: string }> {
-    const { seed } = this.paths(name);
+  async createSeed(name: string, instanceId: string, userData: string, opts: OpOptions & { path?: string } = {}): Promise<{ path: string }> {
+    const { path, ...o } = opts;
+    const seed = path ?? this.paths(name).seed;
     await this.ssh.run(createSeedArgv(seed, instanceId, name), { ...o, stdin: userData });
     return { path: seed };
   }
@@ -256,6 +341,47 @@ export class Hypervisor {
     const logs = [console, `${console}.0`, `${console}.1`, `${console}.2`];
     const r = await this.ssh.run(undefineArgv(this.uri, name, [disk, `${disk}.part`, seed, ...logs]), o);
     return { existed: r.stdout.trim() === 'undefined' };
+  }
+
+  /**
+   * Gives a shut-off VM `vcpus`, `memoryMiB` and a disk of at least `diskBytes` (never shrunk), and records
+   * `instanceType` in its metadata (instance id and image kept). Idempotent: only what differs on the host
+   * is changed; `changed` lists those parts.
+   */
+  async resize(
+    name: string,
+    to: { vcpus: number; memoryMiB: number; diskBytes: number; instanceType: string },
+    o: OpOptions = {},
+  ): Promise<{ changed: Array<'vcpus' | 'memory' | 'disk'> }> {
+    const d = await this.getDomain(name, o);
+    const meta = domainMetadataXml({ instanceId: d.instanceId, image: d.image, instanceType: to.instanceType });
+    const argv = resizeArgv(this.uri, name, to.vcpus, to.memoryMiB, this.paths(name).disk, to.diskBytes, DOMAIN_NS, meta);
+    const out = await this.virsh(argv, name, o);
+    const changed = [...out.matchAll(/^(vcpus|memory|disk) changed$/gm)].map((m) => m[1] as 'vcpus' | 'memory' | 'disk');
+    return { changed };
+  }
+
+  /**
+   * A rebuild's swap on the shut-off VM (commands.ts REBUILD_SWAP): its new disk (and new seed, when
+   * given) take the place of the old ones by rename, then its instance metadata is written. Idempotent.
+   */
+  async rebuildSwap(name: string, fresh: { disk: string; seed: string | null }, metadataXml: string, o: OpOptions = {}): Promise<{ swapped: boolean }> {
+    const { disk, seed } = this.paths(name);
+    const argv = rebuildSwapArgv(this.uri, name, { disk, newDisk: fresh.disk, seed, newSeed: fresh.seed }, DOMAIN_NS, metadataXml);
+    const out = (await this.virsh(argv, name, o)).trim();
+    if (out !== 'swapped' && out !== 'already') throw new ParseError('unexpected rebuild-swap output', { stdout: out.slice(0, 200) });
+    return { swapped: out === 'swapped' };
+  }
+
+  /** The VM's snapshot names; with `remove`, deletes them all first and returns what is left (nothing). */
+  async rebuildSnapshots(name: string, remove: boolean, o: OpOptions = {}): Promise<string[]> {
+    const out = await this.virsh(rebuildSnapshotsArgv(this.uri, name, remove), name, o);
+    return out.split('\n').filter((l) => l.trim() !== '');
+  }
+
+  /** Removes files on the host (absolute paths); missing ones are not errors. */
+  async removeFiles(files: readonly string[], o: OpOptions = {}): Promise<void> {
+    if (files.length) await this.ssh.run(removeFilesArgv(files), o);
   }
 
   /** Replaces the VM's tags, in the running domain and its persistent definition. */

@@ -8,7 +8,7 @@
  * ```
  */
 
-export { CONSOLE_TAIL_MAX, consoleTailArgv, type GuestQuery, guestStatusArgv, type ImageRef } from './commands.ts';
+export { CONSOLE_TAIL_MAX, consoleTailArgv, type GuestQuery, guestStatusArgv, type ImageRef, resizeArgv } from './commands.ts';
 export * from './errors.ts';
 export {
   type AgentState,
@@ -25,6 +25,7 @@ export { type CachedImage, type CreateVmSpec, Hypervisor, type HypervisorOptions
 export * from './names.ts';
 export {
   type CacheImageState,
+  type DiskFile,
   type DomainInfo,
   type HostInfo,
   type ImageCacheReport,
@@ -36,8 +37,11 @@ export {
   parseLeaseStatus,
   parseListing,
   parseQemuImgInfo,
+  parseSnapshots,
+  parseSnapshotXml,
   type QemuImgInfo,
+  type SnapshotInfo,
 } from './parse.ts';
 export { joinArgv, quoteArg } from './quote.ts';
 export { type CommandObservation, commandName, type ExecOptions, type ExecResult, fingerprintOf, SshHost, type SshOptions } from './ssh.ts';
-export { buildDomainXml, DOMAIN_NS, type DomainSpec, legacyDescription, type NetworkSpec, TAGS_NS, tagsMetadataXml } from './xml.ts';
+export { buildDomainXml, DOMAIN_NS, type DomainSpec, domainMetadataXml, legacyDescription, type NetworkSpec, TAGS_NS, tagsMetadataXml } from './xml.ts';

@@ -43,10 +43,17 @@ export function tagsMetadataXml(tags: Record<string, string>): string {
   return `<tags xmlns="${TAGS_NS}">${items}</tags>`;
 }
 
-function domainMetadataXml(spec: DomainSpec): string {
-  const parts = [`<instance-id>${escapeXml(spec.instanceId)}</instance-id>`];
+/** The `<prov:domain>` element (instance id, image, instance type, rebuilding job) as built into a domain or given to `virsh metadata --set`. */
+export function domainMetadataXml(spec: {
+  instanceId?: string | null | undefined;
+  image?: string | null | undefined;
+  instanceType?: string | null | undefined;
+  rebuiltBy?: string | null | undefined;
+}): string {
+  const parts = spec.instanceId ? [`<instance-id>${escapeXml(spec.instanceId)}</instance-id>`] : [];
   if (spec.image) parts.push(`<image>${escapeXml(spec.image)}</image>`);
   if (spec.instanceType) parts.push(`<instance-type>${escapeXml(spec.instanceType)}</instance-type>`);
+  if (spec.rebuiltBy) parts.push(`<rebuilt-by>${escapeXml(spec.rebuiltBy)}</rebuilt-by>`);
   return `<domain xmlns="${DOMAIN_NS}">${parts.join('')}</domain>`;
 }
 

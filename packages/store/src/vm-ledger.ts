@@ -14,6 +14,12 @@ import { runScript } from './scripts.ts';
 const FIELDS = ['n', 'vcpus', 'memory_mb', 'storage_mb'] as const;
 
 export type ReserveOutcome = { ok: true } | { ok: false; reason: 'exists' } | { ok: false; reason: 'full'; field: keyof PendingTotals };
+export type ResizeReserveOutcome = { ok: true } | { ok: false; reason: 'gone' | 'busy' } | { ok: false; reason: 'full'; field: keyof PendingTotals };
+
+/** The pending entry of a VM's resize: `/` is in no VM name, so it never meets a create's entry. */
+const resizeEntry = (vm: string) => `${vm}/resize`;
+/** How long a resize's entry counts even when its VM has no operation in line (reserved, not queued yet). */
+const RESIZE_SUBMIT_GRACE_MS = 60_000;
 
 export class VmLedger {
   constructor(
@@ -43,6 +49,39 @@ export class VmLedger {
     return { ok: false, reason: 'full', field: out.slice('full:'.length) as keyof PendingTotals };
   }
 
+  /**
+   * Counts the extra room of `vm`'s resize (`delta`: what the new type needs beyond the old, each part at
+   * least 0) as pending on its host, in the same atomic step as a create's (reservePending): unless the
+   * host's pending totals with it would pass `limits`. 'gone': the VM's name is not reserved for `host`;
+   * 'busy': a resize of the VM is pending already.
+   */
+  async reserveResize(region: string, host: string, vm: string, delta: PendingCreate, limits: PendingLimits): Promise<ResizeReserveOutcome> {
+    const entry = { n: 0, vcpus: Math.max(0, delta.vcpus), memory_mb: Math.max(0, delta.memory_mb), storage_mb: Math.max(0, delta.storage_mb), at: Date.now() };
+    const out = String(
+      await runScript(
+        this.redis,
+        'reservePending',
+        [this.pendingKey(region, host), this.totalsKey(region, host), keys.vmHost(this.prefix, region, vm)],
+        [
+          resizeEntry(vm),
+          host,
+          JSON.stringify(entry),
+          ...FIELDS.map((f) => entry[f]),
+          ...FIELDS.map((f) => (limits[f] === null ? -1 : Math.max(0, limits[f]))),
+          'resize',
+        ],
+      ),
+    );
+    if (out === 'ok') return { ok: true };
+    if (out === 'gone' || out === 'busy') return { ok: false, reason: out };
+    return { ok: false, reason: 'full', field: out.slice('full:'.length) as keyof PendingTotals };
+  }
+
+  /** Stops counting `vm`'s resize on `host` (it ended: the inventory counts the new sizes now, or it never ran). */
+  async releaseResize(region: string, host: string, vm: string): Promise<void> {
+    await runScript(this.redis, 'releasePending', [this.pendingKey(region, host), this.totalsKey(region, host)], [resizeEntry(vm)]);
+  }
+
   /** Stops counting `vm` as pending on `host` (its create ended: the inventory counts it now, if it exists). */
   async release(region: string, host: string, vm: string): Promise<void> {
     await runScript(this.redis, 'releasePending', [this.pendingKey(region, host), this.totalsKey(region, host)], [vm]);
@@ -67,6 +106,17 @@ export class VmLedger {
   }
 
   /** The host `vm`'s name is reserved for (its create was accepted there), or null. */
+  /**
+   * Names held for `host`: reserved for it (their create was accepted there) or counted as pending there.
+   * Scans the region's names (drift reports only, never a request's path).
+   */
+  async namesOn(region: string, host: string): Promise<string[]> {
+    const names = await this.acceptedNames(region);
+    const hosts = names.length ? await this.redis.mget(...names.map((n) => keys.vmHost(this.prefix, region, n))) : [];
+    const pending = await this.redis.hkeys(this.pendingKey(region, host));
+    return [...new Set([...names.filter((_, i) => hosts[i] === host), ...pending])];
+  }
+
   hostOf(region: string, vm: string): Promise<string | null> {
     return this.redis.get(keys.vmHost(this.prefix, region, vm));
   }
@@ -95,9 +145,20 @@ export class VmLedger {
    * the totals recounted from what is left. Reads the whole backlog of the host.
    */
   async sweep(region: string, host: string, listed: ReadonlySet<string>): Promise<PendingTotals> {
-    const names = await this.redis.hkeys(this.pendingKey(region, host));
-    const recorded = names.length ? await this.redis.mget(...names.map((n) => keys.vmHost(this.prefix, region, n))) : [];
-    const drop = names.filter((n, i) => recorded[i] !== host || listed.has(n));
+    const all = await this.redis.hgetall(this.pendingKey(region, host));
+    const names = Object.keys(all);
+    // A resize's entry (`VM/resize`) stays while its VM's name is on the host and its job is in the VM's
+    // line (or was just reserved and is being queued); the worker or a cancel releases it at the end.
+    const vmOf = (n: string) => (n.endsWith('/resize') ? n.slice(0, -'/resize'.length) : n);
+    const recorded = names.length ? await this.redis.mget(...names.map((n) => keys.vmHost(this.prefix, region, vmOf(n)))) : [];
+    const drop: string[] = [];
+    for (const [i, n] of names.entries()) {
+      if (recorded[i] !== host) drop.push(n);
+      else if (n !== vmOf(n)) {
+        const at = Number((JSON.parse(all[n] ?? '{}') as { at?: unknown }).at ?? 0);
+        if (Date.now() - at > RESIZE_SUBMIT_GRACE_MS && !(await this.hasOps(region, vmOf(n)))) drop.push(n);
+      } else if (listed.has(n)) drop.push(n);
+    }
     return this.sweepNames(region, host, drop);
   }
 

@@ -22,6 +22,10 @@ import legacyList from './legacy/list.ts';
 import legacyStart from './legacy/start.ts';
 import legacyStop from './legacy/stop.ts';
 import metrics from './metrics.ts';
+import createSnapshot from './snapshots/create.ts';
+import deleteSnapshot from './snapshots/delete.ts';
+import listSnapshots from './snapshots/list.ts';
+import revertSnapshot from './snapshots/revert.ts';
 import vmConsole from './vms/console.ts';
 import createVm from './vms/create.ts';
 import deleteVm from './vms/delete.ts';
@@ -59,6 +63,10 @@ export const ROUTES: readonly Route[] = [
   resizeVm,
   tagVm,
   deleteVm,
+  createSnapshot,
+  listSnapshots,
+  revertSnapshot,
+  deleteSnapshot,
   listJobs,
   getJob,
   jobEvents,

@@ -34,6 +34,8 @@ export async function cancelJob(s: Services, c: Context<AppEnv>): Promise<Respon
         if (madeVm) await s.ledger.release(data.region, data.host, data.vm_name);
         else await s.ledger.free(data.region, data.host, data.vm_name);
       }
+      // A resize that never ran gives back the extra room it reserved on the VM's host.
+      if (data.kind === 'resize' && data.host) await s.ledger.releaseResize(data.region, data.host, data.vm_name);
       await s.ledger.endTurn(queue, data.region, data.vm_name, id);
     }
   } else {

@@ -26,7 +26,23 @@ export type VmOp =
   | { kind: 'stop'; force: boolean; timeout_ms: number }
   | { kind: 'reboot'; timeout_ms: number }
   | { kind: 'delete' }
-  | { kind: 'edit-tags'; tags: Record<string, string> };
+  | { kind: 'edit-tags'; tags: Record<string, string> }
+  | { kind: 'resize'; instance_type: string; vcpus: number; memory_mb: number; storage_mb: number; force: boolean; timeout_ms: number }
+  | {
+      kind: 'rebuild';
+      image: { name: string; url: string; sha256?: string };
+      user_data: string | null;
+      force: boolean;
+      timeout_ms: number;
+      delete_snapshots: boolean;
+    }
+  | { kind: 'snapshot-create' | 'snapshot-revert' | 'snapshot-delete'; snapshot: string };
+
+/**
+ * Called once the VM is found and the caller may act on it, before anything is queued: may refuse (throw)
+ * or reserve something, returning how to undo it should the job not be queued after all.
+ */
+export type BeforeSubmit = (loc: { host: string; vm: VmItem | null }) => Promise<() => Promise<void>>;
 
 export interface Target {
   region: string;
@@ -43,19 +59,33 @@ export function resolveTarget(s: Services, t: Target, where: 'body' | 'path') {
 }
 
 /** Queues an operation on the VM's host; 404 when no host knows the VM, or it is not the owner-bound caller's. */
-export async function submitVmOp(s: Services, t: Target, op: VmOp, by: Requester, where: 'body' | 'path', owner: string | null = null): Promise<Job> {
+export async function submitVmOp(
+  s: Services,
+  t: Target,
+  op: VmOp,
+  by: Requester,
+  where: 'body' | 'path',
+  owner: string | null = null,
+  before?: BeforeSubmit,
+): Promise<Job> {
   const region = resolveTarget(s, t, where);
   const loc = await s.inventory.locate(region, t.vm_name);
   if (!loc) throw new ApiError('NOT_FOUND', 'vm not found');
   const vmOwnerTag = await vmOwner(s, region.region_name, t.vm_name, loc.vm);
   if (owner !== null && vmOwnerTag !== owner) throw new ApiError('NOT_FOUND', 'vm not found');
   const jobOwner = op.kind === 'edit-tags' ? (op.tags.owner ?? vmOwnerTag) : vmOwnerTag;
-  return s.queues.submit({
-    ...op,
-    region: region.region_name,
-    host: loc.host,
-    vm_name: t.vm_name,
-    ...by,
-    ...(jobOwner !== undefined ? { owner: jobOwner } : {}),
-  });
+  const undo = await before?.(loc);
+  try {
+    return await s.queues.submit({
+      ...op,
+      region: region.region_name,
+      host: loc.host,
+      vm_name: t.vm_name,
+      ...by,
+      ...(jobOwner !== undefined ? { owner: jobOwner } : {}),
+    });
+  } catch (e) {
+    await undo?.().catch(() => undefined);
+    throw e;
+  }
 }

@@ -12,18 +12,23 @@ export async function gracefulShutdown(ctx: ProcessorContext, step: string, vm: 
   return (await ctx.steps.waiting(step, deadline, text, () => ctx.hv.shutdown(vm, timeoutMs, { signal: ctx.signal }))).result;
 }
 
-/** Graceful shutdown with a timeout, then power-off; `force` powers off at once (the legacy /v1/stop). */
-export async function processStop(ctx: ProcessorContext, p: z.infer<typeof StopPayload>) {
+/** Runs step `step`: graceful shutdown with a timeout, then power-off; `force` powers off at once. */
+export function stopStep(ctx: ProcessorContext, step: string, vm: string, force: boolean, timeoutMs: number) {
   const { hv, signal } = ctx;
-  const how = await ctx.steps.run('stop', async () =>
-    p.force
+  return ctx.steps.run(step, async () =>
+    force
       ? ctx.steps.waiting(
-          'stop',
+          step,
           Date.now(),
           () => 'powering off',
-          async () => ((await hv.powerOff(p.vm_name, { signal })).changed ? 'forced' : 'already'),
+          async () => ((await hv.powerOff(vm, { signal })).changed ? 'forced' : 'already'),
         )
-      : gracefulShutdown(ctx, 'stop', p.vm_name, p.timeout_ms),
+      : gracefulShutdown(ctx, step, vm, timeoutMs),
   );
+}
+
+/** Graceful shutdown with a timeout, then power-off; `force` powers off at once (the legacy /v1/stop). */
+export async function processStop(ctx: ProcessorContext, p: z.infer<typeof StopPayload>) {
+  const how = await stopStep(ctx, 'stop', p.vm_name, p.force, p.timeout_ms);
   return { vm_name: p.vm_name, state: 'shut off', stopped: how };
 }

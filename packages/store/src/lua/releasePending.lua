@@ -10,9 +10,10 @@ if not v then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 local ok, e = pcall(cjson.decode, v)
 if ok and type(e) == 'table' then
-  redis.call('HINCRBY', KEYS[2], 'n', -1)
-  redis.call('HINCRBY', KEYS[2], 'vcpus', -(tonumber(e.vcpus) or 0))
-  redis.call('HINCRBY', KEYS[2], 'memory_mb', -(tonumber(e.memory_mb) or 0))
-  redis.call('HINCRBY', KEYS[2], 'storage_mb', -(tonumber(e.storage_mb) or 0))
+  -- `0 - x`, not `-x`: Lua's -0 reads "-0", which HINCRBY refuses (a resize's entry holds zeros, and adds no VM: n = 0).
+  redis.call('HINCRBY', KEYS[2], 'n', 0 - (tonumber(e.n) or 1))
+  redis.call('HINCRBY', KEYS[2], 'vcpus', 0 - (tonumber(e.vcpus) or 0))
+  redis.call('HINCRBY', KEYS[2], 'memory_mb', 0 - (tonumber(e.memory_mb) or 0))
+  redis.call('HINCRBY', KEYS[2], 'storage_mb', 0 - (tonumber(e.storage_mb) or 0))
 end
 return 1

@@ -9,7 +9,7 @@ local vals = redis.call('HVALS', KEYS[1])
 for _, v in ipairs(vals) do
   local ok, e = pcall(cjson.decode, v)
   if ok and type(e) == 'table' then
-    s[1] = s[1] + 1
+    s[1] = s[1] + (tonumber(e.n) or 1) -- a resize's entry adds no VM (n = 0)
     s[2] = s[2] + (tonumber(e.vcpus) or 0)
     s[3] = s[3] + (tonumber(e.memory_mb) or 0)
     s[4] = s[4] + (tonumber(e.storage_mb) or 0)
