@@ -36,6 +36,10 @@ export interface StackOptions {
   supervisor?: boolean;
   /** Extra fields of the admin token's config (e.g. a webhook_secret). */
   adminToken?: Record<string, unknown>;
+  /** More tokens after admin, reader and writer (e.g. an owner-bound one: `{ name, token, scopes, owner }`). */
+  moreTokens?: Array<Record<string, unknown>>;
+  /** Extra fields of region r1's config (e.g. max_snapshots_per_vm). */
+  region?: Record<string, unknown>;
   /** Extra fields of host h1's config (e.g. reserved_vcpus, max_vms). */
   h1?: Record<string, unknown>;
   /** More hosts of region r1 after h1 (see hostConfig; e.g. a sessionHost from host.ts). */
@@ -122,6 +126,7 @@ export function testConfig(o: StackOptions, prefix: string, port: number, tokens
       { name: 'admin', token: tokens.admin, scopes: ['admin'], ...o.adminToken },
       { name: 'reader', token: tokens.read, scopes: ['read'] },
       { name: 'writer', token: tokens.write, scopes: ['read', 'write'] },
+      ...(o.moreTokens ?? []),
     ],
     images: o.images,
     regions: [
@@ -133,6 +138,7 @@ export function testConfig(o: StackOptions, prefix: string, port: number, tokens
           ...(o.instanceTypes ?? []),
         ],
         hosts: [hostConfig('h1', o.host, o.maxConcurrent ?? 4, o.h1), ...(o.extraHosts ?? [])],
+        ...o.region,
       },
     ],
     worker: {

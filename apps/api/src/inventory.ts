@@ -25,6 +25,8 @@ export interface VmItem {
   memory_mb: number | null;
   image: string | null;
   instance_type: string | null;
+  /** Its snapshots, oldest first. */
+  snapshots: SnapshotItem[];
   /** When the host was last listed (how fresh this is). */
   observed_at: string | null;
   /**
@@ -32,6 +34,14 @@ export interface VmItem {
    * again): its kind, its job and what it waits for. Null when no job runs on it.
    */
   transition: Transition | null;
+}
+
+/** A snapshot as the API shows it. */
+export interface SnapshotItem {
+  name: string;
+  created_at: string;
+  state: string;
+  instance_type: string | null;
 }
 
 export interface Transition {
@@ -70,6 +80,7 @@ export function toVmItem(region: string, host: string, vm: InventoryVm, observed
     memory_mb: vm.memory_mb,
     image: vm.image,
     instance_type: vm.instance_type,
+    snapshots: vm.snapshots.map((x) => ({ name: x.name, created_at: x.created_at, state: x.state, instance_type: x.instance_type })),
     observed_at: observedAt,
     transition: null,
   };

@@ -69,6 +69,13 @@ export const HostStatus = z.object({
   error: z.string().nullable(),
 });
 
+export const SnapshotItem = z.object({
+  name: z.string().meta({ example: 'before-upgrade' }),
+  created_at: z.string().meta({ example: '2026-01-05T10:15:00.000Z' }),
+  state: z.string().meta({ description: 'The VM’s state when it was taken: a revert brings it back', example: 'running' }),
+  instance_type: z.string().nullable().meta({ description: 'The instance type saved with it', example: 'small' }),
+});
+
 export const VmItem = z.object({
   vm_name: z.string().meta({ example: 'amber-otter' }),
   region_name: z.string().meta({ example: 'local' }),
@@ -107,6 +114,7 @@ export const VmItem = z.object({
   memory_mb: z.number().int().nullable().meta({ example: 256 }),
   image: z.string().nullable().meta({ example: 'tiny' }),
   instance_type: z.string().nullable().meta({ example: 'small' }),
+  snapshots: z.array(SnapshotItem).meta({ description: 'Its snapshots, oldest first (GET …/snapshots lists the same)' }),
   observed_at: z.string().nullable().meta({ example: '2026-01-05T10:15:00.512Z' }),
   transition: z
     .object({

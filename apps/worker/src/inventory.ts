@@ -1,6 +1,7 @@
 import { GUEST_UNKNOWN, type HostInfoRecord, type InventoryEntry, type InventoryVm, type VmAddress, type VmGuest } from '@provisioner/contracts';
 import { type DomainInfo, DomainNotFoundError, type GuestStatus, type Hypervisor } from '@provisioner/libvirt';
-import type { InventoryStore } from '@provisioner/store';
+import type { InventoryStore, VmLedger } from '@provisioner/store';
+import { collectDrift } from './drift.ts';
 
 /** How long one guest agent call of a listing may take (a silent guest costs a listing at most a few of these). */
 const AGENT_TIMEOUT_S = 2;
@@ -48,6 +49,14 @@ export function toInventoryVm(d: DomainInfo, g?: GuestStatus, prev?: InventoryVm
     memory_mb: d.memoryMiB,
     image: d.image,
     instance_type: d.instanceType,
+    snapshots: d.snapshots.map((s) => ({
+      name: s.name,
+      created_at: s.createdAt,
+      state: s.state,
+      instance_type: s.instanceType,
+      vcpus: s.vcpus,
+      memory_mb: s.memoryMiB,
+    })),
     ...guestFields(d, g, same, now),
   };
 }
@@ -76,18 +85,30 @@ export async function publishHostInfo(store: InventoryStore, region: string, hos
  * agent, cloud-init and addresses) and writes its inventory entry. A failure is recorded in the entry
  * (with when it was attempted) and the last good listing is kept.
  */
-export async function refreshInventory(store: InventoryStore, region: string, host: string, hv: Hypervisor): Promise<InventoryEntry> {
+export async function refreshInventory(
+  store: InventoryStore,
+  region: string,
+  host: string,
+  hv: Hypervisor,
+  drift?: { ledger: VmLedger; disksDir: string; graceMs: number },
+): Promise<InventoryEntry> {
   const now = new Date().toISOString();
   try {
     const old = new Map(((await store.entry(region, host))?.vms ?? []).map((v) => [v.name, v]));
     const skipAgent = [...old.values()].filter((v) => v.guest.ready).map((v) => v.name);
-    const [{ domains, guests }] = await Promise.all([
+    const [{ domains, guests, files }] = await Promise.all([
       hv.listDomainsWithGuests({ timeoutMs: 60_000, skipAgent, agentTimeoutS: AGENT_TIMEOUT_S }),
       publishHostInfo(store, region, host, hv).catch(() => null),
     ]);
     const vms = domains.map((d) => toInventoryVm(d, guests.get(d.name), old.get(d.name), now));
     const entry: InventoryEntry = { region, host, observed_at: now, attempted_at: now, error: null, vms };
     await store.putEntry(entry);
+    // The drift report comes from the same listing; failing to make it does not fail the refresh (the last report stays).
+    if (drift && files) {
+      await collectDrift(drift.ledger, region, host, { domains, files }, drift.disksDir, drift.graceMs)
+        .then((rec) => store.putDrift(rec))
+        .catch(() => undefined);
+    }
     return entry;
   } catch (e) {
     await recordHostError(store, region, host, (e as Error).message);

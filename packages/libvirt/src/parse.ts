@@ -21,6 +21,8 @@ export interface DomainInfo {
   instanceId: string | null;
   image: string | null;
   instanceType: string | null;
+  /** The rebuild job whose disk the domain has (set by its swap step); null when never rebuilt. */
+  rebuiltBy?: string | null;
   tags: Record<string, string>;
   vcpus: number;
   memoryMiB: number;
@@ -30,6 +32,23 @@ export interface DomainInfo {
   /** Every address libvirt's DHCP leases give the domain's MACs, in MAC order (source `lease`). */
   addresses: GuestAddress[];
   disks: string[];
+  /** The domain's snapshots (named as this service names them), oldest first; empty when it has none. */
+  snapshots: SnapshotInfo[];
+}
+
+/** One snapshot as `virsh snapshot-dumpxml` describes it, with what its saved domain definition says. */
+export interface SnapshotInfo {
+  name: string;
+  /** ISO time libvirt took it. */
+  createdAt: string;
+  /** The domain's state when taken, in domstate's words (`running`, `shut off`, `paused`). */
+  state: string;
+  /** What was given as its description (the service puts the creating job's id there). */
+  description: string | null;
+  /** The instance type, vCPUs and memory of the definition saved with it (a revert brings those back). */
+  instanceType: string | null;
+  vcpus: number;
+  memoryMiB: number;
 }
 
 export interface QemuImgInfo {
@@ -116,15 +135,21 @@ function toMiB(value: string | null, unit: string | undefined): number {
   return Math.round(n * (factor[(unit ?? 'KiB').toLowerCase()] ?? 1 / 1024));
 }
 
-/** Parses `virsh dumpxml` output. State and IP come from elsewhere and are filled in by the caller. */
-export function parseDomainXml(source: string): Omit<DomainInfo, 'state' | 'ip' | 'addresses'> {
-  let doc: Node;
+function parseXml(source: string, what: string): Node {
   try {
-    doc = xml.parse(source) as Node;
+    return xml.parse(source) as Node;
   } catch (e) {
-    throw new ParseError(`domain XML does not parse: ${(e as Error).message}`);
+    throw new ParseError(`${what} XML does not parse: ${(e as Error).message}`);
   }
-  const d = doc.domain as Node | undefined;
+}
+
+/** Parses `virsh dumpxml` output. State, IP and snapshots come from elsewhere and are filled in by the caller. */
+export function parseDomainXml(source: string): Omit<DomainInfo, 'state' | 'ip' | 'addresses' | 'snapshots'> {
+  return domainFromNode(parseXml(source, 'domain').domain);
+}
+
+function domainFromNode(node: unknown): Omit<DomainInfo, 'state' | 'ip' | 'addresses' | 'snapshots'> {
+  const d = node as Node | undefined;
   if (!d || typeof d !== 'object') throw new ParseError('no <domain> element in virsh dumpxml output');
   const name = text(d.name);
   const uuid = text(d.uuid);
@@ -158,12 +183,68 @@ export function parseDomainXml(source: string): Omit<DomainInfo, 'state' | 'ip' 
     instanceId: meta ? text(childByLocalName(meta, 'instance-id')) : null,
     image: meta ? text(childByLocalName(meta, 'image')) : null,
     instanceType: meta ? text(childByLocalName(meta, 'instance-type')) : null,
+    rebuiltBy: meta ? text(childByLocalName(meta, 'rebuilt-by')) : null,
     tags,
     vcpus: Number(text(d.vcpu) ?? 0),
     memoryMiB: toMiB(text(memory), typeof memory === 'object' ? (memory['@_unit'] as string | undefined) : undefined),
     macs,
     disks,
   };
+}
+
+/** libvirt's snapshot states in domstate's words (the VM view's vocabulary). */
+const SNAPSHOT_STATES: Record<string, string> = { shutoff: 'shut off', running: 'running', paused: 'paused', crashed: 'crashed' };
+
+/** Parses `virsh snapshot-dumpxml` output. */
+export function parseSnapshotXml(source: string): SnapshotInfo {
+  const s = parseXml(source, 'snapshot').domainsnapshot as Node | undefined;
+  if (!s || typeof s !== 'object') throw new ParseError('no <domainsnapshot> element in virsh snapshot-dumpxml output');
+  const name = text(s.name);
+  const created = Number(text(s.creationTime));
+  if (!name || !Number.isFinite(created)) throw new ParseError('snapshot XML lacks name or creationTime');
+  const state = text(s.state) ?? '';
+  const d = s.domain ? domainFromNode(s.domain) : null;
+  return {
+    name,
+    createdAt: new Date(created * 1000).toISOString(),
+    state: SNAPSHOT_STATES[state] ?? state,
+    description: text(s.description),
+    instanceType: d?.instanceType ?? null,
+    vcpus: d?.vcpus ?? 0,
+    memoryMiB: d?.memoryMiB ?? 0,
+  };
+}
+
+/** Parses the `SNAPSHOT KEY NAME` sections (commands.ts SNAPSHOTS and LIST) into each key's snapshots, oldest first. */
+function snapshotSections(sections: Array<{ head: string; lines: string[] }>): Map<string, SnapshotInfo[]> {
+  const out = new Map<string, SnapshotInfo[]>();
+  for (const { head, lines } of sections) {
+    const m = /^SNAPSHOT (\S+) (\S+)$/.exec(head);
+    if (!m?.[1]) continue;
+    const body = lines.join('\n').trim();
+    if (!body) continue; // deleted between listing and dumping
+    const list = out.get(m[1]) ?? [];
+    list.push(parseSnapshotXml(body));
+    out.set(m[1], list);
+  }
+  for (const list of out.values()) list.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.name.localeCompare(b.name));
+  return out;
+}
+
+function splitSections(output: string, boundary: string): Array<{ head: string; lines: string[] }> {
+  const prefix = `@@${boundary} `;
+  const sections: Array<{ head: string; lines: string[] }> = [];
+  for (const line of output.split('\n')) {
+    if (line.startsWith(prefix)) sections.push({ head: line.slice(prefix.length), lines: [] });
+    else sections.at(-1)?.lines.push(line);
+  }
+  if (sections.at(-1)?.head !== 'DONE') throw new ParseError('output is incomplete (no DONE marker)');
+  return sections;
+}
+
+/** Parses the output of commands.ts SNAPSHOTS: one domain's snapshots, oldest first. */
+export function parseSnapshots(output: string, boundary: string): SnapshotInfo[] {
+  return [...snapshotSections(splitSections(output, boundary)).values()].flat();
 }
 
 /** Parses the files of libvirt's dnsmasq lease status (`/var/lib/libvirt/dnsmasq/*.status`, JSON arrays). */
@@ -189,13 +270,8 @@ export function parseLeaseStatus(json: string): Lease[] {
  * A domain that vanished between listing and dumping has no XML or state and is skipped.
  */
 export function parseDomainList(output: string, boundary: string): DomainInfo[] {
-  const prefix = `@@${boundary} `;
-  const sections: Array<{ head: string; lines: string[] }> = [];
-  for (const line of output.split('\n')) {
-    if (line.startsWith(prefix)) sections.push({ head: line.slice(prefix.length), lines: [] });
-    else sections.at(-1)?.lines.push(line);
-  }
-  if (sections.at(-1)?.head !== 'DONE') throw new ParseError('listing output is incomplete (no DONE marker)');
+  const sections = splitSections(output, boundary);
+  const snapshots = snapshotSections(sections);
   const leases = new Map<string, string[]>();
   const domains: Array<{ uuid: string; xml: string; state: string }> = [];
   for (const { head, lines } of sections) {
@@ -212,7 +288,7 @@ export function parseDomainList(output: string, boundary: string): DomainInfo[] 
       const d = domains.at(-1);
       if (!d || d.state) throw new ParseError('listing output has a state without its domain');
       d.state = body.split('\n')[0]?.trim() ?? '';
-    } else if (head !== 'DOMAINS' && head !== 'DONE') {
+    } else if (head !== 'DOMAINS' && head !== 'DONE' && head !== 'FILES' && head !== 'SNAPSHOTS' && !head.startsWith('SNAPSHOT ')) {
       throw new ParseError('unexpected section in listing output', { section: head.slice(0, 80) });
     }
   }
@@ -223,7 +299,7 @@ export function parseDomainList(output: string, boundary: string): DomainInfo[] 
     if (info.uuid !== d.uuid) throw new ParseError("listing output has a domain under another domain's marker", { uuid: d.uuid });
     const addresses = info.macs.flatMap((m) => leaseAddresses(m.toLowerCase(), leases.get(m.toLowerCase()) ?? []));
     const ip = addresses.find((a) => a.family === 'ipv4')?.ip ?? null;
-    out.push({ ...info, state: d.state, ip, addresses });
+    out.push({ ...info, state: d.state, ip, addresses, snapshots: snapshots.get(d.uuid) ?? [] });
   }
   return out;
 }
@@ -240,13 +316,39 @@ function leaseAddresses(mac: string, ips: string[]): GuestAddress[] {
  * status of each running domain that was asked about. The guest sections come after the domains' and
  * begin with the first `VM` marker.
  */
-export function parseListing(output: string, boundary: string): { domains: DomainInfo[]; guests: Map<string, GuestStatus> } {
+export function parseListing(
+  output: string,
+  boundary: string,
+): { domains: DomainInfo[]; guests: Map<string, GuestStatus>; files: DiskFile[] | null } {
   const lines = output.split('\n');
+  const files = parseDiskFiles(output, boundary);
   const first = lines.findIndex((l) => l.startsWith(`@@${boundary} VM `));
-  if (first === -1) return { domains: parseDomainList(output, boundary), guests: new Map() };
+  if (first === -1) return { domains: parseDomainList(output, boundary), guests: new Map(), files };
   // The guest part ends with the listing's DONE; the domains' part, complete once a guest section began, gets one too.
   const domains = parseDomainList([...lines.slice(0, first), `@@${boundary} DONE`].join('\n'), boundary);
-  return { domains, guests: parseGuestStatus(lines.slice(first).join('\n'), boundary) };
+  return { domains, guests: parseGuestStatus(lines.slice(first).join('\n'), boundary), files };
+}
+
+/** A file of a host's disks directory, as the listing saw it. */
+export interface DiskFile {
+  name: string;
+  sizeBytes: number;
+  /** Last modification, in ms since the epoch. */
+  mtimeMs: number;
+}
+
+/**
+ * The listing's FILES section (`MTIME SIZE NAME` lines of the disks directory), or null when the listing
+ * had none (no disks directory given, or it does not exist). Lines that do not parse (a name with a
+ * newline) are skipped: drift only acts on names it can read.
+ */
+export function parseDiskFiles(output: string, boundary: string): DiskFile[] | null {
+  const section = splitSections(output, boundary).find((s) => s.head === 'FILES');
+  if (!section) return null;
+  return section.lines.flatMap((l) => {
+    const m = /^(\d+(?:\.\d+)?) (\d+) ([^/\s]+)$/.exec(l);
+    return m?.[1] && m[2] && m[3] ? [{ name: m[3], sizeBytes: Number(m[2]), mtimeMs: Math.round(Number(m[1]) * 1000) }] : [];
+  });
 }
 
 /** Parses `qemu-img info --output=json`. */

@@ -3,7 +3,7 @@
  * listed), its host info (CPUs, memory, free disk, for placement) and its image cache. Workers write;
  * the API, which never opens SSH, reads.
  */
-import { GUEST_UNKNOWN, type HostInfoRecord, type ImageCacheRecord, type InventoryEntry, type InventoryVm } from '@provisioner/contracts';
+import { GUEST_UNKNOWN, type HostDriftRecord, type HostInfoRecord, type ImageCacheRecord, type InventoryEntry, type InventoryVm } from '@provisioner/contracts';
 import type { Redis } from 'ioredis';
 import { keys } from './keys.ts';
 import { runScript } from './scripts.ts';
@@ -54,6 +54,15 @@ export class InventoryStore {
     await this.redis.set(keys.hostInfo(this.prefix, region, host), JSON.stringify(rec));
   }
 
+  async drift(region: string, host: string): Promise<HostDriftRecord | null> {
+    const r = parseJson<HostDriftRecord>(await this.redis.get(keys.drift(this.prefix, region, host)));
+    return r && Array.isArray(r.items) ? r : null;
+  }
+
+  async putDrift(rec: HostDriftRecord): Promise<void> {
+    await this.redis.set(keys.drift(this.prefix, rec.region, rec.host), JSON.stringify(rec));
+  }
+
   /** The image cache records of `hosts`, in order (one MGET). */
   async imageCaches(hosts: readonly HostRef[]): Promise<Array<ImageCacheRecord | null>> {
     if (hosts.length === 0) return [];
@@ -78,7 +87,7 @@ function parseJson<T>(raw: string | null): T | null {
   }
 }
 
-/** An entry as stored; VMs written before addresses and guest existed (issue 14) lack them. */
+/** An entry as stored; VMs written before addresses and guest existed (issue 14), or snapshots (issue 15), lack them. */
 function parseEntry(raw: string | null): InventoryEntry | null {
   const e = parseJson<InventoryEntry>(raw);
   if (!e || !Array.isArray(e.vms)) return null;
@@ -86,6 +95,11 @@ function parseEntry(raw: string | null): InventoryEntry | null {
 }
 
 function withGuestDefaults(vm: InventoryVm): InventoryVm {
-  const v = vm as Partial<InventoryVm> & Omit<InventoryVm, 'addresses' | 'guest'>;
-  return { ...v, addresses: Array.isArray(v.addresses) ? v.addresses : [], guest: { ...GUEST_UNKNOWN, ...v.guest } };
+  const v = vm as Partial<InventoryVm> & Omit<InventoryVm, 'addresses' | 'guest' | 'snapshots'>;
+  return {
+    ...v,
+    addresses: Array.isArray(v.addresses) ? v.addresses : [],
+    guest: { ...GUEST_UNKNOWN, ...v.guest },
+    snapshots: Array.isArray(v.snapshots) ? v.snapshots : [],
+  };
 }

@@ -20,6 +20,7 @@ const vm = (name: string, state = 'running'): InventoryVm => ({
   instance_type: 'tiny',
   addresses: [],
   guest: GUEST_UNKNOWN,
+  snapshots: [],
 });
 const entry = (host: string, vms: InventoryVm[]): InventoryEntry => ({ region: 'r1', host, observed_at: 'now', attempted_at: 'now', error: null, vms });
 

@@ -109,6 +109,7 @@ export function vm(v: Partial<InventoryVm> & { name: string }): InventoryVm {
     instance_type: 'tiny',
     addresses: [],
     guest: GUEST_UNKNOWN,
+    snapshots: [],
     ...v,
   };
 }

@@ -172,7 +172,8 @@ describe('every route answers what its document says', () => {
     doc = await currentDoc();
     ajv = new Ajv2020({ strict: false, allErrors: true });
     ajv.addSchema({ ...doc, $id: 'openapi' });
-    await h.writeInventory('r1', 'h1', [{ name: 'doc-vm', dom_id: 3, state: 'running', tags: { owner: 'alice' } }]);
+    const snapshot = { name: 'snap-1', created_at: '2026-01-05T10:15:00.000Z', state: 'running', instance_type: 'tiny', vcpus: 1, memory_mb: 512 };
+    await h.writeInventory('r1', 'h1', [{ name: 'doc-vm', dom_id: 3, state: 'running', tags: { owner: 'alice' }, snapshots: [snapshot] }]);
     const made = await h.fetch('/v1/vms', { method: 'POST', json: { vm_name: 'doc-new', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0' } });
     expect(made.status).toBe(202);
     ids.job = ((await made.json()) as { id: string }).id;
@@ -200,6 +201,15 @@ describe('every route answers what its document says', () => {
       { path: '/v1/regions/r1/hosts/h9/cordon', status: 404 },
       { path: '/v1/regions/r1/hosts/h2/cordon', json: { why: 1 }, status: 422 },
       { path: '/v1/regions/r1/hosts/h2/cordon', token: TOKENS.write, status: 403 },
+    ],
+    'GET /v1/regions/{region}/hosts/{host}/drift': [
+      { path: '/v1/regions/r1/hosts/h1/drift', status: 200 },
+      { path: '/v1/regions/r1/hosts/h1/drift', token: TOKENS.read, status: 403 },
+      { path: '/v1/regions/r1/hosts/h9/drift', status: 404 },
+    ],
+    'POST /v1/regions/{region}/hosts/{host}/drift/clean': [
+      { path: '/v1/regions/r1/hosts/h1/drift/clean', status: 202 },
+      { path: '/v1/regions/r1/hosts/h9/drift/clean', status: 404 },
     ],
     'POST /v1/regions/{region}/hosts/{host}/uncordon': [
       { path: '/v1/regions/r1/hosts/h2/uncordon', status: 200 },
@@ -235,6 +245,24 @@ describe('every route answers what its document says', () => {
     'DELETE /v1/vms/{region}/{name}': [
       { path: '/v1/vms/r1/doc-vm', status: 202 },
       { path: '/v1/vms/r1/nope', status: 404 },
+    ],
+    'POST /v1/vms/{region}/{name}/snapshots': [
+      { path: '/v1/vms/r1/doc-vm/snapshots', json: { name: 'snap-2' }, status: 202 },
+      { path: '/v1/vms/r1/doc-vm/snapshots', json: { name: 'snap-1' }, status: 409 },
+      { path: '/v1/vms/r1/doc-vm/snapshots', json: { name: 'Bad Name' }, status: 422 },
+      { path: '/v1/vms/r1/nope/snapshots', json: { name: 'snap-1' }, status: 404 },
+    ],
+    'GET /v1/vms/{region}/{name}/snapshots': [
+      { path: '/v1/vms/r1/doc-vm/snapshots', status: 200 },
+      { path: '/v1/vms/r1/nope/snapshots', status: 404 },
+    ],
+    'POST /v1/vms/{region}/{name}/snapshots/{snapshot}/revert': [
+      { path: '/v1/vms/r1/doc-vm/snapshots/snap-1/revert', status: 202 },
+      { path: '/v1/vms/r1/doc-vm/snapshots/nope/revert', status: 404 },
+    ],
+    'DELETE /v1/vms/{region}/{name}/snapshots/{snapshot}': [
+      { path: '/v1/vms/r1/doc-vm/snapshots/snap-1', status: 202 },
+      { path: '/v1/vms/r1/doc-vm/snapshots/nope', status: 404 },
     ],
     'GET /v1/jobs': [
       { path: '/v1/jobs', status: 200 },

@@ -195,6 +195,7 @@ describe('GET /v1/vms', () => {
       memory_mb: 512,
       image: 'v0.76.0',
       instance_type: 'tiny',
+      snapshots: [],
       observed_at: expect.any(String),
       transition: null,
     });

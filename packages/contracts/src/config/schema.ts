@@ -67,6 +67,8 @@ export const RegionSchema = z.object({
   available_instance_types: z.array(InstanceTypeSchema).min(1),
   /** Optional cap on VMs in the region (inventory plus accepted creates); a create beyond it is 409. */
   max_vms: z.number().int().positive().optional(),
+  /** Optional cap on snapshots per VM; a snapshot beyond it is 409 (each one keeps its data in the VM's disk). */
+  max_snapshots_per_vm: z.number().int().min(0).optional(),
 });
 
 export const ImageSchema = z.object({
@@ -114,6 +116,8 @@ const WorkerSchema = z
       .default('0.0.0.0'),
     /** How often each host's inventory is refreshed even when nothing happens. */
     inventory_refresh_ms: z.number().int().positive().default(60_000),
+    /** Drift (leftover files, names) younger than this is not reported or cleaned: a create in flight. */
+    drift_grace_ms: z.number().int().min(0).default(600_000),
     /** Attempts per job (retryable failures only) and the base of the exponential backoff. */
     attempts: z.number().int().positive().max(50).default(5),
     backoff_ms: z.number().int().positive().default(2_000),

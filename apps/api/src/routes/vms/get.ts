@@ -29,6 +29,7 @@ function pendingItem(t: Target, host: string): VmItem {
     memory_mb: null,
     image: null,
     instance_type: null,
+    snapshots: [],
     observed_at: null,
     transition: null,
   };

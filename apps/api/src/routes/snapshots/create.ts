@@ -1,0 +1,25 @@
+/** `POST /v1/vms/{region}/{name}/snapshots`: takes a snapshot of the VM (a `snapshot-create` job). */
+import { SnapshotNameSchema } from '@provisioner/contracts';
+import { accepted } from '../../answers.ts';
+import { CallbackBody, withCallback } from '../../callbacks.ts';
+import { callerOwner } from '../../caller.ts';
+import { defineRoute } from '../../route.ts';
+import { submitSnapshotOp } from '../../services/snapshots.ts';
+import { pathTarget, VM_OP, VmPath } from '../vms/operate.ts';
+
+export const SnapshotBody = CallbackBody.extend({
+  name: SnapshotNameSchema.meta({ description: 'The snapshot’s name: a lowercase DNS label, like VM names', example: 'before-upgrade' }),
+});
+
+export default defineRoute({
+  ...VM_OP,
+  method: 'post',
+  path: '/v1/vms/{region}/{name}/snapshots',
+  summary: 'Take a snapshot of a VM (running or stopped)',
+  description:
+    'Queues a `snapshot-create` job (step snapshot): an internal snapshot in the VM’s disk, with its memory when it runs (the cloud-init seed is left out). 409 when the VM has a snapshot of that name or the region’s `max_snapshots_per_vm`.',
+  errors: ['NOT_FOUND', 'VALIDATION', 'CONFLICT'],
+  request: { params: VmPath, body: SnapshotBody },
+  handler: async (c, s, b) =>
+    accepted(c, await submitSnapshotOp(s, pathTarget(c), 'snapshot-create', b.name, withCallback(s, c, b.webhook_url), callerOwner(c))),
+});

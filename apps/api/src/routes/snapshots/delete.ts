@@ -1,0 +1,19 @@
+/** `DELETE /v1/vms/{region}/{name}/snapshots/{snapshot}` (a `snapshot-delete` job). */
+import { accepted } from '../../answers.ts';
+import { CallbackBody, withCallback } from '../../callbacks.ts';
+import { callerOwner } from '../../caller.ts';
+import { defineRoute } from '../../route.ts';
+import { submitSnapshotOp } from '../../services/snapshots.ts';
+import { pathTarget, VM_OP } from '../vms/operate.ts';
+import { SnapshotPath } from './path.ts';
+
+export default defineRoute({
+  ...VM_OP,
+  method: 'delete',
+  path: '/v1/vms/{region}/{name}/snapshots/{snapshot}',
+  summary: 'Delete a snapshot of a VM',
+  description: 'Queues a `snapshot-delete` job (step delete-snapshot); the VM itself is not touched.',
+  request: { params: SnapshotPath, body: CallbackBody, bodyOptional: true },
+  handler: async (c, s, b) =>
+    accepted(c, await submitSnapshotOp(s, pathTarget(c), 'snapshot-delete', c.req.param('snapshot') ?? '', withCallback(s, c, b.webhook_url), callerOwner(c))),
+});

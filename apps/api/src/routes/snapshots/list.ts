@@ -1,0 +1,21 @@
+/** `GET /v1/vms/{region}/{name}/snapshots`: the VM's snapshots, from the inventory. */
+import { z } from 'zod';
+import { callerOwner } from '../../caller.ts';
+import { defineRoute } from '../../route.ts';
+import { SnapshotItem, VmPath } from '../../schemas.ts';
+import { listSnapshots } from '../../services/snapshots.ts';
+import { pathTarget } from '../vms/operate.ts';
+
+export default defineRoute({
+  method: 'get',
+  path: '/v1/vms/{region}/{name}/snapshots',
+  tag: 'vms',
+  summary: 'List a VM’s snapshots',
+  description: 'From the inventory, which the workers update after every operation on the VM; oldest first.',
+  auth: 'read',
+  needsRedis: true,
+  request: { params: VmPath },
+  responses: { 200: { description: 'Its snapshots', schema: z.object({ snapshots: z.array(SnapshotItem) }) } },
+  errors: ['NOT_FOUND', 'VALIDATION'],
+  handler: async (c, s) => c.json({ snapshots: await listSnapshots(s, pathTarget(c), callerOwner(c)) }),
+});
