@@ -135,4 +135,47 @@ describe('image cache', () => {
     }
     expect((await hv.imageCache([name], { ...opts, prune: true, keep: 0 })).pruned).toEqual([{ name, sha256: va.sha256 }]);
   });
+
+  it('keeps the base of a VM with snapshots, running or stopped and after a revert: internal snapshots live in the disk, on its backing file', async () => {
+    const name = uniqueName('snp');
+    const ref = { name, url: images.url('v.qcow2') };
+    newVersion();
+    const va = await hv.ensureImage(ref, { refresh: true });
+    const vm = uniqueName('snv');
+    const disk = await hv.createDisk(vm, va.path, 64 << 20);
+    const cached = async () => (await hv.ssh.run(['ls', `${dir}/images`])).stdout;
+    const prune = () => hv.imageCache([name], { ...opts, prune: true, keep: 0 });
+    try {
+      await hv.defineDomain({ name: vm, instanceId: `op-${vm}`, vcpus: 1, memoryMiB: 32, diskPath: disk.path, seedPath: null, tags: {} });
+      expect(await hv.createSnapshot(vm, 'stopped', 'job_1')).toEqual({ created: true });
+      await hv.start(vm);
+      expect(await hv.createSnapshot(vm, 'running', 'job_2')).toEqual({ created: true });
+      newVersion();
+      const vb = await hv.ensureImage(ref, { refresh: true });
+      newVersion();
+      await hv.ensureImage(ref, { refresh: true });
+      // Running: the live XML's backing chain names version a.
+      const r1 = await prune();
+      expect(r1.pruneSkipped).toEqual([]);
+      expect(r1.pruned).toEqual([{ name, sha256: vb.sha256 }]);
+      // Stopped and reverted to the snapshot taken stopped: qemu-img reads the same backing file from the disk.
+      await hv.powerOff(vm);
+      await hv.revertSnapshot(vm, 'stopped');
+      expect(await hv.domainState(vm)).toBe('shut off');
+      const r2 = await prune();
+      expect(r2.pruneSkipped).toEqual([]);
+      expect(r2.pruned).toEqual([]);
+      expect(await cached()).toContain(`sha256-${va.sha256}`);
+      // Back to the running one (it starts again), still on version a.
+      await hv.revertSnapshot(vm, 'running');
+      expect(await hv.domainState(vm)).toBe('running');
+      expect((await prune()).pruned).toEqual([]);
+      expect(await cached()).toContain(`sha256-${va.sha256}`);
+      expect((await hv.snapshots(vm)).map((x) => x.name)).toEqual(['stopped', 'running']);
+    } finally {
+      await hv.undefine(vm);
+    }
+    // The VM and its snapshots gone (undefine takes the snapshot metadata too), version a goes.
+    expect((await prune()).pruned).toEqual([{ name, sha256: va.sha256 }]);
+  });
 });
