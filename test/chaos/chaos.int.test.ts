@@ -9,9 +9,12 @@
  *   5. Cancel at each step of a create: no domain, disk, seed or remote process left.
  *   6. Replay storms with Idempotency-Key, and ~200 hostile inputs: all 4xx, and a canary file proves nothing ran.
  *   7. SIGTERM the worker during a job: it finishes (or is handed back), never lost.
+ *   8. SIGKILL a worker at each step of a rebuild: the VM always has its domain and a disk; the job succeeds.
+ *   9. SIGKILL a worker at each step of a resize: the VM always has its domain and its disk; the job succeeds with the new sizes.
  * `npm test` runs it with small counts; `npm run chaos` with CHAOS_COUNT=20 and writes the results table
  * into RELIABILITY.md (CHAOS_REPORT).
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +43,8 @@ let slow: ImageServer;
 let redis: Redis;
 let queue: Queue;
 const fastImage = uniqueName('chfast');
+/** Another image (other content) to rebuild onto (scenario 8). */
+const otherImage = uniqueName('chother');
 const slowImages = Array.from({ length: 2 * CUTS + CANCEL_ROUNDS }, () => uniqueName('chslow'));
 const made: string[] = [];
 const redisDir = mkdtempSync(join(tmpdir(), 'prov-chaos-redis-'));
@@ -60,10 +65,15 @@ const rows: Row[] = [];
 beforeAll(async () => {
   redisSvc = await startOwnRedis(await freePort(), { dir: redisDir });
   sshd = await startOwnSshd(await freePort());
-  fast = await startImageServer(makeImages([{ name: 'fast.qcow2', sizeMiB: 64 }]));
+  fast = await startImageServer(
+    makeImages([
+      { name: 'fast.qcow2', sizeMiB: 64 },
+      { name: 'other.qcow2', sizeMiB: 80 },
+    ]),
+  );
   // ~200 KiB at 64 KiB/s: a download of about 3 s, long enough to hit mid-command.
   slow = await startImageServer(makeImages([{ name: 'slow.qcow2', sizeMiB: 64 }]), { bytesPerSecond: 64 * 1024 });
-  const images: Record<string, { url: string }> = { [fastImage]: { url: fast.url('fast.qcow2') } };
+  const images: Record<string, { url: string }> = { [fastImage]: { url: fast.url('fast.qcow2') }, [otherImage]: { url: fast.url('other.qcow2') } };
   for (const n of slowImages) images[n] = { url: slow.url('slow.qcow2') };
   const redisUrl = `redis://127.0.0.1:${redisSvc.port}`;
   stack = await startStack({
@@ -210,6 +220,129 @@ describe('chaos', () => {
       for (const name of names) expect(await leftovers(name)).toEqual([]);
     },
     (KILLS * 15 + 60) * 1000,
+  );
+
+  it(
+    '8: SIGKILL a worker at each step of a rebuild: the domain and a disk are there after every kill, the job succeeds on the new image',
+    async () => {
+      const steps = STEPS.rebuild;
+      for (const [i, target] of steps.entries()) {
+        const started = Date.now();
+        const { name, job: created } = await createVm('ch8', fastImage);
+        expect((await waitJob(stack, created.id, 60_000)).state).toBe('succeeded');
+        const uuid = (await hv.getDomain(name)).uuid;
+        // Graceful stop (the blank guest ignores it): the stop step lasts stop_timeout_ms, long enough to hit.
+        const r = await stack.fetch(`/v1/vms/r1/${name}/rebuild`, { method: 'POST', body: JSON.stringify({ image: otherImage }) });
+        expect(r.status).toBe(202);
+        const job = (await r.json()) as JobBody;
+        let fault = `no kill: the rebuild ended before ${target}`;
+        await until(
+          `rebuild ${job.id} to reach ${target}`,
+          async () => {
+            const s = await runningStep(job.id);
+            return s.finished || (s.step !== null && steps.indexOf(s.step) >= steps.indexOf(target));
+          },
+          30_000,
+          2,
+        );
+        const line = stack.logs.findLast((l) => l.includes(job.id) && l.includes('job started'));
+        const runner = line ? stack.workers[Number(/^\[worker(\d+)\]/.exec(line)?.[1] ?? -1)] : undefined;
+        if (runner && !(await runningStep(job.id)).finished) {
+          runner.kill('SIGKILL');
+          fault = `SIGKILL during ${(await runningStep(job.id)).step ?? target}`;
+          await until('the worker to die', () => runner.signalCode === 'SIGKILL', 5000);
+          // Right after the kill, before any worker picks the job up again: never without a disk.
+          expect((await hv.getDomain(name)).uuid, fault).toBe(uuid);
+          expect(existsSync(hv.paths(name).disk), fault).toBe(true);
+          await stack.startWorker();
+        }
+        const end = (await waitJob(stack, job.id, 120_000)) as unknown as JobBody;
+        rows.push({
+          scenario: '8 SIGKILL worker during rebuild',
+          run: i + 1,
+          fault,
+          outcome: end.state,
+          attempts: end.attempts,
+          seconds: (Date.now() - started) / 1000,
+          leftovers: [],
+        });
+        expect(end.state, `${fault}: ${JSON.stringify(end.error)}`).toBe('succeeded');
+        const d = await hv.getDomain(name);
+        expect(d.uuid).toBe(uuid);
+        expect(d.image).toBe(otherImage);
+        expect(d.state, fault).toBe('running');
+        expect(existsSync(hv.paths(name).disk)).toBe(true);
+        // Nothing of the rebuild left beside the VM's own files.
+        expect(readdirSync(host.disks_dir).filter((f) => f.startsWith(`${name}.rebuild-`) || f.startsWith(`${name}-seed.rebuild-`))).toEqual([]);
+        await deleteVm(name);
+        expect(await leftovers(name)).toEqual([]);
+      }
+    },
+    STEPS.rebuild.length * 60_000,
+  );
+
+  it(
+    '9: SIGKILL a worker at each step of a resize: the domain and its disk are there after every kill, the job succeeds with the new sizes',
+    async () => {
+      const steps = STEPS.resize;
+      for (const [i, target] of steps.entries()) {
+        const started = Date.now();
+        const { name, job: created } = await createVm('ch9', fastImage);
+        expect((await waitJob(stack, created.id, 60_000)).state).toBe('succeeded');
+        const uuid = (await hv.getDomain(name)).uuid;
+        // tiny → small: memory 64 → 128 MiB, disk 256 → 512 MiB. The graceful stop of the blank guest lasts
+        // stop_timeout_ms, long enough to hit; the resize and start steps are hit when the kill is quick enough.
+        const r = await stack.fetch(`/v1/vms/r1/${name}/resize`, { method: 'POST', body: JSON.stringify({ instance_type: 'small' }) });
+        expect(r.status).toBe(202);
+        const job = (await r.json()) as JobBody;
+        let fault = `no kill: the resize ended before ${target}`;
+        await until(
+          `resize ${job.id} to reach ${target}`,
+          async () => {
+            const s = await runningStep(job.id);
+            return s.finished || (s.step !== null && steps.indexOf(s.step) >= steps.indexOf(target));
+          },
+          30_000,
+          2,
+        );
+        const line = stack.logs.findLast((l) => l.includes(job.id) && l.includes('job started'));
+        const runner = line ? stack.workers[Number(/^\[worker(\d+)\]/.exec(line)?.[1] ?? -1)] : undefined;
+        if (runner && !(await runningStep(job.id)).finished) {
+          runner.kill('SIGKILL');
+          fault = `SIGKILL during ${(await runningStep(job.id)).step ?? target}`;
+          await until('the worker to die', () => runner.signalCode === 'SIGKILL', 5000);
+          // Right after the kill, before any worker picks the job up again: the same domain, with its disk.
+          expect((await hv.getDomain(name)).uuid, fault).toBe(uuid);
+          expect(existsSync(hv.paths(name).disk), fault).toBe(true);
+          await stack.startWorker();
+        }
+        const end = (await waitJob(stack, job.id, 120_000)) as unknown as JobBody;
+        rows.push({
+          scenario: '9 SIGKILL worker during resize',
+          run: i + 1,
+          fault,
+          outcome: end.state,
+          attempts: end.attempts,
+          seconds: (Date.now() - started) / 1000,
+          leftovers: [],
+        });
+        expect(end.state, `${fault}: ${JSON.stringify(end.error)}`).toBe('succeeded');
+        // The host itself: same domain, running again (it ran before), the new sizes, its disk grown in place.
+        const d = await hv.getDomain(name);
+        expect(d.uuid).toBe(uuid);
+        expect(d.state, fault).toBe('running');
+        expect(d.instanceType).toBe('small');
+        const info = execFileSync('virsh', ['-q', '-c', host.libvirt_uri, 'dominfo', name], { encoding: 'utf8' });
+        expect(/^Max memory:\s+(\d+) KiB/m.exec(info)?.[1], fault).toBe(String(128 * 1024));
+        expect(/^CPU\(s\):\s+(\d+)/m.exec(info)?.[1], fault).toBe('1');
+        // Read as root: the running VM's disk is QEMU's (0600) while it runs.
+        const img = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', hv.paths(name).disk], { encoding: 'utf8' })) as Record<string, number>;
+        expect(img['virtual-size'], fault).toBe(512 * 1024 * 1024);
+        await deleteVm(name);
+        expect(await leftovers(name)).toEqual([]);
+      }
+    },
+    STEPS.resize.length * 60_000,
   );
 
   it(
