@@ -142,6 +142,7 @@ export const JOB_FAILURE: Record<JobErrorCode, ErrorCode> = {
   // The guest, not the host, failed; the VM exists and runs (its console says why).
   GUEST_NOT_READY: 'JOB_FAILED',
   GUEST_CLOUD_INIT_ERROR: 'JOB_FAILED',
+  CONFLICT: 'CONFLICT',
   INTERNAL: 'JOB_FAILED',
 };
 

@@ -33,6 +33,7 @@ Commands:
   resize NAME --region R --type T [--force] [--timeout-ms N]                    give a VM another instance type
   rebuild NAME --region R [--image I] [--user-data FILE] [--force] [--delete-snapshots]   a fresh disk on an image
   delete NAME --region R                                                        delete a VM and its disks
+  snapshot create|revert|delete NAME SNAPSHOT | snapshot list NAME              snapshots of a VM
   retag NAME --region R (--tag k=v... | --clear)                                replace a VM's tags
   wait JOB_ID                                                                   follow a job until it ends
   jobs get JOB_ID | jobs list [--state S]                                       show jobs
@@ -132,6 +133,15 @@ stopped: a failure before that leaves the VM as it was.
   --user-data FILE cloud-init user-data for the new seed ('-' reads stdin; default: the VM keeps its own)
   --force          power a running VM off at once instead of asking its guest to shut down
   --delete-snapshots  delete the VM's snapshots (a VM with snapshots is refused otherwise)
+${VM}
+${WAIT}`,
+  snapshot: `Usage: provisioner snapshot create NAME SNAPSHOT | list NAME | revert NAME SNAPSHOT | delete NAME SNAPSHOT [--wait]
+
+Snapshots of a VM, running or stopped (its disk, and its memory when it runs). create: takes one named
+SNAPSHOT (a lowercase DNS label). list: its snapshots, oldest first. revert: brings back the disk, the
+definition saved with the snapshot and its power state, then puts the VM's current tags back on (refused
+for a snapshot taken before a resize). delete: removes one snapshot.
+
 ${VM}
 ${WAIT}`,
   delete: `Usage: provisioner delete NAME [--wait]
@@ -537,6 +547,31 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
 
   async delete(c) {
     return submitted(c, await c.client.json<Job>('DELETE', vmTarget(c).path));
+  },
+
+  async snapshot(c) {
+    const [sub, , snap] = c.args;
+    if (!sub || !['create', 'list', 'revert', 'delete'].includes(sub))
+      throw new UsageError(`snapshot takes create, list, revert or delete, not '${sub ?? ''}'`);
+    const vm = vmTarget({ ...c, args: c.args.slice(1) });
+    if (sub === 'list') {
+      const { snapshots } = await c.client.json<{ snapshots: Array<{ name: string; created_at: string; state: string; instance_type: string | null }> }>(
+        'GET',
+        `${vm.path}/snapshots`,
+      );
+      if (c.values.json) printJson(c, snapshots);
+      else if (snapshots.length === 0) c.io.stdout.write(`${vm.name} has no snapshots\n`);
+      else {
+        const rows = snapshots.map((x) => [x.name, x.created_at, x.state, x.instance_type ?? '-']);
+        c.io.stdout.write(`${table([['NAME', 'CREATED', 'STATE', 'TYPE'], ...rows])}\n`);
+      }
+      return EXIT.OK;
+    }
+    if (!snap) throw new UsageError(`which snapshot? give NAME SNAPSHOT`);
+    if (sub === 'create') return submitted(c, await c.client.json<Job>('POST', `${vm.path}/snapshots`, { name: snap }));
+    const one = `${vm.path}/snapshots/${encodeURIComponent(snap)}`;
+    if (sub === 'revert') return submitted(c, await c.client.json<Job>('POST', `${one}/revert`, {}));
+    return submitted(c, await c.client.json<Job>('DELETE', one));
   },
 
   async retag(c) {

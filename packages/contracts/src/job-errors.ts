@@ -18,6 +18,8 @@ export const JOB_ERROR_CODES = [
   'GUEST_NOT_READY',
   /** cloud-init in the guest reported errors (a create with `wait_until: ready`). The VM is kept. */
   'GUEST_CLOUD_INIT_ERROR',
+  /** The VM's state on the host forbids the operation (e.g. a rebuild of a VM that has snapshots); nothing was changed. */
+  'CONFLICT',
   /** Anything else: the worker says nothing internal (its log has the cause). */
   'INTERNAL',
 ] as const;

@@ -12,6 +12,18 @@ describe('job ids and kinds', () => {
   it('refresh and image-cache are host jobs, every other kind is about one VM', () => {
     const host = JOB_KINDS.filter((kind: JobKind) => isHostJob({ kind }));
     expect(host).toEqual([...HOST_JOB_KINDS]);
-    expect(JOB_KINDS.filter((kind) => !isHostJob({ kind }))).toEqual(['create', 'start', 'stop', 'reboot', 'delete', 'edit-tags']);
+    expect(JOB_KINDS.filter((kind) => !isHostJob({ kind }))).toEqual([
+      'create',
+      'start',
+      'stop',
+      'reboot',
+      'delete',
+      'edit-tags',
+      'resize',
+      'rebuild',
+      'snapshot-create',
+      'snapshot-revert',
+      'snapshot-delete',
+    ]);
   });
 });

@@ -78,8 +78,10 @@ export class JobQueue {
     } else {
       const { user_data, ...rest } = p as NewJob & { vm_name: string; user_data?: string | null };
       data = { ...rest, seq } as JobPayload;
-      if (p.kind === 'create') {
-        (data as Extract<JobPayload, { kind: 'create' }>).user_data_enc = user_data ? encryptUserData(user_data, this.config.user_data_key, id) : null;
+      if (p.kind === 'create' || p.kind === 'rebuild') {
+        (data as Extract<JobPayload, { kind: 'create' | 'rebuild' }>).user_data_enc = user_data
+          ? encryptUserData(user_data, this.config.user_data_key, id)
+          : null;
       }
     }
     const job = await this.get(queueName).add(p.kind, data, {

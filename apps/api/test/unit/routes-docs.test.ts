@@ -241,6 +241,18 @@ describe('every route answers what its document says', () => {
     'POST /v1/vms/{region}/{name}/start': [{ path: '/v1/vms/r1/doc-vm/start', status: 202 }],
     'POST /v1/vms/{region}/{name}/stop': [{ path: '/v1/vms/r1/doc-vm/stop', json: { force: true }, status: 202 }],
     'POST /v1/vms/{region}/{name}/reboot': [{ path: '/v1/vms/r1/doc-vm/reboot', status: 202 }],
+    'POST /v1/vms/{region}/{name}/rebuild': [
+      { path: '/v1/vms/r1/doc-vm/rebuild', json: { image: 'v0.76.0', delete_snapshots: true }, status: 202 },
+      { path: '/v1/vms/r1/doc-vm/rebuild', json: { image: 'v0.76.0' }, status: 409 },
+      { path: '/v1/vms/r1/doc-vm/rebuild', json: { image: 'no-such-image' }, status: 422 },
+      { path: '/v1/vms/r1/nope/rebuild', json: {}, status: 404 },
+    ],
+    'POST /v1/vms/{region}/{name}/resize': [
+      { path: '/v1/vms/r1/doc-vm/resize', json: { instance_type: 'large', force: true }, status: 202 },
+      { path: '/v1/vms/r1/doc-vm/resize', json: { instance_type: 'tiny' }, status: 409 },
+      { path: '/v1/vms/r1/doc-vm/resize', json: { instance_type: 'no-such-type' }, status: 422 },
+      { path: '/v1/vms/r1/nope/resize', json: { instance_type: 'large' }, status: 404 },
+    ],
     'PUT /v1/vms/{region}/{name}/tags': [{ path: '/v1/vms/r1/doc-vm/tags', json: { tags: { owner: 'alice', env: 'doc' } }, status: 202 }],
     'DELETE /v1/vms/{region}/{name}': [
       { path: '/v1/vms/r1/doc-vm', status: 202 },
