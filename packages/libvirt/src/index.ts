@@ -8,7 +8,7 @@
  * ```
  */
 
-export { CONSOLE_TAIL_MAX, consoleTailArgv, type GuestQuery, guestStatusArgv, type ImageRef, resizeArgv } from './commands.ts';
+export { CONSOLE_TAIL_MAX, consoleTailArgv, type GuestQuery, guestStatusArgv, type ImageRef, removeOldFilesArgv, resizeArgv } from './commands.ts';
 export * from './errors.ts';
 export {
   type AgentState,
@@ -30,6 +30,7 @@ export {
   type HostInfo,
   type ImageCacheReport,
   parseCurlProgress,
+  parseDiskFiles,
   parseDomainList,
   parseDomainXml,
   parseHostInfo,

@@ -316,10 +316,7 @@ function leaseAddresses(mac: string, ips: string[]): GuestAddress[] {
  * status of each running domain that was asked about. The guest sections come after the domains' and
  * begin with the first `VM` marker.
  */
-export function parseListing(
-  output: string,
-  boundary: string,
-): { domains: DomainInfo[]; guests: Map<string, GuestStatus>; files: DiskFile[] | null } {
+export function parseListing(output: string, boundary: string): { domains: DomainInfo[]; guests: Map<string, GuestStatus>; files: DiskFile[] | null } {
   const lines = output.split('\n');
   const files = parseDiskFiles(output, boundary);
   const first = lines.findIndex((l) => l.startsWith(`@@${boundary} VM `));

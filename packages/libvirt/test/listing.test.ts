@@ -77,8 +77,11 @@ describe('listDomainsArgv with guests', () => {
     const plain = listDomainsArgv(URI, B);
     const a = listDomainsArgv(URI, B, { skipAgent: ['amber-otter', 'b2'], agentTimeoutS: 2 });
     expect(a[2]).toBe(plain[2]);
-    expect(plain.slice(3)).toEqual(['list-domains', URI, B]);
-    expect(a.slice(3)).toEqual(['list-domains', URI, B, '2', 'amber-otter', 'b2']);
+    // The disks directory (empty: none, so no FILES section) comes before the timeout.
+    expect(plain.slice(3)).toEqual(['list-domains', URI, B, '', '0']);
+    expect(a.slice(3)).toEqual(['list-domains', URI, B, '', '2', 'amber-otter', 'b2']);
+    expect(listDomainsArgv(URI, B, undefined, '/srv/disks').slice(3)).toEqual(['list-domains', URI, B, '/srv/disks', '0']);
+    expect(() => listDomainsArgv(URI, B, undefined, '../disks')).toThrow();
     // The guest part is GUEST_STATUS's own (one script text for both), every agent call within the timeout.
     expect(a[2]).toContain('qemu-agent-command --timeout "$t"');
   });

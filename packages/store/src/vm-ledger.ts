@@ -52,7 +52,7 @@ export class VmLedger {
   /**
    * Counts the extra room of `vm`'s resize (`delta`: what the new type needs beyond the old, each part at
    * least 0) as pending on its host, in the same atomic step as a create's (reservePending): unless the
-   * host's pending totals with it would pass `limits`. 'gone': the VM's name is not reserved for `host`;
+   * host's pending totals with it would pass `limits`. 'gone': the VM's name is reserved for another host;
    * 'busy': a resize of the VM is pending already.
    */
   async reserveResize(region: string, host: string, vm: string, delta: PendingCreate, limits: PendingLimits): Promise<ResizeReserveOutcome> {
@@ -147,17 +147,18 @@ export class VmLedger {
   async sweep(region: string, host: string, listed: ReadonlySet<string>): Promise<PendingTotals> {
     const all = await this.redis.hgetall(this.pendingKey(region, host));
     const names = Object.keys(all);
-    // A resize's entry (`VM/resize`) stays while its VM's name is on the host and its job is in the VM's
-    // line (or was just reserved and is being queued); the worker or a cancel releases it at the end.
+    // A resize's entry (`VM/resize`) stays while its VM's name is not reserved for another host and its
+    // job is in the VM's line (or was just reserved and is being queued); the worker or a cancel releases
+    // it at the end.
     const vmOf = (n: string) => (n.endsWith('/resize') ? n.slice(0, -'/resize'.length) : n);
     const recorded = names.length ? await this.redis.mget(...names.map((n) => keys.vmHost(this.prefix, region, vmOf(n)))) : [];
     const drop: string[] = [];
     for (const [i, n] of names.entries()) {
-      if (recorded[i] !== host) drop.push(n);
-      else if (n !== vmOf(n)) {
+      if (n !== vmOf(n)) {
         const at = Number((JSON.parse(all[n] ?? '{}') as { at?: unknown }).at ?? 0);
-        if (Date.now() - at > RESIZE_SUBMIT_GRACE_MS && !(await this.hasOps(region, vmOf(n)))) drop.push(n);
-      } else if (listed.has(n)) drop.push(n);
+        const elsewhere = recorded[i] != null && recorded[i] !== host;
+        if (elsewhere || (Date.now() - at > RESIZE_SUBMIT_GRACE_MS && !(await this.hasOps(region, vmOf(n))))) drop.push(n);
+      } else if (recorded[i] !== host || listed.has(n)) drop.push(n);
     }
     return this.sweepNames(region, host, drop);
   }

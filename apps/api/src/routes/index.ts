@@ -9,6 +9,8 @@ import regions from './catalog/regions.ts';
 import live from './health/live.ts';
 import ready from './health/ready.ts';
 import cordonHost from './hosts/cordon.ts';
+import hostDrift from './hosts/drift.ts';
+import cleanDrift from './hosts/drift-clean.ts';
 import uncordonHost from './hosts/uncordon.ts';
 import cancelJob from './jobs/cancel.ts';
 import jobEvents from './jobs/events.ts';
@@ -51,6 +53,8 @@ export const ROUTES: readonly Route[] = [
   images,
   cordonHost,
   uncordonHost,
+  hostDrift,
+  cleanDrift,
   getImages,
   createVm,
   listVms,
