@@ -4,14 +4,17 @@
  * the host itself: `virsh snapshot-list`, `virsh domstate`, the disk's bytes through `qemu-io`. The real
  * guest's revert (a file in the guest) is test/guest/snapshot.int.test.ts.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { hostQueueName, type ProgressData } from '@provisioner/contracts';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../support/host.ts';
 import { type Stack, startStack, waitJob } from '../support/stack.ts';
 
+const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../node_modules/.bin/provisioner');
 const host = inject('loopbackHost');
 const hv = makeHypervisor(host);
 let stack: Stack;
@@ -56,6 +59,17 @@ async function createVm(prefix: string, tags: Record<string, string>): Promise<s
 }
 
 const snap = (vm: string, name: string) => job(`/v1/vms/r1/${vm}/snapshots`, { body: JSON.stringify({ name }) });
+
+/** The installed CLI with the stack's URL and write token, as a user would run it. */
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env = { ...process.env, PROVISIONER_URL: stack.url, PROVISIONER_TOKEN: stack.tokens.write, PROVISIONER_REGION: 'r1' };
+  const child = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d));
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  return new Promise((res) => child.on('close', (code) => res({ code, stdout, stderr })));
+}
 
 async function runningStep(id: string): Promise<{ step: string | null; finished: boolean }> {
   const j = await queue.getJob(id);
@@ -137,6 +151,24 @@ describe('snapshots of a running VM', () => {
     expect(domstate(vm)).toBe('running');
   });
 
+  it('the CLI: snapshot create, list, revert and delete (with --wait), checked on the host', async () => {
+    const made = await cli(['snapshot', 'create', vm, 'from-cli', '--wait']);
+    expect(made.code, made.stderr).toBe(0);
+    expect(snapshotList(vm)).toEqual(['from-cli']);
+    const list = await cli(['snapshot', 'list', vm]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^NAME\s+CREATED\s+STATE\s+TYPE\nfrom-cli\s+\S+\s+running\s+tiny\n$/);
+    expect((await cli(['snapshot', 'revert', vm, 'from-cli', '--wait'])).code).toBe(0);
+    expect(domstate(vm)).toBe('running');
+    expect((await cli(['snapshot', 'delete', vm, 'from-cli', '--wait'])).code).toBe(0);
+    expect(snapshotList(vm)).toEqual([]);
+    // Refused by the API: exit 2 with its message, nothing queued.
+    const bad = await cli(['snapshot', 'revert', vm, 'from-cli']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/snapshot 'from-cli' not found/);
+    expect((await cli(['snapshot', 'create', vm])).code).toBe(2);
+  });
+
   it('SIGKILL of the worker during a snapshot-create: the job ends, with one snapshot of that name and the VM running', async () => {
     let fault = 'no kill landed';
     let name = '';
@@ -169,6 +201,23 @@ describe('snapshots of a running VM', () => {
     expect(list.snapshots.map((s) => s.name)).toContain(name);
     expect(list.snapshots.map((s) => s.name).sort()).toEqual(snapshotList(vm));
   }, 300_000);
+});
+
+describe('a snapshot taken before a resize', () => {
+  it('is refused for revert with 409 (it would shrink the VM), before anything is queued; it can still be deleted', async () => {
+    const vm = await createVm('snz', { owner: 'erin' });
+    expect((await snap(vm, 'small-days')).state).toBe('succeeded');
+    const resized = await job(`/v1/vms/r1/${vm}/resize`, { body: JSON.stringify({ instance_type: 'small', force: true }) });
+    expect(resized.state, JSON.stringify(resized.error)).toBe('succeeded');
+    expect(virsh('dominfo', vm)).toMatch(/Max memory:\s+131072 KiB/);
+    const r = await submit(`/v1/vms/r1/${vm}/snapshots/small-days/revert`);
+    expect(r.status).toBe(409);
+    expect(JSON.stringify(r.body)).toMatch(/instance type tiny.*now small.*shrink/);
+    // Still the resized VM on the host.
+    expect(virsh('dominfo', vm)).toMatch(/Max memory:\s+131072 KiB/);
+    expect((await job(`/v1/vms/r1/${vm}/snapshots/small-days`, { method: 'DELETE' })).state).toBe('succeeded');
+    expect(snapshotList(vm)).toEqual([]);
+  });
 });
 
 describe('snapshots of a stopped VM', () => {
