@@ -12,6 +12,7 @@ import type { Hypervisor } from '@provisioner/libvirt';
 import { DomainNotFoundError } from '@provisioner/libvirt';
 import { keys } from '@provisioner/store';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { main } from '../../apps/cli/src/main.ts';
 import { type ImageServer, makeHypervisor, makeImages, sessionHost, startImageServer, uniqueName } from '../support/host.ts';
 import { type Stack, startStack, waitJob } from '../support/stack.ts';
 
@@ -106,6 +107,23 @@ describe('drift', () => {
         `name-without-vm ${reserved} null`,
       ]),
     );
+    // The CLI shows the same report, and cordons and uncordons.
+    const cli = async (...argv: string[]) => {
+      let out = '';
+      const io = {
+        env: { PROVISIONER_URL: stack.url, PROVISIONER_TOKEN: stack.tokens.admin },
+        stdout: { write: (t: string) => (out += t) },
+        stderr: { write: () => true },
+      };
+      return { code: await main(argv, io), out };
+    };
+    const shown = await cli('hosts', 'drift', 'r1/h1', '--json');
+    expect(shown.code).toBe(0);
+    expect((JSON.parse(shown.out) as Drift).items).toEqual(before.items);
+    expect((await cli('hosts', 'drift', 'h1', '--region', 'r1')).out).toContain(`name-without-vm      ${reserved}`);
+    expect((await cli('hosts', 'cordon', 'h1', '--region', 'r1', '--reason', 'drift')).out).toMatch(/^r1\/h1: cordoned by admin at \S+ \(drift\)\n$/);
+    expect((await cli('hosts', 'uncordon', 'r1/h1')).out).toBe('r1/h1: not cordoned\n');
+    expect((await cli('hosts', 'reboot', 'r1/h1')).code).toBe(2);
     // Non-admin tokens see none of it.
     expect((await stack.fetch('/v1/regions/r1/hosts/h1/drift', { token: stack.tokens.write })).status).toBe(403);
     expect((await stack.fetch('/v1/regions/r1/hosts/h1/drift/clean', { method: 'POST', token: stack.tokens.write })).status).toBe(403);
