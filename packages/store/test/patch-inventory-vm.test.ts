@@ -57,11 +57,11 @@ describe('patchInventoryVm', () => {
     expect((await store.entry('r1', 'h2'))?.vms).toEqual([]);
   });
 
-  it('reads entries written before addresses and guest existed with their defaults, and an empty address list stays a list through a patch', async () => {
+  it('reads entries written before addresses, guest and snapshots existed with their defaults, and empty lists stay lists through a patch', async () => {
     const store = new InventoryStore(env.redis, env.prefix);
-    const { addresses: _a, guest: _g, ...old } = vm('old');
+    const { addresses: _a, guest: _g, snapshots: _s, ...old } = vm('old');
     await env.redis.set(keys.inventory(env.prefix, 'r1', 'h3'), JSON.stringify(entry('h3', [old as InventoryVm])));
-    expect((await store.entry('r1', 'h3'))?.vms[0]).toEqual({ ...old, addresses: [], guest: GUEST_UNKNOWN });
+    expect((await store.entry('r1', 'h3'))?.vms[0]).toEqual({ ...old, addresses: [], guest: GUEST_UNKNOWN, snapshots: [] });
     const ready = { ...vm('new'), addresses: [{ ip: '10.0.0.5', family: 'ipv4' as const, mac: null, source: 'agent' as const }] };
     await store.patchVm('r1', 'h3', 'new', { ...ready, guest: { agent: 'connected', cloud_init: 'done', ready: true, ready_at: 'then' } });
     // The patch script re-encodes the other VMs with Redis' cjson, which writes [] as {}.
@@ -72,6 +72,7 @@ describe('patchInventoryVm', () => {
       ['new', 1, true],
       ['other', 0, false],
     ]);
+    expect(vms.map((v) => v.snapshots)).toEqual([[], [], []]);
     expect(vms.every((v) => Array.isArray(v.addresses))).toBe(true);
     expect(vms[1]?.guest).toEqual({ agent: 'connected', cloud_init: 'done', ready: true, ready_at: 'then' });
   });
