@@ -216,6 +216,24 @@ describe('resize', () => {
     for (const vm of [name, ...creates]) if ((await view(vm)).vm_name) await deleteVm(vm);
   });
 
+  it('cancels a running resize during its graceful stop: the wait is ended, the job canceled, the VM runs on unchanged', async () => {
+    const name = await createVm();
+    const r = await post(`/v1/vms/r1/${name}/resize`, { instance_type: 'medium', timeout_ms: 20_000 });
+    expect(r.status).toBe(202);
+    // The blank guest ignores the shutdown request: the stop step counts down for 20 s.
+    await expect
+      .poll(async () => ((await (await stack.fetch(`/v1/jobs/${r.body.id}`)).json()) as { step: string | null }).step, { timeout: 15_000 })
+      .toBe('stop');
+    const c = await stack.fetch(`/v1/jobs/${r.body.id}/cancel`, { method: 'POST' });
+    expect(c.status).toBe(202);
+    const job = await waitJob(stack, r.body.id);
+    expect(job.state).toBe('canceled');
+    await expect.poll(async () => (await onHost(name)).state, { timeout: 15_000 }).toBe('running');
+    expect(await onHost(name)).toEqual({ cpus: 1, maxMemKiB: 64 * 1024, state: 'running', diskBytes: 256 * MiB });
+    await expect.poll(pendingVcpus).toBe(0);
+    await deleteVm(name);
+  });
+
   it('cancels a resize while it waits its turn: it never runs, its room is given back', async () => {
     const name = await createVm();
     // A graceful stop of a blank disk waits its whole timeout: the resize queues behind it.
