@@ -5,6 +5,7 @@ import {
   ensureImageArgv,
   listDomainsArgv,
   powerOffArgv,
+  resizeArgv,
   setTagsArgv,
   shutdownArgv,
   startArgv,
@@ -20,6 +21,29 @@ describe('argv builders', () => {
     expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
     expect(argv.slice(3)).toEqual(['start', URI, 'amber-otter']);
     expect(argv[2]).not.toContain('amber-otter');
+  });
+
+  it('resize: a constant script, memory in KiB, metadata XML only as an argument; bad sizes and paths refused', () => {
+    const meta = '<domain xmlns="https://provisioner.dev/xmlns/domain/1"><instance-type>a\'; rm -rf /</instance-type></domain>';
+    const a = resizeArgv(URI, 'amber-otter', 2, 192, '/d/amber-otter.qcow2', 768 * 1024 * 1024, 'https://provisioner.dev/xmlns/domain/1', meta);
+    const b = resizeArgv(URI, 'other', 1, 64, '/d/other.qcow2', 1, 'ns', '<x/>');
+    expect(a[2]).toBe(b[2]);
+    expect(a.slice(3)).toEqual([
+      'resize',
+      URI,
+      'amber-otter',
+      '2',
+      String(192 * 1024),
+      '/d/amber-otter.qcow2',
+      String(768 * 1024 * 1024),
+      'https://provisioner.dev/xmlns/domain/1',
+      meta,
+    ]);
+    expect(a[2]).not.toContain('rm -rf');
+    expect(() => resizeArgv(URI, 'vm', 0, 64, '/d/vm.qcow2', 1, 'ns', '<x/>')).toThrow(InvalidArgumentError);
+    expect(() => resizeArgv(URI, 'vm', 1, 64.5, '/d/vm.qcow2', 1, 'ns', '<x/>')).toThrow(InvalidArgumentError);
+    expect(() => resizeArgv(URI, 'vm', 1, 64, '../vm.qcow2', 1, 'ns', '<x/>')).toThrow(InvalidArgumentError);
+    expect(() => resizeArgv(URI, 'Bad Name', 1, 64, '/d/vm.qcow2', 1, 'ns', '<x/>')).toThrow(InvalidArgumentError);
   });
 
   it('keep the ensure-image script constant whatever the image', () => {
