@@ -48,7 +48,16 @@ function watchConsole(path: string): { done: Promise<{ line: CloudInitFinished; 
       if (line) return { line, seenMs: Date.now() };
       await sleep(100);
     }
-    throw new Error(`no cloud-init "finished" line in ${path}${stopped ? ' (stopped)' : ` within ${BOOT_BUDGET_MS / 1000} s`}`);
+    // The console's end says where the guest got stuck (the VM is removed right after).
+    let tail = '';
+    try {
+      tail = readFileSync(path, 'latin1').slice(-600).replace(/\r/g, '');
+    } catch {
+      tail = '(no console log)';
+    }
+    throw new Error(
+      `no cloud-init "finished" line in ${path}${stopped ? ' (stopped)' : ` within ${BOOT_BUDGET_MS / 1000} s`}; the console ends: ${JSON.stringify(tail)}`,
+    );
   })();
   done.catch(() => undefined);
   return {
@@ -208,6 +217,9 @@ async function run(ctx: BenchContext) {
     for (const name of made) await hv.undefine(name).catch(() => undefined);
     await stack.stop();
     keptCache = removeOwnCacheEntries(ctx.host.images_dir, ctx.host.disks_dir, cacheBefore);
+    // The cache's record of which versions the row's image name had (a directory of its own, one level
+    // deeper than cacheListing looks); the name is this run's alone.
+    sh('rm -rf -- "$1/versions/$2"', ctx.host.images_dir, imageName);
     await hv.close();
     await served.server.close();
     execFileSync('rm', ['-rf', '--', keys.privateKeyPath.replace(/\/[^/]+$/, '')]);
