@@ -90,7 +90,8 @@ describe('job history under background load', () => {
         await new Promise((r) => setTimeout(r, 100));
         const ready = (await (await stack.fetch('/ready')).json()) as { hosts: Array<{ host: string; observed_at: string | null; status: string }> };
         const h1 = ready.hosts.find((h) => h.host === 'h1');
-        expect(h1?.status).toBe('ok');
+        // Listed, never failing (a listing may outlast three 100 ms periods on a loaded machine: `stale`).
+        expect(['ok', 'stale']).toContain(h1?.status);
         observed = h1?.observed_at ?? '';
       }
       expect(observed > afterRefreshes).toBe(true);
