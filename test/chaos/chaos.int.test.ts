@@ -134,6 +134,45 @@ async function runningStep(id: string): Promise<{ step: string | null; finished:
   return { step: running, finished: Boolean(job?.finishedOn) };
 }
 
+/**
+ * Submits a day-2 operation on `name`, SIGKILLs the worker running it once it reaches step `target`, checks
+ * right after the kill (before any worker picks the job up again) that the VM is the same domain with its
+ * disk, starts a new worker and waits for the job's end.
+ */
+async function killDuring(
+  op: 'rebuild' | 'resize',
+  name: string,
+  body: object,
+  steps: readonly string[],
+  target: string,
+  uuid: string,
+): Promise<{ end: JobBody; fault: string }> {
+  const r = await stack.fetch(`/v1/vms/r1/${name}/${op}`, { method: 'POST', body: JSON.stringify(body) });
+  expect(r.status).toBe(202);
+  const job = (await r.json()) as JobBody;
+  let fault = `no kill: the ${op} ended before ${target}`;
+  await until(
+    `${op} ${job.id} to reach ${target}`,
+    async () => {
+      const s = await runningStep(job.id);
+      return s.finished || (s.step !== null && steps.indexOf(s.step) >= steps.indexOf(target));
+    },
+    30_000,
+    2,
+  );
+  const line = stack.logs.findLast((l) => l.includes(job.id) && l.includes('job started'));
+  const runner = line ? stack.workers[Number(/^\[worker(\d+)\]/.exec(line)?.[1] ?? -1)] : undefined;
+  if (runner && !(await runningStep(job.id)).finished) {
+    runner.kill('SIGKILL');
+    fault = `SIGKILL during ${(await runningStep(job.id)).step ?? target}`;
+    await until('the worker to die', () => runner.signalCode === 'SIGKILL', 5000);
+    expect((await hv.getDomain(name)).uuid, fault).toBe(uuid);
+    expect(existsSync(hv.paths(name).disk), fault).toBe(true);
+    await stack.startWorker();
+  }
+  return { end: (await waitJob(stack, job.id, 120_000)) as unknown as JobBody, fault };
+}
+
 async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 30_000, every = 20): Promise<void> {
   const end = Date.now() + ms;
   while (!(await ok())) {
@@ -232,31 +271,7 @@ describe('chaos', () => {
         expect((await waitJob(stack, created.id, 60_000)).state).toBe('succeeded');
         const uuid = (await hv.getDomain(name)).uuid;
         // Graceful stop (the blank guest ignores it): the stop step lasts stop_timeout_ms, long enough to hit.
-        const r = await stack.fetch(`/v1/vms/r1/${name}/rebuild`, { method: 'POST', body: JSON.stringify({ image: otherImage }) });
-        expect(r.status).toBe(202);
-        const job = (await r.json()) as JobBody;
-        let fault = `no kill: the rebuild ended before ${target}`;
-        await until(
-          `rebuild ${job.id} to reach ${target}`,
-          async () => {
-            const s = await runningStep(job.id);
-            return s.finished || (s.step !== null && steps.indexOf(s.step) >= steps.indexOf(target));
-          },
-          30_000,
-          2,
-        );
-        const line = stack.logs.findLast((l) => l.includes(job.id) && l.includes('job started'));
-        const runner = line ? stack.workers[Number(/^\[worker(\d+)\]/.exec(line)?.[1] ?? -1)] : undefined;
-        if (runner && !(await runningStep(job.id)).finished) {
-          runner.kill('SIGKILL');
-          fault = `SIGKILL during ${(await runningStep(job.id)).step ?? target}`;
-          await until('the worker to die', () => runner.signalCode === 'SIGKILL', 5000);
-          // Right after the kill, before any worker picks the job up again: never without a disk.
-          expect((await hv.getDomain(name)).uuid, fault).toBe(uuid);
-          expect(existsSync(hv.paths(name).disk), fault).toBe(true);
-          await stack.startWorker();
-        }
-        const end = (await waitJob(stack, job.id, 120_000)) as unknown as JobBody;
+        const { end, fault } = await killDuring('rebuild', name, { image: otherImage }, steps, target, uuid);
         rows.push({
           scenario: '8 SIGKILL worker during rebuild',
           run: i + 1,
@@ -292,31 +307,7 @@ describe('chaos', () => {
         const uuid = (await hv.getDomain(name)).uuid;
         // tiny → small: memory 64 → 128 MiB, disk 256 → 512 MiB. The graceful stop of the blank guest lasts
         // stop_timeout_ms, long enough to hit; the resize and start steps are hit when the kill is quick enough.
-        const r = await stack.fetch(`/v1/vms/r1/${name}/resize`, { method: 'POST', body: JSON.stringify({ instance_type: 'small' }) });
-        expect(r.status).toBe(202);
-        const job = (await r.json()) as JobBody;
-        let fault = `no kill: the resize ended before ${target}`;
-        await until(
-          `resize ${job.id} to reach ${target}`,
-          async () => {
-            const s = await runningStep(job.id);
-            return s.finished || (s.step !== null && steps.indexOf(s.step) >= steps.indexOf(target));
-          },
-          30_000,
-          2,
-        );
-        const line = stack.logs.findLast((l) => l.includes(job.id) && l.includes('job started'));
-        const runner = line ? stack.workers[Number(/^\[worker(\d+)\]/.exec(line)?.[1] ?? -1)] : undefined;
-        if (runner && !(await runningStep(job.id)).finished) {
-          runner.kill('SIGKILL');
-          fault = `SIGKILL during ${(await runningStep(job.id)).step ?? target}`;
-          await until('the worker to die', () => runner.signalCode === 'SIGKILL', 5000);
-          // Right after the kill, before any worker picks the job up again: the same domain, with its disk.
-          expect((await hv.getDomain(name)).uuid, fault).toBe(uuid);
-          expect(existsSync(hv.paths(name).disk), fault).toBe(true);
-          await stack.startWorker();
-        }
-        const end = (await waitJob(stack, job.id, 120_000)) as unknown as JobBody;
+        const { end, fault } = await killDuring('resize', name, { instance_type: 'small' }, steps, target, uuid);
         rows.push({
           scenario: '9 SIGKILL worker during resize',
           run: i + 1,
