@@ -190,3 +190,43 @@ describe('serial console', () => {
     });
   });
 });
+
+describe('the guest-status script, run by sh here with a virsh that records when it runs', () => {
+  it('asks at most 8 VMs at once, and still reports every VM in order', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'guest-status-'));
+    try {
+      // Each call logs its start and end (ns) and takes 50 ms; domstate says running, domifaddr nothing.
+      writeFileSync(
+        join(dir, 'virsh'),
+        `#!/bin/sh\necho "s $(date +%s%N)" >>"${dir}/log"\nsleep 0.05\ncase "$*" in *domstate*) echo running ;; esac\necho "e $(date +%s%N)" >>"${dir}/log"\n`,
+        { mode: 0o755 },
+      );
+      const names = Array.from({ length: 20 }, (_, i) => `vm-${i}`);
+      const B = 'c'.repeat(32);
+      const [cmd, ...args] = guestStatusArgv(
+        'qemu:///system',
+        B,
+        names.map((name) => ({ name, agent: false })),
+        2,
+      );
+      const out = execFileSync(cmd as string, args, { encoding: 'utf8', env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+      expect([...parseGuestStatus(out, B).keys()]).toEqual(names);
+      const events = readFileSync(join(dir, 'log'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '))
+        .map(([k, t]) => [BigInt(t ?? '0'), k === 's' ? 1 : -1] as const)
+        .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
+      let now = 0;
+      let most = 0;
+      for (const [, d] of events) {
+        now += d;
+        most = Math.max(most, now);
+      }
+      expect(events.length).toBe(20 * 3 * 2); // domstate, lease and arp for each VM
+      expect(most).toBeLessThanOrEqual(8);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
