@@ -51,9 +51,7 @@ async function jobIds(name: string): Promise<string[]> {
 /** Waits for the page's job panel to say the job ended, and returns what it shows. */
 async function jobEnds(page: Page) {
   const panel = page.locator('[data-job]');
-  await page.waitForFunction("['succeeded', 'failed', 'canceled'].includes(document.querySelector('[data-job]')?.dataset.state ?? '')", null, {
-    timeout: 90_000,
-  });
+  await page.locator(['succeeded', 'failed', 'canceled'].map((st) => `[data-job][data-state="${st}"]`).join(', ')).waitFor({ timeout: 90_000 });
   return {
     state: await panel.getAttribute('data-state'),
     progress: await panel.locator('progress').evaluate((p) => (p as unknown as { value: number }).value),
@@ -150,7 +148,7 @@ describe('the VM page in a browser', () => {
     await expect(page.locator('#tags').inputValue()).resolves.toContain(SCRIPT_TAG);
     expect(await page.content()).toContain('&lt;script&gt;window.__pwned=1&lt;/script&gt;');
     expect(await page.locator('script').count()).toBe(1);
-    expect(await page.evaluate('window.__pwned')).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as Record<string, unknown>).__pwned)).toBeUndefined();
     await page.screenshot({ path: join(SHOTS, 'ui-vm.png'), fullPage: true });
     await page.close();
   });
@@ -230,7 +228,10 @@ describe('the VM page in a browser', () => {
     const page = await signIn(context, stack.tokens.admin);
     for (const path of ['/ui/vms', `/ui/vms/r1/${vm}`, '/ui/vms/new']) {
       await page.goto(`${stack.url}${path}`);
-      expect(await page.evaluate<number>('document.documentElement.scrollWidth'), path).toBeLessThanOrEqual(390);
+      expect(
+        await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth),
+        path,
+      ).toBeLessThanOrEqual(390);
     }
     await context.close();
   });
