@@ -25,6 +25,7 @@ const image = uniqueName('blank');
 const vm = uniqueName('ui');
 const bobVm = uniqueName('bob');
 const ownerToken = `owner-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+const limitedToken = `limited-${Math.random().toString(36).slice(2)}-${Date.now()}`;
 /** Shown as text wherever tags are; if it ever ran, it would set window.__pwned. */
 const SCRIPT_TAG = '<script>window.__pwned=1</script>';
 
@@ -65,7 +66,10 @@ beforeAll(async () => {
   stack = await startStack({
     host,
     images: { [image]: { url: images.url('blank.qcow2') } },
-    moreTokens: [{ name: 'alice', token: ownerToken, scopes: ['read', 'write'], owner: 'alice' }],
+    moreTokens: [
+      { name: 'alice', token: ownerToken, scopes: ['read', 'write'], owner: 'alice' },
+      { name: 'limited', token: limitedToken, scopes: ['read'], rate_limit: { requests: 3, per_seconds: 600 } },
+    ],
   });
   browser = await launchBrowser();
   admin = await offlineContext(browser, external, { width: 1000, height: 760 });
@@ -220,6 +224,17 @@ describe('the VM page in a browser', () => {
     expect(await page.locator(`tr[data-vm="${bobVm}"]`).count()).toBe(0);
     const res = await page.goto(`${stack.url}/ui/vms/r1/${bobVm}`);
     expect(res?.status()).toBe(404);
+    await context.close();
+  });
+
+  it('counts a rate-limited token’s pages against its own limit', async () => {
+    const context = await offlineContext(browser, external);
+    const page = await signIn(context, limitedToken);
+    // The sign-in's redirect was the first page; two more pass, the next is refused.
+    for (let i = 0; i < 2; i++) expect((await page.request.get(`${stack.url}/ui/vms`)).status()).toBe(200);
+    const refused = await page.request.get(`${stack.url}/ui/vms`);
+    expect(refused.status()).toBe(429);
+    expect(Number(refused.headers()['retry-after'])).toBeGreaterThan(0);
     await context.close();
   });
 

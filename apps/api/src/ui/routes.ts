@@ -14,6 +14,7 @@ import { sameOrigin } from '../admin/routes.ts';
 import { Sessions } from '../admin/session.ts';
 import type { AppEnv, Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
+import { rateLimit } from '../limits.ts';
 import { hasScope } from '../middleware.ts';
 import { InnerApi } from './api.ts';
 import { assetRoutes } from './assets.ts';
@@ -86,6 +87,9 @@ function refuse(c: Context<UiEnv>, status: 403, message: string): Response {
 export function uiRoutes(s: Services): Hono<AppEnv> {
   const r = new Hono<UiEnv>();
   const deps: UiDeps = { s, api: new InnerApi(s), sessions: new Sessions(s.redis, s.config, 'ui') };
+  // The token's own rate limit counts its requests to /ui too (one per page or action; the API routes
+  // a page calls in-process are not counted again).
+  const limiter = rateLimit(s.redis, s.config.queue_prefix);
 
   r.use(`${UI_PATH}/*`, async (c, next) => {
     pageHeaders(c);
@@ -106,6 +110,7 @@ export function uiRoutes(s: Services): Hono<AppEnv> {
         }
         c.set('session', { id: id ?? '', ...found });
         c.set('caller', found.caller);
+        await limiter(c as unknown as Context<AppEnv>, async () => undefined);
         if (c.req.method === 'POST') {
           const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
           if (!csrfMatches(field(form, 'csrf'), found.csrf))

@@ -4,8 +4,10 @@
  * ones too (they see their VMs only). The session cookie is the page's own: Path=/ui, HttpOnly,
  * SameSite=Strict, Secure behind https. Signing out is a POST with the session's CSRF token.
  */
+import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { SESSION_TTL_SECONDS } from '../../admin/session.ts';
+import type { AppEnv } from '../../context.ts';
 import { hasScope, identify } from '../../middleware.ts';
 import { defineUiRoute, field, UI_COOKIE, UI_PATH } from '../context.ts';
 import { html } from '../html.ts';
@@ -46,7 +48,7 @@ export const loginPost = defineUiRoute({
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const token = field(form, 'token').trim();
     const found = token ? identify(ui.s.config, token) : null;
-    const wait = token ? await ui.s.throttle.attempt(c as never, found?.digest ?? null) : null;
+    const wait = token ? await ui.s.throttle.attempt(c as unknown as Context<AppEnv>, found?.digest ?? null) : null;
     if (wait !== null) {
       c.header('Retry-After', String(wait));
       return c.html(loginPage(`Too many failed sign-ins from this address; try again in ${wait} s.`), 429);
