@@ -177,6 +177,46 @@ describe('the VM page in a browser', () => {
     await page.close();
   });
 
+  it('edits tags, filters the list, and takes, reverts and deletes a snapshot from the VM page', async () => {
+    const page = await admin.newPage();
+    await page.goto(`${stack.url}/ui/vms/r1/${vm}`);
+    await page.fill('#tags', `owner=alice\nnote=${SCRIPT_TAG}\nstage=test`);
+    await Promise.all([page.waitForURL(/\?job=job_/), page.click('form[action$="/tags"] button')]);
+    expect((await jobEnds(page)).state).toBe('succeeded');
+    expect(((await (await stack.fetch(`/v1/vms/r1/${vm}`)).json()) as { tags: Record<string, string> }).tags).toEqual({
+      owner: 'alice',
+      note: SCRIPT_TAG,
+      stage: 'test',
+    });
+    // A line that is not key=value is refused with its line named, and nothing is queued.
+    const before = await jobIds(vm);
+    await page.goto(`${stack.url}/ui/vms/r1/${vm}`);
+    await page.fill('#tags', 'owner=alice\nno equals sign');
+    await page.click('form[action$="/tags"] button');
+    await page.getByText('tags: line 2 is not key=value').waitFor();
+    expect(await jobIds(vm)).toEqual(before);
+
+    // Filters: state, tag and name.
+    await page.goto(`${stack.url}/ui/vms?state=shut+off&tag=stage%3Dtest`);
+    expect(await page.locator('tr[data-vm]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-vm')))).toEqual([vm]);
+    await page.goto(`${stack.url}/ui/vms?state=running&name=${bobVm.slice(0, 6)}`);
+    expect(await page.locator('tr[data-vm]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-vm')))).toEqual([bobVm]);
+
+    // Snapshots: take one, revert to it, delete it.
+    await page.goto(`${stack.url}/ui/vms/r1/${vm}`);
+    await page.fill('form[action$="/snapshots"] input[name="name"]', 'before');
+    await Promise.all([page.waitForURL(/\?job=job_/), page.click('form[action$="/snapshots"] button')]);
+    expect((await jobEnds(page)).state).toBe('succeeded');
+    await page.goto(`${stack.url}/ui/vms/r1/${vm}`);
+    await Promise.all([page.waitForURL(/\?job=job_/), page.click('form[action$="/snapshots/before/revert"] button')]);
+    expect((await jobEnds(page)).state).toBe('succeeded');
+    await page.goto(`${stack.url}/ui/vms/r1/${vm}`);
+    await Promise.all([page.waitForURL(/\?job=job_/), page.click('form[action$="/snapshots/before/delete"] button')]);
+    expect((await jobEnds(page)).state).toBe('succeeded');
+    expect(((await (await stack.fetch(`/v1/vms/r1/${vm}/snapshots`)).json()) as { snapshots: unknown[] }).snapshots).toEqual([]);
+    await page.close();
+  });
+
   it('a read-only token sees no action buttons, and its POSTs (with its own valid CSRF token) are refused', async () => {
     const context = await offlineContext(browser, external);
     const page = await signIn(context, stack.tokens.read);
@@ -211,6 +251,11 @@ describe('the VM page in a browser', () => {
     expect(await post({ csrf }, 'http://attacker.example')).toBe(403);
     expect(await post({ csrf }, null)).toBe(403);
     expect(await jobIds(vm)).toEqual(before);
+    // Without the session cookie: pages send to the sign-in form, the event relay and state answer 401.
+    const bare = (path: string) => fetch(`${stack.url}${path}`, { redirect: 'manual' });
+    expect((await bare(`/ui/vms/r1/${vm}`)).headers.get('location')).toBe('/ui/login');
+    expect((await bare(`/ui/jobs/${before[0]}/events`)).status).toBe(401);
+    expect((await bare(`/ui/vms/r1/${vm}/state`)).status).toBe(401);
     // The same form with the session's token from this origin is accepted (what the refusals above lack).
     expect(await post({ csrf }, stack.url)).toBe(303);
     expect((await jobIds(vm)).length).toBe(before.length + 1);
