@@ -44,10 +44,12 @@ function followJob(panel) {
     });
   }
   source.addEventListener('error', (e) => {
-    // A named `error` event from the relay (the stream broke), or the connection closed: read the page again to see the outcome.
+    // A named `error` event: the relay says the stream broke; show it and stop. A dropped connection
+    // (no data) is retried by EventSource itself, which starts again with a `snapshot`.
+    if (!e.data) return;
     source.close();
     const err = panel.querySelector('[data-job-error]');
-    if (err && e.data) err.textContent = JSON.parse(e.data).message;
+    if (err) err.textContent = JSON.parse(e.data).message;
   });
 }
 
