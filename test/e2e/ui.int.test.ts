@@ -93,6 +93,7 @@ afterAll(async () => {
 
 describe('the VM page in a browser', () => {
   it('sends to the sign-in form without a session; signing in sets its own strict cookie; pages carry a strict CSP', async () => {
+    for (const path of ['/ui', '/ui/']) expect((await fetch(`${stack.url}${path}`, { redirect: 'manual' })).headers.get('location'), path).toBe('/ui/vms');
     const page = await admin.newPage();
     await page.goto(`${stack.url}/ui/vms`);
     expect(new URL(page.url()).pathname).toBe('/ui/login');

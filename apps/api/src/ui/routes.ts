@@ -97,6 +97,7 @@ export function uiRoutes(s: Services): Hono<AppEnv> {
   });
   r.route('/', assetRoutes());
   r.get(UI_PATH, (c) => c.redirect(`${UI_PATH}/vms`, 303));
+  r.get(`${UI_PATH}/`, (c) => c.redirect(`${UI_PATH}/vms`, 303));
 
   for (const route of UI_ROUTES) {
     r.on(route.method.toUpperCase(), route.path, async (c) => {
