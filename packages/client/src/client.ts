@@ -16,11 +16,13 @@ import type {
   CreateInput,
   Deliveries,
   EndpointInput,
+  Health,
   HostCordonView,
   HostDrift,
   Images,
   JobPage,
   JobView,
+  Ready,
   RebootInput,
   RebuildInput,
   Redelivery,
@@ -208,12 +210,12 @@ export class Client {
   // ---- Health and catalog. ----
 
   /** `GET /health`: the API process is up. */
-  health(o?: CallOptions): Promise<{ status: 'healthy' }> {
+  health(o?: CallOptions): Promise<Health> {
     return this.get('/health', o);
   }
 
   /** `GET /ready`: Redis and the hosts as the API sees them (503 is thrown as ApiError after the retries). */
-  ready(o?: CallOptions): Promise<{ status: 'ready'; redis: 'ok'; hosts: Array<Record<string, unknown>> }> {
+  ready(o?: CallOptions): Promise<Ready> {
     return this.get('/ready', o);
   }
 

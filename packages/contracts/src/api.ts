@@ -255,6 +255,22 @@ export const RotatedSecret = z.object({ id: z.string(), secret: WebhookSecret })
 /** POST /v1/jobs/{id}/deliveries/{delivery}/redeliver. */
 export const Redelivery = z.object({ job_id: z.string(), delivery_id: z.string(), state: z.literal('queued'), links: z.object({ deliveries: z.string() }) });
 
+// Health (no token).
+
+export const Health = z.object({ status: z.literal('healthy') });
+
+/** `unknown`: never listed yet; `unreachable`: its last listing failed; `stale`: no listing for three refresh periods. */
+export const HOST_READINESS = ['ok', 'unreachable', 'stale', 'unknown'] as const;
+export const ReadyHost = z.object({
+  region: z.string(),
+  host: z.string(),
+  status: z.enum(HOST_READINESS).meta({
+    description: '`ok`; `unreachable` (its last listing failed); `stale` (not listed for three refresh periods); `unknown` (never listed yet)',
+  }),
+  observed_at: z.string().nullable().meta({ description: 'When the host was last listed' }),
+});
+export const Ready = z.object({ status: z.literal('ready'), redis: z.literal('ok'), hosts: z.array(ReadyHost) });
+
 // ---- Request bodies. ----
 
 /**
@@ -336,6 +352,9 @@ export const CordonBody = z.strictObject({
 
 // ---- Types of the answers (what a client reads) and of the bodies (what it may send). ----
 
+export type Health = z.infer<typeof Health>;
+export type Ready = z.infer<typeof Ready>;
+export type ReadyHost = z.infer<typeof ReadyHost>;
 export type StepView = z.infer<typeof StepView>;
 export type JobError = z.infer<typeof JobError>;
 export type JobView = z.infer<typeof JobView>;
