@@ -98,8 +98,11 @@ export type JobEvent =
   | { event: 'error'; id: string | null; error: { code: string; message: string; request_id?: string } };
 
 export interface WaitOptions extends CallOptions {
-  /** Called with each view of the job seen, and how it was seen. */
-  onUpdate?: (job: JobView, via: 'sse' | 'poll') => void;
+  /**
+   * Called with each view of the job seen, and how: `start` (the job it starts from, as given or read
+   * first), `sse` (an event of its stream) or `poll` (a read of the job).
+   */
+  onUpdate?: (job: JobView, via: 'start' | 'sse' | 'poll') => void;
   /** Follow the event stream (default true); false polls from the start. */
   sse?: boolean;
   /** Between two reads of the job when polling (default 1000 ms). */
@@ -350,7 +353,7 @@ export class Client {
       view = v;
       o.onUpdate?.(v, via);
     };
-    o.onUpdate?.(view, 'poll');
+    o.onUpdate?.(view, 'start');
     let sse = o.sse !== false;
     for (let round = 0; !isTerminal(view.state); round++) {
       if (sse) {

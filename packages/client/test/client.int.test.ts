@@ -88,7 +88,7 @@ describe('the chat bot’s flow: create, wait, list by owner, delete', () => {
     const job = await client.createVm({ vm_name: name, region_name: 'r1', instance_type: 'tiny', image, tags: { owner, via: 'chat' } });
     expect(job).toMatchObject({ kind: 'create', state: 'queued', target: { region: 'r1', vm_name: name } });
 
-    const via: Array<'sse' | 'poll'> = [];
+    const via: Array<'start' | 'sse' | 'poll'> = [];
     const steps = new Set<string>();
     const done = await client.waitForJob(job, {
       onUpdate: (v, how) => {
@@ -98,6 +98,7 @@ describe('the chat bot’s flow: create, wait, list by owner, delete', () => {
     });
     expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
     // The first call reports the job as given; everything after came from the stream.
+    expect(via[0]).toBe('start');
     expect(via.slice(1).length).toBeGreaterThan(0);
     expect(via.slice(1).every((h) => h === 'sse')).toBe(true);
     expect(steps.has('define') || steps.has('start') || steps.has('fetch-image')).toBe(true);
@@ -127,13 +128,15 @@ describe('waiting without the event stream', () => {
     const client = writer(p.url);
     const name = uniqueName('cl');
     made.push(name);
-    const via: Array<'sse' | 'poll'> = [];
+    const via: Array<'start' | 'sse' | 'poll'> = [];
     const done = await client.waitForJob(await client.createVm({ vm_name: name, region_name: 'r1', instance_type: 'tiny', image }), {
       pollIntervalMs: 200,
       onUpdate: (_v, how) => via.push(how),
     });
     expect(done.state, JSON.stringify(done.error)).toBe('succeeded');
-    expect(via.every((h) => h === 'poll')).toBe(true);
+    expect(via[0]).toBe('start');
+    expect(via.slice(1).length).toBeGreaterThan(0);
+    expect(via.slice(1).every((h) => h === 'poll')).toBe(true);
     const events = p.seen.filter((s) => s.path.endsWith('/events'));
     expect(events).toHaveLength(1);
     expect(p.seen.filter((s) => s.method === 'GET' && s.path === `/v1/jobs/${done.id}`).length).toBeGreaterThanOrEqual(1);
@@ -144,10 +147,10 @@ describe('waiting without the event stream', () => {
       res.writeHead(200, { 'content-type': 'text/html' }).end('<p>portal login</p>');
       return true;
     });
-    const viaQ: Array<'sse' | 'poll'> = [];
+    const viaQ: Array<'start' | 'sse' | 'poll'> = [];
     const deleted = await writer(q.url).waitForJob(await writer(q.url).deleteVm('r1', name), { pollIntervalMs: 200, onUpdate: (_v, how) => viaQ.push(how) });
     expect(deleted.state).toBe('succeeded');
-    expect(viaQ.every((h) => h === 'poll')).toBe(true);
+    expect(viaQ.slice(1).every((h) => h === 'poll')).toBe(true);
     expect(q.seen.filter((s) => s.path.endsWith('/events'))).toHaveLength(1);
   });
 });
