@@ -119,7 +119,7 @@ describe('the chat bot’s flow: create, wait, list by owner, delete', () => {
 });
 
 describe('waiting without the event stream', () => {
-  it('polls the job when a proxy refuses its event stream, and tries the stream only once', async () => {
+  it('polls the job when a proxy refuses its event stream (trying it only once), and opens a new stream when one is cut short', async () => {
     const p = await proxy((req, res) => {
       if (!req.url?.endsWith('/events')) return false;
       res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>502 Bad Gateway</h1>');
@@ -140,6 +140,28 @@ describe('waiting without the event stream', () => {
     const events = p.seen.filter((s) => s.path.endsWith('/events'));
     expect(events).toHaveLength(1);
     expect(p.seen.filter((s) => s.method === 'GET' && s.path === `/v1/jobs/${done.id}`).length).toBeGreaterThanOrEqual(1);
+
+    // A stream cut short after its first event (an idle timeout in a proxy) is followed by a read and a new stream.
+    const cut = await proxy((req, res) => {
+      if (!req.url?.endsWith('/events')) return false;
+      const target = new URL(stack.url);
+      const up = request({ host: target.hostname, port: target.port, method: 'GET', path: req.url, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.once('data', (d: Buffer) => {
+          res.end(d);
+          up.destroy();
+        });
+      });
+      up.end();
+      return true;
+    });
+    const viaCut: Array<'start' | 'sse' | 'poll'> = [];
+    // A reboot waits out the guest's shutdown timeout (this image has no guest to answer): several streams.
+    const rebooted = await writer(cut.url).waitForJob(await writer(cut.url).rebootVm('r1', name), { onUpdate: (_v, how) => viaCut.push(how) });
+    expect(rebooted.state, JSON.stringify(rebooted.error)).toBe('succeeded');
+    expect(viaCut).toContain('sse');
+    expect(viaCut).toContain('poll');
+    expect(cut.seen.filter((s) => s.path.endsWith('/events')).length).toBeGreaterThanOrEqual(2);
 
     // And a stream that is not one (a proxy answering 200 with a page) is refused the same way.
     const q = await proxy((req, res) => {
