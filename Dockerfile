@@ -13,6 +13,7 @@ COPY package.json package-lock.json ./
 COPY packages/libvirt/package.json packages/libvirt/
 COPY packages/contracts/package.json packages/contracts/
 COPY packages/store/package.json packages/store/
+COPY packages/client/package.json packages/client/
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY apps/cli/package.json apps/cli/

@@ -2,18 +2,10 @@
  * Per-job webhooks: a mutating request may name a `webhook_url`; its outcome is POSTed there, signed
  * with the submitting token's `webhook_secret`. The job keeps the URL and the token's name only.
  */
-import { WebhookUrlSchema } from '@provisioner/contracts';
 import type { Context } from 'hono';
-import { z } from 'zod';
 import { type Requester, requester } from './caller.ts';
 import type { AppEnv, Services } from './context.ts';
 import { ApiError } from './errors.ts';
-
-/**
- * The body of operations that take no other field (start, delete): only the optional callback. Strict,
- * like every body it is extended into: an unknown field is a 422 naming it.
- */
-export const CallbackBody = z.strictObject({ webhook_url: WebhookUrlSchema.optional() });
 
 /** The requester, with the callback URL when one is given; 422 when the token has nothing to sign with. */
 export function withCallback(s: Services, c: Context<AppEnv>, url: string | null | undefined): Requester {

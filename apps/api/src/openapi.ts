@@ -3,12 +3,13 @@
  * each route's schemas, its success answers, and the errors its metadata implies (`routeErrors`), in
  * the one error envelope. Legacy routes (tag `legacy`) carry the note below.
  */
+import { HostStatus, JobView, VmItem } from '@provisioner/contracts/api';
 import { z } from 'zod';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, type ZodOpenApiResponseObject } from 'zod-openapi';
 import { ERROR_STATUS, type ErrorCode, STATUS_TEXT } from './errors.ts';
 import { type ResponseDoc, type Route, routeErrors } from './route.ts';
 import { ROUTES } from './routes/index.ts';
-import { ErrorBody, HostStatus, JobView, LEGACY_NOTE, VmItem } from './schemas.ts';
+import { ErrorBody, LEGACY_NOTE } from './schemas.ts';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
 

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ApiError, Client, ConnectionError, isTerminal, type Job } from './client.ts';
+import { ApiError, Client, ConnectionError, type HostCordonView, type HostDrift, type JobView as Job, type VmItem } from '@provisioner/client';
 import { type Out, ProgressReporter, target } from './progress.ts';
 
 /** Exit codes: scripts tell a failed job from a refused request from an unreachable API. */
@@ -235,7 +235,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     if (!run) throw new UsageError(`unknown command '${command}'`);
     const token = values.token ?? io.env.PROVISIONER_TOKEN;
     if (!token) throw new UsageError('no token: pass --token or set PROVISIONER_TOKEN');
-    const client = new Client(values.url ?? io.env.PROVISIONER_URL ?? 'http://127.0.0.1:8080', token);
+    const client = new Client({ url: values.url ?? io.env.PROVISIONER_URL ?? 'http://127.0.0.1:8080', token });
     return await run({ client, values, args, io });
   } catch (e) {
     return report(e, io, Boolean(values.json));
@@ -268,14 +268,14 @@ function report(e: unknown, io: Io, json: boolean): number {
 // ---- Arguments. ----
 
 /** `NAME` with `--region`/`$PROVISIONER_REGION`, or `REGION/NAME`. */
-function vmTarget(c: Ctx): { region: string; name: string; path: string } {
+function vmTarget(c: Ctx): { region: string; name: string } {
   const arg = c.args[0];
   if (!arg) throw new UsageError('which VM? give NAME (with --region) or REGION/NAME');
   const slash = arg.indexOf('/');
   const region = slash === -1 ? (c.values.region ?? c.io.env.PROVISIONER_REGION) : arg.slice(0, slash);
   const name = slash === -1 ? arg : arg.slice(slash + 1);
   if (!region) throw new UsageError(`which region is '${name}' in? pass --region or set PROVISIONER_REGION`);
-  return { region, name, path: `/v1/vms/${encodeURIComponent(region)}/${encodeURIComponent(name)}` };
+  return { region, name };
 }
 
 /** `--tag k=v` (repeatable) as an object; the value may contain `=`. */
@@ -321,40 +321,17 @@ const tagText = (tags: Record<string, string> | undefined) =>
 
 // ---- Jobs. ----
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
- * Follows a job through its event stream until it ends, redrawing the progress. A stream that ends
- * early (the API restarted, a proxy cut it) is followed by a read of the job and a new stream.
+ * Follows a job to its end (the client's `waitForJob`: its event stream, a fresh read and a new stream
+ * when one ends early, polling when none can be had), redrawing the progress.
  */
 export async function follow(client: Client, job: Job, stderr: Out): Promise<Job> {
   const progress = new ProgressReporter(stderr);
-  let view = job;
-  progress.update(view);
   try {
-    for (let round = 0; !isTerminal(view.state); round++) {
-      const ac = new AbortController();
-      try {
-        for await (const ev of client.events(view.id, ac.signal)) {
-          if (ev.event === 'error') break;
-          view = JSON.parse(ev.data) as Job;
-          progress.update(view);
-          if (isTerminal(view.state)) break;
-        }
-      } catch (e) {
-        if (!(e instanceof ConnectionError) && !(e instanceof TypeError)) throw e;
-      } finally {
-        ac.abort();
-      }
-      if (isTerminal(view.state)) break;
-      view = await client.json<Job>('GET', `/v1/jobs/${encodeURIComponent(view.id)}`);
-      progress.update(view);
-      if (!isTerminal(view.state)) await sleep(Math.min(5000, 500 * (round + 1)));
-    }
+    return await client.waitForJob(job, { onUpdate: (v) => progress.update(v) });
   } finally {
     progress.end();
   }
-  return view;
 }
 
 function readyTimeout(v: string): number {
@@ -404,34 +381,6 @@ export function jobText(j: Job): string {
 
 // ---- Commands. ----
 
-interface Vm {
-  vm_name: string;
-  region_name: string;
-  host: string;
-  state: string;
-  ip: string | null;
-  addresses?: Array<{ ip: string; source: string }>;
-  guest?: { agent: string; cloud_init: string; ready: boolean; ready_at: string | null };
-  tags: Record<string, string>;
-  image: string | null;
-  instance_type: string | null;
-  managed: boolean;
-}
-
-interface HostState {
-  region: string;
-  host: string;
-  cordoned: boolean;
-  cordoned_by: string | null;
-  cordoned_at: string | null;
-  reason?: string | null;
-}
-
-interface HostDrift {
-  observed_at: string | null;
-  items: Array<{ kind: string; vm_name: string; path?: string | null; detail: string }>;
-}
-
 const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
   async create(c) {
     const { region, name } = vmTarget(c);
@@ -443,10 +392,10 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
       image: need(c.values.image, '--image'),
       tags: parseTags(c.values.tag),
       ...(file ? { user_data: readArg(file, '--user-data').toString('base64') } : {}),
-      ...(c.values['wait-ready'] ? { wait_until: 'ready' } : {}),
+      ...(c.values['wait-ready'] ? { wait_until: 'ready' as const } : {}),
       ...(c.values['ready-timeout'] !== undefined ? { ready_timeout_s: readyTimeout(c.values['ready-timeout']) } : {}),
     };
-    const job = await c.client.json<Job>('POST', '/v1/vms', body);
+    const job = await c.client.createVm(body);
     if (!c.values['wait-ready']) return submitted(c, job);
     const done = await follow(c.client, job, c.io.stderr);
     const code = finished(c, done);
@@ -458,22 +407,14 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
   },
 
   async list(c) {
-    const vms: Vm[] = [];
-    const query = new URLSearchParams({ limit: '500' });
     const region = c.values.region ?? c.io.env.PROVISIONER_REGION;
-    if (region) query.set('region', region);
-    if (c.values.state) query.set('state', c.values.state);
-    for (const t of c.values.tag ?? []) query.append('tag', t); // the API's syntax too: key=value, or key alone
-    for (;;) {
-      const page = await c.client.json<{ vms: Vm[]; next_cursor: string | null; hosts: Array<{ region: string; host: string; error: string | null }> }>(
-        'GET',
-        `/v1/vms?${query}`,
-      );
-      vms.push(...page.vms);
-      for (const h of page.hosts) if (h.error) c.io.stderr.write(`warning: ${h.region}/${h.host}: ${h.error}\n`);
-      if (!page.next_cursor) break;
-      query.set('cursor', page.next_cursor);
-    }
+    // The tags as given: the API's syntax too (key=value, or key alone).
+    const query = { ...(region ? { region } : {}), ...(c.values.state ? { state: c.values.state as VmItem['state'] } : {}), tag: c.values.tag ?? [] };
+    const vms = await c.client.listAllVms(query, {
+      onPage: (page) => {
+        for (const h of page.hosts) if (h.error) c.io.stderr.write(`warning: ${h.region}/${h.host}: ${h.error}\n`);
+      },
+    });
     if (c.values.json) printJson(c, vms);
     else {
       const rows = vms.map((v) => [v.vm_name, v.region_name, v.host, v.state, v.ip ?? '-', tagText(v.tags)]);
@@ -483,7 +424,8 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
   },
 
   async get(c) {
-    const vm = await c.client.json<Vm>('GET', vmTarget(c).path);
+    const { region, name } = vmTarget(c);
+    const vm = await c.client.getVm(region, name);
     if (c.values.json) printJson(c, vm);
     else
       c.io.stdout.write(
@@ -507,22 +449,26 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
   async console(c) {
     const n = c.values['tail-bytes'];
     if (n !== undefined && !/^[1-9][0-9]*$/.test(n)) throw new UsageError(`--tail-bytes takes a positive number of bytes, not '${n}'`);
-    const text = await c.client.text(`${vmTarget(c).path}/console${n ? `?tail_bytes=${n}` : ''}`);
+    const { region, name } = vmTarget(c);
+    const text = await c.client.console(region, name, n ? { tailBytes: Number(n) } : {});
     if (c.values.json) printJson(c, { text });
     else c.io.stdout.write(text);
     return EXIT.OK;
   },
 
   async start(c) {
-    return submitted(c, await c.client.json<Job>('POST', `${vmTarget(c).path}/start`, {}));
+    const { region, name } = vmTarget(c);
+    return submitted(c, await c.client.startVm(region, name));
   },
 
   async stop(c) {
-    return submitted(c, await c.client.json<Job>('POST', `${vmTarget(c).path}/stop`, { force: Boolean(c.values.force) }));
+    const { region, name } = vmTarget(c);
+    return submitted(c, await c.client.stopVm(region, name, { force: Boolean(c.values.force) }));
   },
 
   async reboot(c) {
-    return submitted(c, await c.client.json<Job>('POST', `${vmTarget(c).path}/reboot`, {}));
+    const { region, name } = vmTarget(c);
+    return submitted(c, await c.client.rebootVm(region, name));
   },
 
   async resize(c) {
@@ -531,7 +477,8 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     const ms = c.values['timeout-ms'];
     if (ms !== undefined && !/^[1-9][0-9]*$/.test(ms)) throw new UsageError(`--timeout-ms takes a positive number of milliseconds, not '${ms}'`);
     const body = { instance_type: type, force: Boolean(c.values.force), ...(ms !== undefined ? { timeout_ms: Number(ms) } : {}) };
-    return submitted(c, await c.client.json<Job>('POST', `${vmTarget(c).path}/resize`, body));
+    const { region, name } = vmTarget(c);
+    return submitted(c, await c.client.resizeVm(region, name, body));
   },
 
   async rebuild(c) {
@@ -542,11 +489,13 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
       force: Boolean(c.values.force),
       delete_snapshots: Boolean(c.values['delete-snapshots']),
     };
-    return submitted(c, await c.client.json<Job>('POST', `${vmTarget(c).path}/rebuild`, body));
+    const { region, name } = vmTarget(c);
+    return submitted(c, await c.client.rebuildVm(region, name, body));
   },
 
   async delete(c) {
-    return submitted(c, await c.client.json<Job>('DELETE', vmTarget(c).path));
+    const { region, name } = vmTarget(c);
+    return submitted(c, await c.client.deleteVm(region, name));
   },
 
   async snapshot(c) {
@@ -555,10 +504,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
       throw new UsageError(`snapshot takes create, list, revert or delete, not '${sub ?? ''}'`);
     const vm = vmTarget({ ...c, args: c.args.slice(1) });
     if (sub === 'list') {
-      const { snapshots } = await c.client.json<{ snapshots: Array<{ name: string; created_at: string; state: string; instance_type: string | null }> }>(
-        'GET',
-        `${vm.path}/snapshots`,
-      );
+      const snapshots = await c.client.listSnapshots(vm.region, vm.name);
       if (c.values.json) printJson(c, snapshots);
       else if (snapshots.length === 0) c.io.stdout.write(`${vm.name} has no snapshots\n`);
       else {
@@ -568,23 +514,23 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
       return EXIT.OK;
     }
     if (!snap) throw new UsageError(`which snapshot? give NAME SNAPSHOT`);
-    if (sub === 'create') return submitted(c, await c.client.json<Job>('POST', `${vm.path}/snapshots`, { name: snap }));
-    const one = `${vm.path}/snapshots/${encodeURIComponent(snap)}`;
-    if (sub === 'revert') return submitted(c, await c.client.json<Job>('POST', `${one}/revert`, {}));
-    return submitted(c, await c.client.json<Job>('DELETE', one));
+    if (sub === 'create') return submitted(c, await c.client.createSnapshot(vm.region, vm.name, { name: snap }));
+    if (sub === 'revert') return submitted(c, await c.client.revertSnapshot(vm.region, vm.name, snap));
+    return submitted(c, await c.client.deleteSnapshot(vm.region, vm.name, snap));
   },
 
   async retag(c) {
     const tags = parseTags(c.values.tag);
     if (Object.keys(tags).length === 0 && !c.values.clear)
       throw new UsageError('retag replaces every tag: give --tag k=v (repeatable), or --clear to remove them all');
-    return submitted(c, await c.client.json<Job>('PUT', `${vmTarget(c).path}/tags`, { tags }));
+    const { region, name } = vmTarget(c);
+    return submitted(c, await c.client.setTags(region, name, tags));
   },
 
   async wait(c) {
     const id = c.args[0];
     if (!id) throw new UsageError('which job? give its id');
-    const job = await c.client.json<Job>('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+    const job = await c.client.getJob(id);
     return finished(c, await follow(c.client, job, c.io.stderr));
   },
 
@@ -597,10 +543,9 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     const region = slash === -1 ? (c.values.region ?? c.io.env.PROVISIONER_REGION) : arg.slice(0, slash);
     const host = slash === -1 ? arg : arg.slice(slash + 1);
     if (!region) throw new UsageError(`which region is host '${host}' in? pass --region or set PROVISIONER_REGION`);
-    const path = `/v1/regions/${encodeURIComponent(region)}/hosts/${encodeURIComponent(host)}`;
-    if (sub === 'clean') return submitted(c, await c.client.json<Job>('POST', `${path}/drift/clean`, {}));
+    if (sub === 'clean') return submitted(c, await c.client.cleanDrift(region, host));
     if (sub === 'drift') {
-      const d = await c.client.json<HostDrift>('GET', `${path}/drift`);
+      const d: HostDrift = await c.client.hostDrift(region, host);
       if (c.values.json) printJson(c, d);
       else {
         const rows = d.items.map((i) => [i.kind, i.vm_name, i.path ?? '-', i.detail]);
@@ -610,8 +555,10 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
       }
       return EXIT.OK;
     }
-    const body = sub === 'cordon' && c.values.reason !== undefined ? { reason: c.values.reason } : {};
-    const st = await c.client.json<HostState>('POST', `${path}/${sub}`, body);
+    const st: HostCordonView =
+      sub === 'cordon'
+        ? await c.client.cordonHost(region, host, c.values.reason !== undefined ? { reason: c.values.reason } : {})
+        : await c.client.uncordonHost(region, host);
     if (c.values.json) printJson(c, st);
     else
       c.io.stdout.write(
@@ -626,15 +573,13 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     const [sub, id] = c.args;
     if (sub === 'get') {
       if (!id) throw new UsageError('which job? give its id');
-      const job = await c.client.json<Job>('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+      const job = await c.client.getJob(id);
       if (c.values.json) printJson(c, job);
       else c.io.stdout.write(jobText(job));
       return EXIT.OK;
     }
     if (sub === 'list') {
-      const query = new URLSearchParams({ limit: '100' });
-      if (c.values.state) query.set('state', c.values.state);
-      const page = await c.client.json<{ jobs: Job[] }>('GET', `/v1/jobs?${query}`);
+      const page = await c.client.listJobs({ limit: 100, ...(c.values.state ? { state: c.values.state as Job['state'] } : {}) });
       if (c.values.json) printJson(c, page.jobs);
       else {
         const rows = page.jobs.map((j) => [j.id, j.kind, target(j), j.state, `${Math.floor(j.progress)}%`]);

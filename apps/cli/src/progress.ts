@@ -2,7 +2,7 @@
  * Shows a job's progress on stderr: on a terminal a bar redrawn in place with the current step;
  * otherwise (a pipe, a CI log) one plain line whenever the state or the step changes.
  */
-import type { Job } from './client.ts';
+import type { JobView as Job } from '@provisioner/client';
 
 export interface Out {
   write(s: string): unknown;

@@ -4,42 +4,15 @@
  * `WebhookStore`; deliveries themselves (HTTP, SSRF guard, retries) run in the worker's delivery worker.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import type { JobView } from './jobs.ts';
+import type { JobEventType } from './webhook-url.ts';
 
 /** The delivery queue (under the same prefix as the host queues). */
 export const WEBHOOK_QUEUE = 'webhooks';
 /** The backoff type of delivery jobs; the delivery worker defines it (exponential with jitter). */
 export const WEBHOOK_BACKOFF = 'webhook';
 
-export const JOB_EVENT_TYPES = ['job.succeeded', 'job.failed', 'job.canceled', 'job.progress'] as const;
-export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
-
-/**
- * Why a webhook URL cannot be used at all (null when it can): http(s), well-formed, a host, no
- * credentials (deliveries are signed instead). Where it points is checked when connecting.
- */
-export function webhookUrlProblem(s: string): string | null {
-  let u: URL;
-  try {
-    u = new URL(s);
-  } catch {
-    return 'not a well-formed URL';
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must be an http(s) URL';
-  if (!u.hostname) return 'must name a host';
-  if (u.username || u.password) return 'must not carry credentials (deliveries are signed)';
-  if (/\s/.test(s)) return 'must not contain whitespace';
-  return null;
-}
-
-export const WebhookUrlSchema = z
-  .string()
-  .max(2048, 'at most 2048 characters')
-  .superRefine((s, ctx) => {
-    const problem = webhookUrlProblem(s);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  });
+export { JOB_EVENT_TYPES, type JobEventType, WebhookUrlSchema, webhookUrlProblem } from './webhook-url.ts';
 
 /** A new `whsec_…` secret: 32 random bytes, base64. */
 export function newWebhookSecret(): string {

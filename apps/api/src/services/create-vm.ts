@@ -2,9 +2,10 @@
  * Creating a VM: validates the create against the configuration, places it (or checks the pinned
  * host), reserves its name and room, and queues the job.
  */
-import { READY_TIMEOUT_DEFAULT_S, READY_TIMEOUT_MAX_S, TagsSchema, VmNameSchema, WAIT_UNTIL, WebhookUrlSchema } from '@provisioner/contracts';
+
+import { READY_TIMEOUT_DEFAULT_S } from '@provisioner/contracts';
+import type { CreateBody } from '@provisioner/contracts/api';
 import type { Job } from 'bullmq';
-import { z } from 'zod';
 import { ownedTags, type Requester } from '../caller.ts';
 import type { Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
@@ -15,30 +16,6 @@ import { decodeUserData, findImage, findInstanceType, findRegion } from '../vali
 
 /** A placement that found no host with room (the reason per host). */
 type NoRoom = Extract<Placement, { ok: false }>;
-
-/** The create body of POST /v1/vms: an unknown field (`flavour`, `name`) is a 422 naming it, not silently dropped. */
-export const CreateBody = z.strictObject({
-  vm_name: VmNameSchema.meta({ example: 'amber-otter' }),
-  region_name: z.string().max(63).meta({ description: 'A region of GET /v1/regions', example: 'local' }),
-  instance_type: z.string().max(64).meta({ description: 'One of the region’s available_instance_types', example: 'small' }),
-  image: z.string().max(128).meta({ description: 'A name of GET /v1/images', example: 'tiny' }),
-  tags: TagsSchema.nullish().meta({ example: { owner: 'alice' } }),
-  user_data: z.string().nullish().meta({ description: 'base64 of one cloud-init YAML document', example: 'I2Nsb3VkLWNvbmZpZwpwYWNrYWdlczogW2h0b3BdCg==' }),
-  /** POSTed the job's outcome, signed (see src/callbacks.ts); the legacy routes ignore it. */
-  webhook_url: WebhookUrlSchema.optional(),
-  /** Pins the VM to this host of the region (placement then only checks it has room). */
-  host: z.string().max(63).optional(),
-  wait_until: z.enum(WAIT_UNTIL).optional().meta({
-    description:
-      'When the job succeeds: `running` (default) once the domain started; `ready` once cloud-init is done in the guest and, where the VM has a NIC, an address is known (last step `wait-ready`; the result then carries `addresses` and `guest`)',
-    default: 'running',
-  }),
-  ready_timeout_s: z.number().int().min(1).max(READY_TIMEOUT_MAX_S).optional().meta({
-    description: 'With `wait_until: ready`: how long to wait for the guest before the job fails `GUEST_NOT_READY` (the VM is kept)',
-    default: READY_TIMEOUT_DEFAULT_S,
-  }),
-});
-export type CreateBody = z.infer<typeof CreateBody>;
 
 /**
  * Validates a create against the configuration, chooses its host by free capacity (or checks the

@@ -1,5 +1,5 @@
 /** The VM page's shell (head, header, assets) and the fragments several pages show. */
-import type { JobView } from '@provisioner/contracts';
+import type { JobView } from '@provisioner/contracts/api';
 import { canWrite, UI_PATH, type UiSession } from './context.ts';
 import { html, type SafeHtml } from './html.ts';
 

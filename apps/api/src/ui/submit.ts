@@ -1,5 +1,5 @@
 /** What an action answers: on to the VM's page following the job it queued, or the API's refusal as a page. */
-import type { JobView } from '@provisioner/contracts';
+import type { JobView } from '@provisioner/contracts/api';
 import type { Context } from 'hono';
 import type { ApiResult } from './api.ts';
 import { UI_PATH, type UiEnv } from './context.ts';

@@ -1,12 +1,11 @@
 /**
- * The CLI's pure parts: the SSE reader (spec field rules, chunks split anywhere), the progress
- * bar and lines, tag arguments, and usage errors answered without reaching any API.
+ * The CLI's pure parts: the progress bar and lines, tag arguments, and usage errors answered without reaching any API.
  */
+
+import type { JobView as Job } from '@provisioner/client';
 import { describe, expect, it } from 'vitest';
-import type { Job } from '../../src/client.ts';
 import { EXIT, jobText, main, parseTags } from '../../src/main.ts';
 import { bar, ProgressReporter, progressLine, stepLine } from '../../src/progress.ts';
-import { readSse, SseParser } from '../../src/sse.ts';
 
 const job = (over: Partial<Job> = {}): Job => ({
   id: 'job_1',
@@ -17,32 +16,14 @@ const job = (over: Partial<Job> = {}): Job => ({
   step: 'fetch-image',
   steps: [],
   attempts: 0,
+  created_at: '2026-01-05T10:15:01.870Z',
+  started_at: null,
+  finished_at: null,
   error: null,
   result: null,
+  request_id: null,
+  links: { self: '/v1/jobs/job_1', events: '/v1/jobs/job_1/events', cancel: '/v1/jobs/job_1/cancel' },
   ...over,
-});
-
-describe('SseParser', () => {
-  it('reads events split across chunks at any point, with CRLF, comments, multi-line data and the default event', () => {
-    const text = ': keep-alive\r\n\r\nevent: snapshot\r\nid: 0\r\ndata: {"a":1}\r\n\r\nevent:progress\ndata: line1\ndata:line2\n\ndata: plain\n\n';
-    for (const size of [1, 2, 3, 7, text.length]) {
-      const p = new SseParser();
-      const out = [];
-      for (let i = 0; i < text.length; i += size) out.push(...p.push(text.slice(i, i + size)));
-      expect(out, `chunks of ${size}`).toEqual([
-        { event: 'snapshot', data: '{"a":1}', id: '0' },
-        { event: 'progress', data: 'line1\nline2', id: '0' },
-        { event: 'message', data: 'plain', id: '0' },
-      ]);
-    }
-  });
-
-  it('drops an event whose blank line never came', async () => {
-    const body = new Blob(['event: state\ndata: {"x":1}\n\nevent: state\ndata: {"x":2}']).stream();
-    const events = [];
-    for await (const e of readSse(body)) events.push(e.data);
-    expect(events).toEqual(['{"x":1}']);
-  });
 });
 
 describe('progress', () => {

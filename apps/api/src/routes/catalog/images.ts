@@ -3,21 +3,10 @@
  * or credentials), and each host's cache state as its last image-cache job saw it (`cached: null` until
  * one has run).
  */
-import type { ImageCacheRecord } from '@provisioner/contracts';
-import { z } from 'zod';
-import { defineRoute } from '../../route.ts';
 
-const ImageHostState = z.object({
-  region: z.string(),
-  host: z.string(),
-  cached: z.boolean().nullable().describe('null until the host’s image-cache job has run'),
-  sha256: z.string().nullable(),
-  size_bytes: z.number().int().nullable(),
-  verified: z.boolean().nullable().describe('content re-hashed (or downloaded) and matching on the last check'),
-  error: z.string().nullable(),
-  checked_at: z.string().nullable(),
-});
-const Images = z.object({ images: z.array(z.object({ name: z.string(), sha256: z.string().nullable(), hosts: z.array(ImageHostState) })) });
+import type { ImageCacheRecord } from '@provisioner/contracts';
+import { Images } from '@provisioner/contracts/api';
+import { defineRoute } from '../../route.ts';
 
 export default defineRoute({
   method: 'get',

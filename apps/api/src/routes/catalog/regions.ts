@@ -3,48 +3,15 @@
  * credentials). `?hosts=true` (admin tokens) adds each host's health and capacity; without it the
  * answer keeps the replaced service's shape, which the chat bot (an admin token) reads.
  */
+
 import type { RegionConfig } from '@provisioner/contracts';
+import { Region } from '@provisioner/contracts/api';
 import { z } from 'zod';
 import type { Services } from '../../context.ts';
 import { ApiError } from '../../errors.ts';
 import { hostCapacity } from '../../placement.ts';
 import { defineRoute } from '../../route.ts';
 import { enabledRegions } from '../../validation.ts';
-
-const n = z.number().int().nullable();
-const RegionHost = z.object({
-  host: z.string(),
-  observed_at: z.string().nullable(),
-  error: z.string().nullable(),
-  cpus: n,
-  memory_mb: n,
-  kvm: z.boolean().nullable(),
-  info_observed_at: z.string().nullable(),
-  cordoned: z.boolean().describe('A cordoned host gets no new VMs (POST /v1/regions/{region}/hosts/{host}/cordon)'),
-  cordon: z
-    .object({ cordoned_by: z.string(), cordoned_at: z.string(), reason: z.string().nullable() })
-    .nullable()
-    .describe('Who cordoned the host, when and why; null when it is not cordoned'),
-  capacity: z.object({
-    vms: z.number().int(),
-    max_vms: n,
-    vcpus_used: z.number().int(),
-    vcpus_total: n.describe('CPUs × cpu_allocation_ratio − reserved_vcpus (null until a worker published host info)'),
-    memory_mb_used: z.number().int(),
-    memory_mb_total: n,
-    disk_free_mb: n,
-    queued_ops: z.number().int(),
-    max_concurrent_operations: z.number().int(),
-  }),
-});
-const Region = z.object({
-  region_name: z.string(),
-  enabled: z.boolean(),
-  available_instance_types: z.array(
-    z.object({ instance_type: z.string(), vcpus: z.number().int(), memory_mb: z.number().int(), storage_mb: z.number().int() }),
-  ),
-  hosts: z.array(RegionHost).nullable().optional().describe('with ?hosts=true (admin tokens only): each host’s health and capacity as placement counts it'),
-});
 
 /** Each host's last listing and capacity as placement counts it; null while Redis cannot be read. */
 async function hostsView(s: Services, region: RegionConfig) {

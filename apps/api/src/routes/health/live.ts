@@ -1,8 +1,6 @@
 /** `GET /health`: liveness, the replaced service's exact answer. */
-import { z } from 'zod';
+import { Health } from '@provisioner/contracts/api';
 import { defineRoute } from '../../route.ts';
-
-const Health = z.object({ status: z.literal('healthy') });
 
 export default defineRoute({
   method: 'get',

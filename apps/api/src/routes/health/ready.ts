@@ -4,8 +4,9 @@
  * may name paths, users or what the host printed) is for token holders (`GET /v1/vms`,
  * `GET /v1/regions?hosts=true`).
  */
+
 import type { Config } from '@provisioner/contracts';
-import { z } from 'zod';
+import { type HOST_READINESS, Ready } from '@provisioner/contracts/api';
 import type { Services } from '../../context.ts';
 import { ApiError, errorBody } from '../../errors.ts';
 import type { HostEntry } from '../../inventory.ts';
@@ -29,8 +30,6 @@ async function pingRedis(s: Services): Promise<boolean> {
   }
 }
 
-/** `unknown`: never listed yet; `unreachable`: its last listing failed; `stale`: no listing for three refresh periods. */
-export const HOST_READINESS = ['ok', 'unreachable', 'stale', 'unknown'] as const;
 export type HostReadiness = (typeof HOST_READINESS)[number];
 
 export interface ReadyHost {
@@ -48,16 +47,6 @@ export function readyHost(h: HostEntry, config: Pick<Config, 'worker'>, now = Da
   else if (observed === null || now - Date.parse(observed) > 3 * config.worker.inventory_refresh_ms) status = 'stale';
   return { region: h.region, host: h.host, status, observed_at: observed };
 }
-
-const ReadyHost = z.object({
-  region: z.string(),
-  host: z.string(),
-  status: z.enum(HOST_READINESS).meta({
-    description: '`ok`; `unreachable` (its last listing failed); `stale` (not listed for three refresh periods); `unknown` (never listed yet)',
-  }),
-  observed_at: z.string().nullable().meta({ description: 'When the host was last listed' }),
-});
-const Ready = z.object({ status: z.literal('ready'), redis: z.literal('ok'), hosts: z.array(ReadyHost) });
 
 export default defineRoute({
   method: 'get',

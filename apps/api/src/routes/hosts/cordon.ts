@@ -3,7 +3,9 @@
  * (placement passes it over; a create with no other host is 409 naming the cordon). Operations on its
  * VMs go on. Kept in Redis (CordonStore), with the token name that did it and when.
  */
+
 import type { RegionConfig } from '@provisioner/contracts';
+import { CordonBody, HostCordonView } from '@provisioner/contracts/api';
 import type { HostCordon } from '@provisioner/store';
 import type { Context } from 'hono';
 import { z } from 'zod';
@@ -13,17 +15,6 @@ import { defineRoute, type Route } from '../../route.ts';
 import { findRegion } from '../../validation.ts';
 
 export const HostPath = z.object({ region: z.string(), host: z.string() });
-
-export const HostCordonView = z
-  .object({
-    region: z.string(),
-    host: z.string(),
-    cordoned: z.boolean(),
-    cordoned_by: z.string().nullable().describe('Name of the token that cordoned the host'),
-    cordoned_at: z.string().nullable(),
-    reason: z.string().nullable().optional(),
-  })
-  .meta({ id: 'HostCordon' });
 
 /** The configured host of the path, or 404. */
 export function findHost(s: Services, c: Context<AppEnv>): { region: RegionConfig; host: string } {
@@ -38,8 +29,6 @@ export function cordonView(region: string, host: string, rec: HostCordon | null)
     ? { region, host, cordoned: true, cordoned_by: rec.cordoned_by, cordoned_at: rec.cordoned_at, reason: rec.reason }
     : { region, host, cordoned: false, cordoned_by: null, cordoned_at: null };
 }
-
-const CordonBody = z.strictObject({ reason: z.string().max(500).optional().meta({ description: 'Why (shown with the host’s state)', example: 'disk swap' }) });
 
 /** What every host maintenance route shares. */
 export const HOST_ADMIN: Pick<Route, 'tag' | 'auth' | 'needsRedis' | 'errors'> = { tag: 'hosts', auth: 'admin', needsRedis: true, errors: ['NOT_FOUND'] };

@@ -2,10 +2,10 @@
  * `POST /v1/regions/{region}/hosts/{host}/drift/clean` (admin): a `drift-clean` job that removes what the
  * host's drift report lists, re-checked on the host first (see GET …/drift).
  */
+import { JobView } from '@provisioner/contracts/api';
 import { accepted } from '../../answers.ts';
 import { requester } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
-import { JobView } from '../../schemas.ts';
 import { findHost, HOST_ADMIN, HostPath } from './cordon.ts';
 
 export default defineRoute({

@@ -2,27 +2,10 @@
  * `GET /v1/regions/{region}/hosts/{host}/drift` (admin): what the workers' last inventory refresh found on
  * the host that nobody accounts for, as stored in Redis (the API never opens SSH).
  */
-import { DRIFT_KINDS } from '@provisioner/contracts';
-import { z } from 'zod';
+
+import { HostDrift } from '@provisioner/contracts/api';
 import { defineRoute } from '../../route.ts';
 import { findHost, HOST_ADMIN, HostPath } from './cordon.ts';
-
-export const HostDrift = z
-  .object({
-    region: z.string(),
-    host: z.string(),
-    observed_at: z.string().nullable().describe('When the refresh that found it ran; null before the first one'),
-    grace_ms: z.number().int().nullable().describe('Files younger than this are left out (a create in flight)'),
-    items: z.array(
-      z.object({
-        kind: z.enum(DRIFT_KINDS),
-        vm_name: z.string(),
-        path: z.string().nullable(),
-        detail: z.string(),
-      }),
-    ),
-  })
-  .meta({ id: 'HostDrift' });
 
 export default defineRoute({
   ...HOST_ADMIN,

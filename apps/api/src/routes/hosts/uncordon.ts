@@ -1,6 +1,7 @@
 /** `POST /v1/regions/{region}/hosts/{host}/uncordon` (admin): the host takes new VMs again. */
+import { HostCordonView } from '@provisioner/contracts/api';
 import { defineRoute } from '../../route.ts';
-import { cordonView, findHost, HOST_ADMIN, HostCordonView, HostPath } from './cordon.ts';
+import { cordonView, findHost, HOST_ADMIN, HostPath } from './cordon.ts';
 
 export default defineRoute({
   ...HOST_ADMIN,

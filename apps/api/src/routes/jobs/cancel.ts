@@ -1,6 +1,7 @@
 /** `POST /v1/jobs/{id}/cancel`: 200 with the canceled job when it was queued, 202 while a worker stops it. */
+import { JobView } from '@provisioner/contracts/api';
 import { defineRoute } from '../../route.ts';
-import { JobPath, JobView } from '../../schemas.ts';
+import { JobPath } from '../../schemas.ts';
 import { cancelJob } from '../../services/cancel-job.ts';
 
 export default defineRoute({

@@ -1,9 +1,10 @@
 /** `GET /v1/jobs/{id}`: one job. */
 
+import { JobView } from '@provisioner/contracts/api';
 import { callerOwner } from '../../caller.ts';
 import { ApiError } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
-import { JobPath, JobView } from '../../schemas.ts';
+import { JobPath } from '../../schemas.ts';
 import { findOr404 } from '../../services/find-job.ts';
 import { readView } from '../../watch.ts';
 

@@ -1,12 +1,9 @@
 /** `GET /v1/jobs`: jobs newest first, from the host queues. */
-import { z } from 'zod';
+import { JobPage } from '@provisioner/contracts/api';
 import { callerOwner } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
-import { JobView } from '../../schemas.ts';
 import { JobsQuery, listJobs } from '../../services/list-jobs.ts';
 import { validate } from '../../validation.ts';
-
-const JobPage = z.object({ jobs: z.array(JobView), limit: z.number().int(), offset: z.number().int(), next_offset: z.number().int().nullable() });
 
 export default defineRoute({
   method: 'get',

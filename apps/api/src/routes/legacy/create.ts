@@ -1,10 +1,11 @@
 /** `POST /v1/create` (legacy): validates and submits as `POST /v1/vms` does, then waits for the outcome. */
+import { CreateBody } from '@provisioner/contracts/api';
 import { z } from 'zod';
 import { awaitOutcome } from '../../answers.ts';
 import { callerOwner, requester } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
 import { LegacySuccess } from '../../schemas.ts';
-import { CreateBody, submitCreate } from '../../services/create-vm.ts';
+import { submitCreate } from '../../services/create-vm.ts';
 
 // The replaced service's body: the new create's fields without `webhook_url` and `host` (never read
 // here), lenient as it was: unknown fields are stripped, not refused.

@@ -1,15 +1,11 @@
 /** `POST /v1/vms/{region}/{name}/snapshots`: takes a snapshot of the VM (a `snapshot-create` job). */
-import { SnapshotNameSchema } from '@provisioner/contracts';
+import { SnapshotBody } from '@provisioner/contracts/api';
 import { accepted } from '../../answers.ts';
-import { CallbackBody, withCallback } from '../../callbacks.ts';
+import { withCallback } from '../../callbacks.ts';
 import { callerOwner } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
 import { submitSnapshotOp } from '../../services/snapshots.ts';
 import { pathTarget, VM_OP, VmPath } from '../vms/operate.ts';
-
-export const SnapshotBody = CallbackBody.extend({
-  name: SnapshotNameSchema.meta({ description: 'The snapshot’s name: a lowercase DNS label, like VM names', example: 'before-upgrade' }),
-});
 
 export default defineRoute({
   ...VM_OP,

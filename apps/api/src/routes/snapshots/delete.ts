@@ -1,6 +1,7 @@
 /** `DELETE /v1/vms/{region}/{name}/snapshots/{snapshot}` (a `snapshot-delete` job). */
+import { CallbackBody } from '@provisioner/contracts/api';
 import { accepted } from '../../answers.ts';
-import { CallbackBody, withCallback } from '../../callbacks.ts';
+import { withCallback } from '../../callbacks.ts';
 import { callerOwner } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
 import { submitSnapshotOp } from '../../services/snapshots.ts';

@@ -1,8 +1,8 @@
 /** `GET /v1/vms/{region}/{name}/snapshots`: the VM's snapshots, from the inventory. */
-import { z } from 'zod';
+import { SnapshotList } from '@provisioner/contracts/api';
 import { callerOwner } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
-import { SnapshotItem, VmPath } from '../../schemas.ts';
+import { VmPath } from '../../schemas.ts';
 import { listSnapshots } from '../../services/snapshots.ts';
 import { pathTarget } from '../vms/operate.ts';
 
@@ -15,7 +15,7 @@ export default defineRoute({
   auth: 'read',
   needsRedis: true,
   request: { params: VmPath },
-  responses: { 200: { description: 'Its snapshots', schema: z.object({ snapshots: z.array(SnapshotItem) }) } },
+  responses: { 200: { description: 'Its snapshots', schema: SnapshotList } },
   errors: ['NOT_FOUND', 'VALIDATION'],
   handler: async (c, s) => c.json({ snapshots: await listSnapshots(s, pathTarget(c), callerOwner(c)) }),
 });

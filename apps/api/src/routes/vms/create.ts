@@ -1,11 +1,12 @@
 /** `POST /v1/vms`: validates a create, places it, reserves the name and queues the job (202). */
 
+import { CreateBody, JobView } from '@provisioner/contracts/api';
 import { accepted } from '../../answers.ts';
 import { withCallback } from '../../callbacks.ts';
 import { callerOwner } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
-import { ACCEPTED_HEADERS, JobView } from '../../schemas.ts';
-import { CreateBody, submitCreate } from '../../services/create-vm.ts';
+import { ACCEPTED_HEADERS } from '../../schemas.ts';
+import { submitCreate } from '../../services/create-vm.ts';
 
 export default defineRoute({
   method: 'post',

@@ -1,5 +1,5 @@
 /** `DELETE /v1/vms/{region}/{name}`. */
-import { CallbackBody } from '../../callbacks.ts';
+import { CallbackBody } from '@provisioner/contracts/api';
 import { defineRoute } from '../../route.ts';
 import { submitOp, VM_OP, VmPath } from './operate.ts';
 

@@ -1,12 +1,13 @@
 /** `GET /v1/vms/{region}/{name}`: one VM, or its pending item while its create has not run yet. */
 
 import { GUEST_UNKNOWN } from '@provisioner/contracts';
+import { VmItem as VmItemSchema } from '@provisioner/contracts/api';
 import { z } from 'zod';
 import { callerOwner, requester } from '../../caller.ts';
 import { ApiError } from '../../errors.ts';
 import type { VmItem } from '../../inventory.ts';
 import { defineRoute } from '../../route.ts';
-import { VmItem as VmItemSchema, VmPath } from '../../schemas.ts';
+import { VmPath } from '../../schemas.ts';
 import { resolveTarget, type Target, vmOwner } from '../../services/operate-vm.ts';
 import { validate } from '../../validation.ts';
 import { Bool } from './list.ts';

@@ -2,13 +2,14 @@
  * `GET /v1/vms`: the VMs of the inventory, filtered, sorted (region, name, host) and paged by cursor or
  * offset; `refresh=true` lists the hosts first.
  */
+
 import { TagKeySchema, VM_STATES } from '@provisioner/contracts';
+import { VmPage } from '@provisioner/contracts/api';
 import { z } from 'zod';
 import { callerOwner, requester } from '../../caller.ts';
 import { ApiError } from '../../errors.ts';
 import { hostStatus, type VmItem, vmItems } from '../../inventory.ts';
 import { defineRoute } from '../../route.ts';
-import { HostStatus, VmItem as VmItemSchema } from '../../schemas.ts';
 import { enabledRegions, findRegion, validate } from '../../validation.ts';
 
 export const Bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -100,14 +101,6 @@ export function pageVms(items: VmItem[], q: ListQuery) {
   const more = start + q.limit < filtered.length;
   return { vms: page, total: filtered.length, limit: q.limit, next_cursor: more && last ? encodeCursor(sortKey(last)) : null };
 }
-
-const VmPage = z.object({
-  vms: z.array(VmItemSchema),
-  total: z.number().int(),
-  limit: z.number().int(),
-  next_cursor: z.string().nullable().meta({ description: 'Pass as `cursor` for the next page; null on the last' }),
-  hosts: z.array(HostStatus),
-});
 
 export default defineRoute({
   method: 'get',

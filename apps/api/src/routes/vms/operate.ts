@@ -2,17 +2,15 @@
  * What the operations on one VM (start, stop, reboot, tags, delete) share: the VM named by the path,
  * the documented 202 with the job, and the submission.
  */
+import { JobView } from '@provisioner/contracts/api';
 import type { Context } from 'hono';
 import { accepted } from '../../answers.ts';
 import { withCallback } from '../../callbacks.ts';
 import { callerOwner } from '../../caller.ts';
 import type { AppEnv, Services } from '../../context.ts';
 import type { Route } from '../../route.ts';
-import { ACCEPTED_HEADERS, JobView, VmPath } from '../../schemas.ts';
+import { ACCEPTED_HEADERS, VmPath } from '../../schemas.ts';
 import { submitVmOp, type Target, type VmOp } from '../../services/operate-vm.ts';
-
-/** The longest a stop or reboot may give the guest. */
-export const MAX_TIMEOUT_MS = 3_600_000;
 
 /** The VM a path names. */
 export function pathTarget(c: Context<AppEnv>): Target {

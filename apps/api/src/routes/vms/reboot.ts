@@ -1,10 +1,7 @@
 /** `POST /v1/vms/{region}/{name}/reboot`. */
-import { z } from 'zod';
-import { CallbackBody } from '../../callbacks.ts';
+import { RebootBody } from '@provisioner/contracts/api';
 import { defineRoute } from '../../route.ts';
-import { MAX_TIMEOUT_MS, submitOp, VM_OP, VmPath } from './operate.ts';
-
-export const RebootBody = CallbackBody.extend({ timeout_ms: z.number().int().positive().max(MAX_TIMEOUT_MS).optional() });
+import { submitOp, VM_OP, VmPath } from './operate.ts';
 
 export default defineRoute({
   ...VM_OP,

@@ -1,22 +1,11 @@
 /** `POST /v1/vms/{region}/{name}/rebuild`: a fresh disk on a catalog image, the VM's definition (name, MAC, tags, type) kept. */
-import { z } from 'zod';
+import { RebuildBody } from '@provisioner/contracts/api';
 import { accepted } from '../../answers.ts';
-import { CallbackBody, withCallback } from '../../callbacks.ts';
+import { withCallback } from '../../callbacks.ts';
 import { callerOwner } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
 import { submitRebuild } from '../../services/rebuild-vm.ts';
 import { pathTarget, VM_OP, VmPath } from './operate.ts';
-
-export const RebuildBody = CallbackBody.extend({
-  image: z.string().max(128).optional().meta({ description: 'A name of GET /v1/images (default: the VM’s current image)', example: 'tiny' }),
-  user_data: z.string().nullish().meta({
-    description: 'base64 of one cloud-init YAML document for the new seed (default: the VM keeps its seed, so its user-data runs again)',
-  }),
-  /** Power a running VM off at once instead of asking its guest to shut down (after worker.stop_timeout_ms). */
-  force: z.boolean().default(false),
-  /** Delete the VM's snapshots (they live in the disk the rebuild replaces); without it a VM with snapshots is refused with 409. */
-  delete_snapshots: z.boolean().default(false),
-});
 
 export default defineRoute({
   ...VM_OP,

@@ -1,19 +1,11 @@
 /** `POST /v1/vms/{region}/{name}/resize`: another instance type's vCPUs, memory and disk (the disk only grows). */
-import { z } from 'zod';
+import { ResizeBody } from '@provisioner/contracts/api';
 import { accepted } from '../../answers.ts';
-import { CallbackBody, withCallback } from '../../callbacks.ts';
+import { withCallback } from '../../callbacks.ts';
 import { callerOwner } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
 import { submitResize } from '../../services/resize-vm.ts';
-import { MAX_TIMEOUT_MS, pathTarget, VM_OP, VmPath } from './operate.ts';
-
-export const ResizeBody = CallbackBody.extend({
-  instance_type: z.string().min(1).max(64).meta({ description: 'One of the region’s available_instance_types', example: 'medium' }),
-  /** Power a running VM off at once instead of asking its guest to shut down. */
-  force: z.boolean().default(false),
-  /** How long a running VM's guest gets to shut down before it is powered off (default: worker.stop_timeout_ms). */
-  timeout_ms: z.number().int().positive().max(MAX_TIMEOUT_MS).optional(),
-});
+import { pathTarget, VM_OP, VmPath } from './operate.ts';
 
 export default defineRoute({
   ...VM_OP,

@@ -1,15 +1,7 @@
 /** `POST /v1/vms/{region}/{name}/stop`: shutdown, then power off after timeout_ms; or at once with force. */
-import { z } from 'zod';
-import { CallbackBody } from '../../callbacks.ts';
+import { StopBody } from '@provisioner/contracts/api';
 import { defineRoute } from '../../route.ts';
-import { MAX_TIMEOUT_MS, submitOp, VM_OP, VmPath } from './operate.ts';
-
-export const StopBody = CallbackBody.extend({
-  /** Power off at once instead of asking the guest to shut down. */
-  force: z.boolean().default(false),
-  /** How long the guest gets to shut down before it is powered off (default: worker.stop_timeout_ms). */
-  timeout_ms: z.number().int().positive().max(MAX_TIMEOUT_MS).optional(),
-});
+import { submitOp, VM_OP, VmPath } from './operate.ts';
 
 export default defineRoute({
   ...VM_OP,

@@ -1,11 +1,8 @@
 /** `PUT /v1/vms/{region}/{name}/tags`: replaces the VM's tags (an owner-bound token's owner kept in). */
-import { TagsSchema } from '@provisioner/contracts';
-import { CallbackBody } from '../../callbacks.ts';
+import { TagsBody } from '@provisioner/contracts/api';
 import { callerOwner, ownedTags } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
 import { submitOp, VM_OP, VmPath } from './operate.ts';
-
-export const TagsBody = CallbackBody.extend({ tags: TagsSchema });
 
 export default defineRoute({
   ...VM_OP,

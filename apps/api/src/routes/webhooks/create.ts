@@ -1,14 +1,8 @@
 /** `POST /v1/webhooks` (admin): registers an endpoint; its secret is answered here only. */
-import { JOB_EVENT_TYPES, WebhookUrlSchema } from '@provisioner/contracts';
-import { z } from 'zod';
-import { defineRoute } from '../../route.ts';
-import { WEBHOOK_NOTE, WebhookEndpoint, WebhookSecret } from '../../schemas.ts';
 
-export const EndpointBody = z.object({
-  url: WebhookUrlSchema,
-  /** Event types the endpoint wants: job.succeeded, job.failed, job.canceled, job.progress. */
-  events: z.array(z.enum(JOB_EVENT_TYPES)).min(1).max(JOB_EVENT_TYPES.length),
-});
+import { EndpointBody, WebhookEndpoint, WebhookSecret } from '@provisioner/contracts/api';
+import { defineRoute } from '../../route.ts';
+import { WEBHOOK_NOTE } from '../../schemas.ts';
 
 export default defineRoute({
   method: 'post',

@@ -1,7 +1,6 @@
 /** `GET /v1/webhooks` (admin): the endpoints, without secrets. */
-import { z } from 'zod';
+import { WebhookList } from '@provisioner/contracts/api';
 import { defineRoute } from '../../route.ts';
-import { WebhookEndpoint } from '../../schemas.ts';
 
 export default defineRoute({
   method: 'get',
@@ -10,6 +9,6 @@ export default defineRoute({
   summary: 'List webhook endpoints (admin; no secrets)',
   auth: 'admin',
   needsRedis: true,
-  responses: { 200: { description: 'Endpoints', schema: z.object({ webhooks: z.array(WebhookEndpoint) }) } },
+  responses: { 200: { description: 'Endpoints', schema: WebhookList } },
   handler: async (c, s) => c.json({ webhooks: await s.webhooks.listEndpoints() }),
 });

@@ -1,4 +1,5 @@
 /** `POST /v1/jobs/{id}/deliveries/{delivery}/redeliver`: sends a delivery again (same webhook-id and body). */
+import { Redelivery } from '@provisioner/contracts/api';
 import { z } from 'zod';
 import { ApiError } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
@@ -16,7 +17,7 @@ export default defineRoute({
   responses: {
     202: {
       description: 'Queued',
-      schema: z.object({ job_id: z.string(), delivery_id: z.string(), state: z.literal('queued'), links: z.object({ deliveries: z.string() }) }),
+      schema: Redelivery,
     },
   },
   errors: ['NOT_FOUND', 'CONFLICT'],

@@ -1,8 +1,8 @@
 /** `POST /v1/webhooks/{id}/rotate-secret` (admin): a new secret, shown only here; the old one stops signing. */
-import { z } from 'zod';
+import { RotatedSecret } from '@provisioner/contracts/api';
 import { ApiError } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
-import { WebhookPath, WebhookSecret } from '../../schemas.ts';
+import { WebhookPath } from '../../schemas.ts';
 import { ENDPOINT_ID_RE } from './visible.ts';
 
 export default defineRoute({
@@ -14,7 +14,7 @@ export default defineRoute({
   auth: 'admin',
   needsRedis: true,
   request: { params: WebhookPath },
-  responses: { 200: { description: 'The new secret (shown only here)', schema: z.object({ id: z.string(), secret: WebhookSecret }) } },
+  responses: { 200: { description: 'The new secret (shown only here)', schema: RotatedSecret } },
   errors: ['NOT_FOUND'],
   handler: async (c, s) => {
     const id = c.req.param('id') ?? '';

@@ -3,7 +3,7 @@
  * token's owner tag), then follows its create job on the VM's page; a refusal shows the form again with
  * the API's message and what was typed.
  */
-import type { JobView } from '@provisioner/contracts';
+import type { JobView } from '@provisioner/contracts/api';
 import { callApi, defineUiRoute, field, UI_PATH } from '../context.ts';
 import { vmPath } from '../submit.ts';
 import { type CreateForm, createFormHtml, readCatalog } from './new-vm.ts';

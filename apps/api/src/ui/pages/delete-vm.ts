@@ -1,5 +1,5 @@
 /** `POST /ui/vms/{region}/{name}/delete`: deletes the VM (the API's DELETE) once its name was typed to confirm. */
-import type { JobView } from '@provisioner/contracts';
+import type { JobView } from '@provisioner/contracts/api';
 import { callApi, defineUiRoute, field, params, seg, UI_PATH } from '../context.ts';
 import { afterSubmit, vmPath } from '../submit.ts';
 

@@ -1,5 +1,5 @@
 /** `GET /ui/jobs/{id}`: one job with its progress and steps, followed live by app.js while it runs. */
-import type { JobView } from '@provisioner/contracts';
+import type { JobView } from '@provisioner/contracts/api';
 import { callApi, defineUiRoute, params, seg, UI_PATH } from '../context.ts';
 import { html } from '../html.ts';
 import { errorBox, jobPanel, page } from '../layout.ts';

@@ -2,13 +2,14 @@
  * `GET /ui/vms/new?region=`: the create form, listing the region's instance types and the catalog's
  * images (the API's GET /v1/regions and /v1/images). Changing the region reloads the form.
  */
+import type { Images, Region } from '@provisioner/contracts/api';
 import { callApi, defineUiRoute, UI_PATH, type UiSession } from '../context.ts';
 import { html } from '../html.ts';
 import { csrfField, errorBox, page } from '../layout.ts';
 
 export interface Catalog {
-  regions: Array<{ region_name: string; available_instance_types: Array<{ instance_type: string; vcpus: number; memory_mb: number; storage_mb: number }> }>;
-  images: Array<{ name: string }>;
+  regions: Region[];
+  images: Images['images'];
 }
 
 export interface CreateForm {
@@ -51,10 +52,7 @@ ${errorBox(error)}
 }
 
 export async function readCatalog(c: Parameters<typeof callApi>[0], ui: Parameters<typeof callApi>[1]): Promise<Catalog> {
-  const [regions, images] = await Promise.all([
-    callApi<Catalog['regions']>(c, ui, 'GET', '/v1/regions'),
-    callApi<{ images: Catalog['images'] }>(c, ui, 'GET', '/v1/images'),
-  ]);
+  const [regions, images] = await Promise.all([callApi<Region[]>(c, ui, 'GET', '/v1/regions'), callApi<Images>(c, ui, 'GET', '/v1/images')]);
   return { regions: regions.ok ? regions.body : [], images: images.ok ? images.body.images : [] };
 }
 

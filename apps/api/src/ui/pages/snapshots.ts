@@ -1,5 +1,5 @@
 /** `POST /ui/vms/{region}/{name}/snapshots[/{snapshot}/revert|delete]`: the snapshot actions, through the API's snapshot routes. */
-import type { JobView } from '@provisioner/contracts';
+import type { JobView } from '@provisioner/contracts/api';
 import { callApi, defineUiRoute, field, params, seg, UI_PATH } from '../context.ts';
 import { afterSubmit, vmPath } from '../submit.ts';
 

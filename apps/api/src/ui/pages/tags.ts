@@ -2,7 +2,7 @@
  * `POST /ui/vms/{region}/{name}/tags`: replaces the VM's tags from the form's `key=value` lines (the API's
  * PUT …/tags validates them; an owner-bound token's owner tag is kept by it).
  */
-import type { JobView } from '@provisioner/contracts';
+import type { JobView } from '@provisioner/contracts/api';
 import type { ApiResult } from '../api.ts';
 import { callApi, defineUiRoute, field, params, seg, UI_PATH } from '../context.ts';
 import { afterSubmit, vmPath } from '../submit.ts';

@@ -1,5 +1,5 @@
 /** `POST /ui/vms/{region}/{name}/{start|stop|reboot}`: queues the operation (the API's route), then shows it on the VM's page. */
-import type { JobView } from '@provisioner/contracts';
+import type { JobView } from '@provisioner/contracts/api';
 import { callApi, defineUiRoute, params, seg, UI_PATH } from '../context.ts';
 import { afterSubmit, vmPath } from '../submit.ts';
 

@@ -1,5 +1,5 @@
 /** `GET /ui/vms/{region}/{name}/state`: the VM's state, transition and address as JSON, for app.js to keep its page current. */
-import type { VmItem } from '../../inventory.ts';
+import type { VmItem } from '@provisioner/contracts/api';
 import { callApi, defineUiRoute, params, seg, UI_PATH } from '../context.ts';
 
 export default defineUiRoute({

@@ -3,8 +3,7 @@
  * console log, and the actions its token may do (none for a read-only token). `?job=` shows that job's
  * progress live; the VM's state is kept current by app.js polling …/state.
  */
-import type { JobView } from '@provisioner/contracts';
-import type { VmItem } from '../../inventory.ts';
+import type { JobPage, JobView, VmItem } from '@provisioner/contracts/api';
 import { callApi, canWrite, defineUiRoute, params, seg, UI_PATH, type UiSession } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { age, csrfField, errorBox, jobPanel, page, stateBadge } from '../layout.ts';
@@ -112,7 +111,7 @@ export default defineUiRoute({
     const jobId = c.req.query('job');
     const [vm, jobs, job] = await Promise.all([
       callApi<VmItem>(c, ui, 'GET', `/v1/vms/${seg(region)}/${seg(name)}`),
-      callApi<{ jobs: JobView[] }>(c, ui, 'GET', `/v1/jobs?${new URLSearchParams({ region, vm_name: name, limit: '10' })}`),
+      callApi<JobPage>(c, ui, 'GET', `/v1/jobs?${new URLSearchParams({ region, vm_name: name, limit: '10' })}`),
       jobId ? callApi<JobView>(c, ui, 'GET', `/v1/jobs/${seg(jobId)}`) : null,
     ]);
     if (!vm.ok) {

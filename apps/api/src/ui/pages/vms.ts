@@ -4,15 +4,11 @@
  * GET /v1/vms as the session's token (an owner-bound token's VMs only); the age is since the VM's
  * create job, while that job is kept.
  */
-import { type JobView, VM_STATES } from '@provisioner/contracts';
-import type { VmItem } from '../../inventory.ts';
+import { VM_STATES } from '@provisioner/contracts';
+import type { JobPage, Region, VmItem, VmPage } from '@provisioner/contracts/api';
 import { callApi, defineUiRoute, UI_PATH, type UiSession } from '../context.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { age, errorBox, page, stateBadge } from '../layout.ts';
-
-interface Region {
-  region_name: string;
-}
 
 export interface Filters {
   region: string;
@@ -97,8 +93,8 @@ export default defineUiRoute({
     };
     const [regions, list, creates] = await Promise.all([
       callApi<Region[]>(c, ui, 'GET', '/v1/regions'),
-      callApi<{ vms: VmItem[] }>(c, ui, 'GET', `/v1/vms?${listQuery(f)}`),
-      callApi<{ jobs: JobView[] }>(c, ui, 'GET', '/v1/jobs?kind=create&state=succeeded&limit=500'),
+      callApi<VmPage>(c, ui, 'GET', `/v1/vms?${listQuery(f)}`),
+      callApi<JobPage>(c, ui, 'GET', '/v1/jobs?kind=create&state=succeeded&limit=500'),
     ]);
     const created = new Map<string, string>();
     // Newest first: the VM's latest create (a name used again) wins.
