@@ -34,3 +34,7 @@ await build({
 for (const app of ['api', 'worker']) {
   cpSync(new URL('../packages/store/src/lua/', import.meta.url), new URL(`../apps/${app}/dist/lua/`, import.meta.url), { recursive: true });
 }
+
+// The VM page's script and stylesheet (src/ui/assets) are read at start from `./assets/` beside the module
+// that serves them: in the bundle, beside main.js.
+cpSync(new URL('../apps/api/src/ui/assets/', import.meta.url), new URL('../apps/api/dist/assets/', import.meta.url), { recursive: true });

@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 debs=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils openssh-server cloud-image-utils
   genisoimage curl dnsmasq-base redis-server redis-tools procps util-linux openssl virtinst
-  chromium # chromium: the browser test of the dashboard and /docs (driven by playwright-core)
+  chromium # chromium: the browser tests of the dashboard, /docs and the VM page (driven by playwright-core)
   mmdebstrap extlinux syslinux-common e2fsprogs fdisk) # scripts/build-guest-image.sh: the real guest of test/guest/
 missing=()
 for p in "${debs[@]}"; do

@@ -13,7 +13,7 @@ if (mode === 'hint') {
   const config = parse(readFileSync(arg, 'utf8'));
   const token = config.tokens[0].token;
   const url = `http://127.0.0.1:${config.port}`;
-  process.stdout.write(`run-local: API on ${url} (dashboard: ${url}/admin/queues). In another shell:
+  process.stdout.write(`run-local: API on ${url} (VM page: ${url}/ui, dashboard: ${url}/admin/queues; sign in with $TOKEN). In another shell:
   export TOKEN=${token} PROVISIONER_URL=${url} PROVISIONER_TOKEN=${token} PROVISIONER_REGION=local
 run-local: webhook deliveries to http://127.0.0.1:8091/ are printed here (webhook_url or POST /v1/webhooks)
 `);

@@ -9,13 +9,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Browser, type BrowserContext, chromium, type Locator } from 'playwright-core';
+import type { Browser, BrowserContext, Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { launchBrowser, offlineContext } from '../support/browser.ts';
 import { makeHypervisor, uniqueName } from '../support/host.ts';
 import { freePort, type Stack, startStack, waitJob } from '../support/stack.ts';
 
 const ARTIFACTS = resolve(dirname(fileURLToPath(import.meta.url)), '../../test-artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 const host = inject('loopbackHost');
 const hv = makeHypervisor(host);
@@ -38,14 +38,8 @@ beforeAll(async () => {
   // leaves nothing on the host.
   const closed = await freePort();
   stack = await startStack({ host, images: { [image]: { url: `http://127.0.0.1:${closed}/missing.qcow2` } } });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-  context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-  await context.route('**/*', (route) => {
-    const url = new URL(route.request().url());
-    if (url.hostname === '127.0.0.1' || url.protocol === 'data:') return route.continue();
-    external.push(url.href);
-    return route.abort('blockedbyclient');
-  });
+  browser = await launchBrowser();
+  context = await offlineContext(browser, external);
   mkdirSync(ARTIFACTS, { recursive: true });
   const r = await stack.fetch('/v1/vms', {
     method: 'POST',

@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 describe('npm run build', () => {
-  it('bundles the API and the worker; the API bundle runs on plain node and serves /health and /docs', async () => {
+  it('bundles the API and the worker; the API bundle runs on plain node and serves /health, /docs and the VM page’s assets', async () => {
     execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'pipe' });
     const port = await freePort();
     const config = join(dir, 'config.json');
@@ -60,6 +60,15 @@ describe('npm run build', () => {
     }
     expect(status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${port}/docs`)).status).toBe(200);
+    // The VM page's script and stylesheet, copied beside the bundle.
+    for (const [file, type] of [
+      ['app.js', 'text/javascript'],
+      ['app.css', 'text/css'],
+    ]) {
+      const asset = await fetch(`http://127.0.0.1:${port}/ui/assets/${file}`);
+      expect(asset.status, file).toBe(200);
+      expect(asset.headers.get('content-type'), file).toContain(type);
+    }
     execFileSync(process.execPath, ['--check', 'apps/worker/dist/main.js'], { cwd: root });
   }, 60_000);
 });

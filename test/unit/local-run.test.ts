@@ -93,6 +93,7 @@ describe('local configuration (scripts/local-config.mjs)', () => {
     expect(token.length).toBeGreaterThanOrEqual(16);
     expect(hint).toContain(`\n  export TOKEN=${token} PROVISIONER_URL=http://127.0.0.1:8080 PROVISIONER_TOKEN=${token} PROVISIONER_REGION=local\n`);
     expect(hint).toContain('http://127.0.0.1:8091/');
+    expect(hint).toContain('VM page: http://127.0.0.1:8080/ui');
     expect(hint).not.toContain('predates');
     const script = readFileSync(join(root, 'scripts/run-local.sh'), 'utf8');
     expect(script).toMatch(/^node scripts\/local-config\.mjs hint \.local\/config\.yaml >&2$/m);

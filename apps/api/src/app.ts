@@ -27,6 +27,7 @@ import { ROUTES } from './routes/index.ts';
 import { Placer } from './services/place-create.ts';
 import { HostRefresher } from './services/refresh-hosts.ts';
 import { AuthThrottle } from './throttle.ts';
+import { uiRoutes } from './ui/routes.ts';
 import { JobWatcher } from './watch.ts';
 
 export type ApiApp = Hono<AppEnv> & {
@@ -118,6 +119,7 @@ export function createApp(deps: AppDeps): ApiApp {
 
   mountRoutes(app, ROUTES, s);
   app.route('/', adminRoutes(s));
+  app.route('/', uiRoutes(s));
   app.route('/', docsRoutes());
 
   app.onError(onError);

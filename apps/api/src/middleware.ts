@@ -14,12 +14,15 @@ import type { AuthThrottle } from './throttle.ts';
 /**
  * Paths that do not take a token header: the open routes (`METHOD /path`, from the routes' `auth: 'open'`),
  * the API reference (`/openapi.json`, `/docs`: read-only
- * documentation of the routes, no configuration or data in it) and the dashboard (`/admin/…`), whose
- * routes authenticate with their own session cookie (src/admin/routes.ts).
+ * documentation of the routes, no configuration or data in it), the dashboard (`/admin/…`) and the VM
+ * page (`/ui/…`), whose routes authenticate with their own session cookies (src/admin/routes.ts,
+ * src/ui/routes.ts).
  */
 export function withoutToken(method: string, path: string, open: ReadonlySet<string>): boolean {
   if (open.has(`${method} ${path}`)) return true;
   if (path === '/admin' || path.startsWith('/admin/')) return true;
+  // The VM page (src/ui/routes.ts) authenticates with its own session cookie too.
+  if (path === '/ui' || path.startsWith('/ui/')) return true;
   return (method === 'GET' || method === 'HEAD') && (path === '/openapi.json' || path === '/docs' || path.startsWith('/docs/'));
 }
 

@@ -44,6 +44,8 @@ export const keys = {
   authOk: (p: string, address: string, tokenDigest: string) => `${p}:authok:${address}:${tokenDigest}`,
   /** JSON of one dashboard session, under the SHA-256 (hex) of the cookie's id (SessionStore). */
   adminSession: (p: string, idDigest: string) => `${p}:admin:session:${idDigest}`,
+  /** JSON of one session of the VM page (/ui), with its CSRF token, under the SHA-256 (hex) of the cookie's id (SessionStore). */
+  uiSession: (p: string, idDigest: string) => `${p}:ui:session:${idDigest}`,
   /** HASH endpoint id → registered webhook endpoint JSON, its secret encrypted (WebhookStore). */
   webhookEndpoints: (p: string) => `${p}:webhook-endpoints`,
   /** DeliverySpec JSON of one webhook delivery: what redelivery sends again (WebhookStore). */

@@ -15,11 +15,26 @@ describe('SessionStore', () => {
     expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const key = keys.adminSession(env.prefix, sha(id));
     expect(JSON.parse((await env.redis.get(key)) ?? 'null')).toEqual({ token_sha256: sha('token') });
+    expect(await s.read(id)).toEqual({ token_sha256: sha('token'), csrf: '' });
     expect(await env.redis.ttl(key)).toBeGreaterThan(590);
     expect(await s.tokenDigest(id)).toBe(sha('token'));
     await s.destroy(id);
     expect(await s.tokenDigest(id)).toBeNull();
     expect(await env.redis.exists(key)).toBe(0);
+  });
+
+  it('keeps VM page (ui) sessions apart from dashboard ones, each with its own CSRF token', async () => {
+    const admin = new SessionStore(env.redis, env.prefix, 600);
+    const ui = new SessionStore(env.redis, env.prefix, 600, 'ui');
+    const id = await ui.create(sha('token'));
+    const stored = JSON.parse((await env.redis.get(keys.uiSession(env.prefix, sha(id)))) ?? 'null') as { csrf: string };
+    expect(stored).toEqual({ token_sha256: sha('token'), csrf: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    expect(await ui.read(id)).toEqual(stored);
+    expect(await env.redis.ttl(keys.uiSession(env.prefix, sha(id)))).toBeGreaterThan(590);
+    expect(await env.redis.exists(keys.adminSession(env.prefix, sha(id)))).toBe(0);
+    expect(await admin.tokenDigest(id)).toBeNull();
+    const other = await ui.create(sha('token'));
+    expect((await ui.read(other))?.csrf).not.toBe((await ui.read(id))?.csrf);
   });
 
   it('answers null for what it did not hand out: malformed ids, unknown ids, unreadable records', async () => {

@@ -1,7 +1,8 @@
 /**
  * Every endpoint of the API, one file each: the app serves this list (src/route.ts `mountRoutes`) and
- * `/openapi.json` documents it (src/openapi.ts), in this order. The dashboard (`/admin`) and the
- * reference itself (`/openapi.json`, `/docs`) are not part of the documented API and are served apart.
+ * `/openapi.json` documents it (src/openapi.ts), in this order. The dashboard (`/admin`), the VM page
+ * (`/ui`, src/ui/routes.ts, which calls these routes in-process) and the reference itself (`/openapi.json`,
+ * `/docs`) are not part of the documented API and are served apart.
  */
 import type { Route } from '../route.ts';
 import images from './catalog/images.ts';

@@ -35,7 +35,7 @@ function routerRoutes(): string[] {
   const out = new Set<string>();
   for (const r of h.app.routes) {
     if (r.method === 'ALL' && (r.path === '*' || r.path === '/*')) continue;
-    if (/^\/(admin|docs)(\/|$)/.test(r.path) || r.path === '/openapi.json') continue;
+    if (/^\/(admin|docs|ui)(\/|$)/.test(r.path) || r.path === '/openapi.json') continue;
     out.add(`${r.method} ${r.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`);
   }
   return [...out].sort();

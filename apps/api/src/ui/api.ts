@@ -1,0 +1,70 @@
+/**
+ * How the VM page's server side does anything: it calls the API's own routes (the registry of
+ * src/routes/index.ts, handlers and all) in-process, as the signed-in caller. Owner scoping, scopes,
+ * validation and job submission are the routes' own; the page only renders what they answer.
+ * Nothing here is reachable from outside: the app is never mounted, only `fetch`ed by src/ui/*.
+ *
+ * @example
+ * const r = await api.call<VmPage>(caller, requestId, 'GET', '/v1/vms?region=r1');
+ * if (r.ok) render(r.body.vms); else show(r.error.message);
+ */
+import { Hono } from 'hono';
+import type { AppEnv, Caller, Services } from '../context.ts';
+import { notFound, onError } from '../errors.ts';
+import { mountRoutes } from '../route.ts';
+import { ROUTES } from '../routes/index.ts';
+
+/** What the in-process caller hands each request (Hono's `env`). */
+interface Inner {
+  caller: Caller;
+  requestId: string;
+}
+
+export interface ApiFailure {
+  code: string;
+  message: string;
+  details?: unknown;
+}
+
+export type ApiResult<T> = { ok: true; status: number; body: T } | { ok: false; status: number; error: ApiFailure };
+
+/** Only ever fetched in-process; the host part of its URLs means nothing. */
+const BASE = 'http://inner.invalid';
+
+export class InnerApi {
+  private readonly app = new Hono<AppEnv>();
+
+  constructor(s: Services) {
+    this.app.use('*', async (c, next) => {
+      const inner = c.env as Inner;
+      c.set('requestId', inner.requestId);
+      c.set('logger', s.logger);
+      c.set('caller', inner.caller);
+      c.set('idempotency', undefined);
+      await next();
+    });
+    mountRoutes(this.app, ROUTES, s);
+    this.app.onError(onError);
+    this.app.notFound(notFound);
+  }
+
+  /** The raw answer of a route (an event stream is passed on as it comes). */
+  fetch(caller: Caller, requestId: string, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+    const init: RequestInit = { method, ...(signal ? { signal } : {}) };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { 'content-type': 'application/json' };
+    }
+    return Promise.resolve(this.app.fetch(new Request(`${BASE}${path}`, init), { caller, requestId } satisfies Inner));
+  }
+
+  /** A route's JSON answer (text for text/plain), or its error envelope's code and message. */
+  async call<T>(caller: Caller, requestId: string, method: string, path: string, body?: unknown): Promise<ApiResult<T>> {
+    const res = await this.fetch(caller, requestId, method, path, body);
+    const text = await res.text();
+    const json = res.headers.get('content-type')?.includes('application/json');
+    if (res.ok) return { ok: true, status: res.status, body: (json ? JSON.parse(text) : text) as T };
+    const envelope = json ? (JSON.parse(text) as { error?: ApiFailure }) : {};
+    return { ok: false, status: res.status, error: envelope.error ?? { code: 'INTERNAL', message: `status ${res.status}` } };
+  }
+}

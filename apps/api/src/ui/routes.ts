@@ -1,0 +1,127 @@
+/**
+ * The VM page at /ui: server-rendered pages for the users of the service (not the operators' queue
+ * dashboard). It signs in with a token like the dashboard, into its own session (cookie scoped to /ui,
+ * HttpOnly, SameSite=Strict) that also admits owner-bound tokens: everything it shows or does goes
+ * through the API's own routes as that token (src/ui/api.ts), so an owner-bound token sees its VMs only
+ * and a read-only one changes nothing. Every POST must come from a page of this service (Origin) and
+ * carry the session's CSRF token; a token without the write scope gets no action buttons and 403 on
+ * every action. Strict CSP: scripts and styles only from /ui/assets.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { type Context, Hono } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { sameOrigin } from '../admin/routes.ts';
+import { Sessions } from '../admin/session.ts';
+import type { AppEnv, Services } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { rateLimit } from '../limits.ts';
+import { hasScope } from '../middleware.ts';
+import { InnerApi } from './api.ts';
+import { assetRoutes } from './assets.ts';
+import { field, UI_COOKIE, UI_PATH, type UiDeps, type UiEnv, type UiRoute } from './context.ts';
+import { html } from './html.ts';
+import { errorBox, page } from './layout.ts';
+import consolePage from './pages/console.ts';
+import createVm from './pages/create-vm.ts';
+import deleteConfirm from './pages/delete-confirm.ts';
+import deleteVm from './pages/delete-vm.ts';
+import jobPage from './pages/job.ts';
+import jobEvents from './pages/job-events.ts';
+import { loginForm, loginPost, logout } from './pages/login.ts';
+import newVm from './pages/new-vm.ts';
+import { createSnapshot, deleteSnapshot, revertSnapshot } from './pages/snapshots.ts';
+import editTags from './pages/tags.ts';
+import vmPage from './pages/vm.ts';
+import vmAction from './pages/vm-action.ts';
+import vmState from './pages/vm-state.ts';
+import vmList from './pages/vms.ts';
+
+/** Every page and action of /ui, in matching order (fixed paths before parameters). */
+export const UI_ROUTES: readonly UiRoute[] = [
+  loginForm,
+  loginPost,
+  logout,
+  vmList,
+  newVm,
+  createVm,
+  jobPage,
+  jobEvents,
+  vmPage,
+  vmState,
+  consolePage,
+  deleteConfirm,
+  deleteVm,
+  editTags,
+  createSnapshot,
+  revertSnapshot,
+  deleteSnapshot,
+  vmAction,
+];
+
+/** Headers of every /ui answer: never cached, never framed, nothing but this service's own files run. */
+function pageHeaders(c: Context): void {
+  c.header('Cache-Control', 'no-store');
+  c.header('X-Frame-Options', 'DENY');
+  c.header('X-Content-Type-Options', 'nosniff');
+  // Not no-referrer: browsers would send `Origin: null` on POSTs and the Origin check would refuse them.
+  c.header('Referrer-Policy', 'same-origin');
+  c.header(
+    'Content-Security-Policy',
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+  );
+}
+
+/** Constant-time comparison of the form's CSRF token with the session's. */
+export function csrfMatches(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return expected.length > 0 && a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** A refused request: the page (for a browser) with the reason, or the status alone for JSON/streams. */
+function refuse(c: Context<UiEnv>, status: 403, message: string): Response {
+  c.get('logger').warn({ request_id: c.get('requestId'), token: c.get('caller')?.name ?? null, path: c.req.path }, `ui: ${message}`);
+  return c.html(page('Refused', null, html`<h1>Refused</h1>${errorBox(message)}`).value, status);
+}
+
+export function uiRoutes(s: Services): Hono<AppEnv> {
+  const r = new Hono<UiEnv>();
+  const deps: UiDeps = { s, api: new InnerApi(s), sessions: new Sessions(s.redis, s.config, 'ui') };
+  // The token's own rate limit counts its requests to /ui too (one per page or action; the API routes
+  // a page calls in-process are not counted again).
+  const limiter = rateLimit(s.redis, s.config.queue_prefix);
+
+  r.use(`${UI_PATH}/*`, async (c, next) => {
+    pageHeaders(c);
+    await next();
+  });
+  r.route('/', assetRoutes());
+  r.get(UI_PATH, (c) => c.redirect(`${UI_PATH}/vms`, 303));
+  r.get(`${UI_PATH}/`, (c) => c.redirect(`${UI_PATH}/vms`, 303));
+
+  for (const route of UI_ROUTES) {
+    r.on(route.method.toUpperCase(), route.path, async (c) => {
+      if (c.req.method === 'POST' && !sameOrigin(c as unknown as Context<AppEnv>)) return refuse(c, 403, 'Cross-origin request refused.');
+      if (route.auth !== 'open') {
+        const id = getCookie(c, UI_COOKIE);
+        const found = await deps.sessions.read(id);
+        if (!found || !hasScope(found.caller, 'read')) {
+          if (c.req.method === 'GET' && !c.req.path.endsWith('/events') && !c.req.path.endsWith('/state')) return c.redirect(`${UI_PATH}/login`, 303);
+          throw new ApiError('UNAUTHORIZED', `sign in at ${UI_PATH}/login`);
+        }
+        c.set('session', { id: id ?? '', ...found });
+        c.set('caller', found.caller);
+        await limiter(c as unknown as Context<AppEnv>, async () => undefined);
+        if (c.req.method === 'POST') {
+          const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+          if (!csrfMatches(field(form, 'csrf'), found.csrf))
+            return refuse(c, 403, 'The form is stale or was not sent by this page (CSRF token missing or wrong); open the page again.');
+        }
+        if (route.auth === 'write' && !hasScope(found.caller, 'write'))
+          return refuse(c, 403, `Token '${found.caller.name}' may not change anything (read-only).`);
+      }
+      return route.handler(c, deps);
+    });
+  }
+  return r as unknown as Hono<AppEnv>;
+}
