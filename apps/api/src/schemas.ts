@@ -142,6 +142,11 @@ export const WebhookEndpoint = z.object({
   created_by: z.string().meta({ description: 'The name of the token that registered it' }),
   disabled_at: z.string().nullable().meta({ description: 'Set when the receiver answered 410 Gone: nothing more is sent' }),
   disabled_reason: z.string().nullable(),
+  overlap_until: z
+    .string()
+    .nullable()
+    .optional()
+    .meta({ description: 'Until when the secret replaced by the last rotation still signs beside the new one (null: it does not)' }),
 });
 export const WebhookSecret = z.string().meta({ description: 'The signing secret (`whsec_` + base64), shown only in this answer' });
 export const WebhookPath = z.object({ id: z.string().meta({ description: 'An endpoint id (`whk_…`)' }) });

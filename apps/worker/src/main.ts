@@ -38,7 +38,14 @@ export async function startWorker(config: Config) {
     console: new ConsoleStore(redis, config.queue_prefix, config.user_data_key),
   };
   // Deliveries run on their own queue: host workers only enqueue events, never wait on receivers.
-  const hooks = startWebhookWorker(config, redis, log, (outcome) => metrics.deliveryAttempted(outcome));
+  // Its sweep checks every host queue's finished jobs for ends with no deliveries written.
+  const hooks = startWebhookWorker(
+    config,
+    redis,
+    log,
+    (outcome) => metrics.deliveryAttempted(outcome),
+    () => stores.jobs.all().map((h) => h.queue),
+  );
 
   for (const region of config.regions) {
     for (const host of region.hosts) {

@@ -52,6 +52,27 @@ export function signWebhook(secret: string, id: string, timestampSeconds: number
   return `v1,${createHmac('sha256', key).update(`${id}.${timestampSeconds}.${body}`).digest('base64')}`;
 }
 
+/**
+ * The `webhook-signature` header: one `v1,…` per secret, space-separated (Standard Webhooks): during a
+ * rotation's overlap the new secret's and the previous one's, so a receiver holding either verifies it.
+ */
+export function signWebhookAll(secrets: readonly string[], id: string, timestampSeconds: number, body: string): string {
+  return secrets.map((s) => signWebhook(s, id, timestampSeconds, body)).join(' ');
+}
+
+/** Most a rotated secret keeps signing beside the new one (`overlap_seconds`): 7 days. */
+export const MAX_SECRET_OVERLAP_SECONDS = 7 * 24 * 3600;
+
+/** The secrets a token signs its jobs' webhook_url deliveries with now: its webhook_secret, and its previous one until its time. */
+export function tokenWebhookSecrets(
+  t: { webhook_secret?: string | undefined; webhook_secret_previous?: string | undefined; webhook_secret_previous_until?: string | undefined } | undefined,
+  now = Date.now(),
+): string[] {
+  if (!t?.webhook_secret) return [];
+  const prev = t.webhook_secret_previous && Date.parse(t.webhook_secret_previous_until ?? '') > now ? [t.webhook_secret_previous] : [];
+  return [t.webhook_secret, ...prev];
+}
+
 export interface WebhookEndpoint {
   id: string;
   url: string;
@@ -61,6 +82,8 @@ export interface WebhookEndpoint {
   /** Set when the receiver answered 410 Gone: nothing more is sent to it. */
   disabled_at: string | null;
   disabled_reason: string | null;
+  /** Until when the secret replaced by the last rotation still signs beside the new one (null: it does not). */
+  overlap_until?: string | null;
 }
 
 /** One delivery: an event for one destination. Its id is the `webhook-id`, the same on every attempt. */

@@ -10,10 +10,12 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   type Config,
+  callbackOf,
   type DeliveryAttempt,
   type DeliverySpec,
   decryptUserData,
   encryptUserData,
+  isJobId,
   type JobCallback,
   type JobEventType,
   type JobView,
@@ -21,25 +23,37 @@ import {
   newWebhookSecret,
   recordTtl,
   redactUrl,
+  terminalEvent,
   WEBHOOK_BACKOFF,
   type WebhookEndpoint,
 } from '@provisioner/contracts';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { readJobView } from './job-view.ts';
 import { keys } from './keys.ts';
 import { runScript } from './scripts.ts';
 
 interface StoredEndpoint extends WebhookEndpoint {
   /** AES-256-GCM (the user-data key, bound to the endpoint id): never plain text in Redis. */
   secret_enc: string;
+  /** The secret the last rotation replaced, signing beside the new one until overlap_until. */
+  previous_secret_enc?: string | null;
+}
+
+function overlapping(e: StoredEndpoint, now = Date.now()): boolean {
+  return Boolean(e.previous_secret_enc && e.overlap_until && Date.parse(e.overlap_until) > now);
 }
 
 function publicEndpoint(e: StoredEndpoint): WebhookEndpoint {
-  const { secret_enc: _s, ...rest } = e;
-  return rest;
+  const { secret_enc: _s, previous_secret_enc: _p, ...rest } = e;
+  return { ...rest, overlap_until: overlapping(e) ? (e.overlap_until ?? null) : null };
 }
 
 const DELIVERY_ID_RE = /^msg_[a-f0-9]{32}$/;
+/** How long a sender holds outbox entries it took before another may take them. */
+export const OUTBOX_LEASE_MS = 30_000;
+/** How far back of its last sweep a sweep looks again (workers' clocks, jobs ending while it ran). */
+const SWEEP_MARGIN_MS = 60_000;
 
 export class WebhookStore {
   constructor(
@@ -88,23 +102,38 @@ export class WebhookStore {
     return all.map((s) => publicEndpoint(JSON.parse(s) as StoredEndpoint)).sort((a, b) => (a.created_at < b.created_at ? -1 : 1));
   }
 
-  /** An endpoint with its secret, for signing. */
-  async endpointWithSecret(id: string): Promise<(WebhookEndpoint & { secret: string }) | null> {
+  /**
+   * An endpoint with its secret, for signing; `secrets` are all that sign now: the secret, and during a
+   * rotation's overlap the one it replaced.
+   */
+  async endpointWithSecret(id: string, now = Date.now()): Promise<(WebhookEndpoint & { secret: string; secrets: string[] }) | null> {
     const e = await this.stored(id);
-    return e ? { ...publicEndpoint(e), secret: decryptUserData(e.secret_enc, this.config.user_data_key, this.aad(id)) } : null;
+    if (!e) return null;
+    const secret = decryptUserData(e.secret_enc, this.config.user_data_key, this.aad(id));
+    const previous = e.previous_secret_enc && overlapping(e, now) ? [decryptUserData(e.previous_secret_enc, this.config.user_data_key, this.aad(id))] : [];
+    return { ...publicEndpoint(e), secret, secrets: [secret, ...previous] };
   }
 
   async deleteEndpoint(id: string): Promise<boolean> {
     return (await this.redis.hdel(keys.webhookEndpoints(this.prefix), id)) === 1;
   }
 
-  /** A new secret for the endpoint (the old one stops signing at once); null when unknown. */
-  async rotateSecret(id: string): Promise<string | null> {
+  /**
+   * A new secret for the endpoint; null when unknown. The old one keeps signing beside it for
+   * `overlapSeconds` (0: it stops at once); a secret replaced before (an earlier overlap) stops now.
+   */
+  async rotateSecret(id: string, overlapSeconds = 0): Promise<{ secret: string; overlap_until: string | null } | null> {
     const e = await this.stored(id);
     if (!e) return null;
     const secret = newWebhookSecret();
-    await this.save({ ...e, secret_enc: encryptUserData(secret, this.config.user_data_key, this.aad(id)) });
-    return secret;
+    const until = overlapSeconds > 0 ? new Date(Date.now() + overlapSeconds * 1000).toISOString() : null;
+    await this.save({
+      ...e,
+      secret_enc: encryptUserData(secret, this.config.user_data_key, this.aad(id)),
+      previous_secret_enc: until ? e.secret_enc : null,
+      overlap_until: until,
+    });
+    return { secret, overlap_until: until };
   }
 
   async disableEndpoint(id: string, reason: string): Promise<void> {
@@ -113,12 +142,20 @@ export class WebhookStore {
   }
 
   /**
-   * Queues the deliveries of one job event: to every enabled endpoint that wants the type, and to the
-   * job's own webhook_url (terminal events only). Each delivery's id depends only on the job, the event
-   * and the destination, so queuing the same event twice sends it once. Returns the delivery ids.
+   * Writes the deliveries of one job event into the outbox, then hands them to the delivery queue: to every
+   * enabled endpoint that wants the type, and to the job's own webhook_url (terminal events only). Each
+   * delivery's id (its `webhook-id`) depends only on the job, the event and the destination, so writing the
+   * same event twice sends it once. A terminal event is written once per job (its ended marker is set in the
+   * same script): whoever writes it first (the worker that saw the job end, the API that canceled it, or a
+   * sweep) decides its body. Returns the delivery ids written.
+   *
+   * Once written, a delivery is not lost: what could not be handed to the queue now stays in the outbox,
+   * which every worker's sender drains (`drainOutbox`).
    */
-  async enqueueJobEvent(type: JobEventType, view: JobView, callback: JobCallback | null = null): Promise<string[]> {
-    const timestamp = new Date().toISOString();
+  async enqueueJobEvent(type: JobEventType, view: JobView, callback: JobCallback | null = null, source = 'event'): Promise<string[]> {
+    const terminal = type !== 'job.progress';
+    // A terminal event's time is the job's end: the same body whoever writes it.
+    const timestamp = (terminal && view.finished_at) || new Date().toISOString();
     const body = JSON.stringify({ type, timestamp, data: view });
     // Progress events repeat: tell them apart by where the job is.
     const instance = type === 'job.progress' ? `${view.step}:${view.progress}:${view.attempts}` : '';
@@ -127,30 +164,109 @@ export class WebhookStore {
     for (const e of await this.listEndpoints()) {
       if (!e.disabled_at && e.events.includes(type)) specs.push({ id: id(e.id), job_id: view.id, type, endpoint_id: e.id, url: null, token: null, body });
     }
-    if (callback && type !== 'job.progress') {
+    if (callback && terminal) {
       specs.push({ id: id(`job:${callback.url}`), job_id: view.id, type, endpoint_id: null, url: callback.url, token: callback.token, body });
     }
-    const made: string[] = [];
-    const list = keys.webhookJobDeliveries(this.prefix, view.id);
-    for (const spec of specs) {
-      const delivery = keys.webhookDelivery(this.prefix, spec.id);
-      if ((await runScript<number>(this.redis, 'webhookAddDelivery', [delivery, list], [spec.id, JSON.stringify(spec), recordTtl(this.config)])) === 0)
-        continue;
-      try {
-        await this.queue.add('deliver', { ...spec, redelivery: false }, { ...this.jobOptions(), jobId: spec.id });
-      } catch (e) {
-        // Not queued: forget it, so the same event queued again is not taken for a duplicate.
-        await this.redis
-          .multi()
-          .del(delivery)
-          .lrem(list, 0, spec.id)
-          .exec()
-          .catch(() => undefined);
-        throw e;
-      }
-      made.push(spec.id);
-    }
+    const made = await this.writeOutbox(view.id, specs, terminal ? `${type} ${source}` : null);
+    await this.handOver(made);
     return made;
+  }
+
+  /** The outbox script: the specs, the job's delivery list and (for a terminal event) its ended marker, at once. */
+  private async writeOutbox(jobId: string, specs: DeliverySpec[], marker: string | null): Promise<string[]> {
+    const p = this.prefix;
+    const k = [keys.webhookOutbox(p), keys.webhookJobDeliveries(p, jobId), ...specs.map((s) => keys.webhookDelivery(p, s.id))];
+    const a: (string | number)[] = [recordTtl(this.config), Date.now(), specs.length, ...specs.flatMap((s) => [s.id, JSON.stringify(s)])];
+    if (marker) {
+      k.push(keys.webhookEnded(p, jobId));
+      a.push(marker);
+    }
+    return runScript<string[]>(this.redis, 'webhookOutbox', k, a);
+  }
+
+  /**
+   * Writes the terminal event of a finished job of `queue` (not a job still to be retried, nor the service's
+   * own refresh, image-cache and console jobs). Null when there is nothing to write; else the ids written
+   * (none when its end was written before).
+   */
+  async recordJobEnd(queue: Queue, jobId: string, source = 'event'): Promise<string[] | null> {
+    if (!isJobId(jobId)) return null;
+    const found = await readJobView(queue, jobId);
+    if (!found?.job.finishedOn) return null;
+    const kind = (found.job.data as { kind?: string }).kind;
+    if (kind === 'refresh' || kind === 'console' || kind === 'image-cache') return null;
+    const type = terminalEvent(found.view);
+    return type ? this.enqueueJobEvent(type, found.view, callbackOf(found.job.data), source) : null;
+  }
+
+  /** How a finished job's end was written (`<event type> <who>`), or null when it was not (yet). */
+  endedMarker(jobId: string): Promise<string | null> {
+    return this.redis.get(keys.webhookEnded(this.prefix, jobId));
+  }
+
+  /**
+   * Recovers ends nobody wrote (a worker killed between BullMQ recording a job's end and writing its
+   * deliveries; a job a stall check failed): every job `queue` finished since the last sweep (less a margin
+   * for clocks and ends in flight) without an ended marker gets its terminal event written. Returns the
+   * jobs recovered.
+   */
+  async sweepEnded(queue: Queue, marginMs = SWEEP_MARGIN_MS, batch = 1000): Promise<string[]> {
+    const cursorKey = keys.webhookSwept(this.prefix, queue.name);
+    const started = Date.now();
+    // The first sweep looks back as far as the margin only (older ends were sent before there was a sweep).
+    const from = Number((await this.redis.get(cursorKey)) ?? started - marginMs);
+    const recovered: string[] = [];
+    let last = started - marginMs;
+    for (const set of [queue.keys.completed, queue.keys.failed]) {
+      if (!set) continue;
+      const found = await this.redis.zrangebyscore(set, from, '+inf', 'WITHSCORES', 'LIMIT', 0, batch);
+      const ids = found.filter((_, i) => i % 2 === 0).filter(isJobId);
+      // A full batch: the next sweep goes on from the last one read.
+      if (found.length === 2 * batch) last = Math.min(last, Number(found.at(-1)));
+      if (!ids.length) continue;
+      const pipe = this.redis.pipeline();
+      for (const id of ids) pipe.exists(keys.webhookEnded(this.prefix, id));
+      const seen = (await pipe.exec()) ?? [];
+      for (const [i, id] of ids.entries()) {
+        if (seen[i]?.[1] === 1) continue;
+        await this.recordJobEnd(queue, id, 'sweep');
+        if ((await this.endedMarker(id))?.endsWith(' sweep')) recovered.push(id);
+      }
+    }
+    await this.redis.set(cursorKey, String(Math.max(from, last)), 'EX', recordTtl(this.config));
+    return recovered;
+  }
+
+  /**
+   * Hands due deliveries from the outbox to the delivery queue (each under its id as BullMQ job id, so two
+   * senders queue it once), removing each once queued. A sender that dies holding some leaves them to the
+   * next one after OUTBOX_LEASE_MS. Returns how many were queued.
+   */
+  async drainOutbox(limit = 100): Promise<number> {
+    const now = Date.now();
+    const ids = await runScript<string[]>(this.redis, 'webhookOutboxClaim', [keys.webhookOutbox(this.prefix)], [now, now + OUTBOX_LEASE_MS, limit]);
+    return this.handOver(ids);
+  }
+
+  /** Queues each delivery and takes it out of the outbox; one that cannot be queued now stays for a sender. */
+  private async handOver(ids: string[]): Promise<number> {
+    let queued = 0;
+    for (const id of ids) {
+      const spec = await this.delivery(id);
+      try {
+        if (spec) await this.queue.add('deliver', { ...spec, redelivery: false }, { ...this.jobOptions(), jobId: spec.id });
+        await this.redis.zrem(keys.webhookOutbox(this.prefix), id);
+        if (spec) queued++;
+      } catch {
+        // Still in the outbox: a sender queues it later.
+      }
+    }
+    return queued;
+  }
+
+  /** Deliveries written but not yet queued. */
+  outboxSize(): Promise<number> {
+    return this.redis.zcard(keys.webhookOutbox(this.prefix));
   }
 
   private jobOptions() {
