@@ -50,11 +50,29 @@ describe('registered endpoints', () => {
 
     const rot = await h.fetch(`/v1/webhooks/${made.id}/rotate-secret`, { method: 'POST' });
     expect(rot.status).toBe(200);
-    const rotated = (await rot.json()) as { id: string; secret: string };
+    const rotated = (await rot.json()) as { id: string; secret: string; overlap_until: string | null };
+    expect(rotated.overlap_until).toBeNull();
     expect(rotated.secret).toMatch(/^whsec_/);
     expect(rotated.secret).not.toBe(made.secret);
     const hooks = new WebhookStore(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
     expect((await hooks.endpointWithSecret(made.id))?.secret).toBe(rotated.secret);
+    expect((await hooks.endpointWithSecret(made.id))?.secrets).toEqual([rotated.secret]);
+
+    // overlap_seconds: the old secret keeps signing beside the new one until overlap_until (listed too).
+    for (const json of [{ overlap_seconds: -1 }, { overlap_seconds: 604_801 }, { overlap_seconds: 1.5 }, { overlap_seconds: '60' }, { overlap: 60 }]) {
+      const bad = await h.fetch(`/v1/webhooks/${made.id}/rotate-secret`, { method: 'POST', json });
+      expect(bad.status, JSON.stringify(json)).toBe(422);
+      expect(JSON.stringify(await bad.json())).toMatch(/overlap/);
+    }
+    expect((await hooks.endpointWithSecret(made.id))?.secret).toBe(rotated.secret); // a refused rotation changed nothing
+    const t0 = Date.now();
+    const over = await h.fetch(`/v1/webhooks/${made.id}/rotate-secret`, { method: 'POST', json: { overlap_seconds: 604_800 } });
+    expect(over.status).toBe(200);
+    const overlapped = (await over.json()) as { secret: string; overlap_until: string };
+    expect(Date.parse(overlapped.overlap_until) - t0).toBeGreaterThanOrEqual(604_800_000 - 1000);
+    expect((await hooks.endpointWithSecret(made.id))?.secrets).toEqual([overlapped.secret, rotated.secret]);
+    const listed = (await (await h.fetch('/v1/webhooks')).json()) as { webhooks: Array<{ id: string; overlap_until: string | null }> };
+    expect(listed.webhooks.find((w) => w.id === made.id)?.overlap_until).toBe(overlapped.overlap_until);
 
     expect((await h.fetch(`/v1/webhooks/${made.id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await h.fetch(`/v1/webhooks/${made.id}`, { method: 'DELETE' })).status).toBe(404);
