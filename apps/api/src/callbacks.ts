@@ -2,7 +2,7 @@
  * Per-job webhooks: a mutating request may name a `webhook_url`; its outcome is POSTed there, signed
  * with the submitting token's `webhook_secret`. The job keeps the URL and the token's name only.
  */
-import { WebhookUrlSchema } from '@provisioner/contracts';
+import { CALLBACK_EVENT_TYPES, WebhookUrlSchema } from '@provisioner/contracts';
 import type { Context } from 'hono';
 import { z } from 'zod';
 import { type Requester, requester } from './caller.ts';
@@ -13,11 +13,35 @@ import { ApiError } from './errors.ts';
  * The body of operations that take no other field (start, delete): only the optional callback. Strict,
  * like every body it is extended into: an unknown field is a 422 naming it.
  */
-export const CallbackBody = z.strictObject({ webhook_url: WebhookUrlSchema.optional() });
+export const CallbackBody = z.strictObject({ webhook_url: WebhookUrlSchema.optional(), webhook_events: WebhookEventsSchema().optional() });
 
-/** The requester, with the callback URL when one is given; 422 when the token has nothing to sign with. */
-export function withCallback(s: Services, c: Context<AppEnv>, url: string | null | undefined): Requester {
+/**
+ * `webhook_events`: what else the job's webhook_url gets beside its outcome (always sent): `job.progress`, and
+ * for a create `vm.ready`. An unknown type is a 422 naming it.
+ */
+export function WebhookEventsSchema() {
+  return z
+    .array(z.enum(CALLBACK_EVENT_TYPES))
+    .max(CALLBACK_EVENT_TYPES.length)
+    .meta({ description: 'Events also POSTed to webhook_url beside the outcome (always sent): `job.progress`; for a create, `vm.ready`' });
+}
+
+/**
+ * The requester, with the callback URL (and the events it asked for) when one is given; 422 when the token
+ * has nothing to sign with, or when events are asked for without a URL.
+ */
+export function withCallback(
+  s: Services,
+  c: Context<AppEnv>,
+  b: { webhook_url?: string | null | undefined; webhook_events?: readonly string[] | undefined },
+): Requester {
   const by = requester(c);
+  const url = b.webhook_url;
+  if (b.webhook_events?.length && !url) {
+    throw new ApiError('VALIDATION', 'webhook_events needs a webhook_url to send them to', {
+      details: [{ path: 'webhook_events', message: 'give webhook_url too' }],
+    });
+  }
   if (!url) return by;
   const token = s.config.tokens.find((t) => t.name === by.submitted_by);
   if (!token?.webhook_secret) {
@@ -25,5 +49,6 @@ export function withCallback(s: Services, c: Context<AppEnv>, url: string | null
       details: [{ path: 'webhook_url', message: 'the token has no webhook_secret to sign deliveries with' }],
     });
   }
-  return { ...by, webhook_url: url };
+  const events = [...new Set(b.webhook_events ?? [])].filter((e) => e === 'job.progress' || e === 'vm.ready');
+  return { ...by, webhook_url: url, ...(events.length ? { webhook_events: events } : {}) };
 }

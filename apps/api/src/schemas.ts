@@ -137,7 +137,7 @@ export const JobPath = z.object({ id: z.string().meta({ description: 'A job id (
 export const WebhookEndpoint = z.object({
   id: z.string().meta({ example: 'whk_1f0e3dad99908345f7439f8ffabdffc4' }),
   url: z.string(),
-  events: z.array(z.enum(['job.succeeded', 'job.failed', 'job.canceled', 'job.progress'])),
+  events: z.array(z.enum(['job.succeeded', 'job.failed', 'job.canceled', 'job.progress', 'vm.ready', 'vm.state_changed'])),
   created_at: z.string(),
   created_by: z.string().meta({ description: 'The name of the token that registered it' }),
   disabled_at: z.string().nullable().meta({ description: 'Set when the receiver answered 410 Gone: nothing more is sent' }),

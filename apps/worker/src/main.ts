@@ -14,6 +14,7 @@ import { listenForCancels } from './cancel.ts';
 import { checkHostKeys, makeHypervisors } from './hosts.ts';
 import { metricsAccess, WorkerMetrics } from './metrics.ts';
 import { type HostRuntime, makeProcessor, onJobEnded } from './processor.ts';
+import type { WorkerStores } from './processors/context.ts';
 import { startWebhookWorker } from './webhooks.ts';
 
 export async function startWorker(config: Config) {
@@ -31,7 +32,7 @@ export async function startWorker(config: Config) {
     throw e;
   });
   const workers: Worker[] = [];
-  const stores = {
+  const stores: WorkerStores = {
     jobs: new JobQueue(redis, config),
     ledger: new VmLedger(redis, config.queue_prefix),
     inventory: new InventoryStore(redis, config.queue_prefix),
@@ -46,6 +47,7 @@ export async function startWorker(config: Config) {
     (outcome) => metrics.deliveryAttempted(outcome),
     () => stores.jobs.all().map((h) => h.queue),
   );
+  stores.webhooks = hooks.webhooks;
 
   for (const region of config.regions) {
     for (const host of region.hosts) {

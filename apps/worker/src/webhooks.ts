@@ -15,6 +15,7 @@ import {
   type AttemptOutcome,
   type Config,
   callbackOf,
+  callbackWants,
   type DeliverySpec,
   isJobId,
   redactUrl,
@@ -263,7 +264,8 @@ export function startWebhookWorker(
     onProgress: async (q, job) => {
       if (!isPublicJob(job)) return;
       const endpoints = await webhooks.listEndpoints();
-      if (!endpoints.some((e) => !e.disabled_at && e.events.includes('job.progress'))) return;
+      const wanted = callbackWants(callbackOf(job.data), 'job.progress') || endpoints.some((e) => !e.disabled_at && e.events.includes('job.progress'));
+      if (!wanted) return;
       const found = await readJobView(q, String(job.id));
       if (found && found.view.state === 'running') await enqueue(found);
     },

@@ -14,6 +14,38 @@ export const WEBHOOK_BACKOFF = 'webhook';
 
 export const JOB_EVENT_TYPES = ['job.succeeded', 'job.failed', 'job.canceled', 'job.progress'] as const;
 export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
+/**
+ * Events about a VM rather than a job: `vm.ready` (its guest became ready: cloud-init done and, with a NIC,
+ * an address known; seen by a create's wait-ready or by an inventory refresh), `vm.state_changed` (an
+ * inventory refresh saw its state change while no operation of the service was under way on it).
+ */
+export const VM_EVENT_TYPES = ['vm.ready', 'vm.state_changed'] as const;
+export type VmEventType = (typeof VM_EVENT_TYPES)[number];
+/** Every type a registered endpoint may subscribe to. */
+export const WEBHOOK_EVENT_TYPES = [...JOB_EVENT_TYPES, ...VM_EVENT_TYPES] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+/**
+ * What a request's `webhook_events` may name for its own `webhook_url`: the terminal events (always sent
+ * anyway), and opt-in `job.progress` and, for a create, `vm.ready`.
+ */
+export const CALLBACK_EVENT_TYPES = ['job.succeeded', 'job.failed', 'job.canceled', 'job.progress', 'vm.ready'] as const;
+export type CallbackEventType = (typeof CALLBACK_EVENT_TYPES)[number];
+
+/** A VM event's `data`: the VM as the inventory refresh (or the create's wait-ready) saw it. */
+export interface VmEventData {
+  region: string;
+  host: string;
+  vm_name: string;
+  uuid: string;
+  state: string;
+  /** vm.state_changed: the state before. */
+  previous_state?: string;
+  addresses: Array<{ ip: string; family: string; source: string }>;
+  ip: string | null;
+  observed_at: string;
+  /** The create job that waited for its guest (vm.ready seen by wait-ready). */
+  job_id?: string;
+}
 
 /**
  * Why a webhook URL cannot be used at all (null when it can): http(s), well-formed, a host, no
@@ -76,7 +108,7 @@ export function tokenWebhookSecrets(
 export interface WebhookEndpoint {
   id: string;
   url: string;
-  events: JobEventType[];
+  events: WebhookEventType[];
   created_at: string;
   created_by: string;
   /** Set when the receiver answered 410 Gone: nothing more is sent to it. */
@@ -89,8 +121,9 @@ export interface WebhookEndpoint {
 /** One delivery: an event for one destination. Its id is the `webhook-id`, the same on every attempt. */
 export interface DeliverySpec {
   id: string;
+  /** The job the event is about; for a VM event seen by a refresh, `vm:<region>/<name>` (its attempts are logged under it). */
   job_id: string;
-  type: JobEventType;
+  type: WebhookEventType;
   /** A registered endpoint (its URL and secret are read when sending), or null for the job's own webhook_url. */
   endpoint_id: string | null;
   url: string | null;
@@ -103,7 +136,7 @@ export type AttemptOutcome = 'delivered' | 'retrying' | 'failed' | 'refused' | '
 
 export interface DeliveryAttempt {
   delivery_id: string;
-  type: JobEventType;
+  type: WebhookEventType;
   endpoint_id: string | null;
   url: string;
   attempt: number;
@@ -119,11 +152,22 @@ export interface DeliveryAttempt {
 export interface JobCallback {
   url: string;
   token: string;
+  /** The opt-in events the request asked for (`webhook_events`): job.progress, vm.ready. */
+  events?: readonly string[];
 }
 
 export function callbackOf(data: unknown): JobCallback | null {
-  const d = data as { webhook_url?: unknown; submitted_by?: unknown } | null;
-  return d && typeof d.webhook_url === 'string' && typeof d.submitted_by === 'string' ? { url: d.webhook_url, token: d.submitted_by } : null;
+  const d = data as { webhook_url?: unknown; submitted_by?: unknown; webhook_events?: unknown } | null;
+  if (!d || typeof d.webhook_url !== 'string' || typeof d.submitted_by !== 'string') return null;
+  const events = Array.isArray(d.webhook_events) ? d.webhook_events.filter((e): e is string => typeof e === 'string') : [];
+  return { url: d.webhook_url, token: d.submitted_by, ...(events.length ? { events } : {}) };
+}
+
+/** Whether a job's own webhook_url gets events of `type`: terminal ones always, the others when the request asked. */
+export function callbackWants(cb: JobCallback | null, type: WebhookEventType): cb is JobCallback {
+  if (!cb) return false;
+  if (type === 'job.succeeded' || type === 'job.failed' || type === 'job.canceled') return true;
+  return Boolean(cb.events?.includes(type));
 }
 
 /** The event a terminal job view means. */

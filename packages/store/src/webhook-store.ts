@@ -11,6 +11,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   type Config,
   callbackOf,
+  callbackWants,
   type DeliveryAttempt,
   type DeliverySpec,
   decryptUserData,
@@ -24,8 +25,11 @@ import {
   recordTtl,
   redactUrl,
   terminalEvent,
+  type VmEventData,
+  type VmEventType,
   WEBHOOK_BACKOFF,
   type WebhookEndpoint,
+  type WebhookEventType,
 } from '@provisioner/contracts';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -80,7 +84,7 @@ export class WebhookStore {
   }
 
   /** Registers an endpoint; the secret is returned here (and by rotateSecret) only. */
-  async createEndpoint(o: { url: string; events: JobEventType[]; created_by: string }): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
+  async createEndpoint(o: { url: string; events: WebhookEventType[]; created_by: string }): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
     const id = `whk_${randomUUID().replaceAll('-', '')}`;
     const secret = newWebhookSecret();
     const e: StoredEndpoint = {
@@ -164,10 +168,33 @@ export class WebhookStore {
     for (const e of await this.listEndpoints()) {
       if (!e.disabled_at && e.events.includes(type)) specs.push({ id: id(e.id), job_id: view.id, type, endpoint_id: e.id, url: null, token: null, body });
     }
-    if (callback && terminal) {
+    if (callbackWants(callback, type)) {
       specs.push({ id: id(`job:${callback.url}`), job_id: view.id, type, endpoint_id: null, url: callback.url, token: callback.token, body });
     }
     const made = await this.writeOutbox(view.id, specs, terminal ? `${type} ${source}` : null);
+    await this.handOver(made);
+    return made;
+  }
+
+  /**
+   * Writes a VM event's deliveries into the outbox and hands them to the delivery queue: to every enabled
+   * endpoint that wants the type, and to `callback` (a create's webhook_url) when its request asked for it.
+   * `instance` tells one occurrence from another (vm.ready: the domain's uuid, once; a state change: the
+   * states and when it was seen), so writing the same occurrence twice sends it once.
+   */
+  async enqueueVmEvent(type: VmEventType, data: VmEventData, instance: string, callback: JobCallback | null = null): Promise<string[]> {
+    const subject = data.job_id ?? `vm:${data.region}/${data.vm_name}`;
+    const body = JSON.stringify({ type, timestamp: data.observed_at, data });
+    const id = (dest: string) =>
+      `msg_${createHash('sha256').update(`vm:${data.region}/${data.vm_name}|${type}|${instance}|${dest}`).digest('hex').slice(0, 32)}`;
+    const specs: DeliverySpec[] = [];
+    for (const e of await this.listEndpoints()) {
+      if (!e.disabled_at && e.events.includes(type)) specs.push({ id: id(e.id), job_id: subject, type, endpoint_id: e.id, url: null, token: null, body });
+    }
+    if (callbackWants(callback, type)) {
+      specs.push({ id: id(`job:${callback.url}`), job_id: subject, type, endpoint_id: null, url: callback.url, token: callback.token, body });
+    }
+    const made = await this.writeOutbox(subject, specs, null);
     await this.handOver(made);
     return made;
   }

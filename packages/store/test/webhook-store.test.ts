@@ -162,6 +162,45 @@ describe('WebhookStore', () => {
     await hostQueue.close();
   });
 
+  it("writes VM events to the endpoints that chose them, to a create's webhook_url only when asked, each occurrence once", async () => {
+    const ready = await hooks.createEndpoint({ url: 'https://r.test/ready', events: ['vm.ready'], created_by: 'admin' });
+    const states = await hooks.createEndpoint({ url: 'https://r.test/states', events: ['vm.state_changed', 'job.failed'], created_by: 'admin' });
+    const data = {
+      region: 'r1',
+      host: 'h1',
+      vm_name: `vm-${randomBytes(3).toString('hex')}`,
+      uuid: randomBytes(16).toString('hex'),
+      state: 'running',
+      addresses: [{ ip: '192.168.122.9', family: 'ipv4', source: 'lease' }],
+      ip: '192.168.122.9',
+      observed_at: new Date().toISOString(),
+    };
+    const asked = { url: 'https://r.test/cb', token: 'bot', events: ['vm.ready'] };
+    const made = await hooks.enqueueVmEvent('vm.ready', { ...data, job_id: 'job_x' }, data.uuid, asked);
+    expect(made).toHaveLength(2);
+    const specs = await Promise.all(made.map((id) => hooks.delivery(id)));
+    expect(specs.map((x) => x?.endpoint_id ?? x?.url).sort()).toEqual(['https://r.test/cb', ready.endpoint.id].sort());
+    expect(JSON.parse(String(specs[0]?.body))).toEqual({ type: 'vm.ready', timestamp: data.observed_at, data: { ...data, job_id: 'job_x' } });
+    // Seen again (by a refresh, say): the same webhook-ids, nothing new written.
+    expect(await hooks.enqueueVmEvent('vm.ready', data, data.uuid)).toEqual([]);
+    // A callback that did not ask gets none.
+    const other = { ...data, uuid: randomBytes(16).toString('hex') };
+    expect((await hooks.enqueueVmEvent('vm.ready', other, other.uuid, { url: 'https://r.test/cb', token: 'bot' })).length).toBe(1);
+    const [changed] = await hooks.enqueueVmEvent('vm.state_changed', { ...data, state: 'shut off', previous_state: 'running' }, `${data.uuid}:x`);
+    expect((await hooks.delivery(String(changed)))?.endpoint_id).toBe(states.endpoint.id);
+    expect((await hooks.delivery(String(changed)))?.job_id).toBe(`vm:r1/${data.vm_name}`);
+    expect(await queue.getJob(String(changed))).toBeDefined();
+    await hooks.deleteEndpoint(ready.endpoint.id);
+    await hooks.deleteEndpoint(states.endpoint.id);
+  });
+
+  it("sends job.progress to a job's webhook_url only when its request asked (webhook_events)", async () => {
+    const v = { ...view(), state: 'running', step: 'download', progress: 40 } as JobView;
+    expect(await hooks.enqueueJobEvent('job.progress', v, { url: 'https://r.test/p', token: 'bot' })).toEqual([]);
+    const [id] = await hooks.enqueueJobEvent('job.progress', v, { url: 'https://r.test/p', token: 'bot', events: ['job.progress'] });
+    expect((await hooks.delivery(String(id)))?.url).toBe('https://r.test/p');
+  });
+
   it('logs every attempt and redelivers only a known delivery of that job', async () => {
     const v = view();
     const [id = ''] = await hooks.enqueueJobEvent('job.succeeded', v, { url: 'https://receiver.test/x', token: 'bot' });

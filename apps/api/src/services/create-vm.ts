@@ -2,9 +2,11 @@
  * Creating a VM: validates the create against the configuration, places it (or checks the pinned
  * host), reserves its name and room, and queues the job.
  */
+
 import { READY_TIMEOUT_DEFAULT_S, READY_TIMEOUT_MAX_S, TagsSchema, VmNameSchema, WAIT_UNTIL, WebhookUrlSchema } from '@provisioner/contracts';
 import type { Job } from 'bullmq';
 import { z } from 'zod';
+import { WebhookEventsSchema } from '../callbacks.ts';
 import { ownedTags, type Requester } from '../caller.ts';
 import type { Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
@@ -26,6 +28,7 @@ export const CreateBody = z.strictObject({
   user_data: z.string().nullish().meta({ description: 'base64 of one cloud-init YAML document', example: 'I2Nsb3VkLWNvbmZpZwpwYWNrYWdlczogW2h0b3BdCg==' }),
   /** POSTed the job's outcome, signed (see src/callbacks.ts); the legacy routes ignore it. */
   webhook_url: WebhookUrlSchema.optional(),
+  webhook_events: WebhookEventsSchema().optional(),
   /** Pins the VM to this host of the region (placement then only checks it has room). */
   host: z.string().max(63).optional(),
   wait_until: z.enum(WAIT_UNTIL).optional().meta({

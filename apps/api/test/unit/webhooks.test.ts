@@ -89,9 +89,15 @@ describe('registered endpoints', () => {
       { url: 'https://user:pw@hooks.example.org/', events: ['job.succeeded'] },
       { url: HOOK, events: [] },
       { url: HOOK, events: ['vm.exploded'] },
+      { url: HOOK, events: ['job.succeeded', 'vm.readyy'] },
       { url: HOOK },
     ];
     for (const json of bad) expect((await h.fetch('/v1/webhooks', { method: 'POST', json })).status, JSON.stringify(json)).toBe(422);
+    const vmEvents = await h.fetch('/v1/webhooks', { method: 'POST', json: { url: HOOK, events: ['vm.ready', 'vm.state_changed'] } });
+    expect(vmEvents.status).toBe(201);
+    const made = (await vmEvents.json()) as { id: string; events: string[] };
+    expect(made.events).toEqual(['vm.ready', 'vm.state_changed']);
+    expect((await h.fetch(`/v1/webhooks/${made.id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await h.fetch('/v1/webhooks', { method: 'POST', body: '{nope', headers: { 'content-type': 'application/json' } })).status).toBe(400);
   });
 });
@@ -141,6 +147,33 @@ describe('webhook_url on mutating routes', () => {
     expect(((await noSecret.json()) as { error: { message: string } }).error.message).toMatch(/webhook_secret/);
     expect((await h.fetch('/v1/vms/r1/hooked3/start', { method: 'POST', body: '{', headers: { 'content-type': 'application/json' } })).status).toBe(400);
     expect(await h.jobCount()).toBeGreaterThan(0);
+  });
+  it('webhook_events: job.progress (and vm.ready on a create) are kept with the job; unknown types and events without a URL are 422 and queue nothing', async () => {
+    await h.writeInventory('r1', 'h1', [{ name: 'hooked4' }]);
+    const r = await h.fetch('/v1/vms/r1/hooked4/start', {
+      method: 'POST',
+      json: { webhook_url: HOOK, webhook_events: ['job.progress', 'job.progress', 'job.succeeded'] },
+    });
+    expect(r.status).toBe(202);
+    expect(await jobData(((await r.json()) as { id: string }).id)).toMatchObject({ webhook_url: HOOK, webhook_events: ['job.progress'] });
+    const c = await h.fetch('/v1/vms', {
+      method: 'POST',
+      json: { vm_name: 'hooked5', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0', webhook_url: HOOK, webhook_events: ['vm.ready', 'job.progress'] },
+    });
+    expect(c.status).toBe(202);
+    expect(await jobData(((await c.json()) as { id: string }).id)).toMatchObject({ webhook_events: ['vm.ready', 'job.progress'] });
+    const before = await h.jobCount();
+    for (const json of [
+      { webhook_url: HOOK, webhook_events: ['job.exploded'] },
+      { webhook_url: HOOK, webhook_events: ['vm.state_changed'] },
+      { webhook_url: HOOK, webhook_events: 'job.progress' },
+      { webhook_events: ['job.progress'] },
+    ]) {
+      const bad = await h.fetch('/v1/vms/r1/hooked4/start', { method: 'POST', json });
+      expect(bad.status, JSON.stringify(json)).toBe(422);
+      expect(JSON.stringify(await bad.json()), JSON.stringify(json)).toContain('webhook_events');
+    }
+    expect(await h.jobCount()).toBe(before);
   });
 });
 

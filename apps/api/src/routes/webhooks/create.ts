@@ -1,13 +1,13 @@
 /** `POST /v1/webhooks` (admin): registers an endpoint; its secret is answered here only. */
-import { JOB_EVENT_TYPES, WebhookUrlSchema } from '@provisioner/contracts';
+import { WEBHOOK_EVENT_TYPES, WebhookUrlSchema } from '@provisioner/contracts';
 import { z } from 'zod';
 import { defineRoute } from '../../route.ts';
 import { WEBHOOK_NOTE, WebhookEndpoint, WebhookSecret } from '../../schemas.ts';
 
 export const EndpointBody = z.object({
   url: WebhookUrlSchema,
-  /** Event types the endpoint wants: job.succeeded, job.failed, job.canceled, job.progress. */
-  events: z.array(z.enum(JOB_EVENT_TYPES)).min(1).max(JOB_EVENT_TYPES.length),
+  /** Event types the endpoint wants: job.succeeded, job.failed, job.canceled, job.progress, vm.ready, vm.state_changed. */
+  events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).max(WEBHOOK_EVENT_TYPES.length),
 });
 
 export default defineRoute({
