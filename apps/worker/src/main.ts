@@ -44,7 +44,7 @@ export async function startWorker(config: Config) {
     config,
     redis,
     log,
-    (outcome) => metrics.deliveryAttempted(outcome),
+    (outcome, endpoint) => metrics.deliveryAttempted(outcome, endpoint),
     () => stores.jobs.all().map((h) => h.queue),
   );
   stores.webhooks = hooks.webhooks;

@@ -136,7 +136,7 @@ export function startWebhookWorker(
   config: Config,
   redis: Redis,
   log: Logger,
-  onAttempt?: (outcome: AttemptOutcome) => void,
+  onAttempt?: (outcome: AttemptOutcome, endpoint: string | null) => void,
   hostQueues: () => Queue[] = () => [],
 ): WebhookRuntime {
   const cfg = config.webhooks;
@@ -150,7 +150,7 @@ export function startWebhookWorker(
     const attempt = job.attemptsMade + 1;
     const final = attempt >= (job.opts.attempts ?? 1);
     const record = (url: string, r: PostResult | null, outcome: AttemptOutcome, error: string | null = r?.error ?? null) => {
-      onAttempt?.(outcome);
+      onAttempt?.(outcome, spec.endpoint_id);
       return webhooks.recordAttempt(spec.job_id, {
         delivery_id: spec.id,
         type: spec.type,

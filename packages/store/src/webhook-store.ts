@@ -53,6 +53,22 @@ function publicEndpoint(e: StoredEndpoint): WebhookEndpoint {
   return { ...rest, overlap_until: overlapping(e) ? (e.overlap_until ?? null) : null };
 }
 
+/** One destination's deliveries (GET /v1/webhooks, the dashboard). */
+export interface EndpointStats {
+  attempts: number;
+  delivered: number;
+  /** delivered / attempts (null before any attempt). */
+  success_rate: number | null;
+  last_error: string | null;
+  last_error_at: string | null;
+  last_delivered_at: string | null;
+  /** Deliveries in the delivery queue now (waiting, running or waiting for a retry). */
+  queued: number;
+  /** Of those, waiting for a retry after a failed attempt. */
+  retrying: number;
+  next_retry_at: string | null;
+}
+
 const DELIVERY_ID_RE = /^msg_[a-f0-9]{32}$/;
 /** How long a sender holds outbox entries it took before another may take them. */
 export const OUTBOX_LEASE_MS = 30_000;
@@ -119,7 +135,8 @@ export class WebhookStore {
   }
 
   async deleteEndpoint(id: string): Promise<boolean> {
-    return (await this.redis.hdel(keys.webhookEndpoints(this.prefix), id)) === 1;
+    const [[, n] = []] = (await this.redis.multi().hdel(keys.webhookEndpoints(this.prefix), id).del(keys.webhookEndpointStats(this.prefix, id)).exec()) ?? [];
+    return n === 1;
   }
 
   /**
@@ -323,7 +340,73 @@ export class WebhookStore {
 
   async recordAttempt(jobId: string, a: DeliveryAttempt): Promise<void> {
     const key = keys.webhookLog(this.prefix, jobId);
-    await this.redis.multi().rpush(key, JSON.stringify(a)).expire(key, recordTtl(this.config)).exec();
+    const m = this.redis.multi().rpush(key, JSON.stringify(a)).expire(key, recordTtl(this.config));
+    if (a.endpoint_id) {
+      // The endpoint's running counts: every attempt, and whether it got through (skipped ones are not tries).
+      const stats = keys.webhookEndpointStats(this.prefix, a.endpoint_id);
+      if (a.outcome !== 'skipped') m.hincrby(stats, 'attempts', 1);
+      if (a.outcome === 'delivered') m.hincrby(stats, 'delivered', 1).hset(stats, 'last_delivered_at', a.at);
+      else if (a.outcome !== 'skipped') m.hset(stats, 'last_error', a.error ?? a.outcome, 'last_error_at', a.at);
+    }
+    await m.exec();
+  }
+
+  /**
+   * Each registered endpoint's deliveries: counts and success rate of its attempts so far, its last error,
+   * and what of it waits in the delivery queue (waiting or retrying, and when its next retry is due).
+   * Deliveries to jobs' own webhook_url are under `webhook_url`.
+   */
+  async endpointStats(): Promise<Map<string, EndpointStats>> {
+    const out = new Map<string, EndpointStats>();
+    const blank = (): EndpointStats => ({
+      attempts: 0,
+      delivered: 0,
+      success_rate: null,
+      last_error: null,
+      last_error_at: null,
+      last_delivered_at: null,
+      queued: 0,
+      retrying: 0,
+      next_retry_at: null,
+    });
+    const ids = (await this.listEndpoints()).map((e) => e.id);
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(keys.webhookEndpointStats(this.prefix, id));
+    const rows = (await pipe.exec()) ?? [];
+    for (const [i, id] of ids.entries()) {
+      const h = (rows[i]?.[1] ?? {}) as Record<string, string>;
+      const attempts = Number(h.attempts ?? 0);
+      const delivered = Number(h.delivered ?? 0);
+      out.set(id, {
+        ...blank(),
+        attempts,
+        delivered,
+        success_rate: attempts ? Math.round((delivered / attempts) * 1000) / 1000 : null,
+        last_error: h.last_error ?? null,
+        last_error_at: h.last_error_at ?? null,
+        last_delivered_at: h.last_delivered_at ?? null,
+      });
+    }
+    // What waits in the delivery queue, by destination.
+    // BullMQ scores a delayed job by when it is due (ms) times 4096, plus a counter.
+    const delayedAt = new Map<string, number>();
+    const z = this.queue.keys.delayed ? await this.redis.zrange(this.queue.keys.delayed, 0, -1, 'WITHSCORES') : [];
+    for (let i = 0; i + 1 < z.length; i += 2) delayedAt.set(String(z[i]), Math.floor(Number(z[i + 1]) / 0x1000));
+    const jobs = await this.queue.getJobs(['wait', 'prioritized', 'active', 'delayed'], 0, 4999);
+    for (const j of jobs) {
+      if (!j) continue;
+      const dest = (j.data as DeliverySpec).endpoint_id ?? 'webhook_url';
+      const st = out.get(dest) ?? blank();
+      out.set(dest, st);
+      st.queued++;
+      const due = delayedAt.get(String(j.id));
+      if (due !== undefined && j.attemptsMade > 0) {
+        st.retrying++;
+        const at = new Date(due).toISOString();
+        if (!st.next_retry_at || at < st.next_retry_at) st.next_retry_at = at;
+      }
+    }
+    return out;
   }
 
   /** Every attempt logged for the job's deliveries, oldest first. */

@@ -43,6 +43,17 @@ describe('registered endpoints', () => {
 
     const listText = await (await h.fetch('/v1/webhooks')).text();
     expect(listText).toContain(made.id);
+    expect((JSON.parse(listText) as { webhooks: Array<{ id: string; stats: unknown }> }).webhooks.find((w) => w.id === made.id)?.stats).toEqual({
+      attempts: 0,
+      delivered: 0,
+      success_rate: null,
+      last_error: null,
+      last_error_at: null,
+      last_delivered_at: null,
+      queued: 0,
+      retrying: 0,
+      next_retry_at: null,
+    });
     expect(listText).not.toContain(made.secret.slice(6));
     expect(listText).not.toMatch(/secret/);
     // Not in Redis in plain text either.
@@ -56,6 +67,29 @@ describe('registered endpoints', () => {
     expect(rotated.secret).not.toBe(made.secret);
     const hooks = new WebhookStore(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
     expect((await hooks.endpointWithSecret(made.id))?.secret).toBe(rotated.secret);
+    // Stats per endpoint: its attempts as the delivery worker records them, and its deliveries waiting in the queue.
+    const at = new Date().toISOString();
+    const base = { delivery_id: 'msg_x', type: 'job.succeeded' as const, endpoint_id: made.id, url: HOOK, attempt: 1, redelivery: false, at, duration_ms: 5 };
+    await hooks.recordAttempt('job_stats', { ...base, status_code: 503, error: 'HTTP 503', outcome: 'retrying' });
+    await hooks.recordAttempt('job_stats', { ...base, attempt: 2, status_code: 200, error: null, outcome: 'delivered' });
+    await hooks.recordAttempt('job_stats', { ...base, attempt: 1, status_code: 200, error: null, outcome: 'delivered' });
+    const statJob = (await (
+      await h.fetch('/v1/vms', { method: 'POST', json: { vm_name: 'statvm', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0' } })
+    ).json()) as { id: string };
+    const view = (await (await h.fetch(`/v1/jobs/${statJob.id}`)).json()) as Parameters<WebhookStore['enqueueJobEvent']>[1];
+    await hooks.enqueueJobEvent('job.succeeded', { ...view, state: 'succeeded' }, null);
+    const stats = ((await (await h.fetch('/v1/webhooks')).json()) as { webhooks: Array<{ id: string; stats: Record<string, unknown> }> }).webhooks.find(
+      (w) => w.id === made.id,
+    )?.stats;
+    expect(stats).toMatchObject({
+      attempts: 3,
+      delivered: 2,
+      success_rate: 0.667,
+      last_error: 'HTTP 503',
+      last_error_at: at,
+      last_delivered_at: at,
+      queued: 1,
+    });
     expect((await hooks.endpointWithSecret(made.id))?.secrets).toEqual([rotated.secret]);
 
     // overlap_seconds: the old secret keeps signing beside the new one until overlap_until (listed too).

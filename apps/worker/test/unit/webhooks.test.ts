@@ -278,6 +278,39 @@ describe('webhook deliveries (loopback receiver explicitly allowed)', () => {
   });
 });
 
+describe('delivery stats by endpoint', () => {
+  const env = useEnv({ timeout_ms: 1000, attempts: 3, backoff_ms: 1500, max_backoff_ms: 10_000, allow_networks: ['127.0.0.1/32'] });
+
+  it('counts attempts, success rate, last error, and what waits for a retry and when', async () => {
+    const { endpoint } = await env.rt.webhooks.createEndpoint({ url: `${env.receiver.url}/stats`, events: ['job.failed'], created_by: 'test' });
+    expect((await env.rt.webhooks.endpointStats()).get(endpoint.id)).toMatchObject({ attempts: 0, success_rate: null, queued: 0, next_retry_at: null });
+    env.receiver.script([500], 200);
+    const view = jobView('failed');
+    const [id = ''] = await env.rt.enqueueJobEvent('job.failed', view);
+    for (let i = 0; i < 200 && (await attempts(env, view.id)).length < 1; i++) await new Promise((r) => setTimeout(r, 25));
+    // Between the failed attempt and its retry: one delivery waiting, due within the backoff.
+    let st = (await env.rt.webhooks.endpointStats()).get(endpoint.id);
+    for (let i = 0; i < 100 && !st?.retrying; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      st = (await env.rt.webhooks.endpointStats()).get(endpoint.id);
+    }
+    expect(st).toMatchObject({ attempts: 1, delivered: 0, success_rate: 0, last_error: 'HTTP 500', queued: 1, retrying: 1 });
+    expect(Date.parse(st?.next_retry_at ?? '')).toBeGreaterThan(Date.now() - 1000);
+    expect(await settled(env, id)).toBe('completed');
+    expect((await env.rt.webhooks.endpointStats()).get(endpoint.id)).toMatchObject({
+      attempts: 2,
+      delivered: 1,
+      success_rate: 0.5,
+      last_error: 'HTTP 500',
+      queued: 0,
+      retrying: 0,
+      next_retry_at: null,
+    });
+    await env.rt.webhooks.deleteEndpoint(endpoint.id);
+    expect((await env.rt.webhooks.endpointStats()).get(endpoint.id)).toBeUndefined();
+  });
+});
+
 describe('SSRF guard at connect time (nothing allowed)', () => {
   const env = useEnv({ timeout_ms: 1000, attempts: 3, backoff_ms: 50 }, '::');
 
