@@ -215,6 +215,11 @@ export function startWebhookWorker(
     connection: duplicateRedis(redis, { maxRetriesPerRequest: null }),
     prefix: config.queue_prefix,
     concurrency: cfg.concurrency,
+    // A delivery a killed worker was sending is handed back like a host job: after its lock expires, and
+    // as often as a host job may be (BullMQ's default of once would fail it on a second kill).
+    lockDuration: config.worker.lock_duration_ms,
+    stalledInterval: config.worker.stalled_interval_ms,
+    maxStalledCount: config.worker.max_stalled_count,
     settings: {
       backoffStrategy: (attemptsMade: number, type?: string) =>
         type === WEBHOOK_BACKOFF ? webhookBackoff(attemptsMade, cfg.backoff_ms, cfg.max_backoff_ms) : cfg.backoff_ms,
