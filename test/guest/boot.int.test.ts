@@ -59,7 +59,7 @@ describe('a real guest created through the API', () => {
       .filter((e) => e.type === 'vm.ready' && e.data.vm_name === g.vm);
     expect(ready).toHaveLength(1);
     expect(ready[0]?.data).toMatchObject({ vm_name: g.vm, state: 'running', job_id: job?.id });
-    expect((ready[0]?.data.addresses as Array<{ ip: string }>).map((a) => a.ip)).toEqual(expect.arrayContaining(result.addresses.map((a) => a.ip)));
+    expect(((ready[0]?.data.addresses ?? []) as Array<{ ip: string }>).map((a) => a.ip)).toEqual(expect.arrayContaining(result.addresses.map((a) => a.ip)));
   });
 
   it('cloud-init finishes from the NoCloud seed without errors', async () => {
