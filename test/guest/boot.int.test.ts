@@ -51,6 +51,15 @@ describe('a real guest created through the API', () => {
       done = events.find((e) => e.type === 'job.succeeded' && e.data.id === job?.id);
     }
     expect(done?.data.result).toEqual(result);
+
+    // Asked for with webhook_events: vm.ready, with the addresses the guest got, from the create's wait-ready.
+    const hooks = (await (await fetch(g.webhookUrl)).json()) as ReceivedHook[];
+    const ready = hooks
+      .map((h) => new Webhook(g.webhookSecret).verify(h.body, h.headers) as { type: string; data: Record<string, unknown> })
+      .filter((e) => e.type === 'vm.ready' && e.data.vm_name === g.vm);
+    expect(ready).toHaveLength(1);
+    expect(ready[0]?.data).toMatchObject({ vm_name: g.vm, state: 'running', job_id: job?.id });
+    expect(((ready[0]?.data.addresses ?? []) as Array<{ ip: string }>).map((a) => a.ip)).toEqual(expect.arrayContaining(result.addresses.map((a) => a.ip)));
   });
 
   it('cloud-init finishes from the NoCloud seed without errors', async () => {

@@ -162,6 +162,8 @@ export async function ensureGuest(g: SharedGuest): Promise<{ created: { job: Rec
       user_data: Buffer.from(guestUserData(g.nonce, g.publicKey)).toString('base64'),
       wait_until: 'ready',
       webhook_url: g.webhookUrl,
+      // Its guest becoming ready is announced there too (boot.int.test.ts checks it).
+      webhook_events: ['vm.ready'],
     }),
   });
   if (res.status !== 202) throw new Error(`guest create answered ${res.status}: ${await res.text()}`);

@@ -7,9 +7,22 @@ import { type Requester, requester } from './caller.ts';
 import type { AppEnv, Services } from './context.ts';
 import { ApiError } from './errors.ts';
 
-/** The requester, with the callback URL when one is given; 422 when the token has nothing to sign with. */
-export function withCallback(s: Services, c: Context<AppEnv>, url: string | null | undefined): Requester {
+/**
+ * The requester, with the callback URL (and the events it asked for) when one is given; 422 when the token
+ * has nothing to sign with, or when events are asked for without a URL.
+ */
+export function withCallback(
+  s: Services,
+  c: Context<AppEnv>,
+  b: { webhook_url?: string | null | undefined; webhook_events?: readonly string[] | undefined },
+): Requester {
   const by = requester(c);
+  const url = b.webhook_url;
+  if (b.webhook_events?.length && !url) {
+    throw new ApiError('VALIDATION', 'webhook_events needs a webhook_url to send them to', {
+      details: [{ path: 'webhook_events', message: 'give webhook_url too' }],
+    });
+  }
   if (!url) return by;
   const token = s.config.tokens.find((t) => t.name === by.submitted_by);
   if (!token?.webhook_secret) {
@@ -17,5 +30,6 @@ export function withCallback(s: Services, c: Context<AppEnv>, url: string | null
       details: [{ path: 'webhook_url', message: 'the token has no webhook_secret to sign deliveries with' }],
     });
   }
-  return { ...by, webhook_url: url };
+  const events = [...new Set(b.webhook_events ?? [])].filter((e) => e === 'job.progress' || e === 'vm.ready');
+  return { ...by, webhook_url: url, ...(events.length ? { webhook_events: events } : {}) };
 }

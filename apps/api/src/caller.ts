@@ -14,6 +14,8 @@ export interface Requester {
   request_id: string;
   /** Where the job's outcome is POSTed (callbacks.ts). */
   webhook_url?: string;
+  /** Opt-in events also sent to webhook_url (job.progress, vm.ready). */
+  webhook_events?: string[];
 }
 
 export function requester(c: Context<AppEnv>): Requester {

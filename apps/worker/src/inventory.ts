@@ -2,6 +2,10 @@ import { GUEST_UNKNOWN, type HostInfoRecord, type InventoryEntry, type Inventory
 import { type DomainInfo, DomainNotFoundError, type GuestStatus, type Hypervisor } from '@provisioner/libvirt';
 import type { InventoryStore, VmLedger } from '@provisioner/store';
 import { collectDrift } from './drift.ts';
+import { type VmEvent, vmEvents } from './vm-events.ts';
+
+/** Told the VM events a listing or a VM's patch means (webhooks); its failure never fails the listing. */
+export type OnVmEvents = (events: VmEvent[]) => Promise<void>;
 
 /** How long one guest agent call of a listing may take (a silent guest costs a listing at most a few of these). */
 const AGENT_TIMEOUT_S = 2;
@@ -91,10 +95,12 @@ export async function refreshInventory(
   host: string,
   hv: Hypervisor,
   drift?: { ledger: VmLedger; disksDir: string; graceMs: number },
+  onVmEvents?: OnVmEvents,
 ): Promise<InventoryEntry> {
   const now = new Date().toISOString();
   try {
-    const old = new Map(((await store.entry(region, host))?.vms ?? []).map((v) => [v.name, v]));
+    const last = await store.entry(region, host);
+    const old = new Map((last?.vms ?? []).map((v) => [v.name, v]));
     const skipAgent = [...old.values()].filter((v) => v.guest.ready).map((v) => v.name);
     const [{ domains, guests, files }] = await Promise.all([
       hv.listDomainsWithGuests({ timeoutMs: 60_000, skipAgent, agentTimeoutS: AGENT_TIMEOUT_S }),
@@ -103,6 +109,11 @@ export async function refreshInventory(
     const vms = domains.map((d) => toInventoryVm(d, guests.get(d.name), old.get(d.name), now));
     const entry: InventoryEntry = { region, host, observed_at: now, attempted_at: now, error: null, vms };
     await store.putEntry(entry);
+    if (onVmEvents) {
+      const o = { stateChanges: true, hostKnown: Boolean(last?.observed_at), now };
+      const events = vms.flatMap((v) => vmEvents(region, host, old.get(v.name), v, o));
+      if (events.length) await onVmEvents(events).catch(() => undefined);
+    }
     // The drift report comes from the same listing; failing to make it does not fail the refresh (the last report stays).
     if (drift && files) {
       await collectDrift(drift.ledger, region, host, { domains, files }, drift.disksDir, drift.graceMs)
@@ -131,13 +142,24 @@ async function recordHostError(store: InventoryStore, region: string, host: stri
  * asked it (a create that waited for its guest). Falls back to listing the whole host when the host has
  * no entry yet.
  */
-export async function updateInventoryVm(store: InventoryStore, region: string, host: string, hv: Hypervisor, name: string, guest?: GuestStatus): Promise<void> {
+export async function updateInventoryVm(
+  store: InventoryStore,
+  region: string,
+  host: string,
+  hv: Hypervisor,
+  name: string,
+  guest?: GuestStatus,
+  onVmEvents?: OnVmEvents,
+): Promise<void> {
   let vm: InventoryVm | null = null;
   try {
     const d = await hv.getDomain(name, { timeoutMs: 60_000 });
     const prev = (await store.entry(region, host))?.vms.find((v) => v.name === name);
     const leases = prev?.uuid === d.uuid ? prev.addresses.filter((a) => a.source === 'lease') : [];
     vm = toInventoryVm({ ...d, addresses: leases }, guest, prev);
+    // The service's own operation: its state changes are no news, its guest becoming ready is (vm.ready).
+    const events = vmEvents(region, host, prev, vm, { stateChanges: false, hostKnown: true, now: new Date().toISOString() });
+    if (onVmEvents && events.length) await onVmEvents(events).catch(() => undefined);
   } catch (e) {
     if (!(e instanceof DomainNotFoundError)) {
       // The host itself failed (unreachable, or it presents another key): say so in its entry.

@@ -14,6 +14,7 @@ import { listenForCancels } from './cancel.ts';
 import { checkHostKeys, makeHypervisors } from './hosts.ts';
 import { metricsAccess, WorkerMetrics } from './metrics.ts';
 import { type HostRuntime, makeProcessor, onJobEnded } from './processor.ts';
+import type { WorkerStores } from './processors/context.ts';
 import { startWebhookWorker } from './webhooks.ts';
 
 export async function startWorker(config: Config) {
@@ -31,14 +32,22 @@ export async function startWorker(config: Config) {
     throw e;
   });
   const workers: Worker[] = [];
-  const stores = {
+  const stores: WorkerStores = {
     jobs: new JobQueue(redis, config),
     ledger: new VmLedger(redis, config.queue_prefix),
     inventory: new InventoryStore(redis, config.queue_prefix),
     console: new ConsoleStore(redis, config.queue_prefix, config.user_data_key),
   };
   // Deliveries run on their own queue: host workers only enqueue events, never wait on receivers.
-  const hooks = startWebhookWorker(config, redis, log, (outcome) => metrics.deliveryAttempted(outcome));
+  // Its sweep checks every host queue's finished jobs for ends with no deliveries written.
+  const hooks = startWebhookWorker(
+    config,
+    redis,
+    log,
+    (outcome, endpoint) => metrics.deliveryAttempted(outcome, endpoint),
+    () => stores.jobs.all().map((h) => h.queue),
+  );
+  stores.webhooks = hooks.webhooks;
 
   for (const region of config.regions) {
     for (const host of region.hosts) {

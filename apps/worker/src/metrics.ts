@@ -63,6 +63,7 @@ export class WorkerMetrics {
   private readonly stepDuration: Histogram<'kind' | 'step' | 'outcome'>;
   private readonly queueWait: Histogram<'queue' | 'kind'>;
   private readonly deliveries: Counter<'outcome'>;
+  private readonly endpointDeliveries: Counter<'endpoint' | 'outcome'>;
 
   /** `hypervisors` keyed `region/host`, as makeHypervisors builds them; read when scraped, so it may be filled later. */
   constructor(hypervisors: ReadonlyMap<string, Hypervisor>) {
@@ -108,6 +109,12 @@ export class WorkerMetrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.endpointDeliveries = new Counter({
+      name: 'provisioner_webhook_endpoint_deliveries_total',
+      help: 'Webhook delivery attempts made by this worker, by destination (a registered endpoint id, or webhook_url for jobs’ own URLs) and outcome',
+      labelNames: ['endpoint', 'outcome'],
+      registers,
+    });
     const perHost = (name: string, help: string, type: 'counter' | 'gauge', read: (hv: Hypervisor) => number) => {
       const collect = function (this: Counter<'host'> | Gauge<'host'>) {
         this.reset();
@@ -148,8 +155,10 @@ export class WorkerMetrics {
   }
 
   /** From the webhook worker, after each delivery attempt. */
-  deliveryAttempted(outcome: string): void {
+  deliveryAttempted(outcome: string, endpoint: string | null = null): void {
     this.deliveries.inc({ outcome });
+    // By id, never by URL (a URL may carry a receiver's token).
+    this.endpointDeliveries.inc({ endpoint: endpoint ?? 'webhook_url', outcome });
   }
 
   async scrape(): Promise<{ body: string; contentType: string }> {

@@ -1,4 +1,4 @@
-import { type Config, canceledError, isHostJob, isWaitingReady, JobPayload, redactText, stepsOf, type VmJobPayload } from '@provisioner/contracts';
+import { type Config, callbackOf, canceledError, isHostJob, isWaitingReady, JobPayload, redactText, stepsOf, type VmJobPayload } from '@provisioner/contracts';
 import { type Hypervisor, isLibvirtError } from '@provisioner/libvirt';
 import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { Logger } from 'pino';
@@ -20,6 +20,7 @@ import { processSnapshotCreate, processSnapshotDelete, processSnapshotRevert } f
 import { processStart } from './processors/start.ts';
 import { processStop } from './processors/stop.ts';
 import { StepRunner } from './steps.ts';
+import type { VmEvent } from './vm-events.ts';
 
 export interface HostRuntime {
   region: string;
@@ -130,7 +131,11 @@ export function makeProcessor(rt: HostRuntime, stores: WorkerStores, config: Con
 
   /** Writes what the VM now looks like to its host's inventory (the VM's turn ends once BullMQ records the outcome). */
   async function finish(ctx: ProcessorContext, vm: VmJobPayload): Promise<void> {
-    await updateInventoryVm(stores.inventory, rt.region, rt.host, rt.hv, vm.vm_name, ctx.guest).catch((e: unknown) =>
+    // A create whose guest became ready announces it (vm.ready), to its webhook_url too when the request asked.
+    const onVmEvents = async (events: VmEvent[]) => {
+      for (const e of events) await stores.webhooks?.enqueueVmEvent(e.type, { ...e.data, job_id: String(ctx.job.id) }, e.instance, callbackOf(ctx.job.data));
+    };
+    await updateInventoryVm(stores.inventory, rt.region, rt.host, rt.hv, vm.vm_name, ctx.guest, onVmEvents).catch((e: unknown) =>
       ctx.log.warn({ err: String(e) }, 'inventory update failed'),
     );
   }

@@ -1,8 +1,13 @@
 /**
  * Webhook deliveries: a BullMQ Worker on the `webhooks` queue that POSTs each event, signed the
  * Standard Webhooks way, through the SSRF guard; retries on its own exponential schedule with jitter;
- * disables an endpoint that answers 410. Host queues only enqueue events (`onJobEnded`), so a slow or
+ * disables an endpoint that answers 410. Host queues only write events (`onJobEnded`), so a slow or
  * dead receiver never holds up provisioning.
+ *
+ * No event is lost to a crash: deliveries are written to the store's outbox in one script with the job's
+ * ended marker, and every worker runs a sender that hands the outbox to the delivery queue (what a killed
+ * worker left too) and a sweep that writes the end of every finished job that has no marker (a worker
+ * killed between BullMQ recording the end and writing it, or a job a stall check failed).
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -10,12 +15,12 @@ import {
   type AttemptOutcome,
   type Config,
   callbackOf,
+  callbackWants,
   type DeliverySpec,
   isJobId,
-  type JobEventType,
   redactUrl,
-  signWebhook,
-  terminalEvent,
+  signWebhookAll,
+  tokenWebhookSecrets,
   WEBHOOK_BACKOFF,
   WEBHOOK_QUEUE,
 } from '@provisioner/contracts';
@@ -106,8 +111,10 @@ export function webhookBackoff(attemptsMade: number, base: number, cap: number, 
 export interface WebhookRuntime {
   webhooks: WebhookStore;
   worker: Worker;
-  /** Enqueues the deliveries of a job that just ended (call from the host workers' completed/failed events). */
+  /** Writes the deliveries of a job that just ended (call from the host workers' completed/failed events). */
   onJobEnded(queue: Queue, job: Job | undefined): Promise<void>;
+  /** One round of the sender (drain the outbox) and, every `sweep_ms`, of the sweep (tests call it too). */
+  tick(sweep?: boolean): Promise<void>;
   /** Enqueues job.progress deliveries for endpoints that want them. */
   onProgress(queue: Queue, job: Job): Promise<void>;
   /** Enqueues one event's deliveries (e.g. `job.canceled` from whoever cancels a job). */
@@ -121,8 +128,17 @@ function isPublicJob(job: Job): boolean {
   return isJobId(String(job.id)) && kind !== 'refresh' && kind !== 'console';
 }
 
-/** `onAttempt` is told each attempt's outcome (the worker's delivery counter). */
-export function startWebhookWorker(config: Config, redis: Redis, log: Logger, onAttempt?: (outcome: AttemptOutcome) => void): WebhookRuntime {
+/**
+ * `onAttempt` is told each attempt's outcome (the worker's delivery counter); `hostQueues` are the queues
+ * whose finished jobs the sweep checks.
+ */
+export function startWebhookWorker(
+  config: Config,
+  redis: Redis,
+  log: Logger,
+  onAttempt?: (outcome: AttemptOutcome, endpoint: string | null) => void,
+  hostQueues: () => Queue[] = () => [],
+): WebhookRuntime {
   const cfg = config.webhooks;
   const guard = new EgressGuard(cfg);
   const queue = new Queue(WEBHOOK_QUEUE, { connection: redis, prefix: config.queue_prefix });
@@ -134,7 +150,7 @@ export function startWebhookWorker(config: Config, redis: Redis, log: Logger, on
     const attempt = job.attemptsMade + 1;
     const final = attempt >= (job.opts.attempts ?? 1);
     const record = (url: string, r: PostResult | null, outcome: AttemptOutcome, error: string | null = r?.error ?? null) => {
-      onAttempt?.(outcome);
+      onAttempt?.(outcome, spec.endpoint_id);
       return webhooks.recordAttempt(spec.job_id, {
         delivery_id: spec.id,
         type: spec.type,
@@ -151,7 +167,7 @@ export function startWebhookWorker(config: Config, redis: Redis, log: Logger, on
     };
 
     let url: string;
-    let secret: string | undefined;
+    let secrets: string[];
     if (spec.endpoint_id) {
       const e = await webhooks.endpointWithSecret(spec.endpoint_id);
       if (!e || e.disabled_at) {
@@ -159,18 +175,19 @@ export function startWebhookWorker(config: Config, redis: Redis, log: Logger, on
         return { skipped: true };
       }
       url = e.url;
-      secret = e.secret;
+      secrets = e.secrets;
     } else {
       url = spec.url ?? '';
-      secret = config.tokens.find((t) => t.name === spec.token)?.webhook_secret;
-      if (!secret) {
+      // The token's webhook_secret, and while a rotation's overlap lasts its previous one.
+      secrets = tokenWebhookSecrets(config.tokens.find((t) => t.name === spec.token));
+      if (!secrets.length) {
         await record(url, null, 'failed', `token '${spec.token}' has no webhook_secret: nothing to sign with`);
         throw new UnrecoverableError('no webhook secret');
       }
     }
 
     const ts = Math.floor(Date.now() / 1000);
-    const headers = { 'webhook-id': spec.id, 'webhook-timestamp': String(ts), 'webhook-signature': signWebhook(secret, spec.id, ts, spec.body) };
+    const headers = { 'webhook-id': spec.id, 'webhook-timestamp': String(ts), 'webhook-signature': signWebhookAll(secrets, spec.id, ts, spec.body) };
     const r = await postWebhook({ url, headers, body: spec.body, timeoutMs: cfg.timeout_ms, guard });
     const dlog = { delivery_id: spec.id, job_id: spec.job_id, type: spec.type, endpoint_id: spec.endpoint_id, url: redactUrl(url), attempt };
     if (r.status !== null && r.status >= 200 && r.status < 300) {
@@ -198,6 +215,11 @@ export function startWebhookWorker(config: Config, redis: Redis, log: Logger, on
     connection: duplicateRedis(redis, { maxRetriesPerRequest: null }),
     prefix: config.queue_prefix,
     concurrency: cfg.concurrency,
+    // A delivery a killed worker was sending is handed back like a host job: after its lock expires, and
+    // as often as a host job may be (BullMQ's default of once would fail it on a second kill).
+    lockDuration: config.worker.lock_duration_ms,
+    stalledInterval: config.worker.stalled_interval_ms,
+    maxStalledCount: config.worker.max_stalled_count,
     settings: {
       backoffStrategy: (attemptsMade: number, type?: string) =>
         type === WEBHOOK_BACKOFF ? webhookBackoff(attemptsMade, cfg.backoff_ms, cfg.max_backoff_ms) : cfg.backoff_ms,
@@ -205,28 +227,56 @@ export function startWebhookWorker(config: Config, redis: Redis, log: Logger, on
   });
   worker.on('error', (e) => log.error({ err: e.message, queue: WEBHOOK_QUEUE }, 'worker error'));
 
-  const enqueue = async (type: JobEventType, found: NonNullable<Awaited<ReturnType<typeof readJobView>>>) => {
-    await webhooks.enqueueJobEvent(type, found.view, callbackOf(found.job.data));
+  const enqueue = async (found: NonNullable<Awaited<ReturnType<typeof readJobView>>>) => {
+    await webhooks.enqueueJobEvent('job.progress', found.view, callbackOf(found.job.data));
   };
+
+  let lastSweep = 0;
+  let ticking: Promise<void> | null = null;
+  const tick = (sweep = Date.now() - lastSweep >= cfg.sweep_ms) => {
+    ticking ??= (async () => {
+      try {
+        if (sweep) {
+          lastSweep = Date.now();
+          for (const q of hostQueues()) {
+            const recovered = await webhooks.sweepEnded(q);
+            if (recovered.length) log.warn({ queue: q.name, jobs: recovered }, 'wrote the webhooks of jobs that ended with none written');
+          }
+        }
+        while ((await webhooks.drainOutbox()) > 0);
+      } catch (e) {
+        log.warn({ err: String(e) }, 'webhook outbox round failed');
+      } finally {
+        ticking = null;
+      }
+    })();
+    return ticking;
+  };
+  // At start: what a killed worker left, at once.
+  void tick(true);
+  const timer = setInterval(() => void tick(), cfg.outbox_poll_ms);
+  timer.unref();
 
   return {
     webhooks,
     worker,
+    tick,
     enqueueJobEvent: (...a) => webhooks.enqueueJobEvent(...a),
     onJobEnded: async (q, job) => {
       if (!job?.finishedOn || !isPublicJob(job)) return; // will be retried: not an outcome yet
-      const found = await readJobView(q, String(job.id));
-      const type = found && terminalEvent(found.view);
-      if (found && type) await enqueue(type, found);
+      await webhooks.recordJobEnd(q, String(job.id));
     },
     onProgress: async (q, job) => {
       if (!isPublicJob(job)) return;
       const endpoints = await webhooks.listEndpoints();
-      if (!endpoints.some((e) => !e.disabled_at && e.events.includes('job.progress'))) return;
+      const wanted = callbackWants(callbackOf(job.data), 'job.progress') || endpoints.some((e) => !e.disabled_at && e.events.includes('job.progress'));
+      if (!wanted) return;
       const found = await readJobView(q, String(job.id));
-      if (found && found.view.state === 'running') await enqueue('job.progress', found);
+      if (found && found.view.state === 'running') await enqueue(found);
     },
     close: async () => {
+      clearInterval(timer);
+      await ticking;
       await worker.close();
       await queue.close();
     },

@@ -29,6 +29,7 @@ import type {
   Region,
   ResizeInput,
   RotatedSecret,
+  RotateInput,
   SnapshotInput,
   SnapshotItem,
   SnapshotList,
@@ -420,8 +421,9 @@ export class Client {
     await res.body?.cancel().catch(() => undefined);
   }
 
-  rotateWebhookSecret(id: string, o?: WriteOptions): Promise<RotatedSecret> {
-    return this.json('POST', `/v1/webhooks/${enc(id)}/rotate-secret`, {}, o);
+  /** A new secret; with `overlap_seconds` the old one keeps signing beside it for that long. */
+  rotateWebhookSecret(id: string, body: RotateInput = {}, o?: WriteOptions): Promise<RotatedSecret> {
+    return this.json('POST', `/v1/webhooks/${enc(id)}/rotate-secret`, body, o);
   }
 
   deliveries(jobId: string, o?: CallOptions): Promise<Deliveries> {

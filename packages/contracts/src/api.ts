@@ -17,7 +17,7 @@ import {
   VmNameSchema,
   WAIT_UNTIL,
 } from './jobs.ts';
-import { JOB_EVENT_TYPES, WebhookUrlSchema } from './webhook-url.ts';
+import { CALLBACK_EVENT_TYPES, MAX_SECRET_OVERLAP_SECONDS, WEBHOOK_EVENT_TYPES, WebhookUrlSchema } from './webhook-url.ts';
 
 // ---- Answers. ----
 
@@ -128,12 +128,31 @@ export const VmItem = z.object({
 export const WebhookEndpoint = z.object({
   id: z.string().meta({ example: 'whk_1f0e3dad99908345f7439f8ffabdffc4' }),
   url: z.string(),
-  events: z.array(z.enum(['job.succeeded', 'job.failed', 'job.canceled', 'job.progress'])),
+  events: z.array(z.enum(WEBHOOK_EVENT_TYPES)),
   created_at: z.string(),
   created_by: z.string().meta({ description: 'The name of the token that registered it' }),
   disabled_at: z.string().nullable().meta({ description: 'Set when the receiver answered 410 Gone: nothing more is sent' }),
   disabled_reason: z.string().nullable(),
+  overlap_until: z
+    .string()
+    .nullable()
+    .optional()
+    .meta({ description: 'Until when the secret replaced by the last rotation still signs beside the new one (null: it does not)' }),
 });
+/** An endpoint's delivery stats (GET /v1/webhooks). */
+export const EndpointStats = z
+  .object({
+    attempts: z.number().int().meta({ description: 'Delivery attempts so far' }),
+    delivered: z.number().int().meta({ description: 'Attempts answered 2xx' }),
+    success_rate: z.number().nullable().meta({ description: 'delivered / attempts (null before any attempt)' }),
+    last_error: z.string().nullable().meta({ description: 'Why the last failed attempt failed' }),
+    last_error_at: z.string().nullable(),
+    last_delivered_at: z.string().nullable(),
+    queued: z.number().int().meta({ description: 'Deliveries in the delivery queue now (waiting, sending, or waiting for a retry)' }),
+    retrying: z.number().int().meta({ description: 'Of those, waiting for a retry after a failed attempt' }),
+    next_retry_at: z.string().nullable().meta({ description: 'When the next of those retries is due' }),
+  })
+  .meta({ id: 'WebhookEndpointStats' });
 export const WebhookSecret = z.string().meta({ description: 'The signing secret (`whsec_` + base64), shown only in this answer' });
 export const VmPage = z.object({
   vms: z.array(VmItem),
@@ -249,9 +268,13 @@ export const Deliveries = z.object({
 /** GET /v1/vms/{region}/{name}/snapshots. */
 export const SnapshotList = z.object({ snapshots: z.array(SnapshotItem) });
 /** GET /v1/webhooks. */
-export const WebhookList = z.object({ webhooks: z.array(WebhookEndpoint) });
+export const WebhookList = z.object({ webhooks: z.array(WebhookEndpoint.extend({ stats: EndpointStats })) });
 /** POST /v1/webhooks/{id}/rotate-secret. */
-export const RotatedSecret = z.object({ id: z.string(), secret: WebhookSecret });
+export const RotatedSecret = z.object({
+  id: z.string(),
+  secret: WebhookSecret,
+  overlap_until: z.string().nullable().meta({ description: 'Until when the old secret also signs (null: it stopped)' }),
+});
 /** POST /v1/jobs/{id}/deliveries/{delivery}/redeliver. */
 export const Redelivery = z.object({ job_id: z.string(), delivery_id: z.string(), state: z.literal('queued'), links: z.object({ deliveries: z.string() }) });
 
@@ -277,7 +300,18 @@ export const Ready = z.object({ status: z.literal('ready'), redis: z.literal('ok
  * The body of operations that take no other field (start, delete): only the optional callback. Strict,
  * like every body it is extended into: an unknown field is a 422 naming it.
  */
-export const CallbackBody = z.strictObject({ webhook_url: WebhookUrlSchema.optional() });
+export const CallbackBody = z.strictObject({ webhook_url: WebhookUrlSchema.optional(), webhook_events: WebhookEventsSchema().optional() });
+
+/**
+ * `webhook_events`: what else the job's webhook_url gets beside its outcome (always sent): `job.progress`, and
+ * for a create `vm.ready`. An unknown type is a 422 naming it.
+ */
+export function WebhookEventsSchema() {
+  return z
+    .array(z.enum(CALLBACK_EVENT_TYPES))
+    .max(CALLBACK_EVENT_TYPES.length)
+    .meta({ description: 'Events also POSTed to webhook_url beside the outcome (always sent): `job.progress`; for a create, `vm.ready`' });
+}
 
 /** The create body of POST /v1/vms: an unknown field (`flavour`, `name`) is a 422 naming it, not silently dropped. */
 export const CreateBody = z.strictObject({
@@ -289,6 +323,7 @@ export const CreateBody = z.strictObject({
   user_data: z.string().nullish().meta({ description: 'base64 of one cloud-init YAML document', example: 'I2Nsb3VkLWNvbmZpZwpwYWNrYWdlczogW2h0b3BdCg==' }),
   /** POSTed the job's outcome, signed (see apps/api/src/callbacks.ts); the legacy routes ignore it. */
   webhook_url: WebhookUrlSchema.optional(),
+  webhook_events: WebhookEventsSchema().optional(),
   /** Pins the VM to this host of the region (placement then only checks it has room). */
   host: z.string().max(63).optional(),
   wait_until: z.enum(WAIT_UNTIL).optional().meta({
@@ -341,8 +376,19 @@ export const SnapshotBody = CallbackBody.extend({
 
 export const EndpointBody = z.object({
   url: WebhookUrlSchema,
-  /** Event types the endpoint wants: job.succeeded, job.failed, job.canceled, job.progress. */
-  events: z.array(z.enum(JOB_EVENT_TYPES)).min(1).max(JOB_EVENT_TYPES.length),
+  /** Event types the endpoint wants: job.succeeded, job.failed, job.canceled, job.progress, vm.ready, vm.state_changed. */
+  events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).max(WEBHOOK_EVENT_TYPES.length),
+});
+
+/** The body of POST /v1/webhooks/{id}/rotate-secret. */
+export const RotateBody = z.strictObject({
+  overlap_seconds: z
+    .number()
+    .int('a whole number of seconds')
+    .min(0, 'at least 0')
+    .max(MAX_SECRET_OVERLAP_SECONDS, `at most ${MAX_SECRET_OVERLAP_SECONDS} (7 days)`)
+    .default(0)
+    .meta({ description: 'How long the old secret keeps signing beside the new one (default 0: it stops at once; at most 7 days)' }),
 });
 
 /** The body of POST /v1/regions/{region}/hosts/{host}/cordon. */
@@ -387,4 +433,6 @@ export type RebuildInput = z.input<typeof RebuildBody>;
 export type TagsInput = z.input<typeof TagsBody>;
 export type SnapshotInput = z.input<typeof SnapshotBody>;
 export type EndpointInput = z.input<typeof EndpointBody>;
+export type RotateInput = z.input<typeof RotateBody>;
+export type EndpointStats = z.infer<typeof EndpointStats>;
 export type CordonInput = z.input<typeof CordonBody>;

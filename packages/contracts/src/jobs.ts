@@ -52,6 +52,8 @@ const Base = z.object({
   request_id: z.string().optional(),
   /** Where this job's outcome is POSTed (signed with the submitting token's webhook_secret, never stored here). */
   webhook_url: z.string().optional(),
+  /** Opt-in events also POSTed to webhook_url (job.progress, vm.ready). */
+  webhook_events: z.array(z.string()).optional(),
   /** The VM's `owner` tag when the job was accepted: owner-bound tokens see only their owner's jobs. */
   owner: z.string().optional(),
 });

@@ -42,6 +42,8 @@ export const LOG_REDACT = {
     '*.secret',
     'webhook_secret',
     '*.webhook_secret',
+    'webhook_secret_previous',
+    '*.webhook_secret_previous',
     'private_key',
     '*.private_key',
     'privateKey',

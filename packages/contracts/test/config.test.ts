@@ -146,6 +146,26 @@ describe('loadConfig', () => {
     expect(load({ PROVISIONER_CONFIG: file('ok.yaml', yaml([admin, { name: 'ro', token: 'r'.repeat(24), scopes: ['read'] }])) }).tokens).toHaveLength(2);
   });
 
+  it("takes a token's previous webhook_secret during a rotation only with the new one and the time it stops signing", () => {
+    const now = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
+    const old = `whsec_${Buffer.alloc(32, 2).toString('base64')}`;
+    const cfg = (t: Record<string, unknown>) =>
+      file(`rot-${Math.random()}.json`, JSON.stringify({ ...base, tokens: [{ name: 'ci', token: 'c'.repeat(24), scopes: ['write'], ...t }] }));
+    const ok = load({ PROVISIONER_CONFIG: cfg({ webhook_secret: now, webhook_secret_previous: old, webhook_secret_previous_until: '2026-12-08T00:00:00Z' }) });
+    expect(ok.tokens[0]).toMatchObject({ webhook_secret: now, webhook_secret_previous: old, webhook_secret_previous_until: '2026-12-08T00:00:00Z' });
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: cfg({ webhook_secret: now, webhook_secret_previous: old }) }))).toMatch(
+      /tokens\.0\.webhook_secret_previous_until: webhook_secret_previous needs/,
+    );
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: cfg({ webhook_secret_previous: old, webhook_secret_previous_until: '2026-12-08T00:00:00Z' }) }))).toMatch(
+      /webhook_secret_previous_until/,
+    );
+    expect(
+      errorOf(() => load({ PROVISIONER_CONFIG: cfg({ webhook_secret: now, webhook_secret_previous: old, webhook_secret_previous_until: 'next week' }) })),
+    ).toMatch(/tokens\.0\.webhook_secret_previous_until: an ISO 8601 date/);
+    // A secret never shows up in the message.
+    expect(errorOf(() => load({ PROVISIONER_CONFIG: cfg({ webhook_secret: now, webhook_secret_previous: old }) }))).not.toContain(old.slice(6));
+  });
+
   it('takes auth_throttle and trusted_proxies, with defaults, and refuses a trusted proxy that is not a CIDR', () => {
     const c = load({ PROVISIONER_CONFIG: file('thr.json', JSON.stringify(base)) });
     expect(c.auth_throttle).toEqual({ max_failures: 20, window_seconds: 300 });

@@ -54,4 +54,12 @@ export const keys = {
   webhookJobDeliveries: (p: string, jobId: string) => `${p}:webhook-deliveries:${jobId}`,
   /** LIST of DeliveryAttempt JSON of one job: every attempt of every webhook delivery (WebhookStore). */
   webhookLog: (p: string, jobId: string) => `${p}:webhook-log:${jobId}`,
+  /** HASH of one registered endpoint's delivery counts (attempts, delivered, failed) and last error / success (WebhookStore). */
+  webhookEndpointStats: (p: string, endpointId: string) => `${p}:webhook-stats:${endpointId}`,
+  /** ZSET of delivery ids written but not yet handed to the delivery queue, scored by when a sender may take them (WebhookStore). */
+  webhookOutbox: (p: string) => `${p}:webhook-outbox`,
+  /** Set (value: event type and who wrote it) once a finished job's terminal event is in the outbox (WebhookStore). */
+  webhookEnded: (p: string, jobId: string) => `${p}:webhook-ended:${jobId}`,
+  /** Finish time (ms) up to which a host queue's finished jobs were checked for an ended marker (WebhookStore's sweep). */
+  webhookSwept: (p: string, queue: string) => `${p}:webhook-swept:${queue}`,
 };

@@ -9,7 +9,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { type Config, redactText, WEBHOOK_QUEUE } from '@provisioner/contracts';
-import type { HostCordon, JobQueue } from '@provisioner/store';
+import type { EndpointStats, HostCordon, JobQueue } from '@provisioner/store';
 import type { Queue } from 'bullmq';
 import type { Hono } from 'hono';
 
@@ -38,6 +38,28 @@ export function annotateCordons(body: unknown, cordons: Map<string, HostCordon |
   }
 }
 
+/** Each webhook destination's deliveries (endpoint id, or `webhook_url` for jobs' own URLs). */
+export type DeliveryReader = () => Promise<Map<string, EndpointStats>>;
+export const WEBHOOK_BOARD_NAME = 'webhook deliveries';
+
+/** One destination's line in the delivery queue's description: by id only (an URL may carry a receiver's secret). */
+export function deliveryLine(dest: string, st: EndpointStats): string {
+  const parts = [`${st.queued} queued`, `${st.retrying} retrying`];
+  if (st.next_retry_at) parts.push(`next retry ${st.next_retry_at}`);
+  if (st.success_rate !== null) parts.push(`${Math.round(st.success_rate * 100)}% of ${st.attempts} attempts delivered`);
+  if (st.last_error) parts.push(`last error ${redactText(st.last_error)} at ${st.last_error_at}`);
+  return `${dest}: ${parts.join(', ')}`;
+}
+
+/** Puts the delivery queue by destination in front of the webhook queue's description in the board's queue list. */
+export function annotateDeliveries(body: unknown, stats: Map<string, EndpointStats>): void {
+  const queues = (body as { queues?: Array<{ displayName?: string; description?: string }> } | undefined)?.queues;
+  const q = queues?.find((x) => x.displayName === WEBHOOK_BOARD_NAME);
+  if (!q || !stats.size) return;
+  const lines = [...stats].map(([dest, st]) => deliveryLine(dest, st));
+  q.description = `BY ENDPOINT: ${lines.join('; ')} — ${q.description ?? ''}`;
+}
+
 /**
  * Queues besides the host queues, each found from the configuration (null when not in use). A new
  * kind of queue (e.g. webhook deliveries) is one more entry here.
@@ -45,7 +67,7 @@ export function annotateCordons(body: unknown, cordons: Map<string, HostCordon |
 export const OTHER_QUEUES: ReadonlyArray<(config: Config, queues: JobQueue) => BoardQueue | null> = [
   (_config, queues) => ({
     queue: queues.get(WEBHOOK_QUEUE),
-    displayName: 'webhook deliveries',
+    displayName: WEBHOOK_BOARD_NAME,
     description: 'signed callbacks to the endpoints clients registered',
   }),
 ];
@@ -115,7 +137,7 @@ function adapter(q: BoardQueue, readOnlyMode: boolean): BullMQAdapter {
 }
 
 /** A board mounted at BOARD_PATH: `app.route(BOARD_PATH, makeBoard(...))`. */
-export function makeBoard(list: BoardQueue[], readOnlyMode: boolean, cordons?: CordonReader): Hono {
+export function makeBoard(list: BoardQueue[], readOnlyMode: boolean, cordons?: CordonReader, deliveries?: DeliveryReader): Hono {
   const server = new HonoAdapter(serveStatic);
   server.setBasePath(BOARD_PATH);
   createBullBoard({
@@ -126,6 +148,8 @@ export function makeBoard(list: BoardQueue[], readOnlyMode: boolean, cordons?: C
         after: async (ctx, result) => {
           // The queue list (GET /api/queues) also says which hosts are cordoned; a failed read shows none.
           if (cordons && ctx.route === '/api/queues') annotateCordons(result.body, await cordons(list).catch(() => new Map()));
+          // And the delivery queue by endpoint.
+          if (deliveries && ctx.route === '/api/queues') annotateDeliveries(result.body, await deliveries().catch(() => new Map()));
           return redactAnswer(result);
         },
       },

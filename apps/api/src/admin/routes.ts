@@ -111,7 +111,8 @@ export function adminRoutes(s: Services): Hono<AppEnv> {
     const found = await s.cordons.many(hosts);
     return new Map(hosts.map((h, i) => [h.name, found[i] ?? null]));
   };
-  const boards = { admin: makeBoard(list, false, cordons), read: makeBoard(list, true, cordons) };
+  const deliveries = () => s.webhooks.endpointStats();
+  const boards = { admin: makeBoard(list, false, cordons, deliveries), read: makeBoard(list, true, cordons, deliveries) };
   const mounted = {
     admin: new Hono().route(BOARD_PATH, boards.admin),
     read: new Hono().route(BOARD_PATH, boards.read),

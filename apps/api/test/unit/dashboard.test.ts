@@ -4,7 +4,8 @@
  */
 
 import { createHash, randomBytes } from 'node:crypto';
-import { keys } from '@provisioner/store';
+import { WEBHOOK_QUEUE } from '@provisioner/contracts';
+import { keys, WebhookStore } from '@provisioner/store';
 import { describe, expect, it } from 'vitest';
 import { redact } from '../../src/admin/board.ts';
 import { Sessions } from '../../src/admin/session.ts';
@@ -291,5 +292,42 @@ describe('dashboard: host maintenance', () => {
     }
     await h.fetch('/v1/regions/r1/hosts/h2/uncordon', { method: 'POST' });
     expect((await descriptions(await sessionCookie(TOKENS.admin)))['r1 / h2']).toBe('operations on the VMs of host h2 in region r1');
+  });
+});
+
+describe('dashboard: webhook deliveries', () => {
+  it('shows the delivery queue by endpoint id (never its URL) in the webhook queue’s description', async () => {
+    const secretUrl = 'https://chat.example/hooks/T0SECRETPATH';
+    const reg = await h.fetch('/v1/webhooks', { method: 'POST', json: { url: secretUrl, events: ['job.succeeded'] } });
+    const endpoint = (await reg.json()) as { id: string };
+    const create = await h.fetch('/v1/vms', { method: 'POST', json: { vm_name: 'boardhook', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0' } });
+    const job = (await create.json()) as { id: string };
+    const view = (await (await h.fetch(`/v1/jobs/${job.id}`)).json()) as Parameters<WebhookStore['enqueueJobEvent']>[1];
+    const hooks = new WebhookStore(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
+    await hooks.enqueueJobEvent('job.succeeded', { ...view, state: 'succeeded' }, null);
+    await hooks.recordAttempt(job.id, {
+      delivery_id: 'msg_y',
+      type: 'job.succeeded',
+      endpoint_id: endpoint.id,
+      url: secretUrl,
+      attempt: 1,
+      redelivery: false,
+      at: new Date().toISOString(),
+      status_code: 502,
+      duration_ms: 3,
+      error: 'HTTP 502',
+      outcome: 'retrying',
+    });
+    for (const token of [TOKENS.admin, TOKENS.read]) {
+      const text = await (await board('/api/queues', await sessionCookie(token))).text();
+      const q = (JSON.parse(text) as { queues: Array<{ displayName: string; description: string }> }).queues.find(
+        (x) => x.displayName === 'webhook deliveries',
+      );
+      expect(q?.description).toMatch(
+        new RegExp(`^BY ENDPOINT: .*${endpoint.id}: 1 queued, 0 retrying, 0% of 1 attempts delivered, last error HTTP 502 at \\S+`),
+      );
+      expect(text).not.toContain('T0SECRETPATH');
+    }
+    await h.fetch(`/v1/webhooks/${endpoint.id}`, { method: 'DELETE' });
   });
 });

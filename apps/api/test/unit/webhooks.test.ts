@@ -43,6 +43,17 @@ describe('registered endpoints', () => {
 
     const listText = await (await h.fetch('/v1/webhooks')).text();
     expect(listText).toContain(made.id);
+    expect((JSON.parse(listText) as { webhooks: Array<{ id: string; stats: unknown }> }).webhooks.find((w) => w.id === made.id)?.stats).toEqual({
+      attempts: 0,
+      delivered: 0,
+      success_rate: null,
+      last_error: null,
+      last_error_at: null,
+      last_delivered_at: null,
+      queued: 0,
+      retrying: 0,
+      next_retry_at: null,
+    });
     expect(listText).not.toContain(made.secret.slice(6));
     expect(listText).not.toMatch(/secret/);
     // Not in Redis in plain text either.
@@ -50,11 +61,52 @@ describe('registered endpoints', () => {
 
     const rot = await h.fetch(`/v1/webhooks/${made.id}/rotate-secret`, { method: 'POST' });
     expect(rot.status).toBe(200);
-    const rotated = (await rot.json()) as { id: string; secret: string };
+    const rotated = (await rot.json()) as { id: string; secret: string; overlap_until: string | null };
+    expect(rotated.overlap_until).toBeNull();
     expect(rotated.secret).toMatch(/^whsec_/);
     expect(rotated.secret).not.toBe(made.secret);
     const hooks = new WebhookStore(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
     expect((await hooks.endpointWithSecret(made.id))?.secret).toBe(rotated.secret);
+    // Stats per endpoint: its attempts as the delivery worker records them, and its deliveries waiting in the queue.
+    const at = new Date().toISOString();
+    const base = { delivery_id: 'msg_x', type: 'job.succeeded' as const, endpoint_id: made.id, url: HOOK, attempt: 1, redelivery: false, at, duration_ms: 5 };
+    await hooks.recordAttempt('job_stats', { ...base, status_code: 503, error: 'HTTP 503', outcome: 'retrying' });
+    await hooks.recordAttempt('job_stats', { ...base, attempt: 2, status_code: 200, error: null, outcome: 'delivered' });
+    await hooks.recordAttempt('job_stats', { ...base, attempt: 1, status_code: 200, error: null, outcome: 'delivered' });
+    const statJob = (await (
+      await h.fetch('/v1/vms', { method: 'POST', json: { vm_name: 'statvm', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0' } })
+    ).json()) as { id: string };
+    const view = (await (await h.fetch(`/v1/jobs/${statJob.id}`)).json()) as Parameters<WebhookStore['enqueueJobEvent']>[1];
+    await hooks.enqueueJobEvent('job.succeeded', { ...view, state: 'succeeded' }, null);
+    const stats = ((await (await h.fetch('/v1/webhooks')).json()) as { webhooks: Array<{ id: string; stats: Record<string, unknown> }> }).webhooks.find(
+      (w) => w.id === made.id,
+    )?.stats;
+    expect(stats).toMatchObject({
+      attempts: 3,
+      delivered: 2,
+      success_rate: 0.667,
+      last_error: 'HTTP 503',
+      last_error_at: at,
+      last_delivered_at: at,
+      queued: 1,
+    });
+    expect((await hooks.endpointWithSecret(made.id))?.secrets).toEqual([rotated.secret]);
+
+    // overlap_seconds: the old secret keeps signing beside the new one until overlap_until (listed too).
+    for (const json of [{ overlap_seconds: -1 }, { overlap_seconds: 604_801 }, { overlap_seconds: 1.5 }, { overlap_seconds: '60' }, { overlap: 60 }]) {
+      const bad = await h.fetch(`/v1/webhooks/${made.id}/rotate-secret`, { method: 'POST', json });
+      expect(bad.status, JSON.stringify(json)).toBe(422);
+      expect(JSON.stringify(await bad.json())).toMatch(/overlap/);
+    }
+    expect((await hooks.endpointWithSecret(made.id))?.secret).toBe(rotated.secret); // a refused rotation changed nothing
+    const t0 = Date.now();
+    const over = await h.fetch(`/v1/webhooks/${made.id}/rotate-secret`, { method: 'POST', json: { overlap_seconds: 604_800 } });
+    expect(over.status).toBe(200);
+    const overlapped = (await over.json()) as { secret: string; overlap_until: string };
+    expect(Date.parse(overlapped.overlap_until) - t0).toBeGreaterThanOrEqual(604_800_000 - 1000);
+    expect((await hooks.endpointWithSecret(made.id))?.secrets).toEqual([overlapped.secret, rotated.secret]);
+    const listed = (await (await h.fetch('/v1/webhooks')).json()) as { webhooks: Array<{ id: string; overlap_until: string | null }> };
+    expect(listed.webhooks.find((w) => w.id === made.id)?.overlap_until).toBe(overlapped.overlap_until);
 
     expect((await h.fetch(`/v1/webhooks/${made.id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await h.fetch(`/v1/webhooks/${made.id}`, { method: 'DELETE' })).status).toBe(404);
@@ -71,9 +123,15 @@ describe('registered endpoints', () => {
       { url: 'https://user:pw@hooks.example.org/', events: ['job.succeeded'] },
       { url: HOOK, events: [] },
       { url: HOOK, events: ['vm.exploded'] },
+      { url: HOOK, events: ['job.succeeded', 'vm.readyy'] },
       { url: HOOK },
     ];
     for (const json of bad) expect((await h.fetch('/v1/webhooks', { method: 'POST', json })).status, JSON.stringify(json)).toBe(422);
+    const vmEvents = await h.fetch('/v1/webhooks', { method: 'POST', json: { url: HOOK, events: ['vm.ready', 'vm.state_changed'] } });
+    expect(vmEvents.status).toBe(201);
+    const made = (await vmEvents.json()) as { id: string; events: string[] };
+    expect(made.events).toEqual(['vm.ready', 'vm.state_changed']);
+    expect((await h.fetch(`/v1/webhooks/${made.id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await h.fetch('/v1/webhooks', { method: 'POST', body: '{nope', headers: { 'content-type': 'application/json' } })).status).toBe(400);
   });
 });
@@ -123,6 +181,33 @@ describe('webhook_url on mutating routes', () => {
     expect(((await noSecret.json()) as { error: { message: string } }).error.message).toMatch(/webhook_secret/);
     expect((await h.fetch('/v1/vms/r1/hooked3/start', { method: 'POST', body: '{', headers: { 'content-type': 'application/json' } })).status).toBe(400);
     expect(await h.jobCount()).toBeGreaterThan(0);
+  });
+  it('webhook_events: job.progress (and vm.ready on a create) are kept with the job; unknown types and events without a URL are 422 and queue nothing', async () => {
+    await h.writeInventory('r1', 'h1', [{ name: 'hooked4' }]);
+    const r = await h.fetch('/v1/vms/r1/hooked4/start', {
+      method: 'POST',
+      json: { webhook_url: HOOK, webhook_events: ['job.progress', 'job.progress', 'job.succeeded'] },
+    });
+    expect(r.status).toBe(202);
+    expect(await jobData(((await r.json()) as { id: string }).id)).toMatchObject({ webhook_url: HOOK, webhook_events: ['job.progress'] });
+    const c = await h.fetch('/v1/vms', {
+      method: 'POST',
+      json: { vm_name: 'hooked5', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0', webhook_url: HOOK, webhook_events: ['vm.ready', 'job.progress'] },
+    });
+    expect(c.status).toBe(202);
+    expect(await jobData(((await c.json()) as { id: string }).id)).toMatchObject({ webhook_events: ['vm.ready', 'job.progress'] });
+    const before = await h.jobCount();
+    for (const json of [
+      { webhook_url: HOOK, webhook_events: ['job.exploded'] },
+      { webhook_url: HOOK, webhook_events: ['vm.state_changed'] },
+      { webhook_url: HOOK, webhook_events: 'job.progress' },
+      { webhook_events: ['job.progress'] },
+    ]) {
+      const bad = await h.fetch('/v1/vms/r1/hooked4/start', { method: 'POST', json });
+      expect(bad.status, JSON.stringify(json)).toBe(422);
+      expect(JSON.stringify(await bad.json()), JSON.stringify(json)).toContain('webhook_events');
+    }
+    expect(await h.jobCount()).toBe(before);
   });
 });
 

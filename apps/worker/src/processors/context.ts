@@ -1,6 +1,6 @@
 import type { Config } from '@provisioner/contracts';
 import type { GuestStatus, Hypervisor } from '@provisioner/libvirt';
-import type { ConsoleStore, InventoryStore, JobQueue, VmLedger } from '@provisioner/store';
+import type { ConsoleStore, InventoryStore, JobQueue, VmLedger, WebhookStore } from '@provisioner/store';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import type { StepRunner } from '../steps.ts';
@@ -11,6 +11,8 @@ export interface WorkerStores {
   ledger: VmLedger;
   inventory: InventoryStore;
   console: ConsoleStore;
+  /** Where VM events (vm.ready, vm.state_changed) are written for webhooks; absent: none are. */
+  webhooks?: WebhookStore;
 }
 
 /** What every processor gets: the host it works on, the stores, its queue and a way to report steps. */

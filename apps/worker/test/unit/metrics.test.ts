@@ -36,13 +36,16 @@ describe('WorkerMetrics', () => {
     m.stepEnded('create', 'define', 0.02, true);
     m.stepEnded('create', 'define', 0.03, true);
     m.stepEnded('create', 'start', 1.5, false);
-    m.deliveryAttempted('delivered');
-    m.deliveryAttempted('retrying');
+    m.deliveryAttempted('delivered', 'whk_0123');
+    m.deliveryAttempted('retrying', null);
     const p = parseMetrics((await m.scrape()).body);
     expect(sample(p, 'provisioner_worker_step_duration_seconds', { kind: 'create', step: 'define', outcome: 'succeeded' })).toBe(2);
     expect(sample(p, 'provisioner_worker_step_duration_seconds', { kind: 'create', step: 'start', outcome: 'failed' })).toBe(1);
     expect(sample(p, 'provisioner_webhook_deliveries_total', { outcome: 'delivered' })).toBe(1);
     expect(sample(p, 'provisioner_webhook_deliveries_total', { outcome: 'retrying' })).toBe(1);
+    // By endpoint id (never its URL); jobs' own URLs under one label.
+    expect(sample(p, 'provisioner_webhook_endpoint_deliveries_total', { endpoint: 'whk_0123', outcome: 'delivered' })).toBe(1);
+    expect(sample(p, 'provisioner_webhook_endpoint_deliveries_total', { endpoint: 'webhook_url', outcome: 'retrying' })).toBe(1);
     expect(p.samples.some((f) => f.name === 'provisioner_ssh_connected' && f.metrics.some((s) => s.labels?.host === 'r1/h1' && s.value === '0'))).toBe(true);
     expect(sample(p, 'provisioner_ssh_channels_total', { host: 'r1/h1' })).toBe(0);
   });

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Receiver, startReceiver } from '../../../../test/support/receiver.ts';
+import { type Received, type Receiver, startReceiver } from '../../../../test/support/receiver.ts';
 import { deletePrefix } from '../../../../test/support/stack.ts';
 import { canonicalIp, EgressGuard } from '../../src/ssrf.ts';
 import { startWebhookWorker, type WebhookRuntime, webhookBackoff } from '../../src/webhooks.ts';
@@ -17,13 +17,34 @@ import { startWebhookWorker, type WebhookRuntime, webhookBackoff } from '../../s
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const FP = `SHA256:${'A'.repeat(43)}`;
 const TOKEN_SECRET = newWebhookSecret();
+/** Tokens in the middle of a webhook_secret rotation (its overlap still on) and after one (over). */
+const ROTATING = { now: newWebhookSecret(), previous: newWebhookSecret() };
+const ROTATED = { now: newWebhookSecret(), previous: newWebhookSecret() };
 
 function config(prefix: string, webhooks: Record<string, unknown>): Config {
   return ConfigSchema.parse({
     queue_prefix: prefix,
     log_level: 'silent',
     user_data_key: randomBytes(32).toString('base64'),
-    tokens: [{ name: 'bot', token: randomBytes(16).toString('hex'), scopes: ['write'], webhook_secret: TOKEN_SECRET }],
+    tokens: [
+      { name: 'bot', token: randomBytes(16).toString('hex'), scopes: ['write'], webhook_secret: TOKEN_SECRET },
+      {
+        name: 'rotating',
+        token: randomBytes(16).toString('hex'),
+        scopes: ['write'],
+        webhook_secret: ROTATING.now,
+        webhook_secret_previous: ROTATING.previous,
+        webhook_secret_previous_until: new Date(Date.now() + 3_600_000).toISOString(),
+      },
+      {
+        name: 'rotated',
+        token: randomBytes(16).toString('hex'),
+        scopes: ['write'],
+        webhook_secret: ROTATED.now,
+        webhook_secret_previous: ROTATED.previous,
+        webhook_secret_previous_until: new Date(Date.now() - 1000).toISOString(),
+      },
+    ],
     regions: [
       {
         region_name: 'r1',
@@ -257,6 +278,39 @@ describe('webhook deliveries (loopback receiver explicitly allowed)', () => {
   });
 });
 
+describe('delivery stats by endpoint', () => {
+  const env = useEnv({ timeout_ms: 1000, attempts: 3, backoff_ms: 1500, max_backoff_ms: 10_000, allow_networks: ['127.0.0.1/32'] });
+
+  it('counts attempts, success rate, last error, and what waits for a retry and when', async () => {
+    const { endpoint } = await env.rt.webhooks.createEndpoint({ url: `${env.receiver.url}/stats`, events: ['job.failed'], created_by: 'test' });
+    expect((await env.rt.webhooks.endpointStats()).get(endpoint.id)).toMatchObject({ attempts: 0, success_rate: null, queued: 0, next_retry_at: null });
+    env.receiver.script([500], 200);
+    const view = jobView('failed');
+    const [id = ''] = await env.rt.enqueueJobEvent('job.failed', view);
+    for (let i = 0; i < 200 && (await attempts(env, view.id)).length < 1; i++) await new Promise((r) => setTimeout(r, 25));
+    // Between the failed attempt and its retry: one delivery waiting, due within the backoff.
+    let st = (await env.rt.webhooks.endpointStats()).get(endpoint.id);
+    for (let i = 0; i < 100 && !st?.retrying; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      st = (await env.rt.webhooks.endpointStats()).get(endpoint.id);
+    }
+    expect(st).toMatchObject({ attempts: 1, delivered: 0, success_rate: 0, last_error: 'HTTP 500', queued: 1, retrying: 1 });
+    expect(Date.parse(st?.next_retry_at ?? '')).toBeGreaterThan(Date.now() - 1000);
+    expect(await settled(env, id)).toBe('completed');
+    expect((await env.rt.webhooks.endpointStats()).get(endpoint.id)).toMatchObject({
+      attempts: 2,
+      delivered: 1,
+      success_rate: 0.5,
+      last_error: 'HTTP 500',
+      queued: 0,
+      retrying: 0,
+      next_retry_at: null,
+    });
+    await env.rt.webhooks.deleteEndpoint(endpoint.id);
+    expect((await env.rt.webhooks.endpointStats()).get(endpoint.id)).toBeUndefined();
+  });
+});
+
 describe('SSRF guard at connect time (nothing allowed)', () => {
   const env = useEnv({ timeout_ms: 1000, attempts: 3, backoff_ms: 50 }, '::');
 
@@ -346,5 +400,55 @@ describe('egress guard and backoff (pure)', () => {
     expect(webhookBackoff(3, 1000, 60_000, () => 0)).toBe(3200);
     expect(webhookBackoff(3, 1000, 60_000, () => 1)).toBe(4800);
     expect(webhookBackoff(20, 1000, 60_000, () => 0.5)).toBe(60_000);
+  });
+});
+
+describe('secret rotation with an overlap (signatures checked with standardwebhooks)', () => {
+  const env = useEnv({ timeout_ms: 2000, attempts: 2, backoff_ms: 200, allow_networks: ['127.0.0.1/32'] });
+  const verifies = (secret: string, r: Received | undefined) => {
+    try {
+      new Webhook(secret).verify(r?.body ?? '', headersOf(r?.headers ?? {}));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const deliver = async (o: { token?: string }) => {
+    const view = jobView();
+    const [id = ''] = await env.rt.enqueueJobEvent('job.succeeded', view, o.token ? { url: `${env.receiver.url}/cb`, token: o.token } : null);
+    expect(await settled(env, id)).toBe('completed');
+    return env.receiver.received.find((r) => r.headers['webhook-id'] === id);
+  };
+
+  it('an endpoint rotated with overlap_seconds carries both signatures until the overlap ends, then the new one only', async () => {
+    const { endpoint, secret: old } = await env.rt.webhooks.createEndpoint({ url: `${env.receiver.url}/rot`, events: ['job.succeeded'], created_by: 'test' });
+    const before = await deliver({});
+    expect(String(before?.headers['webhook-signature']).split(' ')).toHaveLength(1);
+    expect(verifies(old, before)).toBe(true);
+
+    const rotated = await env.rt.webhooks.rotateSecret(endpoint.id, 3);
+    const during = await deliver({});
+    expect(String(during?.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    expect(verifies(rotated?.secret ?? '', during)).toBe(true);
+    expect(verifies(old, during)).toBe(true);
+    expect(verifies(newWebhookSecret(), during)).toBe(false);
+
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(rotated?.overlap_until ?? '') - Date.now() + 100)));
+    const after = await deliver({});
+    expect(String(after?.headers['webhook-signature']).split(' ')).toHaveLength(1);
+    expect(verifies(rotated?.secret ?? '', after)).toBe(true);
+    expect(verifies(old, after)).toBe(false);
+    await env.rt.webhooks.deleteEndpoint(endpoint.id);
+  });
+
+  it("a token's webhook_secret_previous signs beside webhook_secret until webhook_secret_previous_until, and not after", async () => {
+    const during = await deliver({ token: 'rotating' });
+    expect(String(during?.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    expect(verifies(ROTATING.now, during)).toBe(true);
+    expect(verifies(ROTATING.previous, during)).toBe(true);
+    const after = await deliver({ token: 'rotated' });
+    expect(String(after?.headers['webhook-signature']).split(' ')).toHaveLength(1);
+    expect(verifies(ROTATED.now, after)).toBe(true);
+    expect(verifies(ROTATED.previous, after)).toBe(false);
   });
 });

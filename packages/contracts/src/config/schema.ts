@@ -79,21 +79,35 @@ export const ImageSchema = z.object({
 export const ScopeSchema = z.enum(['read', 'write', 'admin']);
 export type Scope = z.infer<typeof ScopeSchema>;
 
-export const TokenSchema = z.object({
-  /** Shown in logs and job views instead of the token. */
-  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
-  token: z.string().min(16, 'tokens must be at least 16 characters'),
-  scopes: z.array(ScopeSchema).min(1),
-  /** Signs the deliveries to the `webhook_url` of this token's jobs (`whsec_` + base64); never shown anywhere. */
-  webhook_secret: z
-    .string()
-    .regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, 'whsec_ followed by at least 24 bytes, base64')
-    .optional(),
-  /** Binds the token to one owner: it sees and acts on only VMs and jobs whose `owner` tag is this. */
-  owner: z.string().min(1).refine(isTagValue, 'a tag value: at most 1024 characters, no control characters, nothing XML cannot hold').optional(),
-  /** At most `requests` requests per `per_seconds` window for this token (429 + Retry-After beyond). */
-  rate_limit: z.object({ requests: z.number().int().positive(), per_seconds: z.number().int().positive().max(86_400) }).optional(),
-});
+export const TokenSchema = z
+  .object({
+    /** Shown in logs and job views instead of the token. */
+    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+    token: z.string().min(16, 'tokens must be at least 16 characters'),
+    scopes: z.array(ScopeSchema).min(1),
+    /** Signs the deliveries to the `webhook_url` of this token's jobs (`whsec_` + base64); never shown anywhere. */
+    webhook_secret: z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, 'whsec_ followed by at least 24 bytes, base64')
+      .optional(),
+    /**
+     * Rotating webhook_secret: the secret it replaces, which keeps signing beside it (both signatures in
+     * `webhook-signature`) until `webhook_secret_previous_until`; after that only webhook_secret signs.
+     */
+    webhook_secret_previous: z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, 'whsec_ followed by at least 24 bytes, base64')
+      .optional(),
+    webhook_secret_previous_until: z.iso.datetime({ offset: true, message: 'an ISO 8601 date and time, e.g. 2026-12-08T00:00:00Z' }).optional(),
+    /** Binds the token to one owner: it sees and acts on only VMs and jobs whose `owner` tag is this. */
+    owner: z.string().min(1).refine(isTagValue, 'a tag value: at most 1024 characters, no control characters, nothing XML cannot hold').optional(),
+    /** At most `requests` requests per `per_seconds` window for this token (429 + Retry-After beyond). */
+    rate_limit: z.object({ requests: z.number().int().positive(), per_seconds: z.number().int().positive().max(86_400) }).optional(),
+  })
+  .refine((t) => !t.webhook_secret_previous || (t.webhook_secret && t.webhook_secret_previous_until), {
+    path: ['webhook_secret_previous_until'],
+    message: 'webhook_secret_previous needs webhook_secret (the new one) and webhook_secret_previous_until (when the old one stops signing)',
+  });
 
 /** The replaced service's BAREMETAL_SERVER_CONFIGS entries, accepted for migration. */
 export const LegacyRegionSchema = z.object({
@@ -186,6 +200,10 @@ const WebhooksSchema = z
     /** Networks (CIDR) and host names deliveries may reach although they are private, loopback or reserved. */
     allow_networks: z.array(CidrSchema).default([]),
     allow_hosts: z.array(z.string().min(1).max(253)).default([]),
+    /** How often each worker's sender hands deliveries written to the outbox (and left there) to the delivery queue. */
+    outbox_poll_ms: z.number().int().positive().max(60_000).default(1000),
+    /** How often each worker looks for jobs that ended with no deliveries written (a worker killed right at a job's end). */
+    sweep_ms: z.number().int().positive().max(3_600_000).default(10_000),
   })
   .prefault({});
 

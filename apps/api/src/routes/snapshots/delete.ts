@@ -16,5 +16,5 @@ export default defineRoute({
   description: 'Queues a `snapshot-delete` job (step delete-snapshot); the VM itself is not touched.',
   request: { params: SnapshotPath, body: CallbackBody, bodyOptional: true },
   handler: async (c, s, b) =>
-    accepted(c, await submitSnapshotOp(s, pathTarget(c), 'snapshot-delete', c.req.param('snapshot') ?? '', withCallback(s, c, b.webhook_url), callerOwner(c))),
+    accepted(c, await submitSnapshotOp(s, pathTarget(c), 'snapshot-delete', c.req.param('snapshot') ?? '', withCallback(s, c, b), callerOwner(c))),
 });

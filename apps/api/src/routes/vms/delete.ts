@@ -9,5 +9,5 @@ export default defineRoute({
   path: '/v1/vms/{region}/{name}',
   summary: 'Delete a VM and its disks',
   request: { params: VmPath, body: CallbackBody, bodyOptional: true },
-  handler: (c, s, b) => submitOp(s, c, { kind: 'delete' }, b.webhook_url),
+  handler: (c, s, b) => submitOp(s, c, { kind: 'delete' }, b),
 });

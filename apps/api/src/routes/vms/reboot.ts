@@ -9,5 +9,5 @@ export default defineRoute({
   path: '/v1/vms/{region}/{name}/reboot',
   summary: 'Reboot a VM',
   request: { params: VmPath, body: RebootBody, bodyOptional: true },
-  handler: (c, s, b) => submitOp(s, c, { kind: 'reboot', timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms }, b.webhook_url),
+  handler: (c, s, b) => submitOp(s, c, { kind: 'reboot', timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms }, b),
 });

@@ -23,7 +23,7 @@ export default defineRoute({
         s,
         pathTarget(c),
         { image: b.image, user_data: b.user_data, force: b.force, timeout_ms: s.config.worker.stop_timeout_ms, delete_snapshots: b.delete_snapshots },
-        withCallback(s, c, b.webhook_url),
+        withCallback(s, c, b),
         callerOwner(c),
       ),
     ),

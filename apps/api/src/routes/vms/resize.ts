@@ -22,7 +22,7 @@ export default defineRoute({
         s,
         pathTarget(c),
         { instance_type: b.instance_type, force: b.force, timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms },
-        withCallback(s, c, b.webhook_url),
+        withCallback(s, c, b),
         callerOwner(c),
       ),
     ),

@@ -9,5 +9,5 @@ export default defineRoute({
   path: '/v1/vms/{region}/{name}/start',
   summary: 'Start a VM',
   request: { params: VmPath, body: CallbackBody, bodyOptional: true },
-  handler: (c, s, b) => submitOp(s, c, { kind: 'start' }, b.webhook_url),
+  handler: (c, s, b) => submitOp(s, c, { kind: 'start' }, b),
 });

@@ -9,5 +9,5 @@ export default defineRoute({
   path: '/v1/vms/{region}/{name}/stop',
   summary: 'Stop a VM (shutdown, then power off after timeout_ms; or at once with force)',
   request: { params: VmPath, body: StopBody, bodyOptional: true },
-  handler: (c, s, b) => submitOp(s, c, { kind: 'stop', force: b.force, timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms }, b.webhook_url),
+  handler: (c, s, b) => submitOp(s, c, { kind: 'stop', force: b.force, timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms }, b),
 });

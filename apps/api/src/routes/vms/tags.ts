@@ -10,5 +10,5 @@ export default defineRoute({
   path: '/v1/vms/{region}/{name}/tags',
   summary: 'Replace a VM’s tags',
   request: { params: VmPath, body: TagsBody },
-  handler: (c, s, b) => submitOp(s, c, { kind: 'edit-tags', tags: ownedTags(callerOwner(c), b.tags) }, b.webhook_url),
+  handler: (c, s, b) => submitOp(s, c, { kind: 'edit-tags', tags: ownedTags(callerOwner(c), b.tags) }, b),
 });
