@@ -27,7 +27,8 @@ export function niceMax(v: number): number {
 function frame(title: string, yLabel: string, yMax: number): string[] {
   const ph = H - M.top - M.bottom;
   const out = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11" role="img" aria-label="${esc(title)}">`,
+    `<title>${esc(title)}</title>`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`,
     `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${esc(title)}</text>`,
     `<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`,
@@ -66,8 +67,10 @@ export function lineChart(o: {
   }
   out.push(`<text x="${M.left + pw / 2}" y="${H - 10}" text-anchor="middle">${esc(o.xLabel)}</text>`);
   if (o.target) {
-    out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${py(o.target.y)}" y2="${py(o.target.y)}" stroke="#888" stroke-dasharray="5 4"/>`);
-    out.push(`<text x="${W - M.right + 6}" y="${py(o.target.y) + 4}" fill="#555">${esc(o.target.label)}</text>`);
+    out.push(
+      `<line x1="${M.left}" x2="${W - M.right}" y1="${py(o.target.y).toFixed(1)}" y2="${py(o.target.y).toFixed(1)}" stroke="#888" stroke-dasharray="5 4"/>`,
+    );
+    out.push(`<text x="${W - M.right + 6}" y="${(py(o.target.y) + 4).toFixed(1)}" fill="#555">${esc(o.target.label)}</text>`);
   }
   o.series.forEach((s, i) => {
     const c = COLORS[i % COLORS.length];
@@ -102,8 +105,10 @@ export function barChart(o: { title: string; yLabel: string; bars: Array<{ label
     out.push(`<text x="${(x + w / 2).toFixed(1)}" y="${H - M.bottom + 16}" text-anchor="middle">${esc(b.label)}</text>`);
   });
   if (o.target) {
-    out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${py(o.target.y)}" y2="${py(o.target.y)}" stroke="#888" stroke-dasharray="5 4"/>`);
-    out.push(`<text x="${W - M.right + 6}" y="${py(o.target.y) + 4}" fill="#555">${esc(o.target.label)}</text>`);
+    out.push(
+      `<line x1="${M.left}" x2="${W - M.right}" y1="${py(o.target.y).toFixed(1)}" y2="${py(o.target.y).toFixed(1)}" stroke="#888" stroke-dasharray="5 4"/>`,
+    );
+    out.push(`<text x="${W - M.right + 6}" y="${(py(o.target.y) + 4).toFixed(1)}" fill="#555">${esc(o.target.label)}</text>`);
   }
   out.push('</svg>');
   return `${out.join('\n')}\n`;
