@@ -249,18 +249,38 @@ export const memoryRow: Row = {
       const queue = new Queue(hostQueueName('r1', 'h1'), { connection: stack.redis, prefix: stack.prefix });
       await queue.pause();
       await queue.close();
-      const { peakRss } = await postLoad(stack, image, ctx.quick ? 4 : 10, bundled.pid ?? 0);
+      // As the image runs it, and with V8's young generation capped (its two semi-spaces are 16 MiB each
+      // by default, committed as soon as the allocation rate fills them), rounds alternating.
+      const FLAG = '--max-semi-space-size=4';
+      const peaks: Record<string, number[]> = { plain: [], capped: [] };
+      const rates: Record<string, number[]> = { plain: [], capped: [] };
+      const seconds = ctx.quick ? 4 : 8;
+      for (let r = 0; r < (ctx.quick ? 1 : 2); r++) {
+        for (const v of r % 2 === 0 ? ['plain', 'capped'] : ['capped', 'plain']) {
+          stack.api = bundled; // swapToBundledApi stops the stack's current API
+          bundled = await swapToBundledApi(stack, v === 'capped' ? [FLAG] : []);
+          await new Promise((res) => setTimeout(res, 1000));
+          const { result, peakRss } = await postLoad(stack, image, seconds, bundled.pid ?? 0);
+          peaks[v]?.push(peakRss);
+          rates[v]?.push(result['2xx'] / seconds);
+        }
+      }
+      const peakRss = median(peaks.plain ?? []);
+      const capped = median(peaks.capped ?? []);
       return {
         row: 8,
         title: this.title,
         figures: [
           { what: 'API RSS at idle (bundle, as the image runs it)', value: apiIdle, unit: 'MiB' },
           { what: 'API RSS peak under 100 concurrent POST /v1/vms (bundle)', value: peakRss, unit: 'MiB' },
+          { what: `API RSS peak under that load with ${FLAG}`, value: capped, unit: 'MiB' },
           { what: 'API RSS at idle under tsx (development)', value: tsxIdle, unit: 'MiB' },
           { what: 'worker RSS at idle, one host (tsx)', value: workerIdle, unit: 'MiB' },
         ],
         targets: [{ target: 'API ≤ 150 MiB RSS', measured: `${peakRss.toFixed(0)} MiB peak under load, ${apiIdle.toFixed(0)} MiB idle`, met: peakRss <= 150 }],
-        notes: [],
+        notes: [
+          `Peaks per round: plain ${(peaks.plain ?? []).map((x) => x.toFixed(0)).join(', ')} MiB at ${(rates.plain ?? []).map((x) => x.toFixed(0)).join(', ')} creates/s; ${FLAG} ${(peaks.capped ?? []).map((x) => x.toFixed(0)).join(', ')} MiB at ${(rates.capped ?? []).map((x) => x.toFixed(0)).join(', ')} creates/s.`,
+        ],
       };
     } finally {
       bundled?.kill('SIGTERM');
