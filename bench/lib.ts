@@ -118,3 +118,14 @@ export function removeNewCacheEntries(imagesDir: string, before: Set<string>): v
 export function makeBigImage(dir: string, name: string, mib: number): void {
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'preallocation=falloc', `${dir}/${name}`, `${mib}M`]);
 }
+
+/** CPU time (user + system) a process has used so far, in milliseconds (from /proc; clock ticks of 10 ms). */
+export function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}

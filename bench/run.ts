@@ -12,12 +12,13 @@ import { row as apiRate, memoryRow } from './rows/api-rate.ts';
 import { row as burst } from './rows/burst.ts';
 import { row as createCached } from './rows/create-cached.ts';
 import { row as createUncached } from './rows/create-uncached.ts';
+import { row as fleet } from './rows/fleet.ts';
 import { row as guestReady } from './rows/guest-ready.ts';
 import { row as listing } from './rows/listing.ts';
 import { row as pickup } from './rows/pickup.ts';
 import { row as sshPool } from './rows/ssh-pool.ts';
 
-const ROWS: Row[] = [createCached, createUncached, apiRate, pickup, listing, burst, sshPool, memoryRow, guestReady].sort((a, b) => a.row - b.row);
+const ROWS: Row[] = [createCached, createUncached, apiRate, pickup, listing, burst, sshPool, memoryRow, guestReady, fleet].sort((a, b) => a.row - b.row);
 
 const { values } = parseArgs({ options: { rows: { type: 'string' }, quick: { type: 'boolean', default: false } } });
 const wanted = values.rows ? new Set(values.rows.split(',').map(Number)) : null;

@@ -99,7 +99,18 @@ export function vmItems(hosts: HostEntry[]): VmItem[] {
   return hosts.flatMap((h) => (h.entry?.vms ?? []).map((vm) => toVmItem(h.region, h.host, vm, h.entry?.observed_at ?? null)));
 }
 
+/** Code-point order of (region, name, host), element by element: stable whatever the locale. */
+export function compareVmItems(a: VmItem, b: VmItem): number {
+  if (a.region_name !== b.region_name) return a.region_name < b.region_name ? -1 : 1;
+  if (a.vm_name !== b.vm_name) return a.vm_name < b.vm_name ? -1 : 1;
+  if (a.host !== b.host) return a.host < b.host ? -1 : 1;
+  return 0;
+}
+
 export class Inventory {
+  /** The last sorted listing and the entries it was built from (InventoryStore hands out the same objects while unchanged). */
+  private sorted: { from: Array<InventoryEntry | null>; items: VmItem[] } | null = null;
+
   constructor(
     private readonly store: InventoryStore,
     private readonly ledger: VmLedger,
@@ -112,6 +123,19 @@ export class Inventory {
     if (hosts.length === 0) return [];
     const found = await this.store.entries(hosts);
     return hosts.map((h, i) => ({ ...h, entry: found[i] ?? null }));
+  }
+
+  /**
+   * Every VM of `entries` as items sorted by (region, name, host), read-only: built again only when an
+   * entry changed, so a client paging through thousands of VMs does not pay for a sort per page.
+   */
+  sortedItems(entries: HostEntry[]): VmItem[] {
+    const from = entries.map((e) => e.entry);
+    const last = this.sorted;
+    if (last && last.from.length === from.length && last.from.every((e, i) => e === from[i] && e !== null)) return last.items;
+    const items = vmItems(entries).sort(compareVmItems);
+    this.sorted = { from, items };
+    return items;
   }
 
   /**

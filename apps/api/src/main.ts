@@ -17,7 +17,9 @@ const REDIS_STARTUP_WAIT_MS = 5_000;
 export async function startApi(config: Config) {
   const logger = pino({ level: config.log_level, base: { service: 'api', pid: process.pid }, redact: LOG_REDACT });
   // Fail fast while Redis is down (no offline queue, one retry): clients get a 503 at once, not a hang.
-  const redis = connectRedis(config, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  // Auto-pipelining: the commands concurrent requests issue in one tick of the event loop go out in one
+  // write (a create's reads, its scripts and BullMQ's add: the API's Queues only add and read, they never block).
+  const redis = connectRedis(config, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true });
   let lastRedisError = '';
   redis.on('error', (e) => {
     if (e.message !== lastRedisError) logger.warn({ err: e.message }, 'redis error');

@@ -92,9 +92,15 @@ if [ -n "$d" ] && [ -d "$d" ]; then echo "@@$b FILES"; find "$d" -maxdepth 1 -ty
 echo "@@$b DOMAINS"
 all=$(virsh -q -c "$uri" list --all --uuid) || exit 1
 if [ -n "$all" ]; then
-  cmds=""
-  for u in $all; do cmds="$cmds echo '@@$b DOMAIN $u$nl'; dumpxml $u; echo '@@$b STATE$nl'; domstate $u; echo '@@$b SNAPSHOTS$nl'; snapshot-list $u --name;"; done
-  out=$(virsh -q -c "$uri" "$cmds")
+  # One virsh per 200 domains: a single argument may not exceed 128 KiB (Linux's MAX_ARG_STRLEN), which
+  # one batch of every domain does from about 800 domains on (virsh could not even start).
+  out="" cmds="" n=0
+  for u in $all; do
+    cmds="$cmds echo '@@$b DOMAIN $u$nl'; dumpxml $u; echo '@@$b STATE$nl'; domstate $u; echo '@@$b SNAPSHOTS$nl'; snapshot-list $u --name;"
+    n=$((n + 1))
+    if [ "$n" -ge 200 ]; then out="$out$(virsh -q -c "$uri" "$cmds")$nl" cmds="" n=0; fi
+  done
+  [ -z "$cmds" ] || out="$out$(virsh -q -c "$uri" "$cmds")"
   printf '%s\\n' "$out"
   # Only domains that have snapshots cost more: a second batch dumps those (named as this service names
   # them: a-z, 0-9, -), each in its own section.

@@ -11,7 +11,20 @@ import type { Redis } from 'ioredis';
 import { keys } from './keys.ts';
 import { runScript } from './scripts.ts';
 
+/** How often a right token's exemption this process holds is renewed in Redis (in the background). */
+export const EXEMPTION_RENEW_MS = 1000;
+/** Exemptions remembered per process before the expired ones are dropped. */
+const MAX_REMEMBERED = 10_000;
+
 export class AuthThrottle {
+  /**
+   * Right tokens this process saw exempt, `address digest` → when Redis last confirmed it. While that is
+   * well within the window the exemption is surely still in Redis, so the attempt goes on without a round
+   * trip (the request path of every authenticated call); it is renewed in the background at most every
+   * EXEMPTION_RENEW_MS, so it still lasts a window past the token's last use, give or take that.
+   */
+  private readonly exempt = new Map<string, number>();
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
@@ -26,7 +39,38 @@ export class AuthThrottle {
    */
   async attempt(address: string, tokenDigest: string | null): Promise<number> {
     if (this.redis.status !== 'ready') return 0;
+    if (tokenDigest === null) return this.ask(address, null);
+    const id = `${address} ${tokenDigest}`;
+    const now = Date.now();
+    const confirmed = this.exempt.get(id);
+    if (confirmed !== undefined && now - confirmed < this.o.windowMs - EXEMPTION_RENEW_MS) {
+      if (now - confirmed >= EXEMPTION_RENEW_MS) {
+        this.exempt.set(id, now);
+        this.ask(address, tokenDigest).then(
+          (wait) => {
+            if (wait !== 0) this.exempt.delete(id);
+          },
+          () => this.exempt.delete(id),
+        );
+      }
+      return 0;
+    }
+    const wait = await this.ask(address, tokenDigest);
+    if (wait === 0) this.remember(id, now);
+    else this.exempt.delete(id);
+    return wait;
+  }
+
+  private ask(address: string, tokenDigest: string | null): Promise<number> {
     const ks = [keys.authFailures(this.prefix, address), ...(tokenDigest ? [keys.authOk(this.prefix, address, tokenDigest)] : [])];
     return runScript<number>(this.redis, 'authAttempt', ks, [this.o.windowMs, this.o.maxFailures]);
+  }
+
+  private remember(id: string, at: number): void {
+    if (this.exempt.size >= MAX_REMEMBERED) {
+      for (const [k, t] of this.exempt) if (at - t >= this.o.windowMs - EXEMPTION_RENEW_MS) this.exempt.delete(k);
+      if (this.exempt.size >= MAX_REMEMBERED) this.exempt.clear();
+    }
+    this.exempt.set(id, at);
   }
 }

@@ -3,6 +3,8 @@
  * listed), its host info (CPUs, memory, free disk, for placement) and its image cache. Workers write;
  * the API, which never opens SSH, reads.
  */
+
+import { randomBytes } from 'node:crypto';
 import { GUEST_UNKNOWN, type HostDriftRecord, type HostInfoRecord, type ImageCacheRecord, type InventoryEntry, type InventoryVm } from '@provisioner/contracts';
 import type { Redis } from 'ioredis';
 import { keys } from './keys.ts';
@@ -14,24 +16,59 @@ export interface HostRef {
 }
 
 export class InventoryStore {
+  /**
+   * Parsed entries by inventory key, with the version they were read at (a random token written with each
+   * write: unlike a counter, it cannot come back to a value seen before when the keys are deleted and rewritten). An entry of 5 000 VMs is megabytes
+   * of JSON: a reader whose copy is current reads only the hosts' version counters.
+   */
+  private readonly parsed = new Map<string, { version: string; entry: InventoryEntry | null }>();
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {}
 
-  /** The inventory entries of `hosts`, in order (one MGET); null for a host not listed yet or unreadable. */
+  /**
+   * The inventory entries of `hosts`, in order; null for a host not listed yet or unreadable. One MGET of
+   * the hosts' version counters, and one MGET (version and entry together, so they agree) of the hosts
+   * whose entry changed since this process last parsed it. The entries returned are shared: read-only.
+   */
   async entries(hosts: readonly HostRef[]): Promise<Array<InventoryEntry | null>> {
     if (hosts.length === 0) return [];
-    const raw = await this.redis.mget(...hosts.map((h) => keys.inventory(this.prefix, h.region, h.host)));
-    return hosts.map((_, i) => parseEntry(raw[i] ?? null));
+    const invKeys = hosts.map((h) => keys.inventory(this.prefix, h.region, h.host));
+    const verKeys = hosts.map((h) => keys.inventoryVersion(this.prefix, h.region, h.host));
+    const versions = await this.redis.mget(...verKeys);
+    const out: Array<InventoryEntry | null> = new Array(hosts.length).fill(null);
+    const stale: number[] = [];
+    for (const [i, v] of versions.entries()) {
+      const known = this.parsed.get(invKeys[i] as string);
+      if (v !== null && known?.version === v) out[i] = known.entry;
+      else stale.push(i);
+    }
+    if (stale.length === 0) return out;
+    const raw = await this.redis.mget(...stale.flatMap((i) => [verKeys[i] as string, invKeys[i] as string]));
+    for (const [k, i] of stale.entries()) {
+      const version = raw[2 * k] ?? null;
+      const entry = parseEntry(raw[2 * k + 1] ?? null);
+      out[i] = entry;
+      // An entry written without its counter (none yet) is read every time.
+      if (version !== null) this.parsed.set(invKeys[i] as string, { version, entry });
+      else this.parsed.delete(invKeys[i] as string);
+    }
+    return out;
   }
 
   async entry(region: string, host: string): Promise<InventoryEntry | null> {
     return parseEntry(await this.redis.get(keys.inventory(this.prefix, region, host)));
   }
 
+  /** Writes the host's entry and gives it a new version, atomically (MULTI). */
   async putEntry(entry: InventoryEntry): Promise<void> {
-    await this.redis.set(keys.inventory(this.prefix, entry.region, entry.host), JSON.stringify(entry));
+    await this.redis
+      .multi()
+      .set(keys.inventory(this.prefix, entry.region, entry.host), JSON.stringify(entry))
+      .set(keys.inventoryVersion(this.prefix, entry.region, entry.host), newVersion())
+      .exec();
   }
 
   /**
@@ -39,7 +76,12 @@ export class InventoryStore {
    * has no entry yet (then list the whole host).
    */
   async patchVm(region: string, host: string, name: string, vm: InventoryVm | null): Promise<boolean> {
-    const r = await runScript(this.redis, 'patchInventoryVm', [keys.inventory(this.prefix, region, host)], [name, vm ? JSON.stringify(vm) : '']);
+    const r = await runScript(
+      this.redis,
+      'patchInventoryVm',
+      [keys.inventory(this.prefix, region, host), keys.inventoryVersion(this.prefix, region, host)],
+      [name, vm ? JSON.stringify(vm) : '', newVersion()],
+    );
     return r !== 0;
   }
 
@@ -76,6 +118,11 @@ export class InventoryStore {
   async putImageCache(region: string, host: string, rec: ImageCacheRecord): Promise<void> {
     await this.redis.set(keys.imageCache(this.prefix, region, host), JSON.stringify(rec));
   }
+}
+
+/** A version token of an inventory write. */
+function newVersion(): string {
+  return randomBytes(9).toString('base64url');
 }
 
 function parseJson<T>(raw: string | null): T | null {

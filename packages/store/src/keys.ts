@@ -14,6 +14,8 @@ export const keys = {
   vmHost: (p: string, region: string, vm: string) => `${p}:vmhost:${region}/${vm}`,
   /** JSON InventoryEntry of one host (InventoryStore). */
   inventory: (p: string, region: string, host: string) => `${p}:inv:${region}/${host}`,
+  /** A random token written with every write of the host's inventory entry: readers keep a parsed entry while it is unchanged (InventoryStore). */
+  inventoryVersion: (p: string, region: string, host: string) => `${p}:invver:${region}/${host}`,
   /** JSON HostDriftRecord of one host: what its last inventory refresh found that nobody accounts for (InventoryStore). */
   drift: (p: string, region: string, host: string) => `${p}:drift:${region}/${host}`,
   /** JSON HostInfoRecord of one host (cpus, memory, free disk), written by workers with each inventory refresh (InventoryStore). */

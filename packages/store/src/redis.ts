@@ -45,9 +45,13 @@ export function connectRedis(config: Pick<Config, 'redis_url' | 'redis'>, option
   return new Redis(config.redis_url, { ...auth, ...options });
 }
 
-/** A new connection like `redis` (same server, sentinels or cluster) with `options` changed. */
+/**
+ * A new connection like `redis` (same server, sentinels or cluster) with `options` changed. Never
+ * auto-pipelined unless asked (the API's own connection is): duplicates are for blocking reads and
+ * subscriptions.
+ */
 export function duplicateRedis(redis: Redis, options: RedisOptions = {}): Redis {
-  if (!isCluster(redis)) return redis.duplicate(options);
+  if (!isCluster(redis)) return redis.duplicate({ enableAutoPipelining: false, ...options });
   const cluster = redis as unknown as Cluster;
   const { enableOfflineQueue, lazyConnect, ...redisOptions } = options;
   return cluster.duplicate([], {

@@ -181,12 +181,15 @@ export class VmLedger {
     return (await this.redis.zcard(keys.vmOps(this.prefix, region, vm))) > 0;
   }
 
-  /** The first operation in each VM's line (one pipelined read), undefined for a VM with none. */
+  /**
+   * The first operation in each VM's line, undefined for a VM with none: one script call (a page of 100
+   * VMs is one command and one reply, not 100 of each).
+   */
   async heads(vms: ReadonlyArray<{ region: string; vm: string }>): Promise<Array<string | undefined>> {
     if (vms.length === 0) return [];
-    const pipe = this.redis.pipeline();
-    for (const v of vms) pipe.zrange(keys.vmOps(this.prefix, v.region, v.vm), 0, 0);
-    return ((await pipe.exec()) ?? []).map(([err, r]) => (err ? undefined : (r as string[])[0]));
+    const ks = vms.map((v) => keys.vmOps(this.prefix, v.region, v.vm));
+    const r = await runScript<Array<string | null>>(this.redis, 'vmHeads', ks, []);
+    return vms.map((_, i) => r[i] ?? undefined);
   }
 
   /**

@@ -1,7 +1,7 @@
 /** AuthThrottle and its script (authAttempt) against the machine's Redis. */
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { AuthThrottle } from '../src/auth-throttle.ts';
+import { AuthThrottle, EXEMPTION_RENEW_MS } from '../src/auth-throttle.ts';
 import { keys } from '../src/keys.ts';
 import { REDIS_URL, useRedisPrefix } from './redis-prefix.ts';
 
@@ -35,11 +35,35 @@ describe('AuthThrottle', () => {
     await env.redis.pexpire(ok, 1000);
     for (let i = 0; i <= MAX; i++) await t.attempt('10.0.1.1', null);
     expect(await t.attempt('10.0.1.1', null)).toBeGreaterThan(0);
-    expect(await t.attempt('10.0.1.1', GOOD)).toBe(0);
+    // Another API process (no exemption of its own yet) asks Redis: the exemption holds there.
+    expect(await throttle().attempt('10.0.1.1', GOOD)).toBe(0);
     // Each use renews the exemption for a whole window.
     expect(await env.redis.pttl(ok)).toBeGreaterThan(WINDOW - 1000);
     // The exemption is the token's at that address only.
     expect(await t.attempt('10.0.1.1', 'b'.repeat(64))).toBeGreaterThan(0);
+  });
+
+  it('lets a token it saw exempt within the last second through without a round trip, and renews it in Redis after that', async () => {
+    const t = throttle();
+    const ok = keys.authOk(env.prefix, '10.0.4.1', GOOD);
+    const monitor = await env.connect().monitor();
+    const seen: string[] = [];
+    // The client's commands (not those its script runs, which MONITOR shows from source `lua`).
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source !== 'lua' && args.some((a) => a === ok)) seen.push(String(args[0]).toLowerCase());
+    });
+    expect(await t.attempt('10.0.4.1', GOOD)).toBe(0);
+    for (let i = 0; i < 20; i++) expect(await t.attempt('10.0.4.1', GOOD)).toBe(0);
+    await new Promise((r) => setTimeout(r, 200));
+    // One script call for 21 attempts.
+    expect(seen).toEqual(['evalsha']);
+    await env.redis.pexpire(ok, 5000);
+    await new Promise((r) => setTimeout(r, EXEMPTION_RENEW_MS + 100));
+    expect(await t.attempt('10.0.4.1', GOOD)).toBe(0);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen.filter((c) => c === 'evalsha')).toHaveLength(2);
+    expect(await env.redis.pttl(ok)).toBeGreaterThan(WINDOW - 2000);
+    monitor.disconnect();
   });
 
   it('answers a whole window for a failure count that lost its expiry', async () => {

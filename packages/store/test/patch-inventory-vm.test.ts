@@ -100,3 +100,38 @@ describe('patchInventoryVm', () => {
     expect(await store.entries([])).toEqual([]);
   });
 });
+
+describe('InventoryStore.entries keeps a parsed entry while its version is unchanged', () => {
+  const hosts = [{ region: 'r1', host: 'v1' }];
+
+  it('reuses the parsed entry until another process writes it (putEntry or patchVm), then reads it again', async () => {
+    const reader = new InventoryStore(env.redis, env.prefix);
+    const writer = new InventoryStore(env.redis, env.prefix);
+    await writer.putEntry(entry('v1', [vm('a'), vm('b')]));
+    const [first] = await reader.entries(hosts);
+    expect(first?.vms.map((v) => v.name)).toEqual(['a', 'b']);
+    // Unchanged: the very same object, not a second parse of the JSON.
+    expect((await reader.entries(hosts))[0]).toBe(first);
+    await writer.patchVm('r1', 'v1', 'c', vm('c'));
+    const [patched] = await reader.entries(hosts);
+    expect(patched).not.toBe(first);
+    expect(patched?.vms.map((v) => v.name)).toEqual(['a', 'b', 'c']);
+    await writer.putEntry(entry('v1', [vm('z')]));
+    expect((await reader.entries(hosts))[0]?.vms.map((v) => v.name)).toEqual(['z']);
+    // Deleted and written again (a flushed prefix): a new version, never one the reader holds.
+    const held = await env.redis.get(keys.inventoryVersion(env.prefix, 'r1', 'v1'));
+    await env.redis.del(keys.inventory(env.prefix, 'r1', 'v1'), keys.inventoryVersion(env.prefix, 'r1', 'v1'));
+    await writer.putEntry(entry('v1', [vm('y')]));
+    expect(await env.redis.get(keys.inventoryVersion(env.prefix, 'r1', 'v1'))).not.toBe(held);
+    expect((await reader.entries(hosts))[0]?.vms.map((v) => v.name)).toEqual(['y']);
+  });
+
+  it('reads an entry that has no version counter every time', async () => {
+    const reader = new InventoryStore(env.redis, env.prefix);
+    await env.redis.set(keys.inventory(env.prefix, 'r1', 'v2'), JSON.stringify(entry('v2', [vm('a')])));
+    const [first] = await reader.entries([{ region: 'r1', host: 'v2' }]);
+    await env.redis.set(keys.inventory(env.prefix, 'r1', 'v2'), JSON.stringify(entry('v2', [vm('b')])));
+    const [second] = await reader.entries([{ region: 'r1', host: 'v2' }]);
+    expect([first?.vms[0]?.name, second?.vms[0]?.name]).toEqual(['a', 'b']);
+  });
+});

@@ -9,7 +9,6 @@ import type { Job } from 'bullmq';
 import { ownedTags, type Requester } from '../caller.ts';
 import type { Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
-import { vmItems } from '../inventory.ts';
 import { checkQuota, withRegionLock } from '../limits.ts';
 import { type HostState, type Placement, pendingLimits } from '../placement.ts';
 import { decodeUserData, findImage, findInstanceType, findRegion } from '../validation.ts';
@@ -36,7 +35,7 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
   // host, or the placement that found no room, or null when a concurrent create took the room first.
   const placeAndReserve = async (exact: boolean): Promise<string | NoRoom | null> => {
     const { placement, states, entries } = await s.placer.chooseHost(region, need, { pin: body.host, exact });
-    if (vmItems(entries).some((v) => v.vm_name === body.vm_name)) throw new ApiError('CONFLICT', 'vm already exists');
+    if (entries.some((e) => e.entry?.vms.some((v) => v.name === body.vm_name))) throw new ApiError('CONFLICT', 'vm already exists');
     if (!placement.ok) return placement;
     const state = states.find((st) => st.host.name === placement.host) as HostState;
     const limits = pendingLimits(state, s.config.placement);

@@ -240,6 +240,25 @@ describe('GET /v1/vms', () => {
     expect(names(await list('?offset=10'))).toEqual([]);
   });
 
+  it('walks hundreds of VMs by cursor in pages, and a new listing is seen at once', async () => {
+    const many = Array.from({ length: 250 }, (_, i) => ({ name: `m-${String(i).padStart(3, '0')}`, state: 'shut off', tags: { owner: 'walker' } }));
+    await h.writeInventory('r2', 'h1', [{ name: 'delta', state: 'paused', tags: { owner: 'carol' } }, ...many]);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const p: List = await list(`?region=r2&limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...p.vms.map((v) => String(v.vm_name)));
+      cursor = p.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual(['delta', ...many.map((m) => m.name)].sort());
+    // A cursor naming a VM that is gone continues after where it would be.
+    const gone = Buffer.from(JSON.stringify(['r2', 'm-1005', 'h1'])).toString('base64url');
+    expect(names(await list(`?region=r2&limit=3&cursor=${gone}`))).toEqual(['m-101', 'm-102', 'm-103']);
+    // The inventory written again: the next page reads it (no stale sorted copy).
+    await h.writeInventory('r2', 'h1', [{ name: 'delta', state: 'paused', tags: { owner: 'carol' } }]);
+    expect(names(await list('?region=r2'))).toEqual(['delta']);
+  });
+
   it.each([
     ['?limit=0', 422],
     ['?limit=501', 422],

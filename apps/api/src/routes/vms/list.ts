@@ -8,7 +8,7 @@ import { VmPage } from '@provisioner/contracts/api';
 import { z } from 'zod';
 import { callerOwner, requester } from '../../caller.ts';
 import { ApiError } from '../../errors.ts';
-import { hostStatus, type VmItem, vmItems } from '../../inventory.ts';
+import { compareVmItems, hostStatus, type VmItem } from '../../inventory.ts';
 import { defineRoute } from '../../route.ts';
 import { enabledRegions, findRegion, validate } from '../../validation.ts';
 
@@ -43,13 +43,12 @@ export type ListQuery = z.infer<typeof ListQuery>;
 
 type SortKey = [region: string, name: string, host: string];
 const sortKey = (v: VmItem): SortKey => [v.region_name, v.vm_name, v.host];
-/** Code-point order, element by element: stable whatever the locale. */
-function compareKeys(a: SortKey, b: SortKey): number {
-  for (let i = 0; i < 3; i++) {
-    const x = a[i] as string;
-    const y = b[i] as string;
-    if (x !== y) return x < y ? -1 : 1;
-  }
+/** Code-point order of an item against a cursor's key (compareVmItems' order). */
+function compareToKey(v: VmItem, k: SortKey): number {
+  const [r, n, h] = k;
+  if (v.region_name !== r) return v.region_name < r ? -1 : 1;
+  if (v.vm_name !== n) return v.vm_name < n ? -1 : 1;
+  if (v.host !== h) return v.host < h ? -1 : 1;
   return 0;
 }
 
@@ -86,15 +85,27 @@ function tagMatches(tags: Record<string, string>, t: string): boolean {
   return colon > 0 && Object.hasOwn(tags, t.slice(0, colon)) && tags[t.slice(0, colon)] === t.slice(colon + 1);
 }
 
-/** Filters, sorts (region, name, host) and pages items; a cursor continues after the last item it names. */
-export function pageVms(items: VmItem[], q: ListQuery) {
+/**
+ * Filters, sorts (region, name, host) and pages items; a cursor continues after the last item it names
+ * (found by binary search). `sorted`: the items are in that order already (Inventory.sortedItems).
+ */
+export function pageVms(items: VmItem[], q: ListQuery, sorted = false) {
   if (q.cursor !== undefined && q.offset !== undefined) throw new ApiError('BAD_REQUEST', 'use cursor or offset, not both');
-  const filtered = items.filter((v) => matches(v, q)).sort((a, b) => compareKeys(sortKey(a), sortKey(b)));
+  const filtering = q.state !== undefined || q.owner !== undefined || q.managed !== undefined || q.tag.length > 0;
+  const kept = filtering ? items.filter((v) => matches(v, q)) : items;
+  const filtered = sorted ? kept : (kept === items ? [...items] : kept).sort(compareVmItems);
   let start = q.offset ?? 0;
   if (q.cursor !== undefined) {
     const after = decodeCursor(q.cursor);
-    const i = filtered.findIndex((v) => compareKeys(sortKey(v), after) > 0);
-    start = i < 0 ? filtered.length : i;
+    // The first item past the cursor's key.
+    let lo = 0;
+    let hi = filtered.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareToKey(filtered[mid] as VmItem, after) > 0) hi = mid;
+      else lo = mid + 1;
+    }
+    start = lo;
   }
   const page = filtered.slice(start, start + q.limit);
   const last = page.at(-1);
@@ -119,8 +130,9 @@ export default defineRoute({
     if (q.refresh) await s.refresher.refresh(regions, requester(c));
     const entries = await s.inventory.entries(regions);
     const owner = callerOwner(c);
-    const items = vmItems(entries).filter((v) => owner === null || v.tags.owner === owner);
-    const page = pageVms(items, q);
+    const all = s.inventory.sortedItems(entries);
+    const items = owner === null ? all : all.filter((v) => v.tags.owner === owner);
+    const page = pageVms(items, q, true);
     return c.json({ ...page, vms: await s.inventory.withTransitions(page.vms), hosts: entries.map(hostStatus) });
   },
 });

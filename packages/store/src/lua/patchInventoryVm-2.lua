@@ -1,8 +1,8 @@
 -- Replaces (or, with an empty ARGV[2], removes) one VM in a host's inventory entry (InventoryStore.patchVm).
 -- The entry's `vms` array is spliced in as text because Redis' cjson would encode an empty array as an
 -- object.
--- KEYS: the host's inventory key.
--- ARGV: vm name, JSON InventoryVm or ''.
+-- KEYS: the host's inventory key, its version (a new token with every write).
+-- ARGV: vm name, JSON InventoryVm or '', the new version token.
 -- Answers 0 when the host has no entry yet, else 1.
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
@@ -15,4 +15,5 @@ if ARGV[2] ~= '' then table.insert(out, ARGV[2]) end
 entry.vms = nil
 local head = cjson.encode(entry)
 redis.call('SET', KEYS[1], string.sub(head, 1, -2) .. ',"vms":[' .. table.concat(out, ',') .. ']}')
+redis.call('SET', KEYS[2], ARGV[3])
 return 1

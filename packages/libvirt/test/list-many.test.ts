@@ -1,0 +1,54 @@
+/**
+ * The listing script (listDomainsArgv) run by sh here with a virsh that answers like libvirt for 1 500
+ * domains: a host with more domains than one virsh argument can carry (128 KiB) is still listed whole.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { listDomainsArgv } from '../src/commands.ts';
+import { parseDomainList } from '../src/parse.ts';
+import { buildDomainXml } from '../src/xml.ts';
+
+const B = 'd'.repeat(32);
+const COUNT = 1500;
+
+describe('the listing script with 1 500 domains', () => {
+  it('lists every domain (the batch is split: one argument of every domain is over the kernel’s limit)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'list-many-'));
+    try {
+      const xml = buildDomainXml({
+        name: 'zzdomainnamezz',
+        instanceId: 'i-zzdomainnamezz',
+        vcpus: 1,
+        memoryMiB: 64,
+        diskPath: '/var/lib/disks/zzdomainnamezz.qcow2',
+        seedPath: null,
+        network: { type: 'none' },
+        domainType: 'qemu',
+        tags: {},
+      }).replace('</name>', '</name><uuid>UUIDHERE</uuid>');
+      writeFileSync(join(dir, 'dom.xml'), xml.replace(/zzdomainnamezz/g, 'd-UUIDHERE'));
+      // `list --all --uuid`: the uuids; a batch: each DOMAIN it names as libvirt would answer it.
+      writeFileSync(
+        join(dir, 'virsh'),
+        `#!/bin/sh
+case "$*" in *"list --all --uuid"*) i=0; while [ $i -lt ${COUNT} ]; do printf '00000000-0000-0000-0000-%012d\\n' $i; i=$((i+1)); done; exit 0 ;; esac
+printf '%s' "$*" | grep -o 'DOMAIN [0-9a-f-]*' | cut -d' ' -f2 | awk -v b="${B}" -v f="${dir}/dom.xml" '
+  BEGIN { while ((getline l < f) > 0) x = x l "\\n" }
+  { s = x; gsub(/UUIDHERE/, $1, s); printf "@@%s DOMAIN %s\\n%s@@%s STATE\\nshut off\\n@@%s SNAPSHOTS\\n\\n", b, $1, s, b, b }'
+`,
+        { mode: 0o755 },
+      );
+      const [cmd, ...args] = listDomainsArgv('qemu:///system', B);
+      const out = execFileSync(cmd as string, args, { encoding: 'utf8', maxBuffer: 256 << 20, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+      const domains = parseDomainList(out, B);
+      expect(domains).toHaveLength(COUNT);
+      expect(new Set(domains.map((d) => d.name)).size).toBe(COUNT);
+      expect(domains.at(-1)?.state).toBe('shut off');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
