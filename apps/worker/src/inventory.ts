@@ -99,7 +99,8 @@ export async function refreshInventory(
 ): Promise<InventoryEntry> {
   const now = new Date().toISOString();
   try {
-    const last = await store.entry(region, host);
+    // The patch counter before listing: an operation that patches a VM while the host is being listed wins over the listing.
+    const [last, since] = await Promise.all([store.entry(region, host), store.patchSeq(region, host)]);
     const old = new Map((last?.vms ?? []).map((v) => [v.name, v]));
     const skipAgent = [...old.values()].filter((v) => v.guest.ready).map((v) => v.name);
     const [{ domains, guests, files }] = await Promise.all([
@@ -108,7 +109,7 @@ export async function refreshInventory(
     ]);
     const vms = domains.map((d) => toInventoryVm(d, guests.get(d.name), old.get(d.name), now));
     const entry: InventoryEntry = { region, host, observed_at: now, attempted_at: now, error: null, vms };
-    await store.putEntry(entry);
+    await store.putListedEntry(entry, since);
     if (onVmEvents) {
       const o = { stateChanges: true, hostKnown: Boolean(last?.observed_at), now };
       const events = vms.flatMap((v) => vmEvents(region, host, old.get(v.name), v, o));

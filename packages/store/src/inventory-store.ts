@@ -71,18 +71,37 @@ export class InventoryStore {
       .exec();
   }
 
+  /** The host's patch counter: read before listing the host, handed to putListedEntry with the listing. */
+  async patchSeq(region: string, host: string): Promise<number> {
+    return Number((await this.redis.hget(keys.inventoryPatches(this.prefix, region, host), '#seq')) ?? 0);
+  }
+
+  /**
+   * Writes the host's entry from a listing that began when the patch counter was `since` (patchSeq): a VM
+   * patched since (deleted, created, stopped by an operation that ended while the host was being listed) keeps
+   * its patched form, or its absence, instead of the older listing's. One script, so no patch slips in between.
+   */
+  async putListedEntry(entry: InventoryEntry, since: number): Promise<void> {
+    const { vms, ...head } = entry;
+    await runScript(this.redis, 'putListedEntry', this.hostKeys(entry.region, entry.host), [
+      JSON.stringify(head),
+      since,
+      newVersion(),
+      ...vms.flatMap((v) => [v.name, JSON.stringify(v)]),
+    ]);
+  }
+
   /**
    * Replaces (or, with `vm` null, removes) VM `name` in the host's entry, atomically. False when the host
    * has no entry yet (then list the whole host).
    */
   async patchVm(region: string, host: string, name: string, vm: InventoryVm | null): Promise<boolean> {
-    const r = await runScript(
-      this.redis,
-      'patchInventoryVm',
-      [keys.inventory(this.prefix, region, host), keys.inventoryVersion(this.prefix, region, host)],
-      [name, vm ? JSON.stringify(vm) : '', newVersion()],
-    );
+    const r = await runScript(this.redis, 'patchInventoryVm', this.hostKeys(region, host), [name, vm ? JSON.stringify(vm) : '', newVersion()]);
     return r !== 0;
+  }
+
+  private hostKeys(region: string, host: string): string[] {
+    return [keys.inventory(this.prefix, region, host), keys.inventoryVersion(this.prefix, region, host), keys.inventoryPatches(this.prefix, region, host)];
   }
 
   /** The host info workers published for `hosts`, in order (one MGET). */

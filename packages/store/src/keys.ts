@@ -16,6 +16,11 @@ export const keys = {
   inventory: (p: string, region: string, host: string) => `${p}:inv:${region}/${host}`,
   /** A random token written with every write of the host's inventory entry: readers keep a parsed entry while it is unchanged (InventoryStore). */
   inventoryVersion: (p: string, region: string, host: string) => `${p}:invver:${region}/${host}`,
+  /**
+   * HASH of the host's per-VM inventory patches: `#seq` a counter, and vm name → the counter's value at its last
+   * patch. A refresh whose listing began before a patch keeps the patched VM (InventoryStore.putListedEntry).
+   */
+  inventoryPatches: (p: string, region: string, host: string) => `${p}:invpatch:${region}/${host}`,
   /** JSON HostDriftRecord of one host: what its last inventory refresh found that nobody accounts for (InventoryStore). */
   drift: (p: string, region: string, host: string) => `${p}:drift:${region}/${host}`,
   /** JSON HostInfoRecord of one host (cpus, memory, free disk), written by workers with each inventory refresh (InventoryStore). */

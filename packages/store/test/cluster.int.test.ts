@@ -43,6 +43,7 @@ describe('job and VM state scripts on a Redis Cluster', () => {
       const inv = new InventoryStore(redis, prefix);
       await inv.putEntry({ region: 'r1', host: 'h1', observed_at: null, attempted_at: 'now', error: null, vms: [] });
       expect(await inv.patchVm('r1', 'h1', 'a', null)).toBe(true);
+      await inv.putListedEntry({ region: 'r1', host: 'h1', observed_at: 'now', attempted_at: 'now', error: null, vms: [] }, 0);
       const lock = new RegionLock(redis, prefix);
       const token = await lock.tryAcquire('r1', 5000);
       expect(await lock.release('r1', token as string)).toBe(true);

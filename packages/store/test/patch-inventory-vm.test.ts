@@ -135,3 +135,41 @@ describe('InventoryStore.entries keeps a parsed entry while its version is uncha
     expect([first?.vms[0]?.name, second?.vms[0]?.name]).toEqual(['a', 'b']);
   });
 });
+
+describe('putListedEntry: a listing never undoes a patch made while it ran', () => {
+  it('keeps a VM deleted, added or changed by a patch after the listing began, and takes the listing for the rest', async () => {
+    const store = new InventoryStore(env.redis, env.prefix);
+    await store.putEntry(entry('l1', [vm('gone'), vm('kept'), vm('stopped')]));
+    // A patch before the listing began is what the listing already shows: the listing wins for it.
+    await store.patchVm('r1', 'l1', 'kept', vm('kept', 'paused'));
+    const since = await store.patchSeq('r1', 'l1');
+    // While the host is being listed: a delete, a create and a stop end and patch their VMs.
+    await store.patchVm('r1', 'l1', 'gone', null);
+    await store.patchVm('r1', 'l1', 'born', vm('born'));
+    await store.patchVm('r1', 'l1', 'stopped', vm('stopped', 'shut off'));
+    // The listing, taken before those operations ended, still shows the old world.
+    await store.putListedEntry(entry('l1', [vm('gone'), vm('kept'), vm('stopped'), vm('other')]), since);
+    const e = await store.entry('r1', 'l1');
+    expect(e?.vms.map((v) => [v.name, v.state]).sort()).toEqual([
+      ['born', 'running'],
+      ['kept', 'running'],
+      ['other', 'running'],
+      ['stopped', 'shut off'],
+    ]);
+    expect(e).toMatchObject({ region: 'r1', host: 'l1', observed_at: 'now', error: null });
+    // The next listing (begun after those patches) is the truth again, and the patch record is trimmed.
+    const next = await store.patchSeq('r1', 'l1');
+    await store.putListedEntry(entry('l1', [vm('kept')]), next);
+    expect((await store.entry('r1', 'l1'))?.vms.map((v) => v.name)).toEqual(['kept']);
+    expect(await env.redis.hkeys(keys.inventoryPatches(env.prefix, 'r1', 'l1'))).toEqual(['#seq']);
+  });
+
+  it('writes an empty listing as an empty array and bumps the version readers watch', async () => {
+    const store = new InventoryStore(env.redis, env.prefix);
+    await store.putEntry(entry('l2', [vm('a')]));
+    const before = await env.redis.get(keys.inventoryVersion(env.prefix, 'r1', 'l2'));
+    await store.putListedEntry(entry('l2', []), await store.patchSeq('r1', 'l2'));
+    expect(JSON.parse((await env.redis.get(keys.inventory(env.prefix, 'r1', 'l2'))) ?? '').vms).toEqual([]);
+    expect(await env.redis.get(keys.inventoryVersion(env.prefix, 'r1', 'l2'))).not.toBe(before);
+  });
+});
