@@ -130,7 +130,7 @@ export function makeProcessor(rt: HostRuntime, stores: WorkerStores, config: Con
 
   /** Writes what the VM now looks like to its host's inventory (the VM's turn ends once BullMQ records the outcome). */
   async function finish(ctx: ProcessorContext, vm: VmJobPayload): Promise<void> {
-    await updateInventoryVm(stores.inventory, rt.region, rt.host, rt.hv, vm.vm_name, ctx.guest).catch((e: unknown) =>
+    await updateInventoryVm(stores.inventory, rt.region, rt.host, rt.hv, vm.vm_name, ctx.guest, ctx.domain).catch((e: unknown) =>
       ctx.log.warn({ err: String(e) }, 'inventory update failed'),
     );
   }

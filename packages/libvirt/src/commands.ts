@@ -359,6 +359,144 @@ export function defineArgv(uri: string, name: string): string[] {
 }
 
 /**
+ * A create's host work in ONE exec: the steps fetch-image (the cached image only: a missing one is
+ * `NEED-IMAGE` and nothing is made), create-disk, create-seed, define and start, then the domain as it now
+ * is. Each step is framed by `@@BOUNDARY BEGIN STEP` and `@@BOUNDARY END STEP` lines as it happens, so the
+ * caller reports real steps from one program. First, unless `$12` (mine) is 1, a domain of the VM's name is
+ * looked for: when there is one, its XML follows `@@BOUNDARY EXISTS` and nothing else is done (the caller
+ * tells whether it is its own, from an earlier attempt, and runs again with mine=1; then define and start
+ * skip what exists). Every step is idempotent as its one-exec form is (CREATE_DISK, CREATE_SEED, DEFINE,
+ * START). The base image's format and virtual size come from the caller when it knows them for the
+ * version found (`$10`: `HEX FORMAT BYTES`), else from `qemu-img info` (then `@@BOUNDARY BASE HEX FORMAT
+ * BYTES` tells the caller). User-data arrives on stdin (it may hold secrets); the domain XML is `$13`.
+ * After fetch-image comes `@@BOUNDARY IMAGE HEX SIZE`; at the end `@@BOUNDARY DOMAIN`, the domain's XML and
+ * its state (the last line).
+ */
+const CREATE_VM = `set -eu
+uri=$1 n=$2 dir=$3 iname=$4 want=$5 disk=$6 bytes=$7 seed=$8 id=$9 known=\${10} log=\${11} mine=\${12} xml=\${13} b=\${14}
+v() { virsh -q -c "$uri" "$@"; }
+say() { printf '@@%s %s\\n' "$b" "$*"; }
+if [ "$mine" != 1 ] && x=$(v dumpxml "$n" 2>/dev/null); then say EXISTS; printf '%s\\n' "$x"; exit 0; fi
+say BEGIN fetch-image
+[ -d "$dir/by-name" ] || mkdir -p "$dir/by-name"
+exec 9>"$dir/.lock-$iname"
+flock 9
+link="$dir/by-name/$iname"
+hex=
+if [ -n "$want" ]; then
+  if [ -f "$dir/sha256-$want" ]; then
+    hex=$want
+    ln -sfn "../sha256-$hex" "$link.tmp$$" && mv -Tf "$link.tmp$$" "$link" && mkdir -p "$dir/versions/$iname" && touch "$dir/versions/$iname/$hex"
+  fi
+elif [ -L "$link" ]; then
+  t=$(readlink "$link"); hex=\${t#../sha256-}
+  [ -f "$dir/sha256-$hex" ] || hex=
+fi
+if [ -z "$hex" ]; then say NEED-IMAGE; exit 0; fi
+base="$dir/sha256-$hex"
+say IMAGE "$hex" "$(stat -c %s "$base")"
+say END fetch-image
+say BEGIN create-disk
+set -f
+set -- $known
+set +f
+if [ "\${1:-}" = "$hex" ]; then fmt=$2 vsize=$3; else
+  info=$(qemu-img info -U --output=json "$base")
+  fmt=$(printf '%s\\n' "$info" | sed -n 's/^    "format": "\\([a-z0-9]*\\)",*$/\\1/p' | head -n 1)
+  vsize=$(printf '%s\\n' "$info" | sed -n 's/^    "virtual-size": \\([0-9]*\\),*$/\\1/p' | head -n 1)
+  [ -n "$fmt" ] && [ -n "$vsize" ] || { echo "cannot read the format and size of $base" >&2; exit 1; }
+  say BASE "$hex" "$fmt" "$vsize"
+fi
+size=$bytes
+[ "$vsize" -le "$size" ] || size=$vsize
+if [ ! -e "$disk" ]; then
+  mkdir -p "$(dirname "$disk")"
+  qemu-img create -q -f qcow2 -F "$fmt" -b "$base" "$disk.part" "$size"
+  chmod 0600 "$disk.part"
+  mv -f "$disk.part" "$disk"
+fi
+exec 9>&-
+say END create-disk
+say BEGIN create-seed
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat >"$tmp/user-data"
+printf 'instance-id: %s\\nlocal-hostname: %s\\n' "$id" "$n" >"$tmp/meta-data"
+genisoimage -quiet -output "$tmp/seed.iso" -volid cidata -joliet -rock "$tmp/user-data" "$tmp/meta-data"
+chmod 0600 "$tmp/seed.iso"
+mv -f "$tmp/seed.iso" "$seed"
+say END create-seed
+say BEGIN define
+running=
+if [ "$mine" = 1 ] && st=$(v domstate "$n" 2>/dev/null); then running=$st; else
+  printf '%s' "$xml" >"$tmp/domain.xml"
+  v define "$tmp/domain.xml" >/dev/null
+fi
+say END define
+say BEGIN start
+if [ "$running" != running ]; then
+  if [ ! -O "$log" ]; then rm -f "$log"; (umask 027 && : >"$log"); fi
+  v start "$n" >/dev/null
+fi
+say END start
+say DOMAIN
+# One virsh process for both (the name is a DNS label: nothing in it splits a virsh batch).
+v "dumpxml $n; domstate $n"`;
+
+export interface CreateVmArgs {
+  name: string;
+  instanceId: string;
+  imagesDir: string;
+  image: { name: string; sha256?: string | undefined };
+  diskPath: string;
+  diskBytes: number;
+  seedPath: string;
+  consoleLog: string;
+  /** What the caller knows of a cached version's format and virtual size. */
+  knownBase: { sha256: string; format: string; virtualSize: number } | null;
+  /** The domain of this name exists and is this create's own (an earlier attempt's). */
+  mine: boolean;
+  xml: string;
+  boundary: string;
+}
+
+export function createVmArgv(uri: string, a: CreateVmArgs): string[] {
+  assertUri(uri);
+  assertVmName(a.name);
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(a.instanceId)) throw new InvalidArgumentError('invalid instance id');
+  for (const p of [a.imagesDir, a.diskPath, a.seedPath, a.consoleLog]) assertAbsPath(p);
+  assertImageName(a.image.name);
+  if (a.image.sha256) assertSha256(a.image.sha256);
+  assertPositiveInt(a.diskBytes, 'disk size');
+  if (!/^[a-f0-9]{32,64}$/.test(a.boundary)) throw new InvalidArgumentError('the boundary must be 32-64 hex digits');
+  let known = '';
+  if (a.knownBase) {
+    assertSha256(a.knownBase.sha256);
+    if (!/^[a-z0-9]+$/.test(a.knownBase.format)) throw new InvalidArgumentError('invalid image format');
+    assertPositiveInt(a.knownBase.virtualSize, 'image size');
+    known = `${a.knownBase.sha256} ${a.knownBase.format} ${a.knownBase.virtualSize}`;
+  }
+  return sh(
+    'create-vm',
+    CREATE_VM,
+    uri,
+    a.name,
+    a.imagesDir,
+    a.image.name,
+    a.image.sha256 ?? '',
+    a.diskPath,
+    String(a.diskBytes),
+    a.seedPath,
+    a.instanceId,
+    known,
+    a.consoleLog,
+    a.mine ? '1' : '0',
+    a.xml,
+    a.boundary,
+  );
+}
+
+/**
  * Starts a domain; one that is already running is left alone. $3, when given, is the serial console's log:
  * virtlogd (root) appends to it, keeping the file's owner and mode, but creates a missing one root's and
  * 0600. So the automation user makes it first, 0640; a root-owned one (virtlogd rolled it over) is

@@ -4,6 +4,7 @@ import {
   consoleTailArgv,
   createDiskArgv,
   createSeedArgv,
+  createVmArgv,
   defineArgv,
   domainStateArgv,
   dumpXmlArgv,
@@ -41,11 +42,13 @@ import {
 import { type ConsoleTail, type GuestStatus, parseConsoleTail, parseGuestStatus } from './guest-parse.ts';
 import { assertPositiveInt, assertTags, assertVmName } from './names.ts';
 import {
+  type CreateVmOutput,
   type DiskFile,
   type DomainInfo,
   type HostInfo,
   type ImageCacheReport,
   isDomainNotFound,
+  parseCreateVm,
   parseCurlProgress,
   parseDomainList,
   parseDomainXml,
@@ -54,6 +57,7 @@ import {
   parseListing,
   parseQemuImgInfo,
   parseSnapshots,
+  parseStepMarker,
   type SnapshotInfo,
 } from './parse.ts';
 import { type ExecOptions, SshHost, type SshOptions } from './ssh.ts';
@@ -105,6 +109,8 @@ export class Hypervisor {
   readonly uri: string;
   private kvm: boolean | null = null;
   private readonly baseInfo = new Map<string, ReturnType<typeof parseQemuImgInfo>>();
+  /** The version (hex) each image name's cached copy had at this client's last create: its base facts are known. */
+  private readonly lastVersion = new Map<string, string>();
 
   constructor(private readonly opts: HypervisorOptions) {
     this.ssh = new SshHost(opts.ssh);
@@ -314,6 +320,62 @@ export class Hypervisor {
     const existing = parseDomainXml(r.stdout.slice(nl + 1));
     if (existing.instanceId === spec.instanceId) return { created: false };
     throw new AlreadyExistsError(`a domain named '${spec.name}' already exists on ${this.ssh.name}`, { host: this.ssh.label, domain: spec.name });
+  }
+
+  /**
+   * A create's host work in ONE exec (commands.ts CREATE_VM): the cached image's check, the overlay disk,
+   * the seed, define and start, then the domain as it now is. `onStep` hears each step begin and end as
+   * the host does it. Stops before making anything when the image is not cached (`need-image`: download it,
+   * then call again) or a domain of the name exists (`exists`: when it is the caller's own, call again with
+   * `mine`). `userData` travels on stdin. Idempotent, as each step is.
+   */
+  async createVm(
+    spec: Omit<CreateVmSpec, 'diskPath' | 'seedPath'> & { imageRef: ImageRef; diskBytes: number; userData: string; mine: boolean },
+    o: OpOptions & { onStep?: (step: string, phase: 'begin' | 'end') => void } = {},
+  ): Promise<CreateVmOutput> {
+    const { disk, seed, console } = this.paths(spec.name);
+    const domainType = await this.domainType(o);
+    const xml = buildDomainXml({
+      ...spec,
+      diskPath: disk,
+      seedPath: seed,
+      domainType,
+      network: this.opts.network ?? { type: 'none' },
+      consoleLogPath: console,
+    });
+    const known = spec.imageRef.sha256 ?? this.lastVersion.get(spec.imageRef.name);
+    const info = known ? this.baseInfo.get(`${this.opts.imagesDir}/sha256-${known}`) : undefined;
+    const boundary = randomBytes(16).toString('hex');
+    const argv = createVmArgv(this.uri, {
+      name: spec.name,
+      instanceId: spec.instanceId,
+      imagesDir: this.opts.imagesDir,
+      image: { name: spec.imageRef.name, sha256: spec.imageRef.sha256 },
+      diskPath: disk,
+      diskBytes: spec.diskBytes,
+      seedPath: seed,
+      consoleLog: console,
+      knownBase: known && info ? { sha256: known, format: info.format, virtualSize: info.virtualSize } : null,
+      mine: spec.mine,
+      xml,
+      boundary,
+    });
+    let partial = '';
+    const onStdout = (chunk: string) => {
+      partial += chunk;
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = parseStepMarker(line, boundary);
+        if (m) o.onStep?.(m.step, m.phase);
+      }
+    };
+    const r = await this.ssh.run(argv, { ...o, stdin: spec.userData, onStdout });
+    const out = parseCreateVm(r.stdout, boundary);
+    if (out.kind !== 'done') return out;
+    if (out.base) this.baseInfo.set(`${this.opts.imagesDir}/sha256-${out.base.sha256}`, { ...out.base, actualSize: null, backingFile: null });
+    this.lastVersion.set(spec.imageRef.name, out.image.sha256);
+    return out;
   }
 
   async start(name: string, o: OpOptions = {}): Promise<{ changed: boolean }> {
