@@ -451,9 +451,10 @@ export type CreateVmOutput =
   | { kind: 'need-image' }
   | {
       kind: 'done';
-      image: { sha256: string; sizeBytes: number };
+      /** The image cache's file the disk is based on (`sha256-HEX` or `dl-XXXXXX`), its hash when known. */
+      image: { file: string; sha256: string | null; sizeBytes: number };
       /** The base image's format and virtual size, when the exec had to read them. */
-      base: { sha256: string; format: string; virtualSize: number } | null;
+      base: { file: string; format: string; virtualSize: number } | null;
       domain: DomainInfo;
     };
 
@@ -471,10 +472,11 @@ export function parseCreateVm(stdout: string, boundary: string): CreateVmOutput 
   const exists = at('EXISTS\n');
   if (exists === 0) return { kind: 'exists', xml: stdout.slice(exists + mark.length + 'EXISTS\n'.length) };
   if (at('NEED-IMAGE\n') !== -1) return { kind: 'need-image' };
-  const image = new RegExp(`^${mark}IMAGE ([a-f0-9]{64}) (\\d+)$`, 'm').exec(stdout);
-  const base = new RegExp(`^${mark}BASE ([a-f0-9]{64}) ([a-z0-9]+) (\\d+)$`, 'm').exec(stdout);
+  const file = '(sha256-([a-f0-9]{64})|dl-[A-Za-z0-9]{6})';
+  const image = new RegExp(`^${mark}IMAGE ${file} (\\d+)$`, 'm').exec(stdout);
+  const base = new RegExp(`^${mark}BASE ${file} ([a-z0-9]+) (\\d+)$`, 'm').exec(stdout);
   const dom = at('DOMAIN\n');
-  if (!image?.[1] || !image[2] || dom === -1) throw new ParseError('unexpected create-vm output', { stdout: stdout.slice(-500) });
+  if (!image?.[1] || !image[3] || dom === -1) throw new ParseError('unexpected create-vm output', { stdout: stdout.slice(-500) });
   const rest = stdout.slice(dom + mark.length + 'DOMAIN\n'.length);
   const end = rest.lastIndexOf('</domain>');
   const state = rest
@@ -487,8 +489,8 @@ export function parseCreateVm(stdout: string, boundary: string): CreateVmOutput 
   const d = parseDomainXml(rest.slice(0, end + '</domain>'.length));
   return {
     kind: 'done',
-    image: { sha256: image[1], sizeBytes: Number(image[2]) },
-    base: base?.[1] && base[2] && base[3] ? { sha256: base[1], format: base[2], virtualSize: Number(base[3]) } : null,
+    image: { file: image[1], sha256: image[2] ?? null, sizeBytes: Number(image[3]) },
+    base: base?.[1] && base[3] && base[4] ? { file: base[1], format: base[3], virtualSize: Number(base[4]) } : null,
     domain: { ...d, state, ip: null, addresses: [], snapshots: [] },
   };
 }

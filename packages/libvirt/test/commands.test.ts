@@ -57,7 +57,7 @@ describe('argv builders', () => {
       diskBytes: 1 << 30,
       seedPath: '/d/amber-otter-seed.iso',
       consoleLog: '/d/amber-otter.console.log',
-      knownBase: { sha256: 'a'.repeat(64), format: 'qcow2', virtualSize: 1 << 20 },
+      knownBase: { file: `sha256-${'a'.repeat(64)}`, format: 'qcow2', virtualSize: 1 << 20 },
       mine: false,
       xml: "<domain><name>amber-otter</name><description>'; rm -rf / #</description></domain>",
       boundary: 'b'.repeat(32),
@@ -77,7 +77,7 @@ describe('argv builders', () => {
       String(1 << 30),
       '/d/amber-otter-seed.iso',
       'job-1',
-      `${'a'.repeat(64)} qcow2 ${1 << 20}`,
+      `sha256-${'a'.repeat(64)} qcow2 ${1 << 20}`,
       '/d/amber-otter.console.log',
       '0',
       args.xml,
@@ -86,15 +86,16 @@ describe('argv builders', () => {
     expect(b.slice(13, 15)).toEqual(['', '/d/amber-otter.console.log']);
     expect(() => createVmArgv(URI, { ...args, name: '$(id)' })).toThrow(InvalidArgumentError);
     expect(() => createVmArgv(URI, { ...args, diskPath: '../x' })).toThrow(InvalidArgumentError);
-    expect(() => createVmArgv(URI, { ...args, knownBase: { sha256: 'a'.repeat(64), format: 'qcow2 -o x', virtualSize: 1 } })).toThrow(InvalidArgumentError);
+    expect(() => createVmArgv(URI, { ...args, knownBase: { file: 'dl-abc123', format: 'qcow2 -o x', virtualSize: 1 } })).toThrow(InvalidArgumentError);
     expect(() => createVmArgv(URI, { ...args, boundary: 'zz' })).toThrow(InvalidArgumentError);
+    expect(() => createVmArgv(URI, { ...args, knownBase: { file: '../etc/passwd', format: 'raw', virtualSize: 1 } })).toThrow(InvalidArgumentError);
   });
 
   it('keep the ensure-image script constant whatever the image', () => {
     const a = ensureImageArgv('/img', { name: 'v1', url: 'http://h/a b.qcow2' });
     const b = ensureImageArgv('/img', { name: 'v2', url: 'https://h/x', sha256: 'a'.repeat(64) }, true);
     expect(a[2]).toBe(b[2]);
-    expect(b.slice(3)).toEqual(['ensure-image', '/img', 'v2', 'https://h/x', 'a'.repeat(64), '1']);
+    expect(b.slice(3)).toEqual(['ensure-image', '/img', 'v2', 'https://h/x', 'a'.repeat(64), '1', '0']);
   });
 
   it.each([

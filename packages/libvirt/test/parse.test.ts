@@ -157,10 +157,20 @@ describe('parseCreateVm (output of the one-exec create, captured from the loopba
     const out = parseCreateVm(fixture('create-vm-done.txt'), b);
     expect(out).toMatchObject({
       kind: 'done',
-      image: { sha256: '1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1', sizeBytes: 196616 },
-      base: { sha256: '1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1', format: 'qcow2', virtualSize: 67108864 },
+      image: {
+        file: 'sha256-1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1',
+        sha256: '1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1',
+        sizeBytes: 196616,
+      },
+      base: { file: 'sha256-1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1', format: 'qcow2', virtualSize: 67108864 },
       domain: { name: 'wt16-capture-vm', state: 'running', instanceId: 'job-42', tags: { owner: 'alice' }, snapshots: [], addresses: [] },
     });
+  });
+
+  it('reads a base downloaded without a catalog checksum whose hash is not known yet', () => {
+    const out = parseCreateVm(fixture('create-vm-done.txt').replace(/ (IMAGE|BASE) sha256-[a-f0-9]{64} /g, ' $1 dl-Ab3xZ9 '), b);
+    expect(out).toMatchObject({ kind: 'done', image: { file: 'dl-Ab3xZ9', sha256: null, sizeBytes: 196616 }, base: { file: 'dl-Ab3xZ9', format: 'qcow2' } });
+    expect(() => parseCreateVm(fixture('create-vm-done.txt').replace(/ IMAGE sha256-[a-f0-9]{64} /, ' IMAGE ../etc/passwd '), b)).toThrow(ParseError);
   });
 
   it('tells a domain that exists (its XML) and an image that is not cached', () => {

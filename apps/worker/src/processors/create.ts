@@ -70,7 +70,8 @@ export async function processCreate(ctx: ProcessorContext, p: Payload) {
       }
       mine = true;
     } else if (out.kind === 'need-image') {
-      await steps.run('fetch-image', (report) => hv.ensureImage(p.image, { signal, onProgress: (pct) => report(pct / 100) }));
+      // Without a catalog checksum the image is used once downloaded, hashed on the host after; with one, only once verified.
+      await steps.run('fetch-image', (report) => hv.ensureImage(p.image, { signal, hashLater: true, onProgress: (pct) => report(pct / 100) }));
     } else {
       made = out;
     }
