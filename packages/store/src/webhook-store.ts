@@ -7,6 +7,7 @@
  * const hooks = new WebhookStore(redis, config, queues.get(WEBHOOK_QUEUE));
  * await hooks.enqueueJobEvent('job.succeeded', view, callbackOf(job.data));
  */
+
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import {
   type Config,
@@ -31,6 +32,7 @@ import {
   type WebhookEndpoint,
   type WebhookEventType,
 } from '@provisioner/contracts';
+import type { EndpointStats } from '@provisioner/contracts/api';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { readJobView } from './job-view.ts';
@@ -54,19 +56,22 @@ function publicEndpoint(e: StoredEndpoint): WebhookEndpoint {
 }
 
 /** One destination's deliveries (GET /v1/webhooks, the dashboard). */
-export interface EndpointStats {
-  attempts: number;
-  delivered: number;
-  /** delivered / attempts (null before any attempt). */
-  success_rate: number | null;
-  last_error: string | null;
-  last_error_at: string | null;
-  last_delivered_at: string | null;
-  /** Deliveries in the delivery queue now (waiting, running or waiting for a retry). */
-  queued: number;
-  /** Of those, waiting for a retry after a failed attempt. */
-  retrying: number;
-  next_retry_at: string | null;
+/** An endpoint's delivery stats: the shape GET /v1/webhooks documents (one definition, in contracts/api). */
+export type { EndpointStats };
+
+/** The stats of an endpoint nothing was sent to yet. */
+export function noEndpointStats(): EndpointStats {
+  return {
+    attempts: 0,
+    delivered: 0,
+    success_rate: null,
+    last_error: null,
+    last_error_at: null,
+    last_delivered_at: null,
+    queued: 0,
+    retrying: 0,
+    next_retry_at: null,
+  };
 }
 
 const DELIVERY_ID_RE = /^msg_[a-f0-9]{32}$/;
@@ -358,17 +363,6 @@ export class WebhookStore {
    */
   async endpointStats(): Promise<Map<string, EndpointStats>> {
     const out = new Map<string, EndpointStats>();
-    const blank = (): EndpointStats => ({
-      attempts: 0,
-      delivered: 0,
-      success_rate: null,
-      last_error: null,
-      last_error_at: null,
-      last_delivered_at: null,
-      queued: 0,
-      retrying: 0,
-      next_retry_at: null,
-    });
     const ids = (await this.listEndpoints()).map((e) => e.id);
     const pipe = this.redis.pipeline();
     for (const id of ids) pipe.hgetall(keys.webhookEndpointStats(this.prefix, id));
@@ -378,7 +372,7 @@ export class WebhookStore {
       const attempts = Number(h.attempts ?? 0);
       const delivered = Number(h.delivered ?? 0);
       out.set(id, {
-        ...blank(),
+        ...noEndpointStats(),
         attempts,
         delivered,
         success_rate: attempts ? Math.round((delivered / attempts) * 1000) / 1000 : null,
@@ -396,7 +390,7 @@ export class WebhookStore {
     for (const j of jobs) {
       if (!j) continue;
       const dest = (j.data as DeliverySpec).endpoint_id ?? 'webhook_url';
-      const st = out.get(dest) ?? blank();
+      const st = out.get(dest) ?? noEndpointStats();
       out.set(dest, st);
       st.queued++;
       const due = delayedAt.get(String(j.id));

@@ -1,5 +1,6 @@
 /** `GET /v1/webhooks` (admin): the endpoints, without secrets, each with its delivery stats. */
 import { WebhookList } from '@provisioner/contracts/api';
+import { noEndpointStats } from '@provisioner/store';
 import { defineRoute } from '../../route.ts';
 
 export default defineRoute({
@@ -12,17 +13,6 @@ export default defineRoute({
   responses: { 200: { description: 'Endpoints', schema: WebhookList } },
   handler: async (c, s) => {
     const [endpoints, stats] = await Promise.all([s.webhooks.listEndpoints(), s.webhooks.endpointStats()]);
-    const none = {
-      attempts: 0,
-      delivered: 0,
-      success_rate: null,
-      last_error: null,
-      last_error_at: null,
-      last_delivered_at: null,
-      queued: 0,
-      retrying: 0,
-      next_retry_at: null,
-    };
-    return c.json({ webhooks: endpoints.map((e) => ({ ...e, stats: stats.get(e.id) ?? none })) });
+    return c.json({ webhooks: endpoints.map((e) => ({ ...e, stats: stats.get(e.id) ?? noEndpointStats() })) });
   },
 });
