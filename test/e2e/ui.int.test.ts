@@ -260,6 +260,14 @@ describe('the VM page in a browser', () => {
     // The same form with the session's token from this origin is accepted (what the refusals above lack).
     expect(await post({ csrf }, stack.url)).toBe(303);
     expect((await jobIds(vm)).length).toBe(before.length + 1);
+    // A form sent twice (a double click, a resent page) with its Idempotency-Key queues one job, both answers lead to it.
+    const idem = await page.locator('input[name="idem"]').first().inputValue();
+    expect(idem).toMatch(/^ui-[0-9a-f-]{36}$/);
+    const twice = () => page.request.post(url, { form: { csrf, idem }, headers: { origin: stack.url }, maxRedirects: 0 });
+    const [first, second] = [await twice(), await twice()];
+    expect([first.status(), second.status()]).toEqual([303, 303]);
+    expect(second.headers().location).toBe(first.headers().location);
+    expect((await jobIds(vm)).length).toBe(before.length + 2);
     await page.close();
   });
 

@@ -9,8 +9,10 @@
  * if (r.ok) render(r.body.vms); else show(r.error.message);
  */
 import { Hono } from 'hono';
+import { awaitOutcome } from '../answers.ts';
 import type { AppEnv, Caller, Services } from '../context.ts';
 import { notFound, onError } from '../errors.ts';
+import { idempotency } from '../idempotency.ts';
 import { mountRoutes } from '../route.ts';
 import { ROUTES } from '../routes/index.ts';
 
@@ -43,24 +45,30 @@ export class InnerApi {
       c.set('idempotency', undefined);
       await next();
     });
+    // A form's Idempotency-Key (src/ui/layout.ts csrfField) is honoured as on the API: the same form sent twice makes one job.
+    this.app.use(
+      '*',
+      idempotency(s, (c, job, ms) => awaitOutcome(s, c, job, ms)),
+    );
     mountRoutes(this.app, ROUTES, s);
     this.app.onError(onError);
     this.app.notFound(notFound);
   }
 
   /** The raw answer of a route (an event stream is passed on as it comes). */
-  fetch(caller: Caller, requestId: string, method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
-    const init: RequestInit = { method, ...(signal ? { signal } : {}) };
+  fetch(caller: Caller, requestId: string, method: string, path: string, body?: unknown, signal?: AbortSignal, idempotencyKey?: string): Promise<Response> {
+    const headers: Record<string, string> = idempotencyKey ? { 'idempotency-key': idempotencyKey } : {};
+    const init: RequestInit = { method, headers, ...(signal ? { signal } : {}) };
     if (body !== undefined) {
       init.body = JSON.stringify(body);
-      init.headers = { 'content-type': 'application/json' };
+      headers['content-type'] = 'application/json';
     }
     return Promise.resolve(this.app.fetch(new Request(`${BASE}${path}`, init), { caller, requestId } satisfies Inner));
   }
 
   /** A route's JSON answer (text for text/plain), or its error envelope's code and message. */
-  async call<T>(caller: Caller, requestId: string, method: string, path: string, body?: unknown): Promise<ApiResult<T>> {
-    const res = await this.fetch(caller, requestId, method, path, body);
+  async call<T>(caller: Caller, requestId: string, method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<ApiResult<T>> {
+    const res = await this.fetch(caller, requestId, method, path, body, undefined, idempotencyKey);
     const text = await res.text();
     const json = res.headers.get('content-type')?.includes('application/json');
     if (res.ok) return { ok: true, status: res.status, body: (json ? JSON.parse(text) : text) as T };

@@ -47,9 +47,11 @@ export function canWrite(session: UiSession): boolean {
   return hasScope(session.caller, 'write');
 }
 
-/** Calls an API route as the session's caller (src/ui/api.ts). */
-export function callApi<T>(c: Context<UiEnv>, ui: UiDeps, method: string, path: string, body?: unknown): Promise<ApiResult<T>> {
-  return ui.api.call<T>(c.get('session').caller, c.get('requestId'), method, path, body);
+/** Calls an API route as the session's caller (src/ui/api.ts), a POST with its form's Idempotency-Key. */
+export async function callApi<T>(c: Context<UiEnv>, ui: UiDeps, method: string, path: string, body?: unknown): Promise<ApiResult<T>> {
+  // The form was parsed (and its CSRF token checked) before the handler ran: Hono hands back the same parse.
+  const key = method === 'POST' ? field(await c.req.parseBody().catch(() => ({})), 'idem') : '';
+  return ui.api.call<T>(c.get('session').caller, c.get('requestId'), method, path, body, key || undefined);
 }
 
 /** A path segment of an API URL. */

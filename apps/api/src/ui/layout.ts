@@ -1,4 +1,5 @@
 /** The VM page's shell (head, header, assets) and the fragments several pages show. */
+import { randomUUID } from 'node:crypto';
 import type { JobView } from '@provisioner/contracts/api';
 import { canWrite, UI_PATH, type UiSession } from './context.ts';
 import { html, type SafeHtml } from './html.ts';
@@ -30,9 +31,12 @@ ${body}
 </html>`;
 }
 
-/** A hidden field with the session's CSRF token: every form that POSTs has one. */
+/**
+ * The hidden fields every form that POSTs has: the session's CSRF token, and an Idempotency-Key made when the
+ * form was drawn, so a double click or a resent form queues its job once (the API's idempotency, per caller).
+ */
 export function csrfField(session: UiSession): SafeHtml {
-  return html`<input type="hidden" name="csrf" value="${session.csrf}">`;
+  return html`<input type="hidden" name="csrf" value="${session.csrf}"><input type="hidden" name="idem" value="ui-${randomUUID()}">`;
 }
 
 export function stateBadge(state: string, attrs: SafeHtml | '' = ''): SafeHtml {
