@@ -39,6 +39,15 @@ export function guestFields(
   return { addresses, guest, ip: addresses.find((a) => a.family === 'ipv4')?.ip ?? null };
 }
 
+/**
+ * The VMs whose guest agent a listing need not ask: known ready and, when running, with what their agent said
+ * kept. A ready VM that ran again after a stop, a revert or a re-read in a paused moment lost its agent's
+ * addresses (a stopped VM has none): its agent is asked again, or they would never come back.
+ */
+export function agentKnown(vms: readonly Pick<InventoryVm, 'name' | 'state' | 'guest' | 'addresses'>[]): string[] {
+  return vms.filter((v) => v.guest.ready && (v.state !== 'running' || v.addresses.some((a) => a.source === 'agent'))).map((v) => v.name);
+}
+
 /** The inventory record of a listed domain; `prev` is its last record when it is the same domain (same UUID). */
 export function toInventoryVm(d: DomainInfo, g?: GuestStatus, prev?: InventoryVm, now = new Date().toISOString()): InventoryVm {
   const same = prev && prev.uuid === d.uuid ? prev : undefined;
@@ -102,7 +111,7 @@ export async function refreshInventory(
     // The patch counter before listing: an operation that patches a VM while the host is being listed wins over the listing.
     const [last, since] = await Promise.all([store.entry(region, host), store.patchSeq(region, host)]);
     const old = new Map((last?.vms ?? []).map((v) => [v.name, v]));
-    const skipAgent = [...old.values()].filter((v) => v.guest.ready).map((v) => v.name);
+    const skipAgent = agentKnown([...old.values()]);
     const [{ domains, guests, files }] = await Promise.all([
       hv.listDomainsWithGuests({ timeoutMs: 60_000, skipAgent, agentTimeoutS: AGENT_TIMEOUT_S }),
       publishHostInfo(store, region, host, hv).catch(() => null),

@@ -2,7 +2,7 @@
 import { GUEST_UNKNOWN, type VmAddress } from '@provisioner/contracts';
 import type { GuestStatus } from '@provisioner/libvirt';
 import { describe, expect, it } from 'vitest';
-import { guestFields } from '../../src/inventory.ts';
+import { agentKnown, guestFields } from '../../src/inventory.ts';
 
 const MAC = '52:54:00:5d:61:3e';
 const NOW = '2026-01-05T10:15:00.000Z';
@@ -56,5 +56,19 @@ describe('guestFields', () => {
 
   it('a running VM not asked and never seen: lease addresses only, guest unknown', () => {
     expect(guestFields(running([lease]), undefined, undefined, NOW)).toEqual({ addresses: [lease], ip: lease.ip, guest: GUEST_UNKNOWN });
+  });
+});
+
+describe('agentKnown: whose agent a refresh skips', () => {
+  const ready = { agent: 'connected', cloud_init: 'done', ready: true, ready_at: NOW } as const;
+  it('skips ready VMs whose agent addresses are kept, and stopped ready ones; asks the not-ready and those that lost them', () => {
+    const vms = [
+      { name: 'kept', state: 'running', guest: ready, addresses: [lease, agent4] },
+      { name: 'stopped', state: 'shut off', guest: ready, addresses: [] },
+      // Ready, running again after a stop or a snapshot revert: only the lease is known, its agent's addresses were dropped.
+      { name: 'lost', state: 'running', guest: ready, addresses: [lease] },
+      { name: 'booting', state: 'running', guest: GUEST_UNKNOWN, addresses: [lease] },
+    ];
+    expect(agentKnown(vms)).toEqual(['kept', 'stopped']);
   });
 });
