@@ -164,6 +164,11 @@ export class JobQueue {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    const all = [...this.queues.values()];
+    await Promise.all(all.map((q) => q.close()));
+    // BullMQ's close of a queue on a shared connection removes the connection's listeners even while its
+    // first wait for "ready" is pending (Redis down). When the client later ends, that wait fails and its
+    // error is emitted with no listener: an unhandled rejection. Keep a listener for that late error.
+    for (const q of all) (q as unknown as { connection: { on(e: 'error', f: () => void): void } }).connection.on('error', () => undefined);
   }
 }
