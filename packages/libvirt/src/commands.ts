@@ -94,20 +94,23 @@ all=$(virsh -q -c "$uri" list --all --uuid) || exit 1
 if [ -n "$all" ]; then
   # One virsh per 200 domains: a single argument may not exceed 128 KiB (Linux's MAX_ARG_STRLEN), which
   # one batch of every domain does from about 800 domains on (virsh could not even start).
+  # Each batch ends with a bare echo (prints nothing), so virsh's status is 0 when it ran the batch, even
+  # if a domain vanished meanwhile (that command fails, the next ones run), and 1 when it could not run it
+  # (no connection to libvirtd): then the listing fails instead of returning the domains of the other batches.
   out="" cmds="" n=0
   for u in $all; do
     cmds="$cmds echo '@@$b DOMAIN $u$nl'; dumpxml $u; echo '@@$b STATE$nl'; domstate $u; echo '@@$b SNAPSHOTS$nl'; snapshot-list $u --name;"
     n=$((n + 1))
-    if [ "$n" -ge 200 ]; then out="$out$(virsh -q -c "$uri" "$cmds")$nl" cmds="" n=0; fi
+    if [ "$n" -ge 200 ]; then o=$(virsh -q -c "$uri" "$cmds echo") || exit 1; out="$out$o$nl" cmds="" n=0; fi
   done
-  [ -z "$cmds" ] || out="$out$(virsh -q -c "$uri" "$cmds")"
+  if [ -n "$cmds" ]; then o=$(virsh -q -c "$uri" "$cmds echo") || exit 1; out="$out$o"; fi
   printf '%s\\n' "$out"
   # Only domains that have snapshots cost more: a second batch dumps those (named as this service names
   # them: a-z, 0-9, -), each in its own section.
   scmds=$(printf '%s\\n' "$out" | awk -v m="@@$b" -v q="'" '
     index($0, m " ") == 1 { h = substr($0, length(m) + 2); if (h ~ /^DOMAIN [0-9a-f-]+$/) u = substr(h, 8); s = (h == "SNAPSHOTS"); next }
     s && u != "" && /^[a-z0-9][a-z0-9-]*$/ && length($0) <= 63 { printf " echo %s%s SNAPSHOT %s %s\\n%s; snapshot-dumpxml %s %s;", q, m, u, $0, q, u, $0 }')
-  [ -z "$scmds" ] || virsh -q -c "$uri" "$scmds"
+  [ -z "$scmds" ] || virsh -q -c "$uri" "$scmds echo" || exit 1
 fi
 if [ "$t" != 0 ]; then
   ${GUEST_FNS}

@@ -14,41 +14,58 @@ import { buildDomainXml } from '../src/xml.ts';
 const B = 'd'.repeat(32);
 const COUNT = 1500;
 
-describe('the listing script with 1 500 domains', () => {
-  it('lists every domain (the batch is split: one argument of every domain is over the kernel’s limit)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'list-many-'));
-    try {
-      const xml = buildDomainXml({
-        name: 'zzdomainnamezz',
-        instanceId: 'i-zzdomainnamezz',
-        vcpus: 1,
-        memoryMiB: 64,
-        diskPath: '/var/lib/disks/zzdomainnamezz.qcow2',
-        seedPath: null,
-        network: { type: 'none' },
-        domainType: 'qemu',
-        tags: {},
-      }).replace('</name>', '</name><uuid>UUIDHERE</uuid>');
-      writeFileSync(join(dir, 'dom.xml'), xml.replace(/zzdomainnamezz/g, 'd-UUIDHERE'));
-      // `list --all --uuid`: the uuids; a batch: each DOMAIN it names as libvirt would answer it.
-      writeFileSync(
-        join(dir, 'virsh'),
-        `#!/bin/sh
+/** Runs the listing against a virsh answering for COUNT domains; `failBatchWith` names a domain whose batch
+ * virsh cannot run (it exits 1, as when its connection to libvirtd fails). */
+function listWithFakeVirsh(failBatchWith?: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'list-many-'));
+  try {
+    const xml = buildDomainXml({
+      name: 'zzdomainnamezz',
+      instanceId: 'i-zzdomainnamezz',
+      vcpus: 1,
+      memoryMiB: 64,
+      diskPath: '/var/lib/disks/zzdomainnamezz.qcow2',
+      seedPath: null,
+      network: { type: 'none' },
+      domainType: 'qemu',
+      tags: {},
+    }).replace('</name>', '</name><uuid>UUIDHERE</uuid>');
+    writeFileSync(join(dir, 'dom.xml'), xml.replace(/zzdomainnamezz/g, 'd-UUIDHERE'));
+    // `list --all --uuid`: the uuids; a batch: each DOMAIN it names as libvirt would answer it.
+    writeFileSync(
+      join(dir, 'virsh'),
+      `#!/bin/sh
 case "$*" in *"list --all --uuid"*) i=0; while [ $i -lt ${COUNT} ]; do printf '00000000-0000-0000-0000-%012d\\n' $i; i=$((i+1)); done; exit 0 ;; esac
+${failBatchWith ? `case "$*" in *"DOMAIN ${failBatchWith}"*) echo 'error: failed to connect to the hypervisor' >&2; exit 1 ;; esac` : ''}
 printf '%s' "$*" | grep -o 'DOMAIN [0-9a-f-]*' | cut -d' ' -f2 | awk -v b="${B}" -v f="${dir}/dom.xml" '
   BEGIN { while ((getline l < f) > 0) x = x l "\\n" }
   { s = x; gsub(/UUIDHERE/, $1, s); printf "@@%s DOMAIN %s\\n%s@@%s STATE\\nshut off\\n@@%s SNAPSHOTS\\n\\n", b, $1, s, b, b }'
 `,
-        { mode: 0o755 },
-      );
-      const [cmd, ...args] = listDomainsArgv('qemu:///system', B);
-      const out = execFileSync(cmd as string, args, { encoding: 'utf8', maxBuffer: 256 << 20, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
-      const domains = parseDomainList(out, B);
-      expect(domains).toHaveLength(COUNT);
-      expect(new Set(domains.map((d) => d.name)).size).toBe(COUNT);
-      expect(domains.at(-1)?.state).toBe('shut off');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+      { mode: 0o755 },
+    );
+    const [cmd, ...args] = listDomainsArgv('qemu:///system', B);
+    return execFileSync(cmd as string, args, {
+      encoding: 'utf8',
+      maxBuffer: 256 << 20,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, PATH: `${dir}:${process.env.PATH}` },
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('the listing script with 1 500 domains', () => {
+  it('lists every domain (the batch is split: one argument of every domain is over the kernel’s limit)', () => {
+    const domains = parseDomainList(listWithFakeVirsh(), B);
+    expect(domains).toHaveLength(COUNT);
+    expect(new Set(domains.map((d) => d.name)).size).toBe(COUNT);
+    expect(domains.at(-1)?.state).toBe('shut off');
+  });
+
+  it('fails, not lists the other batches’ domains, when virsh cannot run one batch', () => {
+    // Before, the failed batch's 200 domains were missing from a listing that succeeded: the inventory
+    // would drop them until the next refresh.
+    expect(() => listWithFakeVirsh('00000000-0000-0000-0000-000000000450')).toThrow(/status 1|exit/i);
   });
 });
