@@ -137,12 +137,16 @@ export async function refreshInventory(
   }
 }
 
-/** Records why a host could not be reached in its entry (what /ready shows), keeping the last good listing. */
+/**
+ * Records why a host could not be reached in its entry (what /ready shows), keeping the last good listing.
+ * Written as a listing is (putListedEntry from the patch counter read first), so a VM an operation patched
+ * between this read and write keeps its patch instead of the older copy.
+ */
 async function recordHostError(store: InventoryStore, region: string, host: string, error: string): Promise<void> {
-  const now = new Date().toISOString();
+  const since = await store.patchSeq(region, host);
   const old = await store.entry(region, host);
-  const entry: InventoryEntry = { region, host, observed_at: old?.observed_at ?? null, attempted_at: now, error, vms: old?.vms ?? [] };
-  await store.putEntry(entry);
+  const entry: InventoryEntry = { region, host, observed_at: old?.observed_at ?? null, attempted_at: new Date().toISOString(), error, vms: old?.vms ?? [] };
+  await store.putListedEntry(entry, since);
 }
 
 /**

@@ -62,7 +62,7 @@ export class InventoryStore {
     return parseEntry(await this.redis.get(keys.inventory(this.prefix, region, host)));
   }
 
-  /** Writes the host's entry and gives it a new version, atomically (MULTI). */
+  /** Writes the host's entry and gives it a new version, atomically (MULTI): for tests and fixtures; the worker writes by putListedEntry or patchVm, which keep concurrent patches. */
   async putEntry(entry: InventoryEntry): Promise<void> {
     await this.redis
       .multi()
