@@ -120,6 +120,24 @@ async function bundledApis(stack: Stack, n: number): Promise<{ procs: ChildProce
   return { procs, urls };
 }
 
+/** The floor's load: 100 connections POSTing a create's body to bench/hello.ts's `/add`. */
+async function floorLoad(port: number, seconds: number): Promise<autocannon.Result> {
+  let i = 0;
+  return autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: [
+      {
+        method: 'POST',
+        path: '/add',
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (req) => ({ ...req, body: JSON.stringify({ vm_name: `f-${i++}`, region_name: 'r1', instance_type: 'tiny', image: 'x' }) }),
+      },
+    ],
+  });
+}
+
 /** Summed accepted rate and the worst p50/p99 of a split load. */
 function combine(results: autocannon.Result[], seconds: number): { rate: number; p50: number; p99: number; non2xx: number } {
   return {
@@ -135,11 +153,10 @@ async function run(ctx: BenchContext): Promise<RowResult> {
   const rounds = ctx.quick ? 1 : 3;
   const image = `bench-${uniqueName('i').slice(2)}`;
   const port = await freePort();
-  const hello: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'bench/hello.ts', String(port)], { stdio: 'ignore' });
+  let hello: ChildProcess | null = null;
   const stack = await startStack({ host: ctx.host, images: { [image]: { url: 'http://127.0.0.1:9/never-fetched.qcow2' } }, workers: 0 });
   let procs: ChildProcess[] = [];
   try {
-    await waitUp(`http://127.0.0.1:${port}/`);
     const apis = await bundledApis(stack, 2);
     procs = apis.procs;
     // The raw baseline's payload is as long as a create's job data as BullMQ stores it.
@@ -151,9 +168,12 @@ async function run(ctx: BenchContext): Promise<RowResult> {
     const { id } = (await probe.json()) as { id: string };
     const stored = await stack.redis.hget(`${stack.prefix}:${hostQueueName('r1', 'h1')}:${id}`, 'data');
     const bytes = stored?.length ?? 600;
+    hello = spawn(process.execPath, ['--import', 'tsx', 'bench/hello.ts', String(port), String(bytes)], { stdio: 'ignore' });
+    await waitUp(`http://127.0.0.1:${port}/`);
     const raw: Array<{ rate: number; p50: number; p99: number }> = [];
     const one: Array<ReturnType<typeof combine>> = [];
     const two: Array<ReturnType<typeof combine>> = [];
+    const floor: Array<ReturnType<typeof combine>> = [];
     const helloRates: number[] = [];
     let peakRss = 0;
     for (let r = 0; r < rounds; r++) {
@@ -180,6 +200,10 @@ async function run(ctx: BenchContext): Promise<RowResult> {
           );
           two.push(combine(l.results, seconds));
         },
+        async () => {
+          ctx.log(`row 3 round ${r + 1}: the floor: HTTP body + one Queue.add (bench/hello.ts POST /add)`);
+          floor.push(combine([await floorLoad(port, seconds)], seconds));
+        },
       ];
       for (const step of r % 2 === 0 ? steps : steps.reverse()) await step();
     }
@@ -191,12 +215,18 @@ async function run(ctx: BenchContext): Promise<RowResult> {
     // Ratios round by round (each side measured minutes apart at most), then their median.
     const ratioOne = median(one.map((x, k) => x.rate / (raw[k]?.rate ?? Number.NaN)));
     const ratioTwo = median(two.map((x, k) => x.rate / (raw[k]?.rate ?? Number.NaN)));
+    const floorRate = median(floor.map((x) => x.rate));
+    const ratioFloor = median(floor.map((x, k) => x.rate / (raw[k]?.rate ?? Number.NaN)));
+    const ratioOneFloor = median(one.map((x, k) => x.rate / (floor[k]?.rate ?? Number.NaN)));
     const p99One = median(one.map((x) => x.p99));
     const p99Two = median(two.map((x) => x.p99));
     const notes: string[] = [
       `${rounds} round(s) of ${seconds} s each, order alternating; medians of the rounds. Raw BullMQ: ${raw.map((x) => x.rate.toFixed(0)).join(', ')} adds/s; one API: ${one.map((x) => x.rate.toFixed(0)).join(', ')}; two APIs: ${two.map((x) => x.rate.toFixed(0)).join(', ')} creates/s. Job payload ${bytes} bytes. Two API processes listen on two ports, 50 connections each (Node 20 has no SO_REUSEPORT). API RSS peak (one process) ${peakRss.toFixed(0)} MiB.`,
     ];
-    const non2xx = [...one, ...two].reduce((a, x) => a + x.non2xx, 0);
+    notes.push(
+      `The floor (an HTTP front doing nothing but reading the body and one Queue.add) reached ${(ratioFloor * 100).toFixed(0)}% of raw BullMQ; one API process reached ${(ratioOneFloor * 100).toFixed(0)}% of the floor.`,
+    );
+    const non2xx = [...one, ...two, ...floor].reduce((a, x) => a + x.non2xx, 0);
     if (non2xx > 0) notes.push(`${non2xx} answers were not 2xx.`);
     return {
       row: 3,
@@ -209,6 +239,8 @@ async function run(ctx: BenchContext): Promise<RowResult> {
         { what: 'one API process: latency p99', value: p99One, unit: 'ms' },
         { what: 'POST /v1/vms answered 202, two API processes, 100 connections', value: twoRate, unit: 'req/s' },
         { what: 'two API processes: latency p99', value: p99Two, unit: 'ms' },
+        { what: 'the floor: Hono POST reading the body + one Queue.add, 100 connections', value: floorRate, unit: 'req/s' },
+        { what: 'the floor: latency p99', value: median(floor.map((x) => x.p99)), unit: 'ms' },
         { what: 'bare Hono hello-world (GET /, no Redis), 100 connections: context', value: median(helloRates), unit: 'req/s' },
       ],
       targets: [
@@ -222,7 +254,12 @@ async function run(ctx: BenchContext): Promise<RowResult> {
       notes,
     };
   } finally {
-    hello.kill();
+    if (hello) {
+      const h = hello;
+      const exited = new Promise((r) => h.once('exit', r));
+      h.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    }
     for (const p of procs) p.kill('SIGTERM');
     await stack.stop();
   }

@@ -11,11 +11,11 @@
 import { WEBHOOK_QUEUE } from '@provisioner/contracts';
 import { ConsoleStore, CordonStore, InventoryStore, RegionLock, VmLedger, WebhookStore } from '@provisioner/store';
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { adminRoutes } from './admin/routes.ts';
 import { awaitOutcome } from './answers.ts';
+import { limitBody } from './body.ts';
 import type { AppDeps, AppEnv, Services } from './context.ts';
-import { ApiError, notFound, onError } from './errors.ts';
+import { notFound, onError } from './errors.ts';
 import { idempotency } from './idempotency.ts';
 import { Inventory } from './inventory.ts';
 import { rateLimit } from './limits.ts';
@@ -34,26 +34,6 @@ export type ApiApp = Hono<AppEnv> & {
   /** Ends open event streams and waits, and closes the QueueEvents connections. */
   close(): Promise<void>;
 };
-
-/** How much of an oversized body is read and dropped before the 413, as a multiple of the limit. */
-const DISCARD_CAP_FACTOR = 16;
-
-async function discardBody(req: Request, cap: number): Promise<void> {
-  if (!req.body || req.bodyUsed) return;
-  const reader = req.body.getReader();
-  let read = 0;
-  try {
-    while (read <= cap) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      read += value.byteLength;
-    }
-  } catch {
-    // The client went away: nothing to drain.
-  } finally {
-    reader.releaseLock();
-  }
-}
 
 export function createApp(deps: AppDeps): ApiApp {
   // From the routes' metadata: those that answer while Redis is down (from the configuration, or checking
@@ -96,18 +76,7 @@ export function createApp(deps: AppDeps): ApiApp {
   app.use('*', requestId(deps.logger));
   app.use('*', accessLog(deps.logger));
   app.use('*', auth(deps.config, throttle, open));
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: deps.config.max_body_bytes,
-      onError: async (c) => {
-        // Read (and drop) the rest of a moderately oversized body before answering, so the client has
-        // finished sending and reads the 413 instead of a reset socket; past the cap, answer and close.
-        await discardBody(c.req.raw, DISCARD_CAP_FACTOR * deps.config.max_body_bytes);
-        throw new ApiError('PAYLOAD_TOO_LARGE', `request body larger than ${deps.config.max_body_bytes} bytes`, { headers: { Connection: 'close' } });
-      },
-    }),
-  );
+  app.use('*', limitBody(deps.config.max_body_bytes));
   app.use('*', (c, next) => (withoutRedis.has(c.req.path) || c.req.path.startsWith('/docs/') ? next() : redisUp(c, next)));
   // Counted in Redis; the routes that work without Redis are not limited while it is down.
   const limiter = rateLimit(deps.redis, deps.config.queue_prefix);

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { type IdempotencyRecord, IdempotencyStore } from '@provisioner/store';
 import type { Job } from 'bullmq';
 import type { Context, MiddlewareHandler } from 'hono';
+import { bodyText } from './body.ts';
 import type { AppEnv, Services } from './context.ts';
 import { ApiError } from './errors.ts';
 
@@ -69,7 +70,7 @@ export function idempotency(s: Services, replayOutcome: (c: Context<AppEnv>, job
     if (key === undefined || !MUTATING.has(c.req.method)) return next();
     if (!IDEMPOTENCY_KEY_RE.test(key)) throw new ApiError('BAD_REQUEST', 'Idempotency-Key must be 1-255 printable ASCII characters without spaces');
     const caller = c.get('caller')?.name ?? 'anonymous';
-    const hash = sha256(JSON.stringify([c.req.method, c.req.path, caller, canonicalBody(await c.req.text())]));
+    const hash = sha256(JSON.stringify([c.req.method, c.req.path, caller, canonicalBody(await bodyText(c))]));
 
     const deadline = Date.now() + CLAIM_WAIT_MS;
     for (;;) {

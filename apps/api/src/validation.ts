@@ -7,6 +7,7 @@ import type { Config, InstanceType, RegionConfig } from '@provisioner/contracts'
 import type { Context } from 'hono';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { bodyText } from './body.ts';
 import type { AppEnv } from './context.ts';
 import { ApiError } from './errors.ts';
 
@@ -48,7 +49,7 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown): z.outp
  * `{}` when `optional` (e.g. stop without options), else 400.
  */
 export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: S, opts: { optional?: boolean } = {}): Promise<z.output<S>> {
-  const text = await c.req.text();
+  const text = await bodyText(c);
   let value: unknown;
   if (text.trim() === '') {
     if (!opts.optional) throw new ApiError('BAD_REQUEST', 'a JSON body is required');
