@@ -105,6 +105,8 @@ export const row: Row = {
     const baseline = (await hv.listDomains()).length;
     const fleet: Array<{ vms: number; refresh: number[]; listing: number[]; p50: number; p99: number; pages: number }> = [];
     const createTimes = new Map<string, number[]>();
+    // Per create case, each step's durations: where a difference between the cases comes from.
+    const stepTimes = new Map<string, Map<string, number[]>>();
     const dir = mkdtempSync(join(tmpdir(), 'bench-fleet-'));
     makeBigImage(dir, 'img.qcow2', 64);
     const images = await startImageServer(dir);
@@ -123,6 +125,10 @@ export const row: Row = {
           const e = await createVm(one, { vm_name: name, image, instance_type: 'tiny' });
           if (e.state !== 'succeeded') throw new Error(`create failed: ${e.error?.message}`);
           times.push(span(e.created_at, e.finished_at));
+          const byStep = stepTimes.get(label) ?? new Map<string, number[]>();
+          stepTimes.set(label, byStep);
+          byStep.set('queued → started', [...(byStep.get('queued → started') ?? []), span(e.created_at, e.started_at)]);
+          for (const st of e.steps) byStep.set(st.name, [...(byStep.get(st.name) ?? []), span(st.started_at, st.finished_at)]);
         }
         for (const n of made.splice(0)) await hv.undefine(n).catch(() => undefined);
         createTimes.set(label, times);
@@ -208,6 +214,14 @@ export const row: Row = {
       measured: `${over >= 0 ? '+' : ''}${(over * 100).toFixed(0)}% (p50 ${fmt(median(full))} vs ${fmt(median(empty))})`,
       met: over <= 0.1,
     });
+    const emptySteps = stepTimes.get('empty');
+    const loadedSteps = stepTimes.get('loaded');
+    if (emptySteps && loadedSteps)
+      notes.push(
+        `Step medians of the creates, empty host → beside ${loaded} domains: ${[...emptySteps.keys()]
+          .map((k) => `${k} ${fmt(median(emptySteps.get(k) ?? []))} → ${fmt(median(loadedSteps.get(k) ?? []))}`)
+          .join('; ')}.`,
+      );
     notes.push(
       `The hosts are ${HOSTS} regions of one host each, all the loopback host: each lists every domain of the one libvirtd, so ${HOSTS} × the domains defined are in the inventory, and the ${HOSTS} refreshes run at once against one sshd and one libvirtd.`,
     );
