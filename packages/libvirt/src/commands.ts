@@ -105,12 +105,22 @@ if [ -n "$all" ]; then
   done
   if [ -n "$cmds" ]; then o=$(virsh -q -c "$uri" "$cmds echo") || exit 1; out="$out$o"; fi
   printf '%s\\n' "$out"
-  # Only domains that have snapshots cost more: a second batch dumps those (named as this service names
-  # them: a-z, 0-9, -), each in its own section.
-  scmds=$(printf '%s\\n' "$out" | awk -v m="@@$b" -v q="'" '
+  # Only domains that have snapshots cost more: more batches dump those (named as this service names
+  # them: a-z, 0-9, -), each in its own section; 200 snapshots per virsh, as for domains (awk writes each
+  # batch to a file of its own).
+  sd=$(mktemp -d) || exit 1
+  trap 'rm -rf "$sd"' EXIT
+  printf '%s\\n' "$out" | awk -v m="@@$b" -v q="'" -v d="$sd" '
     index($0, m " ") == 1 { h = substr($0, length(m) + 2); if (h ~ /^DOMAIN [0-9a-f-]+$/) u = substr(h, 8); s = (h == "SNAPSHOTS"); next }
-    s && u != "" && /^[a-z0-9][a-z0-9-]*$/ && length($0) <= 63 { printf " echo %s%s SNAPSHOT %s %s\\n%s; snapshot-dumpxml %s %s;", q, m, u, $0, q, u, $0 }')
-  [ -z "$scmds" ] || virsh -q -c "$uri" "$scmds echo" || exit 1
+    s && u != "" && /^[a-z0-9][a-z0-9-]*$/ && length($0) <= 63 {
+      f = d "/" sprintf("%06d", int(k++ / 200)); if (f != lf) { if (lf != "") close(lf); lf = f }
+      printf " echo %s%s SNAPSHOT %s %s\\n%s; snapshot-dumpxml %s %s;", q, m, u, $0, q, u, $0 > f
+    }' || exit 1
+  for f in "$sd"/*; do
+    [ -f "$f" ] || continue
+    virsh -q -c "$uri" "$(cat "$f") echo" || exit 1
+  done
+  rm -rf "$sd"
 fi
 if [ "$t" != 0 ]; then
   ${GUEST_FNS}

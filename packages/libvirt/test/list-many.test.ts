@@ -15,8 +15,9 @@ const B = 'd'.repeat(32);
 const COUNT = 1500;
 
 /** Runs the listing against a virsh answering for COUNT domains; `failBatchWith` names a domain whose batch
- * virsh cannot run (it exits 1, as when its connection to libvirtd fails). */
-function listWithFakeVirsh(failBatchWith?: string): string {
+ * virsh cannot run (it exits 1, as when its connection to libvirtd fails); with `snapshots`, every domain has
+ * one snapshot. */
+function listWithFakeVirsh(failBatchWith?: string, snapshots = false): string {
   const dir = mkdtempSync(join(tmpdir(), 'list-many-'));
   try {
     const xml = buildDomainXml({
@@ -39,7 +40,10 @@ case "$*" in *"list --all --uuid"*) i=0; while [ $i -lt ${COUNT} ]; do printf '0
 ${failBatchWith ? `case "$*" in *"DOMAIN ${failBatchWith}"*) echo 'error: failed to connect to the hypervisor' >&2; exit 1 ;; esac` : ''}
 printf '%s' "$*" | grep -o 'DOMAIN [0-9a-f-]*' | cut -d' ' -f2 | awk -v b="${B}" -v f="${dir}/dom.xml" '
   BEGIN { while ((getline l < f) > 0) x = x l "\\n" }
-  { s = x; gsub(/UUIDHERE/, $1, s); printf "@@%s DOMAIN %s\\n%s@@%s STATE\\nshut off\\n@@%s SNAPSHOTS\\n\\n", b, $1, s, b, b }'
+  { s = x; gsub(/UUIDHERE/, $1, s); printf "@@%s DOMAIN %s\\n%s@@%s STATE\\nshut off\\n@@%s SNAPSHOTS\\n%s\\n", b, $1, s, b, b, snap }' snap="${snapshots ? 'snap-a' : ''}"
+# A batch of snapshot dumps: each SNAPSHOT section it names, as libvirt would answer it.
+printf '%s' "$*" | grep -o 'SNAPSHOT [0-9a-f-]* [a-z0-9-]*' | awk -v b="${B}" '
+  { printf "@@%s SNAPSHOT %s %s\\n<domainsnapshot><name>%s</name><state>shutoff</state><creationTime>1700000000</creationTime></domainsnapshot>\\n", b, $2, $3, $3 }'
 `,
       { mode: 0o755 },
     );
@@ -61,6 +65,12 @@ describe('the listing script with 1 500 domains', () => {
     expect(domains).toHaveLength(COUNT);
     expect(new Set(domains.map((d) => d.name)).size).toBe(COUNT);
     expect(domains.at(-1)?.state).toBe('shut off');
+  });
+
+  it('lists every snapshot of every domain (their dumps are split in batches too)', () => {
+    const domains = parseDomainList(listWithFakeVirsh(undefined, true), B);
+    expect(domains).toHaveLength(COUNT);
+    expect(domains.every((d) => d.snapshots.length === 1 && d.snapshots[0]?.name === 'snap-a')).toBe(true);
   });
 
   it('fails, not lists the other batches’ domains, when virsh cannot run one batch', () => {
