@@ -65,6 +65,14 @@ describe('SSH transport', () => {
     expect(host.user).not.toBe('root');
   });
 
+  it('sends with Nagle off: an exec is a few small packets that would each wait for the host’s delayed ACK', async () => {
+    await hv.ssh.run(['true']);
+    // Node records the socket option it set under this symbol (no public getter exists).
+    const sock = (hv.ssh as unknown as { client: { _sock: object } }).client._sock;
+    const key = Object.getOwnPropertySymbols(sock).find((k) => k.description === 'kSetNoDelay');
+    expect(key && (sock as Record<symbol, unknown>)[key]).toBe(true);
+  });
+
   it('carries concurrent commands as channels of one pooled connection', async () => {
     const before = hv.ssh.stats.connects;
     const outs = await Promise.all(Array.from({ length: 12 }, (_, i) => hv.ssh.run(['echo', String(i)])));
@@ -257,6 +265,80 @@ describe('VM lifecycle', () => {
     expect(existsSync(paths.console)).toBe(false);
     await expect(hv.domainState(name)).rejects.toBeInstanceOf(DomainNotFoundError);
     expect((await hv.listDomains()).some((d) => d.name === name)).toBe(false);
+  });
+});
+
+describe('a create in one exec', () => {
+  const name = uniqueName('vm');
+  const instanceId = uniqueName('op');
+  made.push(name);
+
+  it('checks the image, makes disk and seed, defines and starts in ONE exec, announcing each step; a rerun converges; another operation’s domain is left alone', async () => {
+    const image = { name: uniqueName('img'), url: images.url('tiny.qcow2') };
+    const spec = { name, instanceId, vcpus: 1, memoryMiB: 64, tags: { owner: 'alice' }, image: image.name, imageRef: image, diskBytes: 256 << 20 };
+    const userData = '#cloud-config\npassword: s3cret-not-in-argv\n';
+    // Not cached yet: nothing is made, the caller downloads it.
+    expect(await hv.createVm({ ...spec, userData, mine: false })).toEqual({ kind: 'need-image' });
+    expect(existsSync(hv.paths(name).disk)).toBe(false);
+    const cached = await hv.ensureImage(image);
+
+    const events: string[] = [];
+    const channels = hv.ssh.stats.channels;
+    const out = await hv.createVm({ ...spec, userData, mine: false }, { onStep: (step, phase) => events.push(`${phase} ${step}`) });
+    expect(hv.ssh.stats.channels - channels).toBe(1);
+    expect(events).toEqual(['fetch-image', 'create-disk', 'create-seed', 'define', 'start'].flatMap((s) => [`begin ${s}`, `end ${s}`]));
+    if (out.kind !== 'done') throw new Error(`expected done, got ${out.kind}`);
+    expect(out.image.sha256).toBe(cached.sha256);
+    // The domain as the same exec read it after starting it: what the inventory records, no re-read.
+    expect(out.domain).toMatchObject({
+      name,
+      state: 'running',
+      managed: true,
+      instanceId,
+      image: image.name,
+      tags: { owner: 'alice' },
+      vcpus: 1,
+      memoryMiB: 64,
+    });
+    expect(out.domain.id).toBeTypeOf('number');
+    const paths = hv.paths(name);
+    // Read as root: libvirt hands a running VM's disk to QEMU's user.
+    const diskInfo = () => JSON.parse(execFileSync('qemu-img', ['info', '--output=json', '-U', paths.disk], { encoding: 'utf8' }));
+    expect(diskInfo()['backing-filename']).toBe(cached.path);
+    expect(diskInfo()['virtual-size']).toBe(256 << 20);
+    expect(execFileSync('stat', ['-c', '%a', paths.disk, paths.seed], { encoding: 'utf8' })).toBe('600\n600\n');
+    // The user-data (on stdin, never in argv) is in the seed.
+    expect(execFileSync('isoinfo', ['-i', paths.seed, '-R', '-x', '/user-data'], { encoding: 'utf8' })).toBe(userData);
+
+    // Run again (a retry after a crash): the domain is found first and nothing is touched...
+    const again = await hv.createVm({ ...spec, userData, mine: false });
+    expect(again.kind).toBe('exists');
+    // ...and, being this operation's own, carried on with `mine`: everything is there, so it converges.
+    const rerun = await hv.createVm({ ...spec, userData, mine: true });
+    expect(rerun).toMatchObject({ kind: 'done', domain: { name, state: 'running', instanceId } });
+    // Stopped half-way (domain defined, not started): a rerun starts it.
+    await hv.powerOff(name);
+    expect(await hv.createVm({ ...spec, userData, mine: true })).toMatchObject({ kind: 'done', domain: { state: 'running' } });
+    // A disk left by a crash before define (no domain): the rerun defines and starts over it.
+    await hv.ssh.run(['virsh', '-q', '-c', host.libvirt_uri, 'destroy', name]);
+    await hv.ssh.run(['virsh', '-q', '-c', host.libvirt_uri, 'undefine', name]);
+    expect(await hv.createVm({ ...spec, userData, mine: false })).toMatchObject({ kind: 'done', domain: { state: 'running', instanceId } });
+    expect(diskInfo()['backing-filename']).toBe(cached.path);
+  });
+
+  it('tells a domain of the name that exists without touching its disk or seed', async () => {
+    const other = uniqueName('vm');
+    made.push(other);
+    const image = { name: uniqueName('img'), url: images.url('tiny.qcow2') };
+    await hv.ensureImage(image);
+    const base = { name: other, vcpus: 1, memoryMiB: 64, tags: {}, image: image.name, imageRef: image, diskBytes: 64 << 20, userData: 'x', mine: false };
+    expect((await hv.createVm({ ...base, instanceId: 'first-op' })).kind).toBe('done');
+    const stat = () => execFileSync('stat', ['-c', '%Y %s %i', hv.paths(other).seed, hv.paths(other).disk], { encoding: 'utf8' });
+    const before = stat();
+    const out = await hv.createVm({ ...base, instanceId: 'second-op', userData: 'y' });
+    expect(out.kind).toBe('exists');
+    expect(out.kind === 'exists' && out.xml).toContain('first-op');
+    expect(stat()).toBe(before);
   });
 });
 
