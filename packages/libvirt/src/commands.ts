@@ -853,17 +853,20 @@ export function consoleTailArgv(logPath: string, bytes: number): string[] {
  * domain's disk path names the old disk or the new one, never nothing and never half a disk, and the old
  * one is gone only once the new one is in place. The domain's definition (UUID, MAC, NIC, tags) is not
  * redefined; its instance metadata ($8, the new image and this job as `rebuilt-by`) is written last. A
- * rerun after a crash finds the new disk already moved and only writes the metadata. Prints `swapped`
- * or `already`.
+ * rerun after a crash finds the new disk already moved and only writes the metadata, whatever the domain's
+ * state: the crash may have come after the start that follows the swap, and a domain running on its new
+ * disk is what the swap was for. Prints `swapped` or `already`.
  */
 const REBUILD_SWAP = `set -eu
 uri=$1 n=$2 disk=$3 new=$4 seed=$5 newseed=$6 ns=$7 meta=$8
 v() { virsh -q -c "$uri" "$@"; }
-st=$(v domstate "$n")
-[ "$st" = "shut off" ] || { echo "the domain is $st, not shut off" >&2; exit 1; }
 size() { qemu-img info -U --output=json "$1" | sed -n 's/^ *"virtual-size": *\\([0-9]*\\),*$/\\1/p' | head -n 1; }
 out=already
 if [ -e "$new" ]; then
+  # Only moving disks needs the domain shut off: once they are moved (a rerun after a crash, maybe after the
+  # start that follows), the domain may run on its new disk and only the metadata is written (again).
+  st=$(v domstate "$n")
+  [ "$st" = "shut off" ] || { echo "the domain is $st, not shut off" >&2; exit 1; }
   if [ -e "$disk" ]; then
     old=$(size "$disk") cur=$(size "$new")
     [ -n "$old" ] && [ -n "$cur" ] || { echo "cannot read the sizes of $disk and $new" >&2; exit 1; }
