@@ -162,6 +162,9 @@ export function dumpXmlArgv(uri: string, name: string): string[] {
  * repoints by-name/NAME, unless another version replaced it meanwhile. A lock per image name makes
  * concurrent callers on one host download it once. Output: `cached|downloaded FILE SIZE`, FILE being
  * `sha256-HEX` or `dl-XXXXXX`. Exit 3: checksum mismatch; exit 4: curl failed (`curl-exit=N` on stderr).
+ * The temporary file (`.download-NAME.XXXXXX`) is removed on every way out, a failure, a cancel or a
+ * timeout (TERM) included; one left by a download killed outright is removed by the next run for the
+ * name (here or IMAGE_CACHE), under its lock.
  */
 const ENSURE_IMAGE = `set -eu
 dir=$1 name=$2 url=$3 want=$4 refresh=$5 later=\${6:-0}
@@ -176,6 +179,7 @@ if [ "\${7:-}" = hash ]; then
   f=$8
   exec 8>"$dir/.hash-$f"
   flock -n 8 || exit 0
+  trap 'rm -f "$dir/.hash-$f"' EXIT
   [ -f "$dir/$f.sha256" ] && exit 0
   got=$(digest "$dir/$f" | cut -d' ' -f1)
   exec 9>"$dir/.lock-$name"
@@ -184,7 +188,6 @@ if [ "\${7:-}" = hash ]; then
   [ -f "$dir/sha256-$got" ] || ln "$dir/$f" "$dir/sha256-$got"
   echo "$got" >"$dir/$f.sha256.tmp" && mv -f "$dir/$f.sha256.tmp" "$dir/$f.sha256"
   if [ "$(readlink "$link" 2>/dev/null)" = "../$f" ]; then point "sha256-$got"; else mkdir -p "$dir/versions/$name" && touch "$dir/versions/$name/$got"; fi
-  rm -f "$dir/.hash-$f"
   exit 0
 fi
 exec 9>"$dir/.lock-$name"
@@ -197,9 +200,13 @@ if [ -z "$want" ] && [ "$refresh" = 0 ] && [ -f "$link" ]; then
   case $f in dl-*) [ -f "$dir/$f.sha256" ] || hash_later "$f" ;; esac
   report cached "$f"; exit 0
 fi
-tmp=$(mktemp "$dir/.download-XXXXXX")
-trap 'rm -f "$tmp"' EXIT
+# The temporary file is named after the image: only this lock's holder writes one, so any other found now
+# was left by a download killed outright (SIGKILL, a host crash) and goes. Every other way out removes its own.
+rm -f "$dir/.download-$name."??????
+tmp=
+trap '[ -z "$tmp" ] || rm -f "$tmp"' EXIT
 trap 'exit 143' TERM INT HUP
+tmp=$(mktemp "$dir/.download-$name.XXXXXX")
 set +e
 curl --fail --location --proto =http,https --proto-redir =http,https --connect-timeout 20 --progress-bar -o "$tmp" "$url"
 rc=$?
@@ -214,8 +221,9 @@ if [ -n "$want" ] || [ "$later" != 1 ]; then
   report downloaded "sha256-$got"
   exit 0
 fi
-f="dl-\${tmp##*/.download-}"
+f="dl-\${tmp##*.}"
 mv -f "$tmp" "$dir/$f"
+tmp=
 point "$f"
 hash_later "$f"
 report downloaded "$f"`;
@@ -272,6 +280,8 @@ fi
 for name in "$@"; do
   exec 9>"$dir/.lock-$name"
   flock 9
+  # A download's temporary file seen under the lock was left by one killed outright (ENSURE_IMAGE).
+  rm -f "$dir/.download-$name."??????
   link="$dir/by-name/$name"
   cur=
   if [ -L "$link" ]; then t=$(readlink "$link"); cur=\${t#../}; fi

@@ -164,11 +164,36 @@ describe('images', () => {
   });
 
   it('refuses an image whose checksum does not match and keeps nothing of it', async () => {
-    const err = await hv.ensureImage({ name: uniqueName('bad'), url: images.url('tiny.qcow2'), sha256: 'f'.repeat(64) }).catch((e: unknown) => e);
+    const name = uniqueName('bad');
+    const err = await hv.ensureImage({ name, url: images.url('tiny.qcow2'), sha256: 'f'.repeat(64) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ChecksumMismatchError);
-    // Only this test's own temporary files (the last 2 minutes): the images directory is shared, a killed process's leftover is not ours.
-    const leftovers = await hv.ssh.run(['sh', '-c', 'find "$1" -maxdepth 1 -name ".download-*" -mmin -2 | wc -l', 'ls', host.images_dir]);
-    expect(leftovers.stdout.trim()).toBe('0');
+    // Its temporary file is named after the image: the images directory is shared, other downloads' are not this one's.
+    expect(await downloadTemps(name)).toEqual([]);
+    expect((await hv.ssh.exec(['test', '-e', `${host.images_dir}/by-name/${name}`])).exitCode).toBe(1);
+  });
+
+  it('removes its temporary file when canceled mid-download, and one left by a download killed outright at the next download of the name', async () => {
+    const slow = await startImageServer(makeImages([{ name: 'slow.qcow2', sizeMiB: 16 }]), { bytesPerSecond: 256 * 1024 });
+    try {
+      const name = uniqueName('cx');
+      const ac = new AbortController();
+      const p = hv.ensureImage({ name, url: slow.url('slow.qcow2') }, { signal: ac.signal });
+      await waitForAsync(async () => (await downloadTemps(name)).length === 1);
+      ac.abort();
+      expect(await p.catch((e: unknown) => e)).toBeInstanceOf(CanceledError);
+      // The remote script ends on the kill's TERM, its trap removing the file.
+      await waitForAsync(async () => (await downloadTemps(name)).length === 0);
+      expect(await downloadTemps(name)).toEqual([]);
+
+      // As a download killed with SIGKILL (or a host crash) leaves it: the next download of the name removes it.
+      const stale = `${host.images_dir}/.download-${name}.Ab12Cd`;
+      await hv.ssh.run(['touch', stale]);
+      expect(await downloadTemps(name)).toEqual([stale]);
+      expect(await hv.ensureImage({ name, url: images.url('tiny.qcow2') })).toMatchObject({ downloaded: true });
+      expect(await downloadTemps(name)).toEqual([]);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('reports a 404 as a permanent download failure and a 503 as retryable', async () => {
@@ -420,6 +445,20 @@ describe('listing framing', () => {
     await hv.undefine(name);
   });
 });
+
+/** The images directory's temporary download files of image `name` (ENSURE_IMAGE names them after it). */
+async function downloadTemps(name: string): Promise<string[]> {
+  const r = await hv.ssh.run(['find', host.images_dir, '-maxdepth', '1', '-name', `.download-${name}.*`]);
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+async function waitForAsync(cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
