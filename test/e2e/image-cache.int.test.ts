@@ -4,8 +4,9 @@
  * Real API and worker processes, real Redis, the loopback host and its automation user's session libvirt
  * (cache only: the placement test counts that libvirt's VMs).
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, sessionHost, startImageServer, uniqueName } from '../support/host.ts';
@@ -144,4 +145,89 @@ describe('concurrent creates of a new image', () => {
     const dels = await Promise.all(names.map(async (n) => ((await (await stack.fetch(`/v1/vms/r1/${n}`, { method: 'DELETE' })).json()) as { id: string }).id));
     for (const id of dels) expect((await waitJob(stack, id, 180_000)).state).toBe('succeeded');
   }, 300_000);
+});
+
+describe('downloads and their checksums', () => {
+  let stack: Stack;
+  let fast: ImageServer;
+  const wrong = uniqueName('bad');
+  const plain = uniqueName('plain');
+  const vms: string[] = [];
+  const hv = makeHypervisor(host);
+  const hashOf = (file: string) =>
+    createHash('sha256')
+      .update(readFileSync(join(fast.dir, file)))
+      .digest('hex');
+
+  beforeAll(async () => {
+    // Content no earlier run cached (a size of its own), served at full speed.
+    fast = await startImageServer(
+      makeImages([
+        { name: 'w.qcow2', sizeMiB: 48 + Math.floor(Math.random() * 10_000) },
+        { name: 'p.qcow2', sizeMiB: 48 + Math.floor(Math.random() * 10_000) },
+      ]),
+    );
+    stack = await startStack({
+      host,
+      images: { [wrong]: { url: fast.url('w.qcow2'), sha256: 'f'.repeat(64) }, [plain]: { url: fast.url('p.qcow2') } },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    for (const n of vms) await hv.undefine(n).catch(() => undefined);
+    await hv.close();
+    await fast?.close();
+  });
+
+  const create = async (image: string) => {
+    const vm_name = uniqueName('ck');
+    vms.push(vm_name);
+    const r = await stack.fetch('/v1/vms', { method: 'POST', body: JSON.stringify({ vm_name, region_name: 'r1', instance_type: 'tiny', image }) });
+    expect(r.status).toBe(202);
+    const job = await waitJob(stack, ((await r.json()) as { id: string }).id, 120_000);
+    return { vm_name, job: job as { state: string; error: { code: string; message: string } | null } };
+  };
+
+  it('a wrong catalog checksum fails the create with a clear reason, boots nothing and caches nothing', async () => {
+    const { vm_name, job } = await create(wrong);
+    expect(job.state).toBe('failed');
+    expect(job.error?.code).toBe('CHECKSUM_MISMATCH');
+    expect(job.error?.message).toContain(`expected sha256 ${'f'.repeat(64)}, got ${hashOf('w.qcow2')}`);
+    const files = readdirSync(host.images_dir);
+    expect(files).not.toContain(`sha256-${hashOf('w.qcow2')}`);
+    expect(files).not.toContain(`sha256-${'f'.repeat(64)}`);
+    // Nor a download of it under a temporary name (other tests may be downloading other images meanwhile).
+    const size = statSync(join(fast.dir, 'w.qcow2')).size;
+    expect(files.filter((f) => /^(\.download-|dl-)/.test(f) && statSync(join(host.images_dir, f), { throwIfNoEntry: false })?.size === size)).toEqual([]);
+    expect(existsSync(join(host.images_dir, 'by-name', wrong))).toBe(false);
+    expect((await hv.listDomains()).some((d) => d.name === vm_name)).toBe(false);
+    expect(existsSync(hv.paths(vm_name).disk)).toBe(false);
+  }, 180_000);
+
+  it('without a catalog checksum the image is used once downloaded, and its hash recorded when known', async () => {
+    const { vm_name, job } = await create(plain);
+    expect(job.state).toBe('succeeded');
+    const backing = () =>
+      JSON.parse(execFileSync('qemu-img', ['info', '--output=json', '-U', hv.paths(vm_name).disk], { encoding: 'utf8' }))['backing-filename'];
+    const first = String(backing());
+    expect(first).toMatch(new RegExp(`^${host.images_dir}/(dl-[A-Za-z0-9]{6}|sha256-${hashOf('p.qcow2')})$`));
+    // Hashed on the host after the download: the name points to the content's hash, the same file under both names.
+    const hashed = join(host.images_dir, `sha256-${hashOf('p.qcow2')}`);
+    const deadline = Date.now() + 60_000;
+    while (!existsSync(hashed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(readFileSync(join(host.images_dir, 'by-name', plain)).length).toBe(statSync(hashed).size);
+    expect(execFileSync('readlink', [join(host.images_dir, 'by-name', plain)], { encoding: 'utf8' }).trim()).toBe(`../sha256-${hashOf('p.qcow2')}`);
+    expect(statSync(first).ino).toBe(statSync(hashed).ino);
+    expect(existsSync(join(host.images_dir, 'versions', plain, hashOf('p.qcow2')))).toBe(true);
+    if (first.includes('/dl-')) expect(readFileSync(`${first}.sha256`, 'utf8').trim()).toBe(hashOf('p.qcow2'));
+    // The next create of it is based on the hashed name, and the first VM's disk still reads.
+    const next = await create(plain);
+    expect(next.job.state).toBe('succeeded');
+    expect(JSON.parse(execFileSync('qemu-img', ['info', '--output=json', '-U', hv.paths(next.vm_name).disk], { encoding: 'utf8' }))['backing-filename']).toBe(
+      hashed,
+    );
+    expect(String(backing())).toBe(first);
+    expect(fast.requests.filter((r) => r === '/p.qcow2')).toHaveLength(1);
+  }, 180_000);
 });

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { domainMetadataXml } from '@provisioner/libvirt';
 import { InventoryStore } from '@provisioner/store';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../support/host.ts';
@@ -128,6 +129,22 @@ describe('rebuild', () => {
     const d = await hv.getDomain(name);
     expect(d).toMatchObject({ image: imgB, instanceType: 'tiny', tags: { owner: 'alice', team: 'x' } });
     expect(leftovers(name)).toEqual([]);
+
+    // The swap run again, as the job's retry does after a worker killed during the start that follows it:
+    // the disk is moved already and the domain runs on it, which is the swap done; only its metadata is written again.
+    expect(d.rebuiltBy).toBe(job.id);
+    const meta = domainMetadataXml({ instanceId: d.instanceId, image: imgB, instanceType: d.instanceType, rebuiltBy: job.id });
+    const fresh = hv.rebuildPaths(name, job.id);
+    expect(await hv.rebuildSwap(name, { disk: fresh.disk, seed: null }, meta)).toEqual({ swapped: false });
+    expect(virsh('domstate', name)).toBe('running');
+    expect(backingFile(name)).toBe(cachedPath('b.qcow2'));
+    expect(await hv.getDomain(name)).toMatchObject({ image: imgB, rebuiltBy: job.id });
+    // A new disk still to move is never moved under a running domain.
+    await hv.ssh.run(['qemu-img', 'create', '-q', '-f', 'qcow2', fresh.disk, '1M']);
+    await expect(hv.rebuildSwap(name, { disk: fresh.disk, seed: null }, meta)).rejects.toThrow(/not shut off/);
+    expect(backingFile(name)).toBe(cachedPath('b.qcow2'));
+    await hv.removeFiles([fresh.disk]);
+
     const view = (await (await stack.fetch(`/v1/vms/r1/${name}`)).json()) as { image: string; instance_type: string; state: string };
     expect(view).toMatchObject({ image: imgB, instance_type: 'tiny', state: 'running', guest: { ready: false, ready_at: null } });
 

@@ -153,7 +153,8 @@ async function recordHostError(store: InventoryStore, region: string, host: stri
  * After an operation on one VM: reads just that domain (one SSH exec, whatever the number of domains
  * on the host) and patches the host's inventory entry, keeping what the last listing knew of its
  * addresses and guest (a single domain's read has no leases), or taking `guest` when the caller just
- * asked it (a create that waited for its guest). Falls back to listing the whole host when the host has
+ * asked it (a create that waited for its guest); `seen`, when the operation's own last exec read the
+ * domain already (a create), is used instead of reading it again. Falls back to listing the whole host when the host has
  * no entry yet.
  */
 export async function updateInventoryVm(
@@ -164,10 +165,11 @@ export async function updateInventoryVm(
   name: string,
   guest?: GuestStatus,
   onVmEvents?: OnVmEvents,
+  seen?: DomainInfo,
 ): Promise<void> {
   let vm: InventoryVm | null = null;
   try {
-    const d = await hv.getDomain(name, { timeoutMs: 60_000 });
+    const d = seen ?? (await hv.getDomain(name, { timeoutMs: 60_000 }));
     const prev = (await store.entry(region, host))?.vms.find((v) => v.name === name);
     const leases = prev?.uuid === d.uuid ? prev.addresses.filter((a) => a.source === 'lease') : [];
     vm = toInventoryVm({ ...d, addresses: leases }, guest, prev);

@@ -24,6 +24,9 @@ export const SSH_COMMANDS: ReadonlySet<string> = new Set([
   'list-domains',
   'ensure-image',
   'image-cache',
+  // A create's host steps (image check, disk, seed, define, start) in one exec: each step's own duration
+  // is provisioner_worker_step_duration_seconds's, this the command's as a whole.
+  'create-vm',
   'create-disk',
   'create-seed',
   'define',

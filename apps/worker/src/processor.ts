@@ -135,7 +135,7 @@ export function makeProcessor(rt: HostRuntime, stores: WorkerStores, config: Con
     const onVmEvents = async (events: VmEvent[]) => {
       for (const e of events) await stores.webhooks?.enqueueVmEvent(e.type, { ...e.data, job_id: String(ctx.job.id) }, e.instance, callbackOf(ctx.job.data));
     };
-    await updateInventoryVm(stores.inventory, rt.region, rt.host, rt.hv, vm.vm_name, ctx.guest, onVmEvents).catch((e: unknown) =>
+    await updateInventoryVm(stores.inventory, rt.region, rt.host, rt.hv, vm.vm_name, ctx.guest, onVmEvents, ctx.domain).catch((e: unknown) =>
       ctx.log.warn({ err: String(e) }, 'inventory update failed'),
     );
   }

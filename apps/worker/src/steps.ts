@@ -114,13 +114,44 @@ export class StepRunner {
   }
 
   /** Starts step `name`, which `end` finishes, in this run of the job or a later one. */
-  async begin(name: string, detail: string): Promise<void> {
+  async begin(name: string, detail?: string): Promise<void> {
     const step = this.step(name);
     step.state = 'running';
     step.started_at = new Date().toISOString();
-    step.detail = detail;
+    if (detail === undefined) delete step.detail;
+    else step.detail = detail;
     await this.log(`step ${name} started`);
     await this.publish(name, this.base(this.steps.indexOf(step)));
+  }
+
+  /**
+   * For steps that one remote program does in a row and announces as it goes (a create's one exec):
+   * `mark(step, phase)`, called as its output arrives, records each begin and end in order without
+   * holding the program up; `settle(error)` waits for those records and, when the program failed, fails
+   * the step it was in. A step already succeeded (in an earlier pass of the same job run) is not redone.
+   */
+  track(): { mark: (step: string, phase: 'begin' | 'end') => void; settle: (error?: unknown) => Promise<void> } {
+    let chain: Promise<void> = Promise.resolve();
+    let failure: unknown = null;
+    let current: string | null = null;
+    const mark = (name: string, phase: 'begin' | 'end') => {
+      if (this.steps.find((s) => s.name === name)?.state === 'succeeded') return;
+      current = phase === 'begin' ? name : null;
+      chain = chain
+        .then(() => (phase === 'begin' ? this.begin(name) : this.end(name, true)))
+        .catch((e: unknown) => {
+          failure ??= e;
+        });
+    };
+    const settle = async (error?: unknown) => {
+      await chain;
+      if (error !== undefined && current) {
+        await this.end(current, false, error instanceof Error ? error.message : String(error)).catch(() => undefined);
+        current = null;
+      }
+      if (failure) throw failure;
+    };
+    return { mark, settle };
   }
 
   /** Says what the running step `name` waits for; published only when it changed. */
@@ -140,7 +171,9 @@ export class StepRunner {
     step.state = ok ? 'succeeded' : 'failed';
     step.finished_at = new Date().toISOString();
     this.onStepEnd?.(name, seconds, ok);
-    await this.log(`step ${name} ${ok ? 'succeeded' : 'failed'} after ${Math.round(seconds * 1000)} ms${why ? `: ${why}` : ''}`);
+    // Worded as run's lines are.
+    const ms = Math.round(seconds * 1000);
+    await this.log(ok ? `step ${name} succeeded in ${ms} ms${why ? `: ${why}` : ''}` : `step ${name} failed after ${ms} ms${why ? `: ${why}` : ''}`);
     await this.publish(name, ok ? this.base(i + 1) : this.percent);
   }
 

@@ -76,7 +76,8 @@ export const CreatePayload = Base.extend({
    * Written by the worker (job.updateData) once the VM runs and the create waits for its guest: a run of
    * the job that finds it goes straight back to waiting (the VM's steps are done), and a cancel keeps the VM.
    */
-  ready_wait: z.object({ since: z.number(), image_sha256: z.string() }).optional(),
+  // image_sha256 is null while an image downloaded without a catalog checksum is still being hashed on its host.
+  ready_wait: z.object({ since: z.number(), image_sha256: z.string().nullable() }).optional(),
 });
 export const StartPayload = Base.extend({ kind: z.literal('start') });
 export const StopPayload = Base.extend({ kind: z.literal('stop'), force: z.boolean(), timeout_ms: z.number().int().positive() });

@@ -165,42 +165,81 @@ export function dumpXmlArgv(uri: string, name: string): string[] {
 }
 
 /**
- * Caches an image under its content hash. Downloads to a temporary name (hashing while it streams),
- * verifies the expected SHA-256, renames atomically, then points `by-name/NAME` at it. A lock per
- * image name makes concurrent callers on one host download it once. Output: `cached|downloaded SHA SIZE`.
- * Exit 3: checksum mismatch; exit 4: curl failed (`curl-exit=N` on stderr). Bash for PIPESTATUS.
+ * Caches an image, downloaded to a temporary name with curl writing the file itself (no pipe: on a
+ * busy host a pipeline through tee and a hasher competes with curl for the CPU and made the download
+ * 1.6x slower at loopback speed). With a catalog checksum (`want`) the file is hashed right after and
+ * used only if it matches, under its content hash `sha256-HEX`; so is one without, unless `$6` (later) is 1
+ * (a create waiting for it): then it is usable once complete, as `dl-XXXXXX` (by-name/NAME points there),
+ * and is hashed off the critical path by this same script run again detached (`$7` = hash, `$8` = the file): it hard-links the file as `sha256-HEX`
+ * (same inode: disks backed by `dl-XXXXXX` stay valid), records the hash in `dl-XXXXXX.sha256` and
+ * repoints by-name/NAME, unless another version replaced it meanwhile. A lock per image name makes
+ * concurrent callers on one host download it once. Output: `cached|downloaded FILE SIZE`, FILE being
+ * `sha256-HEX` or `dl-XXXXXX`. Exit 3: checksum mismatch; exit 4: curl failed (`curl-exit=N` on stderr).
+ * The temporary file (`.download-NAME.XXXXXX`) is removed on every way out, a failure, a cancel or a
+ * timeout (TERM) included; one left by a download killed outright is removed by the next run for the
+ * name (here or IMAGE_CACHE), under its lock.
  */
 const ENSURE_IMAGE = `set -eu
-dir=$1 name=$2 url=$3 want=$4 refresh=$5
+dir=$1 name=$2 url=$3 want=$4 refresh=$5 later=\${6:-0}
 mkdir -p "$dir/by-name"
+link="$dir/by-name/$name"
+# OpenSSL's SHA-256 uses the CPU's SHA extensions (about 5x coreutils' sha256sum).
+if command -v openssl >/dev/null 2>&1; then digest() { openssl dgst -sha256 -r "$1"; }; else digest() { sha256sum "$1"; }; fi
+# versions/NAME/HEX records which versions an image name has pointed to (the image cache prunes by it).
+point() { ln -sfn "../$1" "$link.tmp$$" && mv -Tf "$link.tmp$$" "$link"; case $1 in sha256-*) mkdir -p "$dir/versions/$name" && touch "$dir/versions/$name/\${1#sha256-}" ;; esac; }
+hash_later() { setsid bash -c "$BASH_EXECUTION_STRING" ensure-image "$dir" "$name" "" "" 0 0 hash "$1" </dev/null >/dev/null 2>&1 9>&- & }
+if [ "\${7:-}" = hash ]; then
+  f=$8
+  exec 8>"$dir/.hash-$f"
+  flock -n 8 || exit 0
+  trap 'rm -f "$dir/.hash-$f"' EXIT
+  [ -f "$dir/$f.sha256" ] && exit 0
+  got=$(digest "$dir/$f" | cut -d' ' -f1)
+  exec 9>"$dir/.lock-$name"
+  flock 9
+  [ -f "$dir/$f" ] || exit 0
+  [ -f "$dir/sha256-$got" ] || ln "$dir/$f" "$dir/sha256-$got"
+  echo "$got" >"$dir/$f.sha256.tmp" && mv -f "$dir/$f.sha256.tmp" "$dir/$f.sha256"
+  if [ "$(readlink "$link" 2>/dev/null)" = "../$f" ]; then point "sha256-$got"; else mkdir -p "$dir/versions/$name" && touch "$dir/versions/$name/$got"; fi
+  exit 0
+fi
 exec 9>"$dir/.lock-$name"
 flock 9
-link="$dir/by-name/$name"
-report() { echo "$1 $2 $(stat -c %s "$dir/sha256-$2")"; }
-# versions/NAME/HEX records which versions an image name has pointed to (the image cache prunes by it).
-point() { ln -sfn "../sha256-$1" "$link.tmp$$" && mv -Tf "$link.tmp$$" "$link" && mkdir -p "$dir/versions/$name" && touch "$dir/versions/$name/$1"; }
-if [ -n "$want" ] && [ -f "$dir/sha256-$want" ]; then point "$want"; report cached "$want"; exit 0; fi
+report() { echo "$1 $2 $(stat -c %s "$dir/$2")"; }
+if [ -n "$want" ] && [ -f "$dir/sha256-$want" ]; then point "sha256-$want"; report cached "sha256-$want"; exit 0; fi
 if [ -z "$want" ] && [ "$refresh" = 0 ] && [ -f "$link" ]; then
-  t=$(readlink "$link"); report cached "\${t#../sha256-}"; exit 0
+  t=$(readlink "$link"); f=\${t#../}
+  # A file still waiting for its hash (its hasher died with the host): hashed now, in the background.
+  case $f in dl-*) [ -f "$dir/$f.sha256" ] || hash_later "$f" ;; esac
+  report cached "$f"; exit 0
 fi
-tmp=$(mktemp "$dir/.download-XXXXXX")
-trap 'rm -f "$tmp" "$tmp.sum"' EXIT
+# The temporary file is named after the image: only this lock's holder writes one, so any other found now
+# was left by a download killed outright (SIGKILL, a host crash) and goes. Every other way out removes its own.
+rm -f "$dir/.download-$name."??????
+tmp=
+trap '[ -z "$tmp" ] || rm -f "$tmp"' EXIT
 trap 'exit 143' TERM INT HUP
+tmp=$(mktemp "$dir/.download-$name.XXXXXX")
 set +e
-# OpenSSL's SHA-256 uses the CPU's SHA extensions (about 5x coreutils' sha256sum here): hashing keeps up with the download.
-if command -v openssl >/dev/null 2>&1; then digest() { openssl dgst -sha256 -r; }; else digest() { sha256sum; }; fi
-curl --fail --location --proto =http,https --proto-redir =http,https --connect-timeout 20 --progress-bar -o - "$url" | tee "$tmp" | digest >"$tmp.sum"
-codes="\${PIPESTATUS[*]}"
+curl --fail --location --proto =http,https --proto-redir =http,https --connect-timeout 20 --progress-bar -o "$tmp" "$url"
+rc=$?
 set -e
-set -- $codes
-if [ "$1" != 0 ]; then echo "curl-exit=$1" >&2; exit 4; fi
-if [ "$2" != 0 ] || [ "$3" != 0 ]; then echo "writing the image failed" >&2; exit 5; fi
-got=$(cut -d' ' -f1 "$tmp.sum")
-if [ -n "$want" ] && [ "$got" != "$want" ]; then echo "checksum mismatch: got $got" >&2; exit 3; fi
+if [ "$rc" != 0 ]; then echo "curl-exit=$rc" >&2; exit 4; fi
 chmod 0444 "$tmp"
-if [ -f "$dir/sha256-$got" ]; then rm -f "$tmp"; else mv -f "$tmp" "$dir/sha256-$got"; fi
-point "$got"
-report downloaded "$got"`;
+if [ -n "$want" ] || [ "$later" != 1 ]; then
+  got=$(digest "$tmp" | cut -d' ' -f1)
+  if [ -n "$want" ] && [ "$got" != "$want" ]; then echo "checksum mismatch: got $got" >&2; exit 3; fi
+  if [ -f "$dir/sha256-$got" ]; then rm -f "$tmp"; else mv -f "$tmp" "$dir/sha256-$got"; fi
+  point "sha256-$got"
+  report downloaded "sha256-$got"
+  exit 0
+fi
+f="dl-\${tmp##*.}"
+mv -f "$tmp" "$dir/$f"
+tmp=
+point "$f"
+hash_later "$f"
+report downloaded "$f"`;
 
 /**
  * Maintains the image cache for the named catalog images (each under the same lock as ensure-image):
@@ -221,7 +260,12 @@ dir=$1 disks=$2 keep=$3 verify=$4 prune=$5 grace=$6 uri=$7
 shift 7
 mkdir -p "$dir/by-name" "$dir/versions"
 if command -v openssl >/dev/null 2>&1; then digest() { openssl dgst -sha256 -r "$1"; }; else digest() { sha256sum "$1"; }; fi
-hexes() { grep -o 'sha256-[0-9a-f]\\{64\\}' | sed 's/^sha256-//' | tr '\\n' ' '; }
+# The versions named in a text (domain XML, qemu-img info): sha256-HEX files, and dl- files by their recorded hash.
+hexes() {
+  t=$(cat)
+  printf '%s\\n' "$t" | grep -o 'sha256-[0-9a-f]\\{64\\}' | sed 's/^sha256-//' | tr '\\n' ' '
+  for x in $(printf '%s\\n' "$t" | grep -o 'dl-[A-Za-z0-9]\\{6\\}' | sort -u); do [ ! -f "$dir/$x.sha256" ] || printf '%s ' "$(cat "$dir/$x.sha256")"; done
+}
 used=" "
 if [ "$prune" = 1 ]; then
   xml=
@@ -249,9 +293,25 @@ fi
 for name in "$@"; do
   exec 9>"$dir/.lock-$name"
   flock 9
+  # A download's temporary file seen under the lock was left by one killed outright (ENSURE_IMAGE).
+  rm -f "$dir/.download-$name."??????
   link="$dir/by-name/$name"
   cur=
-  if [ -L "$link" ]; then t=$(readlink "$link"); cur=\${t#../sha256-}; fi
+  if [ -L "$link" ]; then t=$(readlink "$link"); cur=\${t#../}; fi
+  case $cur in
+    sha256-*) cur=\${cur#sha256-} ;;
+    dl-*)
+      # Downloaded without a catalog checksum and not hashed yet (ENSURE_IMAGE hashes it in the background):
+      # hashed now, hard-linked under its hash, and the name pointed there.
+      if [ -f "$dir/$cur" ]; then
+        got=$(digest "$dir/$cur" | cut -d' ' -f1)
+        [ -f "$dir/sha256-$got" ] || ln "$dir/$cur" "$dir/sha256-$got"
+        echo "$got" >"$dir/$cur.sha256.tmp" && mv -f "$dir/$cur.sha256.tmp" "$dir/$cur.sha256"
+        ln -sfn "../sha256-$got" "$link.tmp$$" && mv -Tf "$link.tmp$$" "$link"
+        mkdir -p "$dir/versions/$name" && touch "$dir/versions/$name/$got"
+        cur=$got
+      else cur=x; fi ;;
+  esac
   if [ -n "$cur" ] && [ ! -f "$dir/sha256-$cur" ]; then rm -f "$link"; cur=; fi
   verified=-
   if [ -n "$cur" ] && [ "$verify" = 1 ]; then
@@ -269,6 +329,8 @@ for name in "$@"; do
       [ -n "$(find "$dir/by-name" -maxdepth 1 -lname "../sha256-$v")" ] && continue
       [ -n "$(find "$dir/versions/$name/$v" -mmin "-$grace")" ] && continue
       rm -f "$dir/sha256-$v" "$dir/versions/$name/$v"
+      # Its other names (downloads without a checksum, hashed since): no disk uses them either (hexes).
+      for m in "$dir"/dl-*.sha256; do if [ -f "$m" ] && [ "$(cat "$m")" = "$v" ]; then rm -f "\${m%.sha256}" "$m"; fi; done
       echo "pruned $name $v"
     done
   fi
@@ -311,12 +373,13 @@ export interface ImageRef {
   sha256?: string | undefined;
 }
 
-export function ensureImageArgv(imagesDir: string, image: ImageRef, refresh = false): string[] {
+/** With `hashLater` an image without a catalog checksum is usable before its hash is known (ENSURE_IMAGE). */
+export function ensureImageArgv(imagesDir: string, image: ImageRef, refresh = false, hashLater = false): string[] {
   assertAbsPath(imagesDir);
   assertImageName(image.name);
   assertHttpUrl(image.url);
   if (image.sha256) assertSha256(image.sha256);
-  return ['bash', '-c', ENSURE_IMAGE, 'ensure-image', imagesDir, image.name, image.url, image.sha256 ?? '', refresh ? '1' : '0'];
+  return ['bash', '-c', ENSURE_IMAGE, 'ensure-image', imagesDir, image.name, image.url, image.sha256 ?? '', refresh ? '1' : '0', hashLater ? '1' : '0'];
 }
 
 export function qemuImgInfoArgv(path: string): string[] {
@@ -375,6 +438,148 @@ export function defineArgv(uri: string, name: string): string[] {
   assertUri(uri);
   assertVmName(name);
   return sh('define', DEFINE, uri, name);
+}
+
+/**
+ * A create's host work in ONE exec: the steps fetch-image (the cached image only: a missing one is
+ * `NEED-IMAGE` and nothing is made), create-disk, create-seed, define and start, then the domain as it now
+ * is. Each step is framed by `@@BOUNDARY BEGIN STEP` and `@@BOUNDARY END STEP` lines as it happens, so the
+ * caller reports real steps from one program. First, unless `$12` (mine) is 1, a domain of the VM's name is
+ * looked for: when there is one, its XML follows `@@BOUNDARY EXISTS` and nothing else is done (the caller
+ * tells whether it is its own, from an earlier attempt, and runs again with mine=1; then define and start
+ * skip what exists). Every step is idempotent as its one-exec form is (CREATE_DISK, CREATE_SEED, DEFINE,
+ * START). The base image's format and virtual size come from the caller when it knows them for the
+ * version found (`$10`: `FILE FORMAT BYTES`, FILE as ENSURE_IMAGE names it), else from `qemu-img info` (then
+ * `@@BOUNDARY BASE FILE FORMAT BYTES` tells the caller). User-data arrives on stdin (it may hold secrets); the domain XML is `$13`.
+ * After fetch-image comes `@@BOUNDARY IMAGE FILE SIZE`; at the end `@@BOUNDARY DOMAIN`, the domain's XML and
+ * its state (the last line).
+ */
+const CREATE_VM = `set -eu
+uri=$1 n=$2 dir=$3 iname=$4 want=$5 disk=$6 bytes=$7 seed=$8 id=$9 known=\${10} log=\${11} mine=\${12} xml=\${13} b=\${14}
+v() { virsh -q -c "$uri" "$@"; }
+say() { printf '@@%s %s\\n' "$b" "$*"; }
+if [ "$mine" != 1 ] && x=$(v dumpxml "$n" 2>/dev/null); then say EXISTS; printf '%s\\n' "$x"; exit 0; fi
+say BEGIN fetch-image
+[ -d "$dir/by-name" ] || mkdir -p "$dir/by-name"
+exec 9>"$dir/.lock-$iname"
+flock 9
+link="$dir/by-name/$iname"
+file=
+if [ -n "$want" ]; then
+  if [ -f "$dir/sha256-$want" ]; then
+    file=sha256-$want
+    ln -sfn "../$file" "$link.tmp$$" && mv -Tf "$link.tmp$$" "$link" && mkdir -p "$dir/versions/$iname" && touch "$dir/versions/$iname/$want"
+  fi
+elif [ -L "$link" ]; then
+  # sha256-HEX, or dl-XXXXXX: downloaded without a catalog checksum, its hash maybe not known yet (ENSURE_IMAGE).
+  t=$(readlink "$link"); file=\${t#../}
+  [ -f "$dir/$file" ] || file=
+fi
+if [ -z "$file" ]; then say NEED-IMAGE; exit 0; fi
+base="$dir/$file"
+say IMAGE "$file" "$(stat -c %s "$base")"
+say END fetch-image
+say BEGIN create-disk
+set -f
+set -- $known
+set +f
+if [ "\${1:-}" = "$file" ]; then fmt=$2 vsize=$3; else
+  info=$(qemu-img info -U --output=json "$base")
+  fmt=$(printf '%s\\n' "$info" | sed -n 's/^    "format": "\\([a-z0-9]*\\)",*$/\\1/p' | head -n 1)
+  vsize=$(printf '%s\\n' "$info" | sed -n 's/^    "virtual-size": \\([0-9]*\\),*$/\\1/p' | head -n 1)
+  [ -n "$fmt" ] && [ -n "$vsize" ] || { echo "cannot read the format and size of $base" >&2; exit 1; }
+  say BASE "$file" "$fmt" "$vsize"
+fi
+size=$bytes
+[ "$vsize" -le "$size" ] || size=$vsize
+if [ ! -e "$disk" ]; then
+  mkdir -p "$(dirname "$disk")"
+  qemu-img create -q -f qcow2 -F "$fmt" -b "$base" "$disk.part" "$size"
+  chmod 0600 "$disk.part"
+  mv -f "$disk.part" "$disk"
+fi
+exec 9>&-
+say END create-disk
+say BEGIN create-seed
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cat >"$tmp/user-data"
+printf 'instance-id: %s\\nlocal-hostname: %s\\n' "$id" "$n" >"$tmp/meta-data"
+genisoimage -quiet -output "$tmp/seed.iso" -volid cidata -joliet -rock "$tmp/user-data" "$tmp/meta-data"
+chmod 0600 "$tmp/seed.iso"
+mv -f "$tmp/seed.iso" "$seed"
+say END create-seed
+say BEGIN define
+running=
+if [ "$mine" = 1 ] && st=$(v domstate "$n" 2>/dev/null); then running=$st; else
+  printf '%s' "$xml" >"$tmp/domain.xml"
+  v define "$tmp/domain.xml" >/dev/null
+fi
+say END define
+say BEGIN start
+if [ "$running" != running ]; then
+  if [ ! -O "$log" ]; then rm -f "$log"; (umask 027 && : >"$log"); fi
+  v start "$n" >/dev/null
+fi
+say END start
+say DOMAIN
+# One virsh process for both (the name is a DNS label: nothing in it splits a virsh batch).
+v "dumpxml $n; domstate $n"`;
+
+/** A file of the image cache as ENSURE_IMAGE names it: its content hash, or a download whose hash may come later. */
+export const CACHE_FILE_RE = /^(sha256-[a-f0-9]{64}|dl-[A-Za-z0-9]{6})$/;
+
+export interface CreateVmArgs {
+  name: string;
+  instanceId: string;
+  imagesDir: string;
+  image: { name: string; sha256?: string | undefined };
+  diskPath: string;
+  diskBytes: number;
+  seedPath: string;
+  consoleLog: string;
+  /** What the caller knows of a cached version's format and virtual size. */
+  knownBase: { file: string; format: string; virtualSize: number } | null;
+  /** The domain of this name exists and is this create's own (an earlier attempt's). */
+  mine: boolean;
+  xml: string;
+  boundary: string;
+}
+
+export function createVmArgv(uri: string, a: CreateVmArgs): string[] {
+  assertUri(uri);
+  assertVmName(a.name);
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(a.instanceId)) throw new InvalidArgumentError('invalid instance id');
+  for (const p of [a.imagesDir, a.diskPath, a.seedPath, a.consoleLog]) assertAbsPath(p);
+  assertImageName(a.image.name);
+  if (a.image.sha256) assertSha256(a.image.sha256);
+  assertPositiveInt(a.diskBytes, 'disk size');
+  if (!/^[a-f0-9]{32,64}$/.test(a.boundary)) throw new InvalidArgumentError('the boundary must be 32-64 hex digits');
+  let known = '';
+  if (a.knownBase) {
+    if (!CACHE_FILE_RE.test(a.knownBase.file)) throw new InvalidArgumentError('invalid image cache file');
+    if (!/^[a-z0-9]+$/.test(a.knownBase.format)) throw new InvalidArgumentError('invalid image format');
+    assertPositiveInt(a.knownBase.virtualSize, 'image size');
+    known = `${a.knownBase.file} ${a.knownBase.format} ${a.knownBase.virtualSize}`;
+  }
+  return sh(
+    'create-vm',
+    CREATE_VM,
+    uri,
+    a.name,
+    a.imagesDir,
+    a.image.name,
+    a.image.sha256 ?? '',
+    a.diskPath,
+    String(a.diskBytes),
+    a.seedPath,
+    a.instanceId,
+    known,
+    a.consoleLog,
+    a.mine ? '1' : '0',
+    a.xml,
+    a.boundary,
+  );
 }
 
 /**
@@ -671,17 +876,20 @@ export function consoleTailArgv(logPath: string, bytes: number): string[] {
  * domain's disk path names the old disk or the new one, never nothing and never half a disk, and the old
  * one is gone only once the new one is in place. The domain's definition (UUID, MAC, NIC, tags) is not
  * redefined; its instance metadata ($8, the new image and this job as `rebuilt-by`) is written last. A
- * rerun after a crash finds the new disk already moved and only writes the metadata. Prints `swapped`
- * or `already`.
+ * rerun after a crash finds the new disk already moved and only writes the metadata, whatever the domain's
+ * state: the crash may have come after the start that follows the swap, and a domain running on its new
+ * disk is what the swap was for. Prints `swapped` or `already`.
  */
 const REBUILD_SWAP = `set -eu
 uri=$1 n=$2 disk=$3 new=$4 seed=$5 newseed=$6 ns=$7 meta=$8
 v() { virsh -q -c "$uri" "$@"; }
-st=$(v domstate "$n")
-[ "$st" = "shut off" ] || { echo "the domain is $st, not shut off" >&2; exit 1; }
 size() { qemu-img info -U --output=json "$1" | sed -n 's/^ *"virtual-size": *\\([0-9]*\\),*$/\\1/p' | head -n 1; }
 out=already
 if [ -e "$new" ]; then
+  # Only moving disks needs the domain shut off: once they are moved (a rerun after a crash, maybe after the
+  # start that follows), the domain may run on its new disk and only the metadata is written (again).
+  st=$(v domstate "$n")
+  [ "$st" = "shut off" ] || { echo "the domain is $st, not shut off" >&2; exit 1; }
   if [ -e "$disk" ]; then
     old=$(size "$disk") cur=$(size "$new")
     [ -n "$old" ] && [ -n "$cur" ] || { echo "cannot read the sizes of $disk and $new" >&2; exit 1; }

@@ -4,6 +4,7 @@ import {
   consoleTailArgv,
   createDiskArgv,
   createSeedArgv,
+  createVmArgv,
   defineArgv,
   domainStateArgv,
   dumpXmlArgv,
@@ -41,11 +42,13 @@ import {
 import { type ConsoleTail, type GuestStatus, parseConsoleTail, parseGuestStatus } from './guest-parse.ts';
 import { assertPositiveInt, assertTags, assertVmName } from './names.ts';
 import {
+  type CreateVmOutput,
   type DiskFile,
   type DomainInfo,
   type HostInfo,
   type ImageCacheReport,
   isDomainNotFound,
+  parseCreateVm,
   parseCurlProgress,
   parseDomainList,
   parseDomainXml,
@@ -54,6 +57,7 @@ import {
   parseListing,
   parseQemuImgInfo,
   parseSnapshots,
+  parseStepMarker,
   type SnapshotInfo,
 } from './parse.ts';
 import { type ExecOptions, SshHost, type SshOptions } from './ssh.ts';
@@ -79,7 +83,8 @@ export interface OpOptions {
 
 export interface CachedImage {
   path: string;
-  sha256: string;
+  /** Null while a download without a catalog checksum is still being hashed on the host (ENSURE_IMAGE). */
+  sha256: string | null;
   sizeBytes: number;
   downloaded: boolean;
 }
@@ -105,6 +110,8 @@ export class Hypervisor {
   readonly uri: string;
   private kvm: boolean | null = null;
   private readonly baseInfo = new Map<string, ReturnType<typeof parseQemuImgInfo>>();
+  /** The cache file each image name's copy was at this client's last create: its base facts are known. */
+  private readonly lastVersion = new Map<string, string>();
 
   constructor(private readonly opts: HypervisorOptions) {
     this.ssh = new SshHost(opts.ssh);
@@ -222,9 +229,16 @@ export class Hypervisor {
     return (await this.virsh(domainStateArgv(this.uri, name), name, o)).trim();
   }
 
-  /** Makes sure the image is in the host's content-addressed cache; reports download progress (0–100). */
-  async ensureImage(image: ImageRef, o: OpOptions & { refresh?: boolean; onProgress?: (percent: number) => void } = {}): Promise<CachedImage> {
-    const argv = ensureImageArgv(this.opts.imagesDir, image, o.refresh ?? false);
+  /**
+   * Makes sure the image is in the host's content-addressed cache; reports download progress (0–100).
+   * With `hashLater`, an image without a catalog checksum is returned once downloaded (`sha256` null, a
+   * `dl-` path) and hashed on the host after (commands.ts ENSURE_IMAGE).
+   */
+  async ensureImage(
+    image: ImageRef,
+    o: OpOptions & { refresh?: boolean; hashLater?: boolean; onProgress?: (percent: number) => void } = {},
+  ): Promise<CachedImage> {
+    const argv = ensureImageArgv(this.opts.imagesDir, image, o.refresh ?? false, o.hashLater ?? false);
     let last = -1;
     const exec: ExecOptions = {
       ...o,
@@ -253,10 +267,10 @@ export class Hypervisor {
         { host: this.ssh.label, image: image.name, curlExit, httpStatus },
       );
     }
-    const m = /^(cached|downloaded) ([a-f0-9]{64}) (\d+)$/m.exec(r.stdout);
-    if (!m?.[2] || !m[3]) throw new ParseError('unexpected ensure-image output', { stdout: r.stdout.slice(0, 500) });
+    const m = /^(cached|downloaded) (sha256-([a-f0-9]{64})|dl-[A-Za-z0-9]{6}) (\d+)$/m.exec(r.stdout);
+    if (!m?.[2] || !m[4]) throw new ParseError('unexpected ensure-image output', { stdout: r.stdout.slice(0, 500) });
     if (o.onProgress && last < 100) o.onProgress(100);
-    return { path: `${this.opts.imagesDir}/sha256-${m[2]}`, sha256: m[2], sizeBytes: Number(m[3]), downloaded: m[1] === 'downloaded' };
+    return { path: `${this.opts.imagesDir}/${m[2]}`, sha256: m[3] ?? null, sizeBytes: Number(m[4]), downloaded: m[1] === 'downloaded' };
   }
 
   /**
@@ -282,7 +296,7 @@ export class Hypervisor {
     let info = this.baseInfo.get(basePath);
     if (!info) {
       info = parseQemuImgInfo((await this.ssh.run(qemuImgInfoArgv(basePath), o)).stdout);
-      if (/\/sha256-[a-f0-9]{64}$/.test(basePath)) this.baseInfo.set(basePath, info);
+      if (/\/(sha256-[a-f0-9]{64}|dl-[A-Za-z0-9]{6})$/.test(basePath)) this.baseInfo.set(basePath, info);
     }
     const size = Math.max(sizeBytes, info.virtualSize);
     const r = await this.ssh.run(createDiskArgv(disk, info.format, basePath, size), o);
@@ -314,6 +328,69 @@ export class Hypervisor {
     const existing = parseDomainXml(r.stdout.slice(nl + 1));
     if (existing.instanceId === spec.instanceId) return { created: false };
     throw new AlreadyExistsError(`a domain named '${spec.name}' already exists on ${this.ssh.name}`, { host: this.ssh.label, domain: spec.name });
+  }
+
+  /**
+   * A create's host work in ONE exec (commands.ts CREATE_VM): the cached image's check, the overlay disk,
+   * the seed, define and start, then the domain as it now is. `onStep` hears each step begin and end as
+   * the host does it. Stops before making anything when the image is not cached (`need-image`: download it,
+   * then call again) or a domain of the name exists (`exists`: when it is the caller's own, call again with
+   * `mine`). `userData` travels on stdin. Idempotent, as each step is.
+   */
+  async createVm(
+    spec: Omit<CreateVmSpec, 'diskPath' | 'seedPath'> & { imageRef: ImageRef; diskBytes: number; userData: string; mine: boolean },
+    o: OpOptions & { onStep?: (step: string, phase: 'begin' | 'end') => void } = {},
+  ): Promise<CreateVmOutput> {
+    const { disk, seed, console } = this.paths(spec.name);
+    const domainType = await this.domainType(o);
+    const xml = buildDomainXml({
+      ...spec,
+      diskPath: disk,
+      seedPath: seed,
+      domainType,
+      network: this.opts.network ?? { type: 'none' },
+      consoleLogPath: console,
+    });
+    const known = spec.imageRef.sha256 ? `sha256-${spec.imageRef.sha256}` : this.lastVersion.get(spec.imageRef.name);
+    const info = known ? this.baseInfo.get(`${this.opts.imagesDir}/${known}`) : undefined;
+    const boundary = randomBytes(16).toString('hex');
+    const argv = createVmArgv(this.uri, {
+      name: spec.name,
+      instanceId: spec.instanceId,
+      imagesDir: this.opts.imagesDir,
+      image: { name: spec.imageRef.name, sha256: spec.imageRef.sha256 },
+      diskPath: disk,
+      diskBytes: spec.diskBytes,
+      seedPath: seed,
+      consoleLog: console,
+      knownBase: known && info ? { file: known, format: info.format, virtualSize: info.virtualSize } : null,
+      mine: spec.mine,
+      xml,
+      boundary,
+    });
+    let partial = '';
+    const onStdout = (chunk: string) => {
+      partial += chunk;
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = parseStepMarker(line, boundary);
+        if (m) o.onStep?.(m.step, m.phase);
+      }
+    };
+    const r = await this.ssh.run(argv, { ...o, stdin: spec.userData, onStdout });
+    const out = parseCreateVm(r.stdout, boundary);
+    if (out.kind !== 'done') return out;
+    // Cached files never change (a dl- file only gains a second name, its hash): their facts are read once.
+    if (out.base)
+      this.baseInfo.set(`${this.opts.imagesDir}/${out.base.file}`, {
+        format: out.base.format,
+        virtualSize: out.base.virtualSize,
+        actualSize: null,
+        backingFile: null,
+      });
+    this.lastVersion.set(spec.imageRef.name, out.image.file);
+    return out;
   }
 
   async start(name: string, o: OpOptions = {}): Promise<{ changed: boolean }> {

@@ -8,7 +8,17 @@
  * ```
  */
 
-export { CONSOLE_TAIL_MAX, consoleTailArgv, type GuestQuery, guestStatusArgv, type ImageRef, removeOldFilesArgv, resizeArgv } from './commands.ts';
+export {
+  CONSOLE_TAIL_MAX,
+  type CreateVmArgs,
+  consoleTailArgv,
+  createVmArgv,
+  type GuestQuery,
+  guestStatusArgv,
+  type ImageRef,
+  removeOldFilesArgv,
+  resizeArgv,
+} from './commands.ts';
 export * from './errors.ts';
 export {
   type AgentState,
@@ -25,10 +35,12 @@ export { type CachedImage, type CreateVmSpec, Hypervisor, type HypervisorOptions
 export * from './names.ts';
 export {
   type CacheImageState,
+  type CreateVmOutput,
   type DiskFile,
   type DomainInfo,
   type HostInfo,
   type ImageCacheReport,
+  parseCreateVm,
   parseCurlProgress,
   parseDiskFiles,
   parseDomainList,
@@ -40,6 +52,7 @@ export {
   parseQemuImgInfo,
   parseSnapshots,
   parseSnapshotXml,
+  parseStepMarker,
   type QemuImgInfo,
   type SnapshotInfo,
 } from './parse.ts';

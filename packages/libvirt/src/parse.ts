@@ -442,3 +442,55 @@ export function parseImageCache(output: string): ImageCacheReport {
   }
   return out;
 }
+
+/** What one create-vm exec (commands.ts CREATE_VM) ended with. */
+export type CreateVmOutput =
+  /** A domain of the VM's name exists (its XML): nothing was made. */
+  | { kind: 'exists'; xml: string }
+  /** The image is not cached: nothing was made. */
+  | { kind: 'need-image' }
+  | {
+      kind: 'done';
+      /** The image cache's file the disk is based on (`sha256-HEX` or `dl-XXXXXX`), its hash when known. */
+      image: { file: string; sha256: string | null; sizeBytes: number };
+      /** The base image's format and virtual size, when the exec had to read them. */
+      base: { file: string; format: string; virtualSize: number } | null;
+      domain: DomainInfo;
+    };
+
+/** A step marker of CREATE_VM's output (`@@BOUNDARY BEGIN|END STEP`), else null. */
+export function parseStepMarker(line: string, boundary: string): { step: string; phase: 'begin' | 'end' } | null {
+  const m = /^@@([a-f0-9]+) (BEGIN|END) ([a-z-]+)$/.exec(line);
+  if (!m || m[1] !== boundary || !m[3]) return null;
+  return { step: m[3], phase: m[2] === 'BEGIN' ? 'begin' : 'end' };
+}
+
+/** Parses a whole CREATE_VM output: the domain it made and started, or why it stopped before making anything. */
+export function parseCreateVm(stdout: string, boundary: string): CreateVmOutput {
+  const mark = `@@${boundary} `;
+  const at = (word: string) => stdout.indexOf(`${mark}${word}`);
+  const exists = at('EXISTS\n');
+  if (exists === 0) return { kind: 'exists', xml: stdout.slice(exists + mark.length + 'EXISTS\n'.length) };
+  if (at('NEED-IMAGE\n') !== -1) return { kind: 'need-image' };
+  const file = '(sha256-([a-f0-9]{64})|dl-[A-Za-z0-9]{6})';
+  const image = new RegExp(`^${mark}IMAGE ${file} (\\d+)$`, 'm').exec(stdout);
+  const base = new RegExp(`^${mark}BASE ${file} ([a-z0-9]+) (\\d+)$`, 'm').exec(stdout);
+  const dom = at('DOMAIN\n');
+  if (!image?.[1] || !image[3] || dom === -1) throw new ParseError('unexpected create-vm output', { stdout: stdout.slice(-500) });
+  const rest = stdout.slice(dom + mark.length + 'DOMAIN\n'.length);
+  const end = rest.lastIndexOf('</domain>');
+  const state = rest
+    .slice(end + '</domain>'.length)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .at(-1);
+  if (end === -1 || !state) throw new ParseError('create-vm output lacks the domain or its state', { stdout: stdout.slice(-500) });
+  const d = parseDomainXml(rest.slice(0, end + '</domain>'.length));
+  return {
+    kind: 'done',
+    image: { file: image[1], sha256: image[2] ?? null, sizeBytes: Number(image[3]) },
+    base: base?.[1] && base[3] && base[4] ? { file: base[1], format: base[3], virtualSize: Number(base[4]) } : null,
+    domain: { ...d, state, ip: null, addresses: [], snapshots: [] },
+  };
+}

@@ -241,6 +241,9 @@ export class SshHost {
       };
       client.on('ready', () => {
         settled = true;
+        // Nagle off: an exec is a few small packets (channel open, exec request, EOF), and with Nagle each
+        // waited for the host's delayed ACK, about 40 ms per command here (docs/architecture.md, facts).
+        client.setNoDelay(true);
         this.stats.connects++;
         this.client = client;
         resolve(client);

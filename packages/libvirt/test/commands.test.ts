@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   createDiskArgv,
   createSeedArgv,
+  createVmArgv,
   ensureImageArgv,
   listDomainsArgv,
   powerOffArgv,
@@ -46,11 +47,55 @@ describe('argv builders', () => {
     expect(() => resizeArgv(URI, 'Bad Name', 1, 64, '/d/vm.qcow2', 1, 'ns', '<x/>')).toThrow(InvalidArgumentError);
   });
 
+  it('create-vm: one constant script; the XML and every value only as arguments; user-data never in argv', () => {
+    const args = {
+      name: 'amber-otter',
+      instanceId: 'job-1',
+      imagesDir: '/img',
+      image: { name: 'debian-12', sha256: 'a'.repeat(64) },
+      diskPath: '/d/amber-otter.qcow2',
+      diskBytes: 1 << 30,
+      seedPath: '/d/amber-otter-seed.iso',
+      consoleLog: '/d/amber-otter.console.log',
+      knownBase: { file: `sha256-${'a'.repeat(64)}`, format: 'qcow2', virtualSize: 1 << 20 },
+      mine: false,
+      xml: "<domain><name>amber-otter</name><description>'; rm -rf / #</description></domain>",
+      boundary: 'b'.repeat(32),
+    };
+    const a = createVmArgv(URI, args);
+    const b = createVmArgv(URI, { ...args, name: 'other', image: { name: 'x' }, knownBase: null, mine: true });
+    expect(a[2]).toBe(b[2]);
+    expect(a.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(a.slice(3)).toEqual([
+      'create-vm',
+      URI,
+      'amber-otter',
+      '/img',
+      'debian-12',
+      'a'.repeat(64),
+      '/d/amber-otter.qcow2',
+      String(1 << 30),
+      '/d/amber-otter-seed.iso',
+      'job-1',
+      `sha256-${'a'.repeat(64)} qcow2 ${1 << 20}`,
+      '/d/amber-otter.console.log',
+      '0',
+      args.xml,
+      'b'.repeat(32),
+    ]);
+    expect(b.slice(13, 15)).toEqual(['', '/d/amber-otter.console.log']);
+    expect(() => createVmArgv(URI, { ...args, name: '$(id)' })).toThrow(InvalidArgumentError);
+    expect(() => createVmArgv(URI, { ...args, diskPath: '../x' })).toThrow(InvalidArgumentError);
+    expect(() => createVmArgv(URI, { ...args, knownBase: { file: 'dl-abc123', format: 'qcow2 -o x', virtualSize: 1 } })).toThrow(InvalidArgumentError);
+    expect(() => createVmArgv(URI, { ...args, boundary: 'zz' })).toThrow(InvalidArgumentError);
+    expect(() => createVmArgv(URI, { ...args, knownBase: { file: '../etc/passwd', format: 'raw', virtualSize: 1 } })).toThrow(InvalidArgumentError);
+  });
+
   it('keep the ensure-image script constant whatever the image', () => {
     const a = ensureImageArgv('/img', { name: 'v1', url: 'http://h/a b.qcow2' });
     const b = ensureImageArgv('/img', { name: 'v2', url: 'https://h/x', sha256: 'a'.repeat(64) }, true);
     expect(a[2]).toBe(b[2]);
-    expect(b.slice(3)).toEqual(['ensure-image', '/img', 'v2', 'https://h/x', 'a'.repeat(64), '1']);
+    expect(b.slice(3)).toEqual(['ensure-image', '/img', 'v2', 'https://h/x', 'a'.repeat(64), '1', '0']);
   });
 
   it.each([

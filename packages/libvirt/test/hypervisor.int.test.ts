@@ -65,6 +65,14 @@ describe('SSH transport', () => {
     expect(host.user).not.toBe('root');
   });
 
+  it('sends with Nagle off: an exec is a few small packets that would each wait for the host’s delayed ACK', async () => {
+    await hv.ssh.run(['true']);
+    // Node records the socket option it set under this symbol (no public getter exists).
+    const sock = (hv.ssh as unknown as { client: { _sock: object } }).client._sock;
+    const key = Object.getOwnPropertySymbols(sock).find((k) => k.description === 'kSetNoDelay');
+    expect(key && (sock as Record<symbol, unknown>)[key]).toBe(true);
+  });
+
   it('carries concurrent commands as channels of one pooled connection', async () => {
     const before = hv.ssh.stats.connects;
     const outs = await Promise.all(Array.from({ length: 12 }, (_, i) => hv.ssh.run(['echo', String(i)])));
@@ -156,11 +164,36 @@ describe('images', () => {
   });
 
   it('refuses an image whose checksum does not match and keeps nothing of it', async () => {
-    const err = await hv.ensureImage({ name: uniqueName('bad'), url: images.url('tiny.qcow2'), sha256: 'f'.repeat(64) }).catch((e: unknown) => e);
+    const name = uniqueName('bad');
+    const err = await hv.ensureImage({ name, url: images.url('tiny.qcow2'), sha256: 'f'.repeat(64) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ChecksumMismatchError);
-    // Only this test's own temporary files (the last 2 minutes): the images directory is shared, a killed process's leftover is not ours.
-    const leftovers = await hv.ssh.run(['sh', '-c', 'find "$1" -maxdepth 1 -name ".download-*" -mmin -2 | wc -l', 'ls', host.images_dir]);
-    expect(leftovers.stdout.trim()).toBe('0');
+    // Its temporary file is named after the image: the images directory is shared, other downloads' are not this one's.
+    expect(await downloadTemps(name)).toEqual([]);
+    expect((await hv.ssh.exec(['test', '-e', `${host.images_dir}/by-name/${name}`])).exitCode).toBe(1);
+  });
+
+  it('removes its temporary file when canceled mid-download, and one left by a download killed outright at the next download of the name', async () => {
+    const slow = await startImageServer(makeImages([{ name: 'slow.qcow2', sizeMiB: 16 }]), { bytesPerSecond: 256 * 1024 });
+    try {
+      const name = uniqueName('cx');
+      const ac = new AbortController();
+      const p = hv.ensureImage({ name, url: slow.url('slow.qcow2') }, { signal: ac.signal });
+      await waitForAsync(async () => (await downloadTemps(name)).length === 1);
+      ac.abort();
+      expect(await p.catch((e: unknown) => e)).toBeInstanceOf(CanceledError);
+      // The remote script ends on the kill's TERM, its trap removing the file.
+      await waitForAsync(async () => (await downloadTemps(name)).length === 0);
+      expect(await downloadTemps(name)).toEqual([]);
+
+      // As a download killed with SIGKILL (or a host crash) leaves it: the next download of the name removes it.
+      const stale = `${host.images_dir}/.download-${name}.Ab12Cd`;
+      await hv.ssh.run(['touch', stale]);
+      expect(await downloadTemps(name)).toEqual([stale]);
+      expect(await hv.ensureImage({ name, url: images.url('tiny.qcow2') })).toMatchObject({ downloaded: true });
+      expect(await downloadTemps(name)).toEqual([]);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('reports a 404 as a permanent download failure and a 503 as retryable', async () => {
@@ -260,6 +293,80 @@ describe('VM lifecycle', () => {
   });
 });
 
+describe('a create in one exec', () => {
+  const name = uniqueName('vm');
+  const instanceId = uniqueName('op');
+  made.push(name);
+
+  it('checks the image, makes disk and seed, defines and starts in ONE exec, announcing each step; a rerun converges; another operation’s domain is left alone', async () => {
+    const image = { name: uniqueName('img'), url: images.url('tiny.qcow2') };
+    const spec = { name, instanceId, vcpus: 1, memoryMiB: 64, tags: { owner: 'alice' }, image: image.name, imageRef: image, diskBytes: 256 << 20 };
+    const userData = '#cloud-config\npassword: s3cret-not-in-argv\n';
+    // Not cached yet: nothing is made, the caller downloads it.
+    expect(await hv.createVm({ ...spec, userData, mine: false })).toEqual({ kind: 'need-image' });
+    expect(existsSync(hv.paths(name).disk)).toBe(false);
+    const cached = await hv.ensureImage(image);
+
+    const events: string[] = [];
+    const channels = hv.ssh.stats.channels;
+    const out = await hv.createVm({ ...spec, userData, mine: false }, { onStep: (step, phase) => events.push(`${phase} ${step}`) });
+    expect(hv.ssh.stats.channels - channels).toBe(1);
+    expect(events).toEqual(['fetch-image', 'create-disk', 'create-seed', 'define', 'start'].flatMap((s) => [`begin ${s}`, `end ${s}`]));
+    if (out.kind !== 'done') throw new Error(`expected done, got ${out.kind}`);
+    expect(out.image.sha256).toBe(cached.sha256);
+    // The domain as the same exec read it after starting it: what the inventory records, no re-read.
+    expect(out.domain).toMatchObject({
+      name,
+      state: 'running',
+      managed: true,
+      instanceId,
+      image: image.name,
+      tags: { owner: 'alice' },
+      vcpus: 1,
+      memoryMiB: 64,
+    });
+    expect(out.domain.id).toBeTypeOf('number');
+    const paths = hv.paths(name);
+    // Read as root: libvirt hands a running VM's disk to QEMU's user.
+    const diskInfo = () => JSON.parse(execFileSync('qemu-img', ['info', '--output=json', '-U', paths.disk], { encoding: 'utf8' }));
+    expect(diskInfo()['backing-filename']).toBe(cached.path);
+    expect(diskInfo()['virtual-size']).toBe(256 << 20);
+    expect(execFileSync('stat', ['-c', '%a', paths.disk, paths.seed], { encoding: 'utf8' })).toBe('600\n600\n');
+    // The user-data (on stdin, never in argv) is in the seed.
+    expect(execFileSync('isoinfo', ['-i', paths.seed, '-R', '-x', '/user-data'], { encoding: 'utf8' })).toBe(userData);
+
+    // Run again (a retry after a crash): the domain is found first and nothing is touched...
+    const again = await hv.createVm({ ...spec, userData, mine: false });
+    expect(again.kind).toBe('exists');
+    // ...and, being this operation's own, carried on with `mine`: everything is there, so it converges.
+    const rerun = await hv.createVm({ ...spec, userData, mine: true });
+    expect(rerun).toMatchObject({ kind: 'done', domain: { name, state: 'running', instanceId } });
+    // Stopped half-way (domain defined, not started): a rerun starts it.
+    await hv.powerOff(name);
+    expect(await hv.createVm({ ...spec, userData, mine: true })).toMatchObject({ kind: 'done', domain: { state: 'running' } });
+    // A disk left by a crash before define (no domain): the rerun defines and starts over it.
+    await hv.ssh.run(['virsh', '-q', '-c', host.libvirt_uri, 'destroy', name]);
+    await hv.ssh.run(['virsh', '-q', '-c', host.libvirt_uri, 'undefine', name]);
+    expect(await hv.createVm({ ...spec, userData, mine: false })).toMatchObject({ kind: 'done', domain: { state: 'running', instanceId } });
+    expect(diskInfo()['backing-filename']).toBe(cached.path);
+  });
+
+  it('tells a domain of the name that exists without touching its disk or seed', async () => {
+    const other = uniqueName('vm');
+    made.push(other);
+    const image = { name: uniqueName('img'), url: images.url('tiny.qcow2') };
+    await hv.ensureImage(image);
+    const base = { name: other, vcpus: 1, memoryMiB: 64, tags: {}, image: image.name, imageRef: image, diskBytes: 64 << 20, userData: 'x', mine: false };
+    expect((await hv.createVm({ ...base, instanceId: 'first-op' })).kind).toBe('done');
+    const stat = () => execFileSync('stat', ['-c', '%Y %s %i', hv.paths(other).seed, hv.paths(other).disk], { encoding: 'utf8' });
+    const before = stat();
+    const out = await hv.createVm({ ...base, instanceId: 'second-op', userData: 'y' });
+    expect(out.kind).toBe('exists');
+    expect(out.kind === 'exists' && out.xml).toContain('first-op');
+    expect(stat()).toBe(before);
+  });
+});
+
 describe('listing', () => {
   it('lists 50 domains with state and tags in one SSH exec', async () => {
     const names = Array.from({ length: 50 }, () => uniqueName('ls'));
@@ -338,6 +445,20 @@ describe('listing framing', () => {
     await hv.undefine(name);
   });
 });
+
+/** The images directory's temporary download files of image `name` (ENSURE_IMAGE names them after it). */
+async function downloadTemps(name: string): Promise<string[]> {
+  const r = await hv.ssh.run(['find', host.images_dir, '-maxdepth', '1', '-name', `.download-${name}.*`]);
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+async function waitForAsync(cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;

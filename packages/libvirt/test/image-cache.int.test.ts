@@ -95,6 +95,37 @@ describe('image cache', () => {
     expect((await hv.imageCache([name], { ...opts, prune: true, keep: 0 })).pruned).toEqual([{ name, sha256: a }]);
   });
 
+  it('a download hashed after it (hashLater): usable at once, then known by its hash; pruning sees a disk on it and removes both names together', async () => {
+    const name = uniqueName('hl');
+    const ref = { name, url: images.url('v.qcow2') };
+    const a = newVersion();
+    const va = await hv.ensureImage(ref, { refresh: true, hashLater: true });
+    expect(va.path).toMatch(new RegExp(`^${dir}/images/dl-[A-Za-z0-9]{6}$`));
+    expect(va.downloaded).toBe(true);
+    const disk = await hv.createDisk(uniqueName('disk'), va.path, 64 << 20);
+    // The host hashes it in the background: the name then points to the hash, the same file under both names.
+    const link = async () => (await hv.ssh.run(['readlink', `${dir}/images/by-name/${name}`])).stdout.trim();
+    for (let i = 0; i < 100 && (await link()) !== `../sha256-${a}`; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await link()).toBe(`../sha256-${a}`);
+    const inode = async (f: string) => (await hv.ssh.run(['stat', '-c', '%i', f])).stdout;
+    expect(await inode(`${dir}/images/sha256-${a}`)).toBe(await inode(va.path));
+    expect((await hv.ssh.run(['cat', `${va.path}.sha256`])).stdout.trim()).toBe(a);
+    expect((await hv.ensureImage(ref)).sha256).toBe(a);
+    // Two newer versions: a is old and unused by name, but the disk's base (its dl- name) keeps it.
+    newVersion();
+    await hv.ensureImage(ref, { refresh: true });
+    newVersion();
+    await hv.ensureImage(ref, { refresh: true });
+    const ls = async () => (await hv.ssh.run(['ls', `${dir}/images`])).stdout;
+    expect((await hv.imageCache([name], { ...opts, prune: true, keep: 0 })).pruned.map((p) => p.sha256)).not.toContain(a);
+    expect(await ls()).toContain(va.path.slice(va.path.lastIndexOf('/') + 1));
+    // Once the disk is gone, a goes, under both its names.
+    await hv.ssh.run(['rm', '-f', disk.path]);
+    expect((await hv.imageCache([name], { ...opts, prune: true, keep: 0 })).pruned.map((p) => p.sha256)).toContain(a);
+    expect(await ls()).not.toContain(`sha256-${a}`);
+    expect(await ls()).not.toContain(va.path.slice(va.path.lastIndexOf('/') + 1));
+  });
+
   it("prunes nothing while a disk cannot be read, and keeps the base of a running VM whose disk QEMU's user owns", async () => {
     const name = uniqueName('use');
     const ref = { name, url: images.url('v.qcow2') };

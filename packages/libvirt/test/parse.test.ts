@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ParseError } from '../src/errors.ts';
-import { parseCurlProgress, parseDomainList, parseHostInfo, parseLeaseStatus, parseQemuImgInfo } from '../src/parse.ts';
+import { parseCreateVm, parseCurlProgress, parseDomainList, parseHostInfo, parseLeaseStatus, parseQemuImgInfo, parseStepMarker } from '../src/parse.ts';
 import { escapeXml } from '../src/xml.ts';
 
 // Captured from the real tools on the loopback host (libvirt 9.0.0, QEMU 7.2, qemu-img 7.2).
@@ -146,5 +146,46 @@ describe('other parsers', () => {
     expect(parseCurlProgress('\r####                                   10.2%\r#########        22.5%')).toBe(22.5);
     expect(parseCurlProgress(`\r${'#'.repeat(72)} 100.0%`)).toBe(100);
     expect(parseCurlProgress('curl: (22) The requested URL returned error: 404')).toBeNull();
+  });
+});
+
+describe('parseCreateVm (output of the one-exec create, captured from the loopback host)', () => {
+  const b = '0123456789abcdef0123456789abcdef';
+  const fixture = (f: string) => readFileSync(new URL(`./fixtures/${f}`, import.meta.url), 'utf8');
+
+  it('reads the image version, the base facts it had to read and the started domain', () => {
+    const out = parseCreateVm(fixture('create-vm-done.txt'), b);
+    expect(out).toMatchObject({
+      kind: 'done',
+      image: {
+        file: 'sha256-1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1',
+        sha256: '1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1',
+        sizeBytes: 196616,
+      },
+      base: { file: 'sha256-1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1', format: 'qcow2', virtualSize: 67108864 },
+      domain: { name: 'wt16-capture-vm', state: 'running', instanceId: 'job-42', tags: { owner: 'alice' }, snapshots: [], addresses: [] },
+    });
+  });
+
+  it('reads a base downloaded without a catalog checksum whose hash is not known yet', () => {
+    const out = parseCreateVm(fixture('create-vm-done.txt').replace(/ (IMAGE|BASE) sha256-[a-f0-9]{64} /g, ' $1 dl-Ab3xZ9 '), b);
+    expect(out).toMatchObject({ kind: 'done', image: { file: 'dl-Ab3xZ9', sha256: null, sizeBytes: 196616 }, base: { file: 'dl-Ab3xZ9', format: 'qcow2' } });
+    expect(() => parseCreateVm(fixture('create-vm-done.txt').replace(/ IMAGE sha256-[a-f0-9]{64} /, ' IMAGE ../etc/passwd '), b)).toThrow(ParseError);
+  });
+
+  it('tells a domain that exists (its XML) and an image that is not cached', () => {
+    const exists = parseCreateVm(fixture('create-vm-exists.txt'), b);
+    expect(exists.kind).toBe('exists');
+    expect(exists.kind === 'exists' && exists.xml).toContain('<instance-id>job-42</instance-id>');
+    expect(parseCreateVm(fixture('create-vm-need-image.txt'), b)).toEqual({ kind: 'need-image' });
+  });
+
+  it('trusts only markers with its own boundary, and refuses output without a domain', () => {
+    expect(parseStepMarker(`@@${b} BEGIN create-disk`, b)).toEqual({ step: 'create-disk', phase: 'begin' });
+    expect(parseStepMarker(`@@${b} END start`, b)).toEqual({ step: 'start', phase: 'end' });
+    expect(parseStepMarker(`@@${'f'.repeat(32)} END start`, b)).toBeNull();
+    expect(parseStepMarker(`x@@${b} END start`, b)).toBeNull();
+    const cut = fixture('create-vm-done.txt').split(`@@${b} DOMAIN`)[0] ?? '';
+    expect(() => parseCreateVm(cut, b)).toThrow(ParseError);
   });
 });

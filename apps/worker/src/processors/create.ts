@@ -1,5 +1,5 @@
 import { type CreatePayload, decryptUserData, isWaitingReady, READY_TIMEOUT_DEFAULT_S } from '@provisioner/contracts';
-import { AlreadyExistsError, DomainNotFoundError, type GuestStatus, isLibvirtError } from '@provisioner/libvirt';
+import { AlreadyExistsError, type CreateVmOutput, DomainNotFoundError, type GuestStatus, isLibvirtError, parseDomainXml } from '@provisioner/libvirt';
 import { DelayedError } from 'bullmq';
 import type { z } from 'zod';
 import { WorkerError } from '../errors.ts';
@@ -22,8 +22,9 @@ export const READY_POLL_MS = 500;
 const CONSOLE_SEARCH_BYTES = 64 * 1024;
 
 /**
- * Creates a VM: image cached on the host → overlay disk → cloud-init seed → define → start. Every step
- * is idempotent (the job id is the domain's instance id), so a retried or resumed job skips what exists.
+ * Creates a VM: image cached on the host → overlay disk → cloud-init seed → define → start, in one SSH
+ * exec when the image is cached. Every step is idempotent (the job id is the domain's instance id), so a
+ * retried or resumed job skips what exists.
  */
 export async function processCreate(ctx: ProcessorContext, p: Payload) {
   const { hv, steps, signal } = ctx;
@@ -33,41 +34,54 @@ export async function processCreate(ctx: ProcessorContext, p: Payload) {
     steps.resume();
     return waitReady(ctx, p, p.ready_wait);
   }
-  // Whether a domain of this name is another operation's is read while the image is made sure of (which
-  // touches only the shared image cache): nothing of the VM's own is made before both are done.
-  const [mine, fetched] = await Promise.allSettled([
-    assertNotSomeoneElses(ctx, p.vm_name, instanceId),
-    steps.run('fetch-image', (report) => hv.ensureImage(p.image, { signal, onProgress: (pct) => report(pct / 100) })),
-  ]);
-  if (mine.status === 'rejected') throw mine.reason;
-  if (fetched.status === 'rejected') throw fetched.reason;
-  const image = fetched.value;
-  const disk = await steps.run('create-disk', () => hv.createDisk(p.vm_name, image.path, p.storage_mb * 1024 * 1024, { signal }));
-  const seed = await steps.run('create-seed', () => {
-    const userData = p.user_data_enc ? decryptUserData(p.user_data_enc, ctx.config.user_data_key, instanceId) : '#cloud-config\n{}\n';
-    return hv.createSeed(p.vm_name, instanceId, userData, { signal });
-  });
-  await steps.run('define', () =>
-    hv.defineDomain(
-      {
-        name: p.vm_name,
-        instanceId,
-        vcpus: p.vcpus,
-        memoryMiB: p.memory_mb,
-        diskPath: disk.path,
-        seedPath: seed.path,
-        tags: p.tags,
-        image: p.image.name,
-        instanceType: p.instance_type,
-      },
-      { signal },
-    ),
-  );
-  await steps.run('start', () => hv.start(p.vm_name, { signal }));
+  const userData = p.user_data_enc ? decryptUserData(p.user_data_enc, ctx.config.user_data_key, instanceId) : '#cloud-config\n{}\n';
+  const spec = {
+    name: p.vm_name,
+    instanceId,
+    vcpus: p.vcpus,
+    memoryMiB: p.memory_mb,
+    tags: p.tags,
+    image: p.image.name,
+    instanceType: p.instance_type,
+    imageRef: p.image,
+    diskBytes: p.storage_mb * 1024 * 1024,
+    userData,
+  };
+  // One exec does the steps fetch-image (a cached image), create-disk, create-seed, define and start,
+  // announcing each as the host does it. It makes nothing when the image is not cached (downloaded here,
+  // then it runs again) or when a domain of the name exists: another operation's is never touched; this
+  // job's own (an earlier attempt's) is carried on from where it stopped.
+  let mine = false;
+  let made: Extract<CreateVmOutput, { kind: 'done' }> | null = null;
+  for (let pass = 0; !made; pass++) {
+    if (pass === 3) throw new Error('create-vm ran three times without making the VM');
+    const track = steps.track();
+    let out: CreateVmOutput;
+    try {
+      out = await hv.createVm({ ...spec, mine }, { signal, onStep: track.mark });
+    } catch (e) {
+      await track.settle(e).catch(() => undefined);
+      throw e;
+    }
+    await track.settle();
+    if (out.kind === 'exists') {
+      if (mine || parseDomainXml(out.xml).instanceId !== instanceId) {
+        throw new AlreadyExistsError(`a domain named '${p.vm_name}' already exists on host ${ctx.job.data.host}`);
+      }
+      mine = true;
+    } else if (out.kind === 'need-image') {
+      // Without a catalog checksum the image is used once downloaded, hashed on the host after; with one, only once verified.
+      await steps.run('fetch-image', (report) => hv.ensureImage(p.image, { signal, hashLater: true, onProgress: (pct) => report(pct / 100) }));
+    } else {
+      made = out;
+    }
+  }
+  const image = made.image;
+  ctx.domain = made.domain;
   if (p.wait_until !== 'ready') return { vm_name: p.vm_name, region: p.region, host: p.host, state: 'running', image_sha256: image.sha256 };
   // The VM exists and runs: listings show it and placement counts it from the inventory, not as pending,
   // while the job waits for its guest (which may take long, and ends without removing the VM).
-  await updateInventoryVm(ctx.stores.inventory, p.region, p.host, hv, p.vm_name).catch((e: unknown) =>
+  await updateInventoryVm(ctx.stores.inventory, p.region, p.host, hv, p.vm_name, undefined, undefined, made.domain).catch((e: unknown) =>
     ctx.log.warn({ err: String(e) }, 'inventory update failed'),
   );
   await ctx.stores.ledger.release(p.region, p.host, p.vm_name);
@@ -143,16 +157,6 @@ async function laterOperation(ctx: ProcessorContext, p: Payload): Promise<string
 function hasNic(ctx: ProcessorContext, p: Payload): boolean {
   const host = ctx.config.regions.find((r) => r.region_name === p.region)?.hosts.find((h) => h.name === p.host);
   return host?.network !== 'none';
-}
-
-/** A domain of this name that another operation made is never touched (nor its disk). */
-async function assertNotSomeoneElses(ctx: ProcessorContext, name: string, instanceId: string): Promise<void> {
-  try {
-    const d = await ctx.hv.getDomain(name, { signal: ctx.signal });
-    if (d.instanceId !== instanceId) throw new AlreadyExistsError(`a domain named '${name}' already exists on host ${ctx.job.data.host}`);
-  } catch (e) {
-    if (!(e instanceof DomainNotFoundError)) throw e;
-  }
 }
 
 /**

@@ -27,7 +27,8 @@ export async function processImageCache(ctx: ProcessorContext, p: z.infer<typeof
           cached: true,
           sha256: got.sha256,
           size_bytes: got.sizeBytes,
-          // Downloading hashes the content (its file is named by it); otherwise only this run's re-hash counts.
+          // A download is hashed (now, or by the prune pass below when the catalog has no checksum); otherwise
+          // only this run's re-hash counts.
           verified: got.downloaded || (before?.verified === 'ok' && before.sha256 === got.sha256) ? true : null,
           downloaded: got.downloaded,
           error: null,
@@ -63,6 +64,8 @@ export async function processImageCache(ctx: ProcessorContext, p: z.infer<typeof
   for (const s of pruned.images) {
     const e = images[s.name];
     if (e && s.sha256 === null) Object.assign(e, { cached: false, sha256: null, size_bytes: null });
+    // A download without a catalog checksum is hashed after it (on the host, or by this job's prune pass).
+    else if (e && e.sha256 === null) e.sha256 = s.sha256;
   }
   const record: ImageCacheRecord = { checked_at: new Date().toISOString(), images, pruned: pruned.pruned };
   await ctx.stores.inventory.putImageCache(p.region, p.host, record);
