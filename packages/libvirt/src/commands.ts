@@ -164,6 +164,62 @@ export function dumpXmlArgv(uri: string, name: string): string[] {
   return ['virsh', '-q', '-c', uri, 'dumpxml', name];
 }
 
+/*
+ * Shell functions shared by several scripts, each defined once here and interpolated into the scripts
+ * that use it (as GUEST_FNS is): the one-exec create (CREATE_VM) does what the per-step scripts do
+ * (CREATE_DISK, CREATE_SEED, START, ENSURE_IMAGE's linking), which rebuild, resize, start and reboot still
+ * run, and the two must not drift apart. POSIX sh (the scripts run under dash or bash); they take their
+ * values as arguments, set no variables of their own (the callers' names stay theirs), and run as plain
+ * commands, so a failing step stops a `set -e` caller as it did written out.
+ */
+
+/**
+ * `link_cached DIR NAME FILE`: points the image cache's by-name/NAME at FILE (atomically: a new link
+ * renamed over the old one) and, for a `sha256-HEX` file, records HEX in versions/NAME (which versions a
+ * name has pointed to: the image cache prunes by it).
+ */
+const LINK_CACHED = `link_cached() {
+  ln -sfn "../$3" "$1/by-name/$2.tmp$$" && mv -Tf "$1/by-name/$2.tmp$$" "$1/by-name/$2"
+  case $3 in sha256-*) mkdir -p "$1/versions/$2" && touch "$1/versions/$2/\${3#sha256-}" ;; esac
+}`;
+
+/**
+ * `make_disk DISK FORMAT BASE SIZE`: the VM disk as a qcow2 overlay on BASE (of FORMAT), SIZE bytes, 0600
+ * (the guest's data; libvirt hands it to QEMU's user while it runs), written as DISK.part and renamed into
+ * place; an existing disk is left as it is.
+ */
+const MAKE_DISK = `make_disk() {
+  if [ -e "$1" ]; then return 0; fi
+  mkdir -p "$(dirname "$1")"
+  qemu-img create -q -f qcow2 -F "$2" -b "$3" "$1.part" "$4"
+  chmod 0600 "$1.part"
+  mv -f "$1.part" "$1"
+}`;
+
+/**
+ * `make_seed SEED INSTANCE_ID HOSTNAME TMPDIR`: the NoCloud seed ISO (volume id `cidata`, user-data from
+ * stdin, meta-data with the instance id and hostname), 0600, built in TMPDIR (the caller's private
+ * `mktemp -d`, removed by its trap) and renamed into place. genisoimage directly, as cloud-localds runs it
+ * (install-server.sh installs both): one process fewer.
+ */
+const MAKE_SEED = `make_seed() {
+  cat >"$4/user-data"
+  printf 'instance-id: %s\\nlocal-hostname: %s\\n' "$2" "$3" >"$4/meta-data"
+  mkdir -p "$(dirname "$1")"
+  genisoimage -quiet -output "$4/seed.iso" -volid cidata -joliet -rock "$4/user-data" "$4/meta-data"
+  chmod 0600 "$4/seed.iso"
+  mv -f "$4/seed.iso" "$1"
+}`;
+
+/**
+ * `prep_console_log LOG`: virtlogd (root) appends to a domain's serial console log, keeping the file's
+ * owner and mode, but creates a missing one root's and 0600. So the automation user makes it first,
+ * 0640; one it does not own (virtlogd rolled it over) is replaced. Only while the domain is off.
+ */
+const PREP_CONSOLE_LOG = `prep_console_log() {
+  if [ ! -O "$1" ]; then rm -f "$1"; (umask 027 && : >"$1"); fi
+}`;
+
 /**
  * Caches an image, downloaded to a temporary name with curl writing the file itself (no pipe: on a
  * busy host a pipeline through tee and a hasher competes with curl for the CPU and made the download
@@ -185,8 +241,8 @@ mkdir -p "$dir/by-name"
 link="$dir/by-name/$name"
 # OpenSSL's SHA-256 uses the CPU's SHA extensions (about 5x coreutils' sha256sum).
 if command -v openssl >/dev/null 2>&1; then digest() { openssl dgst -sha256 -r "$1"; }; else digest() { sha256sum "$1"; }; fi
-# versions/NAME/HEX records which versions an image name has pointed to (the image cache prunes by it).
-point() { ln -sfn "../$1" "$link.tmp$$" && mv -Tf "$link.tmp$$" "$link"; case $1 in sha256-*) mkdir -p "$dir/versions/$name" && touch "$dir/versions/$name/\${1#sha256-}" ;; esac; }
+${LINK_CACHED}
+point() { link_cached "$dir" "$name" "$1"; }
 hash_later() { setsid bash -c "$BASH_EXECUTION_STRING" ensure-image "$dir" "$name" "" "" 0 0 hash "$1" </dev/null >/dev/null 2>&1 9>&- & }
 if [ "\${7:-}" = hash ]; then
   f=$8
@@ -259,6 +315,7 @@ const IMAGE_CACHE = `set -u
 dir=$1 disks=$2 keep=$3 verify=$4 prune=$5 grace=$6 uri=$7
 shift 7
 mkdir -p "$dir/by-name" "$dir/versions"
+${LINK_CACHED}
 if command -v openssl >/dev/null 2>&1; then digest() { openssl dgst -sha256 -r "$1"; }; else digest() { sha256sum "$1"; }; fi
 # The versions named in a text (domain XML, qemu-img info): sha256-HEX files, and dl- files by their recorded hash.
 hexes() {
@@ -307,8 +364,7 @@ for name in "$@"; do
         got=$(digest "$dir/$cur" | cut -d' ' -f1)
         [ -f "$dir/sha256-$got" ] || ln "$dir/$cur" "$dir/sha256-$got"
         echo "$got" >"$dir/$cur.sha256.tmp" && mv -f "$dir/$cur.sha256.tmp" "$dir/$cur.sha256"
-        ln -sfn "../sha256-$got" "$link.tmp$$" && mv -Tf "$link.tmp$$" "$link"
-        mkdir -p "$dir/versions/$name" && touch "$dir/versions/$name/$got"
+        link_cached "$dir" "$name" "sha256-$got"
         cur=$got
       else cur=x; fi ;;
   esac
@@ -387,16 +443,11 @@ export function qemuImgInfoArgv(path: string): string[] {
   return ['qemu-img', 'info', '--output=json', '-U', path];
 }
 
-/**
- * Creates the VM disk as a qcow2 overlay on the cached image, 0600 (the guest's data; libvirt hands it to
- * QEMU's user while it runs); an existing disk is left as it is.
- */
+/** Creates the VM disk (make_disk): prints `created`, or `exists` for a disk left as it is. */
 const CREATE_DISK = `set -eu
+${MAKE_DISK}
 if [ -e "$1" ]; then echo exists; exit 0; fi
-mkdir -p "$(dirname "$1")"
-qemu-img create -q -f qcow2 -F "$2" -b "$3" "$1.part" "$4"
-chmod 0600 "$1.part"
-mv -f "$1.part" "$1"
+make_disk "$1" "$2" "$3" "$4"
 echo created`;
 
 export function createDiskArgv(diskPath: string, baseFormat: string, basePath: string, sizeBytes: number): string[] {
@@ -407,16 +458,12 @@ export function createDiskArgv(diskPath: string, baseFormat: string, basePath: s
   return sh('create-disk', CREATE_DISK, diskPath, baseFormat, basePath, String(sizeBytes));
 }
 
-/** Builds the NoCloud seed ISO, 0600. User-data arrives on stdin (it may hold secrets: never in argv or a readable file). */
+/** Builds the NoCloud seed ISO (make_seed), 0600. User-data arrives on stdin (it may hold secrets: never in argv or a readable file). */
 const CREATE_SEED = `set -eu
+${MAKE_SEED}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cat >"$tmp/user-data"
-printf 'instance-id: %s\\nlocal-hostname: %s\\n' "$2" "$3" >"$tmp/meta-data"
-mkdir -p "$(dirname "$1")"
-cloud-localds "$tmp/seed.iso" "$tmp/user-data" "$tmp/meta-data"
-chmod 0600 "$tmp/seed.iso"
-mv -f "$tmp/seed.iso" "$1"`;
+make_seed "$1" "$2" "$3" "$tmp"`;
 
 export function createSeedArgv(seedPath: string, instanceId: string, hostname: string): string[] {
   assertAbsPath(seedPath);
@@ -448,13 +495,17 @@ export function defineArgv(uri: string, name: string): string[] {
  * looked for: when there is one, its XML follows `@@BOUNDARY EXISTS` and nothing else is done (the caller
  * tells whether it is its own, from an earlier attempt, and runs again with mine=1; then define and start
  * skip what exists). Every step is idempotent as its one-exec form is (CREATE_DISK, CREATE_SEED, DEFINE,
- * START). The base image's format and virtual size come from the caller when it knows them for the
+ * START), whose shell functions it runs (make_disk, make_seed, prep_console_log; link_cached as ENSURE_IMAGE). The base image's format and virtual size come from the caller when it knows them for the
  * version found (`$10`: `FILE FORMAT BYTES`, FILE as ENSURE_IMAGE names it), else from `qemu-img info` (then
  * `@@BOUNDARY BASE FILE FORMAT BYTES` tells the caller). User-data arrives on stdin (it may hold secrets); the domain XML is `$13`.
  * After fetch-image comes `@@BOUNDARY IMAGE FILE SIZE`; at the end `@@BOUNDARY DOMAIN`, the domain's XML and
  * its state (the last line).
  */
 const CREATE_VM = `set -eu
+${LINK_CACHED}
+${MAKE_DISK}
+${MAKE_SEED}
+${PREP_CONSOLE_LOG}
 uri=$1 n=$2 dir=$3 iname=$4 want=$5 disk=$6 bytes=$7 seed=$8 id=$9 known=\${10} log=\${11} mine=\${12} xml=\${13} b=\${14}
 v() { virsh -q -c "$uri" "$@"; }
 say() { printf '@@%s %s\\n' "$b" "$*"; }
@@ -468,7 +519,7 @@ file=
 if [ -n "$want" ]; then
   if [ -f "$dir/sha256-$want" ]; then
     file=sha256-$want
-    ln -sfn "../$file" "$link.tmp$$" && mv -Tf "$link.tmp$$" "$link" && mkdir -p "$dir/versions/$iname" && touch "$dir/versions/$iname/$want"
+    link_cached "$dir" "$iname" "$file"
   fi
 elif [ -L "$link" ]; then
   # sha256-HEX, or dl-XXXXXX: downloaded without a catalog checksum, its hash maybe not known yet (ENSURE_IMAGE).
@@ -492,22 +543,13 @@ if [ "\${1:-}" = "$file" ]; then fmt=$2 vsize=$3; else
 fi
 size=$bytes
 [ "$vsize" -le "$size" ] || size=$vsize
-if [ ! -e "$disk" ]; then
-  mkdir -p "$(dirname "$disk")"
-  qemu-img create -q -f qcow2 -F "$fmt" -b "$base" "$disk.part" "$size"
-  chmod 0600 "$disk.part"
-  mv -f "$disk.part" "$disk"
-fi
+make_disk "$disk" "$fmt" "$base" "$size"
 exec 9>&-
 say END create-disk
 say BEGIN create-seed
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cat >"$tmp/user-data"
-printf 'instance-id: %s\\nlocal-hostname: %s\\n' "$id" "$n" >"$tmp/meta-data"
-genisoimage -quiet -output "$tmp/seed.iso" -volid cidata -joliet -rock "$tmp/user-data" "$tmp/meta-data"
-chmod 0600 "$tmp/seed.iso"
-mv -f "$tmp/seed.iso" "$seed"
+make_seed "$seed" "$id" "$n" "$tmp"
 say END create-seed
 say BEGIN define
 running=
@@ -518,7 +560,7 @@ fi
 say END define
 say BEGIN start
 if [ "$running" != running ]; then
-  if [ ! -O "$log" ]; then rm -f "$log"; (umask 027 && : >"$log"); fi
+  prep_console_log "$log"
   v start "$n" >/dev/null
 fi
 say END start
@@ -583,15 +625,14 @@ export function createVmArgv(uri: string, a: CreateVmArgs): string[] {
 }
 
 /**
- * Starts a domain; one that is already running is left alone. $3, when given, is the serial console's log:
- * virtlogd (root) appends to it, keeping the file's owner and mode, but creates a missing one root's and
- * 0600. So the automation user makes it first, 0640; a root-owned one (virtlogd rolled it over) is
- * replaced while the domain is off.
+ * Starts a domain; one that is already running is left alone. $3, when given, is the serial console's log,
+ * made ready first (prep_console_log).
  */
 const START = `set -eu
+${PREP_CONSOLE_LOG}
 st=$(virsh -q -c "$1" domstate "$2")
 if [ "$st" = running ]; then echo already; exit 0; fi
-if [ -n "\${3:-}" ] && [ ! -O "$3" ]; then rm -f "$3"; (umask 027 && : >"$3"); fi
+if [ -n "\${3:-}" ]; then prep_console_log "$3"; fi
 virsh -q -c "$1" start "$2" >/dev/null
 echo started`;
 
@@ -754,7 +795,8 @@ echo created`;
  * snapshot's memory too). A console log virtlogd rolled over (root's) is replaced first, as START does.
  */
 const SNAPSHOT_REVERT = `set -eu
-if [ "$(virsh -q -c "$1" domstate "$2")" != running ] && [ ! -O "$4" ]; then rm -f "$4"; (umask 027 && : >"$4"); fi
+${PREP_CONSOLE_LOG}
+if [ "$(virsh -q -c "$1" domstate "$2")" != running ]; then prep_console_log "$4"; fi
 virsh -q -c "$1" snapshot-revert "$2" "$3" >/dev/null
 echo reverted`;
 

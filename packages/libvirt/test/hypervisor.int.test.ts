@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, processTable, startImageServer, uniqueName } from '../../../test/support/host.ts';
 import { HOSTILE } from '../../../test/support/hostile.ts';
+import { createSeedArgv, createVmArgv } from '../src/commands.ts';
 import {
   AlreadyExistsError,
   AuthenticationError,
@@ -364,6 +365,55 @@ describe('a create in one exec', () => {
     expect(out.kind).toBe('exists');
     expect(out.kind === 'exists' && out.xml).toContain('first-op');
     expect(stat()).toBe(before);
+  });
+
+  it('writes the same NoCloud seed (volume cidata: user-data, meta-data; 0600) per step and in the one exec, into a directory made for it', async () => {
+    const vm = uniqueName('vm');
+    made.push(vm);
+    const dir = join(host.disks_dir, uniqueName('seeds'));
+    await hv.ensureImage({ name: imageName, url: images.url('tiny.qcow2') });
+    const userData = '#cloud-config\nhostname: from-user-data\n';
+    const boundary = 'c'.repeat(32);
+    try {
+      // Per step (as a rebuild makes its new seed).
+      const step = join(dir, 'step', 'seed.iso');
+      await hv.ssh.run(createSeedArgv(step, 'op-step', vm), { stdin: userData });
+      // In the create's one exec, into a directory of its own (not the disk's): a domain XML libvirt
+      // refuses stops it right after the seed, so nothing is defined or started.
+      const once = join(dir, 'once', 'seed.iso');
+      const r = await hv.ssh.exec(
+        createVmArgv(host.libvirt_uri, {
+          name: vm,
+          instanceId: 'op-once',
+          imagesDir: host.images_dir,
+          image: { name: imageName },
+          diskPath: join(dir, 'once.qcow2'),
+          diskBytes: 64 << 20,
+          seedPath: once,
+          consoleLog: join(dir, 'once.console.log'),
+          knownBase: null,
+          mine: false,
+          xml: 'not a domain',
+          boundary,
+        }),
+        { stdin: userData },
+      );
+      expect(r.stdout).toContain(`@@${boundary} END create-seed\n@@${boundary} BEGIN define\n`);
+      expect(r.exitCode).toBe(1);
+      for (const [seed, id] of [
+        [step, 'op-step'],
+        [once, 'op-once'],
+      ] as const) {
+        const iso = (...a: string[]) => execFileSync('isoinfo', ['-i', seed, ...a], { encoding: 'utf8' });
+        expect(iso('-d')).toMatch(/^Volume id: cidata$/m);
+        expect(iso('-R', '-f').split('\n').filter(Boolean).sort()).toEqual(['/meta-data', '/user-data']);
+        expect(iso('-R', '-x', '/user-data')).toBe(userData);
+        expect(iso('-R', '-x', '/meta-data')).toBe(`instance-id: ${id}\nlocal-hostname: ${vm}\n`);
+        expect(execFileSync('stat', ['-c', '%a %U', seed], { encoding: 'utf8' })).toBe(`600 ${host.user}\n`);
+      }
+    } finally {
+      await hv.ssh.run(['rm', '-rf', '--', dir]);
+    }
   });
 });
 
