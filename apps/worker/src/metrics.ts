@@ -5,7 +5,7 @@
  * pool's counters when scraped) and webhook deliveries by outcome.
  */
 import { type Config, decodeJobError, identifyToken, scopesAllow } from '@provisioner/contracts';
-import type { CommandObservation, Hypervisor } from '@provisioner/libvirt';
+import { COMMAND_NAMES, type CommandObservation, type Hypervisor } from '@provisioner/libvirt';
 import type { Job } from 'bullmq';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -16,28 +16,11 @@ const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
 const SSH_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
 
 /**
- * The commands the hypervisor library runs (commandName: its scripts' names and the programs it calls
- * directly); anything else is `other`, so the label's values stay a fixed set.
+ * The commands the hypervisor library runs (its COMMAND_NAMES: its scripts' names and the programs it calls
+ * directly; a create's one exec is `create-vm`, its steps' own durations are
+ * provisioner_worker_step_duration_seconds'); anything else is `other`, so the label's values stay a fixed set.
  */
-export const SSH_COMMANDS: ReadonlySet<string> = new Set([
-  'host-info',
-  'list-domains',
-  'ensure-image',
-  'image-cache',
-  // A create's host steps (image check, disk, seed, define, start) in one exec: each step's own duration
-  // is provisioner_worker_step_duration_seconds's, this the command's as a whole.
-  'create-vm',
-  'create-disk',
-  'create-seed',
-  'define',
-  'start',
-  'shutdown',
-  'power-off',
-  'undefine',
-  'set-tags',
-  'virsh',
-  'qemu-img',
-]);
+export const SSH_COMMANDS: ReadonlySet<string> = new Set(COMMAND_NAMES);
 
 /**
  * Who may read `/metrics`: as for the API's, a configured token with the read scope and no owner (the

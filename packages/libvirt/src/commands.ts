@@ -6,7 +6,42 @@
 import { InvalidArgumentError } from './errors.ts';
 import { assertHttpUrl, assertImageName, assertPositiveInt, assertSha256, assertVmName } from './names.ts';
 
-const sh = (name: string, script: string, ...args: string[]): string[] => ['sh', '-c', script, name, ...args];
+/**
+ * The name of every command built here, as the SSH client's commandName reports it: each script's name (its
+ * `$0`) and the programs run directly. The worker labels its SSH metric by these (anything else is `other`),
+ * so a new script's name is added here, where the compiler checks every `sh(name, …)` against the list.
+ */
+export const COMMAND_NAMES = [
+  'host-info',
+  'list-domains',
+  'ensure-image',
+  'image-cache',
+  'create-vm',
+  'create-disk',
+  'create-seed',
+  'define',
+  'start',
+  'shutdown',
+  'power-off',
+  'undefine',
+  'resize',
+  'snapshots',
+  'snapshot-create',
+  'snapshot-revert',
+  'snapshot-delete',
+  'set-tags',
+  'guest-status',
+  'console-tail',
+  'rebuild-swap',
+  'rebuild-snapshots',
+  'remove-old-files',
+  'virsh',
+  'qemu-img',
+  'rm',
+] as const;
+export type CommandName = (typeof COMMAND_NAMES)[number];
+
+const sh = (name: CommandName, script: string, ...args: string[]): string[] => ['sh', '-c', script, name, ...args];
 
 function assertAbsPath(p: string): void {
   if (!p.startsWith('/') || p.includes('\0') || p.split('/').includes('..')) throw new InvalidArgumentError('path must be absolute and normalised');
@@ -411,7 +446,7 @@ export function imageCacheArgv(
     'bash',
     '-c',
     IMAGE_CACHE,
-    'image-cache',
+    'image-cache' satisfies CommandName,
     imagesDir,
     disksDir,
     String(o.keep),
@@ -435,7 +470,7 @@ export function ensureImageArgv(imagesDir: string, image: ImageRef, refresh = fa
   assertImageName(image.name);
   assertHttpUrl(image.url);
   if (image.sha256) assertSha256(image.sha256);
-  return ['bash', '-c', ENSURE_IMAGE, 'ensure-image', imagesDir, image.name, image.url, image.sha256 ?? '', refresh ? '1' : '0', hashLater ? '1' : '0'];
+  return ['bash', '-c', ENSURE_IMAGE, 'ensure-image' satisfies CommandName, imagesDir, image.name, image.url, image.sha256 ?? '', refresh ? '1' : '0', hashLater ? '1' : '0'];
 }
 
 export function qemuImgInfoArgv(path: string): string[] {
@@ -974,7 +1009,7 @@ export function rebuildSnapshotsArgv(uri: string, name: string, remove: boolean)
 /** Removes files (a rebuild's new disk and seed when it fails before its swap); missing ones are not errors. */
 export function removeFilesArgv(files: readonly string[]): string[] {
   for (const f of files) assertAbsPath(f);
-  return ['rm', '-f', '--', ...files];
+  return ['rm' satisfies CommandName, '-f', '--', ...files];
 }
 
 /**

@@ -9,7 +9,9 @@
  */
 
 export {
+  COMMAND_NAMES,
   CONSOLE_TAIL_MAX,
+  type CommandName,
   type CreateVmArgs,
   consoleTailArgv,
   createVmArgv,

@@ -58,6 +58,9 @@ describe('job duration by host and SSH command latency', () => {
     m.jobEnded('r1/h1', job, true);
     m.sshCommandEnded('r1/h1', { command: 'set-tags', seconds: 0.2, outcome: 'ok' });
     m.sshCommandEnded('r1/h1', { command: 'list-domains', seconds: 0.02, outcome: 'failed' });
+    // Every script the library builds has its own series (rebuild's swap and the snapshot scripts were `other`).
+    m.sshCommandEnded('r1/h1', { command: 'rebuild-swap', seconds: 3, outcome: 'ok' });
+    m.sshCommandEnded('r1/h1', { command: 'snapshot-create', seconds: 1, outcome: 'ok' });
     // Whatever else runs (a name from a hostile argv, a new script) shares one series.
     m.sshCommandEnded('r1/h1', { command: '$(id)', seconds: 1, outcome: 'error' });
     m.sshCommandEnded('r1/h1', { command: 'true', seconds: 1, outcome: 'error' });
@@ -69,7 +72,7 @@ describe('job duration by host and SSH command latency', () => {
     const commands = new Set(
       p.samples.flatMap((f) => (f.name === 'provisioner_ssh_command_duration_seconds_count' ? f.metrics.map((x) => x.labels?.command) : [])),
     );
-    expect([...commands].sort()).toEqual(['list-domains', 'other', 'set-tags']);
+    expect([...commands].sort()).toEqual(['list-domains', 'other', 'rebuild-swap', 'set-tags', 'snapshot-create']);
   });
 });
 
