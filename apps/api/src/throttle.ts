@@ -1,10 +1,12 @@
 /**
- * Throttling of failed authentication per client address, counted in Redis so every API process
- * shares it. Past `auth_throttle.max_failures` wrong tokens within `window_seconds`, every attempt from
- * the address is answered 429 with Retry-After, the right token's too: were a right token let through,
- * the 429/200 difference would keep telling a guesser when a guess is right. A token that has
- * authenticated from the address within the window is exempt there, so a client that holds a good
- * token keeps working while someone beside it (same NAT, same proxy) guesses.
+ * Throttling of failed authentication per client, counted in Redis so every API process shares it. A
+ * client is its IPv4 address, or its IPv6 network (`auth_throttle.ipv6_prefix_length`, a /64 by default:
+ * one subscriber holds at least that many addresses, src/client-key.ts). Past `auth_throttle.max_failures`
+ * wrong tokens within `window_seconds`, every attempt from the client is answered 429 with Retry-After,
+ * the right token's too: were a right token let through, the 429/200 difference would keep telling a
+ * guesser when a guess is right. A token that has authenticated from the client within the window is
+ * exempt there, so a client that holds a good token keeps working while someone beside it (same NAT,
+ * same proxy, same /64) guesses.
  */
 import { BlockList, isIP } from 'node:net';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -12,18 +14,14 @@ import type { Config } from '@provisioner/contracts';
 import { AuthThrottle as FailureCounts } from '@provisioner/store';
 import type { Context } from 'hono';
 import type { Redis } from 'ioredis';
+import { normalizeAddress as normalize, throttleKey } from './client-key.ts';
 import type { AppEnv } from './context.ts';
-
-/** `::ffff:10.0.0.1` (an IPv4 client of a dual-stack socket) as `10.0.0.1`, so both forms count as one address. */
-function normalize(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped?.[1] ?? address;
-}
 
 export class AuthThrottle {
   private readonly proxies = new BlockList();
   private readonly hasProxies: boolean;
   private readonly counts: FailureCounts;
+  private readonly ipv6PrefixLength: number;
 
   constructor(redis: Redis, config: Config) {
     for (const cidr of config.trusted_proxies) {
@@ -31,6 +29,7 @@ export class AuthThrottle {
       this.proxies.addSubnet(net, Number(bits), isIP(net) === 6 ? 'ipv6' : 'ipv4');
     }
     this.hasProxies = config.trusted_proxies.length > 0;
+    this.ipv6PrefixLength = config.auth_throttle.ipv6_prefix_length;
     this.counts = new FailureCounts(redis, config.queue_prefix, {
       windowMs: config.auth_throttle.window_seconds * 1000,
       maxFailures: config.auth_throttle.max_failures,
@@ -71,14 +70,19 @@ export class AuthThrottle {
   /**
    * Counts one authentication attempt from the request's client: `tokenDigest` is the SHA-256 (hex) of
    * the token that matched, or null for a wrong one. Returns the seconds to put in Retry-After when the
-   * address is throttled (the attempt must then be refused, right token or not), else null. While Redis
+   * client is throttled (the attempt must then be refused, right token or not), else null. While Redis
    * is down nothing is counted: the routes that need Redis answer 503 anyway.
    */
   async attempt(c: Context<AppEnv>, tokenDigest: string | null): Promise<number | null> {
     const address = this.clientAddress(c);
-    const waitMs = await this.counts.attempt(address, tokenDigest);
+    // Failures and exemptions alike are the client's network's (an IPv6 /64), not the one address's.
+    const key = throttleKey(address, this.ipv6PrefixLength);
+    const waitMs = await this.counts.attempt(key, tokenDigest);
     if (waitMs <= 0) return null;
-    c.get('logger').warn({ request_id: c.get('requestId'), client: address }, 'authentication throttled: too many failed attempts from this address');
+    c.get('logger').warn(
+      { request_id: c.get('requestId'), client: address, ...(key !== address ? { throttle_key: key } : {}) },
+      'authentication throttled: too many failed attempts from this address',
+    );
     return Math.max(1, Math.ceil(waitMs / 1000));
   }
 }

@@ -168,12 +168,12 @@ describe('loadConfig', () => {
 
   it('takes auth_throttle and trusted_proxies, with defaults, and refuses a trusted proxy that is not a CIDR', () => {
     const c = load({ PROVISIONER_CONFIG: file('thr.json', JSON.stringify(base)) });
-    expect(c.auth_throttle).toEqual({ max_failures: 20, window_seconds: 300 });
+    expect(c.auth_throttle).toEqual({ max_failures: 20, window_seconds: 300, ipv6_prefix_length: 64 });
     expect(c.trusted_proxies).toEqual([]);
     const set = load({
       PROVISIONER_CONFIG: file('thr2.json', JSON.stringify({ ...base, auth_throttle: { max_failures: 5 }, trusted_proxies: ['10.0.0.0/8', 'fd00::/8'] })),
     });
-    expect(set.auth_throttle).toEqual({ max_failures: 5, window_seconds: 300 });
+    expect(set.auth_throttle).toEqual({ max_failures: 5, window_seconds: 300, ipv6_prefix_length: 64 });
     expect(set.trusted_proxies).toEqual(['10.0.0.0/8', 'fd00::/8']);
     expect(errorOf(() => load({ PROVISIONER_CONFIG: file('thr3.json', JSON.stringify({ ...base, trusted_proxies: ['10.0.0.1'] })) }))).toMatch(
       /trusted_proxies\.0/,
@@ -181,6 +181,18 @@ describe('loadConfig', () => {
     expect(errorOf(() => load({ PROVISIONER_CONFIG: file('thr4.json', JSON.stringify({ ...base, auth_throttle: { max_failures: 0 } })) }))).toMatch(
       /auth_throttle\.max_failures/,
     );
+    const v6 = (n: unknown, name: string) => load({ PROVISIONER_CONFIG: file(name, JSON.stringify({ ...base, auth_throttle: { ipv6_prefix_length: n } })) });
+    expect(v6(48, 'thr5.json').auth_throttle.ipv6_prefix_length).toBe(48);
+    expect(v6(128, 'thr6.json').auth_throttle.ipv6_prefix_length).toBe(128);
+    // Shorter than a /32 would count a whole provider's customers as one client; longer than 128 is no prefix.
+    for (const [n, name] of [
+      [16, 'thr7.json'],
+      [129, 'thr8.json'],
+      [64.5, 'thr9.json'],
+      ['64', 'thr10.json'],
+    ] as const) {
+      expect(errorOf(() => v6(n, name))).toMatch(/auth_throttle\.ipv6_prefix_length/);
+    }
   });
 
   it('binds the worker port on every interface unless worker.bind_address says otherwise, and refuses a non-address', () => {

@@ -2,7 +2,9 @@
  * Failed authentications per client address, counted in Redis so every API process shares them (the
  * policy, and finding the client's address, stay with the API's middleware). Past `maxFailures` wrong
  * tokens within the window the address is throttled, a right token too, unless that token has
- * authenticated from the address within the window (it is exempt there).
+ * authenticated from the address within the window (it is exempt there). The "address" is whatever the
+ * caller counts a client by, the same for failures and exemptions: the API passes an IPv4 address or an
+ * IPv6 prefix (`2001:db8:1:2::/64`, apps/api/src/client-key.ts).
  *
  * @example
  * const waitMs = await new AuthThrottle(redis, prefix, { windowMs: 60_000, maxFailures: 10 }).attempt('10.0.0.7', null);

@@ -12,6 +12,8 @@ const WINDOW = 60;
 const throttle = { auth_throttle: { max_failures: MAX, window_seconds: WINDOW } };
 const direct = useHarness({ extra: throttle });
 const proxied = useHarness({ extra: { ...throttle, trusted_proxies: ['127.0.0.1/32'] } });
+// An operator who counts IPv6 clients by the /48 a site is usually given.
+const wide = useHarness({ extra: { auth_throttle: { ...throttle.auth_throttle, ipv6_prefix_length: 48 }, trusted_proxies: ['127.0.0.1/32'] } });
 
 const WRONG = 'wrong-wrong-wrong-wrong-wrong';
 
@@ -95,5 +97,53 @@ describe('failed-authentication throttle', () => {
     expect((await get(h, TOKENS.read)).status).toBe(200);
     expect(await h.redis.get(keys.authFailures(h.prefix, attacker))).toBe(String(MAX));
     expect(await h.redis.exists(keys.authFailures(h.prefix, '127.0.0.1'))).toBe(0);
+  });
+
+  it('counts an IPv6 client by its /64: rotating addresses inside it does not escape the count, another /64 is not throttled', async () => {
+    const h = proxied;
+    // A client that holds a right token and signed in from its /64 before anyone there guessed.
+    expect((await get(h, TOKENS.admin, '2001:db8:1:2::a')).status).toBe(200);
+    // One guesser, a fresh address of the /64 for every guess (any spelling), as many as the bound allows.
+    const guesses = ['2001:db8:1:2::1', '2001:db8:1:2:ffff:ffff:ffff:ffff', '2001:0DB8:0001:0002:1234:5678:9abc:def0'];
+    expect(guesses).toHaveLength(MAX);
+    for (const a of guesses) expect((await get(h, WRONG, a)).status).toBe(401);
+    // Yet another address of the /64 is throttled, a right token too, and through a chain of trusted proxies alike.
+    expectThrottled(await get(h, WRONG, '2001:db8:1:2:dead:beef:0:1'));
+    expectThrottled(await get(h, TOKENS.read, '2001:db8:1:2::77'));
+    expectThrottled(await get(h, TOKENS.read, '2001:db8:1:2::78, 127.0.0.1'));
+    expectThrottled(await signIn(h, TOKENS.read, '2001:db8:1:2::79'));
+    // The token that authenticated in the /64 before stays exempt there, from any of its addresses.
+    expect((await get(h, TOKENS.admin, '2001:db8:1:2::b')).status).toBe(200);
+    // The neighbouring /64s are other clients.
+    expect((await get(h, TOKENS.read, '2001:db8:1:3::1')).status).toBe(200);
+    expect((await get(h, TOKENS.read, '2001:db8:1:1:ffff:ffff:ffff:ffff')).status).toBe(200);
+    expect((await get(h, WRONG, '2001:db8:1:3::1')).status).toBe(401);
+
+    expect(await h.redis.get(keys.authFailures(h.prefix, '2001:db8:1:2::/64'))).toBe(String(MAX));
+    expect(await h.redis.get(keys.authFailures(h.prefix, '2001:db8:1:3::/64'))).toBe('1');
+    const digest = createHash('sha256').update(TOKENS.admin).digest('hex');
+    expect(await h.redis.pttl(keys.authOk(h.prefix, '2001:db8:1:2::/64', digest))).toBeGreaterThan(0);
+    // Nothing is counted per address.
+    expect(await h.prefixKeys('authfail:2001:db8:1:2:*')).toEqual([keys.authFailures(h.prefix, '2001:db8:1:2::/64')]);
+    // The log names the address that was refused, and the network it was counted under.
+    const line = h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.client === '2001:db8:1:2::77');
+    expect(line).toMatchObject({ client: '2001:db8:1:2::77', throttle_key: '2001:db8:1:2::/64', msg: expect.stringContaining('throttled') });
+  });
+
+  it('counts an IPv4-mapped IPv6 client as the IPv4 address', async () => {
+    const h = proxied;
+    for (let i = 0; i < MAX; i++) expect((await get(h, WRONG, i % 2 ? '::ffff:198.51.100.40' : '198.51.100.40')).status).toBe(401);
+    expectThrottled(await get(h, TOKENS.read, '198.51.100.40'));
+    expectThrottled(await get(h, TOKENS.read, '::ffff:c633:6428'));
+    expect((await get(h, TOKENS.read, '198.51.100.41')).status).toBe(200);
+    expect(await h.redis.get(keys.authFailures(h.prefix, '198.51.100.40'))).toBe(String(MAX));
+  });
+
+  it('counts IPv6 clients by the prefix length configured', async () => {
+    const h = wide;
+    for (let i = 0; i < MAX; i++) expect((await get(h, WRONG, `2001:db8:5:${i}::1`)).status).toBe(401);
+    expectThrottled(await get(h, TOKENS.read, '2001:db8:5:ffff::1'));
+    expect((await get(h, TOKENS.read, '2001:db8:6::1')).status).toBe(200);
+    expect(await h.redis.get(keys.authFailures(h.prefix, '2001:db8:5::/48'))).toBe(String(MAX));
   });
 });

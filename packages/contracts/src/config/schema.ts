@@ -177,13 +177,16 @@ const CidrSchema = z
   }, 'a CIDR such as 10.1.0.0/16 or fd00::/8');
 
 /**
- * Failed authentications (a token that matches none) counted per client address in Redis: past
- * `max_failures` within `window_seconds`, every attempt from that address is answered 429.
+ * Failed authentications (a token that matches none) counted per client in Redis: past `max_failures`
+ * within `window_seconds`, every attempt from that client is answered 429. A client is its IPv4 address,
+ * or its IPv6 address's first `ipv6_prefix_length` bits: one subscriber is given a /64 at least, and
+ * counted per address it could rotate through 2^64 of them. Shorter than 32 would throttle whole providers.
  */
 const AuthThrottleSchema = z
   .object({
     max_failures: z.number().int().positive().default(20),
     window_seconds: z.number().int().positive().max(86_400).default(300),
+    ipv6_prefix_length: z.number().int().min(32).max(128).default(64),
   })
   .prefault({});
 
