@@ -153,12 +153,33 @@ export class Inventory {
   }
 
   /**
+   * A page of the sorted VMs (`pick` filters and pages them) with their transitions, in one Redis round trip
+   * while the inventory is unchanged: the lines of the page the last sorted listing gives are read beside the
+   * hosts' versions (one auto-pipelined write), and read again only when the page turns out to be another.
+   */
+  async page<P extends { vms: VmItem[] }>(regions: readonly RegionConfig[], pick: (sorted: VmItem[]) => P): Promise<{ entries: HostEntry[]; page: P }> {
+    const guess = this.sorted ? pick(this.sorted.items).vms : null;
+    const [entries, guessed] = await Promise.all([this.entries(regions), guess ? this.heads(guess) : null]);
+    const page = pick(this.sortedItems(entries));
+    const same = guess !== null && guess.length === page.vms.length && guess.every((v, i) => v === page.vms[i]);
+    const heads = same && guessed ? guessed : await this.heads(page.vms);
+    return { entries, page: { ...page, vms: await this.transitions(page.vms, heads) } };
+  }
+
+  /**
    * The items with their `transition`: the first operation in each VM's line (per-VM ordering: only it
-   * may run), when it is running. One pipelined read of the lines; jobs are read only for VMs that have one.
+   * may run), when it is running. One read of the lines; jobs are read only for VMs that have one.
    */
   async withTransitions(items: VmItem[]): Promise<VmItem[]> {
-    if (items.length === 0) return items;
-    const heads = await this.ledger.heads(items.map((v) => ({ region: v.region_name, vm: v.vm_name })));
+    return this.transitions(items, await this.heads(items));
+  }
+
+  /** The first job in each item's line (one script). */
+  private heads(items: readonly VmItem[]): Promise<Array<string | undefined>> {
+    return this.ledger.heads(items.map((v) => ({ region: v.region_name, vm: v.vm_name })));
+  }
+
+  private transitions(items: VmItem[], heads: ReadonlyArray<string | undefined>): Promise<VmItem[]> {
     return Promise.all(
       items.map(async (v, i) => {
         const id = heads[i];

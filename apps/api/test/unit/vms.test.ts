@@ -1,6 +1,8 @@
 import { hostQueueName } from '@provisioner/contracts';
 import { keys } from '@provisioner/store';
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { VmItem } from '../../src/inventory.ts';
+import { pageJson } from '../../src/routes/vms/list.ts';
 import { b64, deletePrefix, fakeWorker, TOKENS, useHarness } from './harness.ts';
 
 const h = useHarness();
@@ -340,7 +342,14 @@ describe('transition: the job working on a VM', () => {
       await released;
       return {};
     });
+    const listed = async () =>
+      ((await (await h.fetch('/v1/vms')).json()) as { vms: Array<{ vm_name: string; transition: unknown }> }).vms.map((v) => [v.vm_name, v.transition]);
     try {
+      // A listing before: the next ones read the lines of the page it gives beside the inventory (Inventory.page).
+      expect(await listed()).toEqual([
+        ['moving', null],
+        ['still', null],
+      ]);
       const r = await h.fetch('/v1/vms/r1/moving/stop', { method: 'POST', json: { timeout_ms: 60_000 } });
       expect(r.status).toBe(202);
       const job = (await r.json()) as JobBody;
@@ -353,11 +362,12 @@ describe('transition: the job working on a VM', () => {
       }
       const transition = { kind: 'stop', job_id: job.id, detail: 'graceful shutdown; forcing in 47 s' };
       expect(vm).toMatchObject({ state: 'running', transition });
-      const list = (await (await h.fetch('/v1/vms')).json()) as { vms: Array<{ vm_name: string; transition: unknown }> };
-      expect(list.vms.map((v) => [v.vm_name, v.transition])).toEqual([
-        ['moving', transition],
-        ['still', null],
-      ]);
+      for (let i = 0; i < 2; i++) {
+        expect(await listed()).toEqual([
+          ['moving', transition],
+          ['still', null],
+        ]);
+      }
       const legacy = (await (await h.fetch('/v1/list')).json()) as Array<Record<string, unknown>>;
       expect(legacy.map((v) => Object.keys(v).sort())).toEqual([
         ['dom_id', 'name', 'region_name', 'state', 'tags'],
@@ -368,9 +378,26 @@ describe('transition: the job working on a VM', () => {
       const end = Date.now() + 5000;
       while ((await read()).transition !== null && Date.now() < end) await new Promise((res) => setTimeout(res, 50));
       expect(await read()).toMatchObject({ state: 'running', transition: null });
+      expect(await listed()).toEqual([
+        ['moving', null],
+        ['still', null],
+      ]);
     } finally {
       release();
       await w.close();
     }
+  });
+});
+
+describe('pageJson', () => {
+  it('sends what JSON.stringify would, byte for byte, whether a VM’s bytes are new or kept from an earlier page', () => {
+    const vm = (name: string, tags: Record<string, string>) =>
+      ({ region_name: 'r1', vm_name: name, host: 'h1', state: 'running', tags, transition: null }) as unknown as VmItem;
+    const vms = [vm('a', { note: 'ü "quoted" </script>' }), vm('b', {})];
+    const rest = { total: 2, limit: 100, next_cursor: null, hosts: [{ region: 'r1', host: 'h1', observed_at: null, error: 'x\ny' }] };
+    const want = JSON.stringify({ vms, ...rest });
+    expect(Buffer.from(pageJson(vms, rest)).toString()).toBe(want);
+    expect(Buffer.from(pageJson(vms, rest)).toString()).toBe(want);
+    expect(Buffer.from(pageJson([], rest)).toString()).toBe(JSON.stringify({ vms: [], ...rest }));
   });
 });

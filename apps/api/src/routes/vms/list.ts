@@ -113,6 +113,30 @@ export function pageVms(items: VmItem[], q: ListQuery, sorted = false) {
   return { vms: page, total: filtered.length, limit: q.limit, next_cursor: more && last ? encodeCursor(sortKey(last)) : null };
 }
 
+/**
+ * Each VM's JSON as UTF-8, made once while its host's listing is unchanged (the sorted items are the same
+ * objects until then; an item with a transition is a new object): at 5 000 VMs, a page's JSON.stringify and
+ * the socket's UTF-8 copy of it were a quarter of the API's time while clients paged (bench/profile-pages.ts).
+ */
+const vmJson = new WeakMap<VmItem, Buffer>();
+
+/** `{"vms":[…], …rest}`: what c.json would send for `{ vms, ...rest }`, the VMs' bytes from vmJson. */
+export function pageJson(vms: readonly VmItem[], rest: Record<string, unknown>): Uint8Array<ArrayBuffer> {
+  const parts: Buffer[] = [Buffer.from('{"vms":[')];
+  for (const [i, v] of vms.entries()) {
+    let b = vmJson.get(v);
+    if (!b) {
+      b = Buffer.from(JSON.stringify(v));
+      vmJson.set(v, b);
+    }
+    if (i > 0) parts.push(COMMA);
+    parts.push(b);
+  }
+  parts.push(Buffer.from(`],${JSON.stringify(rest).slice(1)}`));
+  return Buffer.concat(parts) as Uint8Array<ArrayBuffer>;
+}
+const COMMA = Buffer.from(',');
+
 export default defineRoute({
   method: 'get',
   path: '/v1/vms',
@@ -128,11 +152,9 @@ export default defineRoute({
     const q = validate(ListQuery, { ...c.req.query(), tag: c.req.queries('tag') ?? [] });
     const regions = q.region !== undefined ? [findRegion(s.config, q.region)] : enabledRegions(s.config);
     if (q.refresh) await s.refresher.refresh(regions, requester(c));
-    const entries = await s.inventory.entries(regions);
     const owner = callerOwner(c);
-    const all = s.inventory.sortedItems(entries);
-    const items = owner === null ? all : all.filter((v) => v.tags.owner === owner);
-    const page = pageVms(items, q, true);
-    return c.json({ ...page, vms: await s.inventory.withTransitions(page.vms), hosts: entries.map(hostStatus) });
+    const { entries, page } = await s.inventory.page(regions, (all) => pageVms(owner === null ? all : all.filter((v) => v.tags.owner === owner), q, true));
+    const { vms, ...rest } = page;
+    return c.body(pageJson(vms, { ...rest, hosts: entries.map(hostStatus) }), 200, { 'content-type': 'application/json' });
   },
 });
