@@ -46,7 +46,14 @@ try {
   });
   for (let h = 1; h <= HOSTS; h++) {
     const now = new Date().toISOString();
-    await store.putEntry({ region: 'r1', host: `h${h}`, observed_at: now, attempted_at: now, error: null, vms: Array.from({ length: PER_HOST }, (_, i) => vm(`fl-${i}`)) });
+    await store.putEntry({
+      region: 'r1',
+      host: `h${h}`,
+      observed_at: now,
+      attempted_at: now,
+      error: null,
+      vms: Array.from({ length: PER_HOST }, (_, i) => vm(`fl-${i}`)),
+    });
   }
   const api = await swapToBundledApi(stack, prof ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []);
   await walkPages(stack, 1); // warm-up

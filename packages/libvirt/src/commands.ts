@@ -470,7 +470,18 @@ export function ensureImageArgv(imagesDir: string, image: ImageRef, refresh = fa
   assertImageName(image.name);
   assertHttpUrl(image.url);
   if (image.sha256) assertSha256(image.sha256);
-  return ['bash', '-c', ENSURE_IMAGE, 'ensure-image' satisfies CommandName, imagesDir, image.name, image.url, image.sha256 ?? '', refresh ? '1' : '0', hashLater ? '1' : '0'];
+  return [
+    'bash',
+    '-c',
+    ENSURE_IMAGE,
+    'ensure-image' satisfies CommandName,
+    imagesDir,
+    image.name,
+    image.url,
+    image.sha256 ?? '',
+    refresh ? '1' : '0',
+    hashLater ? '1' : '0',
+  ];
 }
 
 export function qemuImgInfoArgv(path: string): string[] {
