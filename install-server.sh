@@ -16,7 +16,7 @@ export LC_ALL=C
 # Constants
 # ---------------------------------------------------------------------------------------------------
 PACKAGES=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils openssh-server
-  cloud-image-utils genisoimage curl dnsmasq-base openssl)
+  genisoimage curl dnsmasq-base openssl)
 SSHD_CONFIG=/etc/ssh/sshd_config_provisioner
 SSHD_PIDFILE=/run/sshd-provisioner.pid
 SSHD_UNIT=/etc/systemd/system/provisioner-sshd.service

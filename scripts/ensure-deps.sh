@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
-debs=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils openssh-server cloud-image-utils
+debs=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils openssh-server
   genisoimage curl dnsmasq-base redis-server redis-tools procps util-linux openssl virtinst
   chromium # chromium: the browser tests of the dashboard, /docs and the VM page (driven by playwright-core)
   mmdebstrap extlinux syslinux-common e2fsprogs fdisk) # scripts/build-guest-image.sh: the real guest of test/guest/
