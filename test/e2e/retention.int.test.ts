@@ -158,6 +158,11 @@ describe('the per-queue cap', () => {
     const m = await metrics();
     expect(sample(m, 'provisioner_queue_jobs', { queue: hostQueue, state: 'completed' })).toBe(1);
     expect(sample(m, 'provisioner_queue_retention_full', { queue: hostQueue, state: 'completed' })).toBe(0);
+    // Nor do they leave the record of their queue behind for the retention: the create's alone stays
+    // (the worker drops a refresh's just after the job ends, which the API may see first).
+    const records = async () => (await small.redis.keys(`${small.prefix}:jobq:*`)).sort();
+    for (let i = 0; i < 50 && (await records()).length > 1; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await records()).toEqual([keys.jobQueue(small.prefix, createId)]);
   });
 
   it('shows in the API metrics once a queue holds retention_max_jobs finished operations', async () => {

@@ -110,6 +110,17 @@ export class JobQueue {
     return job;
   }
 
+  /**
+   * After a job ended (the worker's `completed` or `failed` event): a job removed with its end
+   * (removedWhenEnded) takes the record of its queue along, which would otherwise stay for
+   * `retention_seconds` (one per host for each listing polled with `refresh=true`) pointing at nothing.
+   */
+  async forgetIfRemoved(job: Job, succeeded: boolean): Promise<void> {
+    if (!job.finishedOn || !isJobId(String(job.id))) return; // failed but retried, or a scheduled job (no record)
+    if ((succeeded ? job.opts.removeOnComplete : job.opts.removeOnFail) !== true) return;
+    await this.redis.del(keys.jobQueue(this.prefix, String(job.id)));
+  }
+
   /** The name of the queue holding a job, or null when unknown or its record expired. */
   queueOf(id: string): Promise<string | null> {
     return this.redis.get(keys.jobQueue(this.prefix, id));
