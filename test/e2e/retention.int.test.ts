@@ -2,8 +2,10 @@
  * Job history under background load (real API and worker processes, real Redis, the loopback host): a
  * user's finished job stays readable and listed while the scheduled inventory refreshes keep ending in
  * the same host queue (BullMQ trims a queue's whole finished set to the count a job ends with, so the
- * scheduled jobs must not carry one); their outcome stays in the host's inventory entry. The per-queue
- * cap (`retention_max_jobs`) shows in the API's metrics once reached.
+ * scheduled jobs must not carry one); their outcome stays in the host's inventory entry. Nor do listings
+ * polled with `refresh=true` push an operation out of a small `retention_max_jobs` (their refresh jobs are
+ * removed as they end, as the scheduled ones). The per-queue cap shows in the API's metrics once
+ * operations reach it.
  */
 import { hostQueueName } from '@provisioner/contracts';
 import { keys } from '@provisioner/store';
@@ -107,28 +109,77 @@ describe('job history under background load', () => {
 
 describe('the per-queue cap', () => {
   let small: Stack;
+  const name = uniqueName('cap');
+  let createId = '';
   beforeAll(async () => {
-    small = await startStack({ host, images: {}, extra: { retention_max_jobs: 2 } });
+    small = await startStack({ host, images: { [image]: { url: images.url('tiny.qcow2') } }, extra: { retention_max_jobs: 2 } });
   });
   afterAll(async () => {
+    await hv.undefine(name).catch(() => undefined);
     await small?.stop();
   });
 
-  it('shows in the API metrics once a queue holds retention_max_jobs finished jobs', async () => {
-    const queue = hostQueueName('r1', 'h1');
-    const metrics = async () => {
-      const r = await small.fetch('/metrics', { token: small.tokens.read });
+  const metrics = async () => {
+    const r = await small.fetch('/metrics', { token: small.tokens.read });
+    expect(r.status).toBe(200);
+    return parseMetrics(await r.text());
+  };
+  const hostQueue = hostQueueName('r1', 'h1');
+
+  it('keeps an operation readable and listed while listings with refresh poll far past retention_max_jobs', async () => {
+    const res = await small.fetch('/v1/vms', { method: 'POST', body: JSON.stringify({ vm_name: name, region_name: 'r1', instance_type: 'tiny', image }) });
+    expect(res.status).toBe(202);
+    createId = ((await res.json()) as { id: string }).id;
+    expect((await waitJob(small, createId)).state).toBe('succeeded');
+
+    // Three times the cap of polling (a dashboard's `?refresh=true`, the legacy list, one VM's refresh): each
+    // lists the host again through a refresh job of the host's queue, and each sees the VM it listed.
+    for (let i = 0; i < 6; i++) {
+      const r = await small.fetch('/v1/vms?refresh=true');
       expect(r.status).toBe(200);
-      return parseMetrics(await r.text());
-    };
+      const page = (await r.json()) as { vms: Array<{ vm_name: string }>; hosts: Array<{ host: string; error: string | null }> };
+      expect(page.vms.map((v) => v.vm_name)).toContain(name);
+      expect(page.hosts.find((h) => h.host === 'h1')?.error).toBeNull();
+    }
+    expect((await small.fetch('/v1/list')).status).toBe(200);
+    expect((await small.fetch(`/v1/vms/r1/${name}?refresh=true`)).status).toBe(200);
+    const submitted = sample(await metrics(), 'provisioner_jobs_submitted_total', { kind: 'refresh' });
+    expect(submitted).toBeGreaterThanOrEqual(8);
+    // The API saw each of its refreshes end although the job was gone when it looked.
+    expect(small.logs.filter((l) => l.includes('inventory refresh did not finish in time'))).toEqual([]);
+
+    const read = await small.fetch(`/v1/jobs/${createId}`);
+    expect(read.status).toBe(200);
+    expect(((await read.json()) as { state: string }).state).toBe('succeeded');
+    const listed = (await (await small.fetch('/v1/jobs?limit=500')).json()) as { jobs: Array<{ id: string; kind: string }> };
+    expect(listed.jobs.map((j) => j.id)).toContain(createId);
+    // Ended refreshes are not history: not listed, not counted against the cap.
+    expect(listed.jobs.filter((j) => j.kind === 'refresh')).toEqual([]);
+    const m = await metrics();
+    expect(sample(m, 'provisioner_queue_jobs', { queue: hostQueue, state: 'completed' })).toBe(1);
+    expect(sample(m, 'provisioner_queue_retention_full', { queue: hostQueue, state: 'completed' })).toBe(0);
+    // Nor do they leave the record of their queue behind for the retention: the create's alone stays
+    // (the worker drops a refresh's just after the job ends, which the API may see first).
+    const records = async () => (await small.redis.keys(`${small.prefix}:jobq:*`)).sort();
+    for (let i = 0; i < 50 && (await records()).length > 1; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await records()).toEqual([keys.jobQueue(small.prefix, createId)]);
+  });
+
+  it('shows in the API metrics once a queue holds retention_max_jobs finished operations', async () => {
     const m0 = await metrics();
     expect(sample(m0, 'provisioner_queue_retention_cap')).toBe(2);
-    expect(sample(m0, 'provisioner_queue_retention_full', { queue, state: 'completed' })).toBe(0);
-    // Each `?refresh=true` listing is a user's refresh job in the host queue.
-    for (let i = 0; i < 3; i++) expect((await small.fetch('/v1/vms?refresh=true')).status).toBe(200);
+    expect(sample(m0, 'provisioner_queue_retention_full', { queue: hostQueue, state: 'completed' })).toBe(0);
+    // Two tag edits after the create: three finished operations in a queue that keeps two.
+    for (const env of ['a', 'b']) {
+      const r = await small.fetch(`/v1/vms/r1/${name}/tags`, { method: 'PUT', body: JSON.stringify({ tags: { env } }) });
+      expect(r.status).toBe(202);
+      expect((await waitJob(small, ((await r.json()) as { id: string }).id)).state).toBe('succeeded');
+    }
     const m1 = await metrics();
-    expect(sample(m1, 'provisioner_queue_jobs', { queue, state: 'completed' })).toBe(2);
-    expect(sample(m1, 'provisioner_queue_retention_full', { queue, state: 'completed' })).toBe(1);
-    expect(sample(m1, 'provisioner_queue_retention_full', { queue, state: 'failed' })).toBe(0);
+    expect(sample(m1, 'provisioner_queue_jobs', { queue: hostQueue, state: 'completed' })).toBe(2);
+    expect(sample(m1, 'provisioner_queue_retention_full', { queue: hostQueue, state: 'completed' })).toBe(1);
+    expect(sample(m1, 'provisioner_queue_retention_full', { queue: hostQueue, state: 'failed' })).toBe(0);
+    // The bound removes the oldest operation early, as documented.
+    expect((await small.fetch(`/v1/jobs/${createId}`)).status).toBe(404);
   });
 });

@@ -98,6 +98,9 @@ export async function startWorker(config: Config) {
       const ended = (job: Job | undefined) => void onJobEnded(rt, stores, job).catch((e: unknown) => log.warn({ err: String(e) }, 'ending a VM turn failed'));
       worker.on('completed', ended);
       worker.on('failed', ended);
+      const forgetFailed = (e: unknown) => log.warn({ err: String(e) }, 'removing a removed job’s record failed');
+      worker.on('completed', (job) => void stores.jobs.forgetIfRemoved(job, true).catch(forgetFailed));
+      worker.on('failed', (job) => void (job && stores.jobs.forgetIfRemoved(job, false).catch(forgetFailed)));
       worker.on('completed', (job) => metrics.jobEnded(`${region.region_name}/${host.name}`, job, true));
       worker.on('failed', (job) => metrics.jobEnded(`${region.region_name}/${host.name}`, job, false));
       const hookFailed = (e: unknown) => log.warn({ err: String(e) }, 'queuing webhook deliveries failed');

@@ -24,6 +24,21 @@ import { keys } from './keys.ts';
 import { duplicateRedis } from './redis.ts';
 import { runScript } from './scripts.ts';
 
+/**
+ * Jobs that answer the one request that queued them and are no history of the service: removed as soon as
+ * they end, so they never count against `retention_max_jobs` (BullMQ trims a queue's whole finished set to
+ * the count a job ends with: kept, a listing polled with `refresh=true` would push the operations that
+ * change VMs out of their retention). A console read once its requester took the text (a failed one stays:
+ * the request answers with its link). A refresh (`?refresh=true`, the legacy list and delete) however it
+ * ends: its outcome is the host's inventory entry, which the listing that asked for it shows (`hosts[]`:
+ * `observed_at`, `error`), as for the workers' scheduled refreshes.
+ */
+function removedWhenEnded(kind: JobPayload['kind']): { removeOnComplete?: true; removeOnFail?: true } {
+  if (kind === 'refresh') return { removeOnComplete: true, removeOnFail: true };
+  if (kind === 'console') return { removeOnComplete: true };
+  return {};
+}
+
 export type CancelOutcome = 'canceled' | 'not-queued' | 'missing';
 
 export class JobQueue {
@@ -89,11 +104,21 @@ export class JobQueue {
       attempts: hostJob ? 1 : attempts,
       backoff: { type: 'exponential', delay: backoff_ms, jitter: 0.5 },
       ...keepFinished(this.config),
-      // A console read is done once its requester took the text: it does not count against the jobs kept.
-      ...(p.kind === 'console' ? { removeOnComplete: true } : {}),
+      ...removedWhenEnded(p.kind),
     });
     for (const fn of this.submitted) fn(p.kind);
     return job;
+  }
+
+  /**
+   * After a job ended (the worker's `completed` or `failed` event): a job removed with its end
+   * (removedWhenEnded) takes the record of its queue along, which would otherwise stay for
+   * `retention_seconds` (one per host for each listing polled with `refresh=true`) pointing at nothing.
+   */
+  async forgetIfRemoved(job: Job, succeeded: boolean): Promise<void> {
+    if (!job.finishedOn || !isJobId(String(job.id))) return; // failed but retried, or a scheduled job (no record)
+    if ((succeeded ? job.opts.removeOnComplete : job.opts.removeOnFail) !== true) return;
+    await this.redis.del(keys.jobQueue(this.prefix, String(job.id)));
   }
 
   /** The name of the queue holding a job, or null when unknown or its record expired. */

@@ -42,6 +42,8 @@ describe('recordJob', () => {
     const job = await jobs.submit({ kind: 'refresh', region: 'r1', host: 'h2', ...by });
     expect((job.data as { seq?: number }).seq).toBeUndefined();
     expect(await env.redis.get(keys.jobQueue(env.prefix, String(job.id)))).toBe('ops.r1.h2');
+    // An on-demand refresh is removed as it ends, whichever way: it never counts against retention_max_jobs.
+    expect(job.opts).toMatchObject({ removeOnComplete: true, removeOnFail: true });
     expect(await runScript(env.redis, 'recordJob', [keys.jobQueue(env.prefix, 'x')], ['q', 60, 'x'])).toBe(0);
   });
 

@@ -1,8 +1,11 @@
 /**
  * On-demand refreshes: a `refresh` job per host, run by the host's worker, waited for within
  * config.refresh_wait_ms (the list and legacy routes' `refresh`). Workers also refresh on a schedule.
+ * Like the scheduled ones, these jobs are removed as soon as they end (JobQueue.submit): polling a listing
+ * with `refresh=true` never uses up `retention_max_jobs`, nor fills `GET /v1/jobs`, where a refresh shows
+ * only while it is queued or running.
  */
-import type { Config, RegionConfig } from '@provisioner/contracts';
+import { type Config, isTerminal, type RegionConfig } from '@provisioner/contracts';
 import type { JobQueue } from '@provisioner/store';
 import type { Logger } from 'pino';
 import type { JobWatcher } from '../watch.ts';
@@ -41,9 +44,12 @@ export class HostRefresher {
 
   private async refreshHost(region: string, host: string, by: { submitted_by: string; request_id: string }, deadline: number): Promise<void> {
     const job = await this.queues.submit({ kind: 'refresh', region, host, ...by });
+    const id = String(job.id);
     const queue = this.queues.get(job.queueName);
-    const end = await this.watcher.waitFor(queue, String(job.id), Math.max(1, deadline - Date.now()));
-    if (end?.state !== 'succeeded')
-      this.logger.warn({ region, host, job_id: job.id, state: end?.state ?? 'gone', request_id: by.request_id }, 'inventory refresh did not finish in time');
+    const end = await this.watcher.waitFor(queue, id, Math.max(1, deadline - Date.now()));
+    // A refresh is removed as it ends (JobQueue.submit): the watch then ends with the last view it saw, or
+    // none. Gone means ended (its outcome, an error too, is the host's entry, which the listing shows).
+    if (end && isTerminal(end.state) ? end.state === 'succeeded' : !(await this.queues.find(id))) return;
+    this.logger.warn({ region, host, job_id: id, state: end?.state ?? 'gone', request_id: by.request_id }, 'inventory refresh did not finish in time');
   }
 }

@@ -19,6 +19,8 @@ export default defineRoute({
   path: '/v1/list',
   tag: 'legacy',
   summary: 'List VMs after a fresh listing of every host (legacy)',
+  description:
+    'Lists every host first (bounded by `refresh_wait_ms`): a `refresh` job per host, removed as soon as it ends, so polling this never shortens the history of operations (`retention_max_jobs`) nor stays in `GET /v1/jobs`.',
   auth: 'read',
   needsRedis: true,
   responses: { 200: { description: 'Every VM', schema: z.array(LegacyListItem) } },

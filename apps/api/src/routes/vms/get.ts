@@ -43,6 +43,8 @@ export default defineRoute({
   path: '/v1/vms/{region}/{name}',
   tag: 'vms',
   summary: 'Read one VM',
+  description:
+    'From the inventory. `refresh=true` lists the VM’s region first (bounded by `refresh_wait_ms`): a `refresh` job per host, removed as soon as it ends, so it never shortens the history of operations (`retention_max_jobs`) nor stays in `GET /v1/jobs`.',
   auth: 'read',
   needsRedis: true,
   request: { params: VmPath, query: VmQuery },

@@ -142,7 +142,8 @@ export default defineRoute({
   path: '/v1/vms',
   tag: 'vms',
   summary: 'List VMs (from the inventory)',
-  description: 'Sorted by region, name, host. `refresh=true` lists the hosts first (bounded by `refresh_wait_ms`).',
+  description:
+    'Sorted by region, name, host. `refresh=true` lists the hosts first (bounded by `refresh_wait_ms`): a `refresh` job per host, removed as soon as it ends (its outcome is `hosts[]`), so polling with `refresh=true` never shortens the history of operations (`retention_max_jobs`) and `GET /v1/jobs` shows such a job only while it is queued or running.',
   auth: 'read',
   needsRedis: true,
   request: { query: ListQuery },
