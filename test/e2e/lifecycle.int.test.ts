@@ -119,6 +119,48 @@ describe('lifecycle through the new routes', () => {
   });
 });
 
+describe('a VM paused on its host (virsh suspend, or libvirt pausing it on an I/O error)', () => {
+  it('start resumes it and says so; stop and reboot resume it before the graceful shutdown', async () => {
+    const name = uniqueName('e2e');
+    made.push(name);
+    const run = async (method: string, path: string, body?: unknown) => {
+      const r = await stack.fetch(path, { method, body: body === undefined ? undefined : JSON.stringify(body) });
+      expect(r.status).toBe(202);
+      const end = await waitJob(stack, ((await r.json()) as { id: string }).id);
+      expect(end).toMatchObject({ state: 'succeeded', error: null });
+      return end;
+    };
+    const suspend = async () => {
+      await hv.ssh.run(['virsh', '-q', '-c', host.libvirt_uri, 'suspend', name]);
+      expect(await hv.domainState(name)).toBe('paused');
+    };
+    const listed = async () => {
+      const body = (await (await stack.fetch('/v1/vms?limit=500')).json()) as { vms: Array<{ vm_name: string; state: string }> };
+      return body.vms.find((v) => v.vm_name === name)?.state;
+    };
+    await run('POST', '/v1/vms', { vm_name: name, region_name: 'r1', instance_type: 'tiny', image: await imageName() });
+
+    await suspend();
+    const started = await run('POST', `/v1/vms/r1/${name}/start`);
+    expect(started.result).toMatchObject({ vm_name: name, state: 'running', changed: true, started: 'resumed' });
+    expect(await hv.domainState(name)).toBe('running');
+    expect(await listed()).toBe('running');
+    // Started again: nothing to do.
+    expect((await run('POST', `/v1/vms/r1/${name}/start`)).result).toMatchObject({ changed: false, started: 'already' });
+
+    // Reboot: resumed, shut down (this blank guest ignores ACPI: forced after the timeout) and started.
+    await suspend();
+    expect((await run('POST', `/v1/vms/r1/${name}/reboot`, { timeout_ms: 1000 })).result).toMatchObject({ state: 'running', stopped: 'forced' });
+    expect(await hv.domainState(name)).toBe('running');
+
+    await suspend();
+    expect((await run('POST', `/v1/vms/r1/${name}/stop`, { timeout_ms: 1000 })).result).toMatchObject({ state: 'shut off', stopped: 'forced' });
+    expect(await hv.domainState(name)).toBe('shut off');
+    expect(await listed()).toBe('shut off');
+    await run('DELETE', `/v1/vms/r1/${name}`);
+  });
+});
+
 describe('the chat bot through the legacy routes', () => {
   it('get-images, regions, create, list, edit-tags, stop, start, delete (twice)', async () => {
     const name = uniqueName('bot');

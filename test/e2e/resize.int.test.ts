@@ -162,6 +162,24 @@ describe('resize', () => {
     await deleteVm(name);
   });
 
+  it('resizes a paused VM (virsh suspend) as a running one: resumed to shut down, changed, running again', async () => {
+    const name = await createVm();
+    await hv.ssh.run(['virsh', '-q', '-c', host.libvirt_uri, 'suspend', name]);
+    expect((await onHost(name)).state).toBe('paused');
+    const r = await post(`/v1/vms/r1/${name}/resize`, { instance_type: 'medium', timeout_ms: 1000 });
+    expect(r.status).toBe(202);
+    const job = await waitJob(stack, r.body.id);
+    expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+    expect((job.steps as Array<{ name: string; state: string }>).map((s) => `${s.name}:${s.state}`)).toEqual([
+      'stop:succeeded',
+      'resize:succeeded',
+      'start:succeeded',
+    ]);
+    expect(job.result).toMatchObject({ state: 'running', stopped: 'forced' });
+    expect(await onHost(name)).toEqual({ cpus: 2, maxMemKiB: 192 * 1024, state: 'running', diskBytes: 768 * MiB });
+    await deleteVm(name);
+  });
+
   it('refuses a smaller disk (409), an unknown type (422 listing the region’s types) and the same type, with nothing queued', async () => {
     const name = await createVm();
     const before = await jobCount();

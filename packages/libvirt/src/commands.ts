@@ -256,6 +256,17 @@ const PREP_CONSOLE_LOG = `prep_console_log() {
 }`;
 
 /**
+ * `resume_paused URI NAME`: resumes a paused domain (`virsh suspend`, or libvirt pausing it on an I/O error
+ * or a full disk): a paused domain is active, so `virsh start` refuses it ("already active") and its guest
+ * cannot act on an ACPI shutdown. True when the domain runs after it (resumed here, or by someone else
+ * meanwhile), false when it could not be resumed.
+ */
+const RESUME_PAUSED = `resume_paused() {
+  virsh -q -c "$1" resume "$2" >/dev/null && return 0
+  [ "$(virsh -q -c "$1" domstate "$2" 2>/dev/null)" = running ]
+}`;
+
+/**
  * Caches an image, downloaded to a temporary name with curl writing the file itself (no pipe: on a
  * busy host a pipeline through tee and a hasher competes with curl for the CPU and made the download
  * 1.6x slower at loopback speed). With a catalog checksum (`want`) the file is hashed right after and
@@ -552,6 +563,7 @@ ${LINK_CACHED}
 ${MAKE_DISK}
 ${MAKE_SEED}
 ${PREP_CONSOLE_LOG}
+${RESUME_PAUSED}
 uri=$1 n=$2 dir=$3 iname=$4 want=$5 disk=$6 bytes=$7 seed=$8 id=$9 known=\${10} log=\${11} mine=\${12} xml=\${13} b=\${14}
 v() { virsh -q -c "$uri" "$@"; }
 say() { printf '@@%s %s\\n' "$b" "$*"; }
@@ -605,10 +617,13 @@ if [ "$mine" = 1 ] && st=$(v domstate "$n" 2>/dev/null); then running=$st; else
 fi
 say END define
 say BEGIN start
-if [ "$running" != running ]; then
-  prep_console_log "$log"
-  v start "$n" >/dev/null
-fi
+# A domain of an earlier attempt may be running already, or paused (libvirt pauses one on an I/O error,
+# a full disk): resumed, as START does; started otherwise.
+case $running in
+  running) ;;
+  paused) resume_paused "$uri" "$n" ;;
+  *) prep_console_log "$log"; v start "$n" >/dev/null ;;
+esac
 say END start
 say DOMAIN
 # One virsh process for both (the name is a DNS label: nothing in it splits a virsh batch).
@@ -671,13 +686,18 @@ export function createVmArgv(uri: string, a: CreateVmArgs): string[] {
 }
 
 /**
- * Starts a domain; one that is already running is left alone. $3, when given, is the serial console's log,
- * made ready first (prep_console_log).
+ * Starts a domain: `started`; one that is already running is left alone (`already`), a paused one is
+ * resumed (`resumed`). $3, when given, is the serial console's log, made ready first (prep_console_log)
+ * when the domain is started (not when resumed: virtlogd has it open).
  */
 const START = `set -eu
 ${PREP_CONSOLE_LOG}
+${RESUME_PAUSED}
 st=$(virsh -q -c "$1" domstate "$2")
-if [ "$st" = running ]; then echo already; exit 0; fi
+case $st in
+  running) echo already; exit 0 ;;
+  paused) resume_paused "$1" "$2" || exit 1; echo resumed; exit 0 ;;
+esac
 if [ -n "\${3:-}" ]; then prep_console_log "$3"; fi
 virsh -q -c "$1" start "$2" >/dev/null
 echo started`;
@@ -690,12 +710,19 @@ export function startArgv(uri: string, name: string, consoleLog?: string): strin
   return sh('start', START, uri, name, consoleLog);
 }
 
-/** Asks the guest to shut down (ACPI), polls until it is off, and powers it off after the timeout. */
+/**
+ * Asks the guest to shut down (ACPI), polls until it is off, and powers it off after the timeout. A paused
+ * domain is resumed first, so its guest can act on the request and shut down cleanly; one that cannot be
+ * resumed cannot either, and is powered off at once.
+ */
 const SHUTDOWN = `set -u
+${RESUME_PAUSED}
 st=$(virsh -q -c "$1" domstate "$2") || exit 1
 if [ "$st" = "shut off" ]; then echo already; exit 0; fi
+t=$3
+if [ "$st" = paused ] && ! resume_paused "$1" "$2"; then t=0; fi
 virsh -q -c "$1" shutdown "$2" >/dev/null 2>&1
-end=$(( $(date +%s%3N) + $3 ))
+end=$(( $(date +%s%3N) + t ))
 while [ "$(date +%s%3N)" -lt "$end" ]; do
   st=$(virsh -q -c "$1" domstate "$2") || exit 1
   if [ "$st" = "shut off" ]; then echo graceful; exit 0; fi
@@ -842,7 +869,8 @@ echo created`;
  */
 const SNAPSHOT_REVERT = `set -eu
 ${PREP_CONSOLE_LOG}
-if [ "$(virsh -q -c "$1" domstate "$2")" != running ]; then prep_console_log "$4"; fi
+# Only while the domain is off: an active one's (running, paused, shutting down) log is open in virtlogd.
+case $(virsh -q -c "$1" domstate "$2") in running|paused|"in shutdown") ;; *) prep_console_log "$4" ;; esac
 virsh -q -c "$1" snapshot-revert "$2" "$3" >/dev/null
 echo reverted`;
 

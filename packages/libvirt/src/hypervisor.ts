@@ -393,12 +393,17 @@ export class Hypervisor {
     return out;
   }
 
-  async start(name: string, o: OpOptions = {}): Promise<{ changed: boolean }> {
-    const out = await this.virsh(startArgv(this.uri, name, this.paths(name).console), name, o);
-    return { changed: out.trim() === 'started' };
+  /**
+   * Makes the VM run: `started` (it was off), `resumed` (it was paused: `virsh suspend`, or libvirt pausing
+   * it on an I/O error) or `already` (it runs).
+   */
+  async start(name: string, o: OpOptions = {}): Promise<{ changed: boolean; result: 'already' | 'started' | 'resumed' }> {
+    const out = (await this.virsh(startArgv(this.uri, name, this.paths(name).console), name, o)).trim();
+    if (out !== 'already' && out !== 'started' && out !== 'resumed') throw new ParseError('unexpected start output', { stdout: out });
+    return { changed: out !== 'already', result: out };
   }
 
-  /** Graceful shutdown; powers off when the guest has not stopped within `timeoutMs`. */
+  /** Graceful shutdown (a paused VM is resumed first); powers off when the guest has not stopped within `timeoutMs`. */
   async shutdown(name: string, timeoutMs: number, o: OpOptions = {}): Promise<{ result: 'already' | 'graceful' | 'forced' }> {
     const out = (await this.virsh(shutdownArgv(this.uri, name, timeoutMs), name, { timeoutMs: timeoutMs + 60_000, ...o })).trim();
     if (out !== 'already' && out !== 'graceful' && out !== 'forced') throw new ParseError('unexpected shutdown output', { stdout: out });

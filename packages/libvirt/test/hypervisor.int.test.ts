@@ -243,8 +243,8 @@ describe('VM lifecycle', () => {
     expect(await hv.defineDomain(spec)).toEqual({ created: false });
     await expect(hv.defineDomain({ ...spec, instanceId: 'another-op' })).rejects.toBeInstanceOf(AlreadyExistsError);
 
-    expect(await hv.start(name)).toEqual({ changed: true });
-    expect(await hv.start(name)).toEqual({ changed: false });
+    expect(await hv.start(name)).toEqual({ changed: true, result: 'started' });
+    expect(await hv.start(name)).toEqual({ changed: false, result: 'already' });
     expect(await hv.domainState(name)).toBe('running');
     // The serial console's log is the automation user's own (virtlogd, root, only appends to it).
     expect((await hv.ssh.run(['stat', '-c', '%U %a', paths.console])).stdout).toBe(`${host.user} 640\n`);
@@ -277,7 +277,7 @@ describe('VM lifecycle', () => {
     // A log that virtlogd rolled over is root's and 0600: the next start gives the user a fresh one.
     execFileSync('chown', ['root:root', paths.console]);
     execFileSync('chmod', ['0600', paths.console]);
-    expect(await hv.start(name)).toEqual({ changed: true });
+    expect(await hv.start(name)).toEqual({ changed: true, result: 'started' });
     expect((await hv.ssh.run(['stat', '-c', '%U %a', paths.console])).stdout).toBe(`${host.user} 640\n`);
     expect(await hv.powerOff(name)).toEqual({ changed: true });
     expect(await hv.powerOff(name)).toEqual({ changed: false });
@@ -414,6 +414,90 @@ describe('a create in one exec', () => {
     } finally {
       await hv.ssh.run(['rm', '-rf', '--', dir]);
     }
+  });
+});
+
+describe('a paused VM (virsh suspend, or libvirt pausing it on an I/O error)', () => {
+  const name = uniqueName('vm');
+  made.push(name);
+  const suspend = async () => {
+    await hv.ssh.run(['virsh', '-q', '-c', host.libvirt_uri, 'suspend', name]);
+    expect(await hv.domainState(name)).toBe('paused');
+  };
+
+  it('is resumed by a start, by a create run again by its retry, and before a stop’s graceful shutdown', async () => {
+    const image = { name: uniqueName('img'), url: images.url('tiny.qcow2') };
+    await hv.ensureImage(image);
+    const spec = {
+      name,
+      instanceId: uniqueName('op'),
+      vcpus: 1,
+      memoryMiB: 64,
+      tags: {},
+      image: image.name,
+      imageRef: image,
+      diskBytes: 64 << 20,
+      userData: 'x',
+    };
+    expect(await hv.createVm({ ...spec, mine: false })).toMatchObject({ kind: 'done', domain: { state: 'running' } });
+    const paths = hv.paths(name);
+    const consoleInode = () => execFileSync('stat', ['-c', '%i', paths.console], { encoding: 'utf8' });
+    const inode = consoleInode();
+
+    // The create's retry (its own domain, mine) finds it paused: it resumes it, it does not `virsh start` it.
+    await suspend();
+    expect(await hv.createVm({ ...spec, mine: true })).toMatchObject({ kind: 'done', domain: { state: 'running' } });
+
+    // A start resumes it and says so; started again, it is already running.
+    await suspend();
+    expect(await hv.start(name)).toEqual({ changed: true, result: 'resumed' });
+    expect(await hv.domainState(name)).toBe('running');
+    expect(await hv.start(name)).toEqual({ changed: false, result: 'already' });
+    // The same QEMU ran on: its console log (virtlogd has it open) was left as it was.
+    expect(consoleInode()).toBe(inode);
+
+    // A stop resumes it first, so its guest runs during the graceful window (a paused one could not act on
+    // the ACPI request); this blank guest ignores it, so the timeout's power-off ends it, in about the timeout.
+    await suspend();
+    const seen = new Set<string>();
+    let stopping = true;
+    const watch = (async () => {
+      while (stopping) {
+        seen.add((await hv.ssh.run(['virsh', '-q', '-c', host.libvirt_uri, 'domstate', name])).stdout.trim());
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const t0 = Date.now();
+    const stopped = await hv.shutdown(name, 2000).finally(() => {
+      stopping = false;
+    });
+    const took = Date.now() - t0;
+    await watch;
+    expect(stopped).toEqual({ result: 'forced' });
+    expect(seen.has('running')).toBe(true);
+    expect(took).toBeGreaterThanOrEqual(2000);
+    expect(took).toBeLessThan(10_000);
+    expect(await hv.domainState(name)).toBe('shut off');
+
+    // Paused and powered off at once (a forced stop) needs no resume.
+    expect(await hv.start(name)).toEqual({ changed: true, result: 'started' });
+    await suspend();
+    expect(await hv.powerOff(name)).toEqual({ changed: true });
+    expect(await hv.domainState(name)).toBe('shut off');
+  });
+
+  it('keeps its open console log when reverted to a snapshot while paused', async () => {
+    expect(await hv.start(name)).toMatchObject({ result: 'started' });
+    expect(await hv.createSnapshot(name, 'before', 'marker-1')).toEqual({ created: true });
+    await suspend();
+    const paths = hv.paths(name);
+    // As virtlogd leaves a log it rolled over: root's, 0600. Only a domain that is off may have it replaced.
+    execFileSync('chown', ['root:root', paths.console]);
+    execFileSync('chmod', ['0600', paths.console]);
+    const inode = execFileSync('stat', ['-c', '%i', paths.console], { encoding: 'utf8' });
+    await hv.revertSnapshot(name, 'before');
+    expect(await hv.domainState(name)).toBe('running');
+    expect(execFileSync('stat', ['-c', '%i %U', paths.console], { encoding: 'utf8' })).toBe(`${inode.trim()} root\n`);
   });
 });
 

@@ -12,7 +12,10 @@ const MiB = 1024 * 1024;
  */
 async function wasRunning(ctx: ProcessorContext, p: z.infer<typeof ResizePayload>): Promise<boolean> {
   if (p.was_running !== undefined) return p.was_running;
-  const running = (await ctx.hv.domainState(p.vm_name, { signal: ctx.signal })) === 'running';
+  // A paused VM (virsh suspend, an I/O error) counts as running: its stop resumes it to shut it down
+  // cleanly, and it runs again afterwards, as a rebuild does.
+  const state = await ctx.hv.domainState(p.vm_name, { signal: ctx.signal });
+  const running = state === 'running' || state === 'paused';
   await ctx.job.updateData({ ...ctx.job.data, was_running: running });
   return running;
 }

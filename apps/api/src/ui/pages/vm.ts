@@ -12,10 +12,12 @@ import { vmPath } from '../submit.ts';
 function actions(session: UiSession, vm: VmItem, base: string): SafeHtml {
   const button = (op: string, label: string, cls = '') =>
     html`<form method="post" action="${base}/${op}">${csrfField(session)}<button type="submit" class="${cls}" data-action="${op}">${label}</button></form>`;
+  // A paused VM (virsh suspend, an I/O error) can be started (resumed), stopped and rebooted.
+  const active = vm.state === 'running' || vm.state === 'paused';
   return html`<section><h2>Actions</h2><div class="actions">
 ${vm.state !== 'running' && vm.state !== 'pending' ? button('start', 'Start') : ''}
-${vm.state === 'running' ? button('stop', 'Stop', 'secondary') : ''}
-${vm.state === 'running' ? button('reboot', 'Reboot', 'secondary') : ''}
+${active ? button('stop', 'Stop', 'secondary') : ''}
+${active ? button('reboot', 'Reboot', 'secondary') : ''}
 <a href="${base}/delete" data-action="delete">Delete…</a>
 </div></section>`;
 }
