@@ -21,6 +21,9 @@ const resizeEntry = (vm: string) => `${vm}/resize`;
 /** How long a resize's entry counts even when its VM has no operation in line (reserved, not queued yet). */
 const RESIZE_SUBMIT_GRACE_MS = 60_000;
 
+/** Lines read by one vmHeads call (a page of VMs is at most 500; the drift check reads a host's). */
+const HEADS_PER_CALL = 1000;
+
 export class VmLedger {
   constructor(
     private readonly redis: Redis,
@@ -188,7 +191,13 @@ export class VmLedger {
   async heads(vms: ReadonlyArray<{ region: string; vm: string }>): Promise<Array<string | undefined>> {
     if (vms.length === 0) return [];
     const ks = vms.map((v) => keys.vmOps(this.prefix, v.region, v.vm));
-    const r = await runScript<Array<string | null>>(this.redis, 'vmHeads', ks, []);
+    const r: Array<string | null | undefined> = [];
+    // The script hands its keys to one EXISTS, and Lua's unpack takes at most about 8 000 values.
+    for (let i = 0; i < ks.length; i += HEADS_PER_CALL) {
+      const part = ks.slice(i, i + HEADS_PER_CALL);
+      const got = await runScript<Array<string | null>>(this.redis, 'vmHeads', part, []);
+      for (let j = 0; j < part.length; j++) r.push(got[j]);
+    }
     return vms.map((_, i) => r[i] ?? undefined);
   }
 

@@ -35,6 +35,19 @@ describe('recordJob', () => {
       ]),
     ).toEqual([a.id, other.id, undefined]);
     expect((await jobs.find(String(b.id)))?.state).toBe('waiting');
+    // Lines none of which exist (the script's one EXISTS answers), and more VMs than one call reads (and
+    // than Lua's unpack takes), with the one that has a line last.
+    expect(
+      await ledger.heads([
+        { region: 'r1', vm: 'none' },
+        { region: 'r1', vm: 'none2' },
+      ]),
+    ).toEqual([undefined, undefined]);
+    const many = [...Array.from({ length: 9000 }, (_, i) => ({ region: 'r1', vm: `none-${i}` })), { region: 'r1', vm: 'vm-a' }];
+    const heads = await ledger.heads(many);
+    expect(heads).toHaveLength(9001);
+    expect(heads.slice(0, 9000).every((h) => h === undefined)).toBe(true);
+    expect(heads[9000]).toBe(a.id);
   });
 
   it('a host job gets no seq and no line (the script with the job key alone)', async () => {
