@@ -158,10 +158,13 @@ export class Inventory {
    * hosts' versions (one auto-pipelined write), and read again only when the page turns out to be another.
    */
   async page<P extends { vms: VmItem[] }>(regions: readonly RegionConfig[], pick: (sorted: VmItem[]) => P): Promise<{ entries: HostEntry[]; page: P }> {
-    const guess = this.sorted ? pick(this.sorted.items).vms : null;
-    const [entries, guessed] = await Promise.all([this.entries(regions), guess ? this.heads(guess) : null]);
-    const page = pick(this.sortedItems(entries));
-    const same = guess !== null && guess.length === page.vms.length && guess.every((v, i) => v === page.vms[i]);
+    const last = this.sorted?.items;
+    const guess = last ? pick(last) : null;
+    const [entries, guessed] = await Promise.all([this.entries(regions), guess ? this.heads(guess.vms) : null]);
+    const sorted = this.sortedItems(entries);
+    // Unchanged (the same sorted items): the guess is the page, not picked again.
+    const page = guess && sorted === last ? guess : pick(sorted);
+    const same = guess !== null && guess.vms.length === page.vms.length && guess.vms.every((v, i) => v === page.vms[i]);
     const heads = same && guessed ? guessed : await this.heads(page.vms);
     return { entries, page: { ...page, vms: await this.transitions(page.vms, heads) } };
   }
