@@ -8,7 +8,8 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../support/host.ts';
-import { type Stack, startStack } from '../support/stack.ts';
+import { type Stack, startStack, waitJob } from '../support/stack.ts';
+import { makeTalkerImage } from '../support/talker.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = resolve(root, 'node_modules/.bin/provisioner');
@@ -19,13 +20,33 @@ let stack: Stack;
 let images: ImageServer;
 const good = uniqueName('tiny');
 const missing = uniqueName('gone');
+const talker = uniqueName('talker');
 const made: string[] = [];
 
+/**
+ * What the talker guest writes to its serial console: a clipboard write (OSC 52, BEL- and ST-terminated),
+ * a window title, a screen clear, a DCS, 8-bit C1 forms (UTF-8 encoded), BEL and backspace, between plain text.
+ */
+const GUEST_SAYS =
+  'console-start\r\n\x1b]52;c;cHduZWQ=\x07\x1b]0;pwned-title\x07\x1b[2J\x1b[Hmid\x1b]52;c;c3Q=\x1b\\\x1bP$q"p\x1b\\' +
+  '\u009b31m\u009d0;c1-title\u009cbell\x07\x08end\r\nconsole-end\r\n';
+/** The same as a terminal must receive it: the text, nothing a terminal acts on. */
+const GUEST_SHOWN = 'console-start\nmidbellend\nconsole-end\n';
+/** Control characters and C1 code points, `\n` and `\t` aside. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: looking for control characters is the point
+const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e]/;
+
 beforeAll(async () => {
-  images = await startImageServer(makeImages([{ name: 'tiny.qcow2', sizeMiB: 16 }]));
+  const dir = makeImages([{ name: 'tiny.qcow2', sizeMiB: 16 }]);
+  makeTalkerImage(dir, 'talker.qcow2', GUEST_SAYS);
+  images = await startImageServer(dir);
   stack = await startStack({
     host,
-    images: { [good]: { url: images.url('tiny.qcow2') }, [missing]: { url: images.url('no-such-file.qcow2') } },
+    images: {
+      [good]: { url: images.url('tiny.qcow2') },
+      [missing]: { url: images.url('no-such-file.qcow2') },
+      [talker]: { url: images.url('talker.qcow2') },
+    },
   });
 });
 
@@ -43,7 +64,8 @@ interface Run {
 }
 
 /** Runs the installed bin with the stack's URL and write token in the environment (as a user would). */
-function cli(args: string[], opts: { tty?: boolean } = {}): Promise<Run> {
+function cli(args: string[], opts: { tty?: boolean } = {}): Promise<Run & { ms: number }> {
+  const t0 = Date.now();
   const env = { ...process.env, PROVISIONER_URL: stack.url, PROVISIONER_TOKEN: stack.tokens.write, PROVISIONER_REGION: 'r1' };
   // `script` gives the CLI a terminal (to see the live bar); its output then comes on stdout.
   const [cmd, argv] = opts.tty ? ['script', ['-qec', [BIN, ...args].map((a) => `'${a}'`).join(' '), '/dev/null']] : [BIN, args];
@@ -52,7 +74,7 @@ function cli(args: string[], opts: { tty?: boolean } = {}): Promise<Run> {
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d));
   child.stderr.on('data', (d: Buffer) => (stderr += d));
-  return new Promise((r) => child.on('close', (code) => r({ code, stdout, stderr })));
+  return new Promise((r) => child.on('close', (code) => r({ code, stdout, stderr, ms: Date.now() - t0 })));
 }
 
 describe('provisioner CLI', () => {
@@ -140,15 +162,133 @@ describe('provisioner CLI', () => {
     const r = await cli(['create', uniqueName('cli'), '--type', 'tiny', '--image', 'no-such-image', '--wait']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(
-      /^error: unknown image: image must be one of [^(]+ \(VALIDATION, HTTP 422, request req_[a-f0-9]{32}\)\n {2}image: must be one of [^(]+ \(GET \/v1\/images\)/,
+      /^error: unknown image: --image must be one of [^(]+ \(VALIDATION, HTTP 422, request req_[a-f0-9]{32}\)\n {2}--image: must be one of [^(]+ \(GET \/v1\/images\)/,
     );
     const json = await cli(['create', uniqueName('cli'), '--type', 'tiny', '--image', 'no-such-image', '--json']);
     expect(json.code).toBe(2);
+    // --json keeps the API's own words (its field names) for scripts.
     expect(JSON.parse(json.stdout)).toMatchObject({
       error: { status: 422, code: 'VALIDATION', message: expect.stringMatching(/^unknown image: image must be one of /) },
     });
+    const type = await cli(['create', uniqueName('cli'), '--type', 'huge', '--image', good]);
+    expect(type.code).toBe(2);
+    expect(type.stderr).toMatch(/^error: --type must be one of tiny, small /);
+    expect(type.stderr).not.toContain('instance_type');
     const denied = await cli(['list', '--token', 'not-a-valid-token-at-all']);
     expect(denied.code).toBe(2);
     expect(denied.stderr).toContain('Invalid or missing API Token (UNAUTHORIZED, HTTP 401');
   });
+});
+
+/** What a terminal received (`script` gives the CLI a pty): its line discipline turns `\n` into `\r\n`. */
+const screen = (r: Run) => r.stdout.replace(/\r\n/g, '\n');
+
+describe('provisioner CLI and what a guest or a user can make it print', () => {
+  const name = uniqueName('talk');
+  const tags = { owner: 'cli-talk', note: 'tag\u009b2J\u009d0;t\u009cx', rtl: '\u202egnp.exe' };
+
+  beforeAll(async () => {
+    made.push(name);
+    const r = await stack.fetch('/v1/vms', {
+      method: 'POST',
+      body: JSON.stringify({ vm_name: name, region_name: 'r1', instance_type: 'tiny', image: talker, tags }),
+    });
+    expect(r.status, await r.clone().text()).toBe(202);
+    expect((await waitJob(stack, ((await r.json()) as { id: string }).id)).state).toBe('succeeded');
+    // SeaBIOS boots the sector in about a second under emulation.
+    const end = Date.now() + 60_000;
+    for (;;) {
+      const text = await (await stack.fetch(`/v1/vms/r1/${name}/console`)).text();
+      if (text.includes('console-end')) break;
+      if (Date.now() > end) throw new Error(`the talker said nothing: ${JSON.stringify(text)}`);
+      await new Promise((res) => setTimeout(res, 500));
+    }
+  }, 180_000);
+
+  it('console: a terminal gets the guest’s text without its escapes; a pipe gets the bytes unchanged; --raw opts in', async () => {
+    const api = await (await stack.fetch(`/v1/vms/r1/${name}/console`)).text();
+    expect(api).toContain(GUEST_SAYS);
+
+    const tty = await cli(['console', name], { tty: true });
+    expect(tty.code, tty.stdout).toBe(0);
+    expect(screen(tty)).toContain(GUEST_SHOWN);
+    expect(screen(tty)).not.toMatch(CONTROLS);
+    expect(tty.stdout).not.toContain('pwned-title');
+
+    const piped = await cli(['console', name]);
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stdout).toBe(api);
+
+    const raw = await cli(['console', name, '--raw'], { tty: true });
+    expect(raw.code, raw.stdout).toBe(0);
+    expect(raw.stdout).toContain('\x1b]52;c;cHduZWQ=\x07');
+    expect(raw.stdout).toContain('\x1b]0;pwned-title\x07');
+  });
+
+  it('tags in list and get: escapes removed on a terminal (columns still aligned), as they are in a pipe; --json escapes them', async () => {
+    const list = await cli(['list', '--tag', 'owner=cli-talk'], { tty: true });
+    expect(list.code, list.stdout).toBe(0);
+    expect(screen(list)).not.toMatch(CONTROLS);
+    const lines = screen(list).trimEnd().split('\n');
+    const row = lines.find((l) => l.startsWith(name)) ?? '';
+    expect(row).toContain('note=tagx');
+    expect(row).toContain('rtl=gnp.exe');
+    // The TAGS column starts where its header does.
+    expect(row.indexOf('owner=') === lines[0]?.indexOf('TAGS') || row.indexOf('note=') === lines[0]?.indexOf('TAGS')).toBe(true);
+
+    const got = await cli(['get', `r1/${name}`], { tty: true });
+    expect(screen(got)).not.toMatch(CONTROLS);
+    expect(screen(got)).toMatch(/^tags: +.*note=tagx/m);
+
+    const piped = await cli(['list', '--tag', 'owner=cli-talk']);
+    expect(piped.stdout).toContain(`note=${tags.note}`);
+    expect(piped.stdout).toContain(`rtl=${tags.rtl}`);
+
+    // JSON on a terminal: the same value, its C1 and bidi characters written as \u escapes.
+    const json = await cli(['get', `r1/${name}`, '--json'], { tty: true });
+    expect(screen(json)).not.toMatch(CONTROLS);
+    expect(json.stdout).toContain('\\u009b2J');
+    expect((JSON.parse(screen(json)) as { tags: Record<string, string> }).tags).toEqual(tags);
+  });
+
+  it('stop and reboot honour --timeout-ms; --wait shows the countdown and how the stop ended', async () => {
+    // The talker halts with interrupts off: it never acts on the shutdown request, so each stop is forced
+    // once its timeout ends. The stack's default is 2 s (worker.stop_timeout_ms), so 5 s shows it was sent.
+    const stop = await cli(['stop', name, '--timeout-ms', '5000', '--wait']);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stderr).toMatch(/ running step=stop \d+% graceful shutdown; forcing in [345] s\n/);
+    expect(stop.stdout).toMatch(
+      new RegExp(`stop r1/${name}: succeeded \\(job job_[a-f0-9]+\\); forced: the guest did not shut down within 5000 ms and was powered off\\n$`),
+    );
+    expect(stop.ms).toBeGreaterThanOrEqual(5000);
+    expect(await hv.domainState(name)).toBe('shut off');
+    const job = /\(job (job_[a-f0-9]+)\)/.exec(stop.stdout)?.[1] ?? '';
+    expect(((await (await stack.fetch(`/v1/jobs/${job}`)).json()) as { result: unknown }).result).toMatchObject({ stopped: 'forced' });
+
+    expect((await cli(['start', name, '--wait'])).code).toBe(0);
+    const reboot = await cli(['reboot', name, '--timeout-ms', '4000', '--wait'], { tty: true });
+    expect(reboot.code, reboot.stdout).toBe(0);
+    // On a terminal: the step's countdown, redrawn in place (80 columns: without the bar, which does not fit beside it).
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the erase-line escape is what is looked for
+    expect(reboot.stdout).toMatch(/\r\x1b\[2Kreboot r1\/\S+\s+\d+% stop: graceful shutdown; forcing in [34] s/);
+    expect(screen(reboot)).toContain(`; forced: the guest did not shut down within 4000 ms and was powered off\n`);
+    expect(reboot.ms).toBeGreaterThanOrEqual(4000);
+    expect(await hv.domainState(name)).toBe('running');
+
+    // An option the command does not take is refused, naming it, and nothing is queued.
+    const refused = await cli(['start', name, '--timeout-ms', '1000']);
+    expect(refused).toMatchObject({ code: 2, stderr: expect.stringContaining('start does not take --timeout-ms') });
+  }, 120_000);
+
+  it('speaks in flags when the API refuses a field it sent (409: rebuild of a VM with snapshots)', async () => {
+    expect((await cli(['stop', name, '--force', '--wait'])).code).toBe(0);
+    const snap = await cli(['snapshot', 'create', name, 'before', '--wait']);
+    expect(snap.code, snap.stderr).toBe(0);
+    const r = await cli(['rebuild', name]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('pass --delete-snapshots');
+    expect(r.stderr).not.toContain('delete_snapshots');
+    const del = await cli(['delete', name, '--wait']);
+    expect(del.code, del.stderr).toBe(0);
+  }, 120_000);
 });

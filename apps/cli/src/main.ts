@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ApiError, Client, ConnectionError, type HostCordonView, type HostDrift, type JobView as Job, type VmItem } from '@provisioner/client';
 import { type Out, ProgressReporter, target } from './progress.ts';
+import { escapeJsonControls, sanitize } from './sanitize.ts';
 
 /** Exit codes: scripts tell a failed job from a refused request from an unreachable API. */
 export const EXIT = { OK: 0, JOB_FAILED: 1, ERROR: 2, UNREACHABLE: 3 } as const;
@@ -28,8 +29,8 @@ Commands:
   get NAME --region R                                                           show one VM
   console NAME --region R [--tail-bytes N]                                      print the end of a VM's serial console log
   start NAME --region R                                                         start a VM
-  stop NAME --region R [--force]                                                stop a VM (--force: power off at once)
-  reboot NAME --region R                                                        stop a VM cleanly, then start it
+  stop NAME --region R [--force | --timeout-ms N]                               stop a VM (--force: power off at once)
+  reboot NAME --region R [--timeout-ms N]                                       stop a VM cleanly, then start it
   resize NAME --region R --type T [--force] [--timeout-ms N]                    give a VM another instance type
   rebuild NAME --region R [--image I] [--user-data FILE] [--force] [--delete-snapshots]   a fresh disk on an image
   delete NAME --region R                                                        delete a VM and its disks
@@ -48,6 +49,8 @@ Options:
   --region R       region (default: $PROVISIONER_REGION)
   --wait           follow the job to its end
   --json           machine-readable output on stdout
+  --raw            write what the API and guests send as it is, also to a terminal (default there: control
+                   characters and escape sequences are removed, so a guest cannot drive your terminal)
   -h, --help       this text
 
 Exit codes: 0 success, 1 the job failed or was canceled, 2 usage error or the API refused the request,
@@ -55,7 +58,8 @@ Exit codes: 0 success, 1 the job failed or was canceled, 2 usage error or the AP
 
 const COMMON = `  --url URL        API address (default: $PROVISIONER_URL, else http://127.0.0.1:8080)
   --token TOKEN    API token (default: $PROVISIONER_TOKEN)
-  --json           machine-readable output on stdout`;
+  --json           machine-readable output on stdout
+  --raw            on a terminal too, print guest and API text with its control characters and escape sequences`;
 const VM = '  --region R, -r   region of NAME (default: $PROVISIONER_REGION; or write REGION/NAME)';
 const WAIT = '  --wait, -w       follow the job to its end: exit 0 when it succeeds, 1 when it fails';
 
@@ -100,17 +104,22 @@ Starts a stopped VM.
 
 ${VM}
 ${WAIT}`,
-  stop: `Usage: provisioner stop NAME [--force] [--wait]
+  stop: `Usage: provisioner stop NAME [--force | --timeout-ms N] [--wait]
 
-Stops a VM: asks the guest to shut down, powering it off if it has not after the configured timeout.
+Stops a VM: asks the guest to shut down, powering it off if it has not within the timeout. With --wait
+the countdown to the power-off is shown, and the last line says how it stopped (graceful or forced).
 
   --force          power off at once
+  --timeout-ms N   how long the guest gets to shut down before it is powered off (default: the
+                   service's worker.stop_timeout_ms, 60000 unless configured; at most 3600000)
 ${VM}
 ${WAIT}`,
-  reboot: `Usage: provisioner reboot NAME [--wait]
+  reboot: `Usage: provisioner reboot NAME [--timeout-ms N] [--wait]
 
-Stops a VM cleanly (powering it off after the configured timeout), then starts it.
+Stops a VM cleanly (powering it off after the timeout), then starts it.
 
+  --timeout-ms N   how long the guest gets to shut down before it is powered off (default: the
+                   service's worker.stop_timeout_ms, 60000 unless configured; at most 3600000)
 ${VM}
 ${WAIT}`,
   resize: `Usage: provisioner resize NAME --type T [--force] [--timeout-ms N] [--wait]
@@ -120,7 +129,8 @@ VM is shut down, changed and started again; a stopped one stays stopped.
 
   --type T, -t     the new instance type
   --force          power a running VM off at once instead of asking its guest to shut down
-  --timeout-ms N   how long the guest gets to shut down before it is powered off (default: the service's)
+  --timeout-ms N   how long the guest gets to shut down before it is powered off (default: the
+                   service's worker.stop_timeout_ms, 60000 unless configured; at most 3600000)
 ${VM}
 ${WAIT}`,
   rebuild: `Usage: provisioner rebuild NAME [--image I] [--user-data FILE] [--force] [--delete-snapshots] [--wait]
@@ -178,7 +188,7 @@ job that removes those leftovers (never an unmanaged domain, a VM with a job, or
 ${WAIT}`,
 };
 
-const OPTIONS = {
+export const OPTIONS = {
   url: { type: 'string' },
   token: { type: 'string' },
   region: { type: 'string', short: 'r' },
@@ -197,8 +207,68 @@ const OPTIONS = {
   'timeout-ms': { type: 'string' },
   reason: { type: 'string' },
   json: { type: 'boolean' },
+  raw: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+type Option = keyof typeof OPTIONS;
+
+/** Options every command takes. */
+export const COMMON_OPTIONS: readonly Option[] = ['url', 'token', 'json', 'raw', 'help'];
+
+/**
+ * The options each command (or sub-command) reads, beside COMMON_OPTIONS. Any other option is refused
+ * (exit 2) before a request is sent: an option that is parsed and then ignored would let
+ * `stop --timeout-ms 1000` queue a stop that waits the default instead.
+ */
+export const ACCEPTS: Record<string, readonly Option[] | Record<string, readonly Option[]>> = {
+  create: ['region', 'type', 'image', 'tag', 'user-data', 'wait', 'wait-ready', 'ready-timeout'],
+  list: ['region', 'state', 'tag'],
+  get: ['region'],
+  console: ['region', 'tail-bytes'],
+  start: ['region', 'wait'],
+  stop: ['region', 'force', 'timeout-ms', 'wait'],
+  reboot: ['region', 'timeout-ms', 'wait'],
+  resize: ['region', 'type', 'force', 'timeout-ms', 'wait'],
+  rebuild: ['region', 'image', 'user-data', 'force', 'delete-snapshots', 'wait'],
+  delete: ['region', 'wait'],
+  snapshot: { create: ['region', 'wait'], list: ['region'], revert: ['region', 'wait'], delete: ['region', 'wait'] },
+  retag: ['region', 'tag', 'clear', 'wait'],
+  wait: [],
+  jobs: { get: [], list: ['state'] },
+  hosts: { cordon: ['region', 'reason'], uncordon: ['region'], drift: ['region'], clean: ['region', 'wait'] },
+};
+
+/** Options that contradict each other: both given is a usage error, not a silent choice of one. */
+const EXCLUSIVE: ReadonlyArray<readonly [Option, Option, string]> = [
+  ['force', 'timeout-ms', 'the guest gets no time to shut down with --force'],
+  ['clear', 'tag', '--clear removes every tag'],
+];
+
+/** Refuses an option the command does not read (naming it), and contradicting ones. */
+function checkOptions(command: string, args: readonly string[], values: Values): void {
+  const accepts = ACCEPTS[command];
+  if (!accepts) return;
+  let own: readonly Option[];
+  let what = command;
+  if (Array.isArray(accepts)) own = accepts;
+  else {
+    const sub = args[0];
+    // An unknown sub-command is the command's own usage error, which lists the sub-commands.
+    const subOwn = sub !== undefined && Object.hasOwn(accepts, sub) ? (accepts as Record<string, readonly Option[]>)[sub] : undefined;
+    if (!subOwn) return;
+    own = subOwn;
+    what = `${command} ${sub}`;
+  }
+  for (const k of Object.keys(values) as Option[]) {
+    if (!COMMON_OPTIONS.includes(k) && !own.includes(k)) throw new UsageError(`${what} does not take --${k} (see 'provisioner ${command} --help')`);
+  }
+  for (const [a, b, why] of EXCLUSIVE) {
+    if (values[a] !== undefined && values[b] !== undefined) throw new UsageError(`--${a} and --${b} cannot be used together: ${why}`);
+  }
+  if (values['ready-timeout'] !== undefined && !values['wait-ready'])
+    throw new UsageError('--ready-timeout needs --wait-ready: it is how long the guest may take to be ready');
+}
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
@@ -208,18 +278,41 @@ interface Ctx {
   client: Client;
   values: Values;
   args: string[];
+  /** Its stdout and stderr sanitized when they are terminals (not with --raw). */
   io: Io;
+  /** The stderr to draw progress on (it writes its own escapes: the bar is redrawn in place). */
+  progressOut: Out;
+  /** What a text from the API or a guest becomes on stdout: sanitized on a terminal, else as it is. */
+  clean: (s: string) => string;
+  /** Whether stdout is sanitized (a terminal, no --raw). */
+  safe: boolean;
+  /** The command as typed (e.g. `rebuild`): the API's field names are put as its flags in errors. */
+  command: string;
 }
 
-export async function main(argv: string[], io: Io): Promise<number> {
+/** `out` with every write sanitized (see sanitize.ts). */
+function sanitized(out: Out): Out {
+  return {
+    write: (s: string) => out.write(sanitize(s)),
+    ...(out.isTTY !== undefined ? { isTTY: out.isTTY } : {}),
+    ...(out.columns !== undefined ? { columns: out.columns } : {}),
+  };
+}
+
+export async function main(argv: string[], rawIo: Io): Promise<number> {
   let parsed: { values: Values; positionals: string[] };
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
-    io.stderr.write(`provisioner: ${(e as Error).message}\n\n${USAGE}\n`);
+    // The message quotes the argument as given: it may hold escapes too.
+    (rawIo.stderr.isTTY ? sanitized(rawIo.stderr) : rawIo.stderr).write(`provisioner: ${(e as Error).message}\n\n${USAGE}\n`);
     return EXIT.ERROR;
   }
   const { values, positionals } = parsed;
+  // On a terminal, nothing the API or a guest sends may reach it as control characters (--raw: it may).
+  const tty = { out: Boolean(rawIo.stdout.isTTY) && !values.raw, err: Boolean(rawIo.stderr.isTTY) && !values.raw };
+  const io: Io = { env: rawIo.env, stdout: tty.out ? sanitized(rawIo.stdout) : rawIo.stdout, stderr: tty.err ? sanitized(rawIo.stderr) : rawIo.stderr };
+  const clean = tty.out ? sanitize : (s: string) => s;
   const [command, ...args] = positionals;
   const help = command ? HELP[command] : undefined;
   if (values.help && help) {
@@ -233,27 +326,36 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const run = COMMANDS[command];
   try {
     if (!run) throw new UsageError(`unknown command '${command}'`);
+    checkOptions(command, args, values);
     const token = values.token ?? io.env.PROVISIONER_TOKEN;
     if (!token) throw new UsageError('no token: pass --token or set PROVISIONER_TOKEN');
     const client = new Client({ url: values.url ?? io.env.PROVISIONER_URL ?? 'http://127.0.0.1:8080', token });
-    return await run({ client, values, args, io });
+    return await run({ client, values, args, io, clean, safe: tty.out, command, progressOut: rawIo.stderr });
   } catch (e) {
-    return report(e, io, Boolean(values.json));
+    return report(e, io, { json: Boolean(values.json), safe: tty.out, command });
   }
 }
 
-function report(e: unknown, io: Io, json: boolean): number {
+function report(e: unknown, io: Io, o: { json: boolean; safe: boolean; command: string }): number {
+  const json = o.json;
   if (e instanceof UsageError) {
     io.stderr.write(`provisioner: ${e.message}\nRun 'provisioner --help' for usage.\n`);
     return EXIT.ERROR;
   }
   if (e instanceof ApiError) {
+    // The API names the body fields and query parameters it was sent; the user typed flags.
+    const fields = fieldFlags(o.command);
     const details = Array.isArray(e.details)
-      ? (e.details as Array<{ path?: unknown; message?: unknown }>).map((d) => `\n  ${d.path ? `${String(d.path)}: ` : ''}${String(d.message ?? '')}`).join('')
+      ? (e.details as Array<{ path?: unknown; message?: unknown }>)
+          .map((d) => `\n  ${d.path ? `${pathAsFlag(String(d.path), fields)}: ` : ''}${inFlags(String(d.message ?? ''), fields)}`)
+          .join('')
       : '';
-    io.stderr.write(`error: ${e.message} (${e.code}, HTTP ${e.status}${e.requestId ? `, request ${e.requestId}` : ''})${details}\n`);
-    if (json)
-      io.stdout.write(`${JSON.stringify({ error: { status: e.status, code: e.code, message: e.message, request_id: e.requestId, details: e.details } })}\n`);
+    io.stderr.write(`error: ${inFlags(e.message, fields)} (${e.code}, HTTP ${e.status}${e.requestId ? `, request ${e.requestId}` : ''})${details}\n`);
+    // The machine-readable form is the API's own (its field names), for scripts that match on them.
+    if (json) {
+      const text = JSON.stringify({ error: { status: e.status, code: e.code, message: e.message, request_id: e.requestId, details: e.details } });
+      io.stdout.write(`${o.safe ? escapeJsonControls(text) : text}\n`);
+    }
     return EXIT.ERROR;
   }
   if (e instanceof ConnectionError) {
@@ -263,6 +365,71 @@ function report(e: unknown, io: Io, json: boolean): number {
   // Anything else is a fault of this program, not a job's: never exit 1 (which says a job failed).
   io.stderr.write(`provisioner: unexpected error: ${e instanceof Error ? e.message : String(e)}\n`);
   return EXIT.ERROR;
+}
+
+// ---- The API's field names as flags. ----
+
+/** Each body field or query parameter the CLI sends, and the flag (or argument) the user gave it with. */
+const FIELD_FLAGS: Record<string, { flag: string; option?: Option }> = {
+  vm_name: { flag: 'NAME' },
+  region_name: { flag: '--region', option: 'region' },
+  region: { flag: '--region', option: 'region' },
+  instance_type: { flag: '--type', option: 'type' },
+  image: { flag: '--image', option: 'image' },
+  tags: { flag: '--tag', option: 'tag' },
+  tag: { flag: '--tag', option: 'tag' },
+  user_data: { flag: '--user-data', option: 'user-data' },
+  wait_until: { flag: '--wait-ready', option: 'wait-ready' },
+  ready_timeout_s: { flag: '--ready-timeout', option: 'ready-timeout' },
+  timeout_ms: { flag: '--timeout-ms', option: 'timeout-ms' },
+  force: { flag: '--force', option: 'force' },
+  delete_snapshots: { flag: '--delete-snapshots', option: 'delete-snapshots' },
+  tail_bytes: { flag: '--tail-bytes', option: 'tail-bytes' },
+  state: { flag: '--state', option: 'state' },
+  reason: { flag: '--reason', option: 'reason' },
+};
+
+/** The fields `command` may send, with their flags (only flags the command takes: another field is not the user's). */
+export function fieldFlags(command: string): Record<string, string> {
+  const accepts = ACCEPTS[command];
+  if (!accepts) return {};
+  const own = new Set(Array.isArray(accepts) ? accepts : Object.values(accepts).flat());
+  const out: Record<string, string> = {};
+  for (const [field, f] of Object.entries(FIELD_FLAGS)) if (f.option ? own.has(f.option) : command !== 'list') out[field] = f.flag;
+  if (command === 'snapshot') out.name = 'SNAPSHOT';
+  return out;
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** A detail's path (`delete_snapshots`, `tags.owner`) as the flag the user wrote. */
+export function pathAsFlag(path: string, fields: Record<string, string>): string {
+  const [head, ...rest] = path.split('.');
+  const flag = head !== undefined ? fields[head] : undefined;
+  if (!flag) return path;
+  return rest.length ? `${flag} ${rest.join('.')}` : flag;
+}
+
+/**
+ * The API's sentence with the fields the command sent named as its flags: `send delete_snapshots: true`
+ * becomes `pass --delete-snapshots`, `instance_type must be …` `--type must be …`. A one-word field
+ * (`image`) is replaced only where it stands as a field name (at the start, after `: ` or `; `, before
+ * `:` or a verb), so `unknown image: image must be …` keeps its first, plain-English `image`.
+ */
+export function inFlags(message: string, fields: Record<string, string>): string {
+  let m = message;
+  for (const [field, flag] of Object.entries(fields)) {
+    const f = escapeRe(field);
+    const bool = flag.startsWith('--') ? `(?:: true)?` : '';
+    m = m.replace(new RegExp(`\\b(send|pass|with) ${f}${bool}(?![\\w-])`, 'g'), (_, verb: string) => `${verb === 'send' ? 'pass' : verb} ${flag}`);
+    m = field.includes('_')
+      ? m.replace(new RegExp(`(?<![\\w-])${f}(?:\\.([\\w.:/-]+))?(?![\\w-])`, 'g'), (_, key?: string) => (key ? `${flag} ${key}` : flag))
+      : m.replace(
+          new RegExp(`(^|: |; |\\()${f}(?:\\.([\\w.:/-]+))?(?=:| must| is| are| takes| may|$)`, 'g'),
+          (_, pre: string, key?: string) => `${pre}${key ? `${flag} ${key}` : flag}`,
+        );
+  }
+  return m;
 }
 
 // ---- Arguments. ----
@@ -300,6 +467,14 @@ function readArg(file: string, flag: string): Buffer {
   }
 }
 
+/** `--timeout-ms N` as the body's `timeout_ms` (absent: the service's default). */
+function timeoutMs(c: Ctx): { timeout_ms?: number } {
+  const ms = c.values['timeout-ms'];
+  if (ms === undefined) return {};
+  if (!/^[1-9][0-9]*$/.test(ms)) throw new UsageError(`--timeout-ms takes a positive number of milliseconds, not '${ms}'`);
+  return { timeout_ms: Number(ms) };
+}
+
 function need(v: string | undefined, flag: string): string {
   if (!v) throw new UsageError(`${flag} is required`);
   return v;
@@ -307,9 +482,14 @@ function need(v: string | undefined, flag: string): string {
 
 // ---- Output. ----
 
-const printJson = (c: Ctx, v: unknown) => c.io.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+const printJson = (c: Ctx, v: unknown) => {
+  const text = JSON.stringify(v, null, 2);
+  c.io.stdout.write(`${c.safe ? escapeJsonControls(text) : text}\n`);
+};
 
-function table(rows: string[][]): string {
+/** Aligned columns. Cells are cleaned first (see Ctx.clean), so the widths are those of what is shown. */
+function table(c: Ctx, raw: string[][]): string {
+  const rows = raw.map((r) => r.map(c.clean));
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
 }
@@ -325,10 +505,11 @@ const tagText = (tags: Record<string, string> | undefined) =>
  * Follows a job to its end (the client's `waitForJob`: its event stream, a fresh read and a new stream
  * when one ends early, polling when none can be had), redrawing the progress.
  */
-export async function follow(client: Client, job: Job, stderr: Out): Promise<Job> {
-  const progress = new ProgressReporter(stderr);
+export async function follow(c: Ctx, job: Job): Promise<Job> {
+  const out = c.progressOut;
+  const progress = new ProgressReporter(out, out.isTTY && !c.values.raw ? sanitize : undefined);
   try {
-    return await client.waitForJob(job, { onUpdate: (v) => progress.update(v) });
+    return await c.client.waitForJob(job, { onUpdate: (v) => progress.update(v) });
   } finally {
     progress.end();
   }
@@ -346,18 +527,34 @@ async function submitted(c: Ctx, job: Job): Promise<number> {
     else c.io.stdout.write(`${job.kind} ${target(job)}: job ${job.id} ${job.state}\nFollow it with: provisioner wait ${job.id}\n`);
     return EXIT.OK;
   }
-  return finished(c, await follow(c.client, job, c.io.stderr));
+  return finished(c, await follow(c, job));
 }
 
 function finished(c: Ctx, job: Job): number {
   if (c.values.json) printJson(c, job);
   if (job.state === 'succeeded') {
-    if (!c.values.json) c.io.stdout.write(`${job.kind} ${target(job)}: succeeded (job ${job.id})\n`);
+    const how = stopOutcome(job, c.values);
+    if (!c.values.json) c.io.stdout.write(`${job.kind} ${target(job)}: succeeded (job ${job.id})${how ? `; ${how}` : ''}\n`);
     return EXIT.OK;
   }
   const err = job.error ? `${job.error.code}: ${job.error.message}` : 'no error recorded';
   c.io.stderr.write(`error: ${job.kind} ${target(job)} ${job.state} (job ${job.id}): ${err}\n`);
   return EXIT.JOB_FAILED;
+}
+
+/**
+ * How a stop (or the stop of a reboot) ended, from the job's result (`stopped`: graceful, forced or
+ * already): whether the guest shut down by itself or was powered off matters (unsaved data, a guest that
+ * ignores ACPI). Null for a job that stops nothing.
+ */
+export function stopOutcome(job: Job, values: { force?: boolean; 'timeout-ms'?: string }): string | null {
+  const stopped = (job.result as { stopped?: unknown } | null)?.stopped;
+  if (stopped === 'graceful') return 'stopped gracefully: the guest shut down';
+  if (stopped === 'already') return 'it was not running: nothing to stop';
+  if (stopped !== 'forced') return null;
+  if (values.force) return 'forced: powered off at once (--force)';
+  const within = values['timeout-ms'] ? `${values['timeout-ms']} ms` : 'the timeout';
+  return `forced: the guest did not shut down within ${within} and was powered off`;
 }
 
 export function jobText(j: Job): string {
@@ -397,7 +594,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     };
     const job = await c.client.createVm(body);
     if (!c.values['wait-ready']) return submitted(c, job);
-    const done = await follow(c.client, job, c.io.stderr);
+    const done = await follow(c, job);
     const code = finished(c, done);
     const addresses = (done.result as { addresses?: Array<{ ip: string; source: string }> } | null)?.addresses;
     if (code === EXIT.OK && !c.values.json && addresses) {
@@ -418,7 +615,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     if (c.values.json) printJson(c, vms);
     else {
       const rows = vms.map((v) => [v.vm_name, v.region_name, v.host, v.state, v.ip ?? '-', tagText(v.tags)]);
-      c.io.stdout.write(`${table([['NAME', 'REGION', 'HOST', 'STATE', 'ADDRESS', 'TAGS'], ...rows])}\n`);
+      c.io.stdout.write(`${table(c, [['NAME', 'REGION', 'HOST', 'STATE', 'ADDRESS', 'TAGS'], ...rows])}\n`);
     }
     return EXIT.OK;
   },
@@ -463,20 +660,18 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
 
   async stop(c) {
     const { region, name } = vmTarget(c);
-    return submitted(c, await c.client.stopVm(region, name, { force: Boolean(c.values.force) }));
+    return submitted(c, await c.client.stopVm(region, name, { force: Boolean(c.values.force), ...timeoutMs(c) }));
   },
 
   async reboot(c) {
     const { region, name } = vmTarget(c);
-    return submitted(c, await c.client.rebootVm(region, name));
+    return submitted(c, await c.client.rebootVm(region, name, timeoutMs(c)));
   },
 
   async resize(c) {
     const type = c.values.type;
     if (!type) throw new UsageError('resize to which instance type? give --type T');
-    const ms = c.values['timeout-ms'];
-    if (ms !== undefined && !/^[1-9][0-9]*$/.test(ms)) throw new UsageError(`--timeout-ms takes a positive number of milliseconds, not '${ms}'`);
-    const body = { instance_type: type, force: Boolean(c.values.force), ...(ms !== undefined ? { timeout_ms: Number(ms) } : {}) };
+    const body = { instance_type: type, force: Boolean(c.values.force), ...timeoutMs(c) };
     const { region, name } = vmTarget(c);
     return submitted(c, await c.client.resizeVm(region, name, body));
   },
@@ -509,7 +704,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
       else if (snapshots.length === 0) c.io.stdout.write(`${vm.name} has no snapshots\n`);
       else {
         const rows = snapshots.map((x) => [x.name, x.created_at, x.state, x.instance_type ?? '-']);
-        c.io.stdout.write(`${table([['NAME', 'CREATED', 'STATE', 'TYPE'], ...rows])}\n`);
+        c.io.stdout.write(`${table(c, [['NAME', 'CREATED', 'STATE', 'TYPE'], ...rows])}\n`);
       }
       return EXIT.OK;
     }
@@ -531,7 +726,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     const id = c.args[0];
     if (!id) throw new UsageError('which job? give its id');
     const job = await c.client.getJob(id);
-    return finished(c, await follow(c.client, job, c.io.stderr));
+    return finished(c, await follow(c, job));
   },
 
   async hosts(c) {
@@ -550,7 +745,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
       else {
         const rows = d.items.map((i) => [i.kind, i.vm_name, i.path ?? '-', i.detail]);
         c.io.stdout.write(`${region}/${host}: drift as observed ${d.observed_at ?? 'never'}\n`);
-        if (rows.length) c.io.stdout.write(`${table([['KIND', 'VM', 'PATH', 'DETAIL'], ...rows])}\n`);
+        if (rows.length) c.io.stdout.write(`${table(c, [['KIND', 'VM', 'PATH', 'DETAIL'], ...rows])}\n`);
         else c.io.stdout.write('nothing unaccounted for\n');
       }
       return EXIT.OK;
@@ -583,7 +778,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
       if (c.values.json) printJson(c, page.jobs);
       else {
         const rows = page.jobs.map((j) => [j.id, j.kind, target(j), j.state, `${Math.floor(j.progress)}%`]);
-        c.io.stdout.write(`${table([['ID', 'KIND', 'TARGET', 'STATE', 'PROGRESS'], ...rows])}\n`);
+        c.io.stdout.write(`${table(c, [['ID', 'KIND', 'TARGET', 'STATE', 'PROGRESS'], ...rows])}\n`);
       }
       return EXIT.OK;
     }

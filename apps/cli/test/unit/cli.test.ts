@@ -4,8 +4,8 @@
 
 import type { JobView as Job } from '@provisioner/client';
 import { describe, expect, it } from 'vitest';
-import { EXIT, jobText, main, parseTags } from '../../src/main.ts';
-import { bar, ProgressReporter, progressLine, stepLine } from '../../src/progress.ts';
+import { ACCEPTS, COMMON_OPTIONS, EXIT, fieldFlags, inFlags, jobText, main, OPTIONS, parseTags, pathAsFlag, stopOutcome } from '../../src/main.ts';
+import { bar, ProgressReporter, progressLine, stepDetail, stepLine } from '../../src/progress.ts';
 
 const job = (over: Partial<Job> = {}): Job => ({
   id: 'job_1',
@@ -70,13 +70,6 @@ describe('arguments', () => {
     expect(() => parseTags(['novalue'])).toThrow(/key=value/);
   });
 
-  const run = async (argv: string[], env: Record<string, string> = { PROVISIONER_TOKEN: 't' }) => {
-    const err: string[] = [];
-    const out: string[] = [];
-    const code = await main(argv, { env, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } });
-    return { code, err: err.join(''), out: out.join('') };
-  };
-
   it('answers usage errors with exit 2 before any request', async () => {
     expect(await run(['--help'])).toMatchObject({ code: EXIT.OK, out: expect.stringContaining('Usage: provisioner') });
     expect(await run(['frobnicate'])).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining("unknown command 'frobnicate'") });
@@ -131,5 +124,167 @@ describe('jobs get', () => {
     const queued = jobText(job({ state: 'queued', created_at: '2024-05-01T10:00:00.000Z', started_at: null, finished_at: null }));
     expect(queued).toContain('started:   -\n');
     expect(queued).not.toContain('result:');
+  });
+});
+
+const run = async (argv: string[], env: Record<string, string> = { PROVISIONER_TOKEN: 't' }, tty = false) => {
+  const err: string[] = [];
+  const out: string[] = [];
+  const code = await main(argv, {
+    env,
+    stdout: { write: (s: string) => out.push(s), isTTY: tty },
+    stderr: { write: (s: string) => err.push(s), isTTY: tty },
+  });
+  return { code, err: err.join(''), out: out.join('') };
+};
+
+/** Every option main parses, with a value when it takes one. */
+const ALL: Array<[string, string[]]> = [
+  ['region', ['--region', 'r1']],
+  ['type', ['--type', 'tiny']],
+  ['image', ['--image', 'img']],
+  ['tag', ['--tag', 'k=v']],
+  ['user-data', ['--user-data', '/dev/null']],
+  ['tail-bytes', ['--tail-bytes', '10']],
+  ['state', ['--state', 'running']],
+  ['force', ['--force']],
+  ['delete-snapshots', ['--delete-snapshots']],
+  ['clear', ['--clear']],
+  ['wait', ['--wait']],
+  ['wait-ready', ['--wait-ready']],
+  ['ready-timeout', ['--ready-timeout', '60']],
+  ['timeout-ms', ['--timeout-ms', '1000']],
+  ['reason', ['--reason', 'x']],
+];
+
+/** Each command (and sub-command) with the arguments it needs, and the options it takes. */
+const commands = Object.entries(ACCEPTS).flatMap(([cmd, acc]) =>
+  Array.isArray(acc)
+    ? [{ words: [cmd], args: cmd === 'wait' ? ['job_1'] : cmd === 'list' ? [] : ['r1/vm-1'], takes: acc as readonly string[] }]
+    : Object.entries(acc).map(([sub, takes]) => ({ words: [cmd, sub], args: cmd === 'jobs' ? (sub === 'get' ? ['job_1'] : []) : ['r1/vm-1', 'snap'], takes })),
+);
+
+describe('every option parsed is honoured or refused', () => {
+  it('knows every option main parses, and each is taken by some command or by all', () => {
+    // A new option added to the parser without a line here (or in ACCEPTS) fails this.
+    const taken = new Set(Object.values(ACCEPTS).flatMap((a) => (Array.isArray(a) ? a : Object.values(a).flat())));
+    expect(taken).toEqual(new Set(ALL.map(([n]) => n)));
+    expect(new Set(Object.keys(OPTIONS))).toEqual(new Set([...taken, ...COMMON_OPTIONS]));
+  });
+
+  for (const { words, args, takes } of commands) {
+    const refused = ALL.filter(([name]) => !takes.includes(name));
+    it(`${words.join(' ')}: refuses ${refused.map(([n]) => `--${n}`).join(' ') || 'nothing'} with exit 2, naming the flag, before any request`, async () => {
+      for (const [name, flag] of refused) {
+        // Unreachable URL: had anything been sent, the exit would be 3.
+        const r = await run([...words, ...args, ...flag, '--url', 'http://127.0.0.1:9']);
+        expect(r.code, `${words.join(' ')} --${name}: ${r.err}`).toBe(EXIT.ERROR);
+        expect(r.err).toContain(`${words.join(' ')} does not take --${name}`);
+      }
+    });
+
+    it(`${words.join(' ')}: its help documents each option it takes`, async () => {
+      const help = (await run([words[0] ?? '', '--help'], {})).out;
+      for (const name of takes) expect(help, `--${name} in ${words[0]} --help`).toContain(`--${name}`);
+    });
+  }
+
+  it('refuses options that contradict each other', async () => {
+    const u = ['--url', 'http://127.0.0.1:9'];
+    expect(await run(['stop', 'r1/vm-1', '--force', '--timeout-ms', '1000', ...u])).toMatchObject({
+      code: EXIT.ERROR,
+      err: expect.stringContaining('--force and --timeout-ms cannot be used together'),
+    });
+    expect(await run(['retag', 'r1/vm-1', '--clear', '--tag', 'a=b', ...u])).toMatchObject({
+      code: EXIT.ERROR,
+      err: expect.stringContaining('--clear and --tag'),
+    });
+    expect(await run(['create', 'r1/vm-1', '--type', 't', '--image', 'i', '--ready-timeout', '9', ...u])).toMatchObject({
+      code: EXIT.ERROR,
+      err: expect.stringContaining('--ready-timeout needs --wait-ready'),
+    });
+    expect(await run(['reboot', 'r1/vm-1', '--timeout-ms', 'soon', ...u])).toMatchObject({
+      code: EXIT.ERROR,
+      err: expect.stringContaining("--timeout-ms takes a positive number of milliseconds, not 'soon'"),
+    });
+  });
+
+  it('states the 60 s default of --timeout-ms in the help of stop and reboot', async () => {
+    for (const cmd of ['stop', 'reboot', 'resize']) expect((await run([cmd, '--help'], {})).out).toMatch(/--timeout-ms N .*\n.*60000 unless configured/);
+  });
+});
+
+describe('a stop followed with --wait', () => {
+  const stop = (over: Partial<Job>) => job({ kind: 'stop', step: 'stop', ...over });
+
+  it('shows the running step’s detail (the countdown), on a terminal and in plain lines', () => {
+    const counting = stop({ steps: [{ name: 'stop', state: 'running', started_at: null, finished_at: null, detail: 'graceful shutdown; forcing in 47 s' }] });
+    expect(stepDetail(counting)).toBe('graceful shutdown; forcing in 47 s');
+    expect(progressLine(counting)).toMatch(/ stop: graceful shutdown; forcing in 47 s$/);
+    expect(stepDetail(stop({ steps: [] }))).toBeNull();
+    // On a narrow terminal the bar gives way to the countdown.
+    const tty: string[] = [];
+    const narrow = new ProgressReporter({ isTTY: true, columns: 60, write: (s: string) => tty.push(s) });
+    narrow.update(counting);
+    expect(tty).toEqual(['\r\x1b[2Kstop r1/vm-1  42% stop: graceful shutdown; forcing in 47 s']);
+    // Plain lines: one when what the step says changes, not one per second of the countdown.
+    const plain: string[] = [];
+    const r = new ProgressReporter({ write: (s: string) => plain.push(s) });
+    const at = (detail: string) => stop({ steps: [{ name: 'stop', state: 'running', started_at: null, finished_at: null, detail }] });
+    r.update(at('graceful shutdown; forcing in 47 s'));
+    r.update(at('graceful shutdown; forcing in 46 s'));
+    r.update(at('forcing power-off'));
+    expect(plain).toEqual(['job_1 running step=stop 42% graceful shutdown; forcing in 47 s\n', 'job_1 running step=stop 42% forcing power-off\n']);
+  });
+
+  it('says in its last line how the stop ended, from the job’s result', () => {
+    const done = (stopped: string) => stop({ state: 'succeeded', result: { vm_name: 'vm-1', state: 'shut off', stopped } });
+    expect(stopOutcome(done('graceful'), {})).toBe('stopped gracefully: the guest shut down');
+    expect(stopOutcome(done('forced'), { 'timeout-ms': '1000' })).toBe('forced: the guest did not shut down within 1000 ms and was powered off');
+    expect(stopOutcome(done('forced'), {})).toBe('forced: the guest did not shut down within the timeout and was powered off');
+    expect(stopOutcome(done('forced'), { force: true })).toBe('forced: powered off at once (--force)');
+    expect(stopOutcome(done('already'), {})).toBe('it was not running: nothing to stop');
+    expect(stopOutcome(job({ state: 'succeeded', result: { ip: '192.0.2.7' } }), {})).toBeNull();
+  });
+});
+
+describe('API errors in flags', () => {
+  it('names the fields the command sent by its flags, in the message and the details', () => {
+    const rebuild = fieldFlags('rebuild');
+    expect(inFlags('the VM has snapshots (a, b) that live in the disk a rebuild replaces: send delete_snapshots: true to delete them', rebuild)).toBe(
+      'the VM has snapshots (a, b) that live in the disk a rebuild replaces: pass --delete-snapshots to delete them',
+    );
+    expect(inFlags('rebuild with delete_snapshots: true to delete them; nothing was changed', rebuild)).toBe(
+      'rebuild with --delete-snapshots to delete them; nothing was changed',
+    );
+    expect(inFlags('delete_snapshots: expected boolean', rebuild)).toBe('--delete-snapshots: expected boolean');
+    expect(pathAsFlag('delete_snapshots', rebuild)).toBe('--delete-snapshots');
+    const create = fieldFlags('create');
+    expect(inFlags('unknown image: image must be one of a, b', create)).toBe('unknown image: --image must be one of a, b');
+    expect(inFlags('instance_type must be one of tiny (the types of region r1)', create)).toBe('--type must be one of tiny (the types of region r1)');
+    expect(inFlags('vm_name is required', create)).toBe('NAME is required');
+    expect(inFlags('ready_timeout_s must be at most 3600', create)).toBe('--ready-timeout must be at most 3600');
+    expect(inFlags('tags.owner: tag values: at most 1024 characters', create)).toBe('--tag owner: tag values: at most 1024 characters');
+    expect(pathAsFlag('tags.owner', create)).toBe('--tag owner');
+    expect(inFlags('tail_bytes must be at most 1048576', fieldFlags('console'))).toBe('--tail-bytes must be at most 1048576');
+    expect(inFlags('timeout_ms: too big', fieldFlags('stop'))).toBe('--timeout-ms: too big');
+    // A field the command does not send stays as the API wrote it.
+    expect(inFlags('delete_snapshots: expected boolean', fieldFlags('stop'))).toBe('delete_snapshots: expected boolean');
+    expect(pathAsFlag('webhook_url', create)).toBe('webhook_url');
+  });
+});
+
+describe('on a terminal', () => {
+  it('removes escapes from what it echoes in its own messages; piped or with --raw they are kept', async () => {
+    const hostile = 'x\x1b]52;c;cHduZWQ=\x07\x1b[2Jy';
+    const tty = await run([hostile], {}, true);
+    expect(tty).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining("unknown command 'xy'") });
+    expect(tty.err).not.toContain('\x1b');
+    expect((await run([hostile], {}, false)).err).toContain(`unknown command '${hostile}'`);
+    expect((await run([hostile, '--raw'], {}, true)).err).toContain(`unknown command '${hostile}'`);
+    // parseArgs' own message quotes the option as typed.
+    const opt = await run(['list', `--a${hostile}`], {}, true);
+    expect(opt).toMatchObject({ code: EXIT.ERROR, err: expect.stringContaining("Unknown option '--ax") });
+    expect(opt.err).not.toContain('\x1b');
   });
 });
