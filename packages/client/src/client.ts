@@ -1,6 +1,7 @@
 /**
- * The typed client of the Provisioner API: one method per route of `/openapi.json` (the replaced
- * service's legacy routes and `/metrics` aside), typed by the shared contracts (`@provisioner/contracts/api`).
+ * The typed client of the Provisioner API: one method per operation of `/openapi.json` (the replaced
+ * service's legacy routes aside; test/unit/parity.test.ts checks it), typed by the shared contracts
+ * (`@provisioner/contracts/api`).
  *
  * - Every write sends an `Idempotency-Key`, made once per call and sent again on its retries, so a retry
  *   never queues a second job (the API answers a replay as it did the first time).
@@ -221,6 +222,11 @@ export class Client {
   /** `GET /ready`: Redis and the hosts as the API sees them (503 is thrown as ApiError after the retries). */
   ready(o?: CallOptions): Promise<Ready> {
     return this.get('/ready', o);
+  }
+
+  /** `GET /metrics`: the API's Prometheus metrics, as text (a `read` token). */
+  async metrics(o?: CallOptions): Promise<string> {
+    return (await this.request('GET', '/metrics', { signal: o?.signal })).text();
   }
 
   /** `GET /v1/regions`: regions with their instance types (`hosts: true`: each host's health, admin tokens). */
