@@ -117,7 +117,32 @@ describe('provisioner CLI', () => {
     expect(text.stdout).toContain(`started:   ${view.started_at}\n`);
     expect(text.stdout).toContain(`finished:  ${view.finished_at}\n`);
     expect(text.stdout).toMatch(/^result: {4}\{.*\}$/m);
-  });
+
+    // list shows the type and image; tags set/rm change some tags and keep the others.
+    expect((await cli(['list', '--tag', 'owner=cli'])).stdout).toMatch(
+      new RegExp(`^NAME +REGION +HOST +STATE +ADDRESS +TYPE +IMAGE +TAGS\n(.*\n)*${name} +r1 +h1 +running +- +tiny +${good} +`, 'm'),
+    );
+    const set = await cli(['tags', 'set', name, 'team=web', 'env=prod', '--wait']);
+    expect(set.code, set.stderr).toBe(0);
+    const rm = await cli(['tags', 'rm', `r1/${name}`, 'team', '--wait']);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(JSON.parse((await cli(['get', name, '-o', 'json'])).stdout).tags).toEqual({ owner: 'cli', env: 'prod' });
+    expect((await cli(['tags', 'rm', name, 'team'])).stdout).toBe(`r1/${name}: tags unchanged\n`);
+    // jobs list with the API's filters: this VM's edit-tags jobs, newest first.
+    const jobs = await cli(['jobs', 'list', '--vm', `r1/${name}`, '--kind', 'edit-tags', '--state', 'succeeded', '--limit', '2', '-o', 'json']);
+    expect(jobs.code, jobs.stderr).toBe(0);
+    const page = JSON.parse(jobs.stdout) as { jobs: Array<{ kind: string; target: { vm_name: string } }>; next_offset: number | null };
+    expect(page.jobs.map((j) => [j.kind, j.target.vm_name])).toEqual([
+      ['edit-tags', name],
+      ['edit-tags', name],
+    ]);
+    expect(page.next_offset).toBe(2);
+    const rest = await cli(['jobs', 'list', '--vm', name, '--kind', 'edit-tags', '--offset', '2']);
+    expect(rest.stdout.trim().split('\n')).toHaveLength(2);
+    // The catalog and the regions with their instance types.
+    expect((await cli(['regions'])).stdout).toMatch(/^r1 +yes +tiny +1 +64 MiB +256 MiB$/m);
+    expect((await cli(['images'])).stdout).toContain(good);
+  }, 240_000);
 
   it('draws a live progress bar on a terminal, and deletes with --wait', async () => {
     const name = uniqueName('cli');

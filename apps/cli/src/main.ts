@@ -8,7 +8,16 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ApiError, Client, ConnectionError, type HostCordonView, type HostDrift, type JobView as Job, type VmItem } from '@provisioner/client';
+import {
+  ApiError,
+  Client,
+  ConnectionError,
+  type HostCordonView,
+  type HostDrift,
+  type JobView as Job,
+  type VmItem,
+  type WebhookEndpoint,
+} from '@provisioner/client';
 import { type Out, ProgressReporter, target } from './progress.ts';
 import { escapeJsonControls, sanitize } from './sanitize.ts';
 
@@ -25,7 +34,7 @@ export const USAGE = `Usage: provisioner <command> [arguments] [options]
 
 Commands:
   create NAME --region R --type T --image I [--tag k=v]... [--user-data FILE]   create a VM
-  list [--region R] [--state S] [--tag k=v]...                                  list VMs
+  list [--region R] [--state S] [--tag k=v]...                                  list VMs (NAME REGION HOST STATE ADDRESS TYPE IMAGE TAGS)
   get NAME --region R                                                           show one VM
   console NAME --region R [--tail-bytes N]                                      print the end of a VM's serial console log
   start NAME --region R                                                         start a VM
@@ -36,8 +45,13 @@ Commands:
   delete NAME --region R                                                        delete a VM and its disks
   snapshot create|revert|delete NAME SNAPSHOT | snapshot list NAME              snapshots of a VM
   retag NAME --region R (--tag k=v... | --clear)                                replace a VM's tags
+  tags set NAME k=v... | tags rm NAME KEY...                                    change some of a VM's tags
   wait JOB_ID                                                                   follow a job until it ends
-  jobs get JOB_ID | jobs list [--state S]                                       show jobs
+  jobs get|cancel JOB_ID | jobs list [--state S] [--kind K] [--vm NAME] ...    show and cancel jobs
+  images                                                                        the image catalog and each host's cache
+  regions [--hosts]                                                             regions and their instance types
+  status                                                                        whether the API, Redis and the hosts are ready
+  webhooks list|add|rm|rotate|deliveries|redeliver ...                          webhook endpoints (admin) and deliveries
   hosts cordon|uncordon|drift|clean HOST --region R [--reason TEXT]             host maintenance (admin tokens)
 
 Run 'provisioner COMMAND --help' for one command's options. NAME may also be written REGION/NAME. Mutating commands answer with their job; --wait follows it
@@ -48,7 +62,8 @@ Options:
   --token TOKEN    API token (default: $PROVISIONER_TOKEN; prefer the variable: arguments show in ps)
   --region R       region (default: $PROVISIONER_REGION)
   --wait           follow the job to its end
-  --json           machine-readable output on stdout
+  -o, --output F   json (machine-readable, on stdout) or table (the default)
+  --json           the same as -o json
   --raw            write what the API and guests send as it is, also to a terminal (default there: control
                    characters and escape sequences are removed, so a guest cannot drive your terminal)
   -h, --help       this text
@@ -58,7 +73,7 @@ Exit codes: 0 success, 1 the job failed or was canceled, 2 usage error or the AP
 
 const COMMON = `  --url URL        API address (default: $PROVISIONER_URL, else http://127.0.0.1:8080)
   --token TOKEN    API token (default: $PROVISIONER_TOKEN)
-  --json           machine-readable output on stdout
+  -o, --output F   json (machine-readable, on stdout) or table (the default); --json is -o json
   --raw            on a terminal too, print guest and API text with its control characters and escape sequences`;
 const VM = '  --region R, -r   region of NAME (default: $PROVISIONER_REGION; or write REGION/NAME)';
 const WAIT = '  --wait, -w       follow the job to its end: exit 0 when it succeeds, 1 when it fails';
@@ -81,7 +96,10 @@ ${VM}
 ${WAIT}`,
   list: `Usage: provisioner list [--region R] [--state S] [--tag k=v]...
 
-Lists VMs (every enabled region unless --region or $PROVISIONER_REGION names one).
+Lists VMs (every enabled region unless --region or $PROVISIONER_REGION names one): NAME REGION HOST STATE
+ADDRESS TYPE IMAGE TAGS.
+
+Example: provisioner list --tag owner=me --state running
 
   --state S        only VMs in this state (running, shut off, ...)
   --tag k=v        only VMs with this tag (repeatable: all must match)
@@ -171,11 +189,56 @@ ${WAIT}`,
   wait: `Usage: provisioner wait JOB_ID
 
 Follows a job until it ends: exit 0 when it succeeded, 1 when it failed or was canceled.`,
-  jobs: `Usage: provisioner jobs get JOB_ID | provisioner jobs list [--state S]
+  jobs: `Usage: provisioner jobs get JOB_ID | jobs cancel JOB_ID | jobs list [--state S] [--kind K] [--vm NAME] [--region R] [--limit N] [--offset N]
 
-get: one job's state, steps, timestamps, error and result. list: the latest 100 jobs.
+get: one job's state, steps, timestamps, error and result. cancel: cancels a queued or running job (its
+steps stop at the next safe point; a create cleans up what it made). list: jobs, newest first.
 
-  --state S        list only jobs in this state (queued, running, succeeded, failed, canceled)`,
+  --state S        only jobs in this state (queued, running, succeeded, failed, canceled)
+  --kind K         only jobs of this kind (create, stop, ...)
+  --vm NAME        only jobs about this VM (NAME with --region, or REGION/NAME)
+  --region R, -r   only jobs of this region
+  --limit N        at most N jobs (default 100, at most 500)
+  --offset N       skip the first N (the next page: the offset printed after a full page)
+
+Example: provisioner jobs list --vm eu-1/amber-otter --state failed`,
+  tags: `Usage: provisioner tags set NAME k=v... | provisioner tags rm NAME KEY... [--wait]
+
+Changes some of a VM's tags and keeps the others: reads them, changes them, writes them all back (an
+edit-tags job). 'retag' replaces them all instead.
+
+${VM}
+${WAIT}
+
+Example: provisioner tags set eu-1/amber-otter env=prod team=web && provisioner tags rm eu-1/amber-otter team`,
+  images: `Usage: provisioner images
+
+The image catalog: each image's name, its sha256 when configured, and its cache state on each host.
+
+Example: provisioner images -o json`,
+  regions: `Usage: provisioner regions [--hosts]
+
+Regions with their instance types (vCPUs, memory, disk).
+
+  --hosts          also each host's health, capacity and cordon (admin tokens)
+
+Example: provisioner regions --hosts`,
+  status: `Usage: provisioner status
+
+Whether the API is ready: its Redis, and each host as the inventory last listed it.
+
+Example: provisioner status`,
+  webhooks: `Usage: provisioner webhooks list | add URL --event TYPE... | rm ID | rotate ID [--overlap S]
+       provisioner webhooks deliveries JOB_ID | redeliver JOB_ID DELIVERY_ID
+
+Webhook endpoints (admin tokens): list, add (prints the signing secret, shown only then), rm, rotate (a new
+secret). deliveries: what was sent about a job, attempt by attempt; redeliver: send one again.
+
+  --event TYPE     with add: an event the endpoint wants (repeatable): job.succeeded, job.failed,
+                   job.canceled, job.progress, vm.ready, vm.state_changed
+  --overlap S      with rotate: seconds the old secret keeps signing beside the new one (default 0)
+
+Example: provisioner webhooks add https://hooks.example.com/prov --event job.failed --event vm.ready`,
   hosts: `Usage: provisioner hosts cordon HOST [--reason TEXT] | uncordon HOST | drift HOST | clean HOST [--wait]
 
 Host maintenance (admin tokens). cordon: the host gets no new VMs (its VMs keep working) until
@@ -206,7 +269,15 @@ export const OPTIONS = {
   'ready-timeout': { type: 'string' },
   'timeout-ms': { type: 'string' },
   reason: { type: 'string' },
+  kind: { type: 'string' },
+  vm: { type: 'string' },
+  limit: { type: 'string' },
+  offset: { type: 'string' },
+  event: { type: 'string', multiple: true },
+  overlap: { type: 'string' },
+  hosts: { type: 'boolean' },
   json: { type: 'boolean' },
+  output: { type: 'string', short: 'o' },
   raw: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -214,7 +285,7 @@ export const OPTIONS = {
 type Option = keyof typeof OPTIONS;
 
 /** Options every command takes. */
-export const COMMON_OPTIONS: readonly Option[] = ['url', 'token', 'json', 'raw', 'help'];
+export const COMMON_OPTIONS: readonly Option[] = ['url', 'token', 'json', 'output', 'raw', 'help'];
 
 /**
  * The options each command (or sub-command) reads, beside COMMON_OPTIONS. Any other option is refused
@@ -235,8 +306,13 @@ export const ACCEPTS: Record<string, readonly Option[] | Record<string, readonly
   snapshot: { create: ['region', 'wait'], list: ['region'], revert: ['region', 'wait'], delete: ['region', 'wait'] },
   retag: ['region', 'tag', 'clear', 'wait'],
   wait: [],
-  jobs: { get: [], list: ['state'] },
+  jobs: { get: [], list: ['state', 'kind', 'vm', 'region', 'limit', 'offset'], cancel: [] },
   hosts: { cordon: ['region', 'reason'], uncordon: ['region'], drift: ['region'], clean: ['region', 'wait'] },
+  tags: { set: ['region', 'wait'], rm: ['region', 'wait'] },
+  images: [],
+  regions: ['hosts'],
+  status: [],
+  webhooks: { list: [], add: ['event'], rm: [], rotate: ['overlap'], deliveries: [], redeliver: [] },
 };
 
 /** Options that contradict each other: both given is a usage error, not a silent choice of one. */
@@ -268,6 +344,9 @@ function checkOptions(command: string, args: readonly string[], values: Values):
   }
   if (values['ready-timeout'] !== undefined && !values['wait-ready'])
     throw new UsageError('--ready-timeout needs --wait-ready: it is how long the guest may take to be ready');
+  if (values.output !== undefined && values.output !== 'json' && values.output !== 'table')
+    throw new UsageError(`-o/--output takes json or table, not '${values.output}'`);
+  if (values.json && values.output === 'table') throw new UsageError('--json and -o table cannot be used together');
 }
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -286,6 +365,8 @@ interface Ctx {
   clean: (s: string) => string;
   /** Whether stdout is sanitized (a terminal, no --raw). */
   safe: boolean;
+  /** Machine-readable output (`-o json`, or its alias `--json`). */
+  json: boolean;
   /** The command as typed (e.g. `rebuild`): the API's field names are put as its flags in errors. */
   command: string;
 }
@@ -323,16 +404,18 @@ export async function main(argv: string[], rawIo: Io): Promise<number> {
     (values.help ? io.stdout : io.stderr).write(`${USAGE}\n`);
     return values.help ? EXIT.OK : EXIT.ERROR;
   }
-  const run = COMMANDS[command];
+  // Own properties only: `provisioner constructor` is an unknown command, not Object's.
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  const json = Boolean(values.json) || values.output === 'json';
   try {
     if (!run) throw new UsageError(`unknown command '${command}'`);
     checkOptions(command, args, values);
     const token = values.token ?? io.env.PROVISIONER_TOKEN;
     if (!token) throw new UsageError('no token: pass --token or set PROVISIONER_TOKEN');
     const client = new Client({ url: values.url ?? io.env.PROVISIONER_URL ?? 'http://127.0.0.1:8080', token });
-    return await run({ client, values, args, io, clean, safe: tty.out, command, progressOut: rawIo.stderr });
+    return await run({ client, values, args, io, clean, safe: tty.out, json, command, progressOut: rawIo.stderr });
   } catch (e) {
-    return report(e, io, { json: Boolean(values.json), safe: tty.out, command });
+    return report(e, io, { json, safe: tty.out, command });
   }
 }
 
@@ -387,6 +470,11 @@ const FIELD_FLAGS: Record<string, { flag: string; option?: Option }> = {
   tail_bytes: { flag: '--tail-bytes', option: 'tail-bytes' },
   state: { flag: '--state', option: 'state' },
   reason: { flag: '--reason', option: 'reason' },
+  kind: { flag: '--kind', option: 'kind' },
+  limit: { flag: '--limit', option: 'limit' },
+  offset: { flag: '--offset', option: 'offset' },
+  events: { flag: '--event', option: 'event' },
+  overlap_seconds: { flag: '--overlap', option: 'overlap' },
 };
 
 /** The fields `command` may send, with their flags (only flags the command takes: another field is not the user's). */
@@ -397,6 +485,8 @@ export function fieldFlags(command: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [field, f] of Object.entries(FIELD_FLAGS)) if (f.option ? own.has(f.option) : command !== 'list') out[field] = f.flag;
   if (command === 'snapshot') out.name = 'SNAPSHOT';
+  if (command === 'jobs') out.vm_name = '--vm';
+  if (command === 'webhooks') out.url = 'URL';
   return out;
 }
 
@@ -446,11 +536,11 @@ function vmTarget(c: Ctx): { region: string; name: string } {
 }
 
 /** `--tag k=v` (repeatable) as an object; the value may contain `=`. */
-export function parseTags(list: readonly string[] = []): Record<string, string> {
+export function parseTags(list: readonly string[] = [], what = '--tag'): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const t of list) {
     const eq = t.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--tag takes key=value, not '${t}'`);
+    if (eq <= 0) throw new UsageError(`${what} takes key=value, not '${t}'`);
     tags[t.slice(0, eq)] = t.slice(eq + 1);
   }
   return tags;
@@ -465,6 +555,14 @@ function readArg(file: string, flag: string): Buffer {
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
     throw new UsageError(`cannot read ${flag} ${file}: ${why}`);
   }
+}
+
+/** A whole number option (`--limit`), at least `min`, or undefined when not given. */
+function intOption(c: Ctx, name: 'limit' | 'offset' | 'overlap', min: number): number | undefined {
+  const v = c.values[name];
+  if (v === undefined) return undefined;
+  if (!/^[0-9]+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} takes a whole number of at least ${min}, not '${v}'`);
+  return Number(v);
 }
 
 /** `--timeout-ms N` as the body's `timeout_ms` (absent: the service's default). */
@@ -523,7 +621,7 @@ function readyTimeout(v: string): number {
 /** Prints a job (followed to its end with --wait) and returns the exit code its outcome means. */
 async function submitted(c: Ctx, job: Job): Promise<number> {
   if (!c.values.wait) {
-    if (c.values.json) printJson(c, job);
+    if (c.json) printJson(c, job);
     else c.io.stdout.write(`${job.kind} ${target(job)}: job ${job.id} ${job.state}\nFollow it with: provisioner wait ${job.id}\n`);
     return EXIT.OK;
   }
@@ -531,10 +629,10 @@ async function submitted(c: Ctx, job: Job): Promise<number> {
 }
 
 function finished(c: Ctx, job: Job): number {
-  if (c.values.json) printJson(c, job);
+  if (c.json) printJson(c, job);
   if (job.state === 'succeeded') {
     const how = stopOutcome(job, c.values);
-    if (!c.values.json) c.io.stdout.write(`${job.kind} ${target(job)}: succeeded (job ${job.id})${how ? `; ${how}` : ''}\n`);
+    if (!c.json) c.io.stdout.write(`${job.kind} ${target(job)}: succeeded (job ${job.id})${how ? `; ${how}` : ''}\n`);
     return EXIT.OK;
   }
   const err = job.error ? `${job.error.code}: ${job.error.message}` : 'no error recorded';
@@ -597,7 +695,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     const done = await follow(c, job);
     const code = finished(c, done);
     const addresses = (done.result as { addresses?: Array<{ ip: string; source: string }> } | null)?.addresses;
-    if (code === EXIT.OK && !c.values.json && addresses) {
+    if (code === EXIT.OK && !c.json && addresses) {
       c.io.stdout.write(`addresses: ${addresses.map((a) => `${a.ip} (${a.source})`).join(', ') || '-'}\n`);
     }
     return code;
@@ -612,10 +710,10 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
         for (const h of page.hosts) if (h.error) c.io.stderr.write(`warning: ${h.region}/${h.host}: ${h.error}\n`);
       },
     });
-    if (c.values.json) printJson(c, vms);
+    if (c.json) printJson(c, vms);
     else {
-      const rows = vms.map((v) => [v.vm_name, v.region_name, v.host, v.state, v.ip ?? '-', tagText(v.tags)]);
-      c.io.stdout.write(`${table(c, [['NAME', 'REGION', 'HOST', 'STATE', 'ADDRESS', 'TAGS'], ...rows])}\n`);
+      const rows = vms.map((v) => [v.vm_name, v.region_name, v.host, v.state, v.ip ?? '-', v.instance_type ?? '-', v.image ?? '-', tagText(v.tags)]);
+      c.io.stdout.write(`${table(c, [['NAME', 'REGION', 'HOST', 'STATE', 'ADDRESS', 'TYPE', 'IMAGE', 'TAGS'], ...rows])}\n`);
     }
     return EXIT.OK;
   },
@@ -623,7 +721,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
   async get(c) {
     const { region, name } = vmTarget(c);
     const vm = await c.client.getVm(region, name);
-    if (c.values.json) printJson(c, vm);
+    if (c.json) printJson(c, vm);
     else
       c.io.stdout.write(
         `${[
@@ -648,7 +746,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     if (n !== undefined && !/^[1-9][0-9]*$/.test(n)) throw new UsageError(`--tail-bytes takes a positive number of bytes, not '${n}'`);
     const { region, name } = vmTarget(c);
     const text = await c.client.console(region, name, n ? { tailBytes: Number(n) } : {});
-    if (c.values.json) printJson(c, { text });
+    if (c.json) printJson(c, { text });
     else c.io.stdout.write(text);
     return EXIT.OK;
   },
@@ -700,7 +798,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     const vm = vmTarget({ ...c, args: c.args.slice(1) });
     if (sub === 'list') {
       const snapshots = await c.client.listSnapshots(vm.region, vm.name);
-      if (c.values.json) printJson(c, snapshots);
+      if (c.json) printJson(c, snapshots);
       else if (snapshots.length === 0) c.io.stdout.write(`${vm.name} has no snapshots\n`);
       else {
         const rows = snapshots.map((x) => [x.name, x.created_at, x.state, x.instance_type ?? '-']);
@@ -741,7 +839,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     if (sub === 'clean') return submitted(c, await c.client.cleanDrift(region, host));
     if (sub === 'drift') {
       const d: HostDrift = await c.client.hostDrift(region, host);
-      if (c.values.json) printJson(c, d);
+      if (c.json) printJson(c, d);
       else {
         const rows = d.items.map((i) => [i.kind, i.vm_name, i.path ?? '-', i.detail]);
         c.io.stdout.write(`${region}/${host}: drift as observed ${d.observed_at ?? 'never'}\n`);
@@ -754,7 +852,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
       sub === 'cordon'
         ? await c.client.cordonHost(region, host, c.values.reason !== undefined ? { reason: c.values.reason } : {})
         : await c.client.uncordonHost(region, host);
-    if (c.values.json) printJson(c, st);
+    if (c.json) printJson(c, st);
     else
       c.io.stdout.write(
         st.cordoned
@@ -766,22 +864,187 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
 
   async jobs(c) {
     const [sub, id] = c.args;
-    if (sub === 'get') {
+    if (sub === 'get' || sub === 'cancel') {
       if (!id) throw new UsageError('which job? give its id');
-      const job = await c.client.getJob(id);
-      if (c.values.json) printJson(c, job);
-      else c.io.stdout.write(jobText(job));
+      const job = sub === 'get' ? await c.client.getJob(id) : await c.client.cancelJob(id);
+      if (c.json) printJson(c, job);
+      else if (sub === 'get') c.io.stdout.write(jobText(job));
+      else c.io.stdout.write(`${job.kind} ${target(job)}: job ${job.id} ${job.state}${job.state === 'canceled' ? '' : ' (cancel requested)'}\n`);
       return EXIT.OK;
     }
     if (sub === 'list') {
-      const page = await c.client.listJobs({ limit: 100, ...(c.values.state ? { state: c.values.state as Job['state'] } : {}) });
-      if (c.values.json) printJson(c, page.jobs);
+      // --vm takes NAME (with --region) or REGION/NAME, as commands about one VM do.
+      const vm = c.values.vm;
+      const slash = vm?.indexOf('/') ?? -1;
+      const region = vm && slash !== -1 ? vm.slice(0, slash) : c.values.region;
+      const offset = intOption(c, 'offset', 0);
+      const q = {
+        limit: intOption(c, 'limit', 1) ?? 100,
+        ...(offset !== undefined ? { offset } : {}),
+        ...(c.values.state ? { state: c.values.state as Job['state'] } : {}),
+        ...(c.values.kind ? { kind: c.values.kind as Job['kind'] } : {}),
+        ...(region ? { region } : {}),
+        ...(vm ? { vm_name: slash === -1 ? vm : vm.slice(slash + 1) } : {}),
+      };
+      const page = await c.client.listJobs(q);
+      if (c.json) printJson(c, page);
       else {
-        const rows = page.jobs.map((j) => [j.id, j.kind, target(j), j.state, `${Math.floor(j.progress)}%`]);
-        c.io.stdout.write(`${table(c, [['ID', 'KIND', 'TARGET', 'STATE', 'PROGRESS'], ...rows])}\n`);
+        const rows = page.jobs.map((j) => [j.id, j.kind, target(j), j.state, `${Math.floor(j.progress)}%`, j.created_at]);
+        c.io.stdout.write(`${table(c, [['ID', 'KIND', 'TARGET', 'STATE', 'PROGRESS', 'CREATED'], ...rows])}\n`);
+        if (page.next_offset !== null) c.io.stderr.write(`more jobs: add --offset ${page.next_offset}\n`);
       }
       return EXIT.OK;
     }
-    throw new UsageError(`jobs takes 'get JOB_ID' or 'list', not '${sub ?? ''}'`);
+    throw new UsageError(`jobs takes 'get JOB_ID', 'cancel JOB_ID' or 'list', not '${sub ?? ''}'`);
+  },
+
+  async tags(c) {
+    const [sub, vmArg, ...rest] = c.args;
+    if (sub !== 'set' && sub !== 'rm') throw new UsageError(`tags takes 'set NAME k=v...' or 'rm NAME KEY...', not '${sub ?? ''}'`);
+    const { region, name } = vmTarget({ ...c, args: vmArg ? [vmArg] : [] });
+    if (rest.length === 0) throw new UsageError(sub === 'set' ? 'which tags? give key=value (one or more)' : 'which tags? give their keys');
+    const change = sub === 'set' ? parseTags(rest, 'tags set') : null;
+    // Read, change, write: the other tags stay as they were read. The write does not carry what was read
+    // yet (If-Match, once the client sends it), so a change someone made between the two is overwritten.
+    const vm = await c.client.getVm(region, name);
+    const tags = { ...vm.tags };
+    if (change) Object.assign(tags, change);
+    else
+      for (const k of rest) {
+        if (!Object.hasOwn(tags, k)) c.io.stderr.write(`warning: ${region}/${name} has no tag '${k}'\n`);
+        delete tags[k];
+      }
+    const same = (a: Record<string, string>) => JSON.stringify(Object.entries(a).sort());
+    if (same(tags) === same(vm.tags)) {
+      if (c.json) printJson(c, vm);
+      else c.io.stdout.write(`${region}/${name}: tags unchanged\n`);
+      return EXIT.OK;
+    }
+    return submitted(c, await c.client.setTags(region, name, tags));
+  },
+
+  async images(c) {
+    const images = await c.client.images();
+    if (c.json) printJson(c, images);
+    else {
+      const state = (h: (typeof images)[number]['hosts'][number]) =>
+        `${h.region}/${h.host}:${h.error ? 'error' : h.cached === null ? 'unknown' : h.cached ? (h.verified === false ? 'unverified' : 'cached') : 'not-cached'}`;
+      const rows = images.map((i) => [i.name, i.sha256 ? i.sha256.slice(0, 12) : '-', i.hosts.map(state).join(' ') || '-']);
+      c.io.stdout.write(`${table(c, [['NAME', 'SHA256', 'HOSTS'], ...rows])}\n`);
+    }
+    return EXIT.OK;
+  },
+
+  async regions(c) {
+    const regions = await c.client.regions(c.values.hosts ? { hosts: true } : {});
+    if (c.json) printJson(c, regions);
+    else {
+      const rows = regions.flatMap((r) =>
+        r.available_instance_types.map((t) => [
+          r.region_name,
+          r.enabled ? 'yes' : 'no',
+          t.instance_type,
+          String(t.vcpus),
+          `${t.memory_mb} MiB`,
+          `${t.storage_mb} MiB`,
+        ]),
+      );
+      c.io.stdout.write(`${table(c, [['REGION', 'ENABLED', 'TYPE', 'VCPUS', 'MEMORY', 'DISK'], ...rows])}\n`);
+      if (c.values.hosts) {
+        const hrows = regions.flatMap((r) =>
+          (r.hosts ?? []).map((h) => [
+            r.region_name,
+            h.host,
+            h.error ? `error: ${h.error}` : h.observed_at ? 'ok' : 'never listed',
+            `${h.capacity.vms}${h.capacity.max_vms !== null ? `/${h.capacity.max_vms}` : ''}`,
+            `${h.capacity.vcpus_used}/${h.capacity.vcpus_total ?? '?'}`,
+            `${h.capacity.memory_mb_used}/${h.capacity.memory_mb_total ?? '?'} MiB`,
+            h.cordoned ? `yes${h.cordon?.reason ? ` (${h.cordon.reason})` : ''}` : 'no',
+          ]),
+        );
+        c.io.stdout.write(`\n${table(c, [['REGION', 'HOST', 'STATE', 'VMS', 'VCPUS', 'MEMORY', 'CORDONED'], ...hrows])}\n`);
+      }
+    }
+    return EXIT.OK;
+  },
+
+  async status(c) {
+    const ready = await c.client.ready();
+    if (c.json) printJson(c, ready);
+    else {
+      c.io.stdout.write(`${ready.status}: redis ${ready.redis}\n`);
+      const rows = ready.hosts.map((h) => [h.region, h.host, h.status, h.observed_at ?? '-']);
+      if (rows.length) c.io.stdout.write(`${table(c, [['REGION', 'HOST', 'STATUS', 'OBSERVED'], ...rows])}\n`);
+    }
+    return EXIT.OK;
+  },
+
+  async webhooks(c) {
+    const [sub, a, b] = c.args;
+    const first = (what: string) => {
+      if (!a) throw new UsageError(`which ${what}? give its id`);
+      return a;
+    };
+    switch (sub) {
+      case 'list': {
+        const hooks = await c.client.listWebhooks();
+        if (c.json) printJson(c, hooks);
+        else {
+          const rows = hooks.map((h) => [h.id, h.url, h.events.join(','), h.created_at, h.disabled_at ? `disabled: ${h.disabled_reason ?? ''}` : 'active']);
+          c.io.stdout.write(`${table(c, [['ID', 'URL', 'EVENTS', 'CREATED', 'STATE'], ...rows])}\n`);
+        }
+        return EXIT.OK;
+      }
+      case 'add': {
+        if (!a) throw new UsageError('which URL? give the receiver’s address');
+        const events = c.values.event ?? [];
+        if (events.length === 0) throw new UsageError('which events? give --event TYPE (repeatable), e.g. --event job.succeeded');
+        const hook = await c.client.createWebhook({ url: a, events: events as WebhookEndpoint['events'] });
+        if (c.json) printJson(c, hook);
+        else c.io.stdout.write(`${hook.id}: ${hook.url} (${hook.events.join(',')})\nsecret (shown only now): ${hook.secret}\n`);
+        return EXIT.OK;
+      }
+      case 'rm': {
+        const id = first('webhook');
+        await c.client.deleteWebhook(id);
+        if (c.json) printJson(c, { id, deleted: true });
+        else c.io.stdout.write(`${id}: deleted\n`);
+        return EXIT.OK;
+      }
+      case 'rotate': {
+        const id = first('webhook');
+        const overlap = intOption(c, 'overlap', 0);
+        const r = await c.client.rotateWebhookSecret(id, overlap !== undefined ? { overlap_seconds: overlap } : {});
+        if (c.json) printJson(c, r);
+        else
+          c.io.stdout.write(
+            `${r.id}: new secret (shown only now): ${r.secret}\n${r.overlap_until ? `the old one signs too until ${r.overlap_until}` : 'the old one no longer signs'}\n`,
+          );
+        return EXIT.OK;
+      }
+      case 'deliveries': {
+        const d = await c.client.deliveries(first('job'));
+        if (c.json) printJson(c, d);
+        else {
+          const rows = d.deliveries.map((x) => {
+            const last = x.attempts.at(-1);
+            const lastText = last ? `${last.status_code ?? '-'} ${last.error ?? ''}`.trim() : '-';
+            return [x.id, x.type ?? '-', x.endpoint_id ?? x.url ?? '(the job’s webhook_url)', x.state, String(x.attempts.length), lastText];
+          });
+          c.io.stdout.write(`${table(c, [['ID', 'TYPE', 'TO', 'STATE', 'ATTEMPTS', 'LAST'], ...rows])}\n`);
+        }
+        return EXIT.OK;
+      }
+      case 'redeliver': {
+        const job = first('job');
+        if (!b) throw new UsageError('which delivery? give JOB_ID DELIVERY_ID (see webhooks deliveries JOB_ID)');
+        const r = await c.client.redeliver(job, b);
+        if (c.json) printJson(c, r);
+        else c.io.stdout.write(`${r.delivery_id}: redelivery ${r.state}\n`);
+        return EXIT.OK;
+      }
+      default:
+        throw new UsageError(`webhooks takes list, add, rm, rotate, deliveries or redeliver, not '${sub ?? ''}'`);
+    }
   },
 };

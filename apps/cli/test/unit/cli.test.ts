@@ -6,6 +6,7 @@ import type { JobView as Job } from '@provisioner/client';
 import { describe, expect, it } from 'vitest';
 import { ACCEPTS, COMMON_OPTIONS, EXIT, fieldFlags, inFlags, jobText, main, OPTIONS, parseTags, pathAsFlag, stopOutcome } from '../../src/main.ts';
 import { bar, ProgressReporter, progressLine, stepDetail, stepLine } from '../../src/progress.ts';
+import { sanitize } from '../../src/sanitize.ts';
 
 const job = (over: Partial<Job> = {}): Job => ({
   id: 'job_1',
@@ -155,12 +156,25 @@ const ALL: Array<[string, string[]]> = [
   ['ready-timeout', ['--ready-timeout', '60']],
   ['timeout-ms', ['--timeout-ms', '1000']],
   ['reason', ['--reason', 'x']],
+  ['kind', ['--kind', 'stop']],
+  ['vm', ['--vm', 'r1/vm-1']],
+  ['limit', ['--limit', '5']],
+  ['offset', ['--offset', '5']],
+  ['event', ['--event', 'job.failed']],
+  ['overlap', ['--overlap', '60']],
+  ['hosts', ['--hosts']],
 ];
 
 /** Each command (and sub-command) with the arguments it needs, and the options it takes. */
 const commands = Object.entries(ACCEPTS).flatMap(([cmd, acc]) =>
   Array.isArray(acc)
-    ? [{ words: [cmd], args: cmd === 'wait' ? ['job_1'] : cmd === 'list' ? [] : ['r1/vm-1'], takes: acc as readonly string[] }]
+    ? [
+        {
+          words: [cmd],
+          args: cmd === 'wait' ? ['job_1'] : ['list', 'images', 'regions', 'status'].includes(cmd) ? [] : ['r1/vm-1'],
+          takes: acc as readonly string[],
+        },
+      ]
     : Object.entries(acc).map(([sub, takes]) => ({ words: [cmd, sub], args: cmd === 'jobs' ? (sub === 'get' ? ['job_1'] : []) : ['r1/vm-1', 'snap'], takes })),
 );
 
@@ -275,6 +289,23 @@ describe('API errors in flags', () => {
 });
 
 describe('on a terminal', () => {
+  it('draws the progress of a job whose texts hold escapes with only its own erase-line escape', () => {
+    const tty: string[] = [];
+    const r = new ProgressReporter({ isTTY: true, columns: 200, write: (s: string) => tty.push(s) }, sanitize);
+    r.update(
+      job({
+        kind: 'stop',
+        step: 'stop',
+        target: { region: 'r1', vm_name: 'vm-\x1b]0;t\x07x', host: 'h1' },
+        steps: [{ name: 'stop', state: 'running', started_at: null, finished_at: null, detail: 'wait\u009b2J\x1b[31m' }],
+      }),
+    );
+    r.update(job({ state: 'queued', step: null, progress: 0 }));
+    expect(tty[0]).toBe('\r\x1b[2Kstop r1/vm-x [##########--------------]  42% stop: wait');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for control characters is the point
+    expect(tty.join('').replaceAll('\r\x1b[2K', '')).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+  });
+
   it('removes escapes from what it echoes in its own messages; piped or with --raw they are kept', async () => {
     const hostile = 'x\x1b]52;c;cHduZWQ=\x07\x1b[2Jy';
     const tty = await run([hostile], {}, true);
