@@ -93,7 +93,9 @@ Creates a VM and prints its job.
                    time the VM is kept: 'provisioner console NAME' shows why
   --ready-timeout S  with --wait-ready: seconds to wait for the guest (default 900, at most 3600)
 ${VM}
-${WAIT}`,
+${WAIT}
+
+Example: provisioner create eu-1/amber-otter --type small --image debian-12 --tag owner=me --wait-ready`,
   list: `Usage: provisioner list [--region R] [--state S] [--tag k=v]...
 
 Lists VMs (every enabled region unless --region or $PROVISIONER_REGION names one): NAME REGION HOST STATE
@@ -108,20 +110,26 @@ Example: provisioner list --tag owner=me --state running
 
 Shows one VM: host, state, addresses, guest readiness, type, image and tags.
 
-${VM}`,
+${VM}
+
+Example: provisioner get eu-1/amber-otter -o json`,
   console: `Usage: provisioner console NAME [--tail-bytes N]
 
 Prints the end of the VM's serial console log (boot and cloud-init messages). Needs a token with the write
 scope: consoles can show generated passwords.
 
   --tail-bytes N   how many bytes of the log's end (default 65536, at most 1048576)
-${VM}`,
+${VM}
+
+Example: provisioner console eu-1/amber-otter --tail-bytes 4096`,
   start: `Usage: provisioner start NAME [--wait]
 
 Starts a stopped VM.
 
 ${VM}
-${WAIT}`,
+${WAIT}
+
+Example: provisioner start eu-1/amber-otter --wait`,
   stop: `Usage: provisioner stop NAME [--force | --timeout-ms N] [--wait]
 
 Stops a VM: asks the guest to shut down, powering it off if it has not within the timeout. With --wait
@@ -131,7 +139,9 @@ the countdown to the power-off is shown, and the last line says how it stopped (
   --timeout-ms N   how long the guest gets to shut down before it is powered off (default: the
                    service's worker.stop_timeout_ms, 60000 unless configured; at most 3600000)
 ${VM}
-${WAIT}`,
+${WAIT}
+
+Example: provisioner stop eu-1/amber-otter --timeout-ms 120000 --wait`,
   reboot: `Usage: provisioner reboot NAME [--timeout-ms N] [--wait]
 
 Stops a VM cleanly (powering it off after the timeout), then starts it.
@@ -139,7 +149,9 @@ Stops a VM cleanly (powering it off after the timeout), then starts it.
   --timeout-ms N   how long the guest gets to shut down before it is powered off (default: the
                    service's worker.stop_timeout_ms, 60000 unless configured; at most 3600000)
 ${VM}
-${WAIT}`,
+${WAIT}
+
+Example: provisioner reboot eu-1/amber-otter --wait`,
   resize: `Usage: provisioner resize NAME --type T [--force] [--timeout-ms N] [--wait]
 
 Gives a VM the vCPUs, memory and disk of another instance type of its region (disks only grow). A running
@@ -150,7 +162,9 @@ VM is shut down, changed and started again; a stopped one stays stopped.
   --timeout-ms N   how long the guest gets to shut down before it is powered off (default: the
                    service's worker.stop_timeout_ms, 60000 unless configured; at most 3600000)
 ${VM}
-${WAIT}`,
+${WAIT}
+
+Example: provisioner resize eu-1/amber-otter --type medium --wait`,
   rebuild: `Usage: provisioner rebuild NAME [--image I] [--user-data FILE] [--force] [--delete-snapshots] [--wait]
 
 Gives a VM a fresh disk on an image; its name, UUID, MAC address, tags and instance type stay, and it
@@ -162,7 +176,9 @@ stopped: a failure before that leaves the VM as it was.
   --force          power a running VM off at once instead of asking its guest to shut down
   --delete-snapshots  delete the VM's snapshots (a VM with snapshots is refused otherwise)
 ${VM}
-${WAIT}`,
+${WAIT}
+
+Example: provisioner rebuild eu-1/amber-otter --image debian-12 --user-data cloud-init.yaml --wait`,
   snapshot: `Usage: provisioner snapshot create NAME SNAPSHOT | list NAME | revert NAME SNAPSHOT | delete NAME SNAPSHOT [--wait]
 
 Snapshots of a VM, running or stopped (its disk, and its memory when it runs). create: takes one named
@@ -171,13 +187,17 @@ definition saved with the snapshot and its power state, then puts the VM's curre
 for a snapshot taken before a resize). delete: removes one snapshot.
 
 ${VM}
-${WAIT}`,
+${WAIT}
+
+Example: provisioner snapshot create eu-1/amber-otter before-upgrade --wait`,
   delete: `Usage: provisioner delete NAME [--wait]
 
 Deletes a VM with its disks.
 
 ${VM}
-${WAIT}`,
+${WAIT}
+
+Example: provisioner delete eu-1/amber-otter --wait`,
   retag: `Usage: provisioner retag NAME (--tag k=v... | --clear) [--wait]
 
 Replaces all of a VM's tags with the given ones.
@@ -185,10 +205,14 @@ Replaces all of a VM's tags with the given ones.
   --tag k=v        a tag (repeatable)
   --clear          remove every tag
 ${VM}
-${WAIT}`,
+${WAIT}
+
+Example: provisioner retag eu-1/amber-otter --tag owner=me --tag env=prod`,
   wait: `Usage: provisioner wait JOB_ID
 
-Follows a job until it ends: exit 0 when it succeeded, 1 when it failed or was canceled.`,
+Follows a job until it ends: exit 0 when it succeeded, 1 when it failed or was canceled.
+
+Example: provisioner wait job_8f14e45fceea167a5a36dedd4bea2543`,
   jobs: `Usage: provisioner jobs get JOB_ID | jobs cancel JOB_ID | jobs list [--state S] [--kind K] [--vm NAME] [--region R] [--limit N] [--offset N]
 
 get: one job's state, steps, timestamps, error and result. cancel: cancels a queued or running job (its
@@ -248,7 +272,9 @@ job that removes those leftovers (never an unmanaged domain, a VM with a job, or
 
   --reason TEXT    with cordon: why (shown with the host's state)
   --region R, -r   region of HOST (default: $PROVISIONER_REGION; or write REGION/HOST)
-${WAIT}`,
+${WAIT}
+
+Example: provisioner hosts cordon eu-1/node-1 --reason "disk swap"`,
 };
 
 export const OPTIONS = {

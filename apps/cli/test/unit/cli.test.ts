@@ -197,8 +197,9 @@ describe('every option parsed is honoured or refused', () => {
       }
     });
 
-    it(`${words.join(' ')}: its help documents each option it takes`, async () => {
+    it(`${words.join(' ')}: its help documents each option it takes, with an example`, async () => {
       const help = (await run([words[0] ?? '', '--help'], {})).out;
+      expect(help).toMatch(new RegExp(`\\nExample: provisioner ${words[0]}\\b`));
       for (const name of takes) expect(help, `--${name} in ${words[0]} --help`).toContain(`--${name}`);
     });
   }
