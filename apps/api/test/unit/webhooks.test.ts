@@ -18,6 +18,8 @@ const h = useHarness({
       { name: 'writer', token: TOKENS.write, scopes: ['read', 'write'] },
       { name: 'alice', token: ALICE, scopes: ['read', 'write'], owner: 'alice', webhook_secret: newWebhookSecret() },
     ],
+    // As the local configuration: loopback allowed, nothing else that is not global unicast.
+    webhooks: { allow_networks: ['127.0.0.0/8', '::1/128'] },
   },
 });
 
@@ -133,6 +135,65 @@ describe('registered endpoints', () => {
     expect(made.events).toEqual(['vm.ready', 'vm.state_changed']);
     expect((await h.fetch(`/v1/webhooks/${made.id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await h.fetch('/v1/webhooks', { method: 'POST', body: '{nope', headers: { 'content-type': 'application/json' } })).status).toBe(400);
+  });
+});
+
+describe('URLs whose host is an address no delivery may reach', () => {
+  const DENIED: Array<[string, RegExp]> = [
+    ['http://169.254.169.254/x', /169\.254\.169\.254 is a cloud metadata address/],
+    ['http://10.1.2.3/x', /10\.1\.2\.3 is a private address/],
+    ['http://[::ffff:0:a9fe:a9fe]/', /SIIT\) address of 169\.254\.169\.254/],
+    ['http://[::ffff:0:7f00:1]:8091/', /SIIT\) address of 127\.0\.0\.1/],
+    ['http://[::ffff:169.254.169.254]/', /169\.254\.169\.254 is a cloud metadata/],
+    ['http://2852039166/latest', /169\.254\.169\.254/],
+    ['https://192.168.122.1:8443/', /private/],
+    ['http://[fd00:ec2::254]/', /cloud metadata/],
+    ['http://[fe80::1]/', /link-local/],
+    ['http://[64:ff9b::a00:1]/', /NAT64/],
+    ['http://0/', /unspecified/],
+  ];
+
+  it('are refused at registration (422 naming why) and register nothing', async () => {
+    const before = await (await h.fetch('/v1/webhooks')).text();
+    for (const [url, reason] of DENIED) {
+      const r = await h.fetch('/v1/webhooks', { method: 'POST', json: { url, events: ['job.succeeded'] } });
+      expect(r.status, url).toBe(422);
+      const body = (await r.json()) as { error: { message: string; details: Array<{ path: string; message: string }> } };
+      expect(body.error.message, url).toMatch(reason);
+      expect(body.error.message, url).toMatch(/^url .*global unicast/);
+      expect(body.error.details[0]?.path).toBe('url');
+    }
+    expect(await (await h.fetch('/v1/webhooks')).text()).toBe(before);
+  });
+
+  it('are refused as a job’s webhook_url (422) and submit nothing', async () => {
+    await h.writeInventory('r1', 'h1', [{ name: 'literal-hooked' }]);
+    const before = await h.jobCount();
+    for (const [url, reason] of DENIED) {
+      for (const [path, json] of [
+        ['/v1/vms', { vm_name: 'literal-new', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0', webhook_url: url }],
+        ['/v1/vms/r1/literal-hooked/start', { webhook_url: url }],
+      ] as const) {
+        const r = await h.fetch(path, { method: 'POST', json, headers: { 'Idempotency-Key': `literal-${randomBytes(4).toString('hex')}` } });
+        expect(r.status, `${path} ${url}`).toBe(422);
+        expect(((await r.json()) as { error: { message: string } }).error.message, url).toMatch(new RegExp(`^webhook_url .*${reason.source}`));
+      }
+    }
+    expect(await h.jobCount()).toBe(before);
+  });
+
+  it('allowed networks, global addresses and names are accepted (names are checked when a delivery connects)', async () => {
+    for (const url of [
+      'http://127.0.0.1:8091/hook',
+      'http://[::1]:8091/hook',
+      'https://8.8.8.8/hook',
+      'https://[2606:4700::1111]/',
+      'https://hooks.internal.example/x',
+    ]) {
+      const r = await h.fetch('/v1/webhooks', { method: 'POST', json: { url, events: ['job.succeeded'] } });
+      expect(r.status, url).toBe(201);
+      expect((await h.fetch(`/v1/webhooks/${((await r.json()) as { id: string }).id}`, { method: 'DELETE' })).status).toBe(204);
+    }
   });
 });
 
