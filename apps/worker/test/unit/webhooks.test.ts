@@ -162,7 +162,7 @@ describe('webhook deliveries (loopback receiver explicitly allowed)', () => {
     expect(await env.rt.enqueueJobEvent('job.succeeded', view)).toEqual([]);
 
     // Redelivery: the same webhook-id and body, still verifiable.
-    expect(await env.rt.webhooks.redeliver(view.id, String(id))).toBe('queued');
+    expect(await env.rt.webhooks.redeliver(view.id, String(id))).toEqual({ outcome: 'queued' });
     const [again] = (await env.receiver.waitFor(4)).slice(3);
     expect(again?.headers['webhook-id']).toBe(id);
     expect(again?.body).toBe(got[0]?.body);
@@ -186,7 +186,7 @@ describe('webhook deliveries (loopback receiver explicitly allowed)', () => {
     expect((await attempts(env, view.id)).map((l) => [l.status_code, l.outcome])).toEqual([[410, 'failed']]);
     // Disabled: later events are not queued for it, and redelivery is refused.
     expect(await env.rt.enqueueJobEvent('job.failed', jobView('failed'))).toEqual([]);
-    expect(await env.rt.webhooks.redeliver(view.id, String(id))).toBe('endpoint_gone');
+    expect(await env.rt.webhooks.redeliver(view.id, String(id))).toEqual({ outcome: 'endpoint_gone' });
     expect(env.receiver.received.length - before).toBe(1);
     await env.rt.webhooks.deleteEndpoint(endpoint.id);
   });
