@@ -48,7 +48,7 @@ const RANGE_NAMES: Record<string, string> = {
   rfc6052: 'a NAT64 address',
   '6to4': 'a 6to4 address',
   teredo: 'a Teredo address',
-  unicast: 'a reserved address (outside 2000::/3, the global unicast space)',
+  unicast: "a reserved address (outside IPv6's global unicast space)",
 };
 
 /**
@@ -179,4 +179,44 @@ function normalHost(h: string): string {
     .toLowerCase()
     .replace(/^\[|\]$/g, '')
     .replace(/\.$/, '');
+}
+
+/** What stands in for an address or host name in a delivery error shown to someone who may not see destinations. */
+const HIDDEN = '[destination]';
+
+/** Runs of hex digits, colons and dots with two colons or more: IPv6 candidates (checked before masking). */
+const V6_RUN = /\[?[0-9A-Fa-f]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%[\w.-]+)?\]?/g;
+const V4 = /\b\d{1,3}(?:\.\d{1,3}){3}\b/g;
+/** Dotted host names (the last label starts with a letter, so `HTTP/1.1` or `1.5 s` are left alone); `*.` for certificate names. */
+const DOTTED_NAME = /(?:\*\.)?\b(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]*\.?/g;
+
+function isV6Candidate(run: string): boolean {
+  const bare = run.replace(/^\[|\]$/g, '');
+  return ipaddr.IPv6.isValid(bare) || ipaddr.IPv6.isValid(bare.replace(/:\d+$/, ''));
+}
+
+/**
+ * A delivery attempt's error as someone who may not see where deliveries go reads it: the refusal's reason
+ * stays (`refused: the destination is a private address`), the addresses and host names go, whether the
+ * guard wrote them (`refused: 10.0.0.5 is …`, `refused: hooks.internal resolves to …`) or the socket or TLS
+ * layer did (`ECONNREFUSED: connect ECONNREFUSED 10.0.0.5:443`). `hosts` are names known to be destinations
+ * (the delivery URL's host, which may have no dot).
+ */
+export function redactDestinations(error: string, hosts: readonly string[] = []): string {
+  let out = error
+    .replace(/^refused: \S+ resolves to \S+ is (.*)$/s, "refused: the destination's name resolves to $1")
+    .replace(/^refused: \S+ resolves to \S+ leads to \S+, (.*)$/s, "refused: the destination's name resolves to an address that leads to $1")
+    .replace(/^refused: \S+ leads to \S+, (.*)$/s, 'refused: the destination leads to $1')
+    .replace(/^refused: \S+ is (?!not an IP)(.*)$/s, 'refused: the destination is $1')
+    // "a NAT64 address of 169.254.169.254": the class is enough.
+    .replace(/ (?:address) of \S+/g, ' address');
+  // A refusal is rewritten whole above (what is left are the class's words); other errors quote the host as they like.
+  const rewritten = out !== error;
+  for (const h of rewritten ? [] : hosts.map((x) => x.replace(/^\[|\]$/g, '')).filter((x) => x.length > 0)) {
+    // As a whole word only: a host named `a` must not take every `a` of the message with it.
+    out = out.replace(new RegExp(`(?<![\\w.-])${h.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.?(?![\\w-])`, 'gi'), HIDDEN);
+  }
+  out = out.replace(V6_RUN, (run) => (isV6Candidate(run) ? HIDDEN : run));
+  out = out.replace(V4, HIDDEN);
+  return out.replace(DOTTED_NAME, HIDDEN);
 }

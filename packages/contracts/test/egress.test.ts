@@ -4,7 +4,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import { describe, expect, it } from 'vitest';
-import { EgressRules, isGlobalUnicast } from '../src/egress.ts';
+import { EgressRules, isGlobalUnicast, redactDestinations } from '../src/egress.ts';
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 
@@ -51,8 +51,8 @@ describe('EgressRules.refusal: nothing allowed', () => {
     ['::ffff:0:7f00:1', /SIIT.*127\.0\.0\.1/],
     ['::ffff:0:808:808', /SIIT.*8\.8\.8\.8/],
     // IPv4-compatible (deprecated, ::/96): not in 2000::/3.
-    ['::a9fe:a9fe', /outside 2000::\/3/],
-    ['::127.0.0.1', /outside 2000::\/3/],
+    ['::a9fe:a9fe', /outside IPv6's global unicast space/],
+    ['::127.0.0.1', /outside IPv6's global unicast space/],
     ['64:ff9b::a9fe:a9fe', /NAT64 address of 169\.254\.169\.254/],
     ['64:ff9b::808:808', /NAT64 address of 8\.8\.8\.8/],
     ['64:ff9b:1::1', /NAT64/],
@@ -71,7 +71,7 @@ describe('EgressRules.refusal: nothing allowed', () => {
     ['2620:4f:8000::1', /as112/],
     ['3fff::1', /reserved/],
     ['5f00::1', /segmentRouting/],
-    ['4000::1', /outside 2000::\/3/],
+    ['4000::1', /outside IPv6's global unicast space/],
     ['fc00::1', /private \(unique local\)/],
     ['fd00:ec2::254', /cloud metadata/],
     ['fe80::1', /link-local/],
@@ -189,5 +189,31 @@ describe('EgressRules.literalRefusal: IP literals in URLs, in every encoding the
     }
     expect(local.literalRefusal('http://127.0.0.1:8080/hook')).toBeNull();
     expect(local.literalRefusal('http://[::1]:8080/hook')).toBeNull();
+  });
+});
+
+describe('redactDestinations: delivery errors without addresses or host names', () => {
+  it.each([
+    ['refused: 192.168.122.1 is a private address', 'refused: the destination is a private address'],
+    ['refused: hooks.internal resolves to 10.0.0.1 is a private address', "refused: the destination's name resolves to a private address"],
+    ['refused: a resolves to 10.0.0.1 is a private address', "refused: the destination's name resolves to a private address"],
+    ['refused: ::ffff:0:a9fe:a9fe is an IPv4-translated (SIIT) address of 169.254.169.254', 'refused: the destination is an IPv4-translated (SIIT) address'],
+    ['refused: 64:ff9b::a00:1 leads to 10.0.0.1, a private address', 'refused: the destination leads to a private address'],
+    [
+      "refused: ::7f00:1 is a reserved address (outside IPv6's global unicast space)",
+      "refused: the destination is a reserved address (outside IPv6's global unicast space)",
+    ],
+    ['ECONNREFUSED: connect ECONNREFUSED 10.0.0.5:443', 'ECONNREFUSED: connect ECONNREFUSED [destination]:443'],
+    ['ECONNREFUSED: connect ECONNREFUSED ::1:8080', 'ECONNREFUSED: connect ECONNREFUSED [destination]'],
+    ['EHOSTUNREACH: connect EHOSTUNREACH [fe80::1%eth0]:8080', 'EHOSTUNREACH: connect EHOSTUNREACH [destination]:8080'],
+    ['ENOTFOUND: getaddrinfo ENOTFOUND hooks.example.org', 'ENOTFOUND: getaddrinfo ENOTFOUND [destination]'],
+    ['ENOTFOUND: receiver has no address', 'ENOTFOUND: [destination] has no address'],
+    ['HTTP 503', 'HTTP 503'],
+    ['HTTP 302 (redirects are not followed)', 'HTTP 302 (redirects are not followed)'],
+    ['timeout after 10000 ms', 'timeout after 10000 ms'],
+    ['HPE_INVALID_CONSTANT: Parse Error: Expected HTTP/1.1', 'HPE_INVALID_CONSTANT: Parse Error: Expected HTTP/1.1'],
+    ['ECONNRESET: socket hang up', 'ECONNRESET: socket hang up'],
+  ])('%s', (error, shown) => {
+    expect(redactDestinations(error, ['receiver', 'a'])).toBe(shown);
   });
 });
