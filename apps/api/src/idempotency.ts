@@ -64,7 +64,7 @@ const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  */
 export function idempotency(s: Services, replayOutcome: (c: Context<AppEnv>, job: Job, ms: number) => Promise<Response>): MiddlewareHandler<AppEnv> {
   const ttl = s.config.idempotency_ttl_seconds;
-  const store = new IdempotencyStore(s.redis, s.config.queue_prefix);
+  const store = new IdempotencyStore(s.redis, s.config.queue_prefix, s.config.user_data_key);
   return async (c, next) => {
     const key = c.req.header('idempotency-key');
     if (key === undefined || !MUTATING.has(c.req.method)) return next();
@@ -128,6 +128,9 @@ export function idempotency(s: Services, replayOutcome: (c: Context<AppEnv>, job
 
   async function replay(c: Context<AppEnv>, rec: IdempotencyRecord): Promise<Response> {
     c.header('Idempotent-Replayed', 'true');
+    if (rec.unreadable) {
+      throw new ApiError('CONFLICT', 'the answer recorded for this Idempotency-Key cannot be read (the service key changed since): use a new key');
+    }
     if (rec.response) {
       const headers: Record<string, string> = { 'content-type': 'application/json', 'Idempotent-Replayed': 'true' };
       if (rec.response.location) headers.Location = rec.response.location;

@@ -31,7 +31,7 @@ export const JobPath = z.object({ id: z.string().meta({ description: 'A job id (
 
 export const WebhookPath = z.object({ id: z.string().meta({ description: 'An endpoint id (`whk_…`)' }) });
 export const WEBHOOK_NOTE =
-  'Deliveries are POSTs of `{"type","timestamp","data": <the job as GET /v1/jobs/{id} shows it>}` with Standard Webhooks headers `webhook-id`, `webhook-timestamp`, `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body`). Any 2xx is success; others are retried with exponential backoff; 410 disables the endpoint. Private, loopback, link-local and reserved addresses are refused when connecting unless the configuration allows them.';
+  'Deliveries are POSTs of `{"type","timestamp","data": <the job as GET /v1/jobs/{id} shows it>}` with Standard Webhooks headers `webhook-id`, `webhook-timestamp`, `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body`). Any 2xx is success; others are retried with exponential backoff; 410 disables the endpoint. Only global unicast addresses are reached unless the configuration allows a network or host: a URL whose host is an IP literal outside them is refused at once (422), and every address a host name resolves to is checked when connecting.';
 
 export const ACCEPTED_HEADERS = { Location: 'Where to follow the job (`/v1/jobs/{id}`)', 'Retry-After': 'Seconds before looking again' };
 export const LEGACY_NOTE =

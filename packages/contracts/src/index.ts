@@ -5,6 +5,7 @@ export { fingerprintHelp } from './config/legacy.ts';
 export * from './config/load.ts';
 export * from './config/schema.ts';
 export * from './crypto.ts';
+export * from './egress.ts';
 export * from './ids.ts';
 export * from './job-errors.ts';
 export * from './jobs.ts';

@@ -57,6 +57,10 @@ export const keys = {
   webhookEndpoints: (p: string) => `${p}:webhook-endpoints`,
   /** DeliverySpec JSON of one webhook delivery: what redelivery sends again (WebhookStore). */
   webhookDelivery: (p: string, id: string) => `${p}:webhook-delivery:${id}`,
+  /** The BullMQ job id of a webhook delivery's latest redelivery, to tell whether one is still in flight (WebhookStore). */
+  webhookRedelivery: (p: string, id: string) => `${p}:webhook-redelivery:${id}`,
+  /** Held (SET NX, seconds) while a redelivery of one delivery is being checked and queued, so two requests queue one (WebhookStore). */
+  webhookRedeliveryLease: (p: string, id: string) => `${p}:webhook-redelivery-lease:${id}`,
   /** LIST of the webhook delivery ids of one job, in the order they were made (WebhookStore). */
   webhookJobDeliveries: (p: string, jobId: string) => `${p}:webhook-deliveries:${jobId}`,
   /** LIST of DeliveryAttempt JSON of one job: every attempt of every webhook delivery (WebhookStore). */

@@ -75,6 +75,13 @@ export function noEndpointStats(): EndpointStats {
 }
 
 const DELIVERY_ID_RE = /^msg_[a-f0-9]{32}$/;
+/** BullMQ states of a delivery job that is still to be sent, being sent, or waiting for a retry. */
+const IN_FLIGHT = new Set(['waiting', 'prioritized', 'active', 'delayed', 'waiting-children']);
+/** Longest a redelivery request holds its delivery's lease (a request that dies leaves it this long). */
+const REDELIVERY_LEASE_S = 10;
+
+/** What a redelivery request did; `in_flight` says whether the delivery's own attempts or an earlier redelivery are under way. */
+export type RedeliveryOutcome = { outcome: 'queued' | 'not_found' | 'endpoint_gone' } | { outcome: 'in_flight'; by: 'delivery' | 'redelivery' };
 /** How long a sender holds outbox entries it took before another may take them. */
 export const OUTBOX_LEASE_MS = 30_000;
 /** How far back of its last sweep a sweep looks again (workers' clocks, jobs ending while it ran). */
@@ -331,16 +338,41 @@ export class WebhookStore {
     return raw ? (JSON.parse(raw) as DeliverySpec) : null;
   }
 
-  /** Sends a delivery again, same webhook-id and body (a new schedule of attempts). */
-  async redeliver(jobId: string, id: string): Promise<'queued' | 'not_found' | 'endpoint_gone'> {
+  /**
+   * Sends a delivery again, same webhook-id and body, with `webhooks.redelivery_attempts` tries (a resend
+   * now, not another full schedule). One at a time per delivery: `in_flight` while the delivery itself or
+   * its latest redelivery is still queued, being sent or waiting for a retry.
+   */
+  async redeliver(jobId: string, id: string): Promise<RedeliveryOutcome> {
     const spec = DELIVERY_ID_RE.test(id) ? await this.delivery(id) : null;
-    if (!spec || spec.job_id !== jobId) return 'not_found';
+    if (!spec || spec.job_id !== jobId) return { outcome: 'not_found' };
     if (spec.endpoint_id) {
       const e = await this.stored(spec.endpoint_id);
-      if (!e || e.disabled_at) return 'endpoint_gone';
+      if (!e || e.disabled_at) return { outcome: 'endpoint_gone' };
     }
-    await this.queue.add('deliver', { ...spec, redelivery: true }, { ...this.jobOptions(), jobId: `${spec.id}-r${randomBytes(6).toString('hex')}` });
-    return 'queued';
+    const p = this.prefix;
+    // Held while checking and queueing, so two requests at once cannot both find nothing in flight.
+    const lease = keys.webhookRedeliveryLease(p, spec.id);
+    if ((await this.redis.set(lease, '1', 'EX', REDELIVERY_LEASE_S, 'NX')) === null) return { outcome: 'in_flight', by: 'redelivery' };
+    try {
+      const latest = await this.redis.get(keys.webhookRedelivery(p, spec.id));
+      for (const [by, bullId] of [
+        ['delivery', spec.id],
+        ['redelivery', latest],
+      ] as const) {
+        if (bullId && IN_FLIGHT.has(await this.queue.getJobState(bullId))) return { outcome: 'in_flight', by };
+      }
+      const bullId = `${spec.id}-r${randomBytes(6).toString('hex')}`;
+      await this.queue.add(
+        'deliver',
+        { ...spec, redelivery: true },
+        { ...this.jobOptions(), attempts: this.config.webhooks.redelivery_attempts, jobId: bullId },
+      );
+      await this.redis.set(keys.webhookRedelivery(p, spec.id), bullId, 'EX', recordTtl(this.config));
+      return { outcome: 'queued' };
+    } finally {
+      await this.redis.del(lease);
+    }
   }
 
   async recordAttempt(jobId: string, a: DeliveryAttempt): Promise<void> {

@@ -210,8 +210,12 @@ describe('WebhookStore', () => {
     await hooks.recordAttempt(v.id, { ...attempt, attempt: 2, status_code: 200, duration_ms: 2, error: null, outcome: 'delivered' });
     expect((await hooks.attempts(v.id)).map((a) => a.outcome)).toEqual(['retrying', 'delivered']);
     expect((await hooks.deliveries(v.id))[0]).toMatchObject({ state: 'delivered', attempts: [{ attempt: 1 }, { attempt: 2 }] });
-    expect(await hooks.redeliver(v.id, id)).toBe('queued');
-    expect(await hooks.redeliver('job_other', id)).toBe('not_found');
-    expect(await hooks.redeliver(v.id, 'msg_nothex')).toBe('not_found');
+    // Its own delivery job still waits in the queue: not while that is in flight.
+    expect(await hooks.redeliver(v.id, id)).toEqual({ outcome: 'in_flight', by: 'delivery' });
+    await (await hooks.queue.getJob(id))?.remove(); // as retention removes a finished one
+    expect(await hooks.redeliver(v.id, id)).toEqual({ outcome: 'queued' });
+    expect(await hooks.redeliver(v.id, id)).toEqual({ outcome: 'in_flight', by: 'redelivery' });
+    expect(await hooks.redeliver('job_other', id)).toEqual({ outcome: 'not_found' });
+    expect(await hooks.redeliver(v.id, 'msg_nothex')).toEqual({ outcome: 'not_found' });
   });
 });

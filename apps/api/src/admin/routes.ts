@@ -12,7 +12,7 @@ import { html } from 'hono/html';
 import type { AppEnv, Caller, Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { hasScope, identify } from '../middleware.ts';
-import { BOARD_PATH, boardQueues, type CordonReader, makeBoard } from './board.ts';
+import { BOARD_PATH, boardQueues, type CordonReader, makeBoard, WEBHOOK_BOARD_NAME } from './board.ts';
 import { SESSION_COOKIE, SESSION_TTL_SECONDS, Sessions } from './session.ts';
 
 const LOGIN_PATH = '/admin/login';
@@ -112,7 +112,10 @@ export function adminRoutes(s: Services): Hono<AppEnv> {
     return new Map(hosts.map((h, i) => [h.name, found[i] ?? null]));
   };
   const deliveries = () => s.webhooks.endpointStats();
-  const boards = { admin: makeBoard(list, false, cordons, deliveries), read: makeBoard(list, true, cordons, deliveries) };
+  // Deliveries go to endpoints admins register, and their jobs and failures say where: the read-only board of
+  // other tokens has no webhook queue (as GET /v1/jobs/{id}/deliveries shows them no endpoint deliveries).
+  const readList = list.filter((q) => q.displayName !== WEBHOOK_BOARD_NAME);
+  const boards = { admin: makeBoard(list, false, cordons, deliveries), read: makeBoard(readList, true, cordons) };
   const mounted = {
     admin: new Hono().route(BOARD_PATH, boards.admin),
     read: new Hono().route(BOARD_PATH, boards.read),

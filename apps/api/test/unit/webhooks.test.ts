@@ -5,11 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import { newWebhookSecret, WEBHOOK_QUEUE } from '@provisioner/contracts';
 import { keys, WebhookStore } from '@provisioner/store';
+import { Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { TOKENS, useHarness } from './harness.ts';
 
 const ADMIN_SECRET = newWebhookSecret();
 const ALICE = `alice-${randomBytes(16).toString('hex')}`;
+const LIMITED = `lim-${randomBytes(16).toString('hex')}`;
 const h = useHarness({
   extra: {
     tokens: [
@@ -17,7 +19,11 @@ const h = useHarness({
       { name: 'reader', token: TOKENS.read, scopes: ['read'] },
       { name: 'writer', token: TOKENS.write, scopes: ['read', 'write'] },
       { name: 'alice', token: ALICE, scopes: ['read', 'write'], owner: 'alice', webhook_secret: newWebhookSecret() },
+      { name: 'limited', token: LIMITED, scopes: ['read', 'write'] },
     ],
+    // As the local configuration: loopback allowed, nothing else that is not global unicast. A redelivery's
+    // attempts differ from a delivery's, so a test can tell which were given.
+    webhooks: { allow_networks: ['127.0.0.0/8', '::1/128'], redelivery_attempts: 2, redelivery_limit: { requests: 12, per_seconds: 60 } },
   },
 });
 
@@ -136,6 +142,65 @@ describe('registered endpoints', () => {
   });
 });
 
+describe('URLs whose host is an address no delivery may reach', () => {
+  const DENIED: Array<[string, RegExp]> = [
+    ['http://169.254.169.254/x', /169\.254\.169\.254 is a cloud metadata address/],
+    ['http://10.1.2.3/x', /10\.1\.2\.3 is a private address/],
+    ['http://[::ffff:0:a9fe:a9fe]/', /SIIT\) address of 169\.254\.169\.254/],
+    ['http://[::ffff:0:7f00:1]:8091/', /SIIT\) address of 127\.0\.0\.1/],
+    ['http://[::ffff:169.254.169.254]/', /169\.254\.169\.254 is a cloud metadata/],
+    ['http://2852039166/latest', /169\.254\.169\.254/],
+    ['https://192.168.122.1:8443/', /private/],
+    ['http://[fd00:ec2::254]/', /cloud metadata/],
+    ['http://[fe80::1]/', /link-local/],
+    ['http://[64:ff9b::a00:1]/', /NAT64/],
+    ['http://0/', /unspecified/],
+  ];
+
+  it('are refused at registration (422 naming why) and register nothing', async () => {
+    const before = await (await h.fetch('/v1/webhooks')).text();
+    for (const [url, reason] of DENIED) {
+      const r = await h.fetch('/v1/webhooks', { method: 'POST', json: { url, events: ['job.succeeded'] } });
+      expect(r.status, url).toBe(422);
+      const body = (await r.json()) as { error: { message: string; details: Array<{ path: string; message: string }> } };
+      expect(body.error.message, url).toMatch(reason);
+      expect(body.error.message, url).toMatch(/^url .*global unicast/);
+      expect(body.error.details[0]?.path).toBe('url');
+    }
+    expect(await (await h.fetch('/v1/webhooks')).text()).toBe(before);
+  });
+
+  it('are refused as a job’s webhook_url (422) and submit nothing', async () => {
+    await h.writeInventory('r1', 'h1', [{ name: 'literal-hooked' }]);
+    const before = await h.jobCount();
+    for (const [url, reason] of DENIED) {
+      for (const [path, json] of [
+        ['/v1/vms', { vm_name: 'literal-new', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0', webhook_url: url }],
+        ['/v1/vms/r1/literal-hooked/start', { webhook_url: url }],
+      ] as const) {
+        const r = await h.fetch(path, { method: 'POST', json, headers: { 'Idempotency-Key': `literal-${randomBytes(4).toString('hex')}` } });
+        expect(r.status, `${path} ${url}`).toBe(422);
+        expect(((await r.json()) as { error: { message: string } }).error.message, url).toMatch(new RegExp(`^webhook_url .*${reason.source}`));
+      }
+    }
+    expect(await h.jobCount()).toBe(before);
+  });
+
+  it('allowed networks, global addresses and names are accepted (names are checked when a delivery connects)', async () => {
+    for (const url of [
+      'http://127.0.0.1:8091/hook',
+      'http://[::1]:8091/hook',
+      'https://8.8.8.8/hook',
+      'https://[2606:4700::1111]/',
+      'https://hooks.internal.example/x',
+    ]) {
+      const r = await h.fetch('/v1/webhooks', { method: 'POST', json: { url, events: ['job.succeeded'] } });
+      expect(r.status, url).toBe(201);
+      expect((await h.fetch(`/v1/webhooks/${((await r.json()) as { id: string }).id}`, { method: 'DELETE' })).status).toBe(204);
+    }
+  });
+});
+
 describe('webhook_url on mutating routes', () => {
   const jobData = async (id: string) => (await h.queues.find(id))?.job.data as Record<string, unknown>;
 
@@ -211,12 +276,51 @@ describe('webhook_url on mutating routes', () => {
   });
 });
 
+type JobViewArg = Parameters<WebhookStore['enqueueJobEvent']>[1];
+
+const hooksOf = () => new WebhookStore(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
+
+/** A job of the API's own (queued, never run here) and its view, to hang deliveries on. */
+async function submitted(vm_name: string, json: Record<string, unknown> = {}): Promise<JobViewArg> {
+  const create = await h.fetch('/v1/vms', { method: 'POST', json: { vm_name, region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0', ...json } });
+  expect(create.status).toBe(202);
+  const { id } = (await create.json()) as { id: string };
+  return { ...((await (await h.fetch(`/v1/jobs/${id}`)).json()) as JobViewArg), state: 'succeeded' };
+}
+
+/** Sends every queued delivery (a receiver answering 200), as a delivery worker would, until `ids` are done. */
+async function sendQueued(ids: string[]): Promise<void> {
+  const q = h.queues.get(WEBHOOK_QUEUE);
+  const w = new Worker(WEBHOOK_QUEUE, async () => ({ status: 200 }), {
+    connection: h.redis.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true }),
+    prefix: h.prefix,
+  });
+  try {
+    const end = Date.now() + 10_000;
+    for (const id of ids) {
+      while ((await q.getJobState(id)) !== 'completed') {
+        if (Date.now() > end) throw new Error(`delivery job ${id} not sent`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+  } finally {
+    await w.close();
+  }
+}
+
+/** BullMQ ids of a delivery's jobs: the delivery itself and its redeliveries. */
+async function deliveryJobs(id: string) {
+  const all = await h.queues.get(WEBHOOK_QUEUE).getJobs(['waiting', 'delayed', 'active', 'completed', 'failed'], 0, 1000);
+  return all.filter((j) => j.data.id === id);
+}
+
+const redeliver = (jobId: string, id: string, token = TOKENS.admin) => h.fetch(`/v1/jobs/${jobId}/deliveries/${id}/redeliver`, { method: 'POST', token });
+
 describe('delivery log and redelivery', () => {
   it('lists deliveries with every attempt and queues a redelivery with the same webhook-id', async () => {
-    const create = await h.fetch('/v1/vms', { method: 'POST', json: { vm_name: 'logged', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0' } });
-    const job = (await create.json()) as { id: string; kind: 'create' };
-    const hooks = new WebhookStore(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
-    const view = { ...((await (await h.fetch(`/v1/jobs/${job.id}`)).json()) as Parameters<WebhookStore['enqueueJobEvent']>[1]) };
+    const view = await submitted('logged');
+    const job = { id: view.id };
+    const hooks = hooksOf();
     const [id] = await hooks.enqueueJobEvent('job.succeeded', view, { url: HOOK, token: 'admin' });
     await hooks.recordAttempt(job.id, {
       delivery_id: String(id),
@@ -248,45 +352,148 @@ describe('delivery log and redelivery', () => {
     const asReader = (await (await h.fetch(`/v1/jobs/${job.id}/deliveries`, { token: TOKENS.read })).json()) as { deliveries: Array<{ url: string | null }> };
     expect(asReader.deliveries.map((d) => d.url)).toEqual([null]);
 
-    expect((await h.fetch(`/v1/jobs/${job.id}/deliveries/${id}/redeliver`, { method: 'POST', token: TOKENS.read })).status).toBe(403);
-    const re = await h.fetch(`/v1/jobs/${job.id}/deliveries/${id}/redeliver`, { method: 'POST', token: TOKENS.write });
+    expect((await redeliver(job.id, String(id), TOKENS.read)).status).toBe(403);
+    // The delivery's own attempts are not over (it waits in the queue): a redelivery now would be a second copy.
+    const early = await redeliver(job.id, String(id), TOKENS.write);
+    expect(early.status).toBe(409);
+    expect(((await early.json()) as { error: { message: string } }).error.message).toMatch(/still being sent/);
+    await sendQueued([String(id)]);
+
+    const re = await redeliver(job.id, String(id), TOKENS.write);
     expect(re.status).toBe(202);
-    const queued = await h.queues.get(WEBHOOK_QUEUE).getJobs(['waiting', 'delayed'], 0, 100);
-    const again = queued.filter((j) => j.data.id === id);
+    const again = await deliveryJobs(String(id));
     expect(again.map((j) => j.data.redelivery).sort()).toEqual([false, true]);
     expect(new Set(again.map((j) => j.data.body)).size).toBe(1);
+    // A resend now, with webhooks.redelivery_attempts tries, not another schedule of webhooks.attempts.
+    expect(again.find((j) => j.data.redelivery)?.opts.attempts).toBe(h.config.webhooks.redelivery_attempts);
+    expect(h.config.webhooks.redelivery_attempts).not.toBe(h.config.webhooks.attempts);
 
-    expect((await h.fetch(`/v1/jobs/${job.id}/deliveries/msg_${'0'.repeat(32)}/redeliver`, { method: 'POST' })).status).toBe(404);
-    expect((await h.fetch(`/v1/jobs/job_${'0'.repeat(32)}/deliveries/${id}/redeliver`, { method: 'POST' })).status).toBe(404);
+    expect((await redeliver(`job_${'0'.repeat(32)}`, String(id))).status).toBe(404);
+    expect((await redeliver(job.id, `msg_${'0'.repeat(32)}`)).status).toBe(404);
+    expect((await redeliver(job.id, 'nope')).status).toBe(404);
     expect((await h.fetch(`/v1/jobs/job_${'0'.repeat(32)}/deliveries`)).status).toBe(404);
   });
 
-  it('shows where deliveries go to admin tokens only: a chat webhook’s URL path is its secret', async () => {
-    const chat = `https://chat.example.org/hooks/${randomBytes(12).toString('hex')}`;
-    const reg = await h.fetch('/v1/webhooks', { method: 'POST', json: { url: chat, events: ['job.succeeded'] } });
-    expect(reg.status).toBe(201);
+  it('one redelivery in flight per delivery: 409 while one is queued, also for requests racing each other', async () => {
+    const view = await submitted('redelivered-once');
+    const [id] = await hooksOf().enqueueJobEvent('job.succeeded', view, { url: HOOK, token: 'admin' });
+    await sendQueued([String(id)]);
+
+    const answers = await Promise.all(Array.from({ length: 8 }, () => redeliver(view.id, String(id))));
+    expect(answers.map((a) => a.status).sort()).toEqual([202, 409, 409, 409, 409, 409, 409, 409]);
+    const queued = (await deliveryJobs(String(id))).filter((j) => j.data.redelivery);
+    expect(queued).toHaveLength(1);
+    const busy = await redeliver(view.id, String(id));
+    expect(busy.status).toBe(409);
+    expect(busy.headers.get('retry-after')).toBe('5');
+    expect(((await busy.json()) as { error: { message: string } }).error.message).toMatch(/a redelivery of this delivery is still queued/);
+
+    // Once it was sent, another may be asked for.
+    await sendQueued([String(queued[0]?.id)]);
+    expect((await redeliver(view.id, String(id))).status).toBe(202);
+    expect((await deliveryJobs(String(id))).filter((j) => j.data.redelivery)).toHaveLength(2);
+  });
+
+  it('deliveries to registered endpoints are for admins: hidden from and not redelivered by other tokens', async () => {
+    const reg = await h.fetch('/v1/webhooks', { method: 'POST', json: { url: 'https://ops.example.org/hook', events: ['job.succeeded'] } });
     const endpoint = ((await reg.json()) as { id: string }).id;
     try {
-      const create = await h.fetch('/v1/vms', { method: 'POST', json: { vm_name: 'chatty', region_name: 'r1', instance_type: 'tiny', image: 'v0.76.0' } });
-      const job = (await create.json()) as { id: string };
-      const hooks = new WebhookStore(h.redis, h.config, h.queues.get(WEBHOOK_QUEUE));
-      const view = { ...((await (await h.fetch(`/v1/jobs/${job.id}`)).json()) as Parameters<WebhookStore['enqueueJobEvent']>[1]) };
-      const [id] = await hooks.enqueueJobEvent('job.succeeded', view, null);
-      const attempt = { type: 'job.succeeded', attempt: 1, redelivery: false, at: new Date().toISOString(), duration_ms: 5, error: null } as const;
-      await hooks.recordAttempt(job.id, { ...attempt, delivery_id: String(id), endpoint_id: endpoint, url: chat, status_code: 200, outcome: 'delivered' });
+      const view = await submitted('admin-only', { webhook_url: HOOK });
+      const ids = await hooksOf().enqueueJobEvent('job.succeeded', view, { url: HOOK, token: 'admin' });
+      expect(ids).toHaveLength(2);
+      await sendQueued(ids);
+      const byEndpoint = (await (await h.fetch(`/v1/jobs/${view.id}/deliveries`)).json()) as { deliveries: Array<{ id: string; endpoint_id: string | null }> };
+      const toEndpoint = byEndpoint.deliveries.find((d) => d.endpoint_id === endpoint)?.id as string;
+      const toCallback = byEndpoint.deliveries.find((d) => d.endpoint_id === null)?.id as string;
+      expect(byEndpoint.deliveries).toHaveLength(2);
 
       for (const token of [TOKENS.read, TOKENS.write]) {
-        const r = await h.fetch(`/v1/jobs/${job.id}/deliveries`, { token });
-        expect(r.status).toBe(200);
-        const text = await r.text();
-        expect(text).not.toContain('chat.example.org');
-        const body = JSON.parse(text) as { deliveries: Array<{ endpoint_id: string | null; url: string | null; state: string }> };
-        expect(body.deliveries).toEqual([expect.objectContaining({ id, endpoint_id: endpoint, url: null, state: 'delivered' })]);
+        const text = await (await h.fetch(`/v1/jobs/${view.id}/deliveries`, { token })).text();
+        expect(text).not.toContain(endpoint);
+        expect((JSON.parse(text) as { deliveries: Array<{ id: string }> }).deliveries.map((d) => d.id)).toEqual([toCallback]);
       }
-      const admin = (await (await h.fetch(`/v1/jobs/${job.id}/deliveries`)).json()) as { deliveries: Array<{ url: string | null }> };
-      expect(admin.deliveries.map((d) => d.url)).toEqual([chat]);
+      const refused = await redeliver(view.id, toEndpoint, TOKENS.write);
+      expect(refused.status).toBe(403);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/registered webhook endpoint needs the admin scope/);
+      expect((await deliveryJobs(toEndpoint)).filter((j) => j.data.redelivery)).toHaveLength(0);
+      // Their own job's webhook_url stays theirs; the admin redelivers to the endpoint.
+      expect((await redeliver(view.id, toCallback, TOKENS.write)).status).toBe(202);
+      expect((await redeliver(view.id, toEndpoint, TOKENS.admin)).status).toBe(202);
     } finally {
       expect((await h.fetch(`/v1/webhooks/${endpoint}`, { method: 'DELETE' })).status).toBe(204);
+    }
+  });
+
+  it('limits redeliveries per token (429 with Retry-After), other tokens unaffected', async () => {
+    const { requests, per_seconds } = h.config.webhooks.redelivery_limit;
+    const view = await submitted('rate-limited', { webhook_url: HOOK });
+    const [id] = await hooksOf().enqueueJobEvent('job.succeeded', view, { url: HOOK, token: 'admin' });
+    await sendQueued([String(id)]);
+    // Align to the start of a window, so the count is not cut in two.
+    const windowMs = per_seconds * 1000;
+    if (windowMs - (Date.now() % windowMs) < 5000) await new Promise((r) => setTimeout(r, windowMs - (Date.now() % windowMs) + 50));
+    const statuses: number[] = [];
+    for (let i = 0; i < requests; i++) statuses.push((await redeliver(view.id, String(id), LIMITED)).status);
+    expect(statuses.filter((s) => s === 202)).toHaveLength(1); // the rest: 409, one in flight
+    expect(statuses.every((s) => s === 202 || s === 409)).toBe(true);
+    const over = await redeliver(view.id, String(id), LIMITED);
+    expect(over.status).toBe(429);
+    expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await over.json()) as { error: { message: string } }).error.message).toMatch(new RegExp(`at most ${requests} redeliveries per ${per_seconds} s`));
+    expect((await redeliver(view.id, String(id), TOKENS.write)).status).toBe(409); // counted apart: in flight, not limited
+  });
+
+  it('shows where deliveries go, and the addresses in errors, to admin tokens only', async () => {
+    const view = await submitted('leaky', { webhook_url: 'https://hooks.internal/cb?key=1' });
+    const [id] = await hooksOf().enqueueJobEvent('job.succeeded', view, { url: 'https://hooks.internal/cb?key=1', token: 'admin' });
+    const errors = [
+      'refused: 192.168.122.1 is a private address',
+      'refused: hooks.internal resolves to 10.20.30.40 is a private address',
+      'refused: ::ffff:0:a9fe:a9fe is an IPv4-translated (SIIT) address of 169.254.169.254',
+      'ECONNREFUSED: connect ECONNREFUSED 203.0.113.7:443',
+      'ENOTFOUND: getaddrinfo ENOTFOUND hooks.internal',
+      'ECONNREFUSED: connect ECONNREFUSED [fd00:1::5]:8443',
+      "ERR_TLS_CERT_ALTNAME_INVALID: Hostname/IP does not match certificate's altnames: Host: hooks.internal. is not in the cert's altnames: DNS:*.corp.example",
+      'HTTP 503',
+      'timeout after 10000 ms',
+    ];
+    for (const [i, error] of errors.entries()) {
+      await hooksOf().recordAttempt(view.id, {
+        delivery_id: String(id),
+        type: 'job.succeeded',
+        endpoint_id: null,
+        url: 'https://hooks.internal/cb?…',
+        attempt: i + 1,
+        redelivery: false,
+        at: new Date().toISOString(),
+        status_code: error.startsWith('HTTP') ? 503 : null,
+        duration_ms: 1,
+        error,
+        outcome: error.startsWith('refused') ? 'refused' : 'retrying',
+      });
+    }
+    type Shown = { deliveries: Array<{ url: string | null; attempts: Array<{ error: string | null }> }> };
+    const admin = (await (await h.fetch(`/v1/jobs/${view.id}/deliveries`)).json()) as Shown;
+    expect(admin.deliveries[0]?.url).toBe('https://hooks.internal/cb?…');
+    expect(admin.deliveries[0]?.attempts.map((a) => a.error)).toEqual(errors);
+
+    for (const token of [TOKENS.read, TOKENS.write]) {
+      const text = await (await h.fetch(`/v1/jobs/${view.id}/deliveries`, { token })).text();
+      for (const leak of ['192.168.122.1', '10.20.30.40', 'a9fe', '169.254', '203.0.113.7', 'fd00', 'hooks.internal', 'corp.example'])
+        expect(text).not.toContain(leak);
+      const shown = JSON.parse(text) as Shown;
+      expect(shown.deliveries[0]?.url).toBeNull();
+      expect(shown.deliveries[0]?.attempts.map((a) => a.error)).toEqual([
+        'refused: the destination is a private address',
+        "refused: the destination's name resolves to a private address",
+        'refused: the destination is an IPv4-translated (SIIT) address',
+        'ECONNREFUSED: connect ECONNREFUSED [destination]:443',
+        'ENOTFOUND: getaddrinfo ENOTFOUND [destination]',
+        'ECONNREFUSED: connect ECONNREFUSED [destination]:8443',
+        "ERR_TLS_CERT_ALTNAME_INVALID: Hostname/IP does not match certificate's altnames: Host: [destination] is not in the cert's altnames: DNS:[destination]",
+        'HTTP 503',
+        'timeout after 10000 ms',
+      ]);
     }
   });
 });

@@ -11,7 +11,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Received, type Receiver, startReceiver } from '../../../../test/support/receiver.ts';
 import { deletePrefix } from '../../../../test/support/stack.ts';
-import { canonicalIp, EgressGuard } from '../../src/ssrf.ts';
+import { EgressGuard } from '../../src/ssrf.ts';
 import { startWebhookWorker, type WebhookRuntime, webhookBackoff } from '../../src/webhooks.ts';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -162,7 +162,7 @@ describe('webhook deliveries (loopback receiver explicitly allowed)', () => {
     expect(await env.rt.enqueueJobEvent('job.succeeded', view)).toEqual([]);
 
     // Redelivery: the same webhook-id and body, still verifiable.
-    expect(await env.rt.webhooks.redeliver(view.id, String(id))).toBe('queued');
+    expect(await env.rt.webhooks.redeliver(view.id, String(id))).toEqual({ outcome: 'queued' });
     const [again] = (await env.receiver.waitFor(4)).slice(3);
     expect(again?.headers['webhook-id']).toBe(id);
     expect(again?.body).toBe(got[0]?.body);
@@ -186,7 +186,7 @@ describe('webhook deliveries (loopback receiver explicitly allowed)', () => {
     expect((await attempts(env, view.id)).map((l) => [l.status_code, l.outcome])).toEqual([[410, 'failed']]);
     // Disabled: later events are not queued for it, and redelivery is refused.
     expect(await env.rt.enqueueJobEvent('job.failed', jobView('failed'))).toEqual([]);
-    expect(await env.rt.webhooks.redeliver(view.id, String(id))).toBe('endpoint_gone');
+    expect(await env.rt.webhooks.redeliver(view.id, String(id))).toEqual({ outcome: 'endpoint_gone' });
     expect(env.receiver.received.length - before).toBe(1);
     await env.rt.webhooks.deleteEndpoint(endpoint.id);
   });
@@ -337,11 +337,17 @@ describe('SSRF guard at connect time (nothing allowed)', () => {
       ['http://100.64.0.1/', /CGNAT/],
       ['http://224.0.0.1/', /multicast/],
       ['http://240.0.0.1/', /reserved/],
-      ['http://255.255.255.255/', /reserved/],
+      ['http://255.255.255.255/', /broadcast/],
       ['http://[fc00::1]/', /private/],
       ['http://[fe80::1]/', /link-local/],
       ['http://[ff02::1]/', /multicast/],
-      ['http://[64:ff9b::7f00:1]/', /reserved/],
+      ['http://[64:ff9b::7f00:1]/', /NAT64 address of 127\.0\.0\.1/],
+      // SIIT (::ffff:0:0:0/96), IPv4-compatible, 6to4 and Teredo forms: not global unicast either.
+      [`http://[::ffff:0:7f00:1]:${p}/`, /SIIT\) address of 127\.0\.0\.1/],
+      ['http://[::ffff:0:a9fe:a9fe]/', /SIIT\) address of 169\.254\.169\.254/],
+      [`http://[::127.0.0.1]:${p}/`, /::7f00:1 is a reserved address/],
+      [`http://[2002:7f00:1::1]:${p}/`, /6to4 address of 127\.0\.0\.1/],
+      ['http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/', /Teredo/],
     ];
     const views = await Promise.all(
       cases.map(async ([url]) => {
@@ -370,11 +376,31 @@ describe('SSRF guard at connect time (nothing allowed)', () => {
   });
 });
 
+describe('SSRF guard with loopback allowed (the local configuration): SIIT is not loopback', () => {
+  const env = useEnv({ timeout_ms: 1000, attempts: 3, backoff_ms: 50, allow_networks: ['127.0.0.0/8', '::1/128'] }, '::');
+
+  it('refuses the SIIT form of an allowed address without connecting, and delivers to its IPv4-mapped form', async () => {
+    const p = env.receiver.port;
+    const siit = jobView();
+    const [siitId] = await env.rt.enqueueJobEvent('job.succeeded', siit, { url: `http://[::ffff:0:7f00:1]:${p}/siit`, token: 'bot' });
+    expect(await settled(env, String(siitId))).toBe('failed');
+    const log = await attempts(env, siit.id);
+    expect(log.map((a) => [a.outcome, a.status_code])).toEqual([['refused', null]]);
+    expect(log[0]?.error).toMatch(/^refused: ::ffff:0:7f00:1 is an IPv4-translated \(SIIT\) address of 127\.0\.0\.1/);
+    expect(env.receiver.connections()).toBe(0);
+
+    // The same listener, reached through the mapped form (which the kernel sends to 127.0.0.1 itself): so the
+    // refusal above is the guard's, not an unreachable port.
+    const mapped = jobView();
+    const [mappedId] = await env.rt.enqueueJobEvent('job.succeeded', mapped, { url: `http://[::ffff:127.0.0.1]:${p}/mapped`, token: 'bot' });
+    expect(await settled(env, String(mappedId))).toBe('completed');
+    expect(env.receiver.received.map((r) => r.path)).toEqual(['/mapped']);
+    expect(env.receiver.connections()).toBe(1);
+  });
+});
+
 describe('egress guard and backoff (pure)', () => {
-  it('maps IPv4-mapped IPv6 onto IPv4 and honours allowed networks and hosts', () => {
-    expect(canonicalIp('::ffff:7f00:1')).toEqual({ address: '127.0.0.1', family: 'ipv4' });
-    expect(canonicalIp('[::ffff:10.0.0.1]')).toEqual({ address: '10.0.0.1', family: 'ipv4' });
-    expect(canonicalIp('2606:4700::1111')).toEqual({ address: '2606:4700::1111', family: 'ipv6' });
+  it('honours allowed networks and hosts (the classification itself: contracts/test/egress.test.ts)', () => {
     const g = new EgressGuard({ allow_networks: ['10.20.0.0/16', 'fd00:1::/32'], allow_hosts: ['Hooks.Internal'] });
     expect(g.refusal('10.20.3.4')).toBeNull();
     expect(g.refusal('::ffff:10.20.3.4')).toBeNull();
@@ -385,6 +411,7 @@ describe('egress guard and backoff (pure)', () => {
     expect(g.hostAllowed('hooks.internal.')).toBe(true);
     expect(g.precheck(new URL('http://hooks.internal/x'))).toBeNull();
     expect(g.precheck(new URL('http://127.0.0.1/x'))).toMatch(/loopback/);
+    expect(g.precheck(new URL('http://[::ffff:0:a9fe:a9fe]/'))).toMatch(/SIIT/);
   });
 
   it('the configuration refuses allow_networks entries that are not CIDRs', () => {

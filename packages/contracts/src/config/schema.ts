@@ -200,6 +200,12 @@ const WebhooksSchema = z
     max_backoff_ms: z.number().int().positive().default(3_600_000),
     /** Deliveries sent at once by each worker process. */
     concurrency: z.number().int().positive().max(256).default(8),
+    /** Attempts of a redelivery someone asked for: a resend now (its outcome in the delivery log), not another schedule of `attempts`. */
+    redelivery_attempts: z.number().int().positive().max(50).default(1),
+    /** Redeliveries one token may ask for per window (429 + Retry-After beyond): each one is a POST to someone's receiver. */
+    redelivery_limit: z
+      .object({ requests: z.number().int().positive().default(10), per_seconds: z.number().int().positive().max(86_400).default(60) })
+      .prefault({}),
     /** Networks (CIDR) and host names deliveries may reach although they are private, loopback or reserved. */
     allow_networks: z.array(CidrSchema).default([]),
     allow_hosts: z.array(z.string().min(1).max(253)).default([]),

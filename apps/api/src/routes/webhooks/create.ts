@@ -1,6 +1,7 @@
 /** `POST /v1/webhooks` (admin): registers an endpoint; its secret is answered here only. */
 
 import { EndpointBody, WebhookEndpoint, WebhookSecret } from '@provisioner/contracts/api';
+import { refuseUnreachable } from '../../callbacks.ts';
 import { defineRoute } from '../../route.ts';
 import { WEBHOOK_NOTE } from '../../schemas.ts';
 
@@ -21,6 +22,7 @@ export default defineRoute({
     },
   },
   handler: async (c, s, b) => {
+    refuseUnreachable(s, b.url, 'url');
     const by = c.get('caller')?.name ?? 'anonymous';
     const { endpoint, secret } = await s.webhooks.createEndpoint({ url: b.url, events: b.events, created_by: by });
     c.header('Location', `/v1/webhooks/${endpoint.id}`);
