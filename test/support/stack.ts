@@ -177,7 +177,11 @@ export function spawnNode(args: string[], env: NodeJS.ProcessEnv, logs: string[]
   return child;
 }
 
-async function waitHttp(url: string, ms = 30_000): Promise<void> {
+/**
+ * Waits for a process of the stack to be up. Generous (2 min): on a loaded machine (several files of the run
+ * at once, other runs beside) starting node with tsx can take tens of seconds; it is no check on speed.
+ */
+async function waitHttp(url: string, ms = 120_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     try {
@@ -191,7 +195,7 @@ async function waitHttp(url: string, ms = 30_000): Promise<void> {
   throw new Error(`${url} did not answer within ${ms} ms`);
 }
 
-async function waitLog(logs: string[], needle: string, from: number, ms = 30_000): Promise<void> {
+async function waitLog(logs: string[], needle: string, from: number, ms = 120_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (logs.slice(from).some((l) => l.includes(needle))) return;
