@@ -54,7 +54,7 @@ beforeAll(async () => {
   hv = makeHypervisor(host);
   images = await startImageServer(makeImages([{ name: 'tiny.qcow2', sizeMiB: 64 }]));
   stack = await startStack({ host, images: { tiny: { url: images.url('tiny.qcow2') } } });
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await stack?.stop();

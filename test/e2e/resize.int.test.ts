@@ -57,7 +57,7 @@ beforeAll(async () => {
     if (Date.now() > end) throw new Error(`no host info published\n${stack.logs.slice(-30).join('\n')}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await stack?.stop();
