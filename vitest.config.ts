@@ -1,5 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Three projects, run in this order (docs/testing.md has the figures behind each choice):
+ * - unit: pure code and the stores against real Redis, two files at a time (vitest's default here, with
+ *   2 cores, would be one);
+ * - integration: files against the loopback host, three at a time: most of their time is spent waiting
+ *   (a VM's graceful stop, a throttled download, a lock expiring), not computing. Each file has its own
+ *   queue prefix, VM and image names, and a file that needs a libvirt of its own has one (a session
+ *   libvirt of its own user: resize, drift, placement), so files share the host safely;
+ * - guest: the real guest, one file at a time (they share one guest and a snapshot revert changes it).
+ *   Its global setup submits the guest's create at the start of the run, so the guest boots while the
+ *   other projects run.
+ */
 export default defineConfig({
   test: {
     projects: [
@@ -8,6 +20,8 @@ export default defineConfig({
           name: 'unit',
           include: ['packages/*/test/**/*.test.ts', 'apps/*/test/unit/**/*.test.ts', 'test/unit/**/*.test.ts'],
           exclude: ['**/*.int.test.ts'],
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -18,8 +32,9 @@ export default defineConfig({
           globalSetup: ['test/setup/loopback-host.ts'],
           testTimeout: 120_000,
           hookTimeout: 600_000,
-          // Integration files share one loopback host: run them one at a time, tests inside in order.
-          fileParallelism: false,
+          // Files share the loopback host, each with names of its own: three at a time (most of it is waiting).
+          maxWorkers: Number(process.env.PROVISIONER_TEST_INTEGRATION_WORKERS ?? 3),
+          sequence: { groupOrder: 1 },
         },
       },
       {

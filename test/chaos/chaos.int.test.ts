@@ -98,7 +98,7 @@ beforeAll(async () => {
   });
   redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
   queue = new Queue(hostQueueName('r1', 'h1'), { connection: redis, prefix: stack.prefix });
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   // Workers first (a job still running could make a domain after it was removed), then the VMs.

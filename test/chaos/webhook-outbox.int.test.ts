@@ -69,7 +69,7 @@ beforeAll(async () => {
       onEnd?.(jobId);
     });
   }
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await events?.close();

@@ -1,5 +1,6 @@
 /**
- * Drift on a real host (the automation user's session libvirt, with its own disks directory): leftovers
+ * Drift on a real host (the session libvirt of a user of this file's own, through an sshd of its own, so
+ * no other file's VMs or disks are there while it runs): leftovers
  * made by hand — stray disk and seed files older than the grace period, a managed domain whose disk was
  * removed, a name reserved with no job — are reported by the inventory refresh and removed by the
  * drift-clean job, while files younger than the grace period, a VM with a job in its line and an
@@ -13,11 +14,12 @@ import { DomainNotFoundError } from '@provisioner/libvirt';
 import { keys } from '@provisioner/store';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { main } from '../../apps/cli/src/main.ts';
-import { type ImageServer, makeHypervisor, makeImages, sessionHost, startImageServer, uniqueName } from '../support/host.ts';
+import { type ImageServer, type LoopbackHost, makeHypervisor, makeImages, ownSessionHost, startImageServer, uniqueName } from '../support/host.ts';
 import { type Stack, startStack, waitJob } from '../support/stack.ts';
 
-const host = sessionHost(inject('loopbackHost'));
-const dir = host.disks_dir;
+let host: LoopbackHost;
+let dir: string;
+let own: Awaited<ReturnType<typeof ownSessionHost>> | undefined;
 let stack: Stack;
 let hv: Hypervisor;
 let images: ImageServer;
@@ -46,16 +48,20 @@ async function drift(): Promise<Drift> {
 }
 
 beforeAll(async () => {
+  own = await ownSessionHost(inject('loopbackHost'), 'prov-drift');
+  host = own.host;
+  dir = host.disks_dir;
   hv = makeHypervisor(host);
   images = await startImageServer(makeImages([{ name: 'tiny.qcow2', sizeMiB: 64 }]));
   stack = await startStack({ host, images: { tiny: { url: images.url('tiny.qcow2') } } });
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await stack?.stop();
   for (const n of made) await hv?.undefine(n).catch(() => undefined);
   await images?.close();
   await hv?.close();
+  await own?.stop();
 });
 
 describe('drift', () => {

@@ -69,7 +69,7 @@ describe('scheduled image cache', () => {
       extraHosts: [hostConfig('h2', session)],
       extra: { image_cache: { interval_ms: 60_000, verify: true, keep_unused_versions: 1, prune_grace_minutes: 60 } },
     });
-  }, 60_000);
+  }, 180_000);
 
   afterAll(async () => {
     await stack?.stop();
@@ -118,7 +118,7 @@ describe('concurrent creates of a new image', () => {
 
   beforeAll(async () => {
     stack = await startStack({ host, maxConcurrent: 10, images: { [image]: { url: images.url('b.qcow2') } } });
-  }, 60_000);
+  }, 180_000);
 
   afterAll(async () => {
     await stack?.stop();
@@ -171,7 +171,7 @@ describe('downloads and their checksums', () => {
       host,
       images: { [wrong]: { url: fast.url('w.qcow2'), sha256: 'f'.repeat(64) }, [plain]: { url: fast.url('p.qcow2') } },
     });
-  }, 60_000);
+  }, 180_000);
 
   afterAll(async () => {
     await stack?.stop();

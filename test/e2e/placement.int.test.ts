@@ -55,7 +55,7 @@ beforeAll(async () => {
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`no host info published\n${stack.logs.slice(-30).join('\n')}`);
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   // Workers first, so no create is still running when its leftovers are removed.

@@ -46,7 +46,7 @@ beforeAll(async () => {
       { name: 'bob', token: bob, scopes: ['read', 'write'], owner: 'bob' },
     ],
   });
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await stack?.stop();

@@ -1,7 +1,7 @@
 /**
  * Resize end to end: real API and worker processes, real Redis, and blank-disk VMs on a libvirt of their
- * own (the loopback automation user's session libvirt, through the shared sshd), so a tight vCPU cap
- * counts only this file's VMs. Every answer is checked on the host itself: `virsh dominfo`,
+ * own (the session libvirt of a user of this file's own, through an sshd of its own), so a tight vCPU cap
+ * counts only this file's VMs while other files run. Every answer is checked on the host itself: `virsh dominfo`,
  * `qemu-img info`, `domstate`.
  */
 import { spawn } from 'node:child_process';
@@ -13,12 +13,13 @@ import type { Hypervisor } from '@provisioner/libvirt';
 import { keys } from '@provisioner/store';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { type ImageServer, makeHypervisor, makeImages, sessionHost, startImageServer, uniqueName } from '../support/host.ts';
+import { type ImageServer, type LoopbackHost, makeHypervisor, makeImages, ownSessionHost, startImageServer, uniqueName } from '../support/host.ts';
 import { type Stack, startStack, waitJob } from '../support/stack.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = resolve(root, 'node_modules/.bin/provisioner');
-const host = sessionHost(inject('loopbackHost'));
+let host: LoopbackHost;
+let own: Awaited<ReturnType<typeof ownSessionHost>> | undefined;
 const MiB = 1024 * 1024;
 /** The host's vCPU cap for VMs: cpus × ratio − reserved_vcpus. */
 const CAP = 4;
@@ -30,9 +31,10 @@ let image: string;
 const made: string[] = [];
 
 beforeAll(async () => {
+  own = await ownSessionHost(inject('loopbackHost'), 'prov-resize');
+  host = own.host;
   hv = makeHypervisor(host);
-  // This session libvirt also serves placement.int.test.ts (run before or after, never at once): a run
-  // killed halfway may have left VMs of this file.
+  // This session libvirt serves only this file: a run killed halfway may have left VMs of this file.
   for (const d of await hv.listDomains()) if (/^rs-[0-9a-f]{8}$/.test(d.name)) await hv.undefine(d.name);
   images = await startImageServer(makeImages([{ name: 'tiny.qcow2', sizeMiB: 16 }]));
   image = uniqueName('img');
@@ -55,13 +57,14 @@ beforeAll(async () => {
     if (Date.now() > end) throw new Error(`no host info published\n${stack.logs.slice(-30).join('\n')}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-}, 120_000);
+}, 300_000);
 
 afterAll(async () => {
   await stack?.stop();
   for (const name of made) await hv?.undefine(name).catch(() => undefined);
   await images?.close();
   await hv?.close();
+  await own?.stop();
 });
 
 type Json = Record<string, unknown> & { id: string; error: { message: string; details: unknown } };

@@ -1,18 +1,19 @@
 /**
  * Vitest global setup of the `guest` project (after loopback-host.ts): builds the guest image (cached by
  * its inputs), serves it to the loopback host, starts the service (an API and a worker process) with that
- * image in its catalog and the host on libvirt's `default` network (DHCP). It hands the files what they need to create ONE guest with user-data (`inject('guest')`);
- * the first file that calls `ensureGuest` (test/support/guest.ts) creates it, the others reuse it:
- * booting one takes about a minute and a half under software emulation, and only once a guest file runs
- * (not while other projects' tests run). Teardown deletes it through the API and fails the run (exit code) if
- * the delete did not succeed or left anything on the host.
+ * image in its catalog and the host on libvirt's `default` network (DHCP), and submits the create of ONE guest
+ * with user-data at once: booting it takes about a minute and a half under software emulation, spent while the
+ * unit and integration projects run (the guest project's files run last). The files get what they need
+ * (`inject('guest')`) and wait for that create with `ensureGuest` (test/support/guest.ts); all of them use that
+ * one guest (one boot per run). Teardown deletes it through the API and fails the run (exit code) if the delete
+ * did not succeed or left anything on the host.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { newWebhookSecret } from '@provisioner/contracts';
 import type { TestProject } from 'vitest/node';
-import { buildGuestImage, domainNames, makeKeyPair, type SharedGuest, serveGuestImage, startHookInbox } from '../support/guest.ts';
+import { buildGuestImage, domainNames, guestCreateBody, makeKeyPair, type SharedGuest, serveGuestImage, startHookInbox } from '../support/guest.ts';
 import { type LoopbackHost, makeHypervisor } from '../support/host.ts';
 import { startStack, waitJob } from '../support/stack.ts';
 
@@ -35,7 +36,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   const keys = makeKeyPair();
   const vm = `guest-${randomBytes(4).toString('hex')}`;
-  const guest: SharedGuest = {
+  const shared: Omit<SharedGuest, 'create'> = {
     url: stack.url,
     token: stack.tokens.admin,
     region: 'r1',
@@ -50,13 +51,24 @@ export default async function setup(project: TestProject): Promise<() => Promise
     webhookSecret,
     webhookUrl: inbox.url,
   };
+  // Submitted now, awaited by the files (ensureGuest): the boot overlaps the other projects' tests.
+  const submittedAt = Date.now();
+  const res = await stack.fetch('/v1/vms', { method: 'POST', body: guestCreateBody(shared) });
+  if (res.status !== 202) throw new Error(`guest create answered ${res.status}: ${await res.text()}\n${stack.logs.slice(-30).join('\n')}`);
+  const guest: SharedGuest = { ...shared, create: { id: ((await res.json()) as { id: string }).id, submittedAt } };
   project.provide('guest', guest);
 
   return async () => {
     const problems: string[] = [];
     try {
+      // A run that ended before the guest was ready (its files failed or were not run): end the create first.
+      const create = (await (await stack.fetch(`/v1/jobs/${guest.create?.id}`)).json()) as { state: string };
+      if (create.state === 'queued' || create.state === 'running') {
+        await stack.fetch(`/v1/jobs/${guest.create?.id}/cancel`, { method: 'POST' });
+        await waitJob(stack, String(guest.create?.id), 120_000);
+      }
       const del = await stack.fetch(`/v1/vms/r1/${vm}`, { method: 'DELETE' });
-      // 404: no file of the run asked for the guest (or its create failed); the host is checked all the same.
+      // 404: the create failed or was canceled before the VM existed; the host is checked all the same.
       if (del.status === 202) {
         const job = await waitJob(stack, ((await del.json()) as { id: string }).id, 120_000);
         if (job.state !== 'succeeded') problems.push(`delete job ended ${job.state}: ${JSON.stringify(job.error)}`);

@@ -40,6 +40,11 @@ export interface SharedGuest {
   webhookSecret: string;
   /** The guest's create sends its outcome here (a HookInbox of the global setup); GET on it lists what came. */
   webhookUrl: string;
+  /**
+   * The guest's create job, submitted by the global setup at the start of the run (so the guest boots while
+   * the other projects' tests run), and when it was submitted; null when the setup did not submit it.
+   */
+  create: { id: string; submittedAt: number } | null;
 }
 
 /** A webhook a HookInbox received. */
@@ -140,32 +145,35 @@ export async function waitGuestJob(g: SharedGuest, id: string, ms: number): Prom
   throw new Error(`job ${id} did not end within ${ms} ms`);
 }
 
+/** The request that creates the project's one guest: user-data above, `wait_until: ready`, webhooks to the inbox. */
+export function guestCreateBody(g: Omit<SharedGuest, 'create'>): string {
+  return JSON.stringify({
+    vm_name: g.vm,
+    region_name: g.region,
+    instance_type: g.instanceType,
+    image: g.image,
+    user_data: Buffer.from(guestUserData(g.nonce, g.publicKey)).toString('base64'),
+    wait_until: 'ready',
+    webhook_url: g.webhookUrl,
+    // Its guest becoming ready is announced there too (boot.int.test.ts checks it).
+    webhook_events: ['vm.ready'],
+  });
+}
+
 /**
- * The project's one guest: the first caller creates it through the API (POST /v1/vms with the user-data
- * above and `wait_until: ready`) and waits for the create job, which ends once cloud-init is done and the
- * guest has an address (≤ 4.5 min: a first run also downloads the 400 MiB image, then the boot); later
- * callers, in this file or another of the project (they run one at a time), find it and reuse it.
- * `created` is the create job's final view and when it was submitted, for the caller that made it. Its
- * outcome also goes to the run's webhook inbox (`g.webhookUrl`).
+ * The project's one guest. The global setup submits its create (POST /v1/vms with the user-data above and
+ * `wait_until: ready`) at the start of the run; every caller waits for that job, which ends once cloud-init
+ * is done and the guest has an address (≤ 4.5 min: a first run also downloads the 400 MiB image, then the
+ * boot), and gets its final view and when it was submitted. Without a job from the setup, the first caller
+ * creates the guest the same way and later callers (one file at a time) find it and reuse it. Its outcome
+ * also goes to the run's webhook inbox (`g.webhookUrl`).
  */
 export async function ensureGuest(g: SharedGuest): Promise<{ created: { job: Record<string, unknown>; submittedAt: number } | null }> {
+  if (g.create) return { created: { job: await waitGuestJob(g, g.create.id, 270_000), submittedAt: g.create.submittedAt } };
   const existing = await sharedApi(g, `/v1/vms/${g.region}/${g.vm}`);
   if (existing.status === 200) return { created: null };
   const submittedAt = Date.now();
-  const res = await sharedApi(g, '/v1/vms', {
-    method: 'POST',
-    body: JSON.stringify({
-      vm_name: g.vm,
-      region_name: g.region,
-      instance_type: g.instanceType,
-      image: g.image,
-      user_data: Buffer.from(guestUserData(g.nonce, g.publicKey)).toString('base64'),
-      wait_until: 'ready',
-      webhook_url: g.webhookUrl,
-      // Its guest becoming ready is announced there too (boot.int.test.ts checks it).
-      webhook_events: ['vm.ready'],
-    }),
-  });
+  const res = await sharedApi(g, '/v1/vms', { method: 'POST', body: guestCreateBody(g) });
   if (res.status !== 202) throw new Error(`guest create answered ${res.status}: ${await res.text()}`);
   const job = await waitGuestJob(g, ((await res.json()) as { id: string }).id, 270_000);
   return { created: { job, submittedAt } };

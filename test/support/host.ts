@@ -3,7 +3,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hypervisor, type HypervisorOptions } from '@provisioner/libvirt';
@@ -102,6 +102,24 @@ export async function startHostSshd(port: number, users: string[]): Promise<{ po
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A libvirt of a test file's own: `user`'s session libvirt (created like sessionHost's second user) reached
+ * through an sshd of the file's own on a free port. For files that count or clean every domain or file of
+ * their host (a vCPU cap, drift), so they can run beside the other files of the run.
+ */
+export async function ownSessionHost(h: LoopbackHost, user: string): Promise<{ host: LoopbackHost; stop(): Promise<void> }> {
+  const port = await new Promise<number>((r) => {
+    const s = createNetServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => r(p));
+    });
+  });
+  const host = { ...sessionHost(h, user), port };
+  const sshd = await startHostSshd(port, [user]);
+  return { host, stop: () => sshd.stop() };
 }
 
 /** A name no other test run uses, so tests never touch VMs they did not make. */

@@ -177,7 +177,11 @@ export function spawnNode(args: string[], env: NodeJS.ProcessEnv, logs: string[]
   return child;
 }
 
-async function waitHttp(url: string, ms = 30_000): Promise<void> {
+/**
+ * Waits for a process of the stack to be up. Generous (2 min): on a loaded machine (several files of the run
+ * at once, other runs beside) starting node with tsx can take tens of seconds; it is no check on speed.
+ */
+async function waitHttp(url: string, ms = 120_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     try {
@@ -191,7 +195,7 @@ async function waitHttp(url: string, ms = 30_000): Promise<void> {
   throw new Error(`${url} did not answer within ${ms} ms`);
 }
 
-async function waitLog(logs: string[], needle: string, from: number, ms = 30_000): Promise<void> {
+async function waitLog(logs: string[], needle: string, from: number, ms = 120_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (logs.slice(from).some((l) => l.includes(needle))) return;
@@ -232,25 +236,35 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     await waitLog(logs, 'worker ready', from);
     return w;
   };
-  let api: ChildProcess;
+  let api: ChildProcess | undefined;
   const apis: ChildProcess[] = [];
   const urls = [`http://127.0.0.1:${port}`];
-  if (o.supervisor) {
-    api = spawnNode(['scripts/start.mjs'], { ...env, ROLE: 'all' }, logs, 'all');
-    await waitLog(logs, 'worker ready', 0);
-  } else {
-    for (let i = 0; i < (o.workers ?? 1); i++) await startWorker();
-    api = spawnTs('apps/api/src/main.ts', env, logs, 'api');
-    // More API processes: the same configuration on ports of their own.
-    for (let i = 1; i < (o.apis ?? 1); i++) {
-      const p = await freePort();
-      apis.push(spawnTs('apps/api/src/main.ts', { ...env, PORT: String(p) }, logs, `api${i}`));
-      urls.push(`http://127.0.0.1:${p}`);
+  try {
+    if (o.supervisor) {
+      api = spawnNode(['scripts/start.mjs'], { ...env, ROLE: 'all' }, logs, 'all');
+      await waitLog(logs, 'worker ready', 0);
+    } else {
+      for (let i = 0; i < (o.workers ?? 1); i++) await startWorker();
+      api = spawnTs('apps/api/src/main.ts', env, logs, 'api');
+      // More API processes: the same configuration on ports of their own.
+      for (let i = 1; i < (o.apis ?? 1); i++) {
+        const p = await freePort();
+        apis.push(spawnTs('apps/api/src/main.ts', { ...env, PORT: String(p) }, logs, `api${i}`));
+        urls.push(`http://127.0.0.1:${p}`);
+      }
     }
+    for (const u of urls) await waitHttp(`${u}/health`);
+  } catch (e) {
+    // A stack that did not come up is nobody's to stop: end what it started (they outlived the test runs).
+    for (const c of [api, ...apis, ...workers]) if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await deletePrefix(redis, prefix).catch(() => undefined);
+    await redis.quit().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
   }
+  if (!api) throw new Error('no API process was started');
   apis.unshift(api);
   const url = urls[0] as string;
-  for (const u of urls) await waitHttp(`${u}/health`);
 
   return {
     url,
