@@ -1,0 +1,106 @@
+/**
+ * Reading one VM as a versioned resource: its item (from the inventory, or from its pending create while
+ * that create has not run) and an ETag that a write built from the read carries back (`If-Match`,
+ * AIP-154), so a page or a client holding a stale view gets 412, never a silent overwrite.
+ */
+import { createHash } from 'node:crypto';
+import { GUEST_UNKNOWN, type JobPayload } from '@provisioner/contracts';
+import type { StaleVersion } from '@provisioner/contracts/api';
+import type { Services } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import type { VmItem } from '../inventory.ts';
+import { resolveTarget, type Target, vmOwner } from './operate-vm.ts';
+
+type CreateData = Extract<JobPayload, { kind: 'create' }>;
+
+/** The VM's create job's data while it is still in the VM's line (queued or running), else null. */
+export async function pendingCreate(s: Services, region: string, name: string): Promise<CreateData | null> {
+  for (const id of await s.ledger.line(region, name)) {
+    const data = (await s.queues.find(id))?.job.data as Partial<CreateData> | undefined;
+    if (data?.kind === 'create') return data as CreateData;
+  }
+  return null;
+}
+
+/**
+ * A VM whose create is accepted but has not run yet: its host is chosen, libvirt does not know it. What
+ * the create asked for (type, size, image, tags) is shown from the create itself.
+ */
+export function pendingItem(t: Target, host: string, create: CreateData | null): VmItem {
+  return {
+    vm_name: t.vm_name,
+    region_name: t.region,
+    host,
+    dom_id: null,
+    state: 'pending',
+    managed: true,
+    tags: create?.tags ?? {},
+    ip: null,
+    addresses: [],
+    guest: GUEST_UNKNOWN,
+    vcpus: create?.vcpus ?? null,
+    memory_mb: create?.memory_mb ?? null,
+    image: create?.image.name ?? null,
+    instance_type: create?.instance_type ?? null,
+    snapshots: [],
+    observed_at: null,
+    transition: null,
+  };
+}
+
+/**
+ * The VM's ETag: its seq (which grows with every operation queued on it, so a queued tag edit or stop
+ * makes every earlier read stale at once, before it runs) and a hash of what the VM is: tags, state,
+ * spec, image, host, addresses, guest, snapshots. Not of `observed_at` nor `transition`: they say when the
+ * host was listed and how a running job goes, and a scheduled listing that finds nothing new must not
+ * make a form stale.
+ */
+export function vmEtag(vm: VmItem, seq: number): string {
+  const { observed_at: _o, transition: _t, tags, ...rest } = vm;
+  const sortedTags = Object.fromEntries(Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const hash = createHash('sha256')
+    .update(JSON.stringify([sortedTags, Object.entries(rest).sort(([a], [b]) => (a < b ? -1 : 1))]))
+    .digest('base64url')
+    .slice(0, 22);
+  return `"${seq}.${hash}"`;
+}
+
+/**
+ * Whether an `If-Match` header admits `etag` (RFC 9110 §13.1.1): `*` admits any current VM, else one of
+ * its comma-separated entity tags must equal it by strong comparison (a weak `W/"…"` never matches).
+ */
+export function ifMatchAdmits(header: string, etag: string): boolean {
+  const v = header.trim();
+  if (v === '*') return true;
+  return (v.match(/(?:W\/)?"[^"]*"/g) ?? []).some((tag) => tag === etag);
+}
+
+export interface VersionedVm {
+  vm: VmItem;
+  etag: string;
+  /** The seq the ETag was built from (for JobQueue.submit's `expectSeq`). */
+  seq: number;
+}
+
+/** The VM a path names as `owner` (null: any) may see it, with its ETag; 404 when none. */
+export async function readVm(s: Services, t: Target, owner: string | null): Promise<VersionedVm> {
+  const region = resolveTarget(s, t, 'path');
+  const [loc, seq] = await Promise.all([s.inventory.locate(region, t.vm_name), s.ledger.seq(t.region, t.vm_name)]);
+  const notFound = () => new ApiError('NOT_FOUND', 'vm not found');
+  if (loc && owner !== null && (await vmOwner(s, t.region, t.vm_name, loc.vm)) !== owner) throw notFound();
+  let vm: VmItem | undefined;
+  if (loc?.vm) vm = (await s.inventory.withTransitions([loc.vm]))[0];
+  else if (loc && (await s.inventory.hasPendingOps(t.region, t.vm_name)))
+    vm = (await s.inventory.withTransitions([pendingItem(t, loc.host, await pendingCreate(s, t.region, t.vm_name))]))[0];
+  if (!vm) throw notFound();
+  return { vm, etag: vmEtag(vm, seq), seq };
+}
+
+/** The 412 of a write whose If-Match is stale: the current ETag (header and body) and tags, to show or to merge with. */
+export function staleVersion(t: Target, current: VersionedVm): ApiError {
+  return new ApiError(
+    'PRECONDITION_FAILED',
+    `VM ${t.region}/${t.vm_name} changed since it was read (If-Match does not match its ETag ${current.etag}): read it again, then write`,
+    { details: { etag: current.etag, tags: current.vm.tags } satisfies StaleVersion, headers: { ETag: current.etag } },
+  );
+}
