@@ -524,7 +524,8 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     if (Object.keys(tags).length === 0 && !c.values.clear)
       throw new UsageError('retag replaces every tag: give --tag k=v (repeatable), or --clear to remove them all');
     const { region, name } = vmTarget(c);
-    return submitted(c, await c.client.setTags(region, name, tags));
+    // retag replaces every tag by design, whatever they are now: `*` says so (If-Match on every tag write).
+    return submitted(c, await c.client.setTags(region, name, tags, '*'));
   },
 
   async wait(c) {

@@ -13,13 +13,27 @@ import { resolveTarget, type Target, vmOwner } from './operate-vm.ts';
 
 type CreateData = Extract<JobPayload, { kind: 'create' }>;
 
-/** The VM's create job's data while it is still in the VM's line (queued or running), else null. */
-export async function pendingCreate(s: Services, region: string, name: string): Promise<CreateData | null> {
-  for (const id of await s.ledger.line(region, name)) {
-    const data = (await s.queues.find(id))?.job.data as Partial<CreateData> | undefined;
-    if (data?.kind === 'create') return data as CreateData;
+interface LineView {
+  /** Whether any operation on the VM is queued or running. */
+  inLine: boolean;
+  create: CreateData | null;
+  tags: Record<string, string> | null;
+}
+
+/**
+ * What the VM's line of operations (queued or running, in order) says of it before the inventory does:
+ * its create while that has not run, and the tags the last tag edit in line sets (edits replace all the
+ * tags and run in order, so those are the tags the VM will have). One read per job in line (usually none).
+ */
+export async function lineView(s: Services, region: string, name: string): Promise<LineView> {
+  const line = await s.ledger.line(region, name);
+  const out: LineView = { inLine: line.length > 0, create: null, tags: null };
+  const data = await Promise.all(line.map(async (id) => (await s.queues.find(id))?.job.data as Partial<JobPayload> | undefined));
+  for (const d of data) {
+    if (d?.kind === 'create') out.create = d as CreateData;
+    if (d?.kind === 'edit-tags' && d.tags) out.tags = d.tags;
   }
-  return null;
+  return out;
 }
 
 /**
@@ -82,18 +96,21 @@ export interface VersionedVm {
   seq: number;
 }
 
-/** The VM a path names as `owner` (null: any) may see it, with its ETag; 404 when none. */
+/**
+ * The VM a path names as `owner` (null: any) may see it, with its ETag; 404 when none. Its tags are those
+ * a queued tag edit sets, if one is in line: a write built from this read is layered on what will be.
+ */
 export async function readVm(s: Services, t: Target, owner: string | null): Promise<VersionedVm> {
   const region = resolveTarget(s, t, 'path');
-  const [loc, seq] = await Promise.all([s.inventory.locate(region, t.vm_name), s.ledger.seq(t.region, t.vm_name)]);
+  // The seq first: an operation queued during the other reads makes this read stale, never the reverse.
+  const seq = await s.ledger.seq(t.region, t.vm_name);
+  const [loc, line] = await Promise.all([s.inventory.locate(region, t.vm_name), lineView(s, t.region, t.vm_name)]);
   const notFound = () => new ApiError('NOT_FOUND', 'vm not found');
   if (loc && owner !== null && (await vmOwner(s, t.region, t.vm_name, loc.vm)) !== owner) throw notFound();
-  let vm: VmItem | undefined;
-  if (loc?.vm) vm = (await s.inventory.withTransitions([loc.vm]))[0];
-  else if (loc && (await s.inventory.hasPendingOps(t.region, t.vm_name)))
-    vm = (await s.inventory.withTransitions([pendingItem(t, loc.host, await pendingCreate(s, t.region, t.vm_name))]))[0];
-  if (!vm) throw notFound();
-  return { vm, etag: vmEtag(vm, seq), seq };
+  const item = loc?.vm ?? (loc && line.inLine ? pendingItem(t, loc.host, line.create) : null);
+  if (!item) throw notFound();
+  const [vm] = await s.inventory.withTransitions([line.tags ? { ...item, tags: line.tags } : item]);
+  return { vm: vm ?? item, etag: vmEtag(vm ?? item, seq), seq };
 }
 
 /** The 412 of a write whose If-Match is stale: the current ETag (header and body) and tags, to show or to merge with. */

@@ -112,9 +112,15 @@ describe('PUT /v1/vms/{region}/{name}/tags with If-Match', () => {
     const ok = await putTags('/v1/vms/r1/et-tags', { owner: 'ux', project: 'demo' }, `"0.nope", ${now}`);
     expect(ok.status).toBe(202);
     expect(await h.jobCount()).toBe(jobs + 1);
-    // That edit is queued: the ETag it was sent with is stale now.
-    expect((await putTags('/v1/vms/r1/et-tags', {}, now)).status).toBe(412);
+    // That edit is queued (r1 has no worker): the ETag it was sent with is stale now, and the tags read
+    // (and the 412's) are those it sets, so a write built from them is layered on it, not on what it replaces.
+    const again = await putTags('/v1/vms/r1/et-tags', {}, now);
+    expect(again.status).toBe(412);
+    expect(((await again.json()) as Stale).error.details.tags).toEqual({ owner: 'ux', project: 'demo' });
     expect(await h.jobCount()).toBe(jobs + 1);
+    const read2 = await h.fetch('/v1/vms/r1/et-tags');
+    expect(((await read2.json()) as { tags: Record<string, string> }).tags).toEqual({ owner: 'ux', project: 'demo' });
+    expect(read2.headers.get('etag')).toBe(again.headers.get('etag'));
   });
 
   it('of two writers holding the same read, exactly one is queued', async () => {

@@ -19,7 +19,7 @@ export default defineRoute({
   tag: 'vms',
   summary: 'Read one VM',
   description:
-    'From the inventory; while its create has not run, what that create asked for (type, vCPUs, memory, image, tags) with `state: "pending"`. `refresh=true` lists the VM’s region first (bounded by `refresh_wait_ms`): a `refresh` job per host, removed as soon as it ends, so it never shortens the history of operations (`retention_max_jobs`) nor stays in `GET /v1/jobs`. The `ETag` changes whenever the VM’s tags, state or spec change, and whenever an operation on it is queued; send it back as `If-Match` with `PUT …/tags` so a write built from this read is refused (412) if the VM changed meanwhile.',
+    'From the inventory; while its create has not run, what that create asked for (type, vCPUs, memory, image, tags) with `state: "pending"`. While a tag edit is queued, `tags` are those it sets. `refresh=true` lists the VM’s region first (bounded by `refresh_wait_ms`): a `refresh` job per host, removed as soon as it ends, so it never shortens the history of operations (`retention_max_jobs`) nor stays in `GET /v1/jobs`. The `ETag` changes whenever the VM’s tags, state or spec change, and whenever an operation on it is queued; send it back as `If-Match` with `PUT …/tags` so a write built from this read is refused (412) if the VM changed meanwhile.',
   auth: 'read',
   needsRedis: true,
   request: { params: VmPath, query: VmQuery },
