@@ -9,7 +9,7 @@ import type { StaleVersion } from '@provisioner/contracts/api';
 import type { Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import type { VmItem } from '../inventory.ts';
-import { resolveTarget, type Target, vmOwner } from './operate-vm.ts';
+import { resolveTarget, type Target } from './operate-vm.ts';
 
 type CreateData = Extract<JobPayload, { kind: 'create' }>;
 
@@ -105,10 +105,9 @@ export async function readVm(s: Services, t: Target, owner: string | null): Prom
   // The seq first: an operation queued during the other reads makes this read stale, never the reverse.
   const seq = await s.ledger.seq(t.region, t.vm_name);
   const [loc, line] = await Promise.all([s.inventory.locate(region, t.vm_name), lineView(s, t.region, t.vm_name)]);
-  const notFound = () => new ApiError('NOT_FOUND', 'vm not found');
-  if (loc && owner !== null && (await vmOwner(s, t.region, t.vm_name, loc.vm)) !== owner) throw notFound();
   const item = loc?.vm ?? (loc && line.inLine ? pendingItem(t, loc.host, line.create) : null);
-  if (!item) throw notFound();
+  // The owner as operate-vm's vmOwner reads it (the inventory's tag, else the pending create's), from what was read here.
+  if (!item || (owner !== null && item.tags.owner !== owner)) throw new ApiError('NOT_FOUND', 'vm not found');
   const [vm] = await s.inventory.withTransitions([line.tags ? { ...item, tags: line.tags } : item]);
   return { vm: vm ?? item, etag: vmEtag(vm ?? item, seq), seq };
 }
