@@ -4,7 +4,9 @@
  * progress bar reach 100 %, a tag holding `<script>` shown as text (and not run), stop it and see its
  * state change without a reload, a read-only token that sees no buttons and whose POSTs are refused,
  * forged POSTs (no or wrong CSRF token, another Origin) refused with 403 and nothing queued, an
- * owner-bound token that sees its VMs only, the list at phone width, and delete with confirmation.
+ * owner-bound token that sees its VMs only, the list at phone width, and delete with confirmation. The page
+ * follows the VM without a reload (a new VM's spec and tags at once, the actions after a stop, deleted),
+ * and a tag form drawn before another change is refused (412), never saved over it.
  * Screenshots go to test-artifacts/ (to docs/img/ with UI_SCREENSHOTS=1, for the README).
  */
 import { mkdirSync } from 'node:fs';
@@ -24,6 +26,7 @@ const hv = makeHypervisor(host);
 const image = uniqueName('blank');
 const vm = uniqueName('ui');
 const bobVm = uniqueName('bob');
+const uxVm = uniqueName('ux');
 const ownerToken = `owner-${Math.random().toString(36).slice(2)}-${Date.now()}`;
 const limitedToken = `limited-${Math.random().toString(36).slice(2)}-${Date.now()}`;
 /** Shown as text wherever tags are; if it ever ran, it would set window.__pwned. */
@@ -85,7 +88,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  for (const n of [vm, bobVm]) await hv.undefine(n).catch(() => undefined);
+  for (const n of [vm, bobVm, uxVm]) await hv.undefine(n).catch(() => undefined);
   await stack?.stop();
   await images?.close();
   await hv.close();
@@ -141,6 +144,66 @@ describe('the VM page in a browser', () => {
     await page.close();
   });
 
+  it('lands, after a create from the form, on a page showing the VM’s spec, image, owner and tags, which follows it; a stale tag form is refused and wipes nothing', async () => {
+    const page = await admin.newPage();
+    await page.goto(`${stack.url}/ui/vms/new`);
+    await page.fill('#vm_name', uxVm);
+    await page.selectOption('#instance_type', 'tiny');
+    await page.selectOption('#image', image);
+    await page.fill('#tags', 'owner=ux\nproject=demo');
+    await Promise.all([page.waitForURL(new RegExp(`/ui/vms/r1/${uxVm}\\?job=job_`)), page.click('form[action="/ui/vms"] button[type="submit"]')]);
+    const navigations: string[] = [];
+    page.on('framenavigated', (f) => navigations.push(f.url()));
+    // At once, before the create ran: what it asked for, not blanks.
+    const shown = async () => ({
+      size: await page.locator('[data-vm-size]').textContent(),
+      type: await page.locator('[data-vm-type]').textContent(),
+      image: await page.locator('[data-vm-image]').textContent(),
+      owner: await page.locator('[data-vm-owner]').textContent(),
+      tags: await page.locator('[data-live="tags"] .tag').allTextContents(),
+      editor: await page.locator('#tags').inputValue(),
+    });
+    const expected = { size: '1 vCPU · 64 MiB', type: 'tiny', image, owner: 'ux', tags: ['owner=ux', 'project=demo'], editor: 'owner=ux\nproject=demo' };
+    expect(await shown()).toEqual(expected);
+    expect(await page.getByText('No tags.').count()).toBe(0);
+    expect((await jobEnds(page)).state).toBe('succeeded');
+    // It follows the VM: running without a reload, its details and tags still there.
+    await expect.poll(() => page.locator('[data-vm-state]').textContent(), { timeout: 60_000 }).toBe('running');
+    await expect.poll(() => page.locator('button[data-action="stop"]').count(), { timeout: 30_000 }).toBe(1);
+    expect(await shown()).toEqual(expected);
+    expect(navigations).toEqual([]);
+
+    // This page's tag form is being edited (emptied, as the blank page of before invited) when another
+    // writer's edit runs: the form is left as it is and says its save would be refused.
+    await page.fill('#tags', '');
+    const read = await stack.fetch(`/v1/vms/r1/${uxVm}`);
+    const other = await stack.fetch(`/v1/vms/r1/${uxVm}/tags`, {
+      method: 'PUT',
+      headers: { 'if-match': read.headers.get('etag') ?? '' },
+      body: JSON.stringify({ tags: { owner: 'ux', project: 'demo', stage: 'b' } }),
+    });
+    expect(other.status).toBe(202);
+    expect((await waitJob(stack, ((await other.json()) as { id: string }).id, 60_000)).state).toBe('succeeded');
+    await expect.poll(() => page.locator('[data-tags-note]').textContent(), { timeout: 30_000 }).toContain('saving it will be refused');
+    expect(await page.locator('#tags').inputValue()).toBe('');
+
+    // Saving it anyway: 412, "changed meanwhile", the tags as they are now, and nothing wiped.
+    const [answer] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/tags') && r.request().method() === 'POST'),
+      page.click('form[action$="/tags"] button'),
+    ]);
+    expect(answer.status()).toBe(412);
+    await page.getByText('The tags changed meanwhile').waitFor();
+    expect(await page.locator('[data-live="tags"] .tag').allTextContents()).toEqual(['owner=ux', 'project=demo', 'stage=b']);
+    expect(((await (await stack.fetch(`/v1/vms/r1/${uxVm}`)).json()) as { tags: Record<string, string> }).tags).toEqual({
+      owner: 'ux',
+      project: 'demo',
+      stage: 'b',
+    });
+    await page.screenshot({ path: join(SHOTS, 'ui-tags-412.png'), fullPage: true });
+    await page.close();
+  });
+
   it('shows a tag holding <script> as text, in the list and on the VM page, and never runs it', async () => {
     const page = await admin.newPage();
     await page.goto(`${stack.url}/ui/vms`);
@@ -171,10 +234,12 @@ describe('the VM page in a browser', () => {
     expect(navigations).toEqual([]);
     const api = (await (await stack.fetch(`/v1/vms/r1/${vm}`)).json()) as { state: string };
     expect(api.state).toBe('shut off');
-    // Stopped: Start is offered, Stop no more.
-    await page.reload();
-    expect(await page.locator('button[data-action="start"]').count()).toBe(1);
+    // Stopped: Start is offered, Stop no more, and the recent jobs list the stop as done, all without a reload.
+    await expect.poll(() => page.locator('button[data-action="start"]').count(), { timeout: 30_000 }).toBe(1);
     expect(await page.locator('button[data-action="stop"]').count()).toBe(0);
+    const stopId = new URL(page.url()).searchParams.get('job') ?? '';
+    await expect.poll(() => page.locator(`tr[data-job-row="${stopId}"]`).textContent(), { timeout: 30_000 }).toMatch(/stop\s*succeeded\s*100%/);
+    expect(navigations).toEqual([]);
     await page.close();
   });
 
@@ -320,6 +385,9 @@ describe('the VM page in a browser', () => {
     // A host listing that began before the delete and is written after it can show the VM again until the
     // next one (the workers' inventory_refresh_ms, 60 s here): the page follows the inventory.
     await expect.poll(() => page.locator('[data-vm-state]').textContent(), { timeout: 90_000 }).toBe('deleted');
+    // Nothing is offered for a VM that is gone; its delete is still listed.
+    expect(await page.locator('[data-live] [data-action]').count()).toBe(0);
+    expect(await page.locator('[data-live="jobs"]').textContent()).toContain('delete');
     expect((await stack.fetch(`/v1/vms/r1/${vm}`)).status).toBe(404);
     expect((await hv.listDomains()).map((d) => d.name)).not.toContain(vm);
     expect(external).toEqual([]);

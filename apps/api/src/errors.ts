@@ -16,6 +16,8 @@ export const ERROR_STATUS = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  /** A write's If-Match names a version of the VM that is not the current one (it changed since it was read). */
+  PRECONDITION_FAILED: 412,
   PAYLOAD_TOO_LARGE: 413,
   /** Well-formed JSON that breaks the schema or names something the configuration does not have. */
   VALIDATION: 422,
@@ -39,6 +41,7 @@ export const STATUS_TEXT: Record<number, string> = {
   403: 'The token lacks the scope',
   404: 'Not found',
   409: 'Conflict (the name is taken, or the job was canceled)',
+  412: 'If-Match names a version that is not the current one: read again, then write (the body carries the current one)',
   413: 'Body larger than max_body_bytes',
   422: 'Breaks the schema or names something the configuration does not have',
   429: 'Too many requests',

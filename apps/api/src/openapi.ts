@@ -37,7 +37,7 @@ function operation(r: Route): ZodOpenApiOperationObject {
   }
   const legacy = r.tag === 'legacy';
   const description = legacy ? `${r.description ? `${r.description}\n\n` : ''}${LEGACY_NOTE}` : r.description;
-  const { params, query, body, bodyOptional } = r.request ?? {};
+  const { params, query, headers, body, bodyOptional } = r.request ?? {};
   return {
     operationId: `${r.method}${r.path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, ch: string | undefined) => (ch ?? '').toUpperCase())}`,
     tags: [r.tag],
@@ -45,7 +45,9 @@ function operation(r: Route): ZodOpenApiOperationObject {
     ...(description ? { description } : {}),
     ...(legacy ? { deprecated: false } : {}),
     ...(r.auth === 'open' ? { security: [] } : {}),
-    ...(params || query ? { requestParams: { ...(params ? { path: params } : {}), ...(query ? { query } : {}) } } : {}),
+    ...(params || query || headers
+      ? { requestParams: { ...(params ? { path: params } : {}), ...(query ? { query } : {}), ...(headers ? { header: headers } : {}) } }
+      : {}),
     ...(body ? { requestBody: { required: !bodyOptional, content: json(body) } } : {}),
     responses: responses as ZodOpenApiOperationObject['responses'],
   };

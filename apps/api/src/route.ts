@@ -51,6 +51,8 @@ export interface Route<B extends z.ZodType = z.ZodType> {
     params?: z.ZodObject;
     /** Documented here; the handler validates it (some read repeated parameters). */
     query?: z.ZodObject;
+    /** Request headers the route reads (documented; the handler reads them). */
+    headers?: z.ZodObject;
     /** Read as JSON whatever the Content-Type says, validated (422) before the handler runs. */
     body?: B;
     /** The body may be left out (`{}` is assumed). */

@@ -843,7 +843,8 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     if (Object.keys(tags).length === 0 && !c.values.clear)
       throw new UsageError('retag replaces every tag: give --tag k=v (repeatable), or --clear to remove them all');
     const { region, name } = vmTarget(c);
-    return submitted(c, await c.client.setTags(region, name, tags));
+    // retag replaces every tag by design, whatever they are now: `*` says so (If-Match on every tag write).
+    return submitted(c, await c.client.setTags(region, name, tags, '*'));
   },
 
   async wait(c) {
@@ -930,9 +931,8 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
     const { region, name } = vmTarget({ ...c, args: vmArg ? [vmArg] : [] });
     if (rest.length === 0) throw new UsageError(sub === 'set' ? 'which tags? give key=value (one or more)' : 'which tags? give their keys');
     const change = sub === 'set' ? parseTags(rest, 'tags set') : null;
-    // Read, change, write: the other tags stay as they were read. The write does not carry what was read
-    // yet (If-Match, once the client sends it), so a change someone made between the two is overwritten.
-    const vm = await c.client.getVm(region, name);
+    // Read, change, write with If-Match: a change someone made between the two is a 412, never overwritten.
+    const { vm, etag } = await c.client.getVmWithEtag(region, name);
     const tags = { ...vm.tags };
     if (change) Object.assign(tags, change);
     else
@@ -946,7 +946,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
       else c.io.stdout.write(`${region}/${name}: tags unchanged\n`);
       return EXIT.OK;
     }
-    return submitted(c, await c.client.setTags(region, name, tags));
+    return submitted(c, await c.client.setTags(region, name, tags, etag));
   },
 
   async images(c) {

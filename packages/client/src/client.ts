@@ -34,6 +34,7 @@ import type {
   SnapshotInput,
   SnapshotItem,
   SnapshotList,
+  StaleVersion,
   StopInput,
   VmItem,
   VmPage,
@@ -169,11 +170,12 @@ export class Client {
   async request(
     method: string,
     path: string,
-    opts: { body?: unknown; accept?: string; signal?: AbortSignal; idempotencyKey?: string } = {},
+    opts: { body?: unknown; accept?: string; signal?: AbortSignal; idempotencyKey?: string; ifMatch?: string } = {},
   ): Promise<Response> {
     const headers = new Headers(this.headers);
     if (this.token) headers.set('authorization', `Bearer ${this.token}`);
     if (opts.accept) headers.set('accept', opts.accept);
+    if (opts.ifMatch !== undefined) headers.set('if-match', opts.ifMatch);
     if (opts.body !== undefined) headers.set('content-type', 'application/json');
     if (method !== 'GET') headers.set('idempotency-key', opts.idempotencyKey ?? globalThis.crypto.randomUUID());
     const body = opts.body !== undefined ? JSON.stringify(opts.body) : undefined;
@@ -203,8 +205,8 @@ export class Client {
     return ms > this.maxRetryDelayMs ? null : ms;
   }
 
-  private async json<T>(method: string, path: string, body?: unknown, o: WriteOptions = {}): Promise<T> {
-    const res = await this.request(method, path, { body, signal: o.signal, idempotencyKey: o.idempotencyKey });
+  private async json<T>(method: string, path: string, body?: unknown, o: WriteOptions & { ifMatch?: string } = {}): Promise<T> {
+    const res = await this.request(method, path, { body, signal: o.signal, idempotencyKey: o.idempotencyKey, ifMatch: o.ifMatch });
     return (await res.json()) as T;
   }
 
@@ -270,6 +272,20 @@ export class Client {
     return this.get(`${vmPath(region, name)}${queryString({ refresh: q.refresh })}`, o);
   }
 
+  /**
+   * `GET /v1/vms/{region}/{name}` with its `ETag`: the version a write built from this read hands back
+   * (`setTags`), so that write is refused (412) if the VM changed meanwhile. Throws when the answer has no
+   * ETag (a proxy dropped it): a write must not be built from a read it cannot name.
+   */
+  async getVmWithEtag(region: string, name: string, q: { refresh?: boolean } = {}, o?: CallOptions): Promise<{ vm: VmItem; etag: string }> {
+    const res = await this.request('GET', `${vmPath(region, name)}${queryString({ refresh: q.refresh })}`, { signal: o?.signal });
+    const etag = res.headers.get('etag');
+    const vm = (await res.json()) as VmItem;
+    if (!etag)
+      throw new ApiError(res.status, `HTTP_${res.status}`, 'the answer has no ETag header (a proxy may drop it)', res.headers.get('x-request-id'), undefined);
+    return { vm, etag };
+  }
+
   /** `GET /v1/vms/{region}/{name}/console`: the end of its serial console log, as text. */
   async console(region: string, name: string, q: { tailBytes?: number } = {}, o?: CallOptions): Promise<string> {
     const res = await this.request('GET', `${vmPath(region, name)}/console${queryString({ tail_bytes: q.tailBytes })}`, { signal: o?.signal });
@@ -296,9 +312,40 @@ export class Client {
     return this.json('POST', `${vmPath(region, name)}/rebuild`, body, o);
   }
 
-  /** `PUT /v1/vms/{region}/{name}/tags`: replaces all of its tags. */
-  setTags(region: string, name: string, tags: Record<string, string>, o?: WriteOptions & { webhook_url?: string }): Promise<JobView> {
-    return this.json('PUT', `${vmPath(region, name)}/tags`, { tags, ...(o?.webhook_url ? { webhook_url: o.webhook_url } : {}) }, o);
+  /**
+   * `PUT /v1/vms/{region}/{name}/tags`: replaces all of its tags, sent with `If-Match: etag`, the ETag of the
+   * read the tags were built from (`getVmWithEtag`). When the VM changed since, the API refuses with 412:
+   * an `ApiError` with code `PRECONDITION_FAILED` whose `staleVersionOf(e)` gives the current tags and ETag.
+   * `'*'` replaces the tags whatever they are now (a deliberate overwrite, e.g. `retag`).
+   */
+  setTags(region: string, name: string, tags: Record<string, string>, etag: string, o?: WriteOptions & { webhook_url?: string }): Promise<JobView> {
+    const body = { tags, ...(o?.webhook_url ? { webhook_url: o.webhook_url } : {}) };
+    return this.json('PUT', `${vmPath(region, name)}/tags`, body, { ...o, ifMatch: etag });
+  }
+
+  /**
+   * Reads the VM's tags, applies `change` and writes the result with `If-Match`; when another write came
+   * first (412), applies `change` again to the tags that write left, at most `attempts` times in all
+   * (default 3). Answers the tag edit's job. E.g. add a tag: `editTags(r, n, (t) => ({ ...t, stage: 'test' }))`.
+   */
+  async editTags(
+    region: string,
+    name: string,
+    change: (tags: Record<string, string>) => Record<string, string>,
+    o: WriteOptions & { webhook_url?: string; attempts?: number } = {},
+  ): Promise<JobView> {
+    let { vm, etag } = await this.getVmWithEtag(region, name, {}, o);
+    let tags = vm.tags;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // A later attempt is another request (other tags, another If-Match): its own Idempotency-Key.
+        return await this.setTags(region, name, change({ ...tags }), etag, { ...o, idempotencyKey: attempt === 1 ? o.idempotencyKey : undefined });
+      } catch (e) {
+        const now = staleVersionOf(e);
+        if (!now || attempt >= (o.attempts ?? 3)) throw e;
+        ({ tags, etag } = now);
+      }
+    }
   }
 
   deleteVm(region: string, name: string, o?: WriteOptions): Promise<JobView> {
@@ -439,6 +486,13 @@ export class Client {
   redeliver(jobId: string, deliveryId: string, o?: WriteOptions): Promise<Redelivery> {
     return this.json('POST', `/v1/jobs/${enc(jobId)}/deliveries/${enc(deliveryId)}/redeliver`, {}, o);
   }
+}
+
+/** The VM's current tags and ETag when `e` is the API's 412 to a write with a stale `If-Match`, else null. */
+export function staleVersionOf(e: unknown): StaleVersion | null {
+  if (!isApiError(e, 'PRECONDITION_FAILED')) return null;
+  const d = e.details as Partial<StaleVersion> | undefined;
+  return d && typeof d.etag === 'string' && d.tags && typeof d.tags === 'object' ? { etag: d.etag, tags: d.tags } : null;
 }
 
 function toJobEvent(ev: SseEvent): JobEvent {

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../../../test/support/host.ts';
 import { freePort, type Stack, startStack } from '../../../test/support/stack.ts';
-import { ApiError, Client, ConnectionError, isApiError, type JobView } from '../src/index.ts';
+import { ApiError, Client, ConnectionError, isApiError, type JobView, staleVersionOf } from '../src/index.ts';
 
 const host = inject('loopbackHost');
 const hv = makeHypervisor(host);
@@ -249,6 +249,54 @@ describe('retries on 503 and 429', () => {
     });
     await expect(writer(once.url).health()).rejects.toMatchObject({ status: 500 });
     expect(once.seen).toHaveLength(1);
+  });
+});
+
+describe('tags: a write carries the ETag it was built from', () => {
+  it('setTags sends If-Match: a stale ETag is PRECONDITION_FAILED with the current tags, never an overwrite; editTags merges with a write that came first', async () => {
+    const name = uniqueName('cltag');
+    made.push(name);
+    const client = writer();
+    const created = await client.waitForJob(
+      await client.createVm({ vm_name: name, region_name: 'r1', instance_type: 'tiny', image, tags: { owner: 'ux', project: 'demo' } }),
+    );
+    expect(created.state, JSON.stringify(created.error)).toBe('succeeded');
+    const { vm, etag } = await client.getVmWithEtag('r1', name);
+    expect(vm.tags).toEqual({ owner: 'ux', project: 'demo' });
+    expect(etag).toMatch(/^"\d+\./);
+    expect((await client.setTags('r1', name, { ...vm.tags, stage: 'a' }, etag)).kind).toBe('edit-tags');
+
+    // The same read again is stale now: refused with what the tags are (the queued edit's), nothing queued.
+    const jobs = (await client.listJobs({ vm_name: name })).jobs.length;
+    const stale = await client.setTags('r1', name, {}, etag).catch((e: unknown) => e);
+    expect(isApiError(stale, 'PRECONDITION_FAILED')).toBe(true);
+    expect((stale as ApiError).status).toBe(412);
+    expect(staleVersionOf(stale)?.tags).toEqual({ owner: 'ux', project: 'demo', stage: 'a' });
+    expect((await client.listJobs({ vm_name: name })).jobs.length).toBe(jobs);
+
+    // editTags: another writer's edit lands between its read and its write (a real request, made just
+    // before its PUT goes out); the 412 hands it that writer's tags and it applies its change to them.
+    let other = false;
+    const racing = writer(stack.url, {
+      fetch: async (input, init) => {
+        if (init?.method === 'PUT' && !other) {
+          other = true;
+          await writer().setTags('r1', name, { owner: 'ux', project: 'demo', stage: 'a', other: 'yes' }, '*');
+        }
+        return fetch(input, init);
+      },
+    });
+    const seen: Array<Record<string, string>> = [];
+    const job = await racing.editTags('r1', name, (t) => {
+      seen.push(t);
+      return { ...t, mine: 'yes' };
+    });
+    expect(seen).toEqual([
+      { owner: 'ux', project: 'demo', stage: 'a' },
+      { owner: 'ux', project: 'demo', stage: 'a', other: 'yes' },
+    ]);
+    expect((await client.waitForJob(job)).state).toBe('succeeded');
+    expect((await client.getVm('r1', name)).tags).toEqual({ owner: 'ux', project: 'demo', stage: 'a', other: 'yes', mine: 'yes' });
   });
 });
 

@@ -370,6 +370,15 @@ export const RebuildBody = CallbackBody.extend({
 
 export const TagsBody = CallbackBody.extend({ tags: TagsSchema });
 
+/**
+ * `error.details` of a 412 (`PRECONDITION_FAILED`): the write's `If-Match` named an older version of the VM.
+ * What it is now, to show the person or to merge with before writing again (with this `etag`).
+ */
+export const StaleVersion = z.object({
+  etag: z.string().meta({ description: 'The VM’s current ETag (also the answer’s `ETag` header)' }),
+  tags: TagsSchema.meta({ description: 'The VM’s current tags' }),
+});
+
 export const SnapshotBody = CallbackBody.extend({
   name: SnapshotNameSchema.meta({ description: 'The snapshot’s name: a lowercase DNS label, like VM names', example: 'before-upgrade' }),
 });
@@ -431,6 +440,7 @@ export type RebootInput = z.input<typeof RebootBody>;
 export type ResizeInput = z.input<typeof ResizeBody>;
 export type RebuildInput = z.input<typeof RebuildBody>;
 export type TagsInput = z.input<typeof TagsBody>;
+export type StaleVersion = z.infer<typeof StaleVersion>;
 export type SnapshotInput = z.input<typeof SnapshotBody>;
 export type EndpointInput = z.input<typeof EndpointBody>;
 export type RotateInput = z.input<typeof RotateBody>;

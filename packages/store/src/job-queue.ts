@@ -41,6 +41,17 @@ function removedWhenEnded(kind: JobPayload['kind']): { removeOnComplete?: true; 
 
 export type CancelOutcome = 'canceled' | 'not-queued' | 'missing';
 
+/**
+ * A submission made with `expectSeq` (a write built from a read of the VM) found that another operation
+ * on the VM was queued since that read: nothing was queued. `current` is the VM's seq now.
+ */
+export class SeqMismatchError extends Error {
+  override readonly name = 'SeqMismatchError';
+  constructor(readonly current: number) {
+    super(`another operation on the VM was queued since it was read (its seq is now ${current})`);
+  }
+}
+
 export class JobQueue {
   private readonly queues = new Map<string, Queue>();
   private readonly submitted: Array<(kind: JobPayload['kind']) => void> = [];
@@ -78,15 +89,21 @@ export class JobQueue {
   /**
    * Submits a job: assigns it the next place among its VM's operations, encrypts user-data, records
    * which queue holds it. Returns the BullMQ job (its id is the public job id).
+   *
+   * `expectSeq`: the VM's seq (VmLedger.seq) the write was built from; when another operation on the VM
+   * was queued since, nothing is queued and SeqMismatchError is thrown (checked in the same script that
+   * gives the seq, so two writers holding the same read cannot both pass).
    */
-  async submit(p: NewJob): Promise<Job> {
+  async submit(p: NewJob, o: { expectSeq?: number } = {}): Promise<Job> {
     const id = `job_${randomUUID().replaceAll('-', '')}`;
     const queueName = hostQueueName(p.region, p.host);
     const { attempts, backoff_ms } = this.config.worker;
     const hostJob = isHostJob(p);
     // The job's queue and, for an operation on a VM, its seq and place in the VM's line: one round trip.
     const vmKeys = hostJob ? [] : [keys.vmSeq(this.prefix, p.region, p.vm_name), keys.vmOps(this.prefix, p.region, p.vm_name)];
-    const seq = Number(await runScript(this.redis, 'recordJob', [keys.jobQueue(this.prefix, id), ...vmKeys], [queueName, recordTtl(this.config), id]));
+    const args = [queueName, recordTtl(this.config), id, ...(o.expectSeq !== undefined && !hostJob ? [o.expectSeq] : [])];
+    const seq = Number(await runScript(this.redis, 'recordJob', [keys.jobQueue(this.prefix, id), ...vmKeys], args));
+    if (seq < 0) throw new SeqMismatchError(-1 - seq);
     let data: JobPayload;
     if (hostJob) {
       data = p;

@@ -179,6 +179,14 @@ export class VmLedger {
     return this.redis.zrange(keys.vmOps(this.prefix, region, vm), 0, -1);
   }
 
+  /**
+   * The seq of the VM's last queued operation (0: none ever). It only grows, so it versions the VM's line:
+   * a write built from a read carries it (JobQueue.submit's `expectSeq`).
+   */
+  async seq(region: string, vm: string): Promise<number> {
+    return Number((await this.redis.get(keys.vmSeq(this.prefix, region, vm))) ?? 0);
+  }
+
   /** Whether operations on the VM are still queued or running. */
   async hasOps(region: string, vm: string): Promise<boolean> {
     return (await this.redis.zcard(keys.vmOps(this.prefix, region, vm))) > 0;

@@ -1,6 +1,6 @@
 /** JobQueue.submit and its script (recordJob), and the VM's turn (VmLedger), against the machine's Redis. */
 import { afterAll, describe, expect, it } from 'vitest';
-import { JobQueue } from '../src/job-queue.ts';
+import { JobQueue, SeqMismatchError } from '../src/job-queue.ts';
 import { keys } from '../src/keys.ts';
 import { runScript } from '../src/scripts.ts';
 import { VmLedger } from '../src/vm-ledger.ts';
@@ -58,6 +58,30 @@ describe('recordJob', () => {
     // An on-demand refresh is removed as it ends, whichever way: it never counts against retention_max_jobs.
     expect(job.opts).toMatchObject({ removeOnComplete: true, removeOnFail: true });
     expect(await runScript(env.redis, 'recordJob', [keys.jobQueue(env.prefix, 'x')], ['q', 60, 'x'])).toBe(0);
+  });
+
+  it('with expectSeq (a write built from a read, If-Match) records the job only while the VM is still at that seq', async () => {
+    jobs ??= new JobQueue(env.redis, jobConfig(env.prefix));
+    const ledger = new VmLedger(env.redis, env.prefix);
+    expect(await ledger.seq('r1', 'vm-e')).toBe(0);
+    const tags = (t: Record<string, string>, expectSeq?: number) =>
+      jobs.submit({ kind: 'edit-tags', region: 'r1', host: 'h1', vm_name: 'vm-e', tags: t, ...by }, expectSeq === undefined ? {} : { expectSeq });
+    const first = await tags({ a: '1' }, 0);
+    expect(first.data.seq).toBe(1);
+    expect(await ledger.seq('r1', 'vm-e')).toBe(1);
+    // Another write built from the same read (seq 0): refused, nothing recorded, the seq and the line unchanged.
+    const stale = await tags({ a: '2' }, 0).catch((e: unknown) => e);
+    expect(stale).toBeInstanceOf(SeqMismatchError);
+    expect((stale as SeqMismatchError).current).toBe(1);
+    expect(await ledger.seq('r1', 'vm-e')).toBe(1);
+    expect(await ledger.line('r1', 'vm-e')).toEqual([first.id]);
+    expect(await jobs.get('ops.r1.h1').getJobCountByTypes('waiting')).toBeGreaterThan(0);
+    // Concurrent writers holding one read: exactly one is recorded.
+    const all = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => tags({ w: String(i) }, 1)));
+    expect(all.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(await ledger.seq('r1', 'vm-e')).toBe(2);
+    // Without expectSeq, as before.
+    expect((await tags({ a: '3' })).data.seq).toBe(3);
   });
 
   it('encrypts a create’s user-data and never stores it in plain text', async () => {

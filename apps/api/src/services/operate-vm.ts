@@ -58,7 +58,11 @@ export function resolveTarget(s: Services, t: Target, where: 'body' | 'path') {
   return region;
 }
 
-/** Queues an operation on the VM's host; 404 when no host knows the VM, or it is not the owner-bound caller's. */
+/**
+ * Queues an operation on the VM's host; 404 when no host knows the VM, or it is not the owner-bound caller's.
+ * `expectSeq`: the VM's seq the operation was built from (If-Match); SeqMismatchError when another
+ * operation was queued since.
+ */
 export async function submitVmOp(
   s: Services,
   t: Target,
@@ -67,6 +71,7 @@ export async function submitVmOp(
   where: 'body' | 'path',
   owner: string | null = null,
   before?: BeforeSubmit,
+  expectSeq?: number,
 ): Promise<Job> {
   const region = resolveTarget(s, t, where);
   const loc = await s.inventory.locate(region, t.vm_name);
@@ -76,14 +81,17 @@ export async function submitVmOp(
   const jobOwner = op.kind === 'edit-tags' ? (op.tags.owner ?? vmOwnerTag) : vmOwnerTag;
   const undo = await before?.(loc);
   try {
-    return await s.queues.submit({
-      ...op,
-      region: region.region_name,
-      host: loc.host,
-      vm_name: t.vm_name,
-      ...by,
-      ...(jobOwner !== undefined ? { owner: jobOwner } : {}),
-    });
+    return await s.queues.submit(
+      {
+        ...op,
+        region: region.region_name,
+        host: loc.host,
+        vm_name: t.vm_name,
+        ...by,
+        ...(jobOwner !== undefined ? { owner: jobOwner } : {}),
+      },
+      expectSeq !== undefined ? { expectSeq } : {},
+    );
   } catch (e) {
     await undo?.().catch(() => undefined);
     throw e;

@@ -6,6 +6,7 @@
  *
  * @example
  * const r = await api.call<VmPage>(caller, requestId, 'GET', '/v1/vms?region=r1');
+ * await api.call<JobView>(caller, requestId, 'PUT', '/v1/vms/r1/web/tags', { body: { tags }, ifMatch: etag });
  * if (r.ok) render(r.body.vms); else show(r.error.message);
  */
 import { Hono } from 'hono';
@@ -28,7 +29,17 @@ export interface ApiFailure {
   details?: unknown;
 }
 
-export type ApiResult<T> = { ok: true; status: number; body: T } | { ok: false; status: number; error: ApiFailure };
+/** A route's answer: its body (and ETag, when it sent one), or its error envelope's code, message and details. */
+export type ApiResult<T> = { ok: true; status: number; body: T; etag?: string } | { ok: false; status: number; error: ApiFailure };
+
+/** What a request carries besides its method and path. */
+export interface CallOptions {
+  body?: unknown;
+  signal?: AbortSignal;
+  idempotencyKey?: string;
+  /** `If-Match`: the ETag of the read a write was built from. */
+  ifMatch?: string;
+}
 
 /** Only ever fetched in-process; the host part of its URLs means nothing. */
 const BASE = 'http://inner.invalid';
@@ -56,22 +67,24 @@ export class InnerApi {
   }
 
   /** The raw answer of a route (an event stream is passed on as it comes). */
-  fetch(caller: Caller, requestId: string, method: string, path: string, body?: unknown, signal?: AbortSignal, idempotencyKey?: string): Promise<Response> {
-    const headers: Record<string, string> = idempotencyKey ? { 'idempotency-key': idempotencyKey } : {};
-    const init: RequestInit = { method, headers, ...(signal ? { signal } : {}) };
-    if (body !== undefined) {
-      init.body = JSON.stringify(body);
+  fetch(caller: Caller, requestId: string, method: string, path: string, o: CallOptions = {}): Promise<Response> {
+    const headers: Record<string, string> = o.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {};
+    if (o.ifMatch !== undefined) headers['if-match'] = o.ifMatch;
+    const init: RequestInit = { method, headers, ...(o.signal ? { signal: o.signal } : {}) };
+    if (o.body !== undefined) {
+      init.body = JSON.stringify(o.body);
       headers['content-type'] = 'application/json';
     }
     return Promise.resolve(this.app.fetch(new Request(`${BASE}${path}`, init), { caller, requestId } satisfies Inner));
   }
 
   /** A route's JSON answer (text for text/plain), or its error envelope's code and message. */
-  async call<T>(caller: Caller, requestId: string, method: string, path: string, body?: unknown, idempotencyKey?: string): Promise<ApiResult<T>> {
-    const res = await this.fetch(caller, requestId, method, path, body, undefined, idempotencyKey);
+  async call<T>(caller: Caller, requestId: string, method: string, path: string, o: CallOptions = {}): Promise<ApiResult<T>> {
+    const res = await this.fetch(caller, requestId, method, path, o);
     const text = await res.text();
     const json = res.headers.get('content-type')?.includes('application/json');
-    if (res.ok) return { ok: true, status: res.status, body: (json ? JSON.parse(text) : text) as T };
+    const etag = res.headers.get('etag');
+    if (res.ok) return { ok: true, status: res.status, body: (json ? JSON.parse(text) : text) as T, ...(etag ? { etag } : {}) };
     const envelope = json ? (JSON.parse(text) as { error?: ApiFailure }) : {};
     return { ok: false, status: res.status, error: envelope.error ?? { code: 'INTERNAL', message: `status ${res.status}` } };
   }

@@ -47,12 +47,36 @@ export function canWrite(session: UiSession): boolean {
   return hasScope(session.caller, 'write');
 }
 
-/** Calls an API route as the session's caller (src/ui/api.ts), a POST with its form's Idempotency-Key. */
-export async function callApi<T>(c: Context<UiEnv>, ui: UiDeps, method: string, path: string, body?: unknown): Promise<ApiResult<T>> {
+/**
+ * Calls an API route as the session's caller (src/ui/api.ts), a write with its form's Idempotency-Key
+ * (and `ifMatch`, the ETag the form was drawn from, for writes built from a read).
+ */
+export async function callApi<T>(
+  c: Context<UiEnv>,
+  ui: UiDeps,
+  method: string,
+  path: string,
+  body?: unknown,
+  o: { ifMatch?: string } = {},
+): Promise<ApiResult<T>> {
   // The form was parsed (and its CSRF token checked) before the handler ran: Hono hands back the same parse.
-  const key = method === 'POST' ? field(await c.req.parseBody().catch(() => ({})), 'idem') : '';
-  return ui.api.call<T>(c.get('session').caller, c.get('requestId'), method, path, body, key || undefined);
+  const key = c.req.method === 'POST' && method !== 'GET' ? field(await c.req.parseBody().catch(() => ({})), 'idem') : '';
+  return ui.api.call<T>(c.get('session').caller, c.get('requestId'), method, path, { body, ...(key ? { idempotencyKey: key } : {}), ...o });
 }
+
+/**
+ * Headers of every /ui answer, pages, assets, redirects and the event-stream relay alike: never cached,
+ * never framed, never sniffed, nothing but this service's own files run.
+ */
+export const PAGE_HEADERS: Readonly<Record<string, string>> = {
+  'Cache-Control': 'no-store',
+  'X-Frame-Options': 'DENY',
+  'X-Content-Type-Options': 'nosniff',
+  // Not no-referrer: browsers would send `Origin: null` on POSTs and the Origin check would refuse them.
+  'Referrer-Policy': 'same-origin',
+  'Content-Security-Policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+};
 
 /** A path segment of an API URL. */
 export const seg = encodeURIComponent;

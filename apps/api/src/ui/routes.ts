@@ -18,7 +18,7 @@ import { rateLimit } from '../limits.ts';
 import { hasScope } from '../middleware.ts';
 import { InnerApi } from './api.ts';
 import { assetRoutes } from './assets.ts';
-import { field, UI_COOKIE, UI_PATH, type UiDeps, type UiEnv, type UiRoute } from './context.ts';
+import { field, PAGE_HEADERS, UI_COOKIE, UI_PATH, type UiDeps, type UiEnv, type UiRoute } from './context.ts';
 import { html } from './html.ts';
 import { errorBox, page } from './layout.ts';
 import consolePage from './pages/console.ts';
@@ -58,17 +58,15 @@ export const UI_ROUTES: readonly UiRoute[] = [
   vmAction,
 ];
 
-/** Headers of every /ui answer: never cached, never framed, nothing but this service's own files run. */
-function pageHeaders(c: Context): void {
-  c.header('Cache-Control', 'no-store');
-  c.header('X-Frame-Options', 'DENY');
-  c.header('X-Content-Type-Options', 'nosniff');
-  // Not no-referrer: browsers would send `Origin: null` on POSTs and the Origin check would refuse them.
-  c.header('Referrer-Policy', 'same-origin');
-  c.header(
-    'Content-Security-Policy',
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-  );
+/**
+ * PAGE_HEADERS on every /ui answer. Set before the handler (c.html, c.redirect… take them) and checked
+ * after it: a handler that answers with a Response of its own (the event-stream relay) gets the ones it
+ * lacks, so none can go out without them. A header the handler set itself (the assets' Cache-Control) stays.
+ */
+async function pageHeaders(c: Context, next: () => Promise<void>): Promise<void> {
+  for (const [k, v] of Object.entries(PAGE_HEADERS)) c.header(k, v);
+  await next();
+  for (const [k, v] of Object.entries(PAGE_HEADERS)) if (!c.res.headers.has(k)) c.res.headers.set(k, v);
 }
 
 /** Constant-time comparison of the form's CSRF token with the session's. */
@@ -91,10 +89,7 @@ export function uiRoutes(s: Services): Hono<AppEnv> {
   // a page calls in-process are not counted again).
   const limiter = rateLimit(s.redis, s.config.queue_prefix);
 
-  r.use(`${UI_PATH}/*`, async (c, next) => {
-    pageHeaders(c);
-    await next();
-  });
+  r.use(`${UI_PATH}/*`, pageHeaders);
   r.route('/', assetRoutes());
   r.get(UI_PATH, (c) => c.redirect(`${UI_PATH}/vms`, 303));
   r.get(`${UI_PATH}/`, (c) => c.redirect(`${UI_PATH}/vms`, 303));

@@ -44,11 +44,13 @@ describe('GET /v1/vms/{region}/{name}/console', () => {
     await worker.close();
   });
 
-  it('answers the text the console job read, as text/plain that nothing caches, 64 KiB unless asked', async () => {
+  it('answers the text the console job read, as text/plain that nothing caches nor sniffs, 64 KiB unless asked', async () => {
     const r = await h.fetch('/v1/vms/r2/alice-vm/console');
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toBe('text/plain; charset=utf-8');
     expect(r.headers.get('cache-control')).toBe('no-store');
+    // The guest's text: a browser must not take it for HTML.
+    expect(r.headers.get('x-content-type-options')).toBe('nosniff');
     expect(await r.text()).toBe('[  OK  ] 65536 bytes of alice-vm\n');
     const small = await h.fetch('/v1/vms/r2/alice-vm/console?tail_bytes=512');
     expect(await small.text()).toBe('[  OK  ] 512 bytes of alice-vm\n');

@@ -54,6 +54,13 @@ describe('owner-bound tokens', () => {
     ] as const) {
       expect((await h.fetch(path, { method, json, token: ALICE })).status, `${method} ${path}`).toBe(404);
     }
+    // With If-Match (even `*`, or bob's VM's real ETag) it is still 404: the ETag tells nothing of another owner's VM.
+    const bobs = (await h.fetch('/v1/vms/r1/o-bob-1')).headers.get('etag') ?? '';
+    for (const ifMatch of ['*', bobs]) {
+      const r = await h.fetch('/v1/vms/r1/o-bob-1/tags', { method: 'PUT', json: { tags: { owner: 'alice' } }, token: ALICE, headers: { 'if-match': ifMatch } });
+      expect(r.status, ifMatch).toBe(404);
+      expect(r.headers.get('etag')).toBeNull();
+    }
     expect(await h.jobCount()).toBe(before);
     expect((await h.fetch('/v1/vms/r1/o-alice-1/start', { method: 'POST', token: ALICE })).status).toBe(202);
   });

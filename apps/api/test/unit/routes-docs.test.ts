@@ -151,6 +151,7 @@ interface Call {
   path: string;
   token?: string | null;
   json?: unknown;
+  headers?: Record<string, string>;
   /** The status expected (so a broken call cannot pass as an error that happens to be documented). */
   status: number;
 }
@@ -253,7 +254,10 @@ describe('every route answers what its document says', () => {
       { path: '/v1/vms/r1/doc-vm/resize', json: { instance_type: 'no-such-type' }, status: 422 },
       { path: '/v1/vms/r1/nope/resize', json: { instance_type: 'large' }, status: 404 },
     ],
-    'PUT /v1/vms/{region}/{name}/tags': [{ path: '/v1/vms/r1/doc-vm/tags', json: { tags: { owner: 'alice', env: 'doc' } }, status: 202 }],
+    'PUT /v1/vms/{region}/{name}/tags': [
+      { path: '/v1/vms/r1/doc-vm/tags', json: { tags: { owner: 'alice', env: 'doc' } }, headers: { 'if-match': '"0.stale"' }, status: 412 },
+      { path: '/v1/vms/r1/doc-vm/tags', json: { tags: { owner: 'alice', env: 'doc' } }, status: 202 },
+    ],
     'DELETE /v1/vms/{region}/{name}': [
       { path: '/v1/vms/r1/doc-vm', status: 202 },
       { path: '/v1/vms/r1/nope', status: 404 },
@@ -334,7 +338,7 @@ describe('every route answers what its document says', () => {
     for (const route of ROUTES) {
       const name = `${route.method.toUpperCase()} ${route.path}`;
       for (const call of all[name] ?? []) {
-        const r = await h.fetch(call.path, { method: route.method.toUpperCase(), token: call.token, json: call.json });
+        const r = await h.fetch(call.path, { method: route.method.toUpperCase(), token: call.token, json: call.json, headers: call.headers });
         const at = `${name} (${call.path}) ${r.status}`;
         expect(r.status, at).toBe(call.status);
         seen.add(`${name} ${r.status}`);

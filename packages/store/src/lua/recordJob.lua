@@ -1,8 +1,13 @@
 -- Records a submitted job's queue and, for an operation on a VM, gives it the VM's next seq and its place
 -- in the VM's line of operations (ZSET by seq), in one round trip (JobQueue.submit).
 -- KEYS: the job -> queue key; for an operation on a VM also its seq counter and its line.
--- ARGV: queue name, that key's TTL in seconds, job id.
--- Answers the seq (0 for a job that is not a VM's).
+-- ARGV: queue name, that key's TTL in seconds, job id; optionally the seq the VM must be at (a write built
+-- from a read of the VM, If-Match): when another operation was queued since, nothing is recorded.
+-- Answers the seq (0 for a job that is not a VM's), or -1 - the current seq when the VM is not at ARGV[4].
+if #KEYS >= 3 and ARGV[4] then
+  local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if current ~= tonumber(ARGV[4]) then return -1 - current end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 if #KEYS < 3 then return 0 end
 local seq = redis.call('INCR', KEYS[2])

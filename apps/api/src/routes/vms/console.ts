@@ -43,7 +43,7 @@ export default defineRoute({
     200: {
       description: 'The end of the console log (UTF-8; bytes that are not are replaced)',
       contentType: 'text/plain; charset=utf-8',
-      headers: { 'Cache-Control': '`no-store`' },
+      headers: { 'Cache-Control': '`no-store`', 'X-Content-Type-Options': '`nosniff`: a browser never reads the guest’s text as HTML or script' },
     },
   },
   errors: ['NOT_FOUND', 'VALIDATION', 'JOB_FAILED', 'TIMEOUT'],
@@ -81,6 +81,8 @@ export default defineRoute({
     if (tail === null) throw new ApiError('NOT_FOUND', `vm ${t.vm_name} has no console log yet (it has not been started since it was created)`);
     c.header('Cache-Control', 'no-store');
     c.header('Content-Type', 'text/plain; charset=utf-8');
+    // The text is the guest's: a browser opening this URL must not sniff an HTML page (and its script) out of it.
+    c.header('X-Content-Type-Options', 'nosniff');
     return c.body(tail.text, 200);
   },
 });

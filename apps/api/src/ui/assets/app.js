@@ -1,7 +1,7 @@
 // The VM page's one script, served from /ui/assets (the CSP allows no inline script). It follows jobs
-// live (EventSource on the session-authenticated /ui/jobs/{id}/events relay) and keeps a VM's state
-// current (polls /ui/vms/{region}/{name}/state). Everything written into the page goes through
-// textContent: no guest or user text is ever parsed as HTML.
+// live (EventSource on the session-authenticated /ui/jobs/{id}/events relay) and keeps a VM's page
+// current (polls /ui/vms/{region}/{name}/state). Text it writes itself goes through textContent; the
+// only markup it inserts is the server's own rendering of the page's sections, escaped there.
 
 const TERMINAL = ['succeeded', 'failed', 'canceled'];
 
@@ -53,27 +53,54 @@ function followJob(panel) {
   });
 }
 
-function pollVm(el) {
-  const url = el.dataset.poll;
+/** Whether someone is editing the tag form in `section` (typed into it, or is in it). */
+function editing(section) {
+  const area = section.querySelector('textarea');
+  return Boolean(area) && (area.value !== area.defaultValue || document.activeElement === area);
+}
+
+/**
+ * Keeps a VM's page current: every 2 s (5 s while the tab is hidden) …/state renders the page's live
+ * sections as they are now, and each whose data-key changed replaces the one on the page. Their markup
+ * is the server's own rendering (src/ui/pages/vm.ts), where every user and guest string was escaped: it
+ * is parsed inert (a <template>) and nothing in it runs (the CSP allows no inline script anyway). The tag
+ * form is not replaced while someone edits it (or after a refused save, data-hold): it says instead that
+ * the tags changed, since its save would be refused.
+ */
+function pollVm(root) {
+  const url = root.dataset.poll;
   const tick = async () => {
+    let delay = document.hidden ? 5000 : 2000;
     try {
-      const r = await fetch(url, { credentials: 'same-origin', headers: { accept: 'application/json' } });
-      if (r.status === 404) {
-        setStateBadge(el.querySelector('[data-vm-state]'), 'deleted');
-        return;
-      }
-      if (r.ok) {
-        const vm = await r.json();
-        setStateBadge(el.querySelector('[data-vm-state]'), vm.state);
-        const t = el.querySelector('[data-vm-transition]');
-        if (t) t.textContent = vm.transition ? `${vm.transition.kind}: ${vm.transition.detail ?? ''}` : '';
-        const ip = el.querySelector('[data-vm-ip]');
-        if (ip) ip.textContent = vm.ip ?? '—';
+      if (!document.hidden) {
+        const r = await fetch(url, { credentials: 'same-origin', headers: { accept: 'application/json' } });
+        // Signed out (or the token lost its scope): the page stops following.
+        if (r.status === 401 || r.status === 403) return;
+        if (r.ok) {
+          const view = await r.json();
+          for (const [name, markup] of Object.entries(view.sections)) {
+            const el = root.querySelector(`[data-live="${name}"]`);
+            if (!el) continue;
+            const t = document.createElement('template');
+            t.innerHTML = markup;
+            const fresh = t.content.firstElementChild;
+            if (!fresh || fresh.dataset.key === el.dataset.key) continue;
+            if (name === 'tags' && (el.hasAttribute('data-hold') || editing(el))) {
+              const drawn = el.querySelector('input[name="etag"]');
+              const note = el.querySelector('[data-tags-note]');
+              if (note && drawn && drawn.value !== view.etag)
+                note.textContent = 'The VM changed since this form was drawn: saving it will be refused. Reload the page to see its tags now.';
+              continue;
+            }
+            el.replaceWith(fresh);
+          }
+        } else delay = 5000;
       }
     } catch {
       // The next tick tries again.
+      delay = 5000;
     }
-    setTimeout(tick, 2000);
+    setTimeout(tick, delay);
   };
   setTimeout(tick, 1000);
 }
