@@ -10,10 +10,13 @@ export const ErrorBody = z
   .object({
     error: z.object({
       code: z.enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]),
-      message: z.string(),
+      message: z.string().meta({ description: 'Sentences naming what they are about (`VM local/web-1 not found`, `vm_name is required`)' }),
       request_id: z.string().meta({ description: 'The X-Request-Id of the request' }),
       job_id: z.string().optional().meta({ description: 'The job concerned (legacy routes: the job that failed or is still running)' }),
-      details: z.unknown().optional().meta({ description: 'Per-field problems (`[{path, message}]`) or the job error' }),
+      details: z.unknown().optional().meta({
+        description:
+          'Per-field problems (`[{path, message}]`, the message a predicate of the field: `{"path": "tail_bytes", "message": "must be at most 1048576"}`) or the job error',
+      }),
     }),
     detail: z.string().meta({ description: 'Same as error.message: what the replaced service’s clients read' }),
     // GET /ready answers its 503 in the envelope with this beside it.

@@ -384,9 +384,9 @@ export const EndpointBody = z.object({
 export const RotateBody = z.strictObject({
   overlap_seconds: z
     .number()
-    .int('a whole number of seconds')
-    .min(0, 'at least 0')
-    .max(MAX_SECRET_OVERLAP_SECONDS, `at most ${MAX_SECRET_OVERLAP_SECONDS} (7 days)`)
+    .int('must be a whole number of seconds')
+    .min(0)
+    .max(MAX_SECRET_OVERLAP_SECONDS)
     .default(0)
     .meta({ description: 'How long the old secret keeps signing beside the new one (default 0: it stops at once; at most 7 days)' }),
 });

@@ -4,7 +4,7 @@ import { GUEST_UNKNOWN } from '@provisioner/contracts';
 import { VmItem as VmItemSchema } from '@provisioner/contracts/api';
 import { z } from 'zod';
 import { callerOwner, requester } from '../../caller.ts';
-import { ApiError } from '../../errors.ts';
+import { ApiError, vmNotFound } from '../../errors.ts';
 import type { VmItem } from '../../inventory.ts';
 import { defineRoute } from '../../route.ts';
 import { VmPath } from '../../schemas.ts';
@@ -56,9 +56,9 @@ export default defineRoute({
     if (validate(VmQuery, c.req.query()).refresh) await s.refresher.refresh([region], requester(c));
     const loc = await s.inventory.locate(region, t.vm_name);
     const owner = callerOwner(c);
-    if (loc && owner !== null && (await vmOwner(s, t.region, t.vm_name, loc.vm)) !== owner) throw new ApiError('NOT_FOUND', 'vm not found');
+    if (loc && owner !== null && (await vmOwner(s, t.region, t.vm_name, loc.vm)) !== owner) throw vmNotFound(t.region, t.vm_name);
     if (loc?.vm) return c.json((await s.inventory.withTransitions([loc.vm]))[0]);
     if (loc && (await s.inventory.hasPendingOps(t.region, t.vm_name))) return c.json((await s.inventory.withTransitions([pendingItem(t, loc.host)]))[0]);
-    throw new ApiError('NOT_FOUND', 'vm not found');
+    throw vmNotFound(t.region, t.vm_name);
   },
 });

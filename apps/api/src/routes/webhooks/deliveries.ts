@@ -1,6 +1,6 @@
 /** `GET /v1/jobs/{id}/deliveries`: a job's webhook deliveries, with every attempt. */
 import { Deliveries } from '@provisioner/contracts/api';
-import { ApiError } from '../../errors.ts';
+import { ApiError, jobNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
 import { JobPath } from '../../schemas.ts';
 import { visibleOr404 } from './visible.ts';
@@ -19,7 +19,7 @@ export default defineRoute({
     const id = c.req.param('id') ?? '';
     await visibleOr404(s, c, id);
     const deliveries = await s.webhooks.deliveries(id);
-    if (deliveries.length === 0 && !(await s.queues.find(id))) throw new ApiError('NOT_FOUND', 'job not found');
+    if (deliveries.length === 0 && !(await s.queues.find(id))) throw jobNotFound(id);
     // Capability URLs (chat webhooks) carry their secret in the path: only admins, who may list the
     // endpoints anyway, see where deliveries go; others get the endpoint id.
     const admin = c.get('caller')?.scopes.includes('admin') ?? false;

@@ -1,7 +1,7 @@
 /** `POST /v1/jobs/{id}/deliveries/{delivery}/redeliver`: sends a delivery again (same webhook-id and body). */
 import { Redelivery } from '@provisioner/contracts/api';
 import { z } from 'zod';
-import { ApiError } from '../../errors.ts';
+import { ApiError, deliveryNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
 import { JobPath } from '../../schemas.ts';
 import { visibleOr404 } from './visible.ts';
@@ -26,7 +26,7 @@ export default defineRoute({
     const delivery = c.req.param('delivery') ?? '';
     await visibleOr404(s, c, id);
     const outcome = await s.webhooks.redeliver(id, delivery);
-    if (outcome === 'not_found') throw new ApiError('NOT_FOUND', 'delivery not found');
+    if (outcome === 'not_found') throw deliveryNotFound(id, delivery);
     if (outcome === 'endpoint_gone') throw new ApiError('CONFLICT', 'the endpoint of this delivery was deleted or disabled');
     return c.json({ job_id: id, delivery_id: delivery, state: 'queued', links: { deliveries: `/v1/jobs/${id}/deliveries` } }, 202);
   },

@@ -2,7 +2,7 @@
 import type { Context } from 'hono';
 import { callerOwner, jobVisible } from '../../caller.ts';
 import type { AppEnv, Services } from '../../context.ts';
-import { ApiError } from '../../errors.ts';
+import { ApiError, jobNotFound } from '../../errors.ts';
 
 export const ENDPOINT_ID_RE = /^whk_[a-f0-9]{32}$/;
 
@@ -11,5 +11,5 @@ export async function visibleOr404(s: Services, c: Context<AppEnv>, id: string):
   const owner = callerOwner(c);
   if (owner === null) return;
   const found = await s.queues.find(id);
-  if (!found || !jobVisible(owner, found.job)) throw new ApiError('NOT_FOUND', 'job not found');
+  if (!found || !jobVisible(owner, found.job)) throw jobNotFound(id);
 }
