@@ -2,7 +2,7 @@
 
 import { jobVisible } from '../caller.ts';
 import type { Services } from '../context.ts';
-import { ApiError, jobNotFound } from '../errors.ts';
+import { jobNotFound } from '../errors.ts';
 
 /** The job and its queue; 404 when it does not exist or belongs to another owner than the caller's. */
 export async function findOr404(s: Services, id: string, owner: string | null) {

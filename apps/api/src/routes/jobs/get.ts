@@ -2,7 +2,7 @@
 
 import { JobView } from '@provisioner/contracts/api';
 import { callerOwner } from '../../caller.ts';
-import { ApiError, jobNotFound } from '../../errors.ts';
+import { jobNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
 import { JobPath } from '../../schemas.ts';
 import { findOr404 } from '../../services/find-job.ts';

@@ -4,7 +4,7 @@ import { GUEST_UNKNOWN } from '@provisioner/contracts';
 import { VmItem as VmItemSchema } from '@provisioner/contracts/api';
 import { z } from 'zod';
 import { callerOwner, requester } from '../../caller.ts';
-import { ApiError, vmNotFound } from '../../errors.ts';
+import { vmNotFound } from '../../errors.ts';
 import type { VmItem } from '../../inventory.ts';
 import { defineRoute } from '../../route.ts';
 import { VmPath } from '../../schemas.ts';

@@ -1,5 +1,5 @@
 /** `DELETE /v1/webhooks/{id}` (admin). */
-import { ApiError, webhookNotFound } from '../../errors.ts';
+import { webhookNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
 import { WebhookPath } from '../../schemas.ts';
 import { ENDPOINT_ID_RE } from './visible.ts';

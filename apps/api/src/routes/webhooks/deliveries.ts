@@ -1,6 +1,6 @@
 /** `GET /v1/jobs/{id}/deliveries`: a job's webhook deliveries, with every attempt. */
 import { Deliveries } from '@provisioner/contracts/api';
-import { ApiError, jobNotFound } from '../../errors.ts';
+import { jobNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
 import { JobPath } from '../../schemas.ts';
 import { visibleOr404 } from './visible.ts';

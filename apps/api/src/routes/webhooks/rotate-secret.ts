@@ -4,7 +4,7 @@
  * without refusing a delivery; without, it stops at once.
  */
 import { RotateBody, RotatedSecret } from '@provisioner/contracts/api';
-import { ApiError, webhookNotFound } from '../../errors.ts';
+import { webhookNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
 import { WebhookPath } from '../../schemas.ts';
 import { ENDPOINT_ID_RE } from './visible.ts';

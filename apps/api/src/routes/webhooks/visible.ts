@@ -2,7 +2,7 @@
 import type { Context } from 'hono';
 import { callerOwner, jobVisible } from '../../caller.ts';
 import type { AppEnv, Services } from '../../context.ts';
-import { ApiError, jobNotFound } from '../../errors.ts';
+import { jobNotFound } from '../../errors.ts';
 
 export const ENDPOINT_ID_RE = /^whk_[a-f0-9]{32}$/;
 
