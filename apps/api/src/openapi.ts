@@ -69,6 +69,7 @@ export function openApiDocument(version = '0.1.0', routes: readonly Route[] = RO
       { name: 'webhooks', description: 'Signed callbacks (Standard Webhooks) when jobs end, and their delivery log' },
       { name: 'catalog', description: 'Regions, instance types and images' },
       { name: 'hosts', description: 'Host maintenance (admin): cordon, uncordon, drift and its clean-up' },
+      { name: 'sessions', description: 'Browser sessions (VM page and dashboard) of a token' },
       { name: 'health', description: 'Liveness and readiness (no token)' },
       { name: 'metrics', description: 'Prometheus metrics (docs/metrics.md)' },
       { name: 'legacy', description: 'The replaced service’s routes, kept for its clients' },

@@ -25,7 +25,7 @@ export type Method = 'get' | 'post' | 'put' | 'delete';
 /** `open`: no token; `read`/`write`: the scope (GET needs read, the rest write); `admin`: admin tokens only. */
 export type Auth = 'open' | 'read' | 'write' | 'admin';
 
-export type Tag = 'vms' | 'jobs' | 'webhooks' | 'catalog' | 'hosts' | 'health' | 'metrics' | 'legacy';
+export type Tag = 'vms' | 'jobs' | 'webhooks' | 'catalog' | 'hosts' | 'sessions' | 'health' | 'metrics' | 'legacy';
 
 export interface ResponseDoc {
   description: string;

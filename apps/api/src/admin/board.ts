@@ -186,6 +186,7 @@ export function makeBoard(list: BoardQueue[], readOnlyMode: boolean, cordons?: C
         miscLinks: [
           { text: 'API reference', url: '/docs' },
           { text: 'Sign out', url: '/admin/logout' },
+          { text: 'Sign out everywhere', url: '/admin/logout?all=1' },
         ],
       },
     },

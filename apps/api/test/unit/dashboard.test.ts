@@ -83,7 +83,7 @@ describe('dashboard sign-in', () => {
       body: new URLSearchParams({ token: TOKENS.read }).toString(),
       redirect: 'manual',
     });
-    expect(proxied.headers.get('set-cookie')).toMatch(/; Secure/i);
+    expect(proxied.headers.get('set-cookie')).toMatch(/^__Host-provisioner_session=[A-Za-z0-9_-]{43}; .*Path=\/;.*; Secure/i);
     const sessions = (await h.prefixKeys()).filter((k) => k.startsWith(keys.adminSession(h.prefix, '')));
     expect(sessions.length).toBeGreaterThan(0);
     for (const k of sessions) {
@@ -113,7 +113,7 @@ describe('dashboard sessions', () => {
 
   it('hold the SHA-256 of the token that signed in, and find the token again by it, never by its name', async () => {
     const cookie = await sessionCookie(TOKENS.read);
-    expect(JSON.parse((await h.redis.get(sessionKeyOf(cookie))) ?? 'null')).toEqual({ token_sha256: digest(TOKENS.read) });
+    expect(JSON.parse((await h.redis.get(sessionKeyOf(cookie))) ?? 'null')).toEqual({ token_sha256: digest(TOKENS.read), expires_at: expect.any(Number) });
     const id = cookie.split('=')[1];
     // Restarted with another token under the reader's name: it does not inherit the session.
     const swapped = testConfig(h.prefix, { tokens: [{ name: 'reader', token: TOKENS.admin, scopes: ['admin'] }] });
