@@ -13,6 +13,7 @@
  *   handler: (c, s, body) => …,
  * });
  */
+import type { JobKind } from '@provisioner/contracts';
 import type { Context, Hono } from 'hono';
 import type { z } from 'zod';
 import type { AppEnv, Services } from './context.ts';
@@ -33,6 +34,8 @@ export interface ResponseDoc {
   schema?: z.ZodType;
   /** Another content type than JSON (its body documented as a string): an event stream, Prometheus text. */
   contentType?: string;
+  /** An example of the whole answer, when the fields' own examples would not make one that fits the operation. */
+  example?: unknown;
   /** Header name → what it says. */
   headers?: Record<string, string>;
 }
@@ -56,6 +59,8 @@ export interface Route<B extends z.ZodType = z.ZodType> {
     /** The body may be left out (`{}` is assumed). */
     bodyOptional?: boolean;
   };
+  /** The kind of job the route queues: its answers that are a job are documented with an example of that kind. */
+  job?: JobKind;
   /** The success answers by status. */
   responses: Record<number, ResponseDoc>;
   /** Errors particular to the route; the auth, body, Redis and 500 errors follow from the fields above. */

@@ -8,6 +8,7 @@ export default defineRoute({
   ...VM_OP,
   method: 'put',
   path: '/v1/vms/{region}/{name}/tags',
+  job: 'edit-tags',
   summary: 'Replace a VM’s tags',
   request: { params: VmPath, body: TagsBody },
   handler: (c, s, b) => submitOp(s, c, { kind: 'edit-tags', tags: ownedTags(callerOwner(c), b.tags) }, b),
