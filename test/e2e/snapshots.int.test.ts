@@ -165,7 +165,7 @@ describe('snapshots of a running VM', () => {
     // Refused by the API: exit 2 with its message, nothing queued.
     const bad = await cli(['snapshot', 'revert', vm, 'from-cli']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/snapshot 'from-cli' not found/);
+    expect(bad.stderr).toMatch(/snapshot from-cli of VM r1\/[a-z0-9-]+ not found/);
     expect((await cli(['snapshot', 'create', vm])).code).toBe(2);
   });
 

@@ -15,6 +15,7 @@ import { adminRoutes } from './admin/routes.ts';
 import { awaitOutcome } from './answers.ts';
 import { limitBody } from './body.ts';
 import type { AppDeps, AppEnv, Services } from './context.ts';
+import { entryPoints } from './entry.ts';
 import { notFound, onError } from './errors.ts';
 import { idempotency } from './idempotency.ts';
 import { Inventory } from './inventory.ts';
@@ -75,6 +76,7 @@ export function createApp(deps: AppDeps): ApiApp {
   app.use('*', metrics.middleware());
   app.use('*', requestId(deps.logger));
   app.use('*', accessLog(deps.logger));
+  app.use('*', entryPoints());
   app.use('*', auth(deps.config, throttle, open));
   app.use('*', limitBody(deps.config.max_body_bytes));
   app.use('*', (c, next) => (withoutRedis.has(c.req.path) || c.req.path.startsWith('/docs/') ? next() : redisUp(c, next)));

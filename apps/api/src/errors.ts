@@ -66,6 +66,47 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * A name or id from the request as a message may show it: plain ones as they are, anything else quoted and cut
+ * short (a path may carry anything; the message must stay one readable line).
+ */
+export function shown(value: string): string {
+  return /^[A-Za-z0-9_.:-]{1,80}$/.test(value) ? value : JSON.stringify(value.slice(0, 64));
+}
+
+// The errors that name their object, made in one place so every route says them alike. An owner-bound token
+// asking for another owner's object gets the same 404 as for a missing one (it named the object itself).
+
+/** 404: no host knows the VM (or it is not the owner-bound caller's). */
+export function vmNotFound(region: string, name: string): ApiError {
+  return new ApiError('NOT_FOUND', `VM ${shown(region)}/${shown(name)} not found`);
+}
+
+/** 409: a create of a VM whose name is taken in its region. */
+export function vmExists(region: string, name: string): ApiError {
+  return new ApiError('CONFLICT', `VM ${shown(region)}/${shown(name)} already exists`);
+}
+
+/** 404: no such job (or not the owner-bound caller's). */
+export function jobNotFound(id: string): ApiError {
+  return new ApiError('NOT_FOUND', `job ${shown(id)} not found`);
+}
+
+/** 404: no such webhook endpoint. */
+export function webhookNotFound(id: string): ApiError {
+  return new ApiError('NOT_FOUND', `webhook endpoint ${shown(id)} not found`);
+}
+
+/** 404: the job has no delivery of that id. */
+export function deliveryNotFound(jobId: string, deliveryId: string): ApiError {
+  return new ApiError('NOT_FOUND', `delivery ${shown(deliveryId)} of job ${shown(jobId)} not found`);
+}
+
+/** 404: the VM has no snapshot of that name. */
+export function snapshotNotFound(region: string, name: string, snapshot: string): ApiError {
+  return new ApiError('NOT_FOUND', `snapshot ${shown(snapshot)} of VM ${shown(region)}/${shown(name)} not found`);
+}
+
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; request_id: string; job_id?: string; details?: unknown };
   /** The replaced service's clients read `detail`. */

@@ -3,27 +3,34 @@
  * each route's schemas, its success answers, and the errors its metadata implies (`routeErrors`), in
  * the one error envelope. Legacy routes (tag `legacy`) carry the note below.
  */
+import type { JobKind } from '@provisioner/contracts';
 import { HostStatus, JobView, VmItem } from '@provisioner/contracts/api';
 import { z } from 'zod';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, type ZodOpenApiResponseObject } from 'zod-openapi';
 import { ERROR_STATUS, type ErrorCode, STATUS_TEXT } from './errors.ts';
 import { type ResponseDoc, type Route, routeErrors } from './route.ts';
 import { ROUTES } from './routes/index.ts';
-import { ErrorBody, LEGACY_NOTE } from './schemas.ts';
+import { ErrorBody, jobExample, LEGACY_NOTE } from './schemas.ts';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
 
-function response(d: ResponseDoc): ZodOpenApiResponseObject {
+function response(d: ResponseDoc, job: JobKind | undefined): ZodOpenApiResponseObject {
+  // An answer that is a job shows a job of the route's kind (its fields' own examples would make a job of no operation in particular).
+  const example = d.example ?? (d.schema === JobView ? jobExample(job ?? 'create') : undefined);
   return {
     description: d.description,
     ...(d.headers ? { headers: z.object(Object.fromEntries(Object.entries(d.headers).map(([k, v]) => [k, z.string().meta({ description: v })]))) } : {}),
-    ...(d.contentType ? { content: { [d.contentType]: { schema: z.string() } } } : d.schema ? { content: json(d.schema) } : {}),
+    ...(d.contentType
+      ? { content: { [d.contentType]: { schema: z.string() } } }
+      : d.schema
+        ? { content: { 'application/json': { schema: d.schema, ...(example !== undefined ? { example } : {}) } } }
+        : {}),
   };
 }
 
 function operation(r: Route): ZodOpenApiOperationObject {
   const responses: Record<string, ZodOpenApiResponseObject> = {};
-  for (const [status, d] of Object.entries(r.responses)) responses[status] = response(d);
+  for (const [status, d] of Object.entries(r.responses)) responses[status] = response(d, r.job);
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of routeErrors(r)) {
     const status = ERROR_STATUS[code];
@@ -71,6 +78,7 @@ export function openApiDocument(version = '0.1.0', routes: readonly Route[] = RO
       { name: 'webhooks', description: 'Signed callbacks (Standard Webhooks) when jobs end, and their delivery log' },
       { name: 'catalog', description: 'Regions, instance types and images' },
       { name: 'hosts', description: 'Host maintenance (admin): cordon, uncordon, drift and its clean-up' },
+      { name: 'sessions', description: 'Browser sessions (VM page and dashboard) of a token' },
       { name: 'health', description: 'Liveness and readiness (no token)' },
       { name: 'metrics', description: 'Prometheus metrics (docs/metrics.md)' },
       { name: 'legacy', description: 'The replaced service’s routes, kept for its clients' },

@@ -13,6 +13,7 @@
  *   handler: (c, s, body) => …,
  * });
  */
+import type { JobKind } from '@provisioner/contracts';
 import type { Context, Hono } from 'hono';
 import type { z } from 'zod';
 import type { AppEnv, Services } from './context.ts';
@@ -25,7 +26,7 @@ export type Method = 'get' | 'post' | 'put' | 'delete';
 /** `open`: no token; `read`/`write`: the scope (GET needs read, the rest write); `admin`: admin tokens only. */
 export type Auth = 'open' | 'read' | 'write' | 'admin';
 
-export type Tag = 'vms' | 'jobs' | 'webhooks' | 'catalog' | 'hosts' | 'health' | 'metrics' | 'legacy';
+export type Tag = 'vms' | 'jobs' | 'webhooks' | 'catalog' | 'hosts' | 'sessions' | 'health' | 'metrics' | 'legacy';
 
 export interface ResponseDoc {
   description: string;
@@ -33,6 +34,8 @@ export interface ResponseDoc {
   schema?: z.ZodType;
   /** Another content type than JSON (its body documented as a string): an event stream, Prometheus text. */
   contentType?: string;
+  /** An example of the whole answer, when the fields' own examples would not make one that fits the operation. */
+  example?: unknown;
   /** Header name → what it says. */
   headers?: Record<string, string>;
 }
@@ -58,6 +61,8 @@ export interface Route<B extends z.ZodType = z.ZodType> {
     /** The body may be left out (`{}` is assumed). */
     bodyOptional?: boolean;
   };
+  /** The kind of job the route queues: its answers that are a job are documented with an example of that kind. */
+  job?: JobKind;
   /** The success answers by status. */
   responses: Record<number, ResponseDoc>;
   /** Errors particular to the route; the auth, body, Redis and 500 errors follow from the fields above. */

@@ -49,15 +49,21 @@ export const JobView = z
     steps: z.array(StepView),
     attempts: z.number().int().meta({ example: 1 }),
     created_at: z.string().meta({ example: '2026-01-05T10:15:01.870Z' }),
-    started_at: z.string().nullable(),
-    finished_at: z.string().nullable(),
-    error: JobError.nullable(),
-    result: z.unknown().meta({ description: 'What the job produced (e.g. the VM after a create), once succeeded' }),
-    request_id: z
-      .string()
-      .nullable()
-      .meta({ description: 'The X-Request-Id of the request that submitted the job (null for scheduled jobs): find its log lines by it' }),
-    links: z.object({ self: z.string(), events: z.string(), cancel: z.string() }),
+    started_at: z.string().nullable().meta({ example: '2026-01-05T10:15:02.050Z' }),
+    finished_at: z.string().nullable().meta({ example: null }),
+    error: JobError.nullable().meta({ example: null }),
+    result: z.unknown().meta({ description: 'What the job produced (e.g. the VM after a create), once succeeded', example: null }),
+    request_id: z.string().nullable().meta({
+      description: 'The X-Request-Id of the request that submitted the job (null for scheduled jobs): find its log lines by it',
+      example: 'req_3f2a9c1d8e7b46a5b0c4d2e1f9a8b7c6',
+    }),
+    links: z.object({ self: z.string(), events: z.string(), cancel: z.string() }).meta({
+      example: {
+        self: '/v1/jobs/job_8f14e45fceea167a5a36dedd4bea2543',
+        events: '/v1/jobs/job_8f14e45fceea167a5a36dedd4bea2543/events',
+        cancel: '/v1/jobs/job_8f14e45fceea167a5a36dedd4bea2543/cancel',
+      },
+    }),
   })
   .meta({ description: 'An operation and its progress (the job contract: docs/architecture.md)' });
 
@@ -300,7 +306,15 @@ export const Ready = z.object({ status: z.literal('ready'), redis: z.literal('ok
  * The body of operations that take no other field (start, delete): only the optional callback. Strict,
  * like every body it is extended into: an unknown field is a 422 naming it.
  */
-export const CallbackBody = z.strictObject({ webhook_url: WebhookUrlSchema.optional(), webhook_events: WebhookEventsSchema().optional() });
+export const CallbackBody = z.strictObject({ webhook_url: WebhookUrl().optional(), webhook_events: WebhookEventsSchema().optional() });
+
+/**
+ * A webhook URL as requests take it. `format: uri` and a realistic example: the docs page's "Try it out" fills a
+ * field without one with `"string"`, which the URL check refuses.
+ */
+export function WebhookUrl() {
+  return WebhookUrlSchema.meta({ format: 'uri', example: 'https://hooks.example.org/provisioner' });
+}
 
 /**
  * `webhook_events`: what else the job's webhook_url gets beside its outcome (always sent): `job.progress`, and
@@ -310,7 +324,10 @@ export function WebhookEventsSchema() {
   return z
     .array(z.enum(CALLBACK_EVENT_TYPES))
     .max(CALLBACK_EVENT_TYPES.length)
-    .meta({ description: 'Events also POSTed to webhook_url beside the outcome (always sent): `job.progress`; for a create, `vm.ready`' });
+    .meta({
+      description: 'Events also POSTed to webhook_url beside the outcome (always sent): `job.progress`; for a create, `vm.ready`',
+      example: ['job.progress'],
+    });
 }
 
 /** The create body of POST /v1/vms: an unknown field (`flavour`, `name`) is a 422 naming it, not silently dropped. */
@@ -322,10 +339,14 @@ export const CreateBody = z.strictObject({
   tags: TagsSchema.nullish().meta({ example: { owner: 'alice' } }),
   user_data: z.string().nullish().meta({ description: 'base64 of one cloud-init YAML document', example: 'I2Nsb3VkLWNvbmZpZwpwYWNrYWdlczogW2h0b3BdCg==' }),
   /** POSTed the job's outcome, signed (see apps/api/src/callbacks.ts); the legacy routes ignore it. */
-  webhook_url: WebhookUrlSchema.optional(),
+  webhook_url: WebhookUrl().optional(),
   webhook_events: WebhookEventsSchema().optional(),
   /** Pins the VM to this host of the region (placement then only checks it has room). */
-  host: z.string().max(63).optional(),
+  host: z
+    .string()
+    .max(63)
+    .optional()
+    .meta({ description: 'Pins the VM to this host of the region (placement then only checks it has room)', example: 'local-1' }),
   wait_until: z.enum(WAIT_UNTIL).optional().meta({
     description:
       'When the job succeeds: `running` (default) once the domain started; `ready` once cloud-init is done in the guest and, where the VM has a NIC, an address is known (last step `wait-ready`; the result then carries `addresses` and `guest`)',
@@ -340,27 +361,36 @@ export const CreateBody = z.strictObject({
 /** The longest a stop or reboot may give the guest. */
 export const MAX_TIMEOUT_MS = 3_600_000;
 
+/** `timeout_ms` of a stop, reboot or resize. */
+function TimeoutMs() {
+  return z.number().int().positive().max(MAX_TIMEOUT_MS).optional().meta({
+    description: 'How long the guest gets to shut down before it is powered off (default: worker.stop_timeout_ms, 60 s)',
+    example: 60_000,
+  });
+}
+
 export const StopBody = CallbackBody.extend({
   /** Power off at once instead of asking the guest to shut down. */
   force: z.boolean().default(false),
   /** How long the guest gets to shut down before it is powered off (default: worker.stop_timeout_ms). */
-  timeout_ms: z.number().int().positive().max(MAX_TIMEOUT_MS).optional(),
+  timeout_ms: TimeoutMs(),
 });
 
-export const RebootBody = CallbackBody.extend({ timeout_ms: z.number().int().positive().max(MAX_TIMEOUT_MS).optional() });
+export const RebootBody = CallbackBody.extend({ timeout_ms: TimeoutMs() });
 
 export const ResizeBody = CallbackBody.extend({
   instance_type: z.string().min(1).max(64).meta({ description: 'One of the region’s available_instance_types', example: 'medium' }),
   /** Power a running VM off at once instead of asking its guest to shut down. */
   force: z.boolean().default(false),
   /** How long a running VM's guest gets to shut down before it is powered off (default: worker.stop_timeout_ms). */
-  timeout_ms: z.number().int().positive().max(MAX_TIMEOUT_MS).optional(),
+  timeout_ms: TimeoutMs(),
 });
 
 export const RebuildBody = CallbackBody.extend({
   image: z.string().max(128).optional().meta({ description: 'A name of GET /v1/images (default: the VM’s current image)', example: 'tiny' }),
   user_data: z.string().nullish().meta({
     description: 'base64 of one cloud-init YAML document for the new seed (default: the VM keeps its seed, so its user-data runs again)',
+    example: 'I2Nsb3VkLWNvbmZpZwpwYWNrYWdlczogW2h0b3BdCg==',
   }),
   /** Power a running VM off at once instead of asking its guest to shut down (after worker.stop_timeout_ms). */
   force: z.boolean().default(false),
@@ -368,7 +398,9 @@ export const RebuildBody = CallbackBody.extend({
   delete_snapshots: z.boolean().default(false),
 });
 
-export const TagsBody = CallbackBody.extend({ tags: TagsSchema });
+export const TagsBody = CallbackBody.extend({
+  tags: TagsSchema.meta({ description: 'The new tags, replacing all of them (keep `owner`)', example: { owner: 'alice', env: 'staging' } }),
+});
 
 /**
  * `error.details` of a 412 (`PRECONDITION_FAILED`): the write's `If-Match` named an older version of the VM.
@@ -384,18 +416,22 @@ export const SnapshotBody = CallbackBody.extend({
 });
 
 export const EndpointBody = z.object({
-  url: WebhookUrlSchema,
+  url: WebhookUrl(),
   /** Event types the endpoint wants: job.succeeded, job.failed, job.canceled, job.progress, vm.ready, vm.state_changed. */
-  events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).max(WEBHOOK_EVENT_TYPES.length),
+  events: z
+    .array(z.enum(WEBHOOK_EVENT_TYPES))
+    .min(1)
+    .max(WEBHOOK_EVENT_TYPES.length)
+    .meta({ description: 'The event types the endpoint wants', example: ['job.succeeded', 'job.failed'] }),
 });
 
 /** The body of POST /v1/webhooks/{id}/rotate-secret. */
 export const RotateBody = z.strictObject({
   overlap_seconds: z
     .number()
-    .int('a whole number of seconds')
-    .min(0, 'at least 0')
-    .max(MAX_SECRET_OVERLAP_SECONDS, `at most ${MAX_SECRET_OVERLAP_SECONDS} (7 days)`)
+    .int('must be a whole number of seconds')
+    .min(0)
+    .max(MAX_SECRET_OVERLAP_SECONDS)
     .default(0)
     .meta({ description: 'How long the old secret keeps signing beside the new one (default 0: it stops at once; at most 7 days)' }),
 });

@@ -61,6 +61,11 @@ export function tokenByDigest(config: Config, digest: string): TokenConfig | nul
   return found;
 }
 
+/** The SHA-256 (hex) of the configured token named `name`, or null (names are unique: the loader refuses twins). */
+export function tokenDigestByName(config: Config, name: string): string | null {
+  return digests(config).find((t) => t.token.name === name)?.hex ?? null;
+}
+
 /** `admin` holds every scope. */
 export function scopesAllow(scopes: readonly Scope[], needed: Exclude<Scope, 'admin'>): boolean {
   return scopes.includes('admin') || scopes.includes(needed);

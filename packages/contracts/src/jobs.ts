@@ -31,16 +31,18 @@ export const WAIT_UNTIL = ['running', 'ready'] as const;
 export const READY_TIMEOUT_DEFAULT_S = 900;
 export const READY_TIMEOUT_MAX_S = 3600;
 
-export const VmNameSchema = z.string().regex(VM_NAME_RE, 'vm_name must be a lowercase DNS label (1-63 of a-z, 0-9, -)');
+/** Custom messages here are predicates of the field (`must …`): the API puts the field's name in front (apps/api/src/validation.ts). */
+export const VM_NAME_RULE = 'must be a lowercase DNS label (1-63 of a-z, 0-9, -)';
+export const VmNameSchema = z.string().regex(VM_NAME_RE, VM_NAME_RULE);
 export const RegionNameSchema = z.string().regex(DNS_LABEL_RE, 'unknown region');
 export const ImageNameSchema = z.string().regex(IMAGE_NAME_RE, 'invalid image name');
-export const TagKeySchema = z.string().regex(TAG_KEY_RE, 'tag keys: 1-63 of A-Za-z0-9_.:/-');
+export const TagKeySchema = z.string().regex(TAG_KEY_RE, 'must be 1-63 of A-Za-z0-9_.:/-, starting with a letter or digit');
 export const TagsSchema = z
   .record(
     TagKeySchema,
-    z.string().refine(isTagValue, 'tag values: at most 1024 characters, no control characters, nothing XML cannot hold (U+FFFE, U+FFFF, lone surrogates)'),
+    z.string().refine(isTagValue, 'must be at most 1024 characters, with no control characters and nothing XML cannot hold (U+FFFE, U+FFFF, lone surrogates)'),
   )
-  .refine((t) => Object.keys(t).length <= TAGS_MAX, `at most ${TAGS_MAX} tags`);
+  .refine((t) => Object.keys(t).length <= TAGS_MAX, `must hold at most ${TAGS_MAX} tags`);
 
 const Base = z.object({
   region: RegionNameSchema,
@@ -115,7 +117,7 @@ export const RebuildPayload = Base.extend({
   was_running: z.boolean().optional(),
 });
 /** Snapshot names follow the VM names' rule (a lowercase DNS label). */
-export const SnapshotNameSchema = z.string().regex(VM_NAME_RE, 'snapshot names are lowercase DNS labels (1-63 of a-z, 0-9, -)');
+export const SnapshotNameSchema = z.string().regex(VM_NAME_RE, VM_NAME_RULE);
 export const SnapshotCreatePayload = Base.extend({ kind: z.literal('snapshot-create'), snapshot: SnapshotNameSchema });
 /**
  * `tags` is written by the worker (job.updateData) before it reverts: the VM's tags then, put back after

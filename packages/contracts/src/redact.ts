@@ -9,13 +9,21 @@ const RULES: Array<[RegExp, string]> = [
   [/\b(https?:\/\/[^\s?#]+)\?[^\s#]*/gi, '$1?[redacted]'],
   [/\b(bearer|token|password|secret)([=: ]+)[^\s&'",]+/gi, '$1$2[redacted]'],
   [/\bwhsec_[A-Za-z0-9+/=]+/g, 'whsec_[redacted]'],
-  [/[A-Za-z0-9+/]{64,}={0,2}/g, '[redacted base64]'],
 ];
+
+/** A long base64 run: encoded user-data or a key. */
+const BASE64_RUN_RE = /[A-Za-z0-9+/]{64,}={0,2}/g;
+/**
+ * Hex alone is a digest (an image's sha256, a checksum mismatch's expected and actual): public, and what an
+ * operator compares. The service keeps no secret as hex text in job data or messages (keys and webhook
+ * secrets are base64, tokens are known by their names), and secrets under a name are masked by the rules above.
+ */
+const HEX_RE = /^(?:[0-9a-f]+|[0-9A-F]+)$/;
 
 export function redactText(text: string): string {
   let out = text;
   for (const [re, to] of RULES) out = out.replace(re, to);
-  return out;
+  return out.replace(BASE64_RUN_RE, (run) => (HEX_RE.test(run) ? run : '[redacted base64]'));
 }
 
 /**

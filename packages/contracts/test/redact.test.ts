@@ -16,6 +16,15 @@ describe('redactText', () => {
     expect(out).toContain('redacted');
   });
 
+  it('leaves digests alone: an image’s sha256 is public, and what an operator compares', () => {
+    const sum = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+    const msg = `image checksum mismatch: expected sha256 ${sum}, got ${sum.toUpperCase()}`;
+    expect(redactText(msg)).toBe(msg);
+    expect(redactText(sum.repeat(2))).toBe(sum.repeat(2));
+    // A base64 run that merely starts with hex digits is still one.
+    expect(redactText(`${sum}QUJD+/xyz`)).toBe('[redacted base64]');
+  });
+
   it('leaves ordinary messages alone', () => {
     const msg = "command 'sh' failed on provisioner@127.0.0.1:2222 with exit code 1: domain 'web-1' not found";
     expect(redactText(msg)).toBe(msg);

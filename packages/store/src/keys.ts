@@ -53,6 +53,11 @@ export const keys = {
   adminSession: (p: string, idDigest: string) => `${p}:admin:session:${idDigest}`,
   /** JSON of one session of the VM page (/ui), with its CSRF token, under the SHA-256 (hex) of the cookie's id (SessionStore). */
   uiSession: (p: string, idDigest: string) => `${p}:ui:session:${idDigest}`,
+  /**
+   * ZSET of the sessions (both kinds, `admin:<id digest>` / `ui:<id digest>`) a token (its SHA-256, hex) signed in to,
+   * scored by when each ends at the latest: signing out every session of a token (SessionStore).
+   */
+  tokenSessions: (p: string, tokenDigest: string) => `${p}:sessions-of:${tokenDigest}`,
   /** HASH endpoint id → registered webhook endpoint JSON, its secret encrypted (WebhookStore). */
   webhookEndpoints: (p: string) => `${p}:webhook-endpoints`,
   /** DeliverySpec JSON of one webhook delivery: what redelivery sends again (WebhookStore). */

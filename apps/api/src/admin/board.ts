@@ -4,6 +4,8 @@
  * `redact` first: user-data (even encrypted), secret-named fields, and in any text URL credentials and
  * queries, tokens and base64 runs (redactText) never reach the browser.
  */
+
+import { fileURLToPath } from 'node:url';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
@@ -107,24 +109,48 @@ interface ShownJob {
   stacktrace?: unknown;
 }
 
+/** This install's root (the repository or the image's /app): four levels above this file, or above the bundle's main.js. */
+const INSTALL_ROOT = fileURLToPath(new URL(import.meta.url.includes('/src/admin/') ? '../../../../' : '../../../', import.meta.url));
+
+/**
+ * A path inside an install as seen from any root: the part before the install's own top folders (`apps/`,
+ * `packages/`, `node_modules/`, `dist/`). A worker may run from another directory or machine than this API.
+ */
+const INSTALL_PATH_RE = /(?<=^|[\s('"])(?:file:\/\/)?\/(?:[^\s()'"`:]*?\/)?(?=(?:apps|packages|node_modules|dist)\/)/g;
+
+/**
+ * Stack traces and failure reasons with the install's absolute paths made relative
+ * (`/srv/provisioner/apps/worker/src/steps.ts:12` → `apps/worker/src/steps.ts:12`): where the service is
+ * installed, and as which user, is none of the dashboard's business.
+ */
+export function stripInstallPaths(text: string): string {
+  const root = INSTALL_ROOT.endsWith('/') ? INSTALL_ROOT : `${INSTALL_ROOT}/`;
+  return text.replaceAll(`file://${root}`, '').replaceAll(root, '').replace(INSTALL_PATH_RE, '');
+}
+
+/** Free text of a job shown by the board: secrets masked, install paths made relative. */
+function shownText(text: string): string {
+  return stripInstallPaths(redactText(text));
+}
+
 function redactJob(job: ShownJob | null | undefined): void {
   if (!job) return;
-  if (typeof job.failedReason === 'string') job.failedReason = redactText(job.failedReason);
-  if (Array.isArray(job.stacktrace)) job.stacktrace = job.stacktrace.map((l) => (typeof l === 'string' ? redactText(l) : l));
+  if (typeof job.failedReason === 'string') job.failedReason = shownText(job.failedReason);
+  if (Array.isArray(job.stacktrace)) job.stacktrace = job.stacktrace.map((l) => (typeof l === 'string' ? shownText(l) : l));
 }
 
 /**
  * What the formatters do not reach: failure reasons, stack traces (they may quote command output) and
- * job logs go through redactText in every answer of the board's API.
+ * job logs go through redactText, and lose the install's paths, in every answer of the board's API.
  */
 export function redactAnswer<T extends { body?: unknown }>(result: T): T {
   const body = result.body as { queues?: Array<{ jobs?: ShownJob[] }>; job?: ShownJob; logs?: unknown } | unknown[] | undefined;
   if (Array.isArray(body)) {
-    result.body = body.map((l) => (typeof l === 'string' ? redactText(l) : l));
+    result.body = body.map((l) => (typeof l === 'string' ? shownText(l) : l));
   } else if (body && typeof body === 'object') {
     for (const q of body.queues ?? []) for (const j of q.jobs ?? []) redactJob(j);
     redactJob(body.job);
-    if (Array.isArray(body.logs)) body.logs = body.logs.map((l) => (typeof l === 'string' ? redactText(l) : l));
+    if (Array.isArray(body.logs)) body.logs = body.logs.map((l) => (typeof l === 'string' ? shownText(l) : l));
   }
   return result;
 }
@@ -160,6 +186,7 @@ export function makeBoard(list: BoardQueue[], readOnlyMode: boolean, cordons?: C
         miscLinks: [
           { text: 'API reference', url: '/docs' },
           { text: 'Sign out', url: '/admin/logout' },
+          { text: 'Sign out everywhere', url: '/admin/logout?all=1' },
         ],
       },
     },

@@ -1,19 +1,19 @@
 /**
  * Signing in to the queue dashboard from a browser: a form that takes a token (POSTed, never in a
- * URL) and sets an HttpOnly, SameSite=Strict cookie holding an opaque session id. Admin sessions get
+ * URL) and sets an HttpOnly, SameSite=Strict cookie holding an opaque session id (`__Host-` over https;
+ * src/admin/session.ts); the session the browser presented ends at sign-in. Admin sessions get
  * the board with actions (retry, clean, promote, pause, resume), `read` sessions the read-only one.
  * Every non-GET request under /admin must come from a page of this service (Origin check), on top of
  * SameSite=Strict.
  */
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import type { AppEnv, Caller, Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
 import { hasScope, identify } from '../middleware.ts';
 import { BOARD_PATH, boardQueues, type CordonReader, makeBoard, WEBHOOK_BOARD_NAME } from './board.ts';
-import { SESSION_COOKIE, SESSION_TTL_SECONDS, Sessions } from './session.ts';
+import { Sessions } from './session.ts';
 
 const LOGIN_PATH = '/admin/login';
 const LOGOUT_PATH = '/admin/logout';
@@ -128,7 +128,7 @@ export function adminRoutes(s: Services): Hono<AppEnv> {
   });
 
   r.get(LOGIN_PATH, async (c) => {
-    if (await sessions.get(getCookie(c, SESSION_COOKIE))) return c.redirect(`${BOARD_PATH}/`, 303);
+    if (await sessions.get(sessions.idOf(c))) return c.redirect(`${BOARD_PATH}/`, 303);
     return c.html(loginPage(null));
   });
 
@@ -148,31 +148,29 @@ export function adminRoutes(s: Services): Hono<AppEnv> {
       return c.html(loginPage(refusal), found ? 403 : 401);
     }
     const caller = found.caller;
-    const id = await sessions.create(found.digest);
-    setCookie(c, SESSION_COOKIE, id, {
-      path: '/admin',
-      httpOnly: true,
-      sameSite: 'Strict',
-      // Over https, or behind a TLS proxy that says so (a client forging the header only loses its own cookie).
-      secure: new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https',
-      maxAge: SESSION_TTL_SECONDS,
-    });
+    await sessions.signIn(c, found.digest);
     c.set('caller', caller);
     c.get('logger').info({ request_id: c.get('requestId'), token: caller.name }, 'dashboard sign-in');
     return c.redirect(`${BOARD_PATH}/`, 303);
   });
 
-  // GET too, for the board's menu link: with SameSite=Strict another site cannot sign anyone out.
+  // GET too, for the board's menu links: with SameSite=Strict another site cannot sign anyone out.
+  // `?all=1` ends every session of the token, the VM page's too (the board's "Sign out everywhere").
   r.on(['GET', 'POST'], LOGOUT_PATH, async (c) => {
-    await sessions.destroy(getCookie(c, SESSION_COOKIE));
-    deleteCookie(c, SESSION_COOKIE, { path: '/admin' });
+    const found = c.req.query('all') === '1' ? await sessions.read(sessions.idOf(c)) : null;
+    if (found) {
+      const ended = await sessions.destroyAll(found.tokenDigest);
+      c.set('caller', found.caller);
+      c.get('logger').info({ request_id: c.get('requestId'), token: found.caller.name, sessions: ended }, 'dashboard: signed out everywhere');
+    }
+    await sessions.signOut(c);
     return c.redirect(LOGIN_PATH, 303);
   });
 
   r.get('/admin', (c) => c.redirect(`${BOARD_PATH}/`, 303));
 
   const board = async (c: Context<AppEnv>) => {
-    const found = await sessions.get(getCookie(c, SESSION_COOKIE));
+    const found = await sessions.get(sessions.idOf(c));
     // A token bound to an owner (or stripped of read) since it signed in loses the board.
     const caller = found && dashboardRefusal(found) === null ? found : null;
     const boardPath = c.req.path.slice(BOARD_PATH.length) || '/';

@@ -29,6 +29,7 @@ import createSnapshot from './snapshots/create.ts';
 import deleteSnapshot from './snapshots/delete.ts';
 import listSnapshots from './snapshots/list.ts';
 import revertSnapshot from './snapshots/revert.ts';
+import signOutToken from './tokens/sessions.ts';
 import vmConsole from './vms/console.ts';
 import createVm from './vms/create.ts';
 import deleteVm from './vms/delete.ts';
@@ -82,6 +83,7 @@ export const ROUTES: readonly Route[] = [
   rotateSecret,
   deliveries,
   redeliver,
+  signOutToken,
   legacyCreate,
   legacyList,
   legacyStart,

@@ -3,7 +3,7 @@ import { callbackOf, isTerminal, isWaitingReady, toJobView } from '@provisioner/
 import type { Context } from 'hono';
 import { callerOwner } from '../caller.ts';
 import type { AppEnv, Services } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, jobNotFound } from '../errors.ts';
 import { readView } from '../watch.ts';
 import { findOr404 } from './find-job.ts';
 
@@ -16,7 +16,7 @@ export async function cancelJob(s: Services, c: Context<AppEnv>): Promise<Respon
   const { job, queue, state } = await findOr404(s, c.req.param('id') ?? '', callerOwner(c));
   const id = String(job.id);
   const before = toJobView(job, state);
-  if (isTerminal(before.state)) throw new ApiError('CONFLICT', `the job has already ended (${before.state})`, { jobId: id });
+  if (isTerminal(before.state)) throw new ApiError('CONFLICT', `job ${id} has already ended (${before.state})`, { jobId: id });
   const by = `token '${c.get('caller')?.name ?? 'anonymous'}'`;
   const data = job.data as { kind?: string; region?: string; vm_name?: string; host?: string };
   // A create that already ran (it waits for a retry, or was handed back after a stall) may have left a
@@ -44,7 +44,7 @@ export async function cancelJob(s: Services, c: Context<AppEnv>): Promise<Respon
     if (state === 'delayed') await job.promote().catch(() => undefined);
   }
   const view = await readView(queue, id);
-  if (!view) throw new ApiError('NOT_FOUND', 'job not found');
+  if (!view) throw jobNotFound(id);
   if (outcome === 'canceled' && view.state === 'canceled') {
     // No worker saw it end: its job.canceled webhooks are queued here (a running job's by the worker).
     await s.webhooks
@@ -52,7 +52,7 @@ export async function cancelJob(s: Services, c: Context<AppEnv>): Promise<Respon
       .catch((e: unknown) => c.get('logger').warn({ err: String(e), job_id: id }, 'queuing job.canceled webhooks failed'));
   }
   if (outcome !== 'canceled' && isTerminal(view.state) && view.state !== 'canceled') {
-    throw new ApiError('CONFLICT', `the job has already ended (${view.state})`, { jobId: id });
+    throw new ApiError('CONFLICT', `job ${id} has already ended (${view.state})`, { jobId: id });
   }
   c.header('Location', `/v1/jobs/${id}`);
   return c.json(view, view.state === 'canceled' ? 200 : 202);

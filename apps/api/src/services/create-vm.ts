@@ -8,7 +8,7 @@ import type { CreateBody } from '@provisioner/contracts/api';
 import type { Job } from 'bullmq';
 import { ownedTags, type Requester } from '../caller.ts';
 import type { Services } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, vmExists } from '../errors.ts';
 import { checkQuota, withRegionLock } from '../limits.ts';
 import { type HostState, type Placement, pendingLimits } from '../placement.ts';
 import { decodeUserData, findImage, findInstanceType, findRegion } from '../validation.ts';
@@ -28,20 +28,22 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
   const userData = decodeUserData(body.user_data);
   const tags = ownedTags(owner, body.tags);
   if (body.host !== undefined && !region.hosts.some((h) => h.name === body.host)) {
-    throw new ApiError('VALIDATION', `region ${region.region_name} has no host ${body.host}`, { details: [{ path: 'host', message: 'unknown host' }] });
+    throw new ApiError('VALIDATION', `region ${region.region_name} has no host ${body.host}`, {
+      details: [{ path: 'host', message: `must be a host of region ${region.region_name}` }],
+    });
   }
   const need = { vcpus: type.vcpus, memory_mb: type.memory_mb, storage_mb: type.storage_mb };
   // Places the VM and reserves its room and name on the chosen host in one step (VmLedger.reserve): the
   // host, or the placement that found no room, or null when a concurrent create took the room first.
   const placeAndReserve = async (exact: boolean): Promise<string | NoRoom | null> => {
     const { placement, states, entries } = await s.placer.chooseHost(region, need, { pin: body.host, exact });
-    if (entries.some((e) => e.entry?.vms.some((v) => v.name === body.vm_name))) throw new ApiError('CONFLICT', 'vm already exists');
+    if (entries.some((e) => e.entry?.vms.some((v) => v.name === body.vm_name))) throw vmExists(region.region_name, body.vm_name);
     if (!placement.ok) return placement;
     const state = states.find((st) => st.host.name === placement.host) as HostState;
     const limits = pendingLimits(state, s.config.placement);
     const r = await s.ledger.reserve(region.region_name, placement.host, body.vm_name, need, limits);
     if (r.ok) return placement.host;
-    if (r.reason === 'exists') throw new ApiError('CONFLICT', 'vm already exists');
+    if (r.reason === 'exists') throw vmExists(region.region_name, body.vm_name);
     return null;
   };
 

@@ -2,11 +2,11 @@
 
 import { jobVisible } from '../caller.ts';
 import type { Services } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { jobNotFound } from '../errors.ts';
 
 /** The job and its queue; 404 when it does not exist or belongs to another owner than the caller's. */
 export async function findOr404(s: Services, id: string, owner: string | null) {
   const found = await s.queues.find(id);
-  if (!found || !jobVisible(owner, found.job)) throw new ApiError('NOT_FOUND', 'job not found');
+  if (!found || !jobVisible(owner, found.job)) throw jobNotFound(id);
   return found;
 }

@@ -1,9 +1,9 @@
 /** Operating on an existing VM: finds its host and owner, and queues the operation there. */
-import { VmNameSchema } from '@provisioner/contracts';
+import { VM_NAME_RULE, VmNameSchema } from '@provisioner/contracts';
 import type { Job } from 'bullmq';
 import type { Requester } from '../caller.ts';
 import type { Services } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, vmNotFound } from '../errors.ts';
 import type { VmItem } from '../inventory.ts';
 import { findRegion } from '../validation.ts';
 
@@ -53,8 +53,7 @@ export interface Target {
 export function resolveTarget(s: Services, t: Target, where: 'body' | 'path') {
   const region = findRegion(s.config, t.region, where === 'body' ? 'VALIDATION' : 'NOT_FOUND');
   const r = VmNameSchema.safeParse(t.vm_name);
-  if (!r.success)
-    throw new ApiError('VALIDATION', 'vm_name must be a lowercase DNS label (1-63 of a-z, 0-9, -)', { details: [{ path: 'vm_name', message: 'invalid' }] });
+  if (!r.success) throw new ApiError('VALIDATION', `vm_name ${VM_NAME_RULE}`, { details: [{ path: 'vm_name', message: VM_NAME_RULE }] });
   return region;
 }
 
@@ -75,9 +74,9 @@ export async function submitVmOp(
 ): Promise<Job> {
   const region = resolveTarget(s, t, where);
   const loc = await s.inventory.locate(region, t.vm_name);
-  if (!loc) throw new ApiError('NOT_FOUND', 'vm not found');
+  if (!loc) throw vmNotFound(region.region_name, t.vm_name);
   const vmOwnerTag = await vmOwner(s, region.region_name, t.vm_name, loc.vm);
-  if (owner !== null && vmOwnerTag !== owner) throw new ApiError('NOT_FOUND', 'vm not found');
+  if (owner !== null && vmOwnerTag !== owner) throw vmNotFound(region.region_name, t.vm_name);
   const jobOwner = op.kind === 'edit-tags' ? (op.tags.owner ?? vmOwnerTag) : vmOwnerTag;
   const undo = await before?.(loc);
   try {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { GUEST_UNKNOWN, type JobPayload } from '@provisioner/contracts';
 import type { StaleVersion } from '@provisioner/contracts/api';
 import type { Services } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, vmNotFound } from '../errors.ts';
 import type { VmItem } from '../inventory.ts';
 import { resolveTarget, type Target } from './operate-vm.ts';
 
@@ -107,7 +107,7 @@ export async function readVm(s: Services, t: Target, owner: string | null): Prom
   const [loc, line] = await Promise.all([s.inventory.locate(region, t.vm_name), lineView(s, t.region, t.vm_name)]);
   const item = loc?.vm ?? (loc && line.inLine ? pendingItem(t, loc.host, line.create) : null);
   // The owner as operate-vm's vmOwner reads it (the inventory's tag, else the pending create's), from what was read here.
-  if (!item || (owner !== null && item.tags.owner !== owner)) throw new ApiError('NOT_FOUND', 'vm not found');
+  if (!item || (owner !== null && item.tags.owner !== owner)) throw vmNotFound(t.region, t.vm_name);
   const [vm] = await s.inventory.withTransitions([line.tags ? { ...item, tags: line.tags } : item]);
   return { vm: vm ?? item, etag: vmEtag(vm ?? item, seq), seq };
 }

@@ -7,7 +7,7 @@ import type { PendingCreate, PendingTotals } from '@provisioner/contracts';
 import type { Job } from 'bullmq';
 import type { Requester } from '../caller.ts';
 import type { Services } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, vmNotFound } from '../errors.ts';
 import { withRegionLock } from '../limits.ts';
 import { type HostState, hostCapacity, pendingLimits } from '../placement.ts';
 import { findInstanceType } from '../validation.ts';
@@ -86,7 +86,7 @@ export async function submitResize(s: Services, t: Target, req: ResizeRequest, b
     if (!r.ok && r.reason === 'full') ({ r, state } = await withRegionLock(s, region, () => attempt(true)));
     if (r.ok) return () => s.ledger.releaseResize(region.region_name, host, vm.vm_name);
     if (r.reason === 'busy') throw new ApiError('CONFLICT', 'a resize of this VM is queued already');
-    if (r.reason === 'gone') throw new ApiError('NOT_FOUND', 'vm not found');
+    if (r.reason === 'gone') throw vmNotFound(region.region_name, t.vm_name);
     const why = noRoomText('field' in r ? r.field : 'n', delta, state, s);
     throw new ApiError('CONFLICT', `host ${region.region_name}/${host} has no room to resize the VM to ${type.instance_type}: ${why}`, {
       details: { reason: 'capacity', region: region.region_name, host, instance_type: type.instance_type, why },

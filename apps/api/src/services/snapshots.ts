@@ -6,7 +6,7 @@ import { SnapshotNameSchema } from '@provisioner/contracts';
 import type { Job } from 'bullmq';
 import type { Requester } from '../caller.ts';
 import type { Services } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, snapshotNotFound, vmNotFound } from '../errors.ts';
 import type { SnapshotItem, VmItem } from '../inventory.ts';
 import { resolveTarget, submitVmOp, type Target, vmOwner } from './operate-vm.ts';
 
@@ -15,7 +15,10 @@ export type SnapshotOp = 'snapshot-create' | 'snapshot-revert' | 'snapshot-delet
 /** A snapshot named in a path or body: 422 unless it follows the VM names' rule. */
 export function snapshotName(name: string): string {
   const r = SnapshotNameSchema.safeParse(name);
-  if (!r.success) throw new ApiError('VALIDATION', r.error.issues[0]?.message ?? 'invalid snapshot name', { details: [{ path: 'name', message: 'invalid' }] });
+  if (!r.success) {
+    const rule = r.error.issues[0]?.message ?? 'must be a lowercase DNS label';
+    throw new ApiError('VALIDATION', `the snapshot name ${rule}`, { details: [{ path: 'name', message: rule }] });
+  }
   return r.data;
 }
 
@@ -25,13 +28,13 @@ function refusal(s: Services, region: string, op: SnapshotOp, snapshot: string, 
   const list = vm?.snapshots ?? [];
   const found = list.find((x) => x.name === snapshot);
   if (op === 'snapshot-create') {
-    if (found) return new ApiError('CONFLICT', `VM '${vm?.vm_name}' already has a snapshot named '${snapshot}'`);
+    if (found) return new ApiError('CONFLICT', `VM ${region}/${vm?.vm_name} already has a snapshot named ${snapshot}`);
     const cap = s.config.regions.find((r) => r.region_name === region)?.max_snapshots_per_vm;
     if (cap !== undefined && list.length >= cap)
       return new ApiError('CONFLICT', `the VM has ${list.length} snapshots, the region's limit (max_snapshots_per_vm ${cap}): delete one first`);
     return null;
   }
-  if (!found) return new ApiError('NOT_FOUND', `snapshot '${snapshot}' not found`);
+  if (!found) return snapshotNotFound(region, vm?.vm_name ?? '', snapshot);
   if (op === 'snapshot-revert' && vm && found.instance_type !== vm.instance_type)
     return new ApiError(
       'CONFLICT',
@@ -54,7 +57,7 @@ export function submitSnapshotOp(s: Services, t: Target, op: SnapshotOp, snapsho
 export async function listSnapshots(s: Services, t: Target, owner: string | null): Promise<SnapshotItem[]> {
   const region = resolveTarget(s, t, 'path');
   const loc = await s.inventory.locate(region, t.vm_name);
-  if (!loc) throw new ApiError('NOT_FOUND', 'vm not found');
-  if (owner !== null && (await vmOwner(s, region.region_name, t.vm_name, loc.vm)) !== owner) throw new ApiError('NOT_FOUND', 'vm not found');
+  if (!loc) throw vmNotFound(region.region_name, t.vm_name);
+  if (owner !== null && (await vmOwner(s, region.region_name, t.vm_name, loc.vm)) !== owner) throw vmNotFound(region.region_name, t.vm_name);
   return loc.vm?.snapshots ?? [];
 }

@@ -17,6 +17,8 @@ export interface UiSession {
   caller: Caller;
   /** The session's CSRF token: every form carries it, every POST must. */
   csrf: string;
+  /** The SHA-256 of the token that signed in: "sign out everywhere" ends every session of it. */
+  tokenDigest: string;
 }
 
 export interface UiEnv {

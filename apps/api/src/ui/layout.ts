@@ -10,7 +10,8 @@ export const ASSETS = `${UI_PATH}/assets`;
 export function page(title: string, session: UiSession | null, body: SafeHtml): SafeHtml {
   const who = session
     ? html`<span class="who">${session.caller.name}${canWrite(session) ? '' : ' (read-only)'}${session.caller.owner !== null ? html` · owner ${session.caller.owner}` : ''}</span>
-<form method="post" action="${UI_PATH}/logout"><input type="hidden" name="csrf" value="${session.csrf}"><button type="submit">Sign out</button></form>`
+<form method="post" action="${UI_PATH}/logout"><input type="hidden" name="csrf" value="${session.csrf}"><button type="submit">Sign out</button></form>
+<form method="post" action="${UI_PATH}/logout/all"><input type="hidden" name="csrf" value="${session.csrf}"><button type="submit" title="End every session of this token, in every browser">Sign out everywhere</button></form>`
     : '';
   return html`<!doctype html>
 <html lang="en">

@@ -1,7 +1,7 @@
 /**
  * The VM page at /ui: server-rendered pages for the users of the service (not the operators' queue
  * dashboard). It signs in with a token like the dashboard, into its own session (cookie scoped to /ui,
- * HttpOnly, SameSite=Strict) that also admits owner-bound tokens: everything it shows or does goes
+ * or `__Host-` over https; HttpOnly, SameSite=Strict) that also admits owner-bound tokens: everything it shows or does goes
  * through the API's own routes as that token (src/ui/api.ts), so an owner-bound token sees its VMs only
  * and a read-only one changes nothing. Every POST must come from a page of this service (Origin) and
  * carry the session's CSRF token; a token without the write scope gets no action buttons and 403 on
@@ -9,7 +9,6 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { type Context, Hono } from 'hono';
-import { getCookie } from 'hono/cookie';
 import { sameOrigin } from '../admin/routes.ts';
 import { Sessions } from '../admin/session.ts';
 import type { AppEnv, Services } from '../context.ts';
@@ -27,7 +26,7 @@ import deleteConfirm from './pages/delete-confirm.ts';
 import deleteVm from './pages/delete-vm.ts';
 import jobPage from './pages/job.ts';
 import jobEvents from './pages/job-events.ts';
-import { loginForm, loginPost, logout } from './pages/login.ts';
+import { loginForm, loginPost, logout, logoutEverywhere } from './pages/login.ts';
 import newVm from './pages/new-vm.ts';
 import { createSnapshot, deleteSnapshot, revertSnapshot } from './pages/snapshots.ts';
 import editTags from './pages/tags.ts';
@@ -41,6 +40,7 @@ export const UI_ROUTES: readonly UiRoute[] = [
   loginForm,
   loginPost,
   logout,
+  logoutEverywhere,
   vmList,
   newVm,
   createVm,
@@ -84,7 +84,7 @@ function refuse(c: Context<UiEnv>, status: 403, message: string): Response {
 
 export function uiRoutes(s: Services): Hono<AppEnv> {
   const r = new Hono<UiEnv>();
-  const deps: UiDeps = { s, api: new InnerApi(s), sessions: new Sessions(s.redis, s.config, 'ui') };
+  const deps: UiDeps = { s, api: new InnerApi(s), sessions: new Sessions(s.redis, s.config, 'ui', { base: UI_COOKIE, path: UI_PATH }) };
   // The token's own rate limit counts its requests to /ui too (one per page or action; the API routes
   // a page calls in-process are not counted again).
   const limiter = rateLimit(s.redis, s.config.queue_prefix);
@@ -98,7 +98,7 @@ export function uiRoutes(s: Services): Hono<AppEnv> {
     r.on(route.method.toUpperCase(), route.path, async (c) => {
       if (c.req.method === 'POST' && !sameOrigin(c as unknown as Context<AppEnv>)) return refuse(c, 403, 'Cross-origin request refused.');
       if (route.auth !== 'open') {
-        const id = getCookie(c, UI_COOKIE);
+        const id = deps.sessions.idOf(c);
         const found = await deps.sessions.read(id);
         if (!found || !hasScope(found.caller, 'read')) {
           if (c.req.method === 'GET' && !c.req.path.endsWith('/events') && !c.req.path.endsWith('/state')) return c.redirect(`${UI_PATH}/login`, 303);

@@ -4,10 +4,11 @@
  */
 
 import { createHash, randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { WEBHOOK_QUEUE } from '@provisioner/contracts';
 import { keys, WebhookStore } from '@provisioner/store';
 import { describe, expect, it } from 'vitest';
-import { redact } from '../../src/admin/board.ts';
+import { redact, stripInstallPaths } from '../../src/admin/board.ts';
 import { Sessions } from '../../src/admin/session.ts';
 import { b64, fail, fakeWorker, TOKENS, testConfig, useHarness } from './harness.ts';
 
@@ -82,7 +83,7 @@ describe('dashboard sign-in', () => {
       body: new URLSearchParams({ token: TOKENS.read }).toString(),
       redirect: 'manual',
     });
-    expect(proxied.headers.get('set-cookie')).toMatch(/; Secure/i);
+    expect(proxied.headers.get('set-cookie')).toMatch(/^__Host-provisioner_session=[A-Za-z0-9_-]{43}; .*Path=\/;.*; Secure/i);
     const sessions = (await h.prefixKeys()).filter((k) => k.startsWith(keys.adminSession(h.prefix, '')));
     expect(sessions.length).toBeGreaterThan(0);
     for (const k of sessions) {
@@ -112,7 +113,7 @@ describe('dashboard sessions', () => {
 
   it('hold the SHA-256 of the token that signed in, and find the token again by it, never by its name', async () => {
     const cookie = await sessionCookie(TOKENS.read);
-    expect(JSON.parse((await h.redis.get(sessionKeyOf(cookie))) ?? 'null')).toEqual({ token_sha256: digest(TOKENS.read) });
+    expect(JSON.parse((await h.redis.get(sessionKeyOf(cookie))) ?? 'null')).toEqual({ token_sha256: digest(TOKENS.read), expires_at: expect.any(Number) });
     const id = cookie.split('=')[1];
     // Restarted with another token under the reader's name: it does not inherit the session.
     const swapped = testConfig(h.prefix, { tokens: [{ name: 'reader', token: TOKENS.admin, scopes: ['admin'] }] });
@@ -248,6 +249,51 @@ describe('dashboard redaction beyond job data', () => {
     } finally {
       await w.close();
     }
+  });
+});
+
+describe('dashboard: install paths and public values', () => {
+  it('shows stack traces and failure reasons without the install’s absolute paths, and an image’s sha256 as it is', async () => {
+    const root = fileURLToPath(new URL('../../../../', import.meta.url));
+    const expected = createHash('sha256').update('the image').digest('hex');
+    const got = createHash('sha256').update('another image').digest('hex');
+    const w = fakeWorker(h, 'r2', 'h1', async () => {
+      // A real stack: it runs in this process, so its frames name files under the install's root.
+      throw fail('CHECKSUM_MISMATCH', `image checksum mismatch: expected sha256 ${expected}, got ${got} (in ${root}apps/worker/src/steps.ts)`);
+    });
+    try {
+      const r = await h.fetch('/v1/vms', { method: 'POST', json: { vm_name: 'dash-sum', region_name: 'r2', instance_type: 'tiny', image: 'v0.76.0' } });
+      expect(r.status).toBe(202);
+      const { id } = (await r.json()) as { id: string };
+      const queue = h.queues.get('ops.r2.h1');
+      await expect.poll(async () => (await queue.getJob(id))?.finishedOn !== undefined, { timeout: 10_000 }).toBe(true);
+      // The raw job does hold the paths (so the test would see a leak).
+      const raw = await queue.getJob(id);
+      expect(JSON.stringify(raw?.stacktrace)).toContain(root);
+      const cookie = await sessionCookie(TOKENS.admin);
+      const detail = (await (await board(`/api/queues/ops.r2.h1/${id}`, cookie)).json()) as {
+        job: { failedReason: string; stacktrace: string[]; data: { image: { sha256: string } } };
+      };
+      const list = await (await board('/api/queues?activeQueue=ops.r2.h1&status=failed&page=1&jobsPerPage=50', cookie)).text();
+      for (const text of [JSON.stringify(detail), list]) {
+        expect(text).not.toContain(root);
+        expect(text).not.toContain(root.replace(/\/$/, ''));
+      }
+      expect(detail.job.stacktrace.join('\n')).toMatch(/ at apps\/api\/test\/unit\/dashboard\.test\.ts:\d+:\d+/);
+      expect(detail.job.failedReason).toContain(`expected sha256 ${expected}, got ${got} (in apps/worker/src/steps.ts)`);
+      expect(detail.job.data.image.sha256).toBe('a'.repeat(64));
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('stripInstallPaths makes any install’s paths relative and leaves URLs alone', () => {
+    expect(stripInstallPaths('    at run (/srv/provisioner/apps/worker/src/steps.ts:12:3)')).toBe('    at run (apps/worker/src/steps.ts:12:3)');
+    expect(stripInstallPaths('    at file:///app/node_modules/bullmq/dist/esm/classes/worker.js:1:2')).toBe(
+      '    at node_modules/bullmq/dist/esm/classes/worker.js:1:2',
+    );
+    expect(stripInstallPaths('curl https://img.example/apps/a.qcow2 failed')).toBe('curl https://img.example/apps/a.qcow2 failed');
+    expect(stripInstallPaths('    at node:internal/process/task_queues:95:5')).toBe('    at node:internal/process/task_queues:95:5');
   });
 });
 

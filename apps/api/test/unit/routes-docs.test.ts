@@ -311,6 +311,11 @@ describe('every route answers what its document says', () => {
     ],
     'GET /v1/jobs/{id}/deliveries': [{ path: `/v1/jobs/${ids.job}/deliveries`, status: 200 }],
     'POST /v1/jobs/{id}/deliveries/{delivery}/redeliver': [{ path: `/v1/jobs/${ids.job}/deliveries/msg_nope/redeliver`, status: 404 }],
+    'DELETE /v1/tokens/{name}/sessions': [
+      { path: '/v1/tokens/writer/sessions', token: TOKENS.write, status: 200 },
+      { path: '/v1/tokens/admin/sessions', token: TOKENS.write, status: 403 },
+      { path: '/v1/tokens/nobody/sessions', status: 404 },
+    ],
     // The legacy routes wait for their job: done on r2 (200), still queued on r1, which has no worker (504).
     'POST /v1/create': [
       { path: '/v1/create', json: { vm_name: 'lg-new', region_name: 'r2', instance_type: 'tiny', image: 'v0.76.0' }, status: 200 },

@@ -93,7 +93,10 @@ describe('POST /v1/vms', () => {
     expect((await create('dup')).r.status).toBe(202);
     const again = await create('dup', { instance_type: 'large' });
     expect(again.r.status).toBe(409);
-    expect((again.body as unknown as { error: { code: string; message: string } }).error).toMatchObject({ code: 'CONFLICT', message: 'vm already exists' });
+    expect((again.body as unknown as { error: { code: string; message: string } }).error).toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringMatching(/^VM r\d\/[a-z0-9-]+ already exists$/),
+    });
     expect((await h.fetch('/v1/create', { method: 'POST', json: createBody('dup') })).status).toBe(409);
     expect(await h.jobCount()).toBe(1);
   });

@@ -272,6 +272,13 @@ export const ConfigFileSchema = z.object({
    * their retention ends (metrics: provisioner_queue_retention_full).
    */
   retention_max_jobs: z.number().int().min(1).max(1_000_000).default(10_000),
+  /** How long a dashboard or VM page session lasts unused (it ends anyway 8 h after sign-in): a forgotten browser is signed out. */
+  session_idle_seconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(8 * 3600)
+    .default(30 * 60),
   /** Bound on `?refresh=true` and the legacy list's refresh. */
   refresh_wait_ms: z.number().int().positive().default(15_000),
   regions: z.array(RegionSchema).default([]),

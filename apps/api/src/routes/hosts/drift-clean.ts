@@ -12,6 +12,7 @@ export default defineRoute({
   ...HOST_ADMIN,
   method: 'post',
   path: '/v1/regions/{region}/hosts/{host}/drift/clean',
+  job: 'drift-clean',
   summary: 'Remove the leftovers a host’s drift report lists (admin)',
   description:
     'Only what the report lists and a re-check on the host confirms goes: files are removed, managed domains without a disk undefined, names without a VM freed. Never an unmanaged domain, anything of a VM with a job queued or running, or a file younger than `worker.drift_grace_ms`. The job’s result lists what was removed.',

@@ -1,7 +1,7 @@
 /** `POST /v1/jobs/{id}/cancel`: 200 with the canceled job when it was queued, 202 while a worker stops it. */
 import { JobView } from '@provisioner/contracts/api';
 import { defineRoute } from '../../route.ts';
-import { JobPath } from '../../schemas.ts';
+import { JobPath, jobExample } from '../../schemas.ts';
 import { cancelJob } from '../../services/cancel-job.ts';
 
 export default defineRoute({
@@ -15,8 +15,18 @@ export default defineRoute({
   needsRedis: true,
   request: { params: JobPath },
   responses: {
-    200: { description: 'The job was queued and is canceled already', schema: JobView, headers: { Location: 'The job' } },
-    202: { description: 'Cancellation under way (200 when the job was queued and is canceled already)', schema: JobView, headers: { Location: 'The job' } },
+    200: {
+      description: 'The job was queued and is canceled already',
+      schema: JobView,
+      headers: { Location: 'The job' },
+      example: jobExample('create', 'canceled'),
+    },
+    202: {
+      description: 'Cancellation under way (200 when the job was queued and is canceled already)',
+      schema: JobView,
+      headers: { Location: 'The job' },
+      example: jobExample('create', 'running'),
+    },
   },
   errors: ['NOT_FOUND', 'CONFLICT'],
   handler: (c, s) => cancelJob(s, c),

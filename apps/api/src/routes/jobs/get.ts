@@ -2,7 +2,7 @@
 
 import { JobView } from '@provisioner/contracts/api';
 import { callerOwner } from '../../caller.ts';
-import { ApiError } from '../../errors.ts';
+import { jobNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
 import { JobPath } from '../../schemas.ts';
 import { findOr404 } from '../../services/find-job.ts';
@@ -21,7 +21,7 @@ export default defineRoute({
   handler: async (c, s) => {
     const { job, queue } = await findOr404(s, c.req.param('id') ?? '', callerOwner(c));
     const view = await readView(queue, String(job.id));
-    if (!view) throw new ApiError('NOT_FOUND', 'job not found');
+    if (!view) throw jobNotFound(String(job.id));
     return c.json(view);
   },
 });

@@ -13,8 +13,11 @@ import type { Route } from '../../route.ts';
 import { LegacySuccess } from '../../schemas.ts';
 import { submitVmOp, type VmOp } from '../../services/operate-vm.ts';
 
-export const LegacyTarget = z.object({ vm_name: VmNameSchema, region_name: z.string().max(63) });
-export const LegacyEditTags = LegacyTarget.extend({ tags: TagsSchema });
+export const LegacyTarget = z.object({
+  vm_name: VmNameSchema.meta({ example: 'amber-otter' }),
+  region_name: z.string().max(63).meta({ example: 'local' }),
+});
+export const LegacyEditTags = LegacyTarget.extend({ tags: TagsSchema.meta({ example: { owner: 'alice', description: 'demo box' } }) });
 
 /** Submits an operation on the VM a legacy body names and waits for the outcome. */
 export async function legacyOp(s: Services, c: Context<AppEnv>, b: z.infer<typeof LegacyTarget>, op: VmOp): Promise<Response> {

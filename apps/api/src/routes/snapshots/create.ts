@@ -11,6 +11,7 @@ export default defineRoute({
   ...VM_OP,
   method: 'post',
   path: '/v1/vms/{region}/{name}/snapshots',
+  job: 'snapshot-create',
   summary: 'Take a snapshot of a VM (running or stopped)',
   description:
     'Queues a `snapshot-create` job (step snapshot): an internal snapshot in the VM’s disk, with its memory when it runs (the cloud-init seed is left out). 409 when the VM has a snapshot of that name or the region’s `max_snapshots_per_vm`.',

@@ -12,6 +12,7 @@ export default defineRoute({
   ...VM_OP,
   method: 'delete',
   path: '/v1/vms/{region}/{name}/snapshots/{snapshot}',
+  job: 'snapshot-delete',
   summary: 'Delete a snapshot of a VM',
   description: 'Queues a `snapshot-delete` job (step delete-snapshot); the VM itself is not touched.',
   request: { params: SnapshotPath, body: CallbackBody, bodyOptional: true },

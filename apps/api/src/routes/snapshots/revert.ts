@@ -12,6 +12,7 @@ export default defineRoute({
   ...VM_OP,
   method: 'post',
   path: '/v1/vms/{region}/{name}/snapshots/{snapshot}/revert',
+  job: 'snapshot-revert',
   summary: 'Revert a VM to a snapshot',
   description:
     'Queues a `snapshot-revert` job (steps check, revert, set-tags): the disk, the definition saved with the snapshot and its power state (a running snapshot resumes running, with its memory) come back; the VM’s current tags are put back on after. 409 when the snapshot was taken with another instance type (before a resize).',

@@ -9,7 +9,7 @@ import { CONSOLE_TAIL_DEFAULT, CONSOLE_TAIL_MAX } from '@provisioner/contracts';
 import { z } from 'zod';
 import { jobLocation } from '../../answers.ts';
 import { callerOwner, requester } from '../../caller.ts';
-import { ApiError, jobFailure } from '../../errors.ts';
+import { ApiError, jobFailure, vmNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
 import { VmPath } from '../../schemas.ts';
 import { resolveTarget, vmOwner } from '../../services/operate-vm.ts';
@@ -54,8 +54,8 @@ export default defineRoute({
     const loc = await s.inventory.locate(region, t.vm_name);
     const owner = callerOwner(c);
     const vmOwnerTag = loc ? await vmOwner(s, t.region, t.vm_name, loc.vm) : undefined;
-    if (!loc || (owner !== null && vmOwnerTag !== owner)) throw new ApiError('NOT_FOUND', 'vm not found');
-    if (!loc.vm) throw new ApiError('NOT_FOUND', `vm ${t.vm_name} has no console log yet: its create has not run`);
+    if (!loc || (owner !== null && vmOwnerTag !== owner)) throw vmNotFound(t.region, t.vm_name);
+    if (!loc.vm) throw new ApiError('NOT_FOUND', `VM ${t.region}/${t.vm_name} has no console log yet: its create has not run`);
     const job = await s.queues.submit({
       kind: 'console',
       region: region.region_name,
@@ -78,7 +78,7 @@ export default defineRoute({
         });
       throw new ApiError('JOB_FAILED', 'the console job ended without its text', { jobId: id });
     }
-    if (tail === null) throw new ApiError('NOT_FOUND', `vm ${t.vm_name} has no console log yet (it has not been started since it was created)`);
+    if (tail === null) throw new ApiError('NOT_FOUND', `VM ${t.region}/${t.vm_name} has no console log yet (it has not been started since it was created)`);
     c.header('Cache-Control', 'no-store');
     c.header('Content-Type', 'text/plain; charset=utf-8');
     // The text is the guest's: a browser opening this URL must not sniff an HTML page (and its script) out of it.

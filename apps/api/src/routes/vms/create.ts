@@ -11,6 +11,7 @@ import { submitCreate } from '../../services/create-vm.ts';
 export default defineRoute({
   method: 'post',
   path: '/v1/vms',
+  job: 'create',
   tag: 'vms',
   summary: 'Create a VM',
   description:

@@ -7,6 +7,7 @@ export default defineRoute({
   ...VM_OP,
   method: 'delete',
   path: '/v1/vms/{region}/{name}',
+  job: 'delete',
   summary: 'Delete a VM and its disks',
   request: { params: VmPath, body: CallbackBody, bodyOptional: true },
   handler: (c, s, b) => submitOp(s, c, { kind: 'delete' }, b),

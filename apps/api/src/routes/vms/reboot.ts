@@ -7,6 +7,7 @@ export default defineRoute({
   ...VM_OP,
   method: 'post',
   path: '/v1/vms/{region}/{name}/reboot',
+  job: 'reboot',
   summary: 'Reboot a VM',
   request: { params: VmPath, body: RebootBody, bodyOptional: true },
   handler: (c, s, b) => submitOp(s, c, { kind: 'reboot', timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms }, b),

@@ -11,6 +11,7 @@ export default defineRoute({
   ...VM_OP,
   method: 'post',
   path: '/v1/vms/{region}/{name}/rebuild',
+  job: 'rebuild',
   summary: 'Rebuild a VM: a fresh disk on an image (and a new seed with user_data); name, UUID, MAC, tags and type stay, and so does its power state',
   description:
     'Queues a `rebuild` job (steps fetch-image, create-disk, create-seed, stop, [delete-snapshots,] swap, start). The new disk is made beside the old one and renamed over it once the VM is stopped: a failure before that leaves the VM as it was, and the error says so. 409 when the VM has snapshots and `delete_snapshots` is not true.',

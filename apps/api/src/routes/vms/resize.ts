@@ -11,6 +11,7 @@ export default defineRoute({
   ...VM_OP,
   method: 'post',
   path: '/v1/vms/{region}/{name}/resize',
+  job: 'resize',
   summary:
     'Resize a VM to another instance type (vCPUs, memory, disk; disks only grow). A running VM is shut down, changed and started again; a stopped one stays stopped',
   errors: ['NOT_FOUND', 'VALIDATION', 'CONFLICT'],

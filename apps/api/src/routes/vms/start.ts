@@ -7,6 +7,7 @@ export default defineRoute({
   ...VM_OP,
   method: 'post',
   path: '/v1/vms/{region}/{name}/start',
+  job: 'start',
   summary: 'Start a VM',
   request: { params: VmPath, body: CallbackBody, bodyOptional: true },
   handler: (c, s, b) => submitOp(s, c, { kind: 'start' }, b),

@@ -28,6 +28,7 @@ export default defineRoute({
   ...VM_OP,
   method: 'put',
   path: '/v1/vms/{region}/{name}/tags',
+  job: 'edit-tags',
   summary: 'Replace a VM’s tags',
   request: { params: VmPath, headers: TagsHeaders, body: TagsBody },
   errors: [...VM_OP.errors, 'PRECONDITION_FAILED'],

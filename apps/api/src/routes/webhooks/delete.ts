@@ -1,5 +1,5 @@
 /** `DELETE /v1/webhooks/{id}` (admin). */
-import { ApiError } from '../../errors.ts';
+import { webhookNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
 import { WebhookPath } from '../../schemas.ts';
 import { ENDPOINT_ID_RE } from './visible.ts';
@@ -16,7 +16,7 @@ export default defineRoute({
   errors: ['NOT_FOUND'],
   handler: async (c, s) => {
     const id = c.req.param('id') ?? '';
-    if (!ENDPOINT_ID_RE.test(id) || !(await s.webhooks.deleteEndpoint(id))) throw new ApiError('NOT_FOUND', 'webhook endpoint not found');
+    if (!ENDPOINT_ID_RE.test(id) || !(await s.webhooks.deleteEndpoint(id))) throw webhookNotFound(id);
     return c.body(null, 204);
   },
 });

@@ -1,7 +1,7 @@
 /** `GET /v1/jobs/{id}/deliveries`: a job's webhook deliveries, with every attempt. */
 import { redactDestinations } from '@provisioner/contracts';
 import { Deliveries } from '@provisioner/contracts/api';
-import { ApiError } from '../../errors.ts';
+import { jobNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
 import { JobPath } from '../../schemas.ts';
 import { isAdmin, visibleOr404 } from './visible.ts';
@@ -22,7 +22,7 @@ export default defineRoute({
     const id = c.req.param('id') ?? '';
     await visibleOr404(s, c, id);
     const deliveries = await s.webhooks.deliveries(id);
-    if (deliveries.length === 0 && !(await s.queues.find(id))) throw new ApiError('NOT_FOUND', 'job not found');
+    if (deliveries.length === 0 && !(await s.queues.find(id))) throw jobNotFound(id);
     if (isAdmin(c)) return c.json({ job_id: id, deliveries });
     // Registered endpoints are the admins' (they register them). Where a delivery goes is theirs to see too:
     // a chat webhook's URL carries its secret in the path, and an address or host name in an error maps

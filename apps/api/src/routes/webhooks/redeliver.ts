@@ -7,7 +7,7 @@
 import { Redelivery } from '@provisioner/contracts/api';
 import { RateLimiter } from '@provisioner/store';
 import { z } from 'zod';
-import { ApiError } from '../../errors.ts';
+import { ApiError, deliveryNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
 import { JobPath } from '../../schemas.ts';
 import { DELIVERY_ID_RE, isAdmin, visibleOr404 } from './visible.ts';
@@ -34,7 +34,7 @@ export default defineRoute({
     const delivery = c.req.param('delivery') ?? '';
     await visibleOr404(s, c, id);
     const spec = DELIVERY_ID_RE.test(delivery) ? await s.webhooks.delivery(delivery) : null;
-    if (!spec || spec.job_id !== id) throw new ApiError('NOT_FOUND', 'delivery not found');
+    if (!spec || spec.job_id !== id) throw deliveryNotFound(id, delivery);
     if (spec.endpoint_id && !isAdmin(c)) throw new ApiError('FORBIDDEN', 'redelivering to a registered webhook endpoint needs the admin scope');
 
     const limit = s.config.webhooks.redelivery_limit;
@@ -49,7 +49,7 @@ export default defineRoute({
     }
 
     const r = await s.webhooks.redeliver(id, delivery);
-    if (r.outcome === 'not_found') throw new ApiError('NOT_FOUND', 'delivery not found');
+    if (r.outcome === 'not_found') throw deliveryNotFound(id, delivery);
     if (r.outcome === 'endpoint_gone') throw new ApiError('CONFLICT', 'the endpoint of this delivery was deleted or disabled');
     if (r.outcome === 'in_flight') {
       const what =

@@ -4,7 +4,7 @@
  * without refusing a delivery; without, it stops at once.
  */
 import { RotateBody, RotatedSecret } from '@provisioner/contracts/api';
-import { ApiError } from '../../errors.ts';
+import { webhookNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
 import { WebhookPath } from '../../schemas.ts';
 import { ENDPOINT_ID_RE } from './visible.ts';
@@ -24,7 +24,7 @@ export default defineRoute({
   handler: async (c, s, b) => {
     const id = c.req.param('id') ?? '';
     const rotated = ENDPOINT_ID_RE.test(id) ? await s.webhooks.rotateSecret(id, b.overlap_seconds) : null;
-    if (!rotated) throw new ApiError('NOT_FOUND', 'webhook endpoint not found');
+    if (!rotated) throw webhookNotFound(id);
     return c.json({ id, ...rotated });
   },
 });

@@ -2,7 +2,7 @@
 import type { Context } from 'hono';
 import { callerOwner, jobVisible } from '../../caller.ts';
 import type { AppEnv, Services } from '../../context.ts';
-import { ApiError } from '../../errors.ts';
+import { jobNotFound } from '../../errors.ts';
 
 export const ENDPOINT_ID_RE = /^whk_[a-f0-9]{32}$/;
 export const DELIVERY_ID_RE = /^msg_[a-f0-9]{32}$/;
@@ -12,7 +12,7 @@ export async function visibleOr404(s: Services, c: Context<AppEnv>, id: string):
   const owner = callerOwner(c);
   if (owner === null) return;
   const found = await s.queues.find(id);
-  if (!found || !jobVisible(owner, found.job)) throw new ApiError('NOT_FOUND', 'job not found');
+  if (!found || !jobVisible(owner, found.job)) throw jobNotFound(id);
 }
 
 /**

@@ -2,14 +2,13 @@
  * Signing in to the VM page: a form that takes a token (POSTed, never in a URL), counted by the
  * failed-authentication throttle like the API's; any token with the read scope is admitted, owner-bound
  * ones too (they see their VMs only). The session cookie is the page's own: Path=/ui, HttpOnly,
- * SameSite=Strict, Secure behind https. Signing out is a POST with the session's CSRF token.
+ * SameSite=Strict; over https `__Host-provisioner_ui` (Secure, Path=/). Signing in ends the session the browser
+ * presented. Signing out is a POST with the session's CSRF token; "everywhere" ends every session of the token.
  */
 import type { Context } from 'hono';
-import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { SESSION_TTL_SECONDS } from '../../admin/session.ts';
 import type { AppEnv } from '../../context.ts';
 import { hasScope, identify } from '../../middleware.ts';
-import { defineUiRoute, field, UI_COOKIE, UI_PATH } from '../context.ts';
+import { defineUiRoute, field, UI_PATH } from '../context.ts';
 import { html } from '../html.ts';
 import { errorBox, page } from '../layout.ts';
 
@@ -35,7 +34,7 @@ export const loginForm = defineUiRoute({
   path: `${UI_PATH}/login`,
   auth: 'open',
   handler: async (c, ui) => {
-    if (await ui.sessions.get(getCookie(c, UI_COOKIE))) return c.redirect(`${UI_PATH}/vms`, 303);
+    if (await ui.sessions.get(ui.sessions.idOf(c))) return c.redirect(`${UI_PATH}/vms`, 303);
     return c.html(loginPage(null));
   },
 });
@@ -57,15 +56,8 @@ export const loginPost = defineUiRoute({
       c.get('logger').warn({ request_id: c.get('requestId'), token: found?.caller.name ?? null }, 'ui sign-in refused');
       return c.html(loginPage(found ? 'This token may not read.' : 'Invalid token.'), found ? 403 : 401);
     }
-    const id = await ui.sessions.create(found.digest);
-    setCookie(c, UI_COOKIE, id, {
-      path: UI_PATH,
-      httpOnly: true,
-      sameSite: 'Strict',
-      // Over https, or behind a TLS proxy that says so (a client forging the header only loses its own cookie).
-      secure: new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https',
-      maxAge: SESSION_TTL_SECONDS,
-    });
+    // The session this browser presented ends here: signing in never leaves an older one valid.
+    await ui.sessions.signIn(c, found.digest);
     c.set('caller', found.caller);
     c.get('logger').info({ request_id: c.get('requestId'), token: found.caller.name }, 'ui sign-in');
     return c.redirect(`${UI_PATH}/vms`, 303);
@@ -78,7 +70,20 @@ export const logout = defineUiRoute({
   auth: 'read',
   handler: async (c, ui) => {
     await ui.sessions.destroy(c.get('session').id);
-    deleteCookie(c, UI_COOKIE, { path: UI_PATH });
+    ui.sessions.clearCookie(c);
+    return c.redirect(`${UI_PATH}/login`, 303);
+  },
+});
+
+/** Ends every session of the signed-in token, on every browser, the dashboard's too (a lost laptop, a shared screen). */
+export const logoutEverywhere = defineUiRoute({
+  method: 'post',
+  path: `${UI_PATH}/logout/all`,
+  auth: 'read',
+  handler: async (c, ui) => {
+    const ended = await ui.sessions.destroyAll(c.get('session').tokenDigest);
+    c.get('logger').info({ request_id: c.get('requestId'), token: c.get('session').caller.name, sessions: ended }, 'ui: signed out everywhere');
+    ui.sessions.clearCookie(c);
     return c.redirect(`${UI_PATH}/login`, 303);
   },
 });
