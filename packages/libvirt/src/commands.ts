@@ -12,6 +12,7 @@ import { assertHttpUrl, assertImageName, assertPositiveInt, assertSha256, assert
  * so a new script's name is added here, where the compiler checks every `sh(name, …)` against the list.
  */
 export const COMMAND_NAMES = [
+  'probe',
   'host-info',
   'list-domains',
   'ensure-image',
@@ -49,6 +50,14 @@ function assertAbsPath(p: string): void {
 
 function assertUri(uri: string): void {
   if (!/^[a-z+]+:\/\/[A-Za-z0-9._:@/-]*(\?[A-Za-z0-9=&._/-]*)?$/.test(uri)) throw new InvalidArgumentError('invalid libvirt URI');
+}
+
+/**
+ * Does nothing: whether the host answers and presents its pinned key (the worker's check at start-up). A
+ * named script rather than a bare `true`, so the SSH metric labels it `probe`, not `other`.
+ */
+export function probeArgv(): string[] {
+  return sh('probe', ':');
 }
 
 const HOST_INFO = `echo "hostname=$(hostname)"

@@ -15,6 +15,7 @@ import {
   imageCacheArgv,
   listDomainsArgv,
   powerOffArgv,
+  probeArgv,
   qemuImgInfoArgv,
   rebuildSnapshotsArgv,
   rebuildSwapArgv,
@@ -139,6 +140,11 @@ export class Hypervisor {
    * Removes the named files of the disks directory that were last modified before `olderThan` (younger
    * ones stay: a create in flight may be writing them). Returns the names removed.
    */
+  /** Connects (when not connected) and runs a command that does nothing: the host answers with its pinned key. */
+  async probe(o: OpOptions = {}): Promise<void> {
+    await this.ssh.run(probeArgv(), o);
+  }
+
   /** Every domain (listDomains) and the files of the disks directory, in one SSH exec, without asking guests. */
   async listDomainsAndFiles(o: OpOptions = {}): Promise<{ domains: DomainInfo[]; files: DiskFile[] }> {
     const boundary = randomBytes(16).toString('hex');
