@@ -17,6 +17,7 @@ import {
   powerOffArgv,
   probeArgv,
   qemuImgInfoArgv,
+  rebuildCleanArgv,
   rebuildSnapshotsArgv,
   rebuildSwapArgv,
   removeFilesArgv,
@@ -134,6 +135,15 @@ export class Hypervisor {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(jobId)) throw new InvalidArgumentError('invalid job id');
     const { disk, seed } = this.paths(name);
     return { disk: disk.replace(/\.qcow2$/, `.rebuild-${jobId}.qcow2`), seed: seed.replace(/\.iso$/, `.rebuild-${jobId}.iso`) };
+  }
+
+  /**
+   * Removes the new disks and seeds that earlier rebuilds of the VM left when killed outright (other jobs
+   * than `jobId`, the running one); returns their file names.
+   */
+  async removeRebuildLeftovers(name: string, jobId: string, o: OpOptions = {}): Promise<string[]> {
+    const r = await this.ssh.run(rebuildCleanArgv(this.opts.disksDir, name, jobId), o);
+    return r.stdout.split('\n').filter(Boolean);
   }
 
   /**
@@ -400,12 +410,13 @@ export class Hypervisor {
   }
 
   /**
-   * Makes the VM run: `started` (it was off), `resumed` (it was paused: `virsh suspend`, or libvirt pausing
-   * it on an I/O error) or `already` (it runs).
+   * Makes the VM run: `started` (it was off, or shutting down: started once off), `resumed` (it was paused:
+   * `virsh suspend`, or libvirt pausing it on an I/O error), `woken` (its guest had suspended it to RAM) or
+   * `already` (it runs). Still shutting down after 60 s: a retryable CommandFailedError.
    */
-  async start(name: string, o: OpOptions = {}): Promise<{ changed: boolean; result: 'already' | 'started' | 'resumed' }> {
+  async start(name: string, o: OpOptions = {}): Promise<{ changed: boolean; result: 'already' | 'started' | 'resumed' | 'woken' }> {
     const out = (await this.virsh(startArgv(this.uri, name, this.paths(name).console), name, o)).trim();
-    if (out !== 'already' && out !== 'started' && out !== 'resumed') throw new ParseError('unexpected start output', { stdout: out });
+    if (out !== 'already' && out !== 'started' && out !== 'resumed' && out !== 'woken') throw new ParseError('unexpected start output', { stdout: out });
     return { changed: out !== 'already', result: out };
   }
 
