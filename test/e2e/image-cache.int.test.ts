@@ -10,7 +10,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, sessionHost, startImageServer, uniqueName } from '../support/host.ts';
-import { hostConfig, type Stack, startStack, waitJob } from '../support/stack.ts';
+import { freePort, hostConfig, type Stack, startStack, waitJob } from '../support/stack.ts';
 
 const host = inject('loopbackHost');
 const session = sessionHost(host);
@@ -239,4 +239,45 @@ describe('downloads and their checksums', () => {
     expect(String(backing())).toBe(first);
     expect(fast.requests.filter((r) => r === '/p.qcow2')).toHaveLength(1);
   }, 180_000);
+});
+
+describe('a failed image-cache run', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    // h2 is a host nobody listens for: its scheduled run fails as a whole (the connection is refused).
+    const closed = await freePort();
+    stack = await startStack({
+      host,
+      images: { [uniqueName('cf')]: { url: images.url('a.qcow2'), sha256: sha('a.qcow2') } },
+      extraHosts: [hostConfig('h2', { ...host, port: closed })],
+      extra: { image_cache: { interval_ms: 60_000, verify: false, keep_unused_versions: 1, prune_grace_minutes: 60 } },
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('shows its error and when in GET /v1/images, and that it failed in /ready, beside the host that is fine', async () => {
+    type Host = { host: string; cached: boolean | null; run_error: { message: string; at: string } | null };
+    let hosts: Host[] = [];
+    const end = Date.now() + 60_000;
+    for (;;) {
+      const body = (await (await stack.fetch('/v1/images')).json()) as { images: Array<{ hosts: Host[] }> };
+      hosts = body.images[0]?.hosts ?? [];
+      if (hosts.find((h) => h.host === 'h2')?.run_error && hosts.find((h) => h.host === 'h1')?.cached !== null) break;
+      if (Date.now() > end) throw new Error(`no failed run recorded: ${JSON.stringify(hosts)}\n${stack.logs.slice(-20).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const h2 = hosts.find((h) => h.host === 'h2');
+    expect(h2?.cached).toBeNull();
+    expect(h2?.run_error?.message).toMatch(/r1\/h2/);
+    expect(Date.parse(h2?.run_error?.at ?? '')).not.toBeNaN();
+    expect(hosts.find((h) => h.host === 'h1')).toMatchObject({ cached: true, run_error: null });
+
+    const ready = (await (await fetch(`${stack.url}/ready`)).json()) as { hosts: Array<{ host: string; image_cache: Record<string, unknown> }> };
+    expect(ready.hosts.find((h) => h.host === 'h2')?.image_cache).toEqual({ status: 'failed', checked_at: null, failed_at: h2?.run_error?.at });
+    expect(ready.hosts.find((h) => h.host === 'h1')?.image_cache).toMatchObject({ status: 'ok', failed_at: null });
+  });
 });

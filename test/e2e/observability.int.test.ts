@@ -129,6 +129,9 @@ describe('metrics and logs of a real job', () => {
     for (const command of ['create-vm', 'undefine']) {
       expect(delta(w0, w1, 'provisioner_ssh_command_duration_seconds', { host: 'r1/h1', command, outcome: 'ok' }), command).toBeGreaterThanOrEqual(1);
     }
+    // The worker's check of the host at start-up is a command of its own; nothing it ran is `other`.
+    expect(sample(w1, 'provisioner_ssh_command_duration_seconds', { host: 'r1/h1', command: 'probe', outcome: 'ok' })).toBeGreaterThanOrEqual(1);
+    expect(sample(w1, 'provisioner_ssh_command_duration_seconds', { host: 'r1/h1', command: 'other' })).toBe(0);
     for (const step of ['fetch-image', 'create-disk', 'create-seed', 'define', 'start']) {
       expect(delta(w0, w1, 'provisioner_worker_step_duration_seconds', { kind: 'create', step, outcome: 'succeeded' }), step).toBe(1);
     }

@@ -195,6 +195,31 @@ describe('rebuild', () => {
     expect(leftovers(name)).toEqual([]);
   }, 120_000);
 
+  it('removes what an earlier rebuild killed outright left (its new disk, a half-made one, its seed), and nothing of other VMs', async () => {
+    const name = await createVm(imgA);
+    // As a rebuild SIGKILLed before its swap leaves them (a job that never ran its cleanup), made by the automation user.
+    const dead = `job_${randomBytes(16).toString('hex')}`;
+    const files = [`${name}.rebuild-${dead}.qcow2`, `${name}.rebuild-${dead}.qcow2.part`, `${name}-seed.rebuild-${dead}.iso`];
+    // Another VM's names that start alike are not this VM's.
+    const others = [`${name}-2.rebuild-${dead}.qcow2`, `${name}-2-seed.rebuild-${dead}.iso`];
+    for (const f of [...files, ...others]) await hv.ssh.run(['qemu-img', 'create', '-q', '-f', 'qcow2', join(host.disks_dir, f), '1M']);
+    try {
+      expect(leftovers(name).sort()).toEqual([...files].sort());
+      const job = await rebuilt(await rebuild(name, { image: imgB }));
+      expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+      expect(leftovers(name)).toEqual([]);
+      expect(
+        readdirSync(host.disks_dir)
+          .filter((f) => others.includes(f))
+          .sort(),
+      ).toEqual([...others].sort());
+      expect(backingFile(name)).toBe(cachedPath('b.qcow2'));
+      expect(stack.logs.some((l) => l.includes('removed what an earlier rebuild of the VM left') && l.includes(files[0] ?? '-'))).toBe(true);
+    } finally {
+      await hv.removeFiles([...files, ...others].map((f) => join(host.disks_dir, f))).catch(() => undefined);
+    }
+  }, 120_000);
+
   it('a VM with snapshots is refused (by the job when the inventory does not know them, by the API with 409 once it does) unless delete_snapshots', async () => {
     const name = await createVm(imgA);
     const stop = await stack.fetch(`/v1/vms/r1/${name}/stop`, { method: 'POST', body: JSON.stringify({ force: true }) });

@@ -7,6 +7,7 @@
  * removed as they end, as the scheduled ones). The per-queue cap shows in the API's metrics once
  * operations reach it.
  */
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { hostQueueName } from '@provisioner/contracts';
 import { keys } from '@provisioner/store';
 import { Queue } from 'bullmq';
@@ -112,7 +113,12 @@ describe('the per-queue cap', () => {
   const name = uniqueName('cap');
   let createId = '';
   beforeAll(async () => {
-    small = await startStack({ host, images: { [image]: { url: images.url('tiny.qcow2') } }, extra: { retention_max_jobs: 2 } });
+    small = await startStack({
+      host,
+      // `broken`: its server does not have it (404), so its create fails for good at once.
+      images: { [image]: { url: images.url('tiny.qcow2') }, broken: { url: images.url('no-such.qcow2') } },
+      extra: { retention_max_jobs: 2 },
+    });
   });
   afterAll(async () => {
     await hv.undefine(name).catch(() => undefined);
@@ -181,5 +187,55 @@ describe('the per-queue cap', () => {
     expect(sample(m1, 'provisioner_queue_retention_full', { queue: hostQueue, state: 'failed' })).toBe(0);
     // The bound removes the oldest operation early, as documented.
     expect((await small.fetch(`/v1/jobs/${createId}`)).status).toBe(404);
+  });
+
+  it('failed console reads answer their error and are removed: they push no operation’s failure out of the cap', async () => {
+    const failed = uniqueName('capf');
+    made.push(failed);
+    const res = await small.fetch('/v1/vms', {
+      method: 'POST',
+      body: JSON.stringify({ vm_name: failed, region_name: 'r1', instance_type: 'tiny', image: 'broken' }),
+    });
+    expect(res.status).toBe(202);
+    const failedId = ((await res.json()) as { id: string }).id;
+    expect(await waitJob(small, failedId)).toMatchObject({ state: 'failed', error: { code: 'DOWNLOAD_FAILED' } });
+
+    // A stopped VM whose console log is made unreadable: a directory in its place (tail fails on it).
+    const vm = uniqueName('capc');
+    made.push(vm);
+    const created = await small.fetch('/v1/vms', { method: 'POST', body: JSON.stringify({ vm_name: vm, region_name: 'r1', instance_type: 'tiny', image }) });
+    expect((await waitJob(small, ((await created.json()) as { id: string }).id)).state).toBe('succeeded');
+    const stop = await small.fetch(`/v1/vms/r1/${vm}/stop`, { method: 'POST', body: JSON.stringify({ force: true }) });
+    expect((await waitJob(small, ((await stop.json()) as { id: string }).id)).state).toBe('succeeded');
+    const log = `${host.disks_dir}/${vm}.console.log`;
+    rmSync(`${log}.kept`, { force: true });
+    renameSync(log, `${log}.kept`);
+    mkdirSync(log);
+    try {
+      // More failed reads than the queue keeps failures.
+      for (let i = 0; i < 3; i++) {
+        const r = await small.fetch(`/v1/vms/r1/${vm}/console`);
+        expect(r.status).toBe(502);
+        const body = (await r.json()) as { error: { code: string; message: string; details: { job_error: { code: string } } } };
+        expect(body.error.code).toBe('JOB_FAILED');
+        expect(body.error.details.job_error.code).toBe('COMMAND_FAILED');
+        expect(body.error.message).toContain('console-tail');
+      }
+    } finally {
+      rmSync(log, { recursive: true, force: true });
+      renameSync(`${log}.kept`, log);
+    }
+    // The failed create is still readable and listed; the failed set holds it alone.
+    const read = await small.fetch(`/v1/jobs/${failedId}`);
+    expect(read.status).toBe(200);
+    expect(((await read.json()) as { state: string }).state).toBe('failed');
+    const queue = new Queue(hostQueue, { connection: small.redis, prefix: small.prefix });
+    try {
+      expect((await queue.getJobs(['failed'], 0, -1)).map((j) => j.id)).toEqual([failedId]);
+    } finally {
+      await queue.close();
+    }
+    const listed = (await (await small.fetch('/v1/jobs?state=failed&limit=500')).json()) as { jobs: Array<{ id: string; kind: string }> };
+    expect(listed.jobs.map((j) => j.id)).toEqual([failedId]);
   });
 });

@@ -109,6 +109,30 @@ describe('create with wait_until: ready', () => {
     expect((await stack.fetch('/v1/vms', { method: 'POST', body: JSON.stringify(createBody(name)) })).status).toBe(409);
   });
 
+  it('a VM paused while its create waits keeps the wait going, shown as paused; resumed, the wait goes on', async () => {
+    const name = uniqueName('wrp');
+    const created = await submit('POST', '/v1/vms', createBody(name, { wait_until: 'ready', ready_timeout_s: 120 }));
+    await waitingReady(created.id);
+    const detail = async () => (await job(created.id)).steps.find((s) => s.name === 'wait-ready')?.detail;
+    const until = async (want: string) => {
+      const end = Date.now() + 30_000;
+      for (;;) {
+        const j = await job(created.id);
+        expect(j, JSON.stringify(j)).toMatchObject({ state: 'running', step: 'wait-ready' });
+        if ((await detail()) === want) return;
+        if (Date.now() > end) throw new Error(`the wait never said '${want}': ${JSON.stringify(j)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    await hv.ssh.run(['virsh', '-q', '-c', host.libvirt_uri, 'suspend', name]);
+    await until('waiting for the VM to run again: it is paused');
+    await hv.ssh.run(['virsh', '-q', '-c', host.libvirt_uri, 'resume', name]);
+    await until('waiting for cloud-init (unknown); agent absent; no NIC');
+    const r = await stack.fetch(`/v1/jobs/${created.id}/cancel`, { method: 'POST' });
+    expect([200, 202]).toContain(r.status);
+    expect((await waitJob(stack, created.id, 30_000)).state).toBe('canceled');
+  });
+
   it('a later operation on the VM ends the wait: the create fails naming it, and it runs', async () => {
     const name = uniqueName('wrs');
     const created = await submit('POST', '/v1/vms', createBody(name, { wait_until: 'ready' }));

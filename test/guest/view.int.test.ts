@@ -3,14 +3,16 @@
  * guest agent's) and its readiness in GET /v1/vms/{region}/{name}, kept by the inventory refresh, and its
  * serial console through GET …/console. Reuses the project's one guest (ensureGuest), boots no other.
  */
+import { execFileSync } from 'node:child_process';
 import { describe, expect, inject, it } from 'vitest';
 import { ensureGuest } from '../support/guest.ts';
 
 const g = inject('guest');
 const api = (path: string, token = g.token) => fetch(`${g.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+const virsh = (...args: string[]) => execFileSync('virsh', ['-q', '-c', g.libvirtUri, ...args], { encoding: 'utf8' }).trim();
 
 type Address = { ip: string; family: string; mac: string | null; source: string };
-type Vm = { ip: string | null; addresses: Address[]; guest: { agent: string; cloud_init: string; ready: boolean; ready_at: string | null } };
+type Vm = { state?: string; ip: string | null; addresses: Address[]; guest: { agent: string; cloud_init: string; ready: boolean; ready_at: string | null } };
 
 describe('the real guest through the API', () => {
   it('GET /v1/vms/{region}/{name} shows its lease address (the agent’s too), ip the first IPv4, and the guest ready', async () => {
@@ -35,6 +37,27 @@ describe('the real guest through the API', () => {
     // The list shows the same.
     const list = (await (await api(`/v1/vms?region=${g.region}`)).json()) as { vms: Array<Vm & { vm_name: string }> };
     expect(list.vms.find((v) => v.vm_name === g.vm)?.guest.ready).toBe(true);
+  });
+
+  it('a paused guest keeps its addresses and readiness in the inventory, and has them when it runs again', async () => {
+    await ensureGuest(g);
+    const before = (await (await api(`/v1/vms/${g.region}/${g.vm}?refresh=true`)).json()) as Vm;
+    expect(before.addresses.some((a) => a.source === 'agent')).toBe(true);
+    virsh('suspend', g.vm);
+    try {
+      expect(virsh('domstate', g.vm)).toBe('paused');
+      const paused = (await (await api(`/v1/vms/${g.region}/${g.vm}?refresh=true`)).json()) as Vm;
+      expect(paused.state).toBe('paused');
+      expect(paused.addresses).toEqual(before.addresses);
+      expect(paused.ip).toBe(before.ip);
+      expect(paused.guest).toEqual(before.guest);
+    } finally {
+      if (virsh('domstate', g.vm) === 'paused') virsh('resume', g.vm);
+    }
+    const again = (await (await api(`/v1/vms/${g.region}/${g.vm}?refresh=true`)).json()) as Vm;
+    expect(again.state).toBe('running');
+    expect(again.addresses).toEqual(before.addresses);
+    expect(again.guest).toEqual(before.guest);
   });
 
   it('GET …/console holds cloud-init’s "finished at" line, as text/plain, not cached', async () => {

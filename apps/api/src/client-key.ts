@@ -61,6 +61,34 @@ export function normalizeAddress(address: string): string {
 }
 
 /**
+ * The address one `X-Forwarded-For` entry names, as normalizeAddress gives it, or null when the entry is no
+ * address. Proxies write an IPv6 address bare, in brackets, or in brackets with the port they were reached
+ * from (`2001:db8::1`, `[2001:db8::1]`, `[2001:db8::1]:443`), and an IPv4 one bare or with a port
+ * (`1.2.3.4:5678`); RFC 7239's `Forwarded` spells them so, and some proxies (Azure's, IIS's ARR) copy that
+ * into `X-Forwarded-For`. `unknown` and obfuscated names (`_hidden`) are no address.
+ *
+ * @example
+ * forwardedAddress('[2001:db8::1]:443'); // '2001:db8::1'
+ * forwardedAddress('1.2.3.4:5678'); // '1.2.3.4'
+ */
+export function forwardedAddress(entry: string): string | null {
+  let text = entry.trim();
+  // An RFC 7239 node may be quoted ("[2001:db8::1]:443").
+  if (text.length >= 2 && text.startsWith('"') && text.endsWith('"')) text = text.slice(1, -1);
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(text);
+  if (bracketed) {
+    const inner = bracketed[1] ?? '';
+    return isIP(inner.split('%', 1)[0] ?? '') === 6 ? normalizeAddress(inner) : null;
+  }
+  const v4port = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(text);
+  if (v4port) text = v4port[1] ?? '';
+  const bare = text.split('%', 1)[0] ?? '';
+  // A zone only on IPv6 (`fe80::1%eth0`); `1.2.3.4%x` is no address.
+  if (isIP(bare) === 0 || (bare !== text && isIP(bare) !== 6)) return null;
+  return normalizeAddress(text);
+}
+
+/**
  * What failed authentications are counted under, and right tokens exempted at: an IPv4 address (or an
  * IPv4-mapped IPv6 one) as itself; an IPv6 address as its first `ipv6PrefixLength` bits, zone dropped,
  * in RFC 5952 form with the length (`2001:db8:1:2::/64`); anything else (no socket) as given.

@@ -14,7 +14,7 @@ import type { Config } from '@provisioner/contracts';
 import { AuthThrottle as FailureCounts } from '@provisioner/store';
 import type { Context } from 'hono';
 import type { Redis } from 'ioredis';
-import { normalizeAddress as normalize, throttleKey } from './client-key.ts';
+import { forwardedAddress, normalizeAddress as normalize, throttleKey } from './client-key.ts';
 import type { AppEnv } from './context.ts';
 
 export class AuthThrottle {
@@ -55,12 +55,14 @@ export class AuthThrottle {
       return 'unknown';
     }
     if (!this.hasProxies || !this.trusted(address)) return address;
+    // Each entry as proxies write it: bare, `[v6]`, `[v6]:port` or `v4:port` (client-key.ts forwardedAddress).
     const hops = (c.req.header('x-forwarded-for') ?? '')
       .split(',')
-      .map((h) => normalize(h.trim()))
-      .filter(Boolean);
+      .map((h) => h.trim())
+      .filter(Boolean)
+      .map(forwardedAddress);
     for (const hop of hops.reverse()) {
-      if (isIP(hop) === 0) break;
+      if (hop === null) break;
       address = hop;
       if (!this.trusted(hop)) break;
     }

@@ -68,7 +68,7 @@ export async function checkHostKeys(config: Config, hypervisors: Map<string, Hyp
     r.hosts.map(async (h) => {
       const label = `${r.region_name}/${h.name}`;
       try {
-        await hypervisors.get(label)?.ssh.run(['true'], { timeoutMs });
+        await hypervisors.get(label)?.probe({ timeoutMs });
       } catch (e) {
         if (e instanceof HostKeyError) {
           // The operator reads this at start-up: the address shows which machine answered (clients never see it).

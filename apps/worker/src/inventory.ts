@@ -14,8 +14,8 @@ const AGENT_TIMEOUT_S = 2;
  * The VM's addresses and guest from what is known now: the listing's lease addresses `d.addresses`, the
  * guest status `g` when its guest was asked about this time (it was running and not known ready), and
  * `prev`, the VM's last inventory record (same domain). What the agent or ARP said last is kept while the
- * guest is not asked again (a ready VM on a bridged network has no lease); a VM that is not running has
- * none. `ready` comes once cloud-init is done and, where the VM has a NIC, an address is known, and stays.
+ * guest is not asked again (a ready VM on a bridged network has no lease), and while it is paused; a VM that
+ * is stopped has none. `ready` comes once cloud-init is done and, where the VM has a NIC, an address is known, and stays.
  */
 export function guestFields(
   d: Pick<DomainInfo, 'state' | 'macs' | 'addresses'>,
@@ -24,8 +24,12 @@ export function guestFields(
   now: string,
 ): Pick<InventoryVm, 'addresses' | 'guest' | 'ip'> {
   const running = d.state === 'running';
+  // A paused VM (virsh suspend, libvirt pausing it on an I/O error or a full disk) or one suspended to RAM
+  // keeps its guest's memory, so its addresses and agent are as they were: kept, not dropped as a stopped
+  // VM's (its guest is not asked while it does not run).
+  const frozen = d.state === 'paused' || d.state === 'pmsuspended';
   // The guest status's own lease addresses (virsh domifaddr) repeat the listing's: kept once.
-  const others = !running ? [] : g ? g.addresses : (prev?.addresses ?? []).filter((a) => a.source !== 'lease');
+  const others = !running && !frozen ? [] : g && running ? g.addresses : (prev?.addresses ?? []).filter((a) => a.source !== 'lease');
   const addresses: VmAddress[] = [];
   for (const a of [...d.addresses, ...others]) if (!addresses.some((x) => x.ip === a.ip && x.source === a.source)) addresses.push(a);
   const before = prev?.guest ?? GUEST_UNKNOWN;
@@ -34,7 +38,7 @@ export function guestFields(
     const ready = before.ready || (g.cloud_init === 'done' && (d.macs.length === 0 || addresses.length > 0));
     guest = { agent: g.agent, cloud_init: g.cloud_init, ready, ready_at: before.ready_at ?? (ready ? now : null) };
   } else {
-    guest = { ...before, agent: running ? before.agent : 'absent' };
+    guest = { ...before, agent: running || frozen ? before.agent : 'absent' };
   }
   return { addresses, guest, ip: addresses.find((a) => a.family === 'ipv4')?.ip ?? null };
 }

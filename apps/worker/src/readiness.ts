@@ -26,11 +26,14 @@ export function needsConsole(s: GuestStatus | undefined): boolean {
 
 /**
  * Ready: cloud-init is done and, where the VM has a NIC, an address is known. cloud-init's errors, or a
- * VM that is gone or stopped, end the wait; anything else waits, saying for what. `console` is where the
+ * VM that is gone or stopped, end the wait; anything else (a paused VM too) waits, saying for what. `console` is where the
  * client looks for why (GET …/console).
  */
 export function readiness(s: GuestStatus | undefined, hasNic: boolean, console: string): Readiness {
   if (!s || s.state === null) return { kind: 'fail', code: 'GUEST_NOT_READY', message: 'the VM no longer exists on its host' };
+  // Paused (virsh suspend, libvirt pausing it on an I/O error or a full disk) or suspended to RAM: not
+  // stopped, its guest carries on where it was once resumed. The wait goes on, saying so; the deadline decides.
+  if (s.state === 'paused' || s.state === 'pmsuspended') return { kind: 'wait', detail: `waiting for the VM to run again: it is ${s.state}` };
   if (s.state !== 'running') {
     return { kind: 'fail', code: 'GUEST_NOT_READY', message: `the VM is ${s.state}: it stopped before its guest was ready; see ${console}` };
   }

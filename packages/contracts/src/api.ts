@@ -214,6 +214,12 @@ export const ImageHostState = z.object({
   verified: z.boolean().nullable().describe('content re-hashed (or downloaded) and matching on the last check'),
   error: z.string().nullable(),
   checked_at: z.string().nullable(),
+  run_error: z
+    .object({ message: z.string(), at: z.string() })
+    .nullable()
+    .describe(
+      'The host’s last image-cache run failed as a whole (the host did not answer, a command failed): why and when. Then the fields above are from the last run that ended. null once a run ends.',
+    ),
 });
 export const Images = z.object({ images: z.array(z.object({ name: z.string(), sha256: z.string().nullable(), hosts: z.array(ImageHostState) })) });
 
@@ -290,6 +296,7 @@ export const Health = z.object({ status: z.literal('healthy') });
 
 /** `unknown`: never listed yet; `unreachable`: its last listing failed; `stale`: no listing for three refresh periods. */
 export const HOST_READINESS = ['ok', 'unreachable', 'stale', 'unknown'] as const;
+export const IMAGE_CACHE_READINESS = ['ok', 'failed', 'unknown', 'off'] as const;
 export const ReadyHost = z.object({
   region: z.string(),
   host: z.string(),
@@ -297,6 +304,16 @@ export const ReadyHost = z.object({
     description: '`ok`; `unreachable` (its last listing failed); `stale` (not listed for three refresh periods); `unknown` (never listed yet)',
   }),
   observed_at: z.string().nullable().meta({ description: 'When the host was last listed' }),
+  image_cache: z
+    .object({
+      status: z.enum(IMAGE_CACHE_READINESS),
+      checked_at: z.string().nullable(),
+      failed_at: z.string().nullable(),
+    })
+    .meta({
+      description:
+        'The host’s image cache: `ok` (its last run ended), `failed` (its last run failed: why is in `GET /v1/images`, `run_error`), `unknown` (no run yet), `off` (`image_cache.interval_ms` 0 and no run recorded); `checked_at` when the last run that ended did, `failed_at` when the last run failed.',
+    }),
 });
 export const Ready = z.object({ status: z.literal('ready'), redis: z.literal('ok'), hosts: z.array(ReadyHost) });
 

@@ -358,12 +358,24 @@ export interface ImageCacheEntry {
   error: string | null;
 }
 
+/** Why a host's last image-cache run failed as a whole (the host did not answer, a step's command failed), and when. */
+export interface ImageCacheRunError {
+  message: string;
+  at: string;
+}
+
 /** A host's image cache as the last image-cache job saw it. */
 export interface ImageCacheRecord {
-  checked_at: string;
+  /** When the last run that ended checked it; null while none has (a run failed before any did). */
+  checked_at: string | null;
   images: Record<string, ImageCacheEntry>;
   /** Versions removed by that run. */
   pruned: Array<{ name: string; sha256: string }>;
+  /**
+   * The last run's failure when it failed (the images are then as the last run that ended saw them); null, or
+   * absent in records written before it existed, once a run ends.
+   */
+  last_error?: ImageCacheRunError | null;
 }
 
 /** What a placed create will take on its host, counted until the VM shows up in the host's inventory. */

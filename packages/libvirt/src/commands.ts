@@ -12,6 +12,7 @@ import { assertHttpUrl, assertImageName, assertPositiveInt, assertSha256, assert
  * so a new script's name is added here, where the compiler checks every `sh(name, …)` against the list.
  */
 export const COMMAND_NAMES = [
+  'probe',
   'host-info',
   'list-domains',
   'ensure-image',
@@ -34,6 +35,7 @@ export const COMMAND_NAMES = [
   'console-tail',
   'rebuild-swap',
   'rebuild-snapshots',
+  'rebuild-clean',
   'remove-old-files',
   'virsh',
   'qemu-img',
@@ -49,6 +51,14 @@ function assertAbsPath(p: string): void {
 
 function assertUri(uri: string): void {
   if (!/^[a-z+]+:\/\/[A-Za-z0-9._:@/-]*(\?[A-Za-z0-9=&._/-]*)?$/.test(uri)) throw new InvalidArgumentError('invalid libvirt URI');
+}
+
+/**
+ * Does nothing: whether the host answers and presents its pinned key (the worker's check at start-up). A
+ * named script rather than a bare `true`, so the SSH metric labels it `probe`, not `other`.
+ */
+export function probeArgv(): string[] {
+  return sh('probe', ':');
 }
 
 const HOST_INFO = `echo "hostname=$(hostname)"
@@ -688,16 +698,30 @@ export function createVmArgv(uri: string, a: CreateVmArgs): string[] {
 
 /**
  * Starts a domain: `started`; one that is already running is left alone (`already`), a paused one is
- * resumed (`resumed`). $3, when given, is the serial console's log, made ready first (prep_console_log)
- * when the domain is started (not when resumed: virtlogd has it open).
+ * resumed (`resumed`), one its guest suspended to RAM (`pmsuspended`) is woken up (`woken`: `virsh
+ * dompmwakeup`, as a wake event would; restarting it would lose its memory). One shutting down (`in
+ * shutdown`) cannot be started until it is off: waited for, at most 60 s, then started; still shutting down
+ * after that is a failure a retry may get past (exit 1, retryable as any failed command). $3, when given,
+ * is the serial console's log, made ready first (prep_console_log) when the domain is started (not when
+ * resumed or woken: virtlogd has it open).
  */
 const START = `set -eu
 ${PREP_CONSOLE_LOG}
 ${RESUME_PAUSED}
 st=$(virsh -q -c "$1" domstate "$2")
+if [ "$st" = "in shutdown" ]; then
+  i=0
+  while [ "$st" = "in shutdown" ]; do
+    i=$((i + 1))
+    if [ "$i" -gt 300 ]; then echo "the domain is still shutting down after 60 s: start it once it is off" >&2; exit 1; fi
+    sleep 0.2
+    st=$(virsh -q -c "$1" domstate "$2")
+  done
+fi
 case $st in
   running) echo already; exit 0 ;;
   paused) resume_paused "$1" "$2" || exit 1; echo resumed; exit 0 ;;
+  pmsuspended) virsh -q -c "$1" dompmwakeup "$2" >/dev/null; echo woken; exit 0 ;;
 esac
 if [ -n "\${3:-}" ]; then prep_console_log "$3"; fi
 virsh -q -c "$1" start "$2" >/dev/null
@@ -1044,6 +1068,28 @@ export function rebuildSnapshotsArgv(uri: string, name: string, remove: boolean)
   assertUri(uri);
   assertVmName(name);
   return sh('rebuild-snapshots', REBUILD_SNAPSHOTS, uri, name, remove ? '1' : '0');
+}
+
+/**
+ * Removes what earlier rebuilds of the VM left in the disks directory ($1) when killed outright (SIGKILL, a
+ * lost worker: nothing ran their cleanup): new disks (`NAME.rebuild-JOB.qcow2`, and `.part` of one being
+ * made) and seeds (`NAME-seed.rebuild-JOB.iso`) of any job but $3, the running one, whose files a retry
+ * reuses. Names are DNS labels, so `NAME.` and `NAME-seed.` match no other VM's files. Prints each name removed.
+ */
+const REBUILD_CLEAN = `set -eu
+d=$1 n=$2 keep=$3
+for f in "$d/$n".rebuild-*.qcow2 "$d/$n".rebuild-*.qcow2.part "$d/$n"-seed.rebuild-*.iso; do
+  [ -f "$f" ] || continue
+  case \${f##*/} in "$n.rebuild-$keep.qcow2" | "$n.rebuild-$keep.qcow2.part" | "$n-seed.rebuild-$keep.iso") continue ;; esac
+  rm -f -- "$f"
+  printf '%s\n' "\${f##*/}"
+done`;
+
+export function rebuildCleanArgv(disksDir: string, name: string, keepJobId: string): string[] {
+  assertAbsPath(disksDir);
+  assertVmName(name);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(keepJobId)) throw new InvalidArgumentError('invalid job id');
+  return sh('rebuild-clean', REBUILD_CLEAN, disksDir, name, keepJobId);
 }
 
 /** Removes files (a rebuild's new disk and seed when it fails before its swap); missing ones are not errors. */

@@ -15,7 +15,9 @@ import {
   imageCacheArgv,
   listDomainsArgv,
   powerOffArgv,
+  probeArgv,
   qemuImgInfoArgv,
+  rebuildCleanArgv,
   rebuildSnapshotsArgv,
   rebuildSwapArgv,
   removeFilesArgv,
@@ -136,9 +138,23 @@ export class Hypervisor {
   }
 
   /**
+   * Removes the new disks and seeds that earlier rebuilds of the VM left when killed outright (other jobs
+   * than `jobId`, the running one); returns their file names.
+   */
+  async removeRebuildLeftovers(name: string, jobId: string, o: OpOptions = {}): Promise<string[]> {
+    const r = await this.ssh.run(rebuildCleanArgv(this.opts.disksDir, name, jobId), o);
+    return r.stdout.split('\n').filter(Boolean);
+  }
+
+  /**
    * Removes the named files of the disks directory that were last modified before `olderThan` (younger
    * ones stay: a create in flight may be writing them). Returns the names removed.
    */
+  /** Connects (when not connected) and runs a command that does nothing: the host answers with its pinned key. */
+  async probe(o: OpOptions = {}): Promise<void> {
+    await this.ssh.run(probeArgv(), o);
+  }
+
   /** Every domain (listDomains) and the files of the disks directory, in one SSH exec, without asking guests. */
   async listDomainsAndFiles(o: OpOptions = {}): Promise<{ domains: DomainInfo[]; files: DiskFile[] }> {
     const boundary = randomBytes(16).toString('hex');
@@ -394,12 +410,13 @@ export class Hypervisor {
   }
 
   /**
-   * Makes the VM run: `started` (it was off), `resumed` (it was paused: `virsh suspend`, or libvirt pausing
-   * it on an I/O error) or `already` (it runs).
+   * Makes the VM run: `started` (it was off, or shutting down: started once off), `resumed` (it was paused:
+   * `virsh suspend`, or libvirt pausing it on an I/O error), `woken` (its guest had suspended it to RAM) or
+   * `already` (it runs). Still shutting down after 60 s: a retryable CommandFailedError.
    */
-  async start(name: string, o: OpOptions = {}): Promise<{ changed: boolean; result: 'already' | 'started' | 'resumed' }> {
+  async start(name: string, o: OpOptions = {}): Promise<{ changed: boolean; result: 'already' | 'started' | 'resumed' | 'woken' }> {
     const out = (await this.virsh(startArgv(this.uri, name, this.paths(name).console), name, o)).trim();
-    if (out !== 'already' && out !== 'started' && out !== 'resumed') throw new ParseError('unexpected start output', { stdout: out });
+    if (out !== 'already' && out !== 'started' && out !== 'resumed' && out !== 'woken') throw new ParseError('unexpected start output', { stdout: out });
     return { changed: out !== 'already', result: out };
   }
 

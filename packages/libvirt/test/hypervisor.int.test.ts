@@ -5,7 +5,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -414,6 +414,62 @@ describe('a create in one exec', () => {
     } finally {
       await hv.ssh.run(['rm', '-rf', '--', dir]);
     }
+  });
+});
+
+/**
+ * A boot sector that suspends its VM to RAM once: it writes S3 (SLP_TYP 1 | SLP_EN) to the PIIX4 PM1a
+ * control register (SeaBIOS puts the ACPI PM block at 0x600) and marks CMOS byte 0x70 first, so that
+ * after a wake-up (SeaBIOS reboots into it: no OS resume vector) it only halts and the VM stays running.
+ */
+function suspendOnceBootSector(): Buffer {
+  const code = [
+    [0xb0, 0x70, 0xe6, 0x70, 0xe4, 0x71], // mov al,0x70; out 0x70,al; in al,0x71
+    [0x3c, 0xa5, 0x74, 0x0f], // cmp al,0xa5; je halt
+    [0xb0, 0x70, 0xe6, 0x70, 0xb0, 0xa5, 0xe6, 0x71], // CMOS[0x70] = 0xa5
+    [0xba, 0x04, 0x06, 0xb8, 0x00, 0x24, 0xef], // mov dx,0x604; mov ax,0x2400; out dx,ax
+    [0xf4, 0xeb, 0xfd], // halt: hlt; jmp halt
+  ].flat();
+  const disk = Buffer.alloc(1 << 20);
+  Buffer.from(code).copy(disk);
+  disk[510] = 0x55;
+  disk[511] = 0xaa;
+  return disk;
+}
+
+describe('start of a VM its guest suspended to RAM (pmsuspended)', () => {
+  const name = uniqueName('vm');
+  made.push(name);
+
+  it('wakes it up (virsh dompmwakeup), keeping its memory: `woken`, and running after', async () => {
+    const raw = join(images.dir, 'suspend-once.raw');
+    writeFileSync(raw, suspendOnceBootSector());
+    execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, join(images.dir, 'suspend-once.qcow2')]);
+    const image = { name: uniqueName('img'), url: images.url('suspend-once.qcow2') };
+    await hv.ensureImage(image);
+    const spec = {
+      name,
+      instanceId: uniqueName('op'),
+      vcpus: 1,
+      memoryMiB: 64,
+      tags: {},
+      image: image.name,
+      imageRef: image,
+      diskBytes: 1 << 20,
+      userData: 'x',
+    };
+    expect(await hv.createVm({ ...spec, mine: false })).toMatchObject({ kind: 'done' });
+    const end = Date.now() + 60_000;
+    while ((await hv.domainState(name)) !== 'pmsuspended') {
+      if (Date.now() > end) throw new Error(`the guest did not suspend itself: ${await hv.domainState(name)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(await hv.start(name)).toEqual({ changed: true, result: 'woken' });
+    // Woken, not restarted: running, and it stays so (a restart would have run the boot sector again with a fresh CMOS).
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await hv.domainState(name)).toBe('running');
+    expect(await hv.start(name)).toEqual({ changed: false, result: 'already' });
+    await hv.undefine(name);
   });
 });
 

@@ -5,7 +5,15 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { GUEST_UNKNOWN, type HostDriftRecord, type HostInfoRecord, type ImageCacheRecord, type InventoryEntry, type InventoryVm } from '@provisioner/contracts';
+import {
+  GUEST_UNKNOWN,
+  type HostDriftRecord,
+  type HostInfoRecord,
+  type ImageCacheRecord,
+  type ImageCacheRunError,
+  type InventoryEntry,
+  type InventoryVm,
+} from '@provisioner/contracts';
 import type { Redis } from 'ioredis';
 import { keys } from './keys.ts';
 import { runScript } from './scripts.ts';
@@ -136,6 +144,15 @@ export class InventoryStore {
 
   async putImageCache(region: string, host: string, rec: ImageCacheRecord): Promise<void> {
     await this.redis.set(keys.imageCache(this.prefix, region, host), JSON.stringify(rec));
+  }
+
+  /**
+   * Records that the host's image-cache run failed as a whole, keeping what the last run that ended saw. Not
+   * atomic: a host's runs never overlap (its scheduler adds the next one when this one is done).
+   */
+  async putImageCacheError(region: string, host: string, error: ImageCacheRunError): Promise<void> {
+    const [last] = await this.imageCaches([{ region, host }]);
+    await this.putImageCache(region, host, { ...(last ?? { checked_at: null, images: {}, pruned: [] }), last_error: error });
   }
 }
 

@@ -28,14 +28,14 @@ import { runScript } from './scripts.ts';
  * Jobs that answer the one request that queued them and are no history of the service: removed as soon as
  * they end, so they never count against `retention_max_jobs` (BullMQ trims a queue's whole finished set to
  * the count a job ends with: kept, a listing polled with `refresh=true` would push the operations that
- * change VMs out of their retention). A console read once its requester took the text (a failed one stays:
- * the request answers with its link). A refresh (`?refresh=true`, the legacy list and delete) however it
+ * change VMs out of their retention). A console read however it ends: its text, or why it failed, goes to
+ * the request waiting for it (ConsoleStore), so failed reads (a host down, asked every few seconds by a page)
+ * never push an operation's failure out of the failed set. A refresh (`?refresh=true`, the legacy list and delete) however it
  * ends: its outcome is the host's inventory entry, which the listing that asked for it shows (`hosts[]`:
  * `observed_at`, `error`), as for the workers' scheduled refreshes.
  */
 function removedWhenEnded(kind: JobPayload['kind']): { removeOnComplete?: true; removeOnFail?: true } {
-  if (kind === 'refresh') return { removeOnComplete: true, removeOnFail: true };
-  if (kind === 'console') return { removeOnComplete: true };
+  if (kind === 'refresh' || kind === 'console') return { removeOnComplete: true, removeOnFail: true };
   return {};
 }
 

@@ -1,6 +1,6 @@
 /** The client key of the failed-authentication throttle: IPv4 per address, IPv6 per network prefix. */
 import { describe, expect, it } from 'vitest';
-import { normalizeAddress, throttleKey } from '../../src/client-key.ts';
+import { forwardedAddress, normalizeAddress, throttleKey } from '../../src/client-key.ts';
 
 describe('throttleKey', () => {
   it('keeps an IPv4 address as it is', () => {
@@ -62,5 +62,45 @@ describe('throttleKey', () => {
     expect(normalizeAddress('unknown')).toBe('unknown');
     expect(normalizeAddress('2001:db8:1:2::1')).toBe('2001:db8:1:2::1');
     expect(normalizeAddress('203.0.113.7')).toBe('203.0.113.7');
+  });
+});
+
+describe('forwardedAddress: one X-Forwarded-For entry as proxies write it', () => {
+  it('takes an address bare, in brackets, with a port, or quoted as RFC 7239 writes it', () => {
+    const cases: Array<[string, string]> = [
+      ['2001:db8::1', '2001:db8::1'],
+      ['[2001:db8::1]', '2001:db8::1'],
+      ['[2001:db8::1]:443', '2001:db8::1'],
+      ['"[2001:db8::1]:443"', '2001:db8::1'],
+      [' [2001:DB8::1]:8443 ', '2001:DB8::1'],
+      ['1.2.3.4', '1.2.3.4'],
+      ['1.2.3.4:5678', '1.2.3.4'],
+      ['"1.2.3.4:5678"', '1.2.3.4'],
+      ['[::ffff:10.0.0.1]:80', '10.0.0.1'],
+      ['::ffff:10.0.0.1', '10.0.0.1'],
+      ['[fe80::1%eth0]:22', 'fe80::1%eth0'],
+      ['fe80::1%eth0', 'fe80::1%eth0'],
+    ];
+    for (const [entry, address] of cases) expect(forwardedAddress(entry), entry).toBe(address);
+  });
+
+  it('is null for what names no address', () => {
+    for (const entry of [
+      '',
+      'unknown',
+      '_hidden',
+      'proxy.example',
+      '[1.2.3.4]',
+      '[2001:db8::1',
+      '2001:db8::1]:443',
+      '1.2.3.4:',
+      '1.2.3.4:x',
+      '1.2.3.4:123456',
+      '1.2.3.4%eth0',
+      '[2001:db8::1]:443:1',
+      '300.1.1.1:80',
+    ]) {
+      expect(forwardedAddress(entry), entry).toBeNull();
+    }
   });
 });

@@ -3,7 +3,7 @@
  * no-store) taken from where the `console` job left it. The host side (the worker reading the real log) is
  * test/e2e/console.int.test.ts.
  */
-import { CONSOLE_TAIL_MAX } from '@provisioner/contracts';
+import { CONSOLE_TAIL_MAX, hostQueueName } from '@provisioner/contracts';
 import { ConsoleStore, keys } from '@provisioner/store';
 import type { Job, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,8 +29,11 @@ describe('GET /v1/vms/{region}/{name}/console', () => {
       seen.push(job);
       const store = new ConsoleStore(h.redis, h.prefix, h.config.user_data_key);
       if (job.data.vm_name === 'no-log') await store.put(String(job.id), null);
-      else if (job.data.vm_name === 'broken') throw fail('CONNECTION', 'ssh: connect ECONNREFUSED');
-      else await store.put(String(job.id), { source: 'current', text: `[  OK  ] ${job.data.tail_bytes} bytes of ${job.data.vm_name}\n` });
+      else if (job.data.vm_name === 'broken') {
+        // As the worker's console processor: why it failed goes where the text would (the job is removed as it fails).
+        await store.fail(String(job.id), { code: 'CONNECTION', message: 'ssh: connect ECONNREFUSED', retryable: false });
+        throw fail('CONNECTION', 'ssh: connect ECONNREFUSED');
+      } else await store.put(String(job.id), { source: 'current', text: `[  OK  ] ${job.data.tail_bytes} bytes of ${job.data.vm_name}\n` });
       return { found: true };
     });
     await h.writeInventory('r2', 'h1', [
@@ -101,6 +104,8 @@ describe('GET /v1/vms/{region}/{name}/console', () => {
     const body = (await r.json()) as { error: { job_id: string; message: string } };
     expect(body.error.message).toContain('ECONNREFUSED');
     expect(body.error.job_id).toMatch(/^job_/);
+    // Removed as it failed: it takes no place among the queue's failed operations.
+    expect(await h.redis.zcard(`${h.prefix}:${hostQueueName('r2', 'h1')}:failed`)).toBe(0);
   });
 
   it('504 with the job’s link when the host does not answer in time (r1 has no worker here)', { timeout: 30_000 }, async () => {

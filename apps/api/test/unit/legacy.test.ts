@@ -1,5 +1,5 @@
 import { hostQueueName, type JobErrorCode } from '@provisioner/contracts';
-import { keys } from '@provisioner/store';
+import { InventoryStore, keys } from '@provisioner/store';
 import type { Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { b64, fail, fakeWorker, TOKENS, useHarness } from './harness.ts';
@@ -72,14 +72,58 @@ describe('catalog and health (legacy shapes)', () => {
     expect(text).not.toContain('"error"');
     const body = JSON.parse(text) as { status: string; hosts: Array<Record<string, unknown>> };
     expect(body.status).toBe('ready');
-    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h2', status: 'unreachable', observed_at: expect.any(String) });
-    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h1', status: 'unknown', observed_at: null });
-    expect(body.hosts).toContainEqual({ region: 'r2', host: 'h1', status: 'stale', observed_at: old });
-    expect(body.hosts).toContainEqual({ region: 'off', host: 'h1', status: 'ok', observed_at: expect.any(String) });
+    const noCache = { status: 'unknown', checked_at: null, failed_at: null };
+    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h2', status: 'unreachable', observed_at: expect.any(String), image_cache: noCache });
+    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h1', status: 'unknown', observed_at: null, image_cache: noCache });
+    expect(body.hosts).toContainEqual({ region: 'r2', host: 'h1', status: 'stale', observed_at: old, image_cache: noCache });
+    expect(body.hosts).toContainEqual({ region: 'off', host: 'h1', status: 'ok', observed_at: expect.any(String), image_cache: noCache });
     expect(body.hosts).toHaveLength(4);
     // Token holders still read why (GET /v1/vms lists each host with its error).
     const vms = (await (await bot('/v1/vms')).json()) as { hosts: Array<{ host: string; error: string | null }> };
     expect(vms.hosts).toContainEqual(expect.objectContaining({ host: 'h2', error }));
+  });
+
+  it('a host’s failed image-cache run shows in /ready (when) and GET /v1/images (why and when); a run that ends clears it', async () => {
+    const store = new InventoryStore(h.redis, h.prefix);
+    const entry = { cached: true, sha256: 'a'.repeat(64), size_bytes: 1024, verified: true, downloaded: false, error: null };
+    const checked = '2026-01-01T00:00:00.000Z';
+    await store.putImageCache('r1', 'h1', { checked_at: checked, images: { 'v0.76.0': entry }, pruned: [] });
+    const why = "connection to r1/h1 lost while running 'image-cache' (/srv/secret-path)";
+    await store.putImageCacheError('r1', 'h1', { message: why, at: '2026-01-01T01:00:00.000Z' });
+    // A host whose first run failed: nothing cached known, the failure is.
+    await store.putImageCacheError('r2', 'h1', { message: 'host r2/h1 refused the connection', at: '2026-01-01T02:00:00.000Z' });
+
+    const ready = await (await fetch(`${h.url}/ready`)).text();
+    expect(ready).not.toContain('secret-path');
+    const hosts = (JSON.parse(ready) as { hosts: Array<{ region: string; host: string; image_cache: unknown }> }).hosts;
+    expect(hosts.find((x) => x.region === 'r1' && x.host === 'h1')?.image_cache).toEqual({
+      status: 'failed',
+      checked_at: checked,
+      failed_at: '2026-01-01T01:00:00.000Z',
+    });
+    expect(hosts.find((x) => x.region === 'r2')?.image_cache).toEqual({ status: 'failed', checked_at: null, failed_at: '2026-01-01T02:00:00.000Z' });
+
+    type ImagesBody = { images: Array<{ name: string; hosts: Array<Record<string, unknown>> }> };
+    const images = (await (await bot('/v1/images')).json()) as ImagesBody;
+    const v076 = images.images.find((i) => i.name === 'v0.76.0')?.hosts ?? [];
+    // The cache as the last run that ended saw it, and why the last run failed.
+    expect(v076.find((x) => x.region === 'r1' && x.host === 'h1')).toMatchObject({
+      cached: true,
+      checked_at: checked,
+      run_error: { message: why, at: '2026-01-01T01:00:00.000Z' },
+    });
+    expect(v076.find((x) => x.region === 'r2')).toMatchObject({ cached: null, run_error: { message: 'host r2/h1 refused the connection' } });
+
+    // The next run that ends writes its record without the error.
+    await store.putImageCache('r1', 'h1', { checked_at: '2026-01-01T03:00:00.000Z', images: { 'v0.76.0': entry }, pruned: [], last_error: null });
+    const after = (await (await fetch(`${h.url}/ready`)).json()) as { hosts: Array<{ region: string; host: string; image_cache: unknown }> };
+    expect(after.hosts.find((x) => x.region === 'r1' && x.host === 'h1')?.image_cache).toEqual({
+      status: 'ok',
+      checked_at: '2026-01-01T03:00:00.000Z',
+      failed_at: null,
+    });
+    const again = (await (await bot('/v1/images')).json()) as ImagesBody;
+    expect(again.images[0]?.hosts.find((x) => x.region === 'r1' && x.host === 'h1')?.run_error).toBeNull();
   });
 });
 

@@ -85,6 +85,21 @@ describe('owner-bound tokens', () => {
     expect((await h.fetch('/v1/vms/r1/o-new/tags', { method: 'PUT', json: { tags: { owner: 'bob' } }, token: ALICE })).status).toBe(422);
   });
 
+  it('share one namespace of VM names per region: a create of a name another owner holds is 409, and tells nothing more', async () => {
+    // Documented in README.md (Owners) and apps/api/README.md (Owner-bound tokens): a name is the domain's on
+    // its host, and any owner's VM may be placed on any host of the region.
+    await h.writeInventory('r1', 'h1', [{ name: 'o-bob-1', tags: { owner: 'bob', secret: 'x' } }]);
+    const before = await h.jobCount();
+    expect((await h.fetch('/v1/vms/r1/o-bob-1', { token: ALICE })).status).toBe(404);
+    const r = await h.fetch('/v1/vms', { method: 'POST', json: create('o-bob-1'), token: ALICE });
+    expect(r.status).toBe(409);
+    const body = (await r.json()) as { error: { code: string } };
+    expect(body.error.code).toBe('CONFLICT');
+    // Neither its owner, its host nor its tags.
+    expect(JSON.stringify(body)).not.toMatch(/"owner"|"tags"|"host"|\bh1\b|secret/);
+    expect(await h.jobCount()).toBe(before);
+  });
+
   it('see and cancel only their jobs', async () => {
     const a = (await (await h.fetch('/v1/vms', { method: 'POST', json: create('o-job-a'), token: ALICE })).json()) as JobView;
     const b = (await (await h.fetch('/v1/vms', { method: 'POST', json: create('o-job-b'), token: BOB })).json()) as JobView;

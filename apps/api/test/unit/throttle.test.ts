@@ -99,6 +99,22 @@ describe('failed-authentication throttle', () => {
     expect(await h.redis.exists(keys.authFailures(h.prefix, '127.0.0.1'))).toBe(0);
   });
 
+  it('reads X-Forwarded-For entries with brackets or a port as the address they name', async () => {
+    const h = proxied;
+    // One client, as different proxies spell it: each failure counts for that one address.
+    for (const xff of ['198.51.100.77:5678', '"198.51.100.77:1234", 127.0.0.1:80', '[::ffff:198.51.100.77]:443']) {
+      expect((await get(h, WRONG, xff)).status).toBe(401);
+    }
+    expectThrottled(await get(h, TOKENS.read, '198.51.100.77'));
+    expect(await h.redis.get(keys.authFailures(h.prefix, '198.51.100.77'))).toBe(String(MAX));
+    // An IPv6 client behind a proxy that writes `[address]:port`, counted by its /64.
+    for (let i = 1; i <= MAX; i++) expect((await get(h, WRONG, `[2001:db8:77::${i}]:443`)).status).toBe(401);
+    expectThrottled(await get(h, TOKENS.read, '[2001:db8:77::99]'));
+    expect(await h.redis.get(keys.authFailures(h.prefix, '2001:db8:77::/64'))).toBe(String(MAX));
+    // None of it was taken for the proxy itself.
+    expect(await h.redis.exists(keys.authFailures(h.prefix, '127.0.0.1'))).toBe(0);
+  });
+
   it('counts an IPv6 client by its /64: rotating addresses inside it does not escape the count, another /64 is not throttled', async () => {
     const h = proxied;
     // A client that holds a right token and signed in from its /64 before anyone there guessed.

@@ -1,14 +1,24 @@
 import type { ConsolePayload } from '@provisioner/contracts';
 import type { z } from 'zod';
+import { toJobError } from '../errors.ts';
 import type { ProcessorContext } from './context.ts';
 
 /**
  * Reads the tail of the VM's serial console log (one SSH exec) for the API request waiting for it. The
  * text goes only to ConsoleStore (encrypted, a minute at most): consoles can show generated passwords, so
- * it is never the job's result, nor logged. The result says only whether there was a log.
+ * it is never the job's result, nor logged. The result says only whether there was a log. Why a read
+ * failed goes there too: a console job is removed however it ends, so it never counts against the
+ * failed jobs BullMQ keeps per queue (`retention_max_jobs`).
  */
 export async function processConsole(ctx: ProcessorContext, p: z.infer<typeof ConsolePayload>) {
-  const tail = await ctx.steps.run('read', () => ctx.hv.consoleTail(p.vm_name, p.tail_bytes, { timeoutMs: 30_000, signal: ctx.signal }));
+  let tail: Awaited<ReturnType<typeof ctx.hv.consoleTail>>;
+  try {
+    tail = await ctx.steps.run('read', () => ctx.hv.consoleTail(p.vm_name, p.tail_bytes, { timeoutMs: 30_000, signal: ctx.signal }));
+  } catch (e) {
+    // The job is removed as it fails (store's JobQueue): the waiting request reads why from here.
+    await ctx.stores.console.fail(String(ctx.job.id), toJobError(e)).catch(() => undefined);
+    throw e;
+  }
   await ctx.stores.console.put(String(ctx.job.id), tail);
   return { vm_name: p.vm_name, found: tail !== null };
 }

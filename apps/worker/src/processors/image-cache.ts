@@ -1,14 +1,30 @@
 import { type ImageCacheEntry, type ImageCachePayload, type ImageCacheRecord, redactText } from '@provisioner/contracts';
 import type { z } from 'zod';
+import { toJobError } from '../errors.ts';
 import type { ProcessorContext } from './context.ts';
 
 /**
  * Keeps the host's cache of catalog images warm: re-hashes what is cached (a corrupted version is
  * removed), downloads what is missing or whose catalog checksum changed (concurrent creates of the same
  * image wait on the same per-name lock, so each image is downloaded once), prunes old versions no VM disk
- * uses beyond `image_cache.keep_unused_versions`, and publishes the state for GET /v1/images.
+ * uses beyond `image_cache.keep_unused_versions`, and publishes the state for GET /v1/images. A run that
+ * fails as a whole (the host does not answer) records why beside the last state (shown by GET /v1/images
+ * and /ready), since the scheduled job itself is removed as it fails.
  */
 export async function processImageCache(ctx: ProcessorContext, p: z.infer<typeof ImageCachePayload>) {
+  try {
+    return await runImageCache(ctx, p);
+  } catch (e) {
+    // A scheduled run is removed as it fails: its error is shown where the host's cache is (GET /v1/images, /ready).
+    if (!ctx.signal.aborted) {
+      const error = { message: redactText(toJobError(e).message), at: new Date().toISOString() };
+      await ctx.stores.inventory.putImageCacheError(p.region, p.host, error).catch(() => undefined);
+    }
+    throw e;
+  }
+}
+
+async function runImageCache(ctx: ProcessorContext, p: z.infer<typeof ImageCachePayload>) {
   const { hv, config, signal } = ctx;
   const cfg = config.image_cache;
   const names = Object.keys(config.images);
@@ -67,7 +83,7 @@ export async function processImageCache(ctx: ProcessorContext, p: z.infer<typeof
     // A download without a catalog checksum is hashed after it (on the host, or by this job's prune pass).
     else if (e && e.sha256 === null) e.sha256 = s.sha256;
   }
-  const record: ImageCacheRecord = { checked_at: new Date().toISOString(), images, pruned: pruned.pruned };
+  const record: ImageCacheRecord = { checked_at: new Date().toISOString(), images, pruned: pruned.pruned, last_error: null };
   await ctx.stores.inventory.putImageCache(p.region, p.host, record);
   return {
     region: p.region,

@@ -42,6 +42,9 @@ export async function processRebuild(ctx: ProcessorContext, p: Payload) {
       );
     }
     try {
+      // An earlier rebuild killed outright (SIGKILL, a lost worker) ran no cleanup: its new disk and seed go now.
+      const leftovers = await hv.removeRebuildLeftovers(name, jobId, { signal });
+      if (leftovers.length) ctx.log.info({ files: leftovers }, 'removed what an earlier rebuild of the VM left');
       const image = await steps.run('fetch-image', (report) => hv.ensureImage(p.image, { signal, onProgress: (pct) => report(pct / 100) }));
       // As large as the image; the swap grows it to the old disk's size (never smaller than the VM had).
       await steps.run('create-disk', () => hv.createDisk(name, image.path, 1, { signal, path: fresh.disk }));

@@ -54,6 +54,19 @@ describe('guestFields', () => {
     expect(stopped.guest).toEqual({ ...prev.guest, agent: 'absent' });
   });
 
+  it('a paused VM (or one suspended to RAM) keeps its addresses and agent; running again, they are as before', () => {
+    const prev = { addresses: [lease, agent4, agent6], guest: { agent: 'connected' as const, cloud_init: 'done' as const, ready: true, ready_at: NOW } };
+    for (const state of ['paused', 'pmsuspended']) {
+      const paused = guestFields({ state, macs: [MAC], addresses: [lease] }, undefined, prev, 'later');
+      expect(paused, state).toEqual({ addresses: [lease, agent4, agent6], ip: lease.ip, guest: prev.guest });
+      // An operation's read of the one domain has no leases: the last listing's are kept, the agent's too.
+      expect(guestFields({ state, macs: [MAC], addresses: [] }, undefined, prev, 'later').addresses).toEqual([agent4, agent6]);
+      // Resumed: a ready VM whose agent addresses were kept is not asked again, and shows them.
+      expect(agentKnown([{ name: 'p', state: 'running', ...paused }])).toEqual(['p']);
+      expect(guestFields(running([lease]), undefined, paused, 'later')).toEqual(paused);
+    }
+  });
+
   it('a running VM not asked and never seen: lease addresses only, guest unknown', () => {
     expect(guestFields(running([lease]), undefined, undefined, NOW)).toEqual({ addresses: [lease], ip: lease.ip, guest: GUEST_UNKNOWN });
   });

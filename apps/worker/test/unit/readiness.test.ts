@@ -45,6 +45,15 @@ describe('readiness of a create that waits for its guest', () => {
     expect((off as { message: string }).message).toBe(`the VM is shut off: it stopped before its guest was ready; see ${CONSOLE}`);
   });
 
+  it('keeps waiting while the VM is paused or suspended to RAM, saying so: it has not stopped', () => {
+    for (const state of ['paused', 'pmsuspended']) {
+      const r = readiness(running({ state, agent: 'absent', cloud_init: 'unknown', addresses: [] }), true, CONSOLE);
+      expect(r).toEqual({ kind: 'wait', detail: `waiting for the VM to run again: it is ${state}` });
+    }
+    for (const state of ['in shutdown', 'crashed'])
+      expect(readiness(running({ state }), true, CONSOLE)).toMatchObject({ kind: 'fail', code: 'GUEST_NOT_READY' });
+  });
+
   it('reads the console only for a running VM whose cloud-init state nobody reported', () => {
     expect(needsConsole(running({ agent: 'absent', cloud_init: 'unknown' }))).toBe(true);
     expect(needsConsole(running({ cloud_init: 'running' }))).toBe(false);

@@ -1,7 +1,7 @@
 /**
  * `GET /v1/images`: the image catalog, names and checksums only (an image URL may carry a signed query
  * or credentials), and each host's cache state as its last image-cache job saw it (`cached: null` until
- * one has run).
+ * one has run), with why the host's last run failed when it did (`run_error`).
  */
 
 import type { ImageCacheRecord } from '@provisioner/contracts';
@@ -36,6 +36,7 @@ export default defineRoute({
             verified: e?.verified ?? null,
             error: e?.error ?? null,
             checked_at: e ? (record?.checked_at ?? null) : null,
+            run_error: record?.last_error ?? null,
           };
         }),
       })),

@@ -5,8 +5,8 @@
  * `GET /v1/regions?hosts=true`).
  */
 
-import type { Config } from '@provisioner/contracts';
-import { type HOST_READINESS, Ready } from '@provisioner/contracts/api';
+import type { Config, ImageCacheRecord } from '@provisioner/contracts';
+import { type HOST_READINESS, type IMAGE_CACHE_READINESS, Ready } from '@provisioner/contracts/api';
 import type { Services } from '../../context.ts';
 import { ApiError, errorBody } from '../../errors.ts';
 import type { HostEntry } from '../../inventory.ts';
@@ -37,15 +37,25 @@ export interface ReadyHost {
   host: string;
   status: HostReadiness;
   observed_at: string | null;
+  image_cache: { status: (typeof IMAGE_CACHE_READINESS)[number]; checked_at: string | null; failed_at: string | null };
 }
 
-export function readyHost(h: HostEntry, config: Pick<Config, 'worker'>, now = Date.now()): ReadyHost {
+/** The host's image cache as /ready tells it: how, and when, never why (the error text is GET /v1/images's). */
+export function readyImageCache(rec: ImageCacheRecord | null, config: Pick<Config, 'image_cache'>): ReadyHost['image_cache'] {
+  const checked = rec?.checked_at ?? null;
+  const failed = rec?.last_error?.at ?? null;
+  if (failed) return { status: 'failed', checked_at: checked, failed_at: failed };
+  if (checked) return { status: 'ok', checked_at: checked, failed_at: null };
+  return { status: config.image_cache.interval_ms > 0 ? 'unknown' : 'off', checked_at: null, failed_at: null };
+}
+
+export function readyHost(h: HostEntry, config: Pick<Config, 'worker' | 'image_cache'>, now = Date.now(), cache: ImageCacheRecord | null = null): ReadyHost {
   const observed = h.entry?.observed_at ?? null;
   let status: HostReadiness = 'ok';
   if (!h.entry) status = 'unknown';
   else if (h.entry.error !== null) status = 'unreachable';
   else if (observed === null || now - Date.parse(observed) > 3 * config.worker.inventory_refresh_ms) status = 'stale';
-  return { region: h.region, host: h.host, status, observed_at: observed };
+  return { region: h.region, host: h.host, status, observed_at: observed, image_cache: readyImageCache(cache, config) };
 }
 
 export default defineRoute({
@@ -65,6 +75,8 @@ export default defineRoute({
       return c.json({ ...errorBody(c, new ApiError('UNAVAILABLE', 'redis does not answer')), status: 'unready' }, 503);
     }
     const entries = await s.inventory.entries(s.config.regions);
-    return c.json({ status: 'ready', redis: 'ok', hosts: entries.map((e) => readyHost(e, s.config)) });
+    const caches = await s.inventoryStore.imageCaches(entries.map((e) => ({ region: e.region, host: e.host })));
+    const now = Date.now();
+    return c.json({ status: 'ready', redis: 'ok', hosts: entries.map((e, i) => readyHost(e, s.config, now, caches[i] ?? null)) });
   },
 });

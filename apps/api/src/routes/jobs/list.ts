@@ -11,7 +11,7 @@ export default defineRoute({
   tag: 'jobs',
   summary: 'List jobs, newest first',
   description:
-    'The jobs of every host queue: queued and running ones, and finished ones for `retention_seconds` after they end (at most `retention_max_jobs` per queue and outcome; past it the oldest go early). Jobs that only answered the request that queued them are removed as they end, so they never take an operation’s place: the `refresh` jobs of listings with `refresh=true` (and the legacy list) show only while queued or running, their outcome being the listing’s `hosts[]`; so do console reads (a failed one stays: the console request answered with its link). The workers’ scheduled refreshes and image-cache runs are never listed.',
+    'The jobs of every host queue: queued and running ones, and finished ones for `retention_seconds` after they end (at most `retention_max_jobs` per queue and outcome; past it the oldest go early). Jobs that only answered the request that queued them are removed as they end, so they never take an operation’s place: the `refresh` jobs of listings with `refresh=true` (and the legacy list) show only while queued or running, their outcome being the listing’s `hosts[]`; so do console reads, failed ones too (the console request answers with the text or the read’s error), so failed reads never push an operation’s failure out of `retention_max_jobs`. The workers’ scheduled refreshes and image-cache runs are never listed.',
   auth: 'read',
   needsRedis: true,
   request: { query: JobsQuery },

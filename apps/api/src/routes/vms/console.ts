@@ -9,7 +9,7 @@ import { CONSOLE_TAIL_DEFAULT, CONSOLE_TAIL_MAX } from '@provisioner/contracts';
 import { z } from 'zod';
 import { jobLocation } from '../../answers.ts';
 import { callerOwner, requester } from '../../caller.ts';
-import { ApiError, jobFailure, vmNotFound } from '../../errors.ts';
+import { ApiError, JOB_FAILURE, jobFailure, vmNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
 import { VmPath } from '../../schemas.ts';
 import { resolveTarget, vmOwner } from '../../services/operate-vm.ts';
@@ -69,6 +69,8 @@ export default defineRoute({
     // A completed console job is removed at once (the watch then ends with the last view it saw): the text is the answer.
     const view = await s.watcher.waitFor(s.queues.get(job.queueName), id, CONSOLE_WAIT_MS);
     const tail = await s.console.take(id);
+    // A failed read is removed with its end (it takes no place among the operations' failures): its error is the answer.
+    if (tail && 'error' in tail) throw new ApiError(JOB_FAILURE[tail.error.code], tail.error.message, { jobId: id, details: { job_error: tail.error } });
     if (tail === undefined) {
       if (view?.state === 'failed' || view?.state === 'canceled') throw jobFailure(id, view.error, jobLocation(id));
       if (await s.queues.find(id))
