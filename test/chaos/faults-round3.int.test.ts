@@ -7,10 +7,17 @@
  *       expire, the other worker takes the job over, and no two runs of one step on one VM ever overlap
  *       (a download, or a graceful stop under the VM's host lock). The VM is made (or stopped) once, the
  *       job ends once, nothing is left behind.
+ *   12. libvirtd restarted (SIGTERM, then `libvirtd -d` again, as install-server.sh starts it here) during
+ *       the start step of a create (after its define) and during a graceful stop: the step fails, is
+ *       retried and ends right; nothing leaked (the host's drift report names none of the VMs). libvirtd
+ *       is the shared loopback host's: it is down for a second or two, in this scenario only.
  * With CHAOS_REPORT set, its table goes into RELIABILITY.md (between its own markers).
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostQueueName, type ProgressData } from '@provisioner/contracts';
 import { keys } from '@provisioner/store';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type OwnService, startOwnRedis, startTcpProxy, type TcpProxy } from '../support/faults.ts';
@@ -26,6 +33,7 @@ const host = inject('loopbackHost');
 const hv = makeHypervisor(host);
 let redisSvc: OwnService;
 let redis: Redis;
+let queue: Queue;
 let stack: Stack;
 let fast: ImageServer;
 let slow: ImageServer;
@@ -62,10 +70,13 @@ beforeAll(async () => {
     extra: {
       redis_url: redisUrl,
       placement: { cpu_allocation_ratio: 1000, memory_allocation_ratio: 100 },
+      // Every drift is reported at once (no grace): what a scenario left behind shows in the next refresh.
+      drift_grace_ms: 0,
       worker: {
         port: 0,
-        attempts: 4,
-        backoff_ms: 300,
+        // Room for a libvirtd restart (scenario 12): retries after 0.5, 1, 2, 4 and 8 s.
+        attempts: 6,
+        backoff_ms: 500,
         stop_timeout_ms: 2000,
         inventory_refresh_ms: 60_000,
         lock_duration_ms: LOCK_MS,
@@ -81,6 +92,7 @@ beforeAll(async () => {
     await stack.startWorker({ REDIS_URL: `redis://127.0.0.1:${p.port}` });
   }
   redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  queue = new Queue(hostQueueName('r1', 'h1'), { connection: redis, prefix: stack.prefix });
 }, 120_000);
 
 afterAll(async () => {
@@ -88,6 +100,7 @@ afterAll(async () => {
   await stack?.stop();
   for (const n of made) await hv.undefine(n).catch(() => undefined);
   for (const p of proxies) await p.close();
+  await queue?.close();
   await redis?.quit();
   await redisSvc?.stop();
   await fast?.close();
@@ -170,7 +183,10 @@ async function cutDuring(id: string, running: () => string[]) {
   if (runner === undefined) throw new Error(`no worker started ${id}`);
   const proxy = proxies[runner];
   if (!proxy) throw new Error(`worker ${runner} has no proxy`);
-  const first = new Set(running().map((l) => l.trim().split(/\s+/)[0]));
+  // Runs are told apart by process group (each remote command has its own): a script's subshells
+  // (`$(virsh …)`) show its command line for a moment too.
+  const groups = (ls: string[]) => new Set(ls.map((l) => l.trim().split(/\s+/)[1]));
+  const first = groups(running());
   const cutAt = Date.now();
   proxy.partition();
   let most = 0;
@@ -178,9 +194,9 @@ async function cutDuring(id: string, running: () => string[]) {
   let takenAt = 0;
   try {
     while (Date.now() - cutAt < 20_000) {
-      const now = running();
-      most = Math.max(most, now.length);
-      if (!firstGoneAt && !now.some((l) => first.has(l.trim().split(/\s+/)[0]))) firstGoneAt = Date.now();
+      const now = groups(running());
+      most = Math.max(most, now.size);
+      if (!firstGoneAt && ![...now].some((g) => first.has(g))) firstGoneAt = Date.now();
       const other = jobLines(id).find((l) => l.worker !== runner && l.msg === 'job started' && l.time >= cutAt);
       if (other) takenAt ||= other.time;
       if (firstGoneAt && takenAt) break;
@@ -191,6 +207,49 @@ async function cutDuring(id: string, running: () => string[]) {
   }
   const aborted = jobLines(id).some((l) => l.worker === runner && l.msg.startsWith('job lock not renewed'));
   return { runner, cutAt, most, firstGoneAt, takenAt, aborted };
+}
+
+/** The step a job is running now, read straight from Redis (fast enough to catch the short steps). */
+async function runningStep(id: string): Promise<string | null> {
+  const job = await queue.getJob(id);
+  const p = (typeof job?.progress === 'object' ? job.progress : null) as ProgressData | null;
+  return job?.finishedOn ? 'finished' : (p?.steps?.find((st) => st.state === 'running')?.name ?? null);
+}
+
+/**
+ * Restarts the loopback host's libvirtd as install-server.sh does (SIGTERM, wait for it to exit, `libvirtd
+ * -d`), and waits until it answers again. Returns the milliseconds it did not answer.
+ */
+async function restartLibvirtd(): Promise<number> {
+  const t0 = Date.now();
+  const pid = Number(readFileSync('/run/libvirtd.pid', 'utf8').trim());
+  process.kill(pid, 'SIGTERM');
+  await until(
+    'libvirtd to exit',
+    () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    },
+    30_000,
+    10,
+  );
+  execFileSync('libvirtd', ['-d'], { stdio: 'ignore' });
+  await until('libvirtd to answer', () => spawnSync('virsh', ['-q', '-c', 'qemu:///system', 'version'], { stdio: 'ignore' }).status === 0, 30_000, 50);
+  return Date.now() - t0;
+}
+
+/** What the host's drift report (after a fresh inventory refresh) says about these VMs. */
+async function driftOf(names: readonly string[]): Promise<string[]> {
+  const l = await stack.fetch('/v1/vms?refresh=true');
+  expect(l.status).toBe(200);
+  const r = await stack.fetch('/v1/regions/r1/hosts/h1/drift');
+  expect(r.status).toBe(200);
+  const d = (await r.json()) as { items: Array<{ kind: string; vm_name: string; path: string | null }> };
+  return d.items.filter((i) => names.includes(i.vm_name)).map((i) => `${i.kind} ${i.vm_name} ${i.path ?? ''}`.trim());
 }
 
 describe('chaos, round 3', () => {
@@ -294,6 +353,101 @@ describe('chaos, round 3', () => {
         expect(ends, fault).toBe(1);
         expect(d.state).toBe('shut off');
         expect((await redisState(name)).ops).toBe(0);
+        await deleteVm(name);
+        expect(await leftovers(name)).toEqual([]);
+      }
+    },
+    COUNT * 60_000 + 30_000,
+  );
+});
+
+describe('chaos, round 3: libvirtd restarted', () => {
+  it(
+    `12: libvirtd restarted during a create's start step, ${COUNT} time(s): retried, the VM runs, nothing leaked`,
+    async () => {
+      for (let i = 0; i < COUNT; i++) {
+        const started = Date.now();
+        const name = uniqueName('r3lvc');
+        made.push(name);
+        const r = await stack.fetch('/v1/vms', {
+          method: 'POST',
+          body: JSON.stringify({ vm_name: name, region_name: 'r1', instance_type: 'tiny', image: fastImage }),
+        });
+        expect(r.status).toBe(202);
+        const job = (await r.json()) as JobBody;
+        let step: string | null = null;
+        await until(
+          `create ${job.id} to reach start`,
+          async () => {
+            step = await runningStep(job.id);
+            return step === 'start' || step === 'finished';
+          },
+          60_000,
+          2,
+        );
+        const when = step === 'start' ? 'during start' : 'after the create ended (too late)';
+        const down = await restartLibvirtd();
+        const end = (await waitJob(stack, job.id, 120_000)) as unknown as JobBody;
+        const failed = jobLines(job.id).filter((l) => l.msg === 'job attempt failed').length;
+        const d = await hv.getDomain(name);
+        const drift = await driftOf([name]);
+        const fault = `libvirtd restarted ${when} (down ${down} ms); ${failed} attempt(s) failed before`;
+        rows.push({
+          scenario: '12 libvirtd restart (create)',
+          run: i + 1,
+          fault,
+          outcome: `${end.state}; VM ${d.state}; drift: ${drift.length}`,
+          attempts: end.attempts,
+          seconds: (Date.now() - started) / 1000,
+          leftovers: drift,
+        });
+        expect(end.state, `${fault}: ${JSON.stringify(end.error)}`).toBe('succeeded');
+        expect(d.state).toBe('running');
+        expect(d.instanceId).toBe(job.id);
+        expect(drift).toEqual([]);
+        await deleteVm(name);
+        expect(await leftovers(name)).toEqual([]);
+      }
+    },
+    COUNT * 60_000 + 30_000,
+  );
+
+  it(
+    `12: libvirtd restarted during a graceful stop, ${COUNT} time(s): retried, the VM is off, nothing leaked`,
+    async () => {
+      for (let i = 0; i < COUNT; i++) {
+        const started = Date.now();
+        const name = uniqueName('r3lvs');
+        made.push(name);
+        const r = await stack.fetch('/v1/vms', {
+          method: 'POST',
+          body: JSON.stringify({ vm_name: name, region_name: 'r1', instance_type: 'tiny', image: fastImage }),
+        });
+        expect(r.status).toBe(202);
+        expect((await waitJob(stack, ((await r.json()) as JobBody).id, 60_000)).state).toBe('succeeded');
+        const s = await stack.fetch(`/v1/vms/r1/${name}/stop`, { method: 'POST', body: JSON.stringify({ timeout_ms: 3000 }) });
+        expect(s.status).toBe(202);
+        const job = (await s.json()) as JobBody;
+        await until('the shutdown to run on the host', () => hostProcesses(' shutdown qemu', name).some((l) => !l.includes('vm-lock')), 30_000);
+        await new Promise((res) => setTimeout(res, 500));
+        const down = await restartLibvirtd();
+        const end = (await waitJob(stack, job.id, 120_000)) as unknown as JobBody;
+        const failed = jobLines(job.id).filter((l) => l.msg === 'job attempt failed').length;
+        const d = await hv.getDomain(name);
+        const drift = await driftOf([name]);
+        const fault = `libvirtd restarted 0.5 s into the stop (down ${down} ms); ${failed} attempt(s) failed before`;
+        rows.push({
+          scenario: '12 libvirtd restart (stop)',
+          run: i + 1,
+          fault,
+          outcome: `${end.state}; VM ${d.state}; drift: ${drift.length}`,
+          attempts: end.attempts,
+          seconds: (Date.now() - started) / 1000,
+          leftovers: drift,
+        });
+        expect(end.state, `${fault}: ${JSON.stringify(end.error)}`).toBe('succeeded');
+        expect(d.state).toBe('shut off');
+        expect(drift).toEqual([]);
         await deleteVm(name);
         expect(await leftovers(name)).toEqual([]);
       }
