@@ -291,6 +291,10 @@ export const ReadyHost = z.object({
     description: '`ok`; `unreachable` (its last listing failed); `stale` (not listed for three refresh periods); `unknown` (never listed yet)',
   }),
   observed_at: z.string().nullable().meta({ description: 'When the host was last listed' }),
+  disk_free_mb: z.number().int().nullable().meta({
+    description:
+      'Free MiB on the host for images and VM disks (the smaller of its images_dir and disks_dir file systems) when a worker last read it; null before that. Placement passes over a host without room for the type’s disk.',
+  }),
 });
 export const Ready = z.object({ status: z.literal('ready'), redis: z.literal('ok'), hosts: z.array(ReadyHost) });
 

@@ -38,6 +38,7 @@ import {
   CommandFailedError,
   DomainNotFoundError,
   DownloadFailedError,
+  HostDiskFullError,
   InvalidArgumentError,
   ParseError,
   VmLockedError,
@@ -152,7 +153,7 @@ export class Hypervisor {
     try {
       return await this.ssh.run(this.locked(name, argv), o);
     } catch (e) {
-      throw lockError(e, name, this.ssh) ?? e;
+      throw lockError(e, name, this.ssh) ?? diskFullError(e, this.ssh) ?? e;
     }
   }
 
@@ -188,7 +189,7 @@ export class Hypervisor {
   }
 
   async hostInfo(o: OpOptions = {}): Promise<HostInfo> {
-    const r = await this.ssh.run(hostInfoArgv(this.uri, this.opts.imagesDir), o);
+    const r = await this.ssh.run(hostInfoArgv(this.uri, this.opts.imagesDir, this.opts.disksDir), o);
     const info = parseHostInfo(r.stdout);
     this.kvm = info.kvm;
     return info;
@@ -273,7 +274,7 @@ export class Hypervisor {
     let last = -1;
     const exec: ExecOptions = {
       ...o,
-      okExitCodes: [0, 3, 4],
+      okExitCodes: [0, 3, 4, 5],
       onStderr: (chunk) => {
         const p = parseCurlProgress(chunk);
         if (p !== null && p > last) {
@@ -286,6 +287,12 @@ export class Hypervisor {
     if (r.exitCode === 3) {
       const got = /got ([a-f0-9]{64})/.exec(r.stderr)?.[1] ?? 'unknown';
       throw new ChecksumMismatchError(image.sha256 ?? '', got, { host: this.ssh.label, image: image.name });
+    }
+    if (r.exitCode === 5) {
+      throw new HostDiskFullError(`no room on ${this.ssh.name} for image '${image.name}': ${lastLine(r.stderr).replace(/^disk-full: /, '')}`, {
+        host: this.ssh.label,
+        image: image.name,
+      });
     }
     if (r.exitCode === 4) {
       const curlExit = Number(/curl-exit=(\d+)/.exec(r.stderr)?.[1] ?? 0);
@@ -564,9 +571,30 @@ export class Hypervisor {
       if (e instanceof CommandFailedError && isDomainNotFound(String(e.context.stderr ?? ''))) {
         throw new DomainNotFoundError(name, { host: this.ssh.label });
       }
-      throw lockError(e, name, this.ssh) ?? e;
+      throw lockError(e, name, this.ssh) ?? diskFullError(e, this.ssh) ?? e;
     }
   }
+}
+
+/**
+ * The HostDiskFullError of a command that failed for want of room (qemu-img, genisoimage or mv saying so:
+ * ENOSPC, or a quota), else null: not retryable, the host needs space freed first.
+ */
+function diskFullError(e: unknown, ssh: SshHost): HostDiskFullError | null {
+  if (!(e instanceof CommandFailedError)) return null;
+  const stderr = String(e.context.stderr ?? '');
+  if (!/No space left on device|Disk quota exceeded/.test(stderr)) return null;
+  const what = stderr.split('\n').find((l) => /No space left on device|Disk quota exceeded/.test(l)) ?? '';
+  return new HostDiskFullError(`no room left on ${ssh.name}: ${what.trim().slice(0, 300)}`, {
+    host: ssh.label,
+    argv: e.context.argv,
+    stderr: e.context.stderr,
+  });
+}
+
+function lastLine(s: string): string {
+  const lines = s.trim().split('\n');
+  return (lines[lines.length - 1] ?? '').slice(0, 300);
 }
 
 /** The VmLockedError of a command that failed because VM_LOCK's wait ran out (exit 75, `vm-locked`), else null. */

@@ -72,10 +72,10 @@ describe('catalog and health (legacy shapes)', () => {
     expect(text).not.toContain('"error"');
     const body = JSON.parse(text) as { status: string; hosts: Array<Record<string, unknown>> };
     expect(body.status).toBe('ready');
-    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h2', status: 'unreachable', observed_at: expect.any(String) });
-    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h1', status: 'unknown', observed_at: null });
-    expect(body.hosts).toContainEqual({ region: 'r2', host: 'h1', status: 'stale', observed_at: old });
-    expect(body.hosts).toContainEqual({ region: 'off', host: 'h1', status: 'ok', observed_at: expect.any(String) });
+    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h2', status: 'unreachable', observed_at: expect.any(String), disk_free_mb: null });
+    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h1', status: 'unknown', observed_at: null, disk_free_mb: null });
+    expect(body.hosts).toContainEqual({ region: 'r2', host: 'h1', status: 'stale', observed_at: old, disk_free_mb: null });
+    expect(body.hosts).toContainEqual({ region: 'off', host: 'h1', status: 'ok', observed_at: expect.any(String), disk_free_mb: null });
     expect(body.hosts).toHaveLength(4);
     // Token holders still read why (GET /v1/vms lists each host with its error).
     const vms = (await (await bot('/v1/vms')).json()) as { hosts: Array<{ host: string; error: string | null }> };

@@ -5,7 +5,7 @@
  * `GET /v1/regions?hosts=true`).
  */
 
-import type { Config } from '@provisioner/contracts';
+import type { Config, HostInfoRecord } from '@provisioner/contracts';
 import { type HOST_READINESS, Ready } from '@provisioner/contracts/api';
 import type { Services } from '../../context.ts';
 import { ApiError, errorBody } from '../../errors.ts';
@@ -37,15 +37,16 @@ export interface ReadyHost {
   host: string;
   status: HostReadiness;
   observed_at: string | null;
+  disk_free_mb: number | null;
 }
 
-export function readyHost(h: HostEntry, config: Pick<Config, 'worker'>, now = Date.now()): ReadyHost {
+export function readyHost(h: HostEntry, config: Pick<Config, 'worker'>, now = Date.now(), info: HostInfoRecord | null = null): ReadyHost {
   const observed = h.entry?.observed_at ?? null;
   let status: HostReadiness = 'ok';
   if (!h.entry) status = 'unknown';
   else if (h.entry.error !== null) status = 'unreachable';
   else if (observed === null || now - Date.parse(observed) > 3 * config.worker.inventory_refresh_ms) status = 'stale';
-  return { region: h.region, host: h.host, status, observed_at: observed };
+  return { region: h.region, host: h.host, status, observed_at: observed, disk_free_mb: info ? Math.floor(info.disk_free_bytes / (1024 * 1024)) : null };
 }
 
 export default defineRoute({
@@ -65,6 +66,8 @@ export default defineRoute({
       return c.json({ ...errorBody(c, new ApiError('UNAVAILABLE', 'redis does not answer')), status: 'unready' }, 503);
     }
     const entries = await s.inventory.entries(s.config.regions);
-    return c.json({ status: 'ready', redis: 'ok', hosts: entries.map((e) => readyHost(e, s.config)) });
+    // A full host is a host that cannot take VMs: its free space shows here (issue 29).
+    const infos = await s.inventoryStore.hostInfo(entries.map((e) => ({ region: e.region, host: e.host })));
+    return c.json({ status: 'ready', redis: 'ok', hosts: entries.map((e, i) => readyHost(e, s.config, Date.now(), infos[i] ?? null)) });
   },
 });
