@@ -61,7 +61,11 @@ beforeAll(async () => {
     // A type whose disk (1 MiB) fits the small file system, so placement lets the first creates through.
     instanceTypes: [{ instance_type: 'mini', vcpus: 1, memory_mb: 64, storage_mb: 1 }],
     h1: { reserved_disk_mb: 0 },
-    extra: { worker: { port: 0, attempts: 3, backoff_ms: 300, inventory_refresh_ms: 600_000, lock_duration_ms: 10_000, stalled_interval_ms: 5000 } },
+    extra: {
+      // Placement reads host info afresh on every create here (it caches it for host_info_cache_ms otherwise).
+      placement: { cpu_allocation_ratio: 1000, memory_allocation_ratio: 100, host_info_cache_ms: 0 },
+      worker: { port: 0, attempts: 3, backoff_ms: 300, inventory_refresh_ms: 600_000, lock_duration_ms: 10_000, stalled_interval_ms: 5000 },
+    },
   });
 }, 120_000);
 
