@@ -18,13 +18,25 @@ export interface TcpProxy {
   setTarget(port: number): void;
   /** Destroys every open connection (both sides), as a network cut would. */
   cutAll(): number;
+  /**
+   * A partition: every open connection is destroyed and new ones are closed at once, until `heal()`. The
+   * client sees its connection drop and every reconnection fail, as when a network between it and the
+   * server goes down.
+   */
+  partition(): number;
+  heal(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let target = targetPort;
+  let down = false;
   const open = new Set<Socket>();
   const server: Server = createServer((client) => {
+    if (down) {
+      client.destroy();
+      return;
+    }
     const upstream = connect(target, '127.0.0.1');
     open.add(client);
     open.add(upstream);
@@ -50,6 +62,16 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       for (const s of open) s.destroy();
       open.clear();
       return n;
+    },
+    partition: () => {
+      down = true;
+      const n = open.size;
+      for (const s of open) s.destroy();
+      open.clear();
+      return n;
+    },
+    heal: () => {
+      down = false;
     },
     close: () =>
       new Promise<void>((r) => {

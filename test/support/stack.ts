@@ -98,7 +98,8 @@ export interface Stack {
   workers: ChildProcess[];
   api: ChildProcess;
   logs: string[];
-  startWorker(): Promise<ChildProcess>;
+  /** Starts one more worker; `env` over the stack's (e.g. another REDIS_URL: a worker behind a proxy). */
+  startWorker(env?: Record<string, string>): Promise<ChildProcess>;
   fetch(path: string, init?: RequestInit & { token?: string | null; api?: number }): Promise<Response>;
   stop(): Promise<void>;
 }
@@ -229,9 +230,9 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const logs: string[] = [];
   const redis = o.redis ? o.redis.client() : new Redis('redis://127.0.0.1:6379');
   const workers: ChildProcess[] = [];
-  const startWorker = async () => {
+  const startWorker = async (over: Record<string, string> = {}) => {
     const from = logs.length;
-    const w = spawnTs('apps/worker/src/main.ts', env, logs, `worker${workers.length}`);
+    const w = spawnTs('apps/worker/src/main.ts', { ...env, ...over }, logs, `worker${workers.length}`);
     workers.push(w);
     await waitLog(logs, 'worker ready', from);
     return w;

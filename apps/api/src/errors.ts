@@ -183,6 +183,8 @@ export const JOB_FAILURE: Record<JobErrorCode, ErrorCode> = {
   PARSE: 'JOB_FAILED',
   CHECKSUM_MISMATCH: 'JOB_FAILED',
   DOWNLOAD_FAILED: 'JOB_FAILED',
+  VM_LOCKED: 'JOB_FAILED',
+  HOST_DISK_FULL: 'JOB_FAILED',
   // The guest, not the host, failed; the VM exists and runs (its console says why).
   GUEST_NOT_READY: 'JOB_FAILED',
   GUEST_CLOUD_INIT_ERROR: 'JOB_FAILED',

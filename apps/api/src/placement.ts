@@ -36,7 +36,7 @@ export interface HostCapacity {
   vcpus_total: number | null;
   memory_mb_used: number;
   memory_mb_total: number | null;
-  /** Free disk in images_dir less the reserve and the disks of pending creates. */
+  /** Free disk in images_dir or disks_dir (the smaller) less the reserve and the disks of pending creates. */
   disk_free_mb: number | null;
   queued_ops: number;
   max_concurrent_operations: number;

@@ -20,6 +20,8 @@ export const LIBVIRT_TO_JOB_CODE: Record<LibvirtErrorCode, JobErrorCode> = {
   ALREADY_EXISTS: 'ALREADY_EXISTS',
   CHECKSUM_MISMATCH: 'CHECKSUM_MISMATCH',
   DOWNLOAD_FAILED: 'DOWNLOAD_FAILED',
+  VM_LOCKED: 'VM_LOCKED',
+  HOST_DISK_FULL: 'HOST_DISK_FULL',
 };
 
 /** Turns any error into the structured job error clients see; unknown errors say nothing internal. */

@@ -79,7 +79,7 @@ export function toInventoryVm(d: DomainInfo, g?: GuestStatus, prev?: InventoryVm
 }
 
 /**
- * Reads the host's CPUs, memory and free disk in its images directory (one SSH exec) and publishes
+ * Reads the host's CPUs, memory and free disk in its images and disks directories (one SSH exec) and publishes
  * them for the API's placement, which never opens SSH. A failure keeps the last published info.
  */
 export async function publishHostInfo(store: InventoryStore, region: string, host: string, hv: Hypervisor): Promise<HostInfoRecord> {
@@ -89,8 +89,9 @@ export async function publishHostInfo(store: InventoryStore, region: string, hos
     cpus: i.cpus,
     memory_mb: Math.floor(i.memoryMiB),
     memory_available_mb: Math.floor(i.memoryAvailableMiB),
-    disk_free_bytes: i.imagesDirFreeBytes,
-    disk_total_bytes: i.imagesDirTotalBytes,
+    // Placement needs room for images and disks: the smaller of the two file systems when they differ.
+    disk_free_bytes: Math.min(i.imagesDirFreeBytes, i.disksDirFreeBytes ?? Number.POSITIVE_INFINITY),
+    disk_total_bytes: i.disksDirFreeBytes !== null && i.disksDirFreeBytes < i.imagesDirFreeBytes ? (i.disksDirTotalBytes ?? 0) : i.imagesDirTotalBytes,
     kvm: i.kvm,
   };
   await store.putHostInfo(region, host, rec);

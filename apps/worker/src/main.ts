@@ -12,6 +12,7 @@ import { type Job, Worker } from 'bullmq';
 import { pino } from 'pino';
 import { listenForCancels } from './cancel.ts';
 import { checkHostKeys, makeHypervisors } from './hosts.ts';
+import { type LockWatch, watchLocks } from './lock-watch.ts';
 import { metricsAccess, WorkerMetrics } from './metrics.ts';
 import { type HostRuntime, makeProcessor, onJobEnded } from './processor.ts';
 import type { WorkerStores } from './processors/context.ts';
@@ -32,6 +33,7 @@ export async function startWorker(config: Config) {
     throw e;
   });
   const workers: Worker[] = [];
+  const lockWatches: LockWatch[] = [];
   const stores: WorkerStores = {
     jobs: new JobQueue(redis, config),
     ledger: new VmLedger(redis, config.queue_prefix),
@@ -95,6 +97,9 @@ export async function startWorker(config: Config) {
         maxStalledCount: config.worker.max_stalled_count,
       });
       worker.on('error', (e) => log.error({ err: e.message, queue: name }, 'worker error'));
+      // A job whose lock this worker cannot renew (cut off from Redis) stops its host command before
+      // another worker can take the job over (lock-watch.ts).
+      lockWatches.push(watchLocks(worker, config.worker.lock_duration_ms, log.child({ queue: name })));
       const ended = (job: Job | undefined) => void onJobEnded(rt, stores, job).catch((e: unknown) => log.warn({ err: String(e) }, 'ending a VM turn failed'));
       worker.on('completed', ended);
       worker.on('failed', ended);
@@ -151,6 +156,7 @@ export async function startWorker(config: Config) {
     stopping ??= (async () => {
       log.info('shutting down');
       await Promise.all(workers.map((w) => w.close()));
+      for (const w of lockWatches) w.stop();
       await stopCancels();
       await hooks.close();
       await stores.jobs.close();

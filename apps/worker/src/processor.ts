@@ -4,6 +4,7 @@ import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { toBullError, toJobError, WorkerError } from './errors.ts';
 import { updateInventoryVm } from './inventory.ts';
+import { lockLost } from './lock-watch.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { processConsole } from './processors/console.ts';
 import type { ProcessorContext, WorkerStores } from './processors/context.ts';
@@ -107,6 +108,16 @@ export function makeProcessor(rt: HostRuntime, stores: WorkerStores, config: Con
       return result;
     } catch (e) {
       if (e instanceof DelayedError) throw e; // it comes back later (moved to delayed): no outcome yet
+      // Aborted because this worker could not renew the job's lock (lock-watch.ts): another worker may have
+      // the job now, so nothing here may fail it, clean up or write its steps. Handed back as a stall
+      // would be, without using an attempt: when the lock is still this worker's once Redis answers, the
+      // job waits a backoff and runs again (its steps check the host first); when it is not, moving it
+      // fails on the lock and the job is left to the worker that has it.
+      if (lockLost(ctx.signal)) {
+        jlog.warn({ err: String(e) }, 'job lock lost: its host command was stopped; handing the job back');
+        await job.moveToDelayed(Date.now() + config.worker.backoff_ms, token);
+        throw new DelayedError();
+      }
       let err = toJobError(e);
       // Aborted on request: whatever the interrupted step threw, the job ends canceled and is not retried.
       const by = err.code === 'CANCELED' || ctx.signal.aborted ? await stores.jobs.cancelRequestedBy(String(job.id)).catch(() => null) : null;

@@ -314,6 +314,10 @@ export const ReadyHost = z.object({
       description:
         'The host’s image cache: `ok` (its last run ended), `failed` (its last run failed: why is in `GET /v1/images`, `run_error`), `unknown` (no run yet), `off` (`image_cache.interval_ms` 0 and no run recorded); `checked_at` when the last run that ended did, `failed_at` when the last run failed.',
     }),
+  disk_free_mb: z.number().int().nullable().meta({
+    description:
+      'Free MiB on the host for images and VM disks (the smaller of its images_dir and disks_dir file systems) when a worker last read it; null before that. Placement passes over a host without room for the type’s disk.',
+  }),
 });
 export const Ready = z.object({ status: z.literal('ready'), redis: z.literal('ok'), hosts: z.array(ReadyHost) });
 

@@ -17,6 +17,13 @@ export const LIBVIRT_ERROR_CODES = [
   'ALREADY_EXISTS',
   'CHECKSUM_MISMATCH',
   'DOWNLOAD_FAILED',
+  /**
+   * Another run of an operation on the VM held the VM's lock on the host for the whole wait (a job a
+   * worker cut off from Redis still ran when another worker took it over). Retryable.
+   */
+  'VM_LOCKED',
+  /** The host's disks or images file system has no room for the image or the VM's disk. Not retryable. */
+  'HOST_DISK_FULL',
 ] as const;
 /** A closed set: the worker maps each code to a job error code (a Record over this union, checked by the compiler). */
 export type LibvirtErrorCode = (typeof LIBVIRT_ERROR_CODES)[number];

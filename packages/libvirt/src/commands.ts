@@ -66,15 +66,19 @@ echo "cpus=$(getconf _NPROCESSORS_ONLN)"
 awk '/^MemTotal:/ {print "mem_kib=" $2} /^MemAvailable:/ {print "mem_avail_kib=" $2}' /proc/meminfo
 mkdir -p "$2"
 df -P -B1 "$2" | awk 'NR==2 {print "disk_total=" $2; print "disk_free=" $4}'
+# The disks directory may be another file system (VM disks grow there; images are downloaded to $2).
+if [ -n "\${3:-}" ]; then [ -d "$3" ] || mkdir -p "$3"; df -P -B1 "$3" | awk 'NR==2 {print "disks_total=" $2; print "disks_free=" $4}'; fi
 kvm=$(sed -n 's/^kvm=//p' /etc/provisioner/host.conf 2>/dev/null)
 case "$kvm" in 0|1) ;; *) if ( exec 3<>/dev/kvm ) 2>/dev/null; then kvm=1; else kvm=0; fi ;; esac
 echo "kvm=$kvm"
 virsh -c "$1" version`;
 
-export function hostInfoArgv(uri: string, imagesDir: string): string[] {
+export function hostInfoArgv(uri: string, imagesDir: string, disksDir?: string): string[] {
   assertUri(uri);
   assertAbsPath(imagesDir);
-  return sh('host-info', HOST_INFO, uri, imagesDir);
+  if (disksDir === undefined) return sh('host-info', HOST_INFO, uri, imagesDir);
+  assertAbsPath(disksDir);
+  return sh('host-info', HOST_INFO, uri, imagesDir, disksDir);
 }
 
 /**
@@ -197,6 +201,38 @@ export function listDomainsArgv(uri: string, boundary: string, guests?: { skipAg
   return sh('list-domains', LIST, uri, boundary, disksDir ?? '', String(guests.agentTimeoutS), ...guests.skipAgent);
 }
 
+/**
+ * `vm-lock FILE WAIT_S ARGV…`: runs ARGV (exec, same process, same process group) holding an exclusive
+ * flock on FILE, the VM's own lock file on the host. Two runs of one step on one VM (a job a stalled worker
+ * still runs while another worker took it over) can then never overlap: the second waits until the first
+ * is done or killed (its process group dies, and the lock with it), for at most WAIT_S seconds, then exits
+ * 75 (`vm-locked` on stderr). FILE is removed by the VM's undefine while it holds the lock; a waiter that
+ * then gets the lock of the removed file sees that FILE is another file now, and locks that one instead.
+ */
+const VM_LOCK = `set -u
+f=$1 w=$2
+shift 2
+[ -d "\${f%/*}/" ] || mkdir -p "\${f%/*}/"
+while :; do
+  exec 8>>"$f"
+  flock -w "$w" 8 || { echo "vm-locked: another run holds the VM's lock $f" >&2; exit 75; }
+  # -ef is not POSIX, but dash and bash (the scripts' shells) both have it: no stat processes per command.
+  # shellcheck disable=SC3013
+  [ "$f" -ef /dev/fd/8 ] && break
+done
+exec "$@"`;
+
+/** Exit status of VM_LOCK when the VM's lock stayed taken for its whole wait. */
+export const VM_LOCKED_EXIT = 75;
+
+/** Wraps `argv` so that it runs holding the VM's lock file `lockFile` (VM_LOCK), waiting at most `waitMs` for it. */
+export function vmLockedArgv(lockFile: string, waitMs: number, argv: readonly string[]): string[] {
+  assertAbsPath(lockFile);
+  assertPositiveInt(waitMs, 'lock wait', 86_400_000);
+  if (argv.length === 0) throw new InvalidArgumentError('nothing to run under the VM lock');
+  return ['sh', '-c', VM_LOCK, 'vm-lock', lockFile, (waitMs / 1000).toFixed(3), ...argv];
+}
+
 export function domainStateArgv(uri: string, name: string): string[] {
   assertUri(uri);
   assertVmName(name);
@@ -236,7 +272,8 @@ const LINK_CACHED = `link_cached() {
 const MAKE_DISK = `make_disk() {
   if [ -e "$1" ]; then return 0; fi
   [ -d "\${1%/*}/" ] || mkdir -p "\${1%/*}/"
-  qemu-img create -q -f qcow2 -F "$2" -b "$3" "$1.part" "$4"
+  # A failed create (a full file system) leaves no partial file behind.
+  qemu-img create -q -f qcow2 -F "$2" -b "$3" "$1.part" "$4" || { rm -f "$1.part"; return 1; }
   chmod 0600 "$1.part"
   mv -f "$1.part" "$1"
 }`;
@@ -254,7 +291,8 @@ const MAKE_SEED = `make_seed() {
   [ -d "\${1%/*}/" ] || mkdir -p "\${1%/*}/"
   genisoimage -quiet -output "$4/seed.iso" -volid cidata -joliet -rock "$4/user-data" "$4/meta-data"
   chmod 0600 "$4/seed.iso"
-  mv -f "$4/seed.iso" "$1"
+  # Across file systems mv copies: one that fails (a full disks directory) leaves no partial seed.
+  mv -f "$4/seed.iso" "$1" || { rm -f "$1"; return 1; }
 }`;
 
 /**
@@ -287,7 +325,8 @@ const RESUME_PAUSED = `resume_paused() {
  * (same inode: disks backed by `dl-XXXXXX` stay valid), records the hash in `dl-XXXXXX.sha256` and
  * repoints by-name/NAME, unless another version replaced it meanwhile. A lock per image name makes
  * concurrent callers on one host download it once. Output: `cached|downloaded FILE SIZE`, FILE being
- * `sha256-HEX` or `dl-XXXXXX`. Exit 3: checksum mismatch; exit 4: curl failed (`curl-exit=N` on stderr).
+ * `sha256-HEX` or `dl-XXXXXX`. Exit 3: checksum mismatch; exit 4: curl failed (`curl-exit=N` on stderr);
+ * exit 5: no room left on the images' file system (`disk-full:` on stderr).
  * The temporary file (`.download-NAME.XXXXXX`) is removed on every way out, a failure, a cancel or a
  * timeout (TERM) included; one left by a download killed outright is removed by the next run for the
  * name (here or IMAGE_CACHE), under its lock.
@@ -337,6 +376,8 @@ set +e
 curl --fail --location --proto =http,https --proto-redir =http,https --connect-timeout 20 --progress-bar -o "$tmp" "$url"
 rc=$?
 set -e
+# curl 23: it could not write the file, on a host a full file system (or quota): exit 5, no retry can help.
+if [ "$rc" = 23 ]; then echo "disk-full: no room for the image in $dir ($(df -P -B1 "$dir" | awk 'NR==2 {print $4}') bytes free)" >&2; exit 5; fi
 if [ "$rc" != 0 ]; then echo "curl-exit=$rc" >&2; exit 4; fi
 chmod 0444 "$tmp"
 if [ -n "$want" ] || [ "$later" != 1 ]; then

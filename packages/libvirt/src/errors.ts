@@ -121,6 +121,22 @@ export class DownloadFailedError extends LibvirtError {
   }
 }
 
+/** Another run held the VM's lock on the host for the whole wait (commands.ts VM_LOCK): retrying later may work. */
+export class VmLockedError extends LibvirtError {
+  override readonly name = 'VmLockedError';
+  constructor(message: string, context: ErrorContext = {}) {
+    super('VM_LOCKED', message, true, context);
+  }
+}
+
+/** No room left on the host's file system for an image or a disk: not retryable (someone must free space). */
+export class HostDiskFullError extends LibvirtError {
+  override readonly name = 'HostDiskFullError';
+  constructor(message: string, context: ErrorContext = {}) {
+    super('HOST_DISK_FULL', message, false, context);
+  }
+}
+
 export function isLibvirtError(e: unknown): e is LibvirtError {
   return e instanceof LibvirtError;
 }

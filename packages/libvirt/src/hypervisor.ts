@@ -31,6 +31,8 @@ import {
   snapshotsArgv,
   startArgv,
   undefineArgv,
+  VM_LOCKED_EXIT,
+  vmLockedArgv,
 } from './commands.ts';
 import {
   AlreadyExistsError,
@@ -38,8 +40,10 @@ import {
   CommandFailedError,
   DomainNotFoundError,
   DownloadFailedError,
+  HostDiskFullError,
   InvalidArgumentError,
   ParseError,
+  VmLockedError,
 } from './errors.ts';
 import { type ConsoleTail, type GuestStatus, parseConsoleTail, parseGuestStatus } from './guest-parse.ts';
 import { assertPositiveInt, assertTags, assertVmName } from './names.ts';
@@ -76,6 +80,11 @@ export interface HypervisorOptions {
   network?: NetworkSpec;
   /** `auto` asks the host whether KVM is usable (software emulation otherwise). */
   domainType?: 'kvm' | 'qemu' | 'auto';
+  /**
+   * How long a command that changes a VM waits for the VM's lock on the host (commands.ts VM_LOCK) before
+   * it fails with a retryable VmLockedError. Default 60 s.
+   */
+  vmLockWaitMs?: number;
 }
 
 export interface OpOptions {
@@ -128,6 +137,29 @@ export class Hypervisor {
   }
 
   /**
+   * The VM's lock file on the host (commands.ts VM_LOCK): in a directory of its own beside the disks, so
+   * listings of the disks directory (drift) never see it. Removed with the VM (undefine).
+   */
+  lockFile(name: string): string {
+    assertVmName(name);
+    return `${this.opts.disksDir}/.locks/${name}.lock`;
+  }
+
+  /** `argv` run holding the VM's lock on the host. */
+  private locked(name: string, argv: readonly string[]): string[] {
+    return vmLockedArgv(this.lockFile(name), this.opts.vmLockWaitMs ?? 60_000, argv);
+  }
+
+  /** Runs a command built by `locked`, turning a lock that stayed taken into VmLockedError. */
+  private async runLocked(name: string, argv: readonly string[], o: ExecOptions): Promise<Awaited<ReturnType<SshHost['run']>>> {
+    try {
+      return await this.ssh.run(this.locked(name, argv), o);
+    } catch (e) {
+      throw lockError(e, name, this.ssh) ?? diskFullError(e, this.ssh) ?? e;
+    }
+  }
+
+  /**
    * Where rebuild job `jobId` makes the VM's new disk and seed before its swap moves them over the VM's
    * own. Ending in `.qcow2`, the new disk's base counts as in use for the image cache's pruning.
    */
@@ -173,7 +205,7 @@ export class Hypervisor {
   }
 
   async hostInfo(o: OpOptions = {}): Promise<HostInfo> {
-    const r = await this.ssh.run(hostInfoArgv(this.uri, this.opts.imagesDir), o);
+    const r = await this.ssh.run(hostInfoArgv(this.uri, this.opts.imagesDir, this.opts.disksDir), o);
     const info = parseHostInfo(r.stdout);
     this.kvm = info.kvm;
     return info;
@@ -222,7 +254,7 @@ export class Hypervisor {
    */
   async createSnapshot(name: string, snapshot: string, marker: string, o: OpOptions = {}): Promise<{ created: true } | { created: false; mine: boolean }> {
     // Saving a running guest's memory takes as long as its RAM is large.
-    const out = (await this.virsh(snapshotCreateArgv(this.uri, name, snapshot, marker), name, { timeoutMs: 600_000, ...o })).trim();
+    const out = (await this.virsh(this.locked(name, snapshotCreateArgv(this.uri, name, snapshot, marker)), name, { timeoutMs: 600_000, ...o })).trim();
     if (out === 'created') return { created: true };
     const m = /^exists ?(.*)$/.exec(out);
     if (!m) throw new ParseError('unexpected snapshot-create output', { stdout: out.slice(0, 200) });
@@ -231,12 +263,12 @@ export class Hypervisor {
 
   /** Reverts the domain to a snapshot: disk, saved definition and power state (a running one's memory too). */
   async revertSnapshot(name: string, snapshot: string, o: OpOptions = {}): Promise<void> {
-    await this.virsh(snapshotRevertArgv(this.uri, name, snapshot, this.paths(name).console), name, { timeoutMs: 600_000, ...o });
+    await this.virsh(this.locked(name, snapshotRevertArgv(this.uri, name, snapshot, this.paths(name).console)), name, { timeoutMs: 600_000, ...o });
   }
 
   /** Deletes a snapshot; one that does not exist is not an error (`existed: false`). */
   async deleteSnapshot(name: string, snapshot: string, o: OpOptions = {}): Promise<{ existed: boolean }> {
-    const out = (await this.virsh(snapshotDeleteArgv(this.uri, name, snapshot), name, { timeoutMs: 600_000, ...o })).trim();
+    const out = (await this.virsh(this.locked(name, snapshotDeleteArgv(this.uri, name, snapshot)), name, { timeoutMs: 600_000, ...o })).trim();
     return { existed: out === 'deleted' };
   }
 
@@ -258,7 +290,7 @@ export class Hypervisor {
     let last = -1;
     const exec: ExecOptions = {
       ...o,
-      okExitCodes: [0, 3, 4],
+      okExitCodes: [0, 3, 4, 5],
       onStderr: (chunk) => {
         const p = parseCurlProgress(chunk);
         if (p !== null && p > last) {
@@ -271,6 +303,12 @@ export class Hypervisor {
     if (r.exitCode === 3) {
       const got = /got ([a-f0-9]{64})/.exec(r.stderr)?.[1] ?? 'unknown';
       throw new ChecksumMismatchError(image.sha256 ?? '', got, { host: this.ssh.label, image: image.name });
+    }
+    if (r.exitCode === 5) {
+      throw new HostDiskFullError(`no room on ${this.ssh.name} for image '${image.name}': ${lastLine(r.stderr).replace(/^disk-full: /, '')}`, {
+        host: this.ssh.label,
+        image: image.name,
+      });
     }
     if (r.exitCode === 4) {
       const curlExit = Number(/curl-exit=(\d+)/.exec(r.stderr)?.[1] ?? 0);
@@ -315,7 +353,7 @@ export class Hypervisor {
       if (/\/(sha256-[a-f0-9]{64}|dl-[A-Za-z0-9]{6})$/.test(basePath)) this.baseInfo.set(basePath, info);
     }
     const size = Math.max(sizeBytes, info.virtualSize);
-    const r = await this.ssh.run(createDiskArgv(disk, info.format, basePath, size), o);
+    const r = await this.runLocked(name, createDiskArgv(disk, info.format, basePath, size), o);
     return { path: disk, created: r.stdout.trim() === 'created' };
   }
 
@@ -323,7 +361,7 @@ export class Hypervisor {
   async createSeed(name: string, instanceId: string, userData: string, opts: OpOptions & { path?: string } = {}): Promise<{ path: string }> {
     const { path, ...o } = opts;
     const seed = path ?? this.paths(name).seed;
-    await this.ssh.run(createSeedArgv(seed, instanceId, name), { ...o, stdin: userData });
+    await this.runLocked(name, createSeedArgv(seed, instanceId, name), { ...o, stdin: userData });
     return { path: seed };
   }
 
@@ -335,7 +373,7 @@ export class Hypervisor {
     const domainType = await this.domainType(o);
     const full: DomainSpec = { ...spec, domainType, network: this.opts.network ?? { type: 'none' }, consoleLogPath: this.paths(spec.name).console };
     const xml = buildDomainXml(full);
-    const r = await this.ssh.run(defineArgv(this.uri, spec.name), { ...o, stdin: xml });
+    const r = await this.runLocked(spec.name, defineArgv(this.uri, spec.name), { ...o, stdin: xml });
     // The first line is always the script's own; only what follows @@EXISTS is the domain's XML.
     const nl = r.stdout.indexOf('\n');
     const first = nl === -1 ? r.stdout : r.stdout.slice(0, nl);
@@ -394,7 +432,7 @@ export class Hypervisor {
         if (m) o.onStep?.(m.step, m.phase);
       }
     };
-    const r = await this.ssh.run(argv, { ...o, stdin: spec.userData, onStdout });
+    const r = await this.runLocked(spec.name, argv, { ...o, stdin: spec.userData, onStdout });
     const out = parseCreateVm(r.stdout, boundary);
     if (out.kind !== 'done') return out;
     // Cached files never change (a dl- file only gains a second name, its hash): their facts are read once.
@@ -415,21 +453,22 @@ export class Hypervisor {
    * `already` (it runs). Still shutting down after 60 s: a retryable CommandFailedError.
    */
   async start(name: string, o: OpOptions = {}): Promise<{ changed: boolean; result: 'already' | 'started' | 'resumed' | 'woken' }> {
-    const out = (await this.virsh(startArgv(this.uri, name, this.paths(name).console), name, o)).trim();
+    const out = (await this.virsh(this.locked(name, startArgv(this.uri, name, this.paths(name).console)), name, o)).trim();
     if (out !== 'already' && out !== 'started' && out !== 'resumed' && out !== 'woken') throw new ParseError('unexpected start output', { stdout: out });
     return { changed: out !== 'already', result: out };
   }
 
   /** Graceful shutdown (a paused VM is resumed first); powers off when the guest has not stopped within `timeoutMs`. */
   async shutdown(name: string, timeoutMs: number, o: OpOptions = {}): Promise<{ result: 'already' | 'graceful' | 'forced' }> {
-    const out = (await this.virsh(shutdownArgv(this.uri, name, timeoutMs), name, { timeoutMs: timeoutMs + 60_000, ...o })).trim();
+    const wait = this.opts.vmLockWaitMs ?? 60_000;
+    const out = (await this.virsh(this.locked(name, shutdownArgv(this.uri, name, timeoutMs)), name, { timeoutMs: timeoutMs + wait + 60_000, ...o })).trim();
     if (out !== 'already' && out !== 'graceful' && out !== 'forced') throw new ParseError('unexpected shutdown output', { stdout: out });
     return { result: out };
   }
 
   /** Hard power-off (`virsh destroy`). */
   async powerOff(name: string, o: OpOptions = {}): Promise<{ changed: boolean }> {
-    const out = await this.virsh(powerOffArgv(this.uri, name), name, o);
+    const out = await this.virsh(this.locked(name, powerOffArgv(this.uri, name)), name, o);
     return { changed: out.trim() === 'stopped' };
   }
 
@@ -438,7 +477,8 @@ export class Hypervisor {
     const { disk, seed, console } = this.paths(name);
     // virtlogd's backups of the console log (max_backups, 3 by default) are removed with it.
     const logs = [console, `${console}.0`, `${console}.1`, `${console}.2`];
-    const r = await this.ssh.run(undefineArgv(this.uri, name, [disk, `${disk}.part`, seed, ...logs]), o);
+    // The VM's lock file goes last, under its lock: a run waiting for it then locks a new file (VM_LOCK).
+    const r = await this.runLocked(name, undefineArgv(this.uri, name, [disk, `${disk}.part`, seed, ...logs, this.lockFile(name)]), o);
     return { existed: r.stdout.trim() === 'undefined' };
   }
 
@@ -455,7 +495,7 @@ export class Hypervisor {
     const d = await this.getDomain(name, o);
     const meta = domainMetadataXml({ instanceId: d.instanceId, image: d.image, instanceType: to.instanceType });
     const argv = resizeArgv(this.uri, name, to.vcpus, to.memoryMiB, this.paths(name).disk, to.diskBytes, DOMAIN_NS, meta);
-    const out = await this.virsh(argv, name, o);
+    const out = await this.virsh(this.locked(name, argv), name, o);
     const changed = [...out.matchAll(/^(vcpus|memory|disk) changed$/gm)].map((m) => m[1] as 'vcpus' | 'memory' | 'disk');
     return { changed };
   }
@@ -467,14 +507,15 @@ export class Hypervisor {
   async rebuildSwap(name: string, fresh: { disk: string; seed: string | null }, metadataXml: string, o: OpOptions = {}): Promise<{ swapped: boolean }> {
     const { disk, seed } = this.paths(name);
     const argv = rebuildSwapArgv(this.uri, name, { disk, newDisk: fresh.disk, seed, newSeed: fresh.seed }, DOMAIN_NS, metadataXml);
-    const out = (await this.virsh(argv, name, o)).trim();
+    const out = (await this.virsh(this.locked(name, argv), name, o)).trim();
     if (out !== 'swapped' && out !== 'already') throw new ParseError('unexpected rebuild-swap output', { stdout: out.slice(0, 200) });
     return { swapped: out === 'swapped' };
   }
 
   /** The VM's snapshot names; with `remove`, deletes them all first and returns what is left (nothing). */
   async rebuildSnapshots(name: string, remove: boolean, o: OpOptions = {}): Promise<string[]> {
-    const out = await this.virsh(rebuildSnapshotsArgv(this.uri, name, remove), name, o);
+    const argv = rebuildSnapshotsArgv(this.uri, name, remove);
+    const out = await this.virsh(remove ? this.locked(name, argv) : argv, name, o);
     return out.split('\n').filter((l) => l.trim() !== '');
   }
 
@@ -486,7 +527,7 @@ export class Hypervisor {
   /** Replaces the VM's tags, in the running domain and its persistent definition. */
   async setTags(name: string, tags: Record<string, string>, o: OpOptions = {}): Promise<void> {
     assertTags(tags);
-    await this.virsh(setTagsArgv(this.uri, name, TAGS_NS, tagsMetadataXml(tags), legacyDescription(tags)), name, o);
+    await this.virsh(this.locked(name, setTagsArgv(this.uri, name, TAGS_NS, tagsMetadataXml(tags), legacyDescription(tags))), name, o);
   }
 
   /**
@@ -536,7 +577,10 @@ export class Hypervisor {
     return this.kvm ? 'kvm' : 'qemu';
   }
 
-  /** Runs a virsh-based command for one domain, turning "no such domain" into DomainNotFoundError. */
+  /**
+   * Runs a virsh-based command for one domain, turning "no such domain" into DomainNotFoundError and, for
+   * one run under the VM's lock, a lock that stayed taken into VmLockedError.
+   */
   private async virsh(argv: string[], name: string, o: OpOptions): Promise<string> {
     try {
       return (await this.ssh.run(argv, o)).stdout;
@@ -544,7 +588,38 @@ export class Hypervisor {
       if (e instanceof CommandFailedError && isDomainNotFound(String(e.context.stderr ?? ''))) {
         throw new DomainNotFoundError(name, { host: this.ssh.label });
       }
-      throw e;
+      throw lockError(e, name, this.ssh) ?? diskFullError(e, this.ssh) ?? e;
     }
   }
+}
+
+/**
+ * The HostDiskFullError of a command that failed for want of room (qemu-img, genisoimage or mv saying so:
+ * ENOSPC, or a quota), else null: not retryable, the host needs space freed first.
+ */
+function diskFullError(e: unknown, ssh: SshHost): HostDiskFullError | null {
+  if (!(e instanceof CommandFailedError)) return null;
+  const stderr = String(e.context.stderr ?? '');
+  if (!/No space left on device|Disk quota exceeded/.test(stderr)) return null;
+  const what = stderr.split('\n').find((l) => /No space left on device|Disk quota exceeded/.test(l)) ?? '';
+  return new HostDiskFullError(`no room left on ${ssh.name}: ${what.trim().slice(0, 300)}`, {
+    host: ssh.label,
+    argv: e.context.argv,
+    stderr: e.context.stderr,
+  });
+}
+
+function lastLine(s: string): string {
+  const lines = s.trim().split('\n');
+  return (lines[lines.length - 1] ?? '').slice(0, 300);
+}
+
+/** The VmLockedError of a command that failed because VM_LOCK's wait ran out (exit 75, `vm-locked`), else null. */
+function lockError(e: unknown, name: string, ssh: SshHost): VmLockedError | null {
+  if (!(e instanceof CommandFailedError) || e.context.exitCode !== VM_LOCKED_EXIT || !String(e.context.stderr ?? '').includes('vm-locked:')) return null;
+  return new VmLockedError(`another run of an operation on '${name}' held its lock on ${ssh.name}; try again later`, {
+    host: ssh.label,
+    domain: name,
+    argv: e.context.argv,
+  });
 }

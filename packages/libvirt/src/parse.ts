@@ -68,6 +68,9 @@ export interface HostInfo {
   memoryAvailableMiB: number;
   imagesDirTotalBytes: number;
   imagesDirFreeBytes: number;
+  /** The disks directory's file system, when asked (it may be another than the images'). */
+  disksDirTotalBytes: number | null;
+  disksDirFreeBytes: number | null;
 }
 
 export interface Lease {
@@ -390,6 +393,8 @@ export function parseHostInfo(output: string): HostInfo {
     memoryAvailableMiB: Math.floor(num('mem_avail_kib') / 1024),
     imagesDirTotalBytes: num('disk_total'),
     imagesDirFreeBytes: num('disk_free'),
+    disksDirTotalBytes: kv.has('disks_total') ? num('disks_total') : null,
+    disksDirFreeBytes: kv.has('disks_free') ? num('disks_free') : null,
   };
 }
 

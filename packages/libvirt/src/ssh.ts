@@ -50,6 +50,8 @@ export interface CommandObservation {
 /** What ran, for messages and metrics: `sh -c SCRIPT NAME …` is named by NAME (its $0), anything else by its program. */
 export function commandName(argv: readonly string[]): string {
   const [program = '', flag, , name] = argv;
+  // A command run under its VM's lock (commands.ts vmLockedArgv) is named after what it runs.
+  if (program === 'sh' && flag === '-c' && name === 'vm-lock' && argv.length > 6) return commandName(argv.slice(6));
   return (program === 'sh' || program === 'bash') && flag === '-c' && name ? name : program;
 }
 

@@ -73,10 +73,17 @@ describe('catalog and health (legacy shapes)', () => {
     const body = JSON.parse(text) as { status: string; hosts: Array<Record<string, unknown>> };
     expect(body.status).toBe('ready');
     const noCache = { status: 'unknown', checked_at: null, failed_at: null };
-    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h2', status: 'unreachable', observed_at: expect.any(String), image_cache: noCache });
-    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h1', status: 'unknown', observed_at: null, image_cache: noCache });
-    expect(body.hosts).toContainEqual({ region: 'r2', host: 'h1', status: 'stale', observed_at: old, image_cache: noCache });
-    expect(body.hosts).toContainEqual({ region: 'off', host: 'h1', status: 'ok', observed_at: expect.any(String), image_cache: noCache });
+    expect(body.hosts).toContainEqual({
+      region: 'r1',
+      host: 'h2',
+      status: 'unreachable',
+      observed_at: expect.any(String),
+      image_cache: noCache,
+      disk_free_mb: null,
+    });
+    expect(body.hosts).toContainEqual({ region: 'r1', host: 'h1', status: 'unknown', observed_at: null, image_cache: noCache, disk_free_mb: null });
+    expect(body.hosts).toContainEqual({ region: 'r2', host: 'h1', status: 'stale', observed_at: old, image_cache: noCache, disk_free_mb: null });
+    expect(body.hosts).toContainEqual({ region: 'off', host: 'h1', status: 'ok', observed_at: expect.any(String), image_cache: noCache, disk_free_mb: null });
     expect(body.hosts).toHaveLength(4);
     // Token holders still read why (GET /v1/vms lists each host with its error).
     const vms = (await (await bot('/v1/vms')).json()) as { hosts: Array<{ host: string; error: string | null }> };

@@ -5,7 +5,7 @@
  * `GET /v1/regions?hosts=true`).
  */
 
-import type { Config, ImageCacheRecord } from '@provisioner/contracts';
+import type { Config, HostInfoRecord, ImageCacheRecord } from '@provisioner/contracts';
 import { type HOST_READINESS, type IMAGE_CACHE_READINESS, Ready } from '@provisioner/contracts/api';
 import type { Services } from '../../context.ts';
 import { ApiError, errorBody } from '../../errors.ts';
@@ -38,6 +38,7 @@ export interface ReadyHost {
   status: HostReadiness;
   observed_at: string | null;
   image_cache: { status: (typeof IMAGE_CACHE_READINESS)[number]; checked_at: string | null; failed_at: string | null };
+  disk_free_mb: number | null;
 }
 
 /** The host's image cache as /ready tells it: how, and when, never why (the error text is GET /v1/images's). */
@@ -49,13 +50,26 @@ export function readyImageCache(rec: ImageCacheRecord | null, config: Pick<Confi
   return { status: config.image_cache.interval_ms > 0 ? 'unknown' : 'off', checked_at: null, failed_at: null };
 }
 
-export function readyHost(h: HostEntry, config: Pick<Config, 'worker' | 'image_cache'>, now = Date.now(), cache: ImageCacheRecord | null = null): ReadyHost {
+export function readyHost(
+  h: HostEntry,
+  config: Pick<Config, 'worker' | 'image_cache'>,
+  now = Date.now(),
+  cache: ImageCacheRecord | null = null,
+  info: HostInfoRecord | null = null,
+): ReadyHost {
   const observed = h.entry?.observed_at ?? null;
   let status: HostReadiness = 'ok';
   if (!h.entry) status = 'unknown';
   else if (h.entry.error !== null) status = 'unreachable';
   else if (observed === null || now - Date.parse(observed) > 3 * config.worker.inventory_refresh_ms) status = 'stale';
-  return { region: h.region, host: h.host, status, observed_at: observed, image_cache: readyImageCache(cache, config) };
+  return {
+    region: h.region,
+    host: h.host,
+    status,
+    observed_at: observed,
+    image_cache: readyImageCache(cache, config),
+    disk_free_mb: info ? Math.floor(info.disk_free_bytes / (1024 * 1024)) : null,
+  };
 }
 
 export default defineRoute({
@@ -75,8 +89,10 @@ export default defineRoute({
       return c.json({ ...errorBody(c, new ApiError('UNAVAILABLE', 'redis does not answer')), status: 'unready' }, 503);
     }
     const entries = await s.inventory.entries(s.config.regions);
-    const caches = await s.inventoryStore.imageCaches(entries.map((e) => ({ region: e.region, host: e.host })));
+    const keys = entries.map((e) => ({ region: e.region, host: e.host }));
+    // A full host is a host that cannot take VMs: its free space shows here (issue 29).
+    const [caches, infos] = await Promise.all([s.inventoryStore.imageCaches(keys), s.inventoryStore.hostInfo(keys)]);
     const now = Date.now();
-    return c.json({ status: 'ready', redis: 'ok', hosts: entries.map((e, i) => readyHost(e, s.config, now, caches[i] ?? null)) });
+    return c.json({ status: 'ready', redis: 'ok', hosts: entries.map((e, i) => readyHost(e, s.config, now, caches[i] ?? null, infos[i] ?? null)) });
   },
 });
