@@ -8,10 +8,13 @@ import { defineConfig } from 'vitest/config';
  *   (a VM's graceful stop, a throttled download, a lock expiring), not computing. Each file has its own
  *   queue prefix, VM and image names, and a file that needs a libvirt of its own has one (a session
  *   libvirt of its own user: resize, drift, placement), so files share the host safely;
+ * - exclusive: files that restart a shared daemon (libvirtd) or time lock expiry, one at a time, last;
  * - guest: the real guest, one file at a time (they share one guest and a snapshot revert changes it).
  *   Its global setup submits the guest's create at the start of the run, so the guest boots while the
  *   other projects run.
  */
+const EXCLUSIVE = ['test/chaos/faults-round3.int.test.ts'];
+
 export default defineConfig({
   test: {
     projects: [
@@ -28,13 +31,26 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['packages/*/test/**/*.int.test.ts', 'apps/*/test/**/*.int.test.ts', 'test/**/*.int.test.ts'],
-          exclude: ['test/guest/**'],
+          exclude: ['test/guest/**', ...EXCLUSIVE],
           globalSetup: ['test/setup/loopback-host.ts'],
           testTimeout: 120_000,
           hookTimeout: 600_000,
           // Files share the loopback host, each with names of its own: three at a time (most of it is waiting).
           maxWorkers: Number(process.env.PROVISIONER_TEST_INTEGRATION_WORKERS ?? 3),
           sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        test: {
+          // Files that disturb the shared host for everyone (scenario 12 restarts libvirtd) or whose timing
+          // is the point (scenario 11's lock expiry): alone, after the integration files.
+          name: 'exclusive',
+          include: EXCLUSIVE,
+          globalSetup: ['test/setup/loopback-host.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 600_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 2 },
         },
       },
       {

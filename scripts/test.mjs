@@ -69,7 +69,8 @@ try {
   const r = JSON.parse(readFileSync(report, 'utf8'));
   if (r.startTime >= t0) {
     const files = r.testResults.map((f) => ({ file: relative(root, f.name), ms: f.endTime - f.startTime, tests: f.assertionResults.length }));
-    const project = (f) => (f.startsWith('test/guest/') ? 'guest' : f.endsWith('.int.test.ts') ? 'integration' : 'unit');
+    const project = (f) =>
+      f.startsWith('test/guest/') ? 'guest' : f === 'test/chaos/faults-round3.int.test.ts' ? 'exclusive' : f.endsWith('.int.test.ts') ? 'integration' : 'unit';
     if (files.length > 1) {
       console.log('\nslowest test files:');
       for (const f of [...files].sort((a, b) => b.ms - a.ms).slice(0, 10)) console.log(`  ${seconds(f.ms).padStart(6)}  ${f.file} (${f.tests} tests)`);
