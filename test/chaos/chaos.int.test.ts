@@ -15,13 +15,14 @@
  * into RELIABILITY.md (CHAOS_REPORT).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostQueueName, isTagValue, type ProgressData, STEPS } from '@provisioner/contracts';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type ChaosRow, replaceMarked, runLine, runTables } from '../support/chaos-report.ts';
 import { type OwnService, startOwnRedis, startOwnSshd } from '../support/faults.ts';
 import { type ImageServer, makeHypervisor, makeImages, processTable, startImageServer, uniqueName } from '../support/host.ts';
 import { HOSTILE } from '../support/hostile.ts';
@@ -51,15 +52,7 @@ const redisDir = mkdtempSync(join(tmpdir(), 'prov-chaos-redis-'));
 /** Creates per Redis restart (scenario 2): the issue's 50 at full count, a handful in `npm test`. */
 const BURST = COUNT >= 20 ? 50 : 4;
 
-interface Row {
-  scenario: string;
-  run: number;
-  fault: string;
-  outcome: string;
-  attempts: number;
-  seconds: number;
-  leftovers: string[];
-}
+type Row = ChaosRow;
 const rows: Row[] = [];
 
 beforeAll(async () => {
@@ -724,35 +717,7 @@ describe('chaos', () => {
 });
 
 /** Replaces the generated part of RELIABILITY.md (between its markers) with this run's results. */
+/** Replaces the generated part of RELIABILITY.md (between its markers) with this run's results. */
 function writeReport(path: string): void {
-  const begin = '<!-- chaos:begin -->';
-  const end = '<!-- chaos:end -->';
-  const by = new Map<string, Row[]>();
-  for (const r of rows) by.set(r.scenario, [...(by.get(r.scenario) ?? []), r]);
-  const lines = [
-    begin,
-    `Run ${new Date().toISOString()} with CHAOS_COUNT=${COUNT} (Node ${process.version}).`,
-    '',
-    '| scenario | runs | outcomes | leftovers | seconds per run (median / max) |',
-    '| --- | --- | --- | --- | --- |',
-  ];
-  for (const [scenario, rs] of by) {
-    const outcomes =
-      rs.length === 1
-        ? (rs[0]?.outcome ?? '')
-        : [...new Set(rs.map((r) => r.outcome))].map((o) => `${o}: ${rs.filter((r) => r.outcome === o).length}`).join(', ');
-    const secs = rs.map((r) => r.seconds).sort((a, b) => a - b);
-    const left = rs.flatMap((r) => r.leftovers);
-    lines.push(
-      `| ${scenario} | ${rs.length} | ${outcomes} | ${left.length ? left.join(', ') : 'none'} | ${(secs[Math.floor(secs.length / 2)] ?? 0).toFixed(1)} / ${(secs.at(-1) ?? 0).toFixed(1)} |`,
-    );
-  }
-  lines.push('', '| scenario | run | fault | outcome | attempts | seconds |', '| --- | --- | --- | --- | --- | --- |');
-  for (const r of rows) lines.push(`| ${r.scenario} | ${r.run} | ${r.fault} | ${r.outcome} | ${r.attempts} | ${r.seconds.toFixed(1)} |`);
-  lines.push(end);
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : `${begin}\n${end}\n`;
-  const from = text.indexOf(begin);
-  const to = text.indexOf(end);
-  const next = from >= 0 && to > from ? `${text.slice(0, from)}${lines.join('\n')}${text.slice(to + end.length)}` : `${text}\n${lines.join('\n')}\n`;
-  writeFileSync(path, next);
+  replaceMarked(path, 'chaos', [runLine(COUNT), '', ...runTables(rows)]);
 }

@@ -10,9 +10,10 @@
  * With CHAOS_REPORT set, its table goes into RELIABILITY.md (between its own markers).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { replaceMarked, runLine } from '../support/chaos-report.ts';
 import { type ImageServer, makeHypervisor, makeImages, processTable, startImageServer, uniqueName } from '../support/host.ts';
 import { type Stack, startStack, waitJob } from '../support/stack.ts';
 
@@ -220,20 +221,12 @@ describe('chaos: the host’s disk fills up', () => {
 
 /** Replaces the generated part of RELIABILITY.md (between this file's markers) with this run's results. */
 function writeReport(path: string): void {
-  const begin = '<!-- chaos-disk-full:begin -->';
-  const end = '<!-- chaos-disk-full:end -->';
   const lines = [
-    begin,
-    `Run ${new Date().toISOString()} with CHAOS_COUNT=${COUNT} (Node ${process.version}).`,
+    runLine(COUNT),
     '',
     '| scenario | run | fault | outcome | leftovers | seconds |',
     '| --- | --- | --- | --- | --- | --- |',
     ...rows.map((r) => `| ${r.scenario} | ${r.run} | ${r.fault} | ${r.outcome} | ${r.leftovers.join(', ') || 'none'} | ${r.seconds.toFixed(1)} |`),
-    end,
   ];
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : `${begin}\n${end}\n`;
-  const from = text.indexOf(begin);
-  const to = text.indexOf(end);
-  const next = from >= 0 && to > from ? `${text.slice(0, from)}${lines.join('\n')}${text.slice(to + end.length)}` : `${text}\n${lines.join('\n')}\n`;
-  writeFileSync(path, next);
+  replaceMarked(path, 'chaos-disk-full', lines);
 }

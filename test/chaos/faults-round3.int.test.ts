@@ -14,12 +14,13 @@
  * With CHAOS_REPORT set, its table goes into RELIABILITY.md (between its own markers).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { hostQueueName, type ProgressData } from '@provisioner/contracts';
 import { keys } from '@provisioner/store';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type ChaosRow, replaceMarked, runLine, runTables } from '../support/chaos-report.ts';
 import { type OwnService, startOwnRedis, startTcpProxy, type TcpProxy } from '../support/faults.ts';
 import { type ImageServer, makeHypervisor, makeImages, processTable, startImageServer, uniqueName } from '../support/host.ts';
 import { freePort, type Stack, startStack, waitJob } from '../support/stack.ts';
@@ -47,15 +48,7 @@ const fastImage = uniqueName('r3fast');
 const slowImages = Array.from({ length: COUNT }, () => uniqueName('r3slow'));
 const made: string[] = [];
 
-interface Row {
-  scenario: string;
-  run: number;
-  fault: string;
-  outcome: string;
-  attempts: number;
-  seconds: number;
-  leftovers: string[];
-}
+type Row = ChaosRow;
 const rows: Row[] = [];
 
 beforeAll(async () => {
@@ -465,32 +458,8 @@ describe('chaos, round 3: libvirtd restarted', () => {
 });
 
 /** Replaces the generated part of RELIABILITY.md (between this file's markers) with this run's results. */
+/** Replaces the generated part of RELIABILITY.md (between this file's markers) with this run's results. */
 function writeReport(path: string): void {
-  const begin = '<!-- chaos-round3:begin -->';
-  const end = '<!-- chaos-round3:end -->';
-  const by = new Map<string, Row[]>();
-  for (const r of rows) by.set(r.scenario, [...(by.get(r.scenario) ?? []), r]);
-  const lines = [
-    begin,
-    `Run ${new Date().toISOString()} with CHAOS_COUNT=${COUNT} (Node ${process.version}).`,
-    '',
-    '| scenario | runs | outcomes | leftovers | seconds per run (median / max) |',
-    '| --- | --- | --- | --- | --- |',
-  ];
-  for (const [scenario, rs] of by) {
-    const states = [...new Set(rs.map((r) => r.outcome.split(';')[0] ?? ''))].map((o) => `${o}: ${rs.filter((r) => r.outcome.startsWith(o)).length}`);
-    const secs = rs.map((r) => r.seconds).sort((a, b) => a - b);
-    const left = rs.flatMap((r) => r.leftovers);
-    lines.push(
-      `| ${scenario} | ${rs.length} | ${states.join(', ')} | ${left.length ? left.join(', ') : 'none'} | ${(secs[Math.floor(secs.length / 2)] ?? 0).toFixed(1)} / ${(secs.at(-1) ?? 0).toFixed(1)} |`,
-    );
-  }
-  lines.push('', '| scenario | run | fault | outcome | attempts | seconds |', '| --- | --- | --- | --- | --- | --- |');
-  for (const r of rows) lines.push(`| ${r.scenario} | ${r.run} | ${r.fault} | ${r.outcome} | ${r.attempts} | ${r.seconds.toFixed(1)} |`);
-  lines.push(end);
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : `${begin}\n${end}\n`;
-  const from = text.indexOf(begin);
-  const to = text.indexOf(end);
-  const next = from >= 0 && to > from ? `${text.slice(0, from)}${lines.join('\n')}${text.slice(to + end.length)}` : `${text}\n${lines.join('\n')}\n`;
-  writeFileSync(path, next);
+  // Outcomes carry per-run details after a ';': they are counted by what comes before it.
+  replaceMarked(path, 'chaos-round3', [runLine(COUNT), '', ...runTables(rows, (o) => o.split(';')[0] ?? '')]);
 }

@@ -1,19 +1,10 @@
-/**
- * Fault scenario 10 (issue 18): SIGKILL the worker at the moment a job ends, CHAOS_COUNT times, against
- * the real loopback host, real API and worker processes and two real receivers (a registered endpoint
- * and the job's own webhook_url). Every job's terminal event must reach both at least once, duplicates
- * only with the same `webhook-id`; signatures checked with `standardwebhooks`. The kill comes when
- * BullMQ announces the job's end (its events stream), a few milliseconds later from run to run: before
- * the worker wrote the job's deliveries, while it hands them to the delivery queue, or after.
- * With CHAOS_REPORT set, its table goes into RELIABILITY.md (between its own markers).
- */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostQueueName, newWebhookSecret } from '@provisioner/contracts';
 import { keys } from '@provisioner/store';
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { medianMax, replaceMarked, runLine } from '../support/chaos-report.ts';
 import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../support/host.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { type Stack, startStack, waitJob } from '../support/stack.ts';
@@ -193,26 +184,17 @@ describe('chaos: webhooks', () => {
 
 /** Replaces this scenario's part of RELIABILITY.md (between its own markers) with this run's results. */
 function writeReport(path: string): void {
-  const begin = '<!-- chaos-webhooks:begin -->';
-  const end = '<!-- chaos-webhooks:end -->';
   const count = (f: (r: Row) => boolean) => rows.filter(f).length;
-  const secs = rows.map((r) => r.seconds).sort((a, b) => a - b);
   const lines = [
-    begin,
-    `Run ${new Date().toISOString()} with CHAOS_COUNT=${COUNT} (Node ${process.version}).`,
+    runLine(COUNT),
     '',
     '| scenario | runs | killed | end written by the worker / by a sweep | deliveries per job and destination (min / max) | distinct webhook-ids per job and destination | seconds per run (median / max) |',
     '| --- | --- | --- | --- | --- | --- | --- |',
-    `| 10 SIGKILL worker at a job's end | ${rows.length} | ${count((r) => r.fault.startsWith('SIGKILL'))} | ${count((r) => r.written_by === 'event')} / ${count((r) => r.written_by === 'sweep')} | ${Math.min(...rows.flatMap((r) => [r.registered, r.callback]))} / ${Math.max(...rows.flatMap((r) => [r.registered, r.callback]))} | 1 | ${(secs[Math.floor(secs.length / 2)] ?? 0).toFixed(1)} / ${(secs.at(-1) ?? 0).toFixed(1)} |`,
+    `| 10 SIGKILL worker at a job's end | ${rows.length} | ${count((r) => r.fault.startsWith('SIGKILL'))} | ${count((r) => r.written_by === 'event')} / ${count((r) => r.written_by === 'sweep')} | ${Math.min(...rows.flatMap((r) => [r.registered, r.callback]))} / ${Math.max(...rows.flatMap((r) => [r.registered, r.callback]))} | 1 | ${medianMax(rows.map((r) => r.seconds))} |`,
     '',
     '| run | fault | end written by | to the endpoint | to the webhook_url | seconds |',
     '| --- | --- | --- | --- | --- | --- |',
     ...rows.map((r) => `| ${r.run} | ${r.fault} | ${r.written_by} | ${r.registered} | ${r.callback} | ${r.seconds.toFixed(1)} |`),
-    end,
   ];
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
-  const from = text.indexOf(begin);
-  const to = text.indexOf(end);
-  const next = from >= 0 && to > from ? `${text.slice(0, from)}${lines.join('\n')}${text.slice(to + end.length)}` : `${text}\n${lines.join('\n')}\n`;
-  writeFileSync(path, next);
+  replaceMarked(path, 'chaos-webhooks', lines);
 }
