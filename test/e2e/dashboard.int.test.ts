@@ -118,7 +118,7 @@ describe('queue dashboard in a browser', () => {
 
     // Signing out from the board's menu ends the session: the board sends to the sign-in form again.
     await page.locator('ul[class*="actions"] > li').last().locator('button').click();
-    await Promise.all([page.waitForURL(/\/admin\/login$/), page.getByText('Sign out').click()]);
+    await Promise.all([page.waitForURL(/\/admin\/login$/), page.getByText('Sign out', { exact: true }).click()]);
     await page.goto(`${stack.url}/admin/queues/`);
     expect(new URL(page.url()).pathname).toBe('/admin/login');
     await page.close();

@@ -289,10 +289,10 @@ describe('the VM page in a browser', () => {
     await page.goto(`${stack.url}/ui/vms/r1/${vm}`);
     await page.locator('[data-vm-state]').waitFor();
     expect(await page.locator('[data-action]').count()).toBe(0);
-    expect(await page.locator('button').allTextContents()).toEqual(['Sign out']);
+    expect(await page.locator('button').allTextContents()).toEqual(['Sign out', 'Sign out everywhere']);
     expect(await page.locator('a', { hasText: 'New VM' }).count()).toBe(0);
     const before = await jobIds(vm);
-    const csrf = await page.locator('header input[name="csrf"]').inputValue();
+    const csrf = await page.locator('header input[name="csrf"]').first().inputValue();
     const status = await page.evaluate(async ({ url, csrf }) => (await fetch(url, { method: 'POST', body: new URLSearchParams({ csrf }) })).status, {
       url: `${stack.url}/ui/vms/r1/${vm}/start`,
       csrf,
@@ -306,7 +306,7 @@ describe('the VM page in a browser', () => {
   it('refuses forged POSTs with 403 and queues nothing: no CSRF token, a wrong one, another Origin', async () => {
     const page = await admin.newPage();
     await page.goto(`${stack.url}/ui/vms/r1/${vm}`);
-    const csrf = await page.locator('header input[name="csrf"]').inputValue();
+    const csrf = await page.locator('header input[name="csrf"]').first().inputValue();
     expect(csrf).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const before = await jobIds(vm);
     const url = `${stack.url}/ui/vms/r1/${vm}/start`;
@@ -392,5 +392,6 @@ describe('the VM page in a browser', () => {
     expect((await hv.listDomains()).map((d) => d.name)).not.toContain(vm);
     expect(external).toEqual([]);
     await page.close();
-  });
+    // The job, then up to one inventory refresh (60 s) for the page: more than the default 120 s with files side by side.
+  }, 240_000);
 });

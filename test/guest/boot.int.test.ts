@@ -1,16 +1,15 @@
-/**
- * A real guest created through the service boots and runs its user-data: the create job (`wait_until: ready`)
- * succeeds once the guest is ready, its result and its webhook carry the guest's address, cloud-init
- * finishes without errors from the service's NoCloud seed, the guest leases an address on libvirt's network,
- * and both the file written by write_files and the one written by runcmd hold this run's nonce. The guest is
- * the project's shared one (test/setup/guest.ts); its delete and the host's cleanliness are checked there.
- *
- * Budget (2 cores, software emulation): the create job ≤ 3 min (a 400 MiB image download on a first run),
- * cloud-init done ≤ 4 min after the create was submitted (measured 75-95 s).
- */
-import { Webhook } from 'standardwebhooks';
 import { describe, expect, inject, it } from 'vitest';
-import { ensureGuest, guestExec, leaseAddress, NONCE_FILE, type ReceivedHook, RUNCMD_FILE, readGuestFile, waitCloudInit } from '../support/guest.ts';
+import {
+  ensureGuest,
+  guestExec,
+  leaseAddress,
+  NONCE_FILE,
+  type ReceivedHook,
+  RUNCMD_FILE,
+  readGuestFile,
+  verifyAsReceived,
+  waitCloudInit,
+} from '../support/guest.ts';
 
 const g = inject('guest');
 
@@ -47,7 +46,7 @@ describe('a real guest created through the API', () => {
     for (let i = 0; i < 50 && !done; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, 200));
       const hooks = (await (await fetch(g.webhookUrl)).json()) as ReceivedHook[];
-      const events = hooks.map((h) => new Webhook(g.webhookSecret).verify(h.body, h.headers) as NonNullable<typeof done>);
+      const events = hooks.map((h) => verifyAsReceived<NonNullable<typeof done>>(g.webhookSecret, h));
       done = events.find((e) => e.type === 'job.succeeded' && e.data.id === job?.id);
     }
     expect(done?.data.result).toEqual(result);
@@ -55,7 +54,7 @@ describe('a real guest created through the API', () => {
     // Asked for with webhook_events: vm.ready, with the addresses the guest got, from the create's wait-ready.
     const hooks = (await (await fetch(g.webhookUrl)).json()) as ReceivedHook[];
     const ready = hooks
-      .map((h) => new Webhook(g.webhookSecret).verify(h.body, h.headers) as { type: string; data: Record<string, unknown> })
+      .map((h) => verifyAsReceived<{ type: string; data: Record<string, unknown> }>(g.webhookSecret, h))
       .filter((e) => e.type === 'vm.ready' && e.data.vm_name === g.vm);
     expect(ready).toHaveLength(1);
     expect(ready[0]?.data).toMatchObject({ vm_name: g.vm, state: 'running', job_id: job?.id });

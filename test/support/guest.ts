@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { Webhook } from 'standardwebhooks';
 import { type ImageServer, startImageServer } from './host.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -51,6 +52,22 @@ export interface SharedGuest {
 export interface ReceivedHook {
   headers: Record<string, string>;
   body: string;
+  /** When the inbox got it (epoch ms): the guest boots while other projects run, so it is read much later. */
+  received_at: number;
+}
+
+/**
+ * Verifies a recorded webhook's signature and its timestamp as of when it arrived: standardwebhooks
+ * refuses a timestamp more than 5 minutes from its clock, and the guest's hooks are read long after.
+ */
+export function verifyAsReceived<T>(secret: string, hook: ReceivedHook): T {
+  const now = Date.now;
+  Date.now = () => hook.received_at;
+  try {
+    return new Webhook(secret).verify(hook.body, hook.headers) as T;
+  } finally {
+    Date.now = now;
+  }
 }
 
 /**
@@ -68,7 +85,7 @@ export async function startHookInbox(): Promise<{ url: string; close(): Promise<
     req.on('data', (d: Buffer) => chunks.push(d));
     req.on('end', () => {
       const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
-      got.push({ headers, body: Buffer.concat(chunks).toString('utf8') });
+      got.push({ headers, body: Buffer.concat(chunks).toString('utf8'), received_at: Date.now() });
       res.writeHead(200).end();
     });
   });

@@ -315,8 +315,19 @@ export async function deletePrefix(redis: Redis, prefix: string): Promise<void> 
 /** Polls a job until it ends; returns its final view. */
 export async function waitJob(stack: Stack, id: string, ms = 120_000): Promise<Record<string, unknown>> {
   const end = Date.now() + ms;
+  let socketErrors = 0;
   while (Date.now() < end) {
-    const r = await stack.fetch(`/v1/jobs/${id}`);
+    // A kept-alive connection the server closes as a poll goes out fails that poll ("other side closed"):
+    // poll again on a new one; three in a row is the API gone, and fails.
+    const r = await stack.fetch(`/v1/jobs/${id}`).catch((e: unknown) => {
+      if (++socketErrors >= 3) throw e;
+      return null;
+    });
+    if (!r) {
+      await new Promise((res) => setTimeout(res, 200));
+      continue;
+    }
+    socketErrors = 0;
     const job = (await r.json()) as Record<string, unknown>;
     if (['succeeded', 'failed', 'canceled'].includes(String(job.state))) return job;
     await new Promise((r) => setTimeout(r, 150));

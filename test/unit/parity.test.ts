@@ -106,6 +106,7 @@ describe('packages/client has a method for every operation', () => {
       () => c.deleteWebhook('whk_00000000000000000000000000000000'),
       () => c.deliveries('job_00000000000000000000000000000000'),
       () => c.redeliver('job_00000000000000000000000000000000', 'msg_1'),
+      () => c.signOutEverywhere('parity-token'),
     ];
     for (const call of calls) await quietly(call());
     expect(unreached(ops, rec.seen)).toEqual([]);
@@ -175,6 +176,7 @@ describe('the CLI reaches every operation', () => {
       ['webhooks', 'rm', 'whk_00000000000000000000000000000000'],
       ['webhooks', 'deliveries', job0],
       ['webhooks', 'redeliver', job0, 'msg_1'],
+      ['signout', 'parity-token'],
     ];
     for (const argv of runs) await cli(...argv);
 

@@ -53,6 +53,7 @@ Commands:
   status                                                                        whether the API, Redis and the hosts are ready
   webhooks list|add|rm|rotate|deliveries|redeliver ...                          webhook endpoints (admin) and deliveries
   hosts cordon|uncordon|drift|clean HOST --region R [--reason TEXT]             host maintenance (admin tokens)
+  signout TOKEN_NAME                                                            end every browser session of a token
 
 Run 'provisioner COMMAND --help' for one command's options. NAME may also be written REGION/NAME. Mutating commands answer with their job; --wait follows it
 with a progress bar (on stderr, when it is a terminal) and exits 0 when it succeeds, 1 when it fails.
@@ -263,6 +264,13 @@ secret). deliveries: what was sent about a job, attempt by attempt; redeliver: s
   --overlap S      with rotate: seconds the old secret keeps signing beside the new one (default 0)
 
 Example: provisioner webhooks add https://hooks.example.com/prov --event job.failed --event vm.ready`,
+  signout: `Usage: provisioner signout TOKEN_NAME
+
+Ends every session of the VM page and the dashboard that the token signed in to, in every browser (a lost
+laptop, a screen left signed in). A token may sign itself out; an admin token any token. The token stays
+valid: rotate it in the configuration to revoke it.
+
+Example: provisioner signout alice-bot`,
   hosts: `Usage: provisioner hosts cordon HOST [--reason TEXT] | uncordon HOST | drift HOST | clean HOST [--wait]
 
 Host maintenance (admin tokens). cordon: the host gets no new VMs (its VMs keep working) until
@@ -338,6 +346,7 @@ export const ACCEPTS: Record<string, readonly Option[] | Record<string, readonly
   images: [],
   regions: ['hosts'],
   status: [],
+  signout: [],
   webhooks: { list: [], add: ['event'], rm: [], rotate: ['overlap'], deliveries: [], redeliver: [] },
 };
 
@@ -991,6 +1000,15 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
         c.io.stdout.write(`\n${table(c, [['REGION', 'HOST', 'STATE', 'VMS', 'VCPUS', 'MEMORY', 'CORDONED'], ...hrows])}\n`);
       }
     }
+    return EXIT.OK;
+  },
+
+  async signout(c) {
+    const [token, ...extra] = c.args;
+    if (!token || extra.length) throw new UsageError('signout takes one token name (as the configuration names it)');
+    const r = await c.client.signOutEverywhere(token);
+    if (c.json) printJson(c, r);
+    else c.io.stdout.write(`${r.token}: ${r.sessions_ended} session(s) ended\n`);
     return EXIT.OK;
   },
 

@@ -479,6 +479,11 @@ export class Client {
     return this.json('POST', `/v1/webhooks/${enc(id)}/rotate-secret`, body, o);
   }
 
+  /** `DELETE /v1/tokens/{name}/sessions`: ends every browser session (VM page, dashboard) the token signed in to. */
+  signOutEverywhere(token: string, o?: WriteOptions): Promise<{ token: string; sessions_ended: number }> {
+    return this.json('DELETE', `/v1/tokens/${enc(token)}/sessions`, undefined, o);
+  }
+
   deliveries(jobId: string, o?: CallOptions): Promise<Deliveries> {
     return this.get(`/v1/jobs/${enc(jobId)}/deliveries`, o);
   }
