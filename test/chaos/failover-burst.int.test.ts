@@ -200,6 +200,22 @@ async function oneRun(run: number): Promise<void> {
     await failover;
     const burstS = (Date.now() - started) / 1000;
 
+    // Every create job in the queue, by VM.
+    const jobsByName = async () => {
+      const out = new Map<string, string[]>();
+      for (const j of await (queue as Queue).getJobs(['completed', 'failed', 'active', 'waiting', 'delayed', 'prioritized', 'paused', 'waiting-children'])) {
+        if (j?.name !== 'create') continue;
+        const n = (j.data as { vm_name: string }).vm_name;
+        out.set(n, [...(out.get(n) ?? []), String(j.id)]);
+      }
+      return out;
+    };
+    // A create sent once whose request failed with no HTTP answer (a kept-alive connection closed as it went
+    // out): the client does not know; if the API took it, its one job is followed like an accepted one.
+    const unanswered = creates.filter((c) => !c.id && c.answers.at(-1)?.status === 0);
+    const early = await jobsByName();
+    for (const c of unanswered) if (early.get(c.name)?.length === 1) c.id = early.get(c.name)?.[0] ?? null;
+
     // Every accepted create ends (the workers follow the new master).
     const accepted = creates.filter((c) => c.id);
     const ids = accepted.map((c) => c.id as string);
@@ -232,20 +248,15 @@ async function oneRun(run: number): Promise<void> {
     const moreAttempts = ids.filter((id) => (views.get(id)?.attempts ?? 0) > 1);
 
     // Answers: an error answer always carries a code; a create sent once that got one left nothing.
-    const errorAnswers = creates.flatMap((c) => c.answers.filter((a) => a.status !== 202));
+    const errorAnswers = creates.flatMap((c) => c.answers.filter((a) => a.status !== 202 && a.status !== 0));
+    const noAnswer = creates.flatMap((c) => c.answers.filter((a) => a.status === 0)).length;
     const noCode = errorAnswers.filter((a) => !a.code);
     const refused = creates.filter((c) => !c.id);
     const keyed = creates.filter((c) => c.key);
     const retried = keyed.filter((c) => c.answers.length > 1);
 
-    // Every create job in the queue, by VM: one per accepted create, and none for a refused one.
-    const jobs = await queue.getJobs(['completed', 'failed', 'active', 'waiting', 'delayed', 'prioritized', 'paused', 'waiting-children']);
-    const byName = new Map<string, string[]>();
-    for (const j of jobs) {
-      if (j?.name !== 'create') continue;
-      const n = (j.data as { vm_name: string }).vm_name;
-      byName.set(n, [...(byName.get(n) ?? []), String(j.id)]);
-    }
+    // One create job per accepted create, and none for one refused with an error answer.
+    const byName = await jobsByName();
     const jobMismatch = creates.filter((c) => JSON.stringify(byName.get(c.name) ?? []) !== JSON.stringify(c.id ? [c.id] : []));
 
     // The host: exactly the VMs that succeeded, each its job's own domain with its three files.
@@ -298,7 +309,7 @@ async function oneRun(run: number): Promise<void> {
     rows.push({
       run,
       fault: `SENTINEL FAILOVER after ${failoverAt} of ${BURST} answers (promoted in ${failoverMs} ms)`,
-      answers: `${accepted.length} accepted, ${refused.length} refused; error answers: ${[...statuses].map(([k, v]) => `${k} ×${v}`).join(', ') || 'none'}; ${retried.length} keyed creates retried`,
+      answers: `${accepted.length - unanswered.filter((c) => c.id).length} accepted, ${refused.length} refused${noAnswer ? ` (${noAnswer} requests closed without an answer)` : ''}; error answers: ${[...statuses].map(([k, v]) => `${k} ×${v}`).join(', ') || 'none'}; ${retried.length} keyed creates retried`,
       outcome: [...states].map(([k, v]) => `${k}: ${v}`).join(', '),
       checks:
         Object.entries(problems)

@@ -41,6 +41,9 @@ function removedWhenEnded(kind: JobPayload['kind']): { removeOnComplete?: true; 
 
 export type CancelOutcome = 'canceled' | 'not-queued' | 'missing';
 
+/** How long a submission waits for the master's replica to confirm it holds the job (Sentinel only). */
+const CONFIRM_MS = 1000;
+
 /**
  * A submission made with `expectSeq` (a write built from a read of the VM) found that another operation
  * on the VM was queued since that read: nothing was queued. `current` is the VM's seq now.
@@ -55,6 +58,8 @@ export class SeqMismatchError extends Error {
 export class JobQueue {
   private readonly queues = new Map<string, Queue>();
   private readonly submitted: Array<(kind: JobPayload['kind']) => void> = [];
+  /** The WAIT that the confirmStored calls of this tick share. */
+  private nextConfirm: Promise<boolean> | null = null;
   constructor(
     readonly redis: Redis,
     readonly config: Config,
@@ -125,6 +130,38 @@ export class JobQueue {
     });
     for (const fn of this.submitted) fn(p.kind);
     return job;
+  }
+
+  /**
+   * Whether everything this connection wrote so far (a submission and its records) is on the master's
+   * replica (WAIT), as it must be before a job is answered as accepted under Sentinel: a failover promotes
+   * the replica, and whatever the old master took that its replica never saw is lost (with
+   * `min-replicas-to-write` the old master refuses writes once its replica has left it, but the last ones it
+   * took before it noticed may still be lost). The calls of one tick share one WAIT, which covers every write
+   * sent before it. True at once without Sentinel.
+   */
+  confirmStored(): Promise<boolean> {
+    if (!this.config.redis?.sentinels) return Promise.resolve(true);
+    this.nextConfirm ??= Promise.resolve().then(() => {
+      this.nextConfirm = null;
+      return this.redis.wait(1, CONFIRM_MS).then((n) => Number(n) >= 1);
+    });
+    return this.nextConfirm;
+  }
+
+  /**
+   * Where is job `id` now, asked of the master that takes writes: a write goes first (the TTL of the job's
+   * record set again), which a master that lost its role refuses and the connection then sends to the master
+   * the sentinels name (redis.ts), so the lookup after it reads that master. Null when the job is not there.
+   */
+  async findOnMaster(id: string): Promise<{ job: Job; state: string; queue: Queue } | null> {
+    await this.redis.expire(keys.jobQueue(this.prefix, id), recordTtl(this.config));
+    return this.find(id);
+  }
+
+  /** Removes the record of which queue holds job `id` (a submission withdrawn: its job was never kept). */
+  async forget(id: string): Promise<void> {
+    await this.redis.del(keys.jobQueue(this.prefix, id));
   }
 
   /**

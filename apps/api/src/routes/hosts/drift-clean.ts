@@ -21,6 +21,6 @@ export default defineRoute({
   handler: async (c, s) => {
     const { region, host } = findHost(s, c);
     const job = await s.queues.submit({ kind: 'drift-clean', region: region.region_name, host, ...requester(c) });
-    return accepted(c, job);
+    return accepted(s, c, job);
   },
 });

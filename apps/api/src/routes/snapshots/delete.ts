@@ -17,5 +17,5 @@ export default defineRoute({
   description: 'Queues a `snapshot-delete` job (step delete-snapshot); the VM itself is not touched.',
   request: { params: SnapshotPath, body: CallbackBody, bodyOptional: true },
   handler: async (c, s, b) =>
-    accepted(c, await submitSnapshotOp(s, pathTarget(c), 'snapshot-delete', c.req.param('snapshot') ?? '', withCallback(s, c, b), callerOwner(c))),
+    accepted(s, c, await submitSnapshotOp(s, pathTarget(c), 'snapshot-delete', c.req.param('snapshot') ?? '', withCallback(s, c, b), callerOwner(c))),
 });

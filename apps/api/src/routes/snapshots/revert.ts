@@ -19,5 +19,5 @@ export default defineRoute({
   errors: ['NOT_FOUND', 'VALIDATION', 'CONFLICT'],
   request: { params: SnapshotPath, body: CallbackBody, bodyOptional: true },
   handler: async (c, s, b) =>
-    accepted(c, await submitSnapshotOp(s, pathTarget(c), 'snapshot-revert', c.req.param('snapshot') ?? '', withCallback(s, c, b), callerOwner(c))),
+    accepted(s, c, await submitSnapshotOp(s, pathTarget(c), 'snapshot-revert', c.req.param('snapshot') ?? '', withCallback(s, c, b), callerOwner(c))),
 });

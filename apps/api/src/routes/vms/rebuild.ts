@@ -19,6 +19,7 @@ export default defineRoute({
   request: { params: VmPath, body: RebuildBody, bodyOptional: true },
   handler: async (c, s, b) =>
     accepted(
+      s,
       c,
       await submitRebuild(
         s,

@@ -18,6 +18,7 @@ export default defineRoute({
   request: { params: VmPath, body: ResizeBody },
   handler: async (c, s, b) =>
     accepted(
+      s,
       c,
       await submitResize(
         s,

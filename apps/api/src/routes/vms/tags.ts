@@ -44,7 +44,7 @@ export default defineRoute({
       // same read, one passes. `*` asks for no particular version.
       const expectSeq = ifMatch.trim() === '*' ? undefined : read.seq;
       const job = await submitVmOp(s, t, op, withCallback(s, c, b), 'path', callerOwner(c), undefined, expectSeq);
-      return accepted(c, job);
+      return accepted(s, c, job);
     } catch (e) {
       if (e instanceof SeqMismatchError) throw staleVersion(t, await readVm(s, t, callerOwner(c)));
       throw e;

@@ -1,0 +1,37 @@
+/**
+ * A job is answered as accepted only once the Redis master's replica holds it (Sentinel; JobQueue.confirmStored):
+ * a failover promotes the replica and loses whatever the old master took that the replica never saw.
+ */
+import type { Job } from 'bullmq';
+import type { Context } from 'hono';
+import type { AppEnv, Services } from '../context.ts';
+import { ApiError } from '../errors.ts';
+
+/**
+ * Returns once `job` is safe from a failover. When the replica does not confirm it, the master may just have
+ * lost its role: the job is looked for on the master that takes writes now (JobQueue.findOnMaster). There,
+ * either it is (accepted), or what its submission left (the VM's place in line, a create's name and room, the
+ * job's record, the Idempotency-Key) is removed and the request fails with 503, which is then true: nothing
+ * was queued.
+ */
+export async function confirmSubmitted(s: Services, c: Context<AppEnv>, job: Job): Promise<void> {
+  if (await s.queues.confirmStored()) return;
+  const id = String(job.id);
+  if (await s.queues.findOnMaster(id)) return;
+  const d = job.data as { kind?: string; region?: string; host?: string; vm_name?: string };
+  if (d.region && d.vm_name) {
+    if (d.kind === 'create' && d.host) await s.ledger.free(d.region, d.host, d.vm_name);
+    if (d.kind === 'resize' && d.host) await s.ledger.releaseResize(d.region, d.host, d.vm_name);
+    await s.ledger.endTurn(s.queues.get(job.queueName), d.region, d.vm_name, id);
+  }
+  await s.queues.forget(id);
+  c.get('idempotency')?.withdrawn();
+  c.get('logger').warn({ job_id: id, request_id: c.get('requestId') }, 'a job was lost in a Redis failover before it was answered; answering 503');
+  throw new ApiError(
+    'UNAVAILABLE',
+    'the job store (Redis) failed over while the job was stored and did not keep it: nothing was queued, send the request again',
+    {
+      headers: { 'Retry-After': '1' },
+    },
+  );
+}
