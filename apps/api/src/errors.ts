@@ -126,7 +126,7 @@ export function errorResponse(c: Context<AppEnv>, e: ApiError): Response {
 }
 
 const REDIS_DOWN_RE =
-  /enableOfflineQueue|Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Stream isn't writeable|Command timed out|^(READONLY|NOREPLICAS|MASTERDOWN|LOADING)\b/i;
+  /enableOfflineQueue|Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Stream isn't writeable|Command timed out|Command aborted due to connection close|^(READONLY|NOREPLICAS|MASTERDOWN|LOADING)\b/i;
 
 /** Errors of an unreachable Redis (ioredis phrases them several ways), or of one failing over (no master to write to). */
 export function isRedisDown(e: unknown): boolean {

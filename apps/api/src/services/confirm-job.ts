@@ -9,15 +9,25 @@ import { ApiError } from '../errors.ts';
 
 /**
  * Returns once `job` is safe from a failover. When the replica does not confirm it, the master may just have
- * lost its role: the job is looked for on the master that takes writes now (JobQueue.findOnMaster). There,
- * either it is (accepted), or what its submission left (the VM's place in line, a create's name and room, the
- * job's record, the Idempotency-Key) is removed and the request fails with 503, which is then true: nothing
- * was queued.
+ * lost its role: the job is looked for on the master that takes writes now (JobQueue.findOnMaster; with
+ * `min-replicas-to-write`, a master that lost its replica refuses that write). There, either it is and its
+ * replica confirms it (accepted), or it is not, and what its submission left (the VM's place in line, a
+ * create's name and room, the job's record, the Idempotency-Key) is removed and the request fails with 503,
+ * which is then true: nothing was queued.
  */
 export async function confirmSubmitted(s: Services, c: Context<AppEnv>, job: Job): Promise<void> {
   if (await s.queues.confirmStored()) return;
   const id = String(job.id);
-  if (await s.queues.findOnMaster(id)) return;
+  if (await s.queues.findOnMaster(id)) {
+    if (await s.queues.confirmStored()) return;
+    // Found, but still not on a replica (a replica too slow, or a failed-over master that goes on taking
+    // writes because it runs without min-replicas-to-write): whether it runs cannot be told yet.
+    throw new ApiError(
+      'UNAVAILABLE',
+      'the job store (Redis) could not confirm the job on its replica; it may still run: send the request again with the same Idempotency-Key to learn its outcome',
+      { jobId: id, headers: { 'Retry-After': '1' } },
+    );
+  }
   const d = job.data as { kind?: string; region?: string; host?: string; vm_name?: string };
   if (d.region && d.vm_name) {
     if (d.kind === 'create' && d.host) await s.ledger.free(d.region, d.host, d.vm_name);
