@@ -19,8 +19,7 @@ export function jobLocation(id: string): string {
  */
 export async function accepted(s: Services, c: Context<AppEnv>, job: Job): Promise<Response> {
   const view = toJobView(job, 'waiting');
-  await c.get('idempotency')?.answered(job, 202, view, jobLocation(view.id));
-  await confirmSubmitted(s, c, job);
+  await confirmSubmitted(s, c, job, async () => c.get('idempotency')?.answered(job, 202, view, jobLocation(view.id)));
   c.header('Location', jobLocation(view.id));
   c.header('Retry-After', '1');
   return c.json(view, 202);

@@ -107,7 +107,15 @@ export class JobQueue {
     // The job's queue and, for an operation on a VM, its seq and place in the VM's line: one round trip.
     const vmKeys = hostJob ? [] : [keys.vmSeq(this.prefix, p.region, p.vm_name), keys.vmOps(this.prefix, p.region, p.vm_name)];
     const args = [queueName, recordTtl(this.config), id, ...(o.expectSeq !== undefined && !hostJob ? [o.expectSeq] : [])];
-    const seq = Number(await runScript(this.redis, 'recordJob', [keys.jobQueue(this.prefix, id), ...vmKeys], args));
+    // A Redis error may come after the master did the write (a failover cutting the connection off): what
+    // this submission may have left is removed (each step is idempotent) before the error goes on.
+    const undo = () => this.forget(id, hostJob ? undefined : { region: p.region, vm: p.vm_name }).catch(() => undefined);
+    const seq = Number(
+      await runScript(this.redis, 'recordJob', [keys.jobQueue(this.prefix, id), ...vmKeys], args).catch(async (e: unknown) => {
+        await undo();
+        throw e;
+      }),
+    );
     if (seq < 0) throw new SeqMismatchError(-1 - seq);
     let data: JobPayload;
     if (hostJob) {
@@ -121,13 +129,21 @@ export class JobQueue {
           : null;
       }
     }
-    const job = await this.get(queueName).add(p.kind, data, {
-      jobId: id,
-      attempts: hostJob ? 1 : attempts,
-      backoff: { type: 'exponential', delay: backoff_ms, jitter: 0.5 },
-      ...keepFinished(this.config),
-      ...removedWhenEnded(p.kind),
-    });
+    const job = await this.get(queueName)
+      .add(p.kind, data, {
+        jobId: id,
+        attempts: hostJob ? 1 : attempts,
+        backoff: { type: 'exponential', delay: backoff_ms, jitter: 0.5 },
+        ...keepFinished(this.config),
+        ...removedWhenEnded(p.kind),
+      })
+      .catch(async (e: unknown) => {
+        // Queued or not? Asked of the master that takes writes now (a Redis that is down answers nothing).
+        const found = await this.findOnMaster(id).catch(() => null);
+        if (found) return found.job;
+        await undo();
+        throw e;
+      });
     for (const fn of this.submitted) fn(p.kind);
     return job;
   }
@@ -159,9 +175,13 @@ export class JobQueue {
     return this.find(id);
   }
 
-  /** Removes the record of which queue holds job `id` (a submission withdrawn: its job was never kept). */
-  async forget(id: string): Promise<void> {
+  /**
+   * Removes what the submission of job `id` wrote beside the job (a submission withdrawn: its job was never
+   * kept): the record of its queue and, for an operation on a VM, its place in the VM's line.
+   */
+  async forget(id: string, vm?: { region: string; vm: string }): Promise<void> {
     await this.redis.del(keys.jobQueue(this.prefix, id));
+    if (vm) await this.redis.zrem(keys.vmOps(this.prefix, vm.region, vm.vm), id);
   }
 
   /**

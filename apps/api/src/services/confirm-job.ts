@@ -5,7 +5,7 @@
 import type { Job } from 'bullmq';
 import type { Context } from 'hono';
 import type { AppEnv, Services } from '../context.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, isRedisDown } from '../errors.ts';
 
 /**
  * Returns once `job` is safe from a failover. When the replica does not confirm it, the master may just have
@@ -15,10 +15,19 @@ import { ApiError } from '../errors.ts';
  * create's name and room, the job's record, the Idempotency-Key) is removed and the request fails with 503,
  * which is then true: nothing was queued.
  */
-export async function confirmSubmitted(s: Services, c: Context<AppEnv>, job: Job): Promise<void> {
-  if (await s.queues.confirmStored()) return;
+export async function confirmSubmitted(s: Services, c: Context<AppEnv>, job: Job, record: () => Promise<void>): Promise<void> {
+  // The job was queued: from here a Redis error (a failover cutting the connection off) means "not confirmed
+  // yet", never "not queued"; `record` writes the answer for an Idempotency-Key (again, when it failed).
+  const confirmed = await record()
+    .then(() => s.queues.confirmStored())
+    .catch((e: unknown) => {
+      if (!isRedisDown(e)) throw e;
+      return false;
+    });
+  if (confirmed) return;
   const id = String(job.id);
   if (await s.queues.findOnMaster(id)) {
+    await record();
     if (await s.queues.confirmStored()) return;
     // Found, but still not on a replica (a replica too slow, or a failed-over master that goes on taking
     // writes because it runs without min-replicas-to-write): whether it runs cannot be told yet.
@@ -34,7 +43,7 @@ export async function confirmSubmitted(s: Services, c: Context<AppEnv>, job: Job
     if (d.kind === 'resize' && d.host) await s.ledger.releaseResize(d.region, d.host, d.vm_name);
     await s.ledger.endTurn(s.queues.get(job.queueName), d.region, d.vm_name, id);
   }
-  await s.queues.forget(id);
+  await s.queues.forget(id, d.region && d.vm_name ? { region: d.region, vm: d.vm_name } : undefined);
   c.get('idempotency')?.withdrawn();
   c.get('logger').warn({ job_id: id, request_id: c.get('requestId') }, 'a job was lost in a Redis failover before it was answered; answering 503');
   throw new ApiError(
