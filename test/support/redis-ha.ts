@@ -28,6 +28,8 @@ export interface SentinelOptions {
   sentinels?: number;
   /** How many replicas. Default 1. */
   replicas?: number;
+  /** How long a sentinel waits before it takes an unanswering master for down (default 2000 ms). */
+  downAfterMs?: number;
   /** Extra arguments for both Redis servers (e.g. `--min-replicas-to-write 1`). */
   serverArgs?: string[];
 }
@@ -107,7 +109,7 @@ export async function startSentinel(o: SentinelOptions = {}): Promise<RedisSetup
           `port ${port}`,
           'bind 127.0.0.1',
           `sentinel monitor mymaster 127.0.0.1 ${master} ${quorum}`,
-          'sentinel down-after-milliseconds mymaster 2000',
+          `sentinel down-after-milliseconds mymaster ${o.downAfterMs ?? 2000}`,
           'sentinel failover-timeout mymaster 5000',
           '',
         ].join('\n'),
