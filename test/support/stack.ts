@@ -173,6 +173,11 @@ export function spawnApp(app: 'api' | 'worker', env: NodeJS.ProcessEnv, logs: st
   return spawnNode(args, env, logs, label);
 }
 
+/** The container entry point's (scripts/start.mjs) environment as the image sets it: it runs the bundles the global setup built. */
+export function entryPointEnv(): Record<string, string> {
+  return process.env.PROVISIONER_TEST_TSX === '1' ? {} : { NODE_ENV: 'production' };
+}
+
 /** Runs `node ARGS` in the repository root with `env` over this process's, its output lines kept in `logs`. */
 export function spawnNode(args: string[], env: NodeJS.ProcessEnv, logs: string[], label: string): ChildProcess {
   const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -251,7 +256,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const urls = [`http://127.0.0.1:${port}`];
   try {
     if (o.supervisor) {
-      api = spawnNode(['scripts/start.mjs'], { ...env, ROLE: 'all' }, logs, 'all');
+      api = spawnNode(['scripts/start.mjs'], { ...env, ROLE: 'all', ...entryPointEnv() }, logs, 'all');
       await waitLog(logs, 'worker ready', 0);
     } else {
       // The API and the workers start side by side; the workers' readiness is awaited with the API's.
