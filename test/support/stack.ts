@@ -104,14 +104,21 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/**
+ * A port free now, for a server a test starts later. Chosen at random below the kernel's ephemeral range
+ * (32768–60999 here): a port `listen(0)` handed out could be taken, before the server binds it, by any
+ * outgoing connection of the run (SSH, Redis, HTTP), and a test then talked to whatever took it.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((r) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => r(port));
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((r) => {
+      const s = createServer();
+      s.once('error', () => r(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => r(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 export function testConfig(o: StackOptions, prefix: string, port: number, tokens: Stack['tokens']) {
@@ -193,9 +200,11 @@ export function spawnNode(args: string[], env: NodeJS.ProcessEnv, logs: string[]
  * Waits for a process of the stack to be up. Generous (2 min): on a loaded machine (several files of the run
  * at once, other runs beside) starting node with tsx can take tens of seconds; it is no check on speed.
  */
-async function waitHttp(url: string, ms = 120_000): Promise<void> {
+async function waitHttp(url: string, proc: ChildProcess, ms = 120_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
+    // A process that ended (a port taken meanwhile, a refusal to start) is not up, whatever answers there.
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`the process for ${url} exited (${proc.exitCode ?? proc.signalCode})`);
     try {
       const r = await fetch(url);
       if (r.status < 500) return;
@@ -270,7 +279,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       }
       await ready;
     }
-    for (const u of urls) await waitHttp(`${u}/health`);
+    for (const [i, u] of urls.entries()) await waitHttp(`${u}/health`, (i === 0 ? api : apis[i - 1]) as ChildProcess);
   } catch (e) {
     // A stack that did not come up is nobody's to stop: end what it started (they outlived the test runs).
     for (const c of [api, ...apis, ...workers]) if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
