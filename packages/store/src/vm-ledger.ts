@@ -31,7 +31,7 @@ const RESIZE_SUBMIT_GRACE_MS = 60_000;
 export type JobOutcome = 'made' | 'kept' | 'undone';
 
 /** What settling reads of a job (a BullMQ Job, as the worker and the API hold it). */
-export type SettledJob = Pick<Job, 'id' | 'data' | 'attemptsMade' | 'attemptsStarted'>;
+export type SettledJob = Pick<Job, 'id' | 'data'>;
 
 /**
  * The outcome of a job that ended (or is canceled before it ran), from its data and attempts: a create
@@ -273,7 +273,8 @@ export class VmLedger {
    * `undone`, its name), a resize's extra room, and, unless `made`, its turn in the VM's line, promoting
    * the VM's next operation when it waits as delayed. The one path by which a queued job gives these back:
    * the worker once BullMQ recorded its outcome, a cancel of a queued job, isMyTurn for a head whose worker
-   * died; whichever comes second does nothing. A host job holds none. Answers whether this call settled it.
+   * died; whichever comes second does nothing. A host job holds none. Answers whether this call settled
+   * it (for `made`: whether the job was still in its VM's line).
    */
   async settle(queue: Queue, job: SettledJob, outcome: JobOutcome): Promise<boolean> {
     const d = job.data as { kind?: string; region?: string; host?: string; vm_name?: string } | null;
