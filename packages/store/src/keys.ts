@@ -6,9 +6,9 @@
 export const keys = {
   /** job id → queue name, so a job can be found from its id alone (JobQueue). */
   jobQueue: (p: string, id: string) => `${p}:jobq:${id}`,
-  /** ZSET of pending operation job ids of one VM, scored by seq: only the lowest may run (VmLedger). */
+  /** ZSET of pending operation job ids of one VM, scored by seq: only the lowest may run; a job leaves it when its end is settled (VmLedger). */
   vmOps: (p: string, region: string, vm: string) => `${p}:vmops:${region}/${vm}`,
-  /** The VM's last given seq (VmLedger; incremented by JobQueue's record script at submission). */
+  /** The VM's last given seq (VmLedger; incremented by `enter` at submission). */
   vmSeq: (p: string, region: string, vm: string) => `${p}:vmseq:${region}/${vm}`,
   /** The host a VM lives on (set when its create is accepted, removed when it is deleted) (VmLedger). */
   vmHost: (p: string, region: string, vm: string) => `${p}:vmhost:${region}/${vm}`,
