@@ -34,6 +34,8 @@ await build({
 for (const app of ['api', 'worker']) {
   cpSync(new URL('../packages/store/src/lua/', import.meta.url), new URL(`../apps/${app}/dist/lua/`, import.meta.url), { recursive: true });
 }
+// So are the libvirt package's host scripts, from `./sh/` (only the worker runs them).
+cpSync(new URL('../packages/libvirt/src/sh/', import.meta.url), new URL('../apps/worker/dist/sh/', import.meta.url), { recursive: true });
 
 // The VM page's script and stylesheet (src/ui/assets) are read at start from `./assets/` beside the module
 // that serves them: in the bundle, beside main.js.
