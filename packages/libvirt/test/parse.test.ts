@@ -60,7 +60,7 @@ describe('parseDomainList (output of the one-exec listing script)', () => {
     });
   });
 
-  /** Builds listing output as the script prints it (commands.ts LIST), around the given domains. */
+  /** Builds listing output as the script prints it (sh/list-domains.sh), around the given domains. */
   const listing = (b: string, leases: string[], domains: Array<[uuid: string, xml: string, state: string]>) =>
     [
       ...leases.flatMap((l) => [`@@${b} LEASEFILE`, l, '']),

@@ -50,7 +50,7 @@ fi
 for name in "$@"; do
   exec 9>"$dir/.lock-$name"
   flock 9
-  # A download's temporary file seen under the lock was left by one killed outright (ENSURE_IMAGE).
+  # A download's temporary file seen under the lock was left by one killed outright (ensure-image.sh).
   rm -f "$dir/.download-$name."??????
   link="$dir/by-name/$name"
   cur=
@@ -58,7 +58,7 @@ for name in "$@"; do
   case $cur in
     sha256-*) cur=${cur#sha256-} ;;
     dl-*)
-      # Downloaded without a catalog checksum and not hashed yet (ENSURE_IMAGE hashes it in the background):
+      # Downloaded without a catalog checksum and not hashed yet (ensure-image.sh hashes it in the background):
       # hashed now, hard-linked under its hash, and the name pointed there.
       if [ -f "$dir/$cur" ]; then
         got=$(digest "$dir/$cur" | cut -d' ' -f1)
