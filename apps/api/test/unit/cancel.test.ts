@@ -1,5 +1,5 @@
 import type { JobView } from '@provisioner/contracts';
-import { keys } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { describe, expect, it } from 'vitest';
 import { fakeWorker, sleep, TOKENS, useHarness } from './harness.ts';
 
