@@ -296,10 +296,17 @@ export function snapshotDeleteArgv(uri: string, name: string, snapshot: string):
   return sh('snapshot-delete', uri, name, snapshot);
 }
 
-export function setTagsArgv(uri: string, name: string, ns: string, metadataXml: string, description: string): string[] {
+/** The tags as the domain's metadata (`metadataXml` in namespace `ns`) and as its legacy description. */
+export interface SetTagsArgs {
+  ns: string;
+  metadataXml: string;
+  description: string;
+}
+
+export function setTagsArgv(uri: string, name: string, t: SetTagsArgs): string[] {
   assertUri(uri);
   assertVmName(name);
-  return sh('set-tags', uri, name, ns, metadataXml, description);
+  return sh('set-tags', uri, name, t.ns, t.metadataXml, t.description);
 }
 
 export interface GuestQuery {

@@ -182,10 +182,6 @@ export class Hypervisor {
     return r.stdout.split('\n').filter(Boolean);
   }
 
-  /**
-   * Removes the named files of the disks directory that were last modified before `olderThan` (younger
-   * ones stay: a create in flight may be writing them). Returns the names removed.
-   */
   /** Connects (when not connected) and runs a command that does nothing: the host answers with its pinned key. */
   async probe(o: OpOptions = {}): Promise<void> {
     await this.ssh.run(probeArgv(), o);
@@ -199,6 +195,10 @@ export class Hypervisor {
     return { domains, files: files ?? [] };
   }
 
+  /**
+   * Removes the named files of the disks directory that were last modified before `olderThan` (younger
+   * ones stay: a create in flight may be writing them). Returns the names removed.
+   */
   async removeOldFiles(names: readonly string[], olderThan: Date, o: OpOptions = {}): Promise<string[]> {
     if (names.length === 0) return [];
     const r = await this.ssh.run(removeOldFilesArgv(this.opts.disksDir, Math.floor(olderThan.getTime() / 1000), names), o);
@@ -574,7 +574,11 @@ export class Hypervisor {
   /** Replaces the VM's tags, in the running domain and its persistent definition. */
   async setTags(name: string, tags: Record<string, string>, o: OpOptions = {}): Promise<void> {
     assertTags(tags);
-    await this.virsh(this.locked(name, setTagsArgv(this.uri, name, TAGS_NS, tagsMetadataXml(tags), legacyDescription(tags))), name, o);
+    await this.virsh(
+      this.locked(name, setTagsArgv(this.uri, name, { ns: TAGS_NS, metadataXml: tagsMetadataXml(tags), description: legacyDescription(tags) })),
+      name,
+      o,
+    );
   }
 
   /**

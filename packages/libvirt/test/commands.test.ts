@@ -116,6 +116,12 @@ describe('argv builders', () => {
     expect(() => createVmArgv(URI, { ...args, knownBase: { file: '../etc/passwd', format: 'raw', virtualSize: 1 } })).toThrow(InvalidArgumentError);
   });
 
+  it('set-tags: the metadata namespace, its XML and the description in that order, never in the script', () => {
+    const argv = setTagsArgv(URI, 'amber-otter', { ns: 'urn:ns', metadataXml: "<t k='$(id)'/>", description: 'owner=alice' });
+    expect(argv.slice(3)).toEqual(['set-tags', URI, 'amber-otter', 'urn:ns', "<t k='$(id)'/>", 'owner=alice']);
+    expect(argv[2]).not.toContain('$(id)');
+  });
+
   it('keep the ensure-image script constant whatever the image', () => {
     const a = ensureImageArgv('/img', { name: 'v1', url: 'http://h/a b.qcow2' });
     const b = ensureImageArgv('/img', { name: 'v2', url: 'https://h/x', sha256: 'a'.repeat(64) }, true);
@@ -137,7 +143,7 @@ describe('argv builders', () => {
     () => ensureImageArgv('/img', { name: 'ok', url: 'http://h/x', sha256: 'XYZ' }),
     () => listDomainsArgv('qemu:///system; id', 'a'.repeat(32)),
     () => listDomainsArgv('qemu:///system', 'not-hex; id'),
-    () => setTagsArgv('qemu:///system', 'a;b', 'ns', '<x/>', ''),
+    () => setTagsArgv('qemu:///system', 'a;b', { ns: 'ns', metadataXml: '<x/>', description: '' }),
   ])('reject invalid input before building a command (%#)', (build) => {
     expect(build).toThrow(InvalidArgumentError);
   });
