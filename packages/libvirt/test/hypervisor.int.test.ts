@@ -19,6 +19,7 @@ import {
   ChecksumMismatchError,
   DomainNotFoundError,
   DownloadFailedError,
+  domainMetadataXml,
   HostKeyError,
   type Hypervisor,
   InvalidArgumentError,
@@ -463,6 +464,38 @@ function suspendOnceBootSector(): Buffer {
   disk[511] = 0xaa;
   return disk;
 }
+
+describe('disk sizes read as qemu-img’s JSON (disk-info), then acted on by the scripts', () => {
+  it('a rebuild’s swap grows the new disk to the old one’s size, never shrinks it; resize grows the disk only when asked for more', async () => {
+    const vm = uniqueName('vm');
+    made.push(vm);
+    const image = { name: imageName, url: images.url('tiny.qcow2') };
+    await hv.ensureImage(image);
+    const spec = { name: vm, instanceId: uniqueName('op'), vcpus: 1, memoryMiB: 64, tags: {}, image: image.name, imageRef: image, diskBytes: 96 << 20 };
+    expect((await hv.createVm({ ...spec, userData: 'x', mine: false })).kind).toBe('done');
+    await hv.powerOff(vm);
+    const size = (path: string) => JSON.parse(execFileSync('qemu-img', ['info', '--output=json', '-U', path], { encoding: 'utf8' }))['virtual-size'];
+    const { disk } = hv.paths(vm);
+    // The new disk (the image's 64 MiB) is grown to the old one's 96 MiB before it takes its place.
+    const fresh = hv.rebuildPaths(vm, 'job_swap');
+    await hv.ssh.run(['qemu-img', 'create', '-q', '-f', 'qcow2', fresh.disk, String(64 << 20)]);
+    const d = await hv.getDomain(vm);
+    const meta = domainMetadataXml({ instanceId: d.instanceId, image: d.image, instanceType: 'tiny', rebuiltBy: 'job_swap' });
+    expect(await hv.rebuildSwap(vm, { disk: fresh.disk, seed: null }, meta)).toEqual({ swapped: true });
+    expect(size(disk)).toBe(96 << 20);
+    // A bigger new disk is left as it is.
+    await hv.ssh.run(['qemu-img', 'create', '-q', '-f', 'qcow2', fresh.disk, String(128 << 20)]);
+    expect(await hv.rebuildSwap(vm, { disk: fresh.disk, seed: null }, meta)).toEqual({ swapped: true });
+    expect(size(disk)).toBe(128 << 20);
+    // Resize: the same size is no change, a smaller one never shrinks it, a larger one grows it.
+    const to = { vcpus: 1, memoryMiB: 64, instanceType: 'tiny' };
+    expect((await hv.resize(vm, { ...to, diskBytes: 128 << 20 })).changed).toEqual([]);
+    expect((await hv.resize(vm, { ...to, diskBytes: 64 << 20 })).changed).toEqual([]);
+    expect(size(disk)).toBe(128 << 20);
+    expect((await hv.resize(vm, { ...to, diskBytes: 160 << 20 })).changed).toEqual(['disk']);
+    expect(size(disk)).toBe(160 << 20);
+  });
+});
 
 describe('start of a VM its guest suspended to RAM (pmsuspended)', () => {
   const name = uniqueName('vm');

@@ -57,6 +57,7 @@ describe('the host scripts (src/sh)', () => {
     expect(startArgv('qemu:///system', 'vm-1')[2]).toBe(scriptArgv('start')[2]);
     for (const name of SCRIPT_NAMES) {
       const [shell, , text = ''] = scriptArgv(name);
+      expect(text, name).not.toMatch(/^\s*\. \.\//m);
       expect(() => execFileSync(shell as string, ['-n', '-c', text]), name).not.toThrow();
     }
   });
