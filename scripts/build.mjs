@@ -62,6 +62,8 @@ export async function buildBundles() {
     // bundle, beside main.js.
     copyTree(join(root, 'packages/store/src/lua'), join(root, `apps/${app}/dist/lua`));
   }
+  // So are the libvirt package's host scripts, from `./sh/` (only the worker runs them).
+  copyTree(join(root, 'packages/libvirt/src/sh'), join(root, 'apps/worker/dist/sh'));
   // The VM page's script and stylesheet (src/ui/assets) are read at start from `./assets/` beside the module
   // that serves them: in the bundle, beside main.js.
   copyTree(join(root, 'apps/api/src/ui/assets'), join(root, 'apps/api/dist/assets'));

@@ -8,7 +8,7 @@
 import { cpus } from 'node:os';
 import { type HostInfoRecord, hostQueueName } from '@provisioner/contracts';
 import { DomainNotFoundError, type Hypervisor } from '@provisioner/libvirt';
-import { keys } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, type LoopbackHost, makeHypervisor, makeImages, sessionHost, startHostSshd, startImageServer, uniqueName } from '../support/host.ts';

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scanKeys } from '@provisioner/store';
+import { scanKeys } from '@provisioner/store/testing';
 import { Redis } from 'ioredis';
 import type { LoopbackHost } from './host.ts';
 

@@ -45,9 +45,9 @@ export const keys = {
   idempotency: (p: string, hash: string) => `${p}:idem:${hash}`,
   /** Request counter of one token in one rate-limit window (RateLimiter). */
   rateLimit: (p: string, token: string, window: number) => `${p}:rl:${token}:${window}`,
-  /** Failed authentications from one client address (IPv4) or network (an IPv6 prefix) in the current throttle window (AuthThrottle). */
+  /** Failed authentications from one client address (IPv4) or network (an IPv6 prefix) in the current throttle window (AuthFailureCounter). */
   authFailures: (p: string, address: string) => `${p}:authfail:${address}`,
-  /** Set while a token (its SHA-256, hex) has recently authenticated from an address: it is not throttled there (AuthThrottle). */
+  /** Set while a token (its SHA-256, hex) has recently authenticated from an address: it is not throttled there (AuthFailureCounter). */
   authOk: (p: string, address: string, tokenDigest: string) => `${p}:authok:${address}:${tokenDigest}`,
   /** JSON of one dashboard session, under the SHA-256 (hex) of the cookie's id (SessionStore). */
   adminSession: (p: string, idDigest: string) => `${p}:admin:session:${idDigest}`,

@@ -1,5 +1,6 @@
 import type { JobView } from '@provisioner/contracts';
-import { endOutcome, keys, VmLedger } from '@provisioner/store';
+import { endOutcome, VmLedger } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { describe, expect, it } from 'vitest';
 import { fakeWorker, sleep, TOKENS, useHarness } from './harness.ts';
 
