@@ -9,6 +9,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ROUTES } from '../../apps/api/src/routes/index.ts';
 import { main } from '../../apps/cli/src/main.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -322,6 +323,31 @@ describe('docs/configuration.md documents every key of the configuration', () =>
     expect([...doc]).toEqual([
       ['a', '1'],
       ['zz', ''],
+    ]);
+  });
+});
+
+describe('docs/api.md lists every route the API serves', () => {
+  const served = ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`);
+  /** `METHOD /path` code spans in the first column of a markdown table. */
+  const tableRoutes = (markdown: string) =>
+    markdown
+      .split('\n')
+      .filter((l) => l.startsWith('| `'))
+      .flatMap((l) => [...(l.split('|')[1] ?? '').matchAll(/`((?:GET|POST|PUT|DELETE|PATCH) \/[^`\s]*)`/g)].map((m) => m[1] ?? ''));
+
+  it('every route is written out in docs/api.md, docs/webhooks.md or docs/legacy-api.md, and every one written there exists', () => {
+    expect(served.length).toBeGreaterThan(30);
+    const documented = ['docs/api.md', 'docs/webhooks.md', 'docs/legacy-api.md'].flatMap((f) => tableRoutes(text(f)));
+    expect(served.filter((r) => !documented.includes(r))).toEqual([]);
+    expect(tableRoutes(text('docs/api.md')).filter((r) => !served.includes(r))).toEqual([]);
+  });
+
+  it('finds what it looks for: routes in the first column only, query and body left aside', () => {
+    expect(tableRoutes('| `GET /v1/vms` `?x` | read | see `GET /v1/jobs` |\n| `GET /health` · `GET /ready` | open | x |')).toEqual([
+      'GET /v1/vms',
+      'GET /health',
+      'GET /ready',
     ]);
   });
 });
