@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { JOB_ERROR_CODES } from '@provisioner/contracts';
 import { describe, expect, it } from 'vitest';
 import { ROUTES } from '../../apps/api/src/routes/index.ts';
 import { main } from '../../apps/cli/src/main.ts';
@@ -341,6 +342,11 @@ describe('docs/api.md lists every route the API serves', () => {
     const documented = ['docs/api.md', 'docs/webhooks.md', 'docs/legacy-api.md'].flatMap((f) => tableRoutes(text(f)));
     expect(served.filter((r) => !documented.includes(r))).toEqual([]);
     expect(tableRoutes(text('docs/api.md')).filter((r) => !served.includes(r))).toEqual([]);
+  });
+
+  it("names every code a job's error can carry", () => {
+    const api = text('docs/api.md');
+    expect(JOB_ERROR_CODES.filter((c) => !api.includes(`\`${c}\``))).toEqual([]);
   });
 
   it('finds what it looks for: routes in the first column only, query and body left aside', () => {
