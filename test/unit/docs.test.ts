@@ -311,6 +311,14 @@ describe('docs/configuration.md documents every key of the configuration', () =>
     expect(wrong).toEqual([]);
   });
 
+  it('lists every environment variable the configuration reads', () => {
+    const source = text('packages/contracts/src/config/env.ts');
+    const read = new Set([...source.matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g), ...source.matchAll(/\['([A-Z][A-Z0-9_]+)', '/g)].map((m) => m[1] ?? ''));
+    expect(read.size).toBeGreaterThan(15);
+    const listed = section(text('docs/configuration.md'), 'Environment variables');
+    expect([...read].filter((v) => !listed.includes(`\`${v}\``))).toEqual([]);
+  });
+
   it('finds what it looks for: nested, list and map keys, and a key the schema lacks', () => {
     const s: JsonSchema = {
       properties: {
