@@ -1,29 +1,9 @@
 /**
- * Schemas only the API uses (the shapes clients read and send are in `@provisioner/contracts/api`): the
- * error envelope, the path parameters and the shared notes. `/openapi.json` names `ErrorBody` as a
- * component beside the job view, the VM item and the host status (src/openapi.ts).
+ * Schemas only the API uses (the shapes clients read and send, the error envelope among them, are in
+ * `@provisioner/contracts/api`): the path parameters and the shared notes.
  */
 import { encodeJobError, type JobKind, type JobView, toJobView } from '@provisioner/contracts';
 import { z } from 'zod';
-import { ERROR_STATUS, type ErrorCode } from './errors.ts';
-
-export const ErrorBody = z
-  .object({
-    error: z.object({
-      code: z.enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]),
-      message: z.string().meta({ description: 'Sentences naming what they are about (`VM local/web-1 not found`, `vm_name is required`)' }),
-      request_id: z.string().meta({ description: 'The X-Request-Id of the request' }),
-      job_id: z.string().optional().meta({ description: 'The job concerned (legacy routes: the job that failed or is still running)' }),
-      details: z.unknown().optional().meta({
-        description:
-          'Per-field problems (`[{path, message}]`, the message a predicate of the field: `{"path": "tail_bytes", "message": "must be at most 1048576"}`) or the job error',
-      }),
-    }),
-    detail: z.string().meta({ description: 'Same as error.message: what the replaced service’s clients read' }),
-    // GET /ready answers its 503 in the envelope with this beside it.
-    status: z.literal('unready').optional().meta({ description: 'GET /ready only: the API is not ready' }),
-  })
-  .meta({ description: 'The one error envelope of every route' });
 
 export const LegacySuccess = z.object({ message: z.literal('Success') });
 

@@ -19,6 +19,8 @@ import {
 } from './jobs.ts';
 import { CALLBACK_EVENT_TYPES, MAX_SECRET_OVERLAP_SECONDS, WEBHOOK_EVENT_TYPES, WebhookUrlSchema } from './webhook-url.ts';
 
+export * from './api-errors.ts';
+
 // ---- Answers. ----
 
 export const StepView = z.object({
