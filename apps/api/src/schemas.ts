@@ -1,19 +1,12 @@
 /**
  * Schemas only the API uses (the shapes clients read and send, the error envelope among them, are in
- * `@provisioner/contracts/api`): the path parameters and the shared notes.
+ * `@provisioner/contracts/api`, the path parameters and queries too): the shared notes and examples.
  */
 import { encodeJobError, type JobKind, type JobView, toJobView } from '@provisioner/contracts';
 import { z } from 'zod';
 
 export const LegacySuccess = z.object({ message: z.literal('Success') });
 
-export const VmPath = z.object({
-  region: z.string().meta({ description: 'A configured region', example: 'local' }),
-  name: z.string().meta({ description: 'The VM name (a lowercase DNS label)', example: 'amber-otter' }),
-});
-export const JobPath = z.object({ id: z.string().meta({ description: 'A job id (`job_…`)', example: 'job_8f14e45fceea167a5a36dedd4bea2543' }) });
-
-export const WebhookPath = z.object({ id: z.string().meta({ description: 'An endpoint id (`whk_…`)' }) });
 export const WEBHOOK_NOTE =
   'Deliveries are POSTs of `{"type","timestamp","data": <the job as GET /v1/jobs/{id} shows it>}` with Standard Webhooks headers `webhook-id`, `webhook-timestamp`, `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body`). Any 2xx is success; others are retried with exponential backoff; 410 disables the endpoint. Only global unicast addresses are reached unless the configuration allows a network or host: a URL whose host is an IP literal outside them is refused at once (422), and every address a host name resolves to is checked when connecting.';
 

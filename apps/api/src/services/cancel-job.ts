@@ -12,8 +12,8 @@ import { findOr404 } from './find-job.ts';
  * may go; a running one is announced to every worker, whose abort kills the remote command and undoes
  * the partial work. 409 when the job has already ended.
  */
-export async function cancelJob(s: Services, c: Context<AppEnv>): Promise<Response> {
-  const { job, queue, state } = await findOr404(s, c.req.param('id') ?? '', callerOwner(c));
+export async function cancelJob(s: Services, c: Context<AppEnv>, jobId: string): Promise<Response> {
+  const { job, queue, state } = await findOr404(s, jobId, callerOwner(c));
   const id = String(job.id);
   const before = toJobView(job, state);
   if (isTerminal(before.state)) throw new ApiError('CONFLICT', `job ${id} has already ended (${before.state})`, { jobId: id });

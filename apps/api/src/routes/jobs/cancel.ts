@@ -1,7 +1,7 @@
 /** `POST /v1/jobs/{id}/cancel`: 200 with the canceled job when it was queued, 202 while a worker stops it. */
-import { JobView } from '@provisioner/contracts/api';
+import { JobPath, JobView } from '@provisioner/contracts/api';
 import { defineRoute } from '../../route.ts';
-import { JobPath, jobExample } from '../../schemas.ts';
+import { jobExample } from '../../schemas.ts';
 import { cancelJob } from '../../services/cancel-job.ts';
 
 export default defineRoute({
@@ -29,5 +29,5 @@ export default defineRoute({
     },
   },
   errors: ['NOT_FOUND', 'CONFLICT'],
-  handler: (c, s) => cancelJob(s, c),
+  handler: (c, s, { params }) => cancelJob(s, c, params.id),
 });
