@@ -17,6 +17,7 @@ import type {
   CreateInput,
   Deliveries,
   EndpointInput,
+  ErrorBody,
   Health,
   HostCordonView,
   HostDrift,
@@ -88,7 +89,10 @@ export type ListJobsQuery = Partial<JobListQuery>;
 /** One event of a job's stream: the job as it is now, or the stream's own error (`error`: read the job again). */
 export type JobEvent =
   | { event: 'snapshot' | 'state' | 'step' | 'progress'; id: string | null; job: JobView }
-  | { event: 'error'; id: string | null; error: { code: string; message: string; request_id?: string } };
+  | { event: 'error'; id: string | null; error: StreamError };
+
+/** The `error` event of a job's stream: the envelope's code (UNAVAILABLE, INTERNAL), message and request id. */
+export type StreamError = Pick<ErrorBody['error'], 'code' | 'message'> & Partial<Pick<ErrorBody['error'], 'request_id'>>;
 
 export interface WaitOptions extends CallOptions {
   /**
@@ -492,6 +496,6 @@ export function staleVersionOf(e: unknown): StaleVersion | null {
 
 function toJobEvent(ev: SseEvent): JobEvent {
   const data = JSON.parse(ev.data) as unknown;
-  if (ev.event === 'error') return { event: 'error', id: ev.id, error: data as { code: string; message: string } };
+  if (ev.event === 'error') return { event: 'error', id: ev.id, error: data as StreamError };
   return { event: ev.event as 'state', id: ev.id, job: data as JobView };
 }

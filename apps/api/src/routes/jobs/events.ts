@@ -2,7 +2,7 @@
 import { JobPath } from '@provisioner/contracts/api';
 import { streamSSE } from 'hono/streaming';
 import { callerOwner } from '../../caller.ts';
-import { isRedisDown } from '../../errors.ts';
+import { type ErrorCode, isRedisDown } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
 import { findOr404 } from '../../services/find-job.ts';
 
@@ -34,7 +34,7 @@ export default defineRoute({
         await s.watcher.watch(queue, String(job.id), (event, view) => stream.writeSSE({ event, id: String(seq++), data: JSON.stringify(view) }), ac.signal);
       } catch (e) {
         // The status line is long gone: say it in the stream, without internals.
-        const code = isRedisDown(e) ? 'UNAVAILABLE' : 'INTERNAL';
+        const code: ErrorCode = isRedisDown(e) ? 'UNAVAILABLE' : 'INTERNAL';
         if (code === 'INTERNAL') log.error({ err: (e as Error).message, request_id: requestId }, 'job event stream failed');
         await stream.writeSSE({
           event: 'error',
