@@ -5,6 +5,7 @@
  * Node modules), so it bundles for browsers too.
  */
 import { z } from 'zod';
+import { JOB_ERROR_CODES } from './job-errors.ts';
 import {
   CONSOLE_TAIL_DEFAULT,
   CONSOLE_TAIL_MAX,
@@ -38,7 +39,13 @@ export const StepView = z.object({
   }),
 });
 
-export const JobError = z.object({ code: z.string(), message: z.string(), retryable: z.boolean() });
+export const JobError = z.object({
+  code: z
+    .enum(JOB_ERROR_CODES)
+    .meta({ description: 'The closed list of job error codes (what failed, and whether it was the host, the guest or the request)' }),
+  message: z.string(),
+  retryable: z.boolean(),
+});
 
 export const JobView = z
   .object({
