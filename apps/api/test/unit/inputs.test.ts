@@ -7,7 +7,8 @@
  */
 import { ErrorBody } from '@provisioner/contracts/api';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { NO_PARAMS, type Route } from '../../src/route.ts';
+import { z } from 'zod';
+import { checkRoutes, defineRoute, NO_PARAMS, type Route } from '../../src/route.ts';
 import { ROUTES } from '../../src/routes/index.ts';
 import { useHarness } from './harness.ts';
 
@@ -161,5 +162,34 @@ describe('queries', () => {
   it('a route without a query schema refuses any parameter (the default is the strict empty query)', () => {
     expect(NO_PARAMS.safeParse({ a: '1' }).success).toBe(false);
     expect(NO_PARAMS.safeParse({}).success).toBe(true);
+  });
+});
+
+describe('the registry’s checks (checkRoutes, at start)', () => {
+  const route = (over: Partial<Route>): Route =>
+    defineRoute({
+      method: 'get',
+      path: '/v1/x/{id}',
+      tag: 'jobs',
+      summary: 'x',
+      auth: 'read',
+      needsRedis: true,
+      request: { params: z.strictObject({ id: z.string() }) },
+      responses: { 200: { description: 'x' } },
+      handler: (c) => c.body(null, 204),
+      ...over,
+    });
+
+  it('passes the registry', () => {
+    expect(() => checkRoutes(ROUTES)).not.toThrow();
+    expect(() => checkRoutes([route({})])).not.toThrow();
+  });
+
+  it('refuses a path parameter without its schema, a query schema that is not strict, a query on a route that ignores it', () => {
+    expect(() => checkRoutes([route({ request: {} })])).toThrow(/path parameters id but schema keys/);
+    expect(() => checkRoutes([route({ request: { params: z.strictObject({ id: z.string() }), query: z.object({ a: z.string() }) } })])).toThrow(/strict/);
+    expect(() => checkRoutes([route({ request: { params: z.strictObject({ id: z.string() }), query: z.strictObject({}) }, ignoresQuery: true })])).toThrow(
+      /ignores the query/,
+    );
   });
 });
