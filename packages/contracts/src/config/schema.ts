@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { DNS_LABEL_RE, IMAGE_NAME_RE, isTagValue, NET_NAME_RE, SHA256_RE } from '../names.ts';
+import { DNS_LABEL_RE, IMAGE_NAME_RE, isTagValue, NET_NAME_RE, SHA256_RE, TOKEN_NAME_RE } from '../names.ts';
 import { Secret } from '../secret.ts';
 import { legacyRegions } from './legacy.ts';
 
@@ -82,7 +82,7 @@ export type Scope = z.infer<typeof ScopeSchema>;
 export const TokenSchema = z
   .object({
     /** Shown in logs and job views instead of the token. */
-    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+    name: z.string().regex(TOKEN_NAME_RE),
     token: z.string().min(16, 'tokens must be at least 16 characters'),
     scopes: z.array(ScopeSchema).min(1),
     /** Signs the deliveries to the `webhook_url` of this token's jobs (`whsec_` + base64); never shown anywhere. */

@@ -30,6 +30,7 @@ export const LEGACY_OP = {
   tag: 'legacy',
   auth: 'write',
   needsRedis: true,
+  ignoresQuery: true,
   errors: ['NOT_FOUND', 'VALIDATION', 'CONFLICT', 'JOB_FAILED', 'TIMEOUT'],
 } as const satisfies Partial<Route>;
 

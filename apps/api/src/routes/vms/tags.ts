@@ -32,11 +32,11 @@ export default defineRoute({
   summary: 'Replace a VM’s tags',
   request: { params: VmPath, headers: TagsHeaders, body: TagsBody },
   errors: [...VM_OP.errors, 'PRECONDITION_FAILED'],
-  handler: async (c, s, b) => {
+  handler: async (c, s, { params, body: b }) => {
     const op = { kind: 'edit-tags' as const, tags: ownedTags(callerOwner(c), b.tags) };
     const ifMatch = c.req.header('if-match');
-    if (ifMatch === undefined) return submitOp(s, c, op, b);
-    const t = pathTarget(c);
+    if (ifMatch === undefined) return submitOp(s, c, params, op, b);
+    const t = pathTarget(params);
     const read = await readVm(s, t, callerOwner(c));
     if (!ifMatchAdmits(ifMatch, read.etag)) throw staleVersion(t, read);
     try {
