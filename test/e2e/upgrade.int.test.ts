@@ -81,9 +81,13 @@ async function run(s: Stack, path: string, init: RequestInit): Promise<{ id: str
   return { id, final: await waitJob(s, id) };
 }
 
-/** Signs in to the VM page with `token`; returns the session cookie (`name=value`). */
-async function signIn(s: Stack, token: string): Promise<string> {
-  const r = await fetch(`${s.url}/ui/login`, {
+/** The two pages with sessions: the VM page and the queue dashboard. */
+const PAGES = { ui: '/ui', admin: '/admin' } as const;
+type Area = keyof typeof PAGES;
+
+/** Signs in to `area` with `token`; returns the session cookie (`name=value`) and the page it leads to. */
+async function signIn(s: Stack, area: Area, token: string): Promise<{ cookie: string; home: string }> {
+  const r = await fetch(`${s.url}${PAGES[area]}/login`, {
     method: 'POST',
     redirect: 'manual',
     headers: { origin: s.url, 'content-type': 'application/x-www-form-urlencoded' },
@@ -92,10 +96,11 @@ async function signIn(s: Stack, token: string): Promise<string> {
   expect(r.status).toBe(303);
   const cookie = (r.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
   expect(cookie).toMatch(/=./);
-  return cookie;
+  return { cookie, home: r.headers.get('location') ?? '' };
 }
 
-const page = (s: Stack, cookie: string) => fetch(`${s.url}/ui/vms`, { redirect: 'manual', headers: { cookie } });
+const visit = (s: Stack, session: { cookie: string; home: string }) =>
+  fetch(`${s.url}${session.home}`, { redirect: 'manual', headers: { cookie: session.cookie } });
 
 beforeAll(async () => {
   if (unavailable) return;
@@ -169,8 +174,8 @@ describe.skipIf(unavailable !== null)(`an upgrade from ${PREV}`, () => {
     expect(cordon.status).toBe(200);
     const cordonView = (await cordon.json()) as Json;
 
-    const cookie = await signIn(old, old.tokens.read);
-    expect((await page(old, cookie)).status).toBe(200);
+    const sessions = { ui: await signIn(old, 'ui', old.tokens.read), admin: await signIn(old, 'admin', old.tokens.admin) };
+    for (const session of Object.values(sessions)) expect((await visit(old, session)).status).toBe(200);
 
     const jobs = [created, tagged, failed, stopped];
     // Every job's delivery to the endpoint was made (create, tags, stop succeeded; the failed create failed).
@@ -238,10 +243,13 @@ describe.skipIf(unavailable !== null)(`an upgrade from ${PREV}`, () => {
     expect(((await read(s, '/v1/webhooks')).webhooks as Json[]).filter((e) => e.url === `${receiver.url}/hook`)).toHaveLength(1);
     // A session of the previous release is refused (issue 23: sessions without an absolute end and a place in
     // their token's index cannot be signed out everywhere); signing in again works.
-    const refused = await page(s, cookie);
-    expect(refused.status).toBe(303);
-    expect(refused.headers.get('location')).toBe('/ui/login');
-    expect((await page(s, await signIn(s, tokens.read))).status).toBe(200);
+    for (const [area, session] of Object.entries(sessions) as Array<[Area, { cookie: string; home: string }]>) {
+      const refused = await visit(s, session);
+      expect(refused.status, area).toBe(303);
+      expect(refused.headers.get('location')).toBe(`${PAGES[area]}/login`);
+      const again = await signIn(s, area, area === 'ui' ? tokens.read : tokens.admin);
+      expect((await visit(s, again)).status, area).toBe(200);
+    }
 
     // The start the previous release queued runs now; the inventory rebuilds from the host.
     const started = await waitJob(s, String(queuedStart.id));
