@@ -10,11 +10,15 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** Why `commit` cannot be checked out here (a shallow clone lacks it), or null when it can. Throws when it is missing from full history. */
+/**
+ * Why `commit` cannot be checked out here (no git history, or a shallow clone that lacks it), or null when it
+ * can. Throws when a full history lacks it: that is a wrong commit, not a missing checkout.
+ */
 export function releaseUnavailable(commit: string): string | null {
   if (spawnSync('git', ['cat-file', '-e', `${commit}^{commit}`], { cwd: root }).status === 0) return null;
-  const shallow = spawnSync('git', ['rev-parse', '--is-shallow-repository'], { cwd: root, encoding: 'utf8' }).stdout.trim();
-  if (shallow === 'true') return `release ${commit} is not in this shallow clone's history (fetch with --unshallow to run the upgrade test)`;
+  const shallow = spawnSync('git', ['rev-parse', '--is-shallow-repository'], { cwd: root, encoding: 'utf8' });
+  if (shallow.status !== 0) return `release ${commit} cannot be checked out: ${root} is not a git checkout`;
+  if (shallow.stdout.trim() === 'true') return `release ${commit} is not in this shallow clone's history (fetch with --unshallow to run the upgrade test)`;
   throw new Error(`release ${commit} is not in this repository's history`);
 }
 
