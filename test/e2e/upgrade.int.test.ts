@@ -268,6 +268,20 @@ describe.skipIf(unavailable !== null)(`an upgrade from ${PREV}`, () => {
         ['job.succeeded', stoppedAgain.id],
       ].sort(),
     );
+    // A delivery the previous release made is sent again by this one: same webhook-id, body and secret.
+    const oldDelivery = ((oldDeliveries.get(created.id) as Json).deliveries as Json[])[0] as Json;
+    const first = receiver.received.find((r) => r.headers['webhook-id'] === oldDelivery.id);
+    expect(first).toBeDefined();
+    const before = receiver.received.length;
+    const redeliver = await s.fetch(`/v1/jobs/${created.id}/deliveries/${oldDelivery.id}/redeliver`, { method: 'POST' });
+    expect(redeliver.status, await redeliver.clone().text()).toBe(202);
+    const [again] = (await receiver.waitFor(before + 1, 60_000)).slice(before);
+    expect(again?.headers['webhook-id']).toBe(oldDelivery.id);
+    expect(again?.body).toBe(first?.body);
+    expect(new Webhook(endpoint.secret).verify(again?.body ?? '', headersOf(again as Received))).toMatchObject({
+      type: 'job.succeeded',
+      data: { id: created.id },
+    });
     const deleted = await run(s, `/v1/vms/r1/${vm}`, { method: 'DELETE' });
     expect(deleted.final.state).toBe('succeeded');
     expect((await hv.listDomains()).filter((d) => d.name === vm)).toEqual([]);
