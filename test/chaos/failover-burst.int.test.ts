@@ -19,7 +19,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostQueueName } from '@provisioner/contracts';
-import { keys, scanKeys } from '@provisioner/store';
+import { keys, scanKeys } from '@provisioner/store/testing';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -142,7 +142,7 @@ function startsPerJob(stack: Stack): Map<string, number> {
 
 async function oneRun(run: number): Promise<void> {
   const started = Date.now();
-  // As docker-compose.prod.yml runs them: a master without its replica refuses writes (README, "Redis Sentinel").
+  // As docker-compose.prod.yml runs them: a master without its replica refuses writes (docs/operations.md, "Redis Sentinel").
   // Sentinels take a master for down after 5 s, as in docker-compose.prod.yml: with 2 s, a loaded machine
   // (pings answered late) can make them fail the new master over again, which is not this scenario.
   const setup: RedisSetup = await startSentinel({

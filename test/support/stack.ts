@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scanKeys } from '@provisioner/store';
+import { scanKeys } from '@provisioner/store/testing';
 import { Redis } from 'ioredis';
 import type { LoopbackHost } from './host.ts';
 
@@ -51,6 +51,12 @@ export interface StackOptions {
    * `redis: { sentinels | cluster }`), `client` is the stack's own client for the test (closed at stop).
    */
   redis?: { config: Record<string, unknown>; client: () => Redis };
+  /** Another release's checkout (with its own node_modules): its API and worker run from there, under tsx. */
+  release?: string;
+  /** The queue prefix and tokens of a stack that ran before on the same Redis (an upgrade): its data is read back. */
+  reuse?: { prefix: string; tokens: Stack['tokens'] };
+  /** Leave the prefix's keys in Redis at stop (another stack goes on with them); the last one deletes them. */
+  keepKeys?: boolean;
 }
 
 /** A host entry of the test configuration for a loopback host. */
@@ -104,14 +110,21 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/**
+ * A port free now, for a server a test starts later. Chosen at random below the kernel's ephemeral range
+ * (32768–60999 here): a port `listen(0)` handed out could be taken, before the server binds it, by any
+ * outgoing connection of the run (SSH, Redis, HTTP), and a test then talked to whatever took it.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((r) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => r(port));
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((r) => {
+      const s = createServer();
+      s.once('error', () => r(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => r(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 export function testConfig(o: StackOptions, prefix: string, port: number, tokens: Stack['tokens']) {
@@ -163,13 +176,26 @@ export function testConfig(o: StackOptions, prefix: string, port: number, tokens
   };
 }
 
-function spawnTs(entry: string, env: NodeJS.ProcessEnv, logs: string[], label: string): ChildProcess {
-  return spawnNode(['--import', 'tsx', entry], env, logs, label);
+/**
+ * Starts `app`'s entry point: the bundle the integration projects' global setup builds from the sources at
+ * the start of the run (`npm run build`'s, as production runs it; about a second less CPU per start than
+ * tsx's loader), or the TypeScript sources under tsx with `PROVISIONER_TEST_TSX=1`.
+ */
+export function spawnApp(app: 'api' | 'worker', env: NodeJS.ProcessEnv, logs: string[], label: string, release?: string): ChildProcess {
+  // Another release has no bundles of this run: its sources run under its own tsx.
+  const tsx = release !== undefined || process.env.PROVISIONER_TEST_TSX === '1';
+  const args = tsx ? ['--import', 'tsx', `apps/${app}/src/main.ts`] : ['--enable-source-maps', `apps/${app}/dist/main.js`];
+  return spawnNode(args, env, logs, label, release);
 }
 
-/** Runs `node ARGS` in the repository root with `env` over this process's, its output lines kept in `logs`. */
-export function spawnNode(args: string[], env: NodeJS.ProcessEnv, logs: string[], label: string): ChildProcess {
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** The container entry point's (scripts/start.mjs) environment as the image sets it: it runs the bundles the global setup built. */
+export function entryPointEnv(): Record<string, string> {
+  return process.env.PROVISIONER_TEST_TSX === '1' ? {} : { NODE_ENV: 'production' };
+}
+
+/** Runs `node ARGS` in the repository root (or `cwd`) with `env` over this process's, its output lines kept in `logs`. */
+export function spawnNode(args: string[], env: NodeJS.ProcessEnv, logs: string[], label: string, cwd = root): ChildProcess {
+  const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const keep = (d: Buffer) => {
     for (const line of d.toString().split('\n')) if (line) logs.push(`[${label}] ${line}`);
   };
@@ -182,9 +208,11 @@ export function spawnNode(args: string[], env: NodeJS.ProcessEnv, logs: string[]
  * Waits for a process of the stack to be up. Generous (2 min): on a loaded machine (several files of the run
  * at once, other runs beside) starting node with tsx can take tens of seconds; it is no check on speed.
  */
-async function waitHttp(url: string, ms = 120_000): Promise<void> {
+async function waitHttp(url: string, proc: ChildProcess, ms = 120_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
+    // A process that ended (a port taken meanwhile, a refusal to start) is not up, whatever answers there.
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`the process for ${url} exited (${proc.exitCode ?? proc.signalCode})`);
     try {
       const r = await fetch(url);
       if (r.status < 500) return;
@@ -196,19 +224,23 @@ async function waitHttp(url: string, ms = 120_000): Promise<void> {
   throw new Error(`${url} did not answer within ${ms} ms`);
 }
 
-async function waitLog(logs: string[], needle: string, from: number, ms = 120_000): Promise<void> {
+/** Waits for a line after `from` that starts with `start` and holds `needle` (or holds `start`, without a needle). */
+async function waitLog(logs: string[], start: string, from: number, ms = 120_000, needle?: string): Promise<void> {
   const end = Date.now() + ms;
+  const match = needle === undefined ? (l: string) => l.includes(start) : (l: string) => l.startsWith(start) && l.includes(needle);
   while (Date.now() < end) {
-    if (logs.slice(from).some((l) => l.includes(needle))) return;
+    if (logs.slice(from).some(match)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`"${needle}" not logged within ${ms} ms:\n${logs.slice(-30).join('\n')}`);
+  throw new Error(`"${needle ?? start}" not logged within ${ms} ms:\n${logs.slice(-30).join('\n')}`);
 }
 
 export async function startStack(o: StackOptions): Promise<Stack> {
-  const prefix = `{t${randomBytes(4).toString('hex')}}`;
+  const prefix = o.reuse?.prefix ?? `{t${randomBytes(4).toString('hex')}}`;
   const port = await freePort();
-  const tokens = { admin: randomBytes(18).toString('base64url'), read: randomBytes(18).toString('base64url'), write: randomBytes(18).toString('base64url') };
+  const tokens = o.reuse
+    ? { ...o.reuse.tokens }
+    : { admin: randomBytes(18).toString('base64url'), read: randomBytes(18).toString('base64url'), write: randomBytes(18).toString('base64url') };
   const dir = mkdtempSync(join(tmpdir(), 'prov-stack-'));
   const configPath = join(dir, 'config.json');
   const fileConfig = o.env
@@ -232,9 +264,10 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const workers: ChildProcess[] = [];
   const startWorker = async (over: Record<string, string> = {}) => {
     const from = logs.length;
-    const w = spawnTs('apps/worker/src/main.ts', { ...env, ...over }, logs, `worker${workers.length}`);
+    const label = `worker${workers.length}`;
+    const w = spawnApp('worker', { ...env, ...over }, logs, label, o.release);
     workers.push(w);
-    await waitLog(logs, 'worker ready', from);
+    await waitLog(logs, `[${label}] `, from, 120_000, 'worker ready');
     return w;
   };
   let api: ChildProcess | undefined;
@@ -242,23 +275,25 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const urls = [`http://127.0.0.1:${port}`];
   try {
     if (o.supervisor) {
-      api = spawnNode(['scripts/start.mjs'], { ...env, ROLE: 'all' }, logs, 'all');
+      api = spawnNode(['scripts/start.mjs'], { ...env, ROLE: 'all', ...entryPointEnv() }, logs, 'all');
       await waitLog(logs, 'worker ready', 0);
     } else {
-      for (let i = 0; i < (o.workers ?? 1); i++) await startWorker();
-      api = spawnTs('apps/api/src/main.ts', env, logs, 'api');
+      // The API and the workers start side by side; the workers' readiness is awaited with the API's.
+      const ready = Promise.all(Array.from({ length: o.workers ?? 1 }, () => startWorker()));
+      api = spawnApp('api', env, logs, 'api', o.release);
       // More API processes: the same configuration on ports of their own.
       for (let i = 1; i < (o.apis ?? 1); i++) {
         const p = await freePort();
-        apis.push(spawnTs('apps/api/src/main.ts', { ...env, PORT: String(p) }, logs, `api${i}`));
+        apis.push(spawnApp('api', { ...env, PORT: String(p) }, logs, `api${i}`, o.release));
         urls.push(`http://127.0.0.1:${p}`);
       }
+      await ready;
     }
-    for (const u of urls) await waitHttp(`${u}/health`);
+    for (const [i, u] of urls.entries()) await waitHttp(`${u}/health`, (i === 0 ? api : apis[i - 1]) as ChildProcess);
   } catch (e) {
     // A stack that did not come up is nobody's to stop: end what it started (they outlived the test runs).
     for (const c of [api, ...apis, ...workers]) if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await deletePrefix(redis, prefix).catch(() => undefined);
+    if (!o.keepKeys) await deletePrefix(redis, prefix).catch(() => undefined);
     await redis.quit().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
     throw e;
@@ -298,7 +333,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
             }),
         ),
       );
-      await deletePrefix(redis, prefix);
+      if (!o.keepKeys) await deletePrefix(redis, prefix);
       await redis.quit();
       rmSync(dir, { recursive: true, force: true });
     },

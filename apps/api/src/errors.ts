@@ -4,35 +4,15 @@
  * answered with a generic 500 (never a stack trace).
  */
 import type { JobError, JobErrorCode } from '@provisioner/contracts';
+import { type ApiErrorCode, ERROR_STATUS, type ErrorBody } from '@provisioner/contracts/api';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { AppEnv } from './context.ts';
 
-export const ERROR_STATUS = {
-  /** Malformed request: the body is not JSON, not an object, or a query parameter cannot be read. */
-  BAD_REQUEST: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  /** A write's If-Match names a version of the VM that is not the current one (it changed since it was read). */
-  PRECONDITION_FAILED: 412,
-  PAYLOAD_TOO_LARGE: 413,
-  /** Well-formed JSON that breaks the schema or names something the configuration does not have. */
-  VALIDATION: 422,
-  /** The token's rate limit is used up (Retry-After says when to come back). */
-  RATE_LIMITED: 429,
-  INTERNAL: 500,
-  /** A job the client waited for (legacy routes) failed on the host. */
-  JOB_FAILED: 502,
-  /** Redis does not answer: nothing can be queued or read. */
-  UNAVAILABLE: 503,
-  /** A legacy route's job did not finish within its wait (the job goes on). */
-  TIMEOUT: 504,
-} as const satisfies Record<string, ContentfulStatusCode>;
-
-export type ErrorCode = keyof typeof ERROR_STATUS;
+/** The closed list of codes and their statuses are the contract's (`@provisioner/contracts/api`). */
+export { ERROR_STATUS };
+export type ErrorCode = ApiErrorCode;
 
 /** What each error status means, as /openapi.json documents it (with the codes a route answers it with). */
 export const STATUS_TEXT: Record<number, string> = {
@@ -105,12 +85,6 @@ export function deliveryNotFound(jobId: string, deliveryId: string): ApiError {
 /** 404: the VM has no snapshot of that name. */
 export function snapshotNotFound(region: string, name: string, snapshot: string): ApiError {
   return new ApiError('NOT_FOUND', `snapshot ${shown(snapshot)} of VM ${shown(region)}/${shown(name)} not found`);
-}
-
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string; request_id: string; job_id?: string; details?: unknown };
-  /** The replaced service's clients read `detail`. */
-  detail: string;
 }
 
 export function errorBody(c: Context<AppEnv>, e: ApiError): ErrorBody {

@@ -4,58 +4,18 @@
  * What placement reads lives in services/place-create.ts, on-demand refreshes in services/refresh-hosts.ts.
  * The API never opens SSH.
  */
-import { type InventoryEntry, type InventoryVm, type JobKind, type RegionConfig, toJobView, type VmAddress, type VmGuest } from '@provisioner/contracts';
+import { type InventoryEntry, type InventoryVm, type RegionConfig, toJobView, VM_STATES } from '@provisioner/contracts';
+import type { HostStatus, SnapshotItem, VmItem } from '@provisioner/contracts/api';
 import type { InventoryStore, JobQueue, VmLedger } from '@provisioner/store';
 
-/** One VM as the API shows it. */
-export interface VmItem {
-  vm_name: string;
-  region_name: string;
-  host: string;
-  dom_id: number | null;
-  /** libvirt's state text (`running`, `shut off`, …), or `pending` while its create has not run yet. */
-  state: string;
-  managed: boolean;
-  tags: Record<string, string>;
-  /** The first IPv4 address of `addresses`. */
-  ip: string | null;
-  addresses: VmAddress[];
-  guest: VmGuest;
-  vcpus: number | null;
-  memory_mb: number | null;
-  image: string | null;
-  instance_type: string | null;
-  /** Its snapshots, oldest first. */
-  snapshots: SnapshotItem[];
-  /** When the host was last listed (how fresh this is). */
-  observed_at: string | null;
-  /**
-   * The operation working on the VM right now (`state` changes only once it is done and the host listed
-   * again): its kind, its job and what it waits for. Null when no job runs on it.
-   */
-  transition: Transition | null;
-}
+/** The views are the contract's (`@provisioner/contracts/api`): one VM, one of its snapshots, a host's listing. */
+export type { HostStatus, SnapshotItem, VmItem };
+/** The operation working on a VM right now (VmItem.transition). */
+export type Transition = NonNullable<VmItem['transition']>;
 
-/** A snapshot as the API shows it. */
-export interface SnapshotItem {
-  name: string;
-  created_at: string;
-  state: string;
-  instance_type: string | null;
-}
-
-export interface Transition {
-  kind: JobKind;
-  job_id: string;
-  /** The running step's detail (e.g. `graceful shutdown; forcing in 47 s`), else the step's name. */
-  detail: string | null;
-}
-
-export interface HostStatus {
-  region: string;
-  host: string;
-  observed_at: string | null;
-  error: string | null;
+/** libvirt's state text as the contract names it; a text it does not know is `no state` (what libvirt says of an unknown state). */
+export function vmState(state: string): VmItem['state'] {
+  return VM_STATES.find((known) => known === state) ?? 'no state';
 }
 
 export interface HostEntry {
@@ -70,7 +30,7 @@ export function toVmItem(region: string, host: string, vm: InventoryVm, observed
     region_name: region,
     host,
     dom_id: vm.dom_id,
-    state: vm.state,
+    state: vmState(vm.state),
     managed: vm.managed,
     tags: vm.tags ?? {},
     ip: vm.ip,

@@ -23,7 +23,7 @@ export const HEAP_FLAGS = '--heap-growing-percent=50';
 const SHUTDOWN_GRACE_MS = 10_000;
 /**
  * The longest one Redis command of a request may wait, for a reconnection or a Sentinel failover (then 503):
- * longer than a failover's pause (README, "Redis Sentinel"), so that a request's writes land together.
+ * longer than a failover's pause (docs/operations.md, "Redis Sentinel"), so that a request's writes land together.
  */
 export const REDIS_COMMAND_TIMEOUT_MS = 20_000;
 /** How long startup waits for Redis before serving anyway (answering 503 until it comes). */

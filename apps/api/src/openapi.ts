@@ -4,13 +4,13 @@
  * the one error envelope. Legacy routes (tag `legacy`) carry the note below.
  */
 import type { JobKind } from '@provisioner/contracts';
-import { HostStatus, JobView, VmItem } from '@provisioner/contracts/api';
+import { ErrorBody, HostStatus, JobView, VmItem } from '@provisioner/contracts/api';
 import { z } from 'zod';
 import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObject, type ZodOpenApiResponseObject } from 'zod-openapi';
 import { ERROR_STATUS, type ErrorCode, STATUS_TEXT } from './errors.ts';
 import { type ResponseDoc, type Route, routeErrors } from './route.ts';
 import { ROUTES } from './routes/index.ts';
-import { ErrorBody, jobExample, LEGACY_NOTE } from './schemas.ts';
+import { jobExample, LEGACY_NOTE } from './schemas.ts';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema } });
 

@@ -4,6 +4,7 @@
  * operations), so the rules are tested without a host.
  */
 import { type HostConfig, type HostInfoRecord, type InventoryEntry, NO_PENDING, type PendingLimits, type PendingTotals } from '@provisioner/contracts';
+import type { RegionHost } from '@provisioner/contracts/api';
 import type { HostCordon } from '@provisioner/store';
 
 const MiB = 1024 * 1024;
@@ -27,21 +28,12 @@ export interface Ratios {
   memory_allocation_ratio: number;
 }
 
-/** One host's capacity and use, as placement counts them (also shown to admins). */
-export interface HostCapacity {
-  host: string;
-  vms: number;
-  max_vms: number | null;
-  vcpus_used: number;
-  vcpus_total: number | null;
-  memory_mb_used: number;
-  memory_mb_total: number | null;
-  /** Free disk in images_dir or disks_dir (the smaller) less the reserve and the disks of pending creates. */
-  disk_free_mb: number | null;
-  queued_ops: number;
-  max_concurrent_operations: number;
-  info_observed_at: string | null;
-}
+/**
+ * One host's capacity and use, as placement counts them: the host view's `capacity` (GET /v1/regions?hosts=true,
+ * `@provisioner/contracts/api`) with the host's name and when its info was read. `disk_free_mb` is the free disk
+ * in images_dir or disks_dir (the smaller) less the reserve and the disks of pending creates.
+ */
+export type HostCapacity = RegionHost['capacity'] & Pick<RegionHost, 'host' | 'info_observed_at'>;
 
 export function hostCapacity(s: HostState, r: Ratios): HostCapacity {
   const listed = listedUse(s);

@@ -1,39 +1,12 @@
 /**
- * Schemas only the API uses (the shapes clients read and send are in `@provisioner/contracts/api`): the
- * error envelope, the path parameters and the shared notes. `/openapi.json` names `ErrorBody` as a
- * component beside the job view, the VM item and the host status (src/openapi.ts).
+ * Schemas only the API uses (the shapes clients read and send, the error envelope among them, are in
+ * `@provisioner/contracts/api`, the path parameters and queries too): the shared notes and examples.
  */
 import { encodeJobError, type JobKind, type JobView, toJobView } from '@provisioner/contracts';
 import { z } from 'zod';
-import { ERROR_STATUS, type ErrorCode } from './errors.ts';
-
-export const ErrorBody = z
-  .object({
-    error: z.object({
-      code: z.enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]),
-      message: z.string().meta({ description: 'Sentences naming what they are about (`VM local/web-1 not found`, `vm_name is required`)' }),
-      request_id: z.string().meta({ description: 'The X-Request-Id of the request' }),
-      job_id: z.string().optional().meta({ description: 'The job concerned (legacy routes: the job that failed or is still running)' }),
-      details: z.unknown().optional().meta({
-        description:
-          'Per-field problems (`[{path, message}]`, the message a predicate of the field: `{"path": "tail_bytes", "message": "must be at most 1048576"}`) or the job error',
-      }),
-    }),
-    detail: z.string().meta({ description: 'Same as error.message: what the replaced service’s clients read' }),
-    // GET /ready answers its 503 in the envelope with this beside it.
-    status: z.literal('unready').optional().meta({ description: 'GET /ready only: the API is not ready' }),
-  })
-  .meta({ description: 'The one error envelope of every route' });
 
 export const LegacySuccess = z.object({ message: z.literal('Success') });
 
-export const VmPath = z.object({
-  region: z.string().meta({ description: 'A configured region', example: 'local' }),
-  name: z.string().meta({ description: 'The VM name (a lowercase DNS label)', example: 'amber-otter' }),
-});
-export const JobPath = z.object({ id: z.string().meta({ description: 'A job id (`job_…`)', example: 'job_8f14e45fceea167a5a36dedd4bea2543' }) });
-
-export const WebhookPath = z.object({ id: z.string().meta({ description: 'An endpoint id (`whk_…`)' }) });
 export const WEBHOOK_NOTE =
   'Deliveries are POSTs of `{"type","timestamp","data": <the job as GET /v1/jobs/{id} shows it>}` with Standard Webhooks headers `webhook-id`, `webhook-timestamp`, `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body`). Any 2xx is success; others are retried with exponential backoff; 410 disables the endpoint. Only global unicast addresses are reached unless the configuration allows a network or host: a URL whose host is an IP literal outside them is refused at once (422), and every address a host name resolves to is checked when connecting.';
 

@@ -6,7 +6,7 @@
 import type { Config, InstanceType, RegionConfig } from '@provisioner/contracts';
 import type { Context } from 'hono';
 import { parseDocument } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { bodyText } from './body.ts';
 import type { AppEnv } from './context.ts';
 import { ApiError } from './errors.ts';
@@ -154,6 +154,40 @@ export async function jsonBody<S extends z.ZodType>(c: Context<AppEnv>, schema: 
     }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ApiError('BAD_REQUEST', 'the JSON body must be an object');
+  return validate(schema, value);
+}
+
+/** The path parameters, validated by the route's schema (422 naming the parameter). */
+export function pathParams<S extends z.ZodObject>(c: Context<AppEnv>, schema: S): z.output<S> {
+  return validate(schema, c.req.param());
+}
+
+/** Whether a query parameter's schema takes a list (`tag`, which may repeat). */
+function takesList(schema: z.core.$ZodType | undefined): boolean {
+  let t = schema;
+  while (t instanceof z.ZodOptional || t instanceof z.ZodDefault || t instanceof z.ZodNullable) t = t.unwrap();
+  return t instanceof z.ZodArray;
+}
+
+/**
+ * The query, validated by the route's strict schema: an unknown parameter is a 422 naming it, as an unknown
+ * body field is. A parameter is given once (a repeated one is a 422: which of the values was meant?), but
+ * where its schema takes a list.
+ */
+export function queryParams<S extends z.ZodObject>(c: Context<AppEnv>, schema: S): z.output<S> {
+  const value: Record<string, string | string[]> = {};
+  const repeated: string[] = [];
+  for (const [key, values] of Object.entries(c.req.queries())) {
+    if (takesList(schema.shape[key])) value[key] = values;
+    else {
+      if (values.length > 1) repeated.push(key);
+      value[key] = values[0] ?? '';
+    }
+  }
+  if (repeated.length > 0) {
+    const details = repeated.slice(0, MAX_DETAILS).map((k) => ({ path: fieldName(k), message: 'must be given once' }));
+    throw new ApiError('VALIDATION', details.map((d) => `${d.path} ${d.message}`).join('; '), { details });
+  }
   return validate(schema, value);
 }
 

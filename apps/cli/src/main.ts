@@ -15,7 +15,7 @@ import {
   type HostCordonView,
   type HostDrift,
   type JobView as Job,
-  type VmItem,
+  type ListVmsQuery,
   type WebhookEndpoint,
 } from '@provisioner/client';
 import { type Out, ProgressReporter, target } from './progress.ts';
@@ -739,7 +739,7 @@ const COMMANDS: Record<string, (c: Ctx) => Promise<number>> = {
   async list(c) {
     const region = c.values.region ?? c.io.env.PROVISIONER_REGION;
     // The tags as given: the API's syntax too (key=value, or key alone).
-    const query = { ...(region ? { region } : {}), ...(c.values.state ? { state: c.values.state as VmItem['state'] } : {}), tag: c.values.tag ?? [] };
+    const query = { ...(region ? { region } : {}), ...(c.values.state ? { state: c.values.state as ListVmsQuery['state'] } : {}), tag: c.values.tag ?? [] };
     const vms = await c.client.listAllVms(query, {
       onPage: (page) => {
         for (const h of page.hosts) if (h.error) c.io.stderr.write(`warning: ${h.region}/${h.host}: ${h.error}\n`);

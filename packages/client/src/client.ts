@@ -17,10 +17,12 @@ import type {
   CreateInput,
   Deliveries,
   EndpointInput,
+  ErrorBody,
   Health,
   HostCordonView,
   HostDrift,
   Images,
+  JobListQuery,
   JobPage,
   JobView,
   Ready,
@@ -37,7 +39,9 @@ import type {
   StaleVersion,
   StopInput,
   VmItem,
+  VmListQuery,
   VmPage,
+  VmQuery,
   WebhookEndpoint,
   WebhookList,
 } from '@provisioner/contracts/api';
@@ -73,32 +77,22 @@ export interface WriteOptions extends CallOptions {
   idempotencyKey?: string;
 }
 
-/** Filters of `listVms` (`tag`: `key=value` or `key`, all must match). */
-export interface ListVmsQuery {
-  region?: string;
-  state?: VmItem['state'];
-  owner?: string;
-  tag?: string[] | Record<string, string>;
-  managed?: boolean;
-  limit?: number;
-  offset?: number;
-  cursor?: string;
-  refresh?: boolean;
-}
+/**
+ * Filters of `listVms`: the API's query (`VmListQuery` of the contract), every one optional, and `tag` also as
+ * an object (`key=value` for each entry; as a list, `key=value` or `key`: all must match).
+ */
+export type ListVmsQuery = Partial<Omit<VmListQuery, 'tag'>> & { tag?: string[] | Record<string, string> };
 
-export interface ListJobsQuery {
-  state?: JobState;
-  kind?: JobView['kind'];
-  region?: string;
-  vm_name?: string;
-  limit?: number;
-  offset?: number;
-}
+/** Filters of `listJobs`: the API's query (`JobListQuery` of the contract), every one optional. */
+export type ListJobsQuery = Partial<JobListQuery>;
 
 /** One event of a job's stream: the job as it is now, or the stream's own error (`error`: read the job again). */
 export type JobEvent =
   | { event: 'snapshot' | 'state' | 'step' | 'progress'; id: string | null; job: JobView }
-  | { event: 'error'; id: string | null; error: { code: string; message: string; request_id?: string } };
+  | { event: 'error'; id: string | null; error: StreamError };
+
+/** The `error` event of a job's stream: the envelope's code (UNAVAILABLE, INTERNAL), message and request id. */
+export type StreamError = Pick<ErrorBody['error'], 'code' | 'message'> & Partial<Pick<ErrorBody['error'], 'request_id'>>;
 
 export interface WaitOptions extends CallOptions {
   /**
@@ -268,7 +262,7 @@ export class Client {
   }
 
   /** `GET /v1/vms/{region}/{name}` (`refresh`: list its host first). */
-  getVm(region: string, name: string, q: { refresh?: boolean } = {}, o?: CallOptions): Promise<VmItem> {
+  getVm(region: string, name: string, q: Partial<VmQuery> = {}, o?: CallOptions): Promise<VmItem> {
     return this.get(`${vmPath(region, name)}${queryString({ refresh: q.refresh })}`, o);
   }
 
@@ -277,7 +271,7 @@ export class Client {
    * (`setTags`), so that write is refused (412) if the VM changed meanwhile. Throws when the answer has no
    * ETag (a proxy dropped it): a write must not be built from a read it cannot name.
    */
-  async getVmWithEtag(region: string, name: string, q: { refresh?: boolean } = {}, o?: CallOptions): Promise<{ vm: VmItem; etag: string }> {
+  async getVmWithEtag(region: string, name: string, q: Partial<VmQuery> = {}, o?: CallOptions): Promise<{ vm: VmItem; etag: string }> {
     const res = await this.request('GET', `${vmPath(region, name)}${queryString({ refresh: q.refresh })}`, { signal: o?.signal });
     const etag = res.headers.get('etag');
     const vm = (await res.json()) as VmItem;
@@ -502,6 +496,6 @@ export function staleVersionOf(e: unknown): StaleVersion | null {
 
 function toJobEvent(ev: SseEvent): JobEvent {
   const data = JSON.parse(ev.data) as unknown;
-  if (ev.event === 'error') return { event: 'error', id: ev.id, error: data as { code: string; message: string } };
+  if (ev.event === 'error') return { event: 'error', id: ev.id, error: data as StreamError };
   return { event: ev.event as 'state', id: ev.id, job: data as JobView };
 }

@@ -5,28 +5,15 @@
  * `kind` tells them apart without `instanceof` (two copies of this module in one bundle).
  */
 
-/** The API's error codes (its error envelope's `error.code`); `HTTP_<status>` when something else answered (a proxy). */
-export type ApiErrorCode =
-  | 'BAD_REQUEST'
-  | 'UNAUTHORIZED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'PRECONDITION_FAILED'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'VALIDATION'
-  | 'RATE_LIMITED'
-  | 'INTERNAL'
-  | 'JOB_FAILED'
-  | 'UNAVAILABLE'
-  | 'TIMEOUT'
-  | `HTTP_${number}`;
+import type { ApiErrorCode as ContractErrorCode, ErrorBody, FieldProblem } from '@provisioner/contracts/api';
 
-/** One problem of a 422 (`details`): the field and what is wrong with it. */
-export interface FieldProblem {
-  path: string;
-  message: string;
-}
+export type { FieldProblem };
+
+/**
+ * The API's error codes (the contract's closed list, its envelope's `error.code`); `HTTP_<status>` when
+ * something else answered (a proxy).
+ */
+export type ApiErrorCode = ContractErrorCode | `HTTP_${number}`;
 
 /** The API answered with an error status. */
 export class ApiError extends Error {
@@ -78,10 +65,8 @@ export function isConnectionError(e: unknown): e is ConnectionError {
   return e instanceof Error && (e as Partial<ConnectionError>).kind === 'connection';
 }
 
-interface ErrorEnvelope {
-  error?: { code?: string; message?: string; request_id?: string; details?: unknown };
-  detail?: string;
-}
+/** What an error answer's body may hold: the contract's envelope, any part of it missing (a proxy's page holds none). */
+type ErrorEnvelope = Partial<Omit<ErrorBody, 'error'>> & { error?: Partial<ErrorBody['error']> };
 
 /** `Retry-After` in seconds: a number of seconds or an HTTP date (null when absent or unreadable). */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | null {

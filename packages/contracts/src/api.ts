@@ -5,19 +5,26 @@
  * Node modules), so it bundles for browsers too.
  */
 import { z } from 'zod';
+import { JOB_ERROR_CODES } from './job-errors.ts';
 import {
+  CONSOLE_TAIL_DEFAULT,
+  CONSOLE_TAIL_MAX,
   DRIFT_KINDS,
   JOB_KINDS,
   JOB_STATES,
   READY_TIMEOUT_DEFAULT_S,
   READY_TIMEOUT_MAX_S,
   SnapshotNameSchema,
+  TagKeySchema,
   TagsSchema,
   VM_STATES,
   VmNameSchema,
   WAIT_UNTIL,
 } from './jobs.ts';
+import { DNS_LABEL_RE, TOKEN_NAME_RE } from './names.ts';
 import { CALLBACK_EVENT_TYPES, MAX_SECRET_OVERLAP_SECONDS, WEBHOOK_EVENT_TYPES, WebhookUrlSchema } from './webhook-url.ts';
+
+export * from './api-errors.ts';
 
 // ---- Answers. ----
 
@@ -32,7 +39,13 @@ export const StepView = z.object({
   }),
 });
 
-export const JobError = z.object({ code: z.string(), message: z.string(), retryable: z.boolean() });
+export const JobError = z.object({
+  code: z
+    .enum(JOB_ERROR_CODES)
+    .meta({ description: 'The closed list of job error codes (what failed, and whether it was the host, the guest or the request)' }),
+  message: z.string(),
+  retryable: z.boolean(),
+});
 
 export const JobView = z
   .object({
@@ -462,6 +475,98 @@ export const CordonBody = z.strictObject({
   reason: z.string().max(500).optional().meta({ description: 'Why (shown with the host’s state)', example: 'disk swap' }),
 });
 
+// ---- Path parameters. ----
+// The API validates them before the handler runs, like bodies: a name that breaks its rule is a 422 naming
+// the parameter; a well-formed one that names nothing is a 404. Ids are checked for length only: an id of
+// no job or endpoint is "not found" whatever its form (clients got 404 for them from the start).
+
+/** A region or host name as configured: a lowercase DNS label. */
+const DnsLabel = () => z.string().regex(DNS_LABEL_RE, 'must be a lowercase DNS label (1-63 of a-z, 0-9, -)');
+/** An id from an answer (`job_…`, `whk_…`, `msg_…`). */
+const Id = () => z.string().min(1).max(128);
+
+export const VmPath = z.strictObject({
+  region: DnsLabel().meta({ description: 'A configured region', example: 'local' }),
+  name: VmNameSchema.meta({ description: 'The VM name (a lowercase DNS label)', example: 'amber-otter' }),
+});
+export const SnapshotPath = VmPath.extend({
+  snapshot: SnapshotNameSchema.meta({ description: 'The snapshot’s name (a lowercase DNS label)', example: 'before-upgrade' }),
+});
+export const HostPath = z.strictObject({
+  region: DnsLabel().meta({ description: 'A configured region', example: 'local' }),
+  host: DnsLabel().meta({ description: 'A host of the region', example: 'local-1' }),
+});
+export const JobPath = z.strictObject({ id: Id().meta({ description: 'A job id (`job_…`)', example: 'job_8f14e45fceea167a5a36dedd4bea2543' }) });
+export const DeliveryPath = JobPath.extend({ delivery: Id().meta({ description: 'A delivery id (`msg_…`)' }) });
+export const WebhookPath = z.strictObject({ id: Id().meta({ description: 'An endpoint id (`whk_…`)' }) });
+export const TokenPath = z.strictObject({
+  name: z.string().regex(TOKEN_NAME_RE, 'must be 1-64 of A-Za-z0-9._-').meta({ description: 'The token’s name in the configuration', example: 'alice-bot' }),
+});
+
+// ---- Queries. ----
+// Strict like the bodies: a misspelt parameter (`?sate=running`) is a 422 naming it, not the whole
+// unfiltered list. A parameter is given once, but for the arrays (`tag`), which may repeat.
+
+/** `true`/`false` (or `1`/`0`) in a query. */
+export const QueryBool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+/**
+ * A tag filter: `key=value` (split at the first `=`, which no key contains), `key` alone (any value), or the
+ * earlier `key:value`.
+ */
+const TagFilter = z
+  .string()
+  .max(1100)
+  .refine(
+    (t) => (t.includes('=') ? TagKeySchema.safeParse(t.split('=', 1)[0]).success : TagKeySchema.safeParse(t.split(':', 1)[0]).success),
+    'tag filters are key=value or key (keys: 1-63 of A-Za-z0-9_.:/-)',
+  )
+  .meta({ example: 'owner=alice' });
+
+/** GET /v1/vms. */
+export const VmListQuery = z.strictObject({
+  region: z.string().max(63).optional().meta({ example: 'local' }),
+  /** libvirt's state text: a value no VM can have is a 422, not an empty list. */
+  state: z.enum(VM_STATES).optional(),
+  owner: z.string().max(1024).optional().meta({ example: 'alice' }),
+  /** Repeatable; all must match. The CLI's `--tag key=value` is passed as is. */
+  tag: z.array(TagFilter).default([]),
+  managed: QueryBool.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  offset: z.coerce.number().int().min(0).optional(),
+  cursor: z.string().max(400).optional(),
+  refresh: QueryBool.default(false),
+});
+
+/** GET /v1/vms/{region}/{name}. */
+export const VmQuery = z.strictObject({ refresh: QueryBool.default(false) });
+
+/** GET /v1/vms/{region}/{name}/console. */
+export const ConsoleQuery = z.strictObject({
+  tail_bytes: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(CONSOLE_TAIL_MAX)
+    .default(CONSOLE_TAIL_DEFAULT)
+    .meta({ description: `How many bytes of the log's end (at most ${CONSOLE_TAIL_MAX})`, example: 4096 }),
+});
+
+/** GET /v1/jobs. */
+export const JobListQuery = z.strictObject({
+  state: z.enum(JOB_STATES).optional(),
+  kind: z.enum(JOB_KINDS).optional(),
+  region: z.string().max(63).optional(),
+  vm_name: z.string().max(63).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  offset: z.coerce.number().int().min(0).max(100_000).default(0),
+});
+
+/** GET /v1/regions. */
+export const RegionsQuery = z.strictObject({
+  hosts: z.enum(['true', 'false']).optional().meta({ description: 'Each host’s health and capacity (admin tokens only)' }),
+});
+
 // ---- Types of the answers (what a client reads) and of the bodies (what it may send). ----
 
 export type Health = z.infer<typeof Health>;
@@ -503,3 +608,17 @@ export type EndpointInput = z.input<typeof EndpointBody>;
 export type RotateInput = z.input<typeof RotateBody>;
 export type EndpointStats = z.infer<typeof EndpointStats>;
 export type CordonInput = z.input<typeof CordonBody>;
+/** Queries as the API reads them (defaults applied, values typed). */
+export type VmListQuery = z.output<typeof VmListQuery>;
+export type VmQuery = z.output<typeof VmQuery>;
+export type ConsoleQuery = z.output<typeof ConsoleQuery>;
+export type JobListQuery = z.output<typeof JobListQuery>;
+export type RegionsQuery = z.output<typeof RegionsQuery>;
+/** Path parameters as the API reads them. */
+export type VmPath = z.output<typeof VmPath>;
+export type SnapshotPath = z.output<typeof SnapshotPath>;
+export type HostPath = z.output<typeof HostPath>;
+export type JobPath = z.output<typeof JobPath>;
+export type DeliveryPath = z.output<typeof DeliveryPath>;
+export type WebhookPath = z.output<typeof WebhookPath>;
+export type TokenPath = z.output<typeof TokenPath>;

@@ -4,7 +4,7 @@
  * because payloads may come from an older API build.
  */
 import { z } from 'zod';
-import type { JobError } from './job-errors.ts';
+import type { JobView, StepView } from './api.ts';
 import { DNS_LABEL_RE, IMAGE_NAME_RE, isTagValue, SHA256_RE, TAG_KEY_RE, TAGS_MAX, VM_NAME_RE } from './names.ts';
 
 export const JOB_KINDS = [
@@ -80,6 +80,8 @@ export const CreatePayload = Base.extend({
    */
   // image_sha256 is null while an image downloaded without a catalog checksum is still being hashed on its host.
   ready_wait: z.object({ since: z.number(), image_sha256: z.string().nullable() }).optional(),
+  /** Written by the worker once a create that failed for good removed what it made: settling its end frees the name. */
+  removed: z.boolean().optional(),
 });
 export const StartPayload = Base.extend({ kind: z.literal('start') });
 export const StopPayload = Base.extend({ kind: z.literal('stop'), force: z.boolean(), timeout_ms: z.number().int().positive() });
@@ -235,15 +237,9 @@ export function isWaitingReady(data: unknown): boolean {
   return d?.kind === 'create' && typeof d.ready_wait === 'object' && d.ready_wait !== null;
 }
 
-export type StepState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
-export interface StepView {
-  name: string;
-  state: StepState;
-  started_at: string | null;
-  finished_at: string | null;
-  /** What the running step waits for (e.g. `graceful shutdown; forcing in 47 s`); absent when there is nothing to say. */
-  detail?: string;
-}
+/** The job view and its steps are the API contract's (api.ts): one schema, its type inferred. */
+export type { JobView, StepView };
+export type StepState = StepView['state'];
 
 /** What a processor stores with BullMQ's `updateProgress`. */
 export interface ProgressData {
@@ -254,26 +250,6 @@ export interface ProgressData {
 
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
 export type JobState = (typeof JOB_STATES)[number];
-
-/** The job as clients read it (docs/architecture.md, the job contract). */
-export interface JobView {
-  id: string;
-  kind: JobKind;
-  target: { region: string; vm_name: string | null; host: string };
-  state: JobState;
-  progress: number;
-  step: string | null;
-  steps: StepView[];
-  attempts: number;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  error: JobError | null;
-  result: unknown;
-  /** The X-Request-Id of the request that submitted the job (null for scheduled jobs), to find its log lines. */
-  request_id?: string | null;
-  links: { self: string; events: string; cancel: string };
-}
 
 /** Queue of one host's operations; its global concurrency is the host's operation limit. */
 export function hostQueueName(region: string, host: string): string {

@@ -13,6 +13,8 @@ export const IMAGE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const SHA256_RE = /^[a-f0-9]{64}$/;
 /** Libvirt network or bridge names we accept in host configuration. */
 export const NET_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A token's name in the configuration (shown in logs and job views instead of the token). */
+export const TOKEN_NAME_RE = /^[A-Za-z0-9._-]{1,64}$/;
 export const TAG_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,62}$/;
 export const TAG_VALUE_MAX = 1024;
 export const TAGS_MAX = 64;

@@ -39,7 +39,7 @@ export function connectRedis(config: Pick<Config, 'redis_url' | 'redis'>, option
       // Follow a failover at once (the sentinels announce the new master), and send a write again, once
       // reconnected to whatever master the sentinels name, when a failover refused it: a master demoted
       // meanwhile answers READONLY, and one whose replica left it (promoted; `min-replicas-to-write`, see
-      // README) answers NOREPLICAS. Either reply means the write was not done, so sending it again is safe.
+      // docs/operations.md) answers NOREPLICAS. Either reply means the write was not done, so sending it again is safe.
       failoverDetector: true,
       reconnectOnError: (e) => (FAILOVER_REFUSAL_RE.test(e.message) ? 2 : false),
       ...(r.sentinel_password ? { sentinelPassword: r.sentinel_password } : {}),

@@ -50,6 +50,7 @@ function view(): JobView {
     finished_at: now,
     error: null,
     result: null,
+    request_id: null,
     links: { self: `/v1/jobs/${id}`, events: `/v1/jobs/${id}/events`, cancel: `/v1/jobs/${id}/cancel` },
   } as JobView;
 }

@@ -37,13 +37,9 @@ export async function confirmSubmitted(s: Services, c: Context<AppEnv>, job: Job
       { jobId: id, headers: { 'Retry-After': '1' } },
     );
   }
-  const d = job.data as { kind?: string; region?: string; host?: string; vm_name?: string };
-  if (d.region && d.vm_name) {
-    if (d.kind === 'create' && d.host) await s.ledger.free(d.region, d.host, d.vm_name);
-    if (d.kind === 'resize' && d.host) await s.ledger.releaseResize(d.region, d.host, d.vm_name);
-    await s.ledger.endTurn(s.queues.get(job.queueName), d.region, d.vm_name, id);
-  }
-  await s.queues.forget(id, d.region && d.vm_name ? { region: d.region, vm: d.vm_name } : undefined);
+  // Given back as a job canceled before it ran gives it back (a create's name too), then its record.
+  await s.ledger.settle(s.queues.get(job.queueName), job, 'undone');
+  await s.queues.forget(id);
   c.get('idempotency')?.withdrawn();
   c.get('logger').warn({ job_id: id, request_id: c.get('requestId') }, 'a job was lost in a Redis failover before it was answered; answering 503');
   throw new ApiError(

@@ -1,7 +1,7 @@
 /** Lists jobs newest first from the host queues (BullMQ's lists), filtered, paged by offset. */
-import { isJobId, JOB_KINDS, JOB_STATES, type JobState, type JobView, toJobView } from '@provisioner/contracts';
+import { isJobId, type JobState, type JobView, toJobView } from '@provisioner/contracts';
+import type { JobListQuery } from '@provisioner/contracts/api';
 import type { Job, JobType, Queue } from 'bullmq';
-import { z } from 'zod';
 import { jobVisible } from '../caller.ts';
 import type { Services } from '../context.ts';
 import { ApiError } from '../errors.ts';
@@ -17,16 +17,7 @@ const BULL_TYPES: Record<JobState, JobType[]> = {
 };
 const ALL_TYPES = [...new Set(Object.values(BULL_TYPES).flat())];
 
-// Strict: a misspelt filter is a 422 naming it, not every job.
-export const JobsQuery = z.strictObject({
-  state: z.enum(JOB_STATES).optional(),
-  kind: z.enum(JOB_KINDS).optional(),
-  region: z.string().max(63).optional(),
-  vm_name: z.string().max(63).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  offset: z.coerce.number().int().min(0).max(100_000).default(0),
-});
-export type JobsQuery = z.infer<typeof JobsQuery>;
+type JobsQuery = JobListQuery;
 
 const PAGE = 200;
 

@@ -274,8 +274,9 @@ describe('error messages read as sentences naming their object', () => {
     const name = await messageOf('POST', '/v1/vms', { ...good(), vm_name: 'Bad Name' }, 422);
     expect(name.error.message).toBe('vm_name must be a lowercase DNS label (1-63 of a-z, 0-9, -)');
     expect(name.error.details).toEqual([{ path: 'vm_name', message: 'must be a lowercase DNS label (1-63 of a-z, 0-9, -)' }]);
+    // A path parameter is named as the path names it (`/v1/vms/{region}/{name}`).
     const path = await messageOf('POST', '/v1/vms/r1/Bad/start', undefined, 422);
-    expect(path.error.message).toBe('vm_name must be a lowercase DNS label (1-63 of a-z, 0-9, -)');
+    expect(path.error.message).toBe('name must be a lowercase DNS label (1-63 of a-z, 0-9, -)');
     const url = await messageOf('POST', '/v1/vms', { ...good(), webhook_url: 'string' }, 422);
     expect(url.error.message).toBe('webhook_url is not a well-formed URL');
     const key = await messageOf('POST', '/v1/vms', { ...good(), tags: { 'bad key': 'x' } }, 422);

@@ -74,6 +74,7 @@ function jobView(state: JobView['state'] = 'succeeded'): JobView {
     finished_at: now,
     error: null,
     result: { ok: true },
+    request_id: null,
     links: { self: `/v1/jobs/${id}`, events: `/v1/jobs/${id}/events`, cancel: `/v1/jobs/${id}/cancel` },
   };
 }

@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { DNS_LABEL_RE, IMAGE_NAME_RE, isTagValue, NET_NAME_RE, SHA256_RE } from '../names.ts';
+import { DNS_LABEL_RE, IMAGE_NAME_RE, isTagValue, NET_NAME_RE, SHA256_RE, TOKEN_NAME_RE } from '../names.ts';
 import { Secret } from '../secret.ts';
 import { legacyRegions } from './legacy.ts';
 
@@ -82,7 +82,7 @@ export type Scope = z.infer<typeof ScopeSchema>;
 export const TokenSchema = z
   .object({
     /** Shown in logs and job views instead of the token. */
-    name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+    name: z.string().regex(TOKEN_NAME_RE),
     token: z.string().min(16, 'tokens must be at least 16 characters'),
     scopes: z.array(ScopeSchema).min(1),
     /** Signs the deliveries to the `webhook_url` of this token's jobs (`whsec_` + base64); never shown anywhere. */
@@ -237,7 +237,7 @@ const RedisSchema = z
 export const ConfigFileSchema = z.object({
   port: z.number().int().min(0).max(65535).default(8080),
   redis_url: z.string().default('redis://127.0.0.1:6379'),
-  /** Sentinel or Cluster connection settings instead of redis_url (see README, Deployment). */
+  /** Sentinel or Cluster connection settings instead of redis_url (docs/operations.md, Redis Sentinel and Cluster). */
   redis: RedisSchema.optional(),
   /** Key prefix of every queue; the braces are a Redis Cluster hash tag. */
   queue_prefix: z
@@ -293,7 +293,7 @@ export const ConfigFileSchema = z.object({
   auth_throttle: AuthThrottleSchema,
   /**
    * Reverse proxies (CIDR) whose `X-Forwarded-For` is believed: a request from one of them is counted
-   * against the address the header names (README, Docker Compose). Without any, the socket's address.
+   * against the address the header names (docs/security.md, trusted_proxies). Without any, the socket's address.
    */
   trusted_proxies: z.array(CidrSchema).default([]),
   worker: WorkerSchema,

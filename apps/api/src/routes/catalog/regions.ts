@@ -5,7 +5,7 @@
  */
 
 import type { RegionConfig } from '@provisioner/contracts';
-import { Region } from '@provisioner/contracts/api';
+import { Region, RegionsQuery } from '@provisioner/contracts/api';
 import { z } from 'zod';
 import type { Services } from '../../context.ts';
 import { ApiError } from '../../errors.ts';
@@ -45,12 +45,12 @@ export default defineRoute({
   description: 'With `hosts=true` (admin tokens), each host’s health and capacity as placement counts it.',
   auth: 'read',
   needsRedis: false,
-  request: { query: z.object({ hosts: z.enum(['true', 'false']).optional() }) },
+  request: { query: RegionsQuery },
   responses: { 200: { description: 'Enabled regions', schema: z.array(Region) } },
   errors: ['FORBIDDEN'],
-  handler: async (c, s) => {
+  handler: async (c, s, { query }) => {
     const admin = c.get('caller')?.scopes.includes('admin') ?? false;
-    const withHosts = c.req.query('hosts') === 'true';
+    const withHosts = query.hosts === 'true';
     if (withHosts && !admin) throw new ApiError('FORBIDDEN', 'hosts=true needs an admin token');
     return c.json(
       await Promise.all(

@@ -9,6 +9,7 @@ export default defineRoute({
   summary: 'Liveness',
   auth: 'open',
   needsRedis: false,
+  ignoresQuery: true,
   responses: { 200: { description: 'Alive', schema: Health } },
   handler: (c) => c.json({ status: 'healthy' }),
 });

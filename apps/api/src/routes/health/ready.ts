@@ -6,7 +6,7 @@
  */
 
 import type { Config, HostInfoRecord, ImageCacheRecord } from '@provisioner/contracts';
-import { type HOST_READINESS, type IMAGE_CACHE_READINESS, Ready } from '@provisioner/contracts/api';
+import { Ready, type ReadyHost } from '@provisioner/contracts/api';
 import type { Services } from '../../context.ts';
 import { ApiError, errorBody } from '../../errors.ts';
 import type { HostEntry } from '../../inventory.ts';
@@ -30,16 +30,7 @@ async function pingRedis(s: Services): Promise<boolean> {
   }
 }
 
-export type HostReadiness = (typeof HOST_READINESS)[number];
-
-export interface ReadyHost {
-  region: string;
-  host: string;
-  status: HostReadiness;
-  observed_at: string | null;
-  image_cache: { status: (typeof IMAGE_CACHE_READINESS)[number]; checked_at: string | null; failed_at: string | null };
-  disk_free_mb: number | null;
-}
+export type HostReadiness = ReadyHost['status'];
 
 /** The host's image cache as /ready tells it: how, and when, never why (the error text is GET /v1/images's). */
 export function readyImageCache(rec: ImageCacheRecord | null, config: Pick<Config, 'image_cache'>): ReadyHost['image_cache'] {

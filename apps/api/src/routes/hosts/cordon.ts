@@ -5,21 +5,18 @@
  */
 
 import type { RegionConfig } from '@provisioner/contracts';
-import { CordonBody, HostCordonView } from '@provisioner/contracts/api';
+import { CordonBody, HostCordonView, HostPath } from '@provisioner/contracts/api';
 import type { HostCordon } from '@provisioner/store';
-import type { Context } from 'hono';
-import { z } from 'zod';
-import type { AppEnv, Services } from '../../context.ts';
+import type { z } from 'zod';
+import type { Services } from '../../context.ts';
 import { ApiError } from '../../errors.ts';
 import { defineRoute, type Route } from '../../route.ts';
 import { findRegion } from '../../validation.ts';
 
-export const HostPath = z.object({ region: z.string(), host: z.string() });
-
 /** The configured host of the path, or 404. */
-export function findHost(s: Services, c: Context<AppEnv>): { region: RegionConfig; host: string } {
-  const region = findRegion(s.config, c.req.param('region') ?? '', 'NOT_FOUND');
-  const host = c.req.param('host') ?? '';
+export function findHost(s: Services, p: HostPath): { region: RegionConfig; host: string } {
+  const region = findRegion(s.config, p.region, 'NOT_FOUND');
+  const host = p.host;
   if (!region.hosts.some((h) => h.name === host)) throw new ApiError('NOT_FOUND', `region ${region.region_name} has no host ${host}`);
   return { region, host };
 }
@@ -41,8 +38,8 @@ export default defineRoute({
   description: 'Operations on the host’s existing VMs go on. Cordoning again records the new who, when and reason.',
   request: { params: HostPath, body: CordonBody, bodyOptional: true },
   responses: { 200: { description: 'The host’s state', schema: HostCordonView } },
-  handler: async (c, s, b) => {
-    const { region, host } = findHost(s, c);
+  handler: async (c, s, { params, body: b }) => {
+    const { region, host } = findHost(s, params);
     const by = c.get('caller')?.name ?? 'unknown';
     const rec = await s.cordons.cordon(region.region_name, host, by, b.reason ?? null);
     c.get('logger').info({ region: region.region_name, host, by, reason: rec.reason, request_id: c.get('requestId') }, 'host cordoned');

@@ -1,9 +1,9 @@
 /** `GET /v1/jobs/{id}/events`: follows a job as Server-Sent Events until it ends. */
+import { JobPath } from '@provisioner/contracts/api';
 import { streamSSE } from 'hono/streaming';
 import { callerOwner } from '../../caller.ts';
-import { isRedisDown } from '../../errors.ts';
+import { type ErrorCode, isRedisDown } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
-import { JobPath } from '../../schemas.ts';
 import { findOr404 } from '../../services/find-job.ts';
 
 /** Comment lines keep idle proxies from closing a stream of a job that waits a long time. */
@@ -21,8 +21,8 @@ export default defineRoute({
   request: { params: JobPath },
   responses: { 200: { description: 'An event stream', contentType: 'text/event-stream' } },
   errors: ['NOT_FOUND'],
-  handler: async (c, s) => {
-    const { job, queue } = await findOr404(s, c.req.param('id') ?? '', callerOwner(c));
+  handler: async (c, s, { params }) => {
+    const { job, queue } = await findOr404(s, params.id, callerOwner(c));
     const log = c.get('logger');
     const requestId = c.get('requestId');
     return streamSSE(c, async (stream) => {
@@ -34,7 +34,7 @@ export default defineRoute({
         await s.watcher.watch(queue, String(job.id), (event, view) => stream.writeSSE({ event, id: String(seq++), data: JSON.stringify(view) }), ac.signal);
       } catch (e) {
         // The status line is long gone: say it in the stream, without internals.
-        const code = isRedisDown(e) ? 'UNAVAILABLE' : 'INTERNAL';
+        const code: ErrorCode = isRedisDown(e) ? 'UNAVAILABLE' : 'INTERNAL';
         if (code === 'INTERNAL') log.error({ err: (e as Error).message, request_id: requestId }, 'job event stream failed');
         await stream.writeSSE({
           event: 'error',

@@ -23,5 +23,6 @@ export default defineRoute({
   request: { body: LegacyCreateBody },
   responses: { 200: { description: 'Created', schema: LegacySuccess } },
   errors: ['CONFLICT', 'VALIDATION', 'NOT_FOUND', 'JOB_FAILED', 'TIMEOUT'],
-  handler: async (c, s, b) => awaitOutcome(s, c, await submitCreate(s, b, requester(c), callerOwner(c)), s.config.legacy_create_wait_ms),
+  ignoresQuery: true,
+  handler: async (c, s, { body: b }) => awaitOutcome(s, c, await submitCreate(s, b, requester(c), callerOwner(c)), s.config.legacy_create_wait_ms),
 });

@@ -10,5 +10,5 @@ export default defineRoute({
   summary: 'Replace a VM’s tags and wait (legacy)',
   request: { body: LegacyEditTags },
   responses: { 200: { description: 'Tags replaced', schema: LegacySuccess } },
-  handler: (c, s, b) => legacyOp(s, c, b, { kind: 'edit-tags', tags: ownedTags(callerOwner(c), b.tags) }),
+  handler: (c, s, { body: b }) => legacyOp(s, c, b, { kind: 'edit-tags', tags: ownedTags(callerOwner(c), b.tags) }),
 });

@@ -11,6 +11,7 @@ export default defineRoute({
   summary: 'Image names (legacy, open)',
   auth: 'open',
   needsRedis: false,
+  ignoresQuery: true,
   responses: { 200: { description: 'Image names', schema: LegacyImages } },
   handler: (c, s) => c.json({ images: Object.keys(s.config.images) }),
 });

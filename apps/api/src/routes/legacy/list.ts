@@ -23,6 +23,7 @@ export default defineRoute({
     'Lists every host first (bounded by `refresh_wait_ms`): a `refresh` job per host, removed as soon as it ends, so polling this never shortens the history of operations (`retention_max_jobs`) nor stays in `GET /v1/jobs`.',
   auth: 'read',
   needsRedis: true,
+  ignoresQuery: true,
   responses: { 200: { description: 'Every VM', schema: z.array(LegacyListItem) } },
   handler: async (c, s) => {
     const regions = enabledRegions(s.config);

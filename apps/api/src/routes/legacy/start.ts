@@ -9,5 +9,5 @@ export default defineRoute({
   summary: 'Start a VM and wait (legacy)',
   request: { body: LegacyTarget },
   responses: { 200: { description: 'Started', schema: LegacySuccess } },
-  handler: (c, s, b) => legacyOp(s, c, b, { kind: 'start' }),
+  handler: (c, s, { body: b }) => legacyOp(s, c, b, { kind: 'start' }),
 });

@@ -9,5 +9,5 @@ export default defineRoute({
   summary: 'Power a VM off and wait (legacy: `virsh destroy`)',
   request: { body: LegacyTarget },
   responses: { 200: { description: 'Stopped', schema: LegacySuccess } },
-  handler: (c, s, b) => legacyOp(s, c, b, { kind: 'stop', force: true, timeout_ms: s.config.worker.stop_timeout_ms }),
+  handler: (c, s, { body: b }) => legacyOp(s, c, b, { kind: 'stop', force: true, timeout_ms: s.config.worker.stop_timeout_ms }),
 });

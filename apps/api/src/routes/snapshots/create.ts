@@ -17,5 +17,6 @@ export default defineRoute({
     'Queues a `snapshot-create` job (step snapshot): an internal snapshot in the VM’s disk, with its memory when it runs (the cloud-init seed is left out). 409 when the VM has a snapshot of that name or the region’s `max_snapshots_per_vm`.',
   errors: ['NOT_FOUND', 'VALIDATION', 'CONFLICT'],
   request: { params: VmPath, body: SnapshotBody },
-  handler: async (c, s, b) => accepted(s, c, await submitSnapshotOp(s, pathTarget(c), 'snapshot-create', b.name, withCallback(s, c, b), callerOwner(c))),
+  handler: async (c, s, { params, body: b }) =>
+    accepted(s, c, await submitSnapshotOp(s, pathTarget(params), 'snapshot-create', b.name, withCallback(s, c, b), callerOwner(c))),
 });

@@ -1,8 +1,7 @@
 /** `GET /v1/vms/{region}/{name}/snapshots`: the VM's snapshots, from the inventory. */
-import { SnapshotList } from '@provisioner/contracts/api';
+import { SnapshotList, VmPath } from '@provisioner/contracts/api';
 import { callerOwner } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
-import { VmPath } from '../../schemas.ts';
 import { listSnapshots } from '../../services/snapshots.ts';
 import { pathTarget } from '../vms/operate.ts';
 
@@ -17,5 +16,5 @@ export default defineRoute({
   request: { params: VmPath },
   responses: { 200: { description: 'Its snapshots', schema: SnapshotList } },
   errors: ['NOT_FOUND', 'VALIDATION'],
-  handler: async (c, s) => c.json({ snapshots: await listSnapshots(s, pathTarget(c), callerOwner(c)) }),
+  handler: async (c, s, { params }) => c.json({ snapshots: await listSnapshots(s, pathTarget(params), callerOwner(c)) }),
 });

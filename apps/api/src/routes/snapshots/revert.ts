@@ -1,12 +1,11 @@
 /** `POST /v1/vms/{region}/{name}/snapshots/{snapshot}/revert` (a `snapshot-revert` job). */
-import { CallbackBody } from '@provisioner/contracts/api';
+import { CallbackBody, SnapshotPath } from '@provisioner/contracts/api';
 import { accepted } from '../../answers.ts';
 import { withCallback } from '../../callbacks.ts';
 import { callerOwner } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
 import { submitSnapshotOp } from '../../services/snapshots.ts';
 import { pathTarget, VM_OP } from '../vms/operate.ts';
-import { SnapshotPath } from './path.ts';
 
 export default defineRoute({
   ...VM_OP,
@@ -18,6 +17,6 @@ export default defineRoute({
     'Queues a `snapshot-revert` job (steps check, revert, set-tags): the disk, the definition saved with the snapshot and its power state (a running snapshot resumes running, with its memory) come back; the VM’s current tags are put back on after. 409 when the snapshot was taken with another instance type (before a resize).',
   errors: ['NOT_FOUND', 'VALIDATION', 'CONFLICT'],
   request: { params: SnapshotPath, body: CallbackBody, bodyOptional: true },
-  handler: async (c, s, b) =>
-    accepted(s, c, await submitSnapshotOp(s, pathTarget(c), 'snapshot-revert', c.req.param('snapshot') ?? '', withCallback(s, c, b), callerOwner(c))),
+  handler: async (c, s, { params, body: b }) =>
+    accepted(s, c, await submitSnapshotOp(s, pathTarget(params), 'snapshot-revert', params.snapshot, withCallback(s, c, b), callerOwner(c))),
 });

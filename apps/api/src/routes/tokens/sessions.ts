@@ -4,12 +4,11 @@
  * admin token for any token. The token itself stays valid (rotate it in the configuration to revoke it).
  */
 import { tokenDigestByName } from '@provisioner/contracts';
+import { TokenPath } from '@provisioner/contracts/api';
 import { z } from 'zod';
 import { Sessions } from '../../admin/session.ts';
 import { ApiError, shown } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
-
-const TokenPath = z.object({ name: z.string().meta({ description: 'The token’s name in the configuration', example: 'alice-bot' }) });
 
 export const SessionsEnded = z.object({
   token: z.string().meta({ description: 'The token’s name', example: 'alice-bot' }),
@@ -28,8 +27,7 @@ export default defineRoute({
   request: { params: TokenPath },
   responses: { 200: { description: 'Signed out', schema: SessionsEnded } },
   errors: ['NOT_FOUND'],
-  handler: async (c, s) => {
-    const name = c.req.param('name') ?? '';
+  handler: async (c, s, { params: { name } }) => {
     const caller = c.get('caller');
     const admin = caller?.scopes.includes('admin') ?? false;
     // Another token's sessions are an admin's business; whether that token exists is not said to others.

@@ -5,26 +5,13 @@
  * this request takes it from there. Consoles can show generated passwords: write scope, owner scoping,
  * never cached.
  */
-import { CONSOLE_TAIL_DEFAULT, CONSOLE_TAIL_MAX } from '@provisioner/contracts';
-import { z } from 'zod';
+import { ConsoleQuery, VmPath } from '@provisioner/contracts/api';
 import { jobLocation } from '../../answers.ts';
 import { callerOwner, requester } from '../../caller.ts';
 import { ApiError, JOB_FAILURE, jobFailure, vmNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
-import { VmPath } from '../../schemas.ts';
 import { resolveTarget, vmOwner } from '../../services/operate-vm.ts';
-import { validate } from '../../validation.ts';
 import { pathTarget } from './operate.ts';
-
-export const ConsoleQuery = z.strictObject({
-  tail_bytes: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(CONSOLE_TAIL_MAX)
-    .default(CONSOLE_TAIL_DEFAULT)
-    .meta({ description: `How many bytes of the log's end (at most ${CONSOLE_TAIL_MAX})`, example: 4096 }),
-});
 
 /** How long the request waits for the host to read the log (it may be busy with other operations). */
 export const CONSOLE_WAIT_MS = 15_000;
@@ -47,10 +34,9 @@ export default defineRoute({
     },
   },
   errors: ['NOT_FOUND', 'VALIDATION', 'JOB_FAILED', 'TIMEOUT'],
-  handler: async (c, s) => {
-    const t = pathTarget(c);
+  handler: async (c, s, { params, query: q }) => {
+    const t = pathTarget(params);
     const region = resolveTarget(s, t, 'path');
-    const q = validate(ConsoleQuery, c.req.query());
     const loc = await s.inventory.locate(region, t.vm_name);
     const owner = callerOwner(c);
     const vmOwnerTag = loc ? await vmOwner(s, t.region, t.vm_name, loc.vm) : undefined;

@@ -10,5 +10,5 @@ export default defineRoute({
   job: 'delete',
   summary: 'Delete a VM and its disks',
   request: { params: VmPath, body: CallbackBody, bodyOptional: true },
-  handler: (c, s, b) => submitOp(s, c, { kind: 'delete' }, b),
+  handler: (c, s, { params, body }) => submitOp(s, c, params, { kind: 'delete' }, body),
 });

@@ -1,17 +1,11 @@
 /** `GET /v1/vms/{region}/{name}`: one VM, or its pending item while its create has not run yet, with its ETag. */
 
-import { VmItem as VmItemSchema } from '@provisioner/contracts/api';
-import { z } from 'zod';
+import { VmItem as VmItemSchema, VmPath, VmQuery } from '@provisioner/contracts/api';
 import { callerOwner, requester } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
-import { VmPath } from '../../schemas.ts';
 import { resolveTarget } from '../../services/operate-vm.ts';
 import { readVm } from '../../services/read-vm.ts';
-import { validate } from '../../validation.ts';
-import { Bool } from './list.ts';
 import { pathTarget } from './operate.ts';
-
-export const VmQuery = z.strictObject({ refresh: Bool.default(false) });
 
 export default defineRoute({
   method: 'get',
@@ -31,10 +25,10 @@ export default defineRoute({
     },
   },
   errors: ['NOT_FOUND', 'VALIDATION'],
-  handler: async (c, s) => {
-    const t = pathTarget(c);
+  handler: async (c, s, { params, query }) => {
+    const t = pathTarget(params);
     const region = resolveTarget(s, t, 'path');
-    if (validate(VmQuery, c.req.query()).refresh) await s.refresher.refresh([region], requester(c));
+    if (query.refresh) await s.refresher.refresh([region], requester(c));
     const { vm, etag } = await readVm(s, t, callerOwner(c));
     c.header('ETag', etag);
     return c.json(vm);

@@ -3,43 +3,14 @@
  * offset; `refresh=true` lists the hosts first.
  */
 
-import { TagKeySchema, VM_STATES } from '@provisioner/contracts';
-import { VmPage } from '@provisioner/contracts/api';
-import { z } from 'zod';
+import { VmListQuery, VmPage } from '@provisioner/contracts/api';
 import { callerOwner, requester } from '../../caller.ts';
 import { ApiError } from '../../errors.ts';
 import { compareVmItems, hostStatus, type VmItem } from '../../inventory.ts';
 import { defineRoute } from '../../route.ts';
-import { enabledRegions, findRegion, validate } from '../../validation.ts';
+import { enabledRegions, findRegion } from '../../validation.ts';
 
-export const Bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
-
-/** A tag filter: `key=value` (split at the first `=`, which no key contains), `key` alone (any value), or the
- * earlier `key:value` (see tagMatches). */
-const TagFilter = z
-  .string()
-  .max(1100)
-  .refine(
-    (t) => (t.includes('=') ? TagKeySchema.safeParse(t.split('=', 1)[0]).success : TagKeySchema.safeParse(t.split(':', 1)[0]).success),
-    'tag filters are key=value or key (keys: 1-63 of A-Za-z0-9_.:/-)',
-  )
-  .meta({ example: 'owner=alice' });
-
-// Strict like the bodies: a misspelt filter (`?sate=running`) is a 422, not the whole unfiltered list.
-export const ListQuery = z.strictObject({
-  region: z.string().max(63).optional().meta({ example: 'local' }),
-  /** libvirt's state text: a value no VM can have is a 422, not an empty list. */
-  state: z.enum(VM_STATES).optional(),
-  owner: z.string().max(1024).optional().meta({ example: 'alice' }),
-  /** Repeatable; all must match. The CLI's `--tag key=value` is passed as is. */
-  tag: z.array(TagFilter).default([]),
-  managed: Bool.optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-  offset: z.coerce.number().int().min(0).optional(),
-  cursor: z.string().max(400).optional(),
-  refresh: Bool.default(false),
-});
-export type ListQuery = z.infer<typeof ListQuery>;
+export type ListQuery = VmListQuery;
 
 type SortKey = [region: string, name: string, host: string];
 const sortKey = (v: VmItem): SortKey => [v.region_name, v.vm_name, v.host];
@@ -146,11 +117,10 @@ export default defineRoute({
     'Sorted by region, name, host. `refresh=true` lists the hosts first (bounded by `refresh_wait_ms`): a `refresh` job per host, removed as soon as it ends (its outcome is `hosts[]`), so polling with `refresh=true` never shortens the history of operations (`retention_max_jobs`) and `GET /v1/jobs` shows such a job only while it is queued or running.',
   auth: 'read',
   needsRedis: true,
-  request: { query: ListQuery },
+  request: { query: VmListQuery },
   responses: { 200: { description: 'A page of VMs', schema: VmPage } },
   errors: ['BAD_REQUEST', 'NOT_FOUND', 'VALIDATION'],
-  handler: async (c, s) => {
-    const q = validate(ListQuery, { ...c.req.query(), tag: c.req.queries('tag') ?? [] });
+  handler: async (c, s, { query: q }) => {
     const regions = q.region !== undefined ? [findRegion(s.config, q.region)] : enabledRegions(s.config);
     if (q.refresh) await s.refresher.refresh(regions, requester(c));
     const owner = callerOwner(c);

@@ -10,5 +10,5 @@ export default defineRoute({
   job: 'reboot',
   summary: 'Reboot a VM',
   request: { params: VmPath, body: RebootBody, bodyOptional: true },
-  handler: (c, s, b) => submitOp(s, c, { kind: 'reboot', timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms }, b),
+  handler: (c, s, { params, body: b }) => submitOp(s, c, params, { kind: 'reboot', timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms }, b),
 });

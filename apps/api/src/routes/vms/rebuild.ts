@@ -17,13 +17,13 @@ export default defineRoute({
     'Queues a `rebuild` job (steps fetch-image, create-disk, create-seed, stop, [delete-snapshots,] swap, start). The new disk is made beside the old one and renamed over it once the VM is stopped: a failure before that leaves the VM as it was, and the error says so. 409 when the VM has snapshots and `delete_snapshots` is not true.',
   errors: ['NOT_FOUND', 'VALIDATION', 'CONFLICT'],
   request: { params: VmPath, body: RebuildBody, bodyOptional: true },
-  handler: async (c, s, b) =>
+  handler: async (c, s, { params, body: b }) =>
     accepted(
       s,
       c,
       await submitRebuild(
         s,
-        pathTarget(c),
+        pathTarget(params),
         { image: b.image, user_data: b.user_data, force: b.force, timeout_ms: s.config.worker.stop_timeout_ms, delete_snapshots: b.delete_snapshots },
         withCallback(s, c, b),
         callerOwner(c),

@@ -16,13 +16,13 @@ export default defineRoute({
     'Resize a VM to another instance type (vCPUs, memory, disk; disks only grow). A running VM is shut down, changed and started again; a stopped one stays stopped',
   errors: ['NOT_FOUND', 'VALIDATION', 'CONFLICT'],
   request: { params: VmPath, body: ResizeBody },
-  handler: async (c, s, b) =>
+  handler: async (c, s, { params, body: b }) =>
     accepted(
       s,
       c,
       await submitResize(
         s,
-        pathTarget(c),
+        pathTarget(params),
         { instance_type: b.instance_type, force: b.force, timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms },
         withCallback(s, c, b),
         callerOwner(c),

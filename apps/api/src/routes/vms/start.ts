@@ -10,5 +10,5 @@ export default defineRoute({
   job: 'start',
   summary: 'Start a VM',
   request: { params: VmPath, body: CallbackBody, bodyOptional: true },
-  handler: (c, s, b) => submitOp(s, c, { kind: 'start' }, b),
+  handler: (c, s, { params, body }) => submitOp(s, c, params, { kind: 'start' }, body),
 });

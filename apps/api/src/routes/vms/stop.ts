@@ -10,5 +10,6 @@ export default defineRoute({
   job: 'stop',
   summary: 'Stop a VM (shutdown, then power off after timeout_ms; or at once with force)',
   request: { params: VmPath, body: StopBody, bodyOptional: true },
-  handler: (c, s, b) => submitOp(s, c, { kind: 'stop', force: b.force, timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms }, b),
+  handler: (c, s, { params, body: b }) =>
+    submitOp(s, c, params, { kind: 'stop', force: b.force, timeout_ms: b.timeout_ms ?? s.config.worker.stop_timeout_ms }, b),
 });

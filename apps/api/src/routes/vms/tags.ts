@@ -32,18 +32,18 @@ export default defineRoute({
   summary: 'Replace a VM’s tags',
   request: { params: VmPath, headers: TagsHeaders, body: TagsBody },
   errors: [...VM_OP.errors, 'PRECONDITION_FAILED'],
-  handler: async (c, s, b) => {
+  handler: async (c, s, { params, body: b }) => {
     const op = { kind: 'edit-tags' as const, tags: ownedTags(callerOwner(c), b.tags) };
     const ifMatch = c.req.header('if-match');
-    if (ifMatch === undefined) return submitOp(s, c, op, b);
-    const t = pathTarget(c);
+    if (ifMatch === undefined) return submitOp(s, c, params, op, b);
+    const t = pathTarget(params);
     const read = await readVm(s, t, callerOwner(c));
     if (!ifMatchAdmits(ifMatch, read.etag)) throw staleVersion(t, read);
     try {
       // The seq read with the ETag is checked again where the job is recorded: of two writers holding the
       // same read, one passes. `*` asks for no particular version.
       const expectSeq = ifMatch.trim() === '*' ? undefined : read.seq;
-      const job = await submitVmOp(s, t, op, withCallback(s, c, b), 'path', callerOwner(c), undefined, expectSeq);
+      const job = await submitVmOp(s, { target: t, op, by: withCallback(s, c, b), where: 'path', owner: callerOwner(c), expectSeq });
       return accepted(s, c, job);
     } catch (e) {
       if (e instanceof SeqMismatchError) throw staleVersion(t, await readVm(s, t, callerOwner(c)));

@@ -21,7 +21,7 @@ export default defineRoute({
       headers: { Location: 'The endpoint' },
     },
   },
-  handler: async (c, s, b) => {
+  handler: async (c, s, { body: b }) => {
     refuseUnreachable(s, b.url, 'url');
     const by = c.get('caller')?.name ?? 'anonymous';
     const { endpoint, secret } = await s.webhooks.createEndpoint({ url: b.url, events: b.events, created_by: by });

@@ -1,7 +1,7 @@
 /** `DELETE /v1/webhooks/{id}` (admin). */
+import { WebhookPath } from '@provisioner/contracts/api';
 import { webhookNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
-import { WebhookPath } from '../../schemas.ts';
 import { ENDPOINT_ID_RE } from './visible.ts';
 
 export default defineRoute({
@@ -14,8 +14,7 @@ export default defineRoute({
   request: { params: WebhookPath },
   responses: { 204: { description: 'Deleted' } },
   errors: ['NOT_FOUND'],
-  handler: async (c, s) => {
-    const id = c.req.param('id') ?? '';
+  handler: async (c, s, { params: { id } }) => {
     if (!ENDPOINT_ID_RE.test(id) || !(await s.webhooks.deleteEndpoint(id))) throw webhookNotFound(id);
     return c.body(null, 204);
   },

@@ -1,9 +1,8 @@
 /** `GET /v1/jobs/{id}/deliveries`: a job's webhook deliveries, with every attempt. */
 import { redactDestinations } from '@provisioner/contracts';
-import { Deliveries } from '@provisioner/contracts/api';
+import { Deliveries, JobPath } from '@provisioner/contracts/api';
 import { jobNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
-import { JobPath } from '../../schemas.ts';
 import { isAdmin, visibleOr404 } from './visible.ts';
 
 export default defineRoute({
@@ -18,8 +17,7 @@ export default defineRoute({
   request: { params: JobPath },
   responses: { 200: { description: 'Deliveries, oldest first', schema: Deliveries } },
   errors: ['NOT_FOUND'],
-  handler: async (c, s) => {
-    const id = c.req.param('id') ?? '';
+  handler: async (c, s, { params: { id } }) => {
     await visibleOr404(s, c, id);
     const deliveries = await s.webhooks.deliveries(id);
     if (deliveries.length === 0 && !(await s.queues.find(id))) throw jobNotFound(id);

@@ -4,12 +4,10 @@
  * for admins; a job's own `webhook_url` deliveries for whoever sees the job. One redelivery at a time per
  * delivery, and `webhooks.redelivery_limit` per token: each one is a POST to someone's receiver.
  */
-import { Redelivery } from '@provisioner/contracts/api';
+import { DeliveryPath, Redelivery } from '@provisioner/contracts/api';
 import { RateLimiter } from '@provisioner/store';
-import { z } from 'zod';
 import { ApiError, deliveryNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
-import { JobPath } from '../../schemas.ts';
 import { DELIVERY_ID_RE, isAdmin, visibleOr404 } from './visible.ts';
 
 export default defineRoute({
@@ -21,7 +19,7 @@ export default defineRoute({
     'Deliveries to registered endpoints need the admin scope. `409` while the delivery or its last redelivery is still queued, being sent or waiting for a retry; `429` past `webhooks.redelivery_limit` redeliveries per token.',
   auth: 'write',
   needsRedis: true,
-  request: { params: JobPath.extend({ delivery: z.string().meta({ description: 'A delivery id (`msg_…`)' }) }) },
+  request: { params: DeliveryPath },
   responses: {
     202: {
       description: 'Queued',
@@ -29,9 +27,7 @@ export default defineRoute({
     },
   },
   errors: ['NOT_FOUND', 'CONFLICT'],
-  handler: async (c, s) => {
-    const id = c.req.param('id') ?? '';
-    const delivery = c.req.param('delivery') ?? '';
+  handler: async (c, s, { params: { id, delivery } }) => {
     await visibleOr404(s, c, id);
     const spec = DELIVERY_ID_RE.test(delivery) ? await s.webhooks.delivery(delivery) : null;
     if (!spec || spec.job_id !== id) throw deliveryNotFound(id, delivery);

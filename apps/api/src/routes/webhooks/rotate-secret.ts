@@ -3,10 +3,9 @@
  * one keeps signing beside it for that long (both signatures in `webhook-signature`), so a receiver can switch
  * without refusing a delivery; without, it stops at once.
  */
-import { RotateBody, RotatedSecret } from '@provisioner/contracts/api';
+import { RotateBody, RotatedSecret, WebhookPath } from '@provisioner/contracts/api';
 import { webhookNotFound } from '../../errors.ts';
 import { defineRoute } from '../../route.ts';
-import { WebhookPath } from '../../schemas.ts';
 import { ENDPOINT_ID_RE } from './visible.ts';
 
 export default defineRoute({
@@ -21,8 +20,7 @@ export default defineRoute({
   request: { params: WebhookPath, body: RotateBody, bodyOptional: true },
   responses: { 200: { description: 'The new secret (shown only here)', schema: RotatedSecret } },
   errors: ['NOT_FOUND'],
-  handler: async (c, s, b) => {
-    const id = c.req.param('id') ?? '';
+  handler: async (c, s, { params: { id }, body: b }) => {
     const rotated = ENDPOINT_ID_RE.test(id) ? await s.webhooks.rotateSecret(id, b.overlap_seconds) : null;
     if (!rotated) throw webhookNotFound(id);
     return c.json({ id, ...rotated });
