@@ -8,6 +8,7 @@ export DEBIAN_FRONTEND=noninteractive
 debs=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils openssh-server
   genisoimage curl dnsmasq-base redis-server redis-tools procps util-linux openssl virtinst
   chromium # chromium: the browser tests of the dashboard, /docs and the VM page (driven by playwright-core)
+  shellcheck # packages/libvirt/test/scripts.test.ts: the host scripts (packages/libvirt/src/sh) are shellcheck-clean
   mmdebstrap extlinux syslinux-common e2fsprogs fdisk) # scripts/build-guest-image.sh: the real guest of test/guest/
 missing=()
 for p in "${debs[@]}"; do

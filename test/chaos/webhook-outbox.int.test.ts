@@ -1,5 +1,5 @@
 import { hostQueueName, newWebhookSecret } from '@provisioner/contracts';
-import { keys } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';

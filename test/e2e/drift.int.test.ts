@@ -11,7 +11,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Hypervisor } from '@provisioner/libvirt';
 import { DomainNotFoundError } from '@provisioner/libvirt';
-import { keys } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { main } from '../../apps/cli/src/main.ts';
 import { type ImageServer, type LoopbackHost, makeHypervisor, makeImages, ownSessionHost, startImageServer, uniqueName } from '../support/host.ts';

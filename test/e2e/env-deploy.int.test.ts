@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../support/host.ts';
-import { deletePrefix, freePort, type Stack, spawnNode, startStack } from '../support/stack.ts';
+import { deletePrefix, entryPointEnv, freePort, type Stack, spawnNode, startStack } from '../support/stack.ts';
 
 const host = inject('loopbackHost');
 const hv = makeHypervisor(host);
@@ -64,7 +64,12 @@ async function runToExit(env: Record<string, string>): Promise<{ code: number | 
   const config = join(dir, 'config.json');
   writeFileSync(config, JSON.stringify({ ...testFile(), queue_prefix: prefix }), { mode: 0o600 });
   const logs: string[] = [];
-  const child = spawnNode(['scripts/start.mjs'], { ROLE: 'all', PROVISIONER_CONFIG: config, PORT: String(await freePort()), ...env }, logs, 'all');
+  const child = spawnNode(
+    ['scripts/start.mjs'],
+    { ROLE: 'all', PROVISIONER_CONFIG: config, PORT: String(await freePort()), ...entryPointEnv(), ...env },
+    logs,
+    'all',
+  );
   const code = await new Promise<number | null>((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.once('exit', (c) => {

@@ -253,7 +253,8 @@ describe('a failed image-cache run', () => {
       extraHosts: [hostConfig('h2', { ...host, port: closed })],
       extra: { image_cache: { interval_ms: 60_000, verify: false, keep_unused_versions: 1, prune_grace_minutes: 60 } },
     });
-  }, 60_000);
+    // startStack's own bound on its processes coming up (2 min), not a tighter one.
+  }, 180_000);
 
   afterAll(async () => {
     await stack?.stop();

@@ -8,11 +8,11 @@
 import { cpus } from 'node:os';
 import { type HostInfoRecord, hostQueueName } from '@provisioner/contracts';
 import { DomainNotFoundError, type Hypervisor } from '@provisioner/libvirt';
-import { keys } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, type LoopbackHost, makeHypervisor, makeImages, sessionHost, startHostSshd, startImageServer, uniqueName } from '../support/host.ts';
-import { freePort, hostConfig, type Stack, spawnNode, startStack, waitJob } from '../support/stack.ts';
+import { freePort, hostConfig, type Stack, spawnApp, startStack, waitJob } from '../support/stack.ts';
 
 const host = inject('loopbackHost');
 const first = sessionHost(host);
@@ -157,7 +157,7 @@ async function restartApi(): Promise<void> {
     old.kill('SIGTERM');
   });
   const env = { PROVISIONER_CONFIG: stack.configPath, PORT: '', REDIS_URL: '', API_TOKEN: '', LOG_LEVEL: '' };
-  const api = spawnNode(['--import', 'tsx', 'apps/api/src/main.ts'], env, stack.logs, 'api-restarted');
+  const api = spawnApp('api', env, stack.logs, 'api-restarted');
   // stop() ends every process of `apis`.
   stack.apis.push(api);
   const end = Date.now() + 30_000;

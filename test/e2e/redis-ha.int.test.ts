@@ -5,7 +5,7 @@
  * each VM's operations one at a time in submission order and never more than the host's limit at once:
  * against a single Redis, a real Redis Sentinel set-up and a real three-node Redis Cluster started here.
  */
-import { scanKeys } from '@provisioner/store';
+import { scanKeys } from '@provisioner/store/testing';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../support/host.ts';

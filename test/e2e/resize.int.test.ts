@@ -10,7 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hostQueueName } from '@provisioner/contracts';
 import type { Hypervisor } from '@provisioner/libvirt';
-import { keys } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, type LoopbackHost, makeHypervisor, makeImages, ownSessionHost, startImageServer, uniqueName } from '../support/host.ts';

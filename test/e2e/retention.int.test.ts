@@ -9,7 +9,7 @@
  */
 import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { hostQueueName } from '@provisioner/contracts';
-import { keys } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, startImageServer, uniqueName } from '../support/host.ts';

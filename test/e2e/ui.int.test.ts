@@ -7,7 +7,7 @@
  * owner-bound token that sees its VMs only, the list at phone width, and delete with confirmation. The page
  * follows the VM without a reload (a new VM's spec and tags at once, the actions after a stop, deleted),
  * and a tag form drawn before another change is refused (412), never saved over it.
- * Screenshots go to test-artifacts/ (to docs/img/ with UI_SCREENSHOTS=1, for the README).
+ * Screenshots go to test-artifacts/ (to docs/img/ with UI_SCREENSHOTS=1, for README.md and docs/ui.md).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

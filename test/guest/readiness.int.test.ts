@@ -23,7 +23,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 afterAll(() => hv.close());
 
-/** Writes the raw GUEST_STATUS output of the guest (plus a name that is no domain) for the unit tests. */
+/** Writes the raw guest-status.sh output of the guest (plus a name that is no domain) for the unit tests. */
 async function captureRaw(label: string): Promise<void> {
   if (!capture) return;
   const boundary = 'f'.repeat(32);

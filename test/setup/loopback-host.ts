@@ -1,6 +1,7 @@
 /**
  * Vitest global setup for integration tests: prepares (idempotently) the loopback hypervisor host with
- * the project's own install-server.sh and hands its connection facts to the tests.
+ * the project's own install-server.sh and hands its connection facts to the tests; builds the API and worker
+ * bundles the tests' stacks run (`spawnApp` in test/support/stack.ts), once per run.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -11,7 +12,16 @@ import type { LoopbackHost } from '../support/host.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-export default function setup(project: TestProject): void {
+/** Set when this run has built the bundles: every project with this setup shares one build. */
+const built = Symbol.for('provisioner.test.bundlesBuilt');
+
+export default async function setup(project: TestProject): Promise<void> {
+  const g = globalThis as { [built]?: Promise<void> };
+  if (process.env.PROVISIONER_TEST_TSX !== '1') {
+    // @ts-expect-error: a plain .mjs script without type declarations
+    g[built] ??= import('../../scripts/build.mjs').then((m: { buildBundles(): Promise<void> }) => m.buildBundles());
+    await g[built];
+  }
   const args = ['install-server.sh', '--local'];
   // CI installs the packages in .ci/run; a developer machine may not have them yet.
   if (process.env.PROVISIONER_TEST_SKIP_PACKAGES === '1') args.push('--skip-packages');

@@ -3,11 +3,12 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Hypervisor, type HypervisorOptions } from '@provisioner/libvirt';
 import { waitPort } from './net.ts';
+import { freePort } from './stack.ts';
 
 export interface LoopbackHost {
   address: string;
@@ -110,13 +111,7 @@ export async function startHostSshd(port: number, users: string[]): Promise<{ po
  * their host (a vCPU cap, drift), so they can run beside the other files of the run.
  */
 export async function ownSessionHost(h: LoopbackHost, user: string): Promise<{ host: LoopbackHost; stop(): Promise<void> }> {
-  const port = await new Promise<number>((r) => {
-    const s = createNetServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => r(p));
-    });
-  });
+  const port = await freePort();
   const host = { ...sessionHost(h, user), port };
   const sshd = await startHostSshd(port, [user]);
   return { host, stop: () => sshd.stop() };

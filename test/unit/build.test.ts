@@ -1,12 +1,13 @@
 /** `npm run build`: the bundles the image runs start on plain Node (no TypeScript loader) and serve. */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SCRIPT_NAMES, SHELL_LIBS } from '../../packages/libvirt/src/scripts.ts';
 import { deletePrefix, freePort } from '../support/stack.ts';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -70,6 +71,10 @@ describe('npm run build', () => {
       expect(asset.headers.get('content-type'), file).toContain(type);
     }
     execFileSync(process.execPath, ['--check', 'apps/worker/dist/main.js'], { cwd: root });
+    // The host scripts the worker reads when it loads (packages/libvirt/src/scripts.ts), beside its bundle.
+    for (const f of [...SCRIPT_NAMES.map((n) => `${n}.sh`), ...SHELL_LIBS]) {
+      expect(readFileSync(join(root, 'apps/worker/dist/sh', f), 'utf8'), f).toBe(readFileSync(join(root, 'packages/libvirt/src/sh', f), 'utf8'));
+    }
   }, 60_000);
 });
 

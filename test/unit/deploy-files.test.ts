@@ -275,7 +275,7 @@ describe('published ports of both compose files', () => {
       return { ip: m[1] ?? '0.0.0.0', from: Number(m[2]), to: Number(m[3] ?? m[2]), container: Number(m[4]) };
     });
   const files = {
-    // docker-compose.yml: one API, and up to three workers (the README's `--scale worker=3`).
+    // docker-compose.yml: one API, and up to three workers (docs/operations.md's `--scale worker=3`).
     'docker-compose.yml': { services: compose.services as Record<string, Service & { deploy?: { replicas?: number } }>, replicas: { api: 1, worker: 3 } },
     'docker-compose.prod.yml': {
       services: (parseYaml(read('docker-compose.prod.yml'), { merge: true }) as { services: Record<string, Service & { deploy?: { replicas?: number } }> })

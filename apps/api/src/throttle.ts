@@ -11,7 +11,7 @@
 import { BlockList, isIP } from 'node:net';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Config } from '@provisioner/contracts';
-import { AuthThrottle as FailureCounts } from '@provisioner/store';
+import { AuthFailureCounter } from '@provisioner/store';
 import type { Context } from 'hono';
 import type { Redis } from 'ioredis';
 import { forwardedAddress, normalizeAddress as normalize, throttleKey } from './client-key.ts';
@@ -20,7 +20,7 @@ import type { AppEnv } from './context.ts';
 export class AuthThrottle {
   private readonly proxies = new BlockList();
   private readonly hasProxies: boolean;
-  private readonly counts: FailureCounts;
+  private readonly counts: AuthFailureCounter;
   private readonly ipv6PrefixLength: number;
 
   constructor(redis: Redis, config: Config) {
@@ -30,7 +30,7 @@ export class AuthThrottle {
     }
     this.hasProxies = config.trusted_proxies.length > 0;
     this.ipv6PrefixLength = config.auth_throttle.ipv6_prefix_length;
-    this.counts = new FailureCounts(redis, config.queue_prefix, {
+    this.counts = new AuthFailureCounter(redis, config.queue_prefix, {
       windowMs: config.auth_throttle.window_seconds * 1000,
       maxFailures: config.auth_throttle.max_failures,
     });

@@ -154,24 +154,27 @@ async function recordHostError(store: InventoryStore, region: string, host: stri
   await store.putListedEntry(entry, since);
 }
 
+/** Which VM `updateInventoryVm` patches, and what the operation already knows of it. */
+export interface VmPatch {
+  store: InventoryStore;
+  hv: Hypervisor;
+  region: string;
+  host: string;
+  name: string;
+  /** The guest, when the operation just asked it (a create that waited for its guest). */
+  guest?: GuestStatus | undefined;
+  /** The domain, when the operation's own last exec read it (a create): not read again. */
+  seen?: DomainInfo | undefined;
+  onVmEvents?: OnVmEvents;
+}
+
 /**
  * After an operation on one VM: reads just that domain (one SSH exec, whatever the number of domains
  * on the host) and patches the host's inventory entry, keeping what the last listing knew of its
- * addresses and guest (a single domain's read has no leases), or taking `guest` when the caller just
- * asked it (a create that waited for its guest); `seen`, when the operation's own last exec read the
- * domain already (a create), is used instead of reading it again. Falls back to listing the whole host when the host has
- * no entry yet.
+ * addresses and guest (a single domain's read has no leases), or taking `guest` when given. Falls back
+ * to listing the whole host when the host has no entry yet.
  */
-export async function updateInventoryVm(
-  store: InventoryStore,
-  region: string,
-  host: string,
-  hv: Hypervisor,
-  name: string,
-  guest?: GuestStatus,
-  onVmEvents?: OnVmEvents,
-  seen?: DomainInfo,
-): Promise<void> {
+export async function updateInventoryVm({ store, hv, region, host, name, guest, seen, onVmEvents }: VmPatch): Promise<void> {
   let vm: InventoryVm | null = null;
   try {
     const d = seen ?? (await hv.getDomain(name, { timeoutMs: 60_000 }));

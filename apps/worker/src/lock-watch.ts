@@ -5,7 +5,7 @@
  * `abortAfterMs(lockDuration)` is aborted (its AbortSignal, with LOCK_LOST as the reason) before the lock
  * can expire: the SSH layer kills the command's process group on the host, as it does for a cancel. The
  * processor then hands the job back (processor.ts) instead of failing it or cleaning up. The host's VM
- * lock (libvirt's VM_LOCK) covers what this cannot: a worker whose whole process froze.
+ * lock (libvirt's sh/vm-lock.sh) covers what this cannot: a worker whose whole process froze.
  */
 import type { Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';

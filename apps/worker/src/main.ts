@@ -100,7 +100,8 @@ export async function startWorker(config: Config) {
       // A job whose lock this worker cannot renew (cut off from Redis) stops its host command before
       // another worker can take the job over (lock-watch.ts).
       lockWatches.push(watchLocks(worker, config.worker.lock_duration_ms, log.child({ queue: name })));
-      const ended = (job: Job | undefined) => void onJobEnded(rt, stores, job).catch((e: unknown) => log.warn({ err: String(e) }, 'ending a VM turn failed'));
+      const ended = (job: Job | undefined) =>
+        void onJobEnded(rt, stores, job).catch((e: unknown) => log.warn({ err: String(e) }, 'settling a job’s end failed'));
       worker.on('completed', ended);
       worker.on('failed', ended);
       const forgetFailed = (e: unknown) => log.warn({ err: String(e) }, 'removing a removed job’s record failed');

@@ -80,6 +80,8 @@ export const CreatePayload = Base.extend({
    */
   // image_sha256 is null while an image downloaded without a catalog checksum is still being hashed on its host.
   ready_wait: z.object({ since: z.number(), image_sha256: z.string().nullable() }).optional(),
+  /** Written by the worker once a create that failed for good removed what it made: settling its end frees the name. */
+  removed: z.boolean().optional(),
 });
 export const StartPayload = Base.extend({ kind: z.literal('start') });
 export const StopPayload = Base.extend({ kind: z.literal('stop'), force: z.boolean(), timeout_ms: z.number().int().positive() });

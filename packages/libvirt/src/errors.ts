@@ -121,7 +121,7 @@ export class DownloadFailedError extends LibvirtError {
   }
 }
 
-/** Another run held the VM's lock on the host for the whole wait (commands.ts VM_LOCK): retrying later may work. */
+/** Another run held the VM's lock on the host for the whole wait (sh/vm-lock.sh): retrying later may work. */
 export class VmLockedError extends LibvirtError {
   override readonly name = 'VmLockedError';
   constructor(message: string, context: ErrorContext = {}) {

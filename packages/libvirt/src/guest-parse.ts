@@ -1,5 +1,5 @@
 /**
- * Parsers of what guests report (commands.ts GUEST_STATUS, CONSOLE_TAIL). Pure. Everything a guest says
+ * Parsers of what guests report (sh/guest-status.sh, sh/console-tail.sh). Pure. Everything a guest says
  * is hostile: it is framed by a boundary it cannot know, and only values of the expected shapes (IP
  * addresses, MACs, bounded error strings) come out.
  */
@@ -148,7 +148,7 @@ function guestStatusOf(steps: Map<string, Step>): GuestStatus {
   return { state, agent, ...(agent === 'connected' ? cloudInit(steps) : { cloud_init: 'unknown' }), addresses };
 }
 
-/** Parses GUEST_STATUS output; one entry per VM asked about, keyed by name. */
+/** Parses guest-status.sh output; one entry per VM asked about, keyed by name. */
 export function parseGuestStatus(stdout: string, boundary: string): Map<string, GuestStatus> {
   const marker = `@@${boundary} `;
   if (!stdout.split('\n').includes(`${marker}DONE`)) throw new ParseError('guest status output is incomplete', { stdout: stdout.slice(-300) });
@@ -192,7 +192,7 @@ export interface ConsoleTail {
   text: string;
 }
 
-/** CONSOLE_TAIL output: null when the VM has no (readable) console log. */
+/** console-tail.sh output: null when the VM has no (readable) console log. */
 export function parseConsoleTail(stdout: string): ConsoleTail | null {
   const nl = stdout.indexOf('\n');
   const head = nl === -1 ? stdout : stdout.slice(0, nl);

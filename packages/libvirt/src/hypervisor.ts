@@ -6,6 +6,7 @@ import {
   createSeedArgv,
   createVmArgv,
   defineArgv,
+  diskInfoArgv,
   domainStateArgv,
   dumpXmlArgv,
   ensureImageArgv,
@@ -48,6 +49,7 @@ import {
 import { type ConsoleTail, type GuestStatus, parseConsoleTail, parseGuestStatus } from './guest-parse.ts';
 import { assertPositiveInt, assertTags, assertVmName } from './names.ts';
 import {
+  type CreateVmExecOutput,
   type CreateVmOutput,
   type DiskFile,
   type DomainInfo,
@@ -56,8 +58,10 @@ import {
   isDomainNotFound,
   parseCreateVm,
   parseCurlProgress,
+  parseDiskInfo,
   parseDomainList,
   parseDomainXml,
+  parseEnsureImage,
   parseHostInfo,
   parseImageCache,
   parseListing,
@@ -81,7 +85,7 @@ export interface HypervisorOptions {
   /** `auto` asks the host whether KVM is usable (software emulation otherwise). */
   domainType?: 'kvm' | 'qemu' | 'auto';
   /**
-   * How long a command that changes a VM waits for the VM's lock on the host (commands.ts VM_LOCK) before
+   * How long a command that changes a VM waits for the VM's lock on the host (sh/vm-lock.sh) before
    * it fails with a retryable VmLockedError. Default 60 s.
    */
   vmLockWaitMs?: number;
@@ -94,7 +98,7 @@ export interface OpOptions {
 
 export interface CachedImage {
   path: string;
-  /** Null while a download without a catalog checksum is still being hashed on the host (ENSURE_IMAGE). */
+  /** Null while a download without a catalog checksum is still being hashed on the host (sh/ensure-image.sh). */
   sha256: string | null;
   sizeBytes: number;
   downloaded: boolean;
@@ -137,7 +141,7 @@ export class Hypervisor {
   }
 
   /**
-   * The VM's lock file on the host (commands.ts VM_LOCK): in a directory of its own beside the disks, so
+   * The VM's lock file on the host (sh/vm-lock.sh): in a directory of its own beside the disks, so
    * listings of the disks directory (drift) never see it. Removed with the VM (undefine).
    */
   lockFile(name: string): string {
@@ -178,10 +182,6 @@ export class Hypervisor {
     return r.stdout.split('\n').filter(Boolean);
   }
 
-  /**
-   * Removes the named files of the disks directory that were last modified before `olderThan` (younger
-   * ones stay: a create in flight may be writing them). Returns the names removed.
-   */
   /** Connects (when not connected) and runs a command that does nothing: the host answers with its pinned key. */
   async probe(o: OpOptions = {}): Promise<void> {
     await this.ssh.run(probeArgv(), o);
@@ -195,6 +195,10 @@ export class Hypervisor {
     return { domains, files: files ?? [] };
   }
 
+  /**
+   * Removes the named files of the disks directory that were last modified before `olderThan` (younger
+   * ones stay: a create in flight may be writing them). Returns the names removed.
+   */
   async removeOldFiles(names: readonly string[], olderThan: Date, o: OpOptions = {}): Promise<string[]> {
     if (names.length === 0) return [];
     const r = await this.ssh.run(removeOldFilesArgv(this.opts.disksDir, Math.floor(olderThan.getTime() / 1000), names), o);
@@ -280,7 +284,8 @@ export class Hypervisor {
   /**
    * Makes sure the image is in the host's content-addressed cache; reports download progress (0–100).
    * With `hashLater`, an image without a catalog checksum is returned once downloaded (`sha256` null, a
-   * `dl-` path) and hashed on the host after (commands.ts ENSURE_IMAGE).
+   * `dl-` path) and hashed on the host after (sh/ensure-image.sh). The version's format and virtual size
+   * come in the same exec: a create or disk on it then need not read them.
    */
   async ensureImage(
     image: ImageRef,
@@ -321,15 +326,19 @@ export class Hypervisor {
         { host: this.ssh.label, image: image.name, curlExit, httpStatus },
       );
     }
-    const m = /^(cached|downloaded) (sha256-([a-f0-9]{64})|dl-[A-Za-z0-9]{6}) (\d+)$/m.exec(r.stdout);
-    if (!m?.[2] || !m[4]) throw new ParseError('unexpected ensure-image output', { stdout: r.stdout.slice(0, 500) });
+    const out = parseEnsureImage(r.stdout);
     if (o.onProgress && last < 100) o.onProgress(100);
-    return { path: `${this.opts.imagesDir}/${m[2]}`, sha256: m[3] ?? null, sizeBytes: Number(m[4]), downloaded: m[1] === 'downloaded' };
+    const path = `${this.opts.imagesDir}/${out.file}`;
+    if (out.base) {
+      this.baseInfo.set(path, out.base);
+      this.lastVersion.set(image.name, out.file);
+    }
+    return { path, sha256: out.sha256, sizeBytes: out.sizeBytes, downloaded: out.outcome === 'downloaded' };
   }
 
   /**
    * Verifies (re-hashes) the named images' cached versions and/or prunes their old versions that no
-   * VM disk on the host uses, beyond `keep` per image (commands.ts IMAGE_CACHE). One SSH exec. When a
+   * VM disk on the host uses, beyond `keep` per image (sh/image-cache.sh). One SSH exec. When a
    * disk's base cannot be known, nothing is pruned and `pruneSkipped` says why.
    */
   async imageCache(
@@ -385,11 +394,13 @@ export class Hypervisor {
   }
 
   /**
-   * A create's host work in ONE exec (commands.ts CREATE_VM): the cached image's check, the overlay disk,
-   * the seed, define and start, then the domain as it now is. `onStep` hears each step begin and end as
-   * the host does it. Stops before making anything when the image is not cached (`need-image`: download it,
+   * A create's host work in ONE exec (sh/create-vm.sh): the cached image's check, the overlay disk, the
+   * seed, define and start, then the domain as it now is. `onStep` hears each step begin and end as the
+   * host does it. Stops before making anything when the image is not cached (`need-image`: download it,
    * then call again) or a domain of the name exists (`exists`: when it is the caller's own, call again with
-   * `mine`). `userData` travels on stdin. Idempotent, as each step is.
+   * `mine`). `userData` travels on stdin. Idempotent, as each step is. The base image's format and size
+   * are known once this client has downloaded, listed or used that version; else a first exec reads them
+   * and a second makes the VM.
    */
   async createVm(
     spec: Omit<CreateVmSpec, 'diskPath' | 'seedPath'> & { imageRef: ImageRef; diskBytes: number; userData: string; mine: boolean },
@@ -405,6 +416,32 @@ export class Hypervisor {
       network: this.opts.network ?? { type: 'none' },
       consoleLogPath: console,
     });
+    // A step the first exec began (it stopped for the base's facts) is not begun twice.
+    let begun: string | null = null;
+    const onStep = (step: string, phase: 'begin' | 'end') => {
+      if (phase === 'begin' && begun === step) return;
+      begun = phase === 'begin' ? step : null;
+      o.onStep?.(step, phase);
+    };
+    for (let pass = 0; ; pass++) {
+      const out = await this.createVmOnce(spec, xml, { ...o, onStep });
+      if (out.kind !== 'need-base') {
+        if (out.kind === 'done') this.lastVersion.set(spec.imageRef.name, out.image.file);
+        return out;
+      }
+      // Cached files never change (a dl- file only gains a second name, its hash): their facts are read once.
+      this.baseInfo.set(`${this.opts.imagesDir}/${out.file}`, out.info);
+      this.lastVersion.set(spec.imageRef.name, out.file);
+      if (pass === 2) throw new ParseError('create-vm asked three times for the base image facts', { file: out.file });
+    }
+  }
+
+  private async createVmOnce(
+    spec: Omit<CreateVmSpec, 'diskPath' | 'seedPath'> & { imageRef: ImageRef; diskBytes: number; userData: string; mine: boolean },
+    xml: string,
+    o: OpOptions & { onStep: (step: string, phase: 'begin' | 'end') => void },
+  ): Promise<CreateVmExecOutput> {
+    const { disk, seed, console } = this.paths(spec.name);
     const known = spec.imageRef.sha256 ? `sha256-${spec.imageRef.sha256}` : this.lastVersion.get(spec.imageRef.name);
     const info = known ? this.baseInfo.get(`${this.opts.imagesDir}/${known}`) : undefined;
     const boundary = randomBytes(16).toString('hex');
@@ -429,22 +466,11 @@ export class Hypervisor {
       partial = lines.pop() ?? '';
       for (const line of lines) {
         const m = parseStepMarker(line, boundary);
-        if (m) o.onStep?.(m.step, m.phase);
+        if (m) o.onStep(m.step, m.phase);
       }
     };
     const r = await this.runLocked(spec.name, argv, { ...o, stdin: spec.userData, onStdout });
-    const out = parseCreateVm(r.stdout, boundary);
-    if (out.kind !== 'done') return out;
-    // Cached files never change (a dl- file only gains a second name, its hash): their facts are read once.
-    if (out.base)
-      this.baseInfo.set(`${this.opts.imagesDir}/${out.base.file}`, {
-        format: out.base.format,
-        virtualSize: out.base.virtualSize,
-        actualSize: null,
-        backingFile: null,
-      });
-    this.lastVersion.set(spec.imageRef.name, out.image.file);
-    return out;
+    return parseCreateVm(r.stdout, boundary);
   }
 
   /**
@@ -477,7 +503,7 @@ export class Hypervisor {
     const { disk, seed, console } = this.paths(name);
     // virtlogd's backups of the console log (max_backups, 3 by default) are removed with it.
     const logs = [console, `${console}.0`, `${console}.1`, `${console}.2`];
-    // The VM's lock file goes last, under its lock: a run waiting for it then locks a new file (VM_LOCK).
+    // The VM's lock file goes last, under its lock: a run waiting for it then locks a new file (vm-lock.sh).
     const r = await this.runLocked(name, undefineArgv(this.uri, name, [disk, `${disk}.part`, seed, ...logs, this.lockFile(name)]), o);
     return { existed: r.stdout.trim() === 'undefined' };
   }
@@ -492,21 +518,42 @@ export class Hypervisor {
     to: { vcpus: number; memoryMiB: number; diskBytes: number; instanceType: string },
     o: OpOptions = {},
   ): Promise<{ changed: Array<'vcpus' | 'memory' | 'disk'> }> {
-    const d = await this.getDomain(name, o);
+    const disk = this.paths(name).disk;
+    const [d, [diskNow = null]] = await Promise.all([this.getDomain(name, o), this.diskInfo([disk], o)]);
     const meta = domainMetadataXml({ instanceId: d.instanceId, image: d.image, instanceType: to.instanceType });
-    const argv = resizeArgv(this.uri, name, to.vcpus, to.memoryMiB, this.paths(name).disk, to.diskBytes, DOMAIN_NS, meta);
+    const argv = resizeArgv(this.uri, {
+      name,
+      vcpus: to.vcpus,
+      memoryMiB: to.memoryMiB,
+      diskPath: disk,
+      diskBytes: to.diskBytes,
+      diskNow: diskNow?.virtualSize ?? null,
+      ns: DOMAIN_NS,
+      metadataXml: meta,
+    });
     const out = await this.virsh(this.locked(name, argv), name, o);
     const changed = [...out.matchAll(/^(vcpus|memory|disk) changed$/gm)].map((m) => m[1] as 'vcpus' | 'memory' | 'disk');
     return { changed };
   }
 
   /**
-   * A rebuild's swap on the shut-off VM (commands.ts REBUILD_SWAP): its new disk (and new seed, when
+   * A rebuild's swap on the shut-off VM (sh/rebuild-swap.sh): its new disk (and new seed, when
    * given) take the place of the old ones by rename, then its instance metadata is written. Idempotent.
    */
   async rebuildSwap(name: string, fresh: { disk: string; seed: string | null }, metadataXml: string, o: OpOptions = {}): Promise<{ swapped: boolean }> {
     const { disk, seed } = this.paths(name);
-    const argv = rebuildSwapArgv(this.uri, name, { disk, newDisk: fresh.disk, seed, newSeed: fresh.seed }, DOMAIN_NS, metadataXml);
+    const [old = null, cur = null] = await this.diskInfo([disk, fresh.disk], o);
+    const argv = rebuildSwapArgv(this.uri, {
+      name,
+      disk,
+      newDisk: fresh.disk,
+      seed,
+      newSeed: fresh.seed,
+      diskNow: old?.virtualSize ?? null,
+      newDiskNow: cur?.virtualSize ?? null,
+      ns: DOMAIN_NS,
+      metadataXml,
+    });
     const out = (await this.virsh(this.locked(name, argv), name, o)).trim();
     if (out !== 'swapped' && out !== 'already') throw new ParseError('unexpected rebuild-swap output', { stdout: out.slice(0, 200) });
     return { swapped: out === 'swapped' };
@@ -527,11 +574,15 @@ export class Hypervisor {
   /** Replaces the VM's tags, in the running domain and its persistent definition. */
   async setTags(name: string, tags: Record<string, string>, o: OpOptions = {}): Promise<void> {
     assertTags(tags);
-    await this.virsh(this.locked(name, setTagsArgv(this.uri, name, TAGS_NS, tagsMetadataXml(tags), legacyDescription(tags))), name, o);
+    await this.virsh(
+      this.locked(name, setTagsArgv(this.uri, name, { ns: TAGS_NS, metadataXml: tagsMetadataXml(tags), description: legacyDescription(tags) })),
+      name,
+      o,
+    );
   }
 
   /**
-   * Readiness of the named VMs in ONE SSH exec (commands.ts GUEST_STATUS): state, addresses from the DHCP
+   * Readiness of the named VMs in ONE SSH exec (sh/guest-status.sh): state, addresses from the DHCP
    * lease, ARP and the guest agent, whether the agent answers and cloud-init's progress. The agent is asked
    * only about VMs not in `skipAgent` (those already known ready), each call within `agentTimeoutS`
    * (default 2), and all VMs at once: a silent guest costs the call one timeout, not one per VM.
@@ -564,6 +615,12 @@ export class Hypervisor {
     assertPositiveInt(bytes, 'byte count', CONSOLE_TAIL_MAX);
     const r = await this.ssh.run(consoleTailArgv(this.paths(name).console, bytes), o);
     return parseConsoleTail(r.stdout);
+  }
+
+  /** `qemu-img info` of each of `files` in one exec; null for one the automation user cannot read (missing, or a running VM's). */
+  private async diskInfo(files: readonly string[], o: OpOptions): Promise<(ReturnType<typeof parseQemuImgInfo> | null)[]> {
+    const boundary = randomBytes(16).toString('hex');
+    return parseDiskInfo((await this.ssh.run(diskInfoArgv(boundary, files), o)).stdout, boundary, files.length);
   }
 
   async close(): Promise<void> {
@@ -614,7 +671,7 @@ function lastLine(s: string): string {
   return (lines[lines.length - 1] ?? '').slice(0, 300);
 }
 
-/** The VmLockedError of a command that failed because VM_LOCK's wait ran out (exit 75, `vm-locked`), else null. */
+/** The VmLockedError of a command that failed because vm-lock.sh's wait ran out (exit 75, `vm-locked`), else null. */
 function lockError(e: unknown, name: string, ssh: SshHost): VmLockedError | null {
   if (!(e instanceof CommandFailedError) || e.context.exitCode !== VM_LOCKED_EXIT || !String(e.context.stderr ?? '').includes('vm-locked:')) return null;
   return new VmLockedError(`another run of an operation on '${name}' held its lock on ${ssh.name}; try again later`, {

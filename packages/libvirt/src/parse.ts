@@ -218,7 +218,7 @@ export function parseSnapshotXml(source: string): SnapshotInfo {
   };
 }
 
-/** Parses the `SNAPSHOT KEY NAME` sections (commands.ts SNAPSHOTS and LIST) into each key's snapshots, oldest first. */
+/** Parses the `SNAPSHOT KEY NAME` sections (sh/snapshots.sh and sh/list-domains.sh) into each key's snapshots, oldest first. */
 function snapshotSections(sections: Array<{ head: string; lines: string[] }>): Map<string, SnapshotInfo[]> {
   const out = new Map<string, SnapshotInfo[]>();
   for (const { head, lines } of sections) {
@@ -245,7 +245,7 @@ function splitSections(output: string, boundary: string): Array<{ head: string; 
   return sections;
 }
 
-/** Parses the output of commands.ts SNAPSHOTS: one domain's snapshots, oldest first. */
+/** Parses the output of sh/snapshots.sh: one domain's snapshots, oldest first. */
 export function parseSnapshots(output: string, boundary: string): SnapshotInfo[] {
   return [...snapshotSections(splitSections(output, boundary)).values()].flat();
 }
@@ -267,7 +267,7 @@ export function parseLeaseStatus(json: string): Lease[] {
 }
 
 /**
- * Parses the output of the one-exec listing script (commands.ts LIST): lease files, then per domain its
+ * Parses the output of the one-exec listing script (sh/list-domains.sh): lease files, then per domain its
  * XML and state, each section opened by a whole line `@@BOUNDARY NAME`. Only such lines are markers, and
  * the boundary is random per run, so nothing a domain or lease file holds can open or close a section.
  * A domain that vanished between listing and dumping has no XML or state and is skipped.
@@ -315,7 +315,7 @@ function leaseAddresses(mac: string, ips: string[]): GuestAddress[] {
 }
 
 /**
- * Parses the listing with its guest sections (commands.ts LIST with guests): the domains, and the guest
+ * Parses the listing with its guest sections (sh/list-domains.sh with guests): the domains, and the guest
  * status of each running domain that was asked about. The guest sections come after the domains' and
  * begin with the first `VM` marker.
  */
@@ -366,6 +366,56 @@ export function parseQemuImgInfo(json: string): QemuImgInfo {
     actualSize: typeof o['actual-size'] === 'number' ? o['actual-size'] : null,
     backingFile: typeof o['backing-filename'] === 'string' ? o['backing-filename'] : null,
   };
+}
+
+/**
+ * Parses disk-info.sh's output for `count` files: each file's `qemu-img info` (`@@BOUNDARY INFO I` and its
+ * JSON), null for one the host could not read. Without the final `@@BOUNDARY DONE` the output is cut short.
+ */
+export function parseDiskInfo(output: string, boundary: string, count: number): (QemuImgInfo | null)[] {
+  const out: (QemuImgInfo | null)[] = Array.from({ length: count }, () => null);
+  const done = output.lastIndexOf(`@@${boundary} DONE`);
+  if (done === -1) throw new ParseError('disk-info output is cut short', { stdout: output.slice(-300) });
+  const parts = output.slice(0, done).split(new RegExp(`^@@${boundary} INFO (\\d+)\n`, 'm'));
+  for (let i = 1; i + 1 < parts.length; i += 2) {
+    const at = Number(parts[i]) - 1;
+    if (!Number.isInteger(at) || at < 0 || at >= count) throw new ParseError('disk-info names a file it was not given', { index: parts[i] });
+    out[at] = parseQemuImgInfo(parts[i + 1] ?? '');
+  }
+  return out;
+}
+
+/** What ensure-image.sh reports: the cache file now holding the image and, when qemu-img could read it, its facts. */
+export interface EnsureImageOutput {
+  outcome: 'cached' | 'downloaded';
+  /** `sha256-HEX`, or `dl-XXXXXX` (hashed later on the host). */
+  file: string;
+  sha256: string | null;
+  sizeBytes: number;
+  base: QemuImgInfo | null;
+}
+
+/** Parses ensure-image.sh's output (a successful run's): `cached|downloaded FILE SIZE`, then the file's `qemu-img info` JSON. */
+export function parseEnsureImage(stdout: string): EnsureImageOutput {
+  const m = /^(cached|downloaded) (sha256-([a-f0-9]{64})|dl-[A-Za-z0-9]{6}) (\d+)$/m.exec(stdout);
+  if (!m?.[2] || !m[4]) throw new ParseError('unexpected ensure-image output', { stdout: stdout.slice(0, 500) });
+  const json = stdout.slice(m.index + m[0].length).trim();
+  return {
+    outcome: m[1] === 'downloaded' ? 'downloaded' : 'cached',
+    file: m[2],
+    sha256: m[3] ?? null,
+    sizeBytes: Number(m[4]),
+    base: json ? tryQemuImgInfo(json) : null,
+  };
+}
+
+/** The facts are an optimisation (a create reads them again when not given): a file qemu-img cannot read is still cached. */
+function tryQemuImgInfo(json: string): QemuImgInfo | null {
+  try {
+    return parseQemuImgInfo(json);
+  } catch {
+    return null;
+  }
 }
 
 /** Parses the `key=value` lines of the host-info script plus `virsh version`'s `Key: value` lines. */
@@ -448,7 +498,7 @@ export function parseImageCache(output: string): ImageCacheReport {
   return out;
 }
 
-/** What one create-vm exec (commands.ts CREATE_VM) ended with. */
+/** What one create-vm exec (create-vm.sh) ended with, as Hypervisor.createVm returns it. */
 export type CreateVmOutput =
   /** A domain of the VM's name exists (its XML): nothing was made. */
   | { kind: 'exists'; xml: string }
@@ -458,28 +508,34 @@ export type CreateVmOutput =
       kind: 'done';
       /** The image cache's file the disk is based on (`sha256-HEX` or `dl-XXXXXX`), its hash when known. */
       image: { file: string; sha256: string | null; sizeBytes: number };
-      /** The base image's format and virtual size, when the exec had to read them. */
-      base: { file: string; format: string; virtualSize: number } | null;
       domain: DomainInfo;
     };
 
-/** A step marker of CREATE_VM's output (`@@BOUNDARY BEGIN|END STEP`), else null. */
+/** A create-vm exec's output: also `need-base` (the base's facts were not given: here they are; run again). */
+export type CreateVmExecOutput = CreateVmOutput | { kind: 'need-base'; file: string; info: QemuImgInfo };
+
+/** A step marker of create-vm.sh's output (`@@BOUNDARY BEGIN|END STEP`), else null. */
 export function parseStepMarker(line: string, boundary: string): { step: string; phase: 'begin' | 'end' } | null {
   const m = /^@@([a-f0-9]+) (BEGIN|END) ([a-z-]+)$/.exec(line);
   if (!m || m[1] !== boundary || !m[3]) return null;
   return { step: m[3], phase: m[2] === 'BEGIN' ? 'begin' : 'end' };
 }
 
-/** Parses a whole CREATE_VM output: the domain it made and started, or why it stopped before making anything. */
-export function parseCreateVm(stdout: string, boundary: string): CreateVmOutput {
+/** Parses a whole create-vm.sh output: the domain it made and started, or why it stopped before making anything. */
+export function parseCreateVm(stdout: string, boundary: string): CreateVmExecOutput {
   const mark = `@@${boundary} `;
   const at = (word: string) => stdout.indexOf(`${mark}${word}`);
   const exists = at('EXISTS\n');
   if (exists === 0) return { kind: 'exists', xml: stdout.slice(exists + mark.length + 'EXISTS\n'.length) };
   if (at('NEED-IMAGE\n') !== -1) return { kind: 'need-image' };
   const file = '(sha256-([a-f0-9]{64})|dl-[A-Za-z0-9]{6})';
+  const needBase = at('NEED-BASE\n');
+  if (needBase !== -1) {
+    const info = new RegExp(`^${mark}BASE-INFO ${file}\n`, 'm').exec(stdout);
+    if (!info?.[1]) throw new ParseError('create-vm asked for the base without naming it', { stdout: stdout.slice(-500) });
+    return { kind: 'need-base', file: info[1], info: parseQemuImgInfo(stdout.slice(info.index + info[0].length, needBase)) };
+  }
   const image = new RegExp(`^${mark}IMAGE ${file} (\\d+)$`, 'm').exec(stdout);
-  const base = new RegExp(`^${mark}BASE ${file} ([a-z0-9]+) (\\d+)$`, 'm').exec(stdout);
   const dom = at('DOMAIN\n');
   if (!image?.[1] || !image[3] || dom === -1) throw new ParseError('unexpected create-vm output', { stdout: stdout.slice(-500) });
   const rest = stdout.slice(dom + mark.length + 'DOMAIN\n'.length);
@@ -495,7 +551,6 @@ export function parseCreateVm(stdout: string, boundary: string): CreateVmOutput 
   return {
     kind: 'done',
     image: { file: image[1], sha256: image[2] ?? null, sizeBytes: Number(image[3]) },
-    base: base?.[1] && base[3] && base[4] ? { file: base[1], format: base[3], virtualSize: Number(base[4]) } : null,
     domain: { ...d, state, ip: null, addresses: [], snapshots: [] },
   };
 }

@@ -100,7 +100,7 @@ export function buildDomainXml(spec: DomainSpec): string {
     interfaceXml(spec.network),
     // The console stays a pty (`virsh console`); virtlogd also appends what it prints to a file. Append,
     // not truncate: truncating makes virtlogd recreate the file as root's 0600, unreadable by the
-    // automation user (commands.ts START creates it as that user first).
+    // automation user (start.sh creates it as that user first).
     spec.consoleLogPath ? `<serial type="pty"><log file="${abs(spec.consoleLogPath)}" append="on"/></serial>` : '<serial type="pty"/>',
     '<console type="pty"/>',
     // The guest agent's channel: lets the host ask a guest for its addresses and cloud-init's state.

@@ -26,8 +26,28 @@ describe('argv builders', () => {
 
   it('resize: a constant script, memory in KiB, metadata XML only as an argument; bad sizes and paths refused', () => {
     const meta = '<domain xmlns="https://provisioner.dev/xmlns/domain/1"><instance-type>a\'; rm -rf /</instance-type></domain>';
-    const a = resizeArgv(URI, 'amber-otter', 2, 192, '/d/amber-otter.qcow2', 768 * 1024 * 1024, 'https://provisioner.dev/xmlns/domain/1', meta);
-    const b = resizeArgv(URI, 'other', 1, 64, '/d/other.qcow2', 1, 'ns', '<x/>');
+    const ns = 'https://provisioner.dev/xmlns/domain/1';
+    const args = {
+      name: 'amber-otter',
+      vcpus: 2,
+      memoryMiB: 192,
+      diskPath: '/d/amber-otter.qcow2',
+      diskBytes: 768 * 1024 * 1024,
+      diskNow: 512 << 20,
+      ns,
+      metadataXml: meta,
+    };
+    const a = resizeArgv(URI, args);
+    const b = resizeArgv(URI, {
+      name: 'other',
+      vcpus: 1,
+      memoryMiB: 64,
+      diskPath: '/d/other.qcow2',
+      diskBytes: 1,
+      diskNow: null,
+      ns: 'ns',
+      metadataXml: '<x/>',
+    });
     expect(a[2]).toBe(b[2]);
     expect(a.slice(3)).toEqual([
       'resize',
@@ -37,14 +57,17 @@ describe('argv builders', () => {
       String(192 * 1024),
       '/d/amber-otter.qcow2',
       String(768 * 1024 * 1024),
-      'https://provisioner.dev/xmlns/domain/1',
+      String(512 << 20),
+      ns,
       meta,
     ]);
+    expect(b[10]).toBe('');
     expect(a[2]).not.toContain('rm -rf');
-    expect(() => resizeArgv(URI, 'vm', 0, 64, '/d/vm.qcow2', 1, 'ns', '<x/>')).toThrow(InvalidArgumentError);
-    expect(() => resizeArgv(URI, 'vm', 1, 64.5, '/d/vm.qcow2', 1, 'ns', '<x/>')).toThrow(InvalidArgumentError);
-    expect(() => resizeArgv(URI, 'vm', 1, 64, '../vm.qcow2', 1, 'ns', '<x/>')).toThrow(InvalidArgumentError);
-    expect(() => resizeArgv(URI, 'Bad Name', 1, 64, '/d/vm.qcow2', 1, 'ns', '<x/>')).toThrow(InvalidArgumentError);
+    expect(() => resizeArgv(URI, { ...args, vcpus: 0 })).toThrow(InvalidArgumentError);
+    expect(() => resizeArgv(URI, { ...args, memoryMiB: 64.5 })).toThrow(InvalidArgumentError);
+    expect(() => resizeArgv(URI, { ...args, diskPath: '../vm.qcow2' })).toThrow(InvalidArgumentError);
+    expect(() => resizeArgv(URI, { ...args, name: 'Bad Name' })).toThrow(InvalidArgumentError);
+    expect(() => resizeArgv(URI, { ...args, diskNow: 1.5 })).toThrow(InvalidArgumentError);
   });
 
   it('create-vm: one constant script; the XML and every value only as arguments; user-data never in argv', () => {
@@ -77,18 +100,26 @@ describe('argv builders', () => {
       String(1 << 30),
       '/d/amber-otter-seed.iso',
       'job-1',
-      `sha256-${'a'.repeat(64)} qcow2 ${1 << 20}`,
+      `sha256-${'a'.repeat(64)}`,
+      'qcow2',
+      String(1 << 20),
       '/d/amber-otter.console.log',
       '0',
       args.xml,
       'b'.repeat(32),
     ]);
-    expect(b.slice(13, 15)).toEqual(['', '/d/amber-otter.console.log']);
+    expect(b.slice(13, 17)).toEqual(['', '', '', '/d/amber-otter.console.log']);
     expect(() => createVmArgv(URI, { ...args, name: '$(id)' })).toThrow(InvalidArgumentError);
     expect(() => createVmArgv(URI, { ...args, diskPath: '../x' })).toThrow(InvalidArgumentError);
     expect(() => createVmArgv(URI, { ...args, knownBase: { file: 'dl-abc123', format: 'qcow2 -o x', virtualSize: 1 } })).toThrow(InvalidArgumentError);
     expect(() => createVmArgv(URI, { ...args, boundary: 'zz' })).toThrow(InvalidArgumentError);
     expect(() => createVmArgv(URI, { ...args, knownBase: { file: '../etc/passwd', format: 'raw', virtualSize: 1 } })).toThrow(InvalidArgumentError);
+  });
+
+  it('set-tags: the metadata namespace, its XML and the description in that order, never in the script', () => {
+    const argv = setTagsArgv(URI, 'amber-otter', { ns: 'urn:ns', metadataXml: "<t k='$(id)'/>", description: 'owner=alice' });
+    expect(argv.slice(3)).toEqual(['set-tags', URI, 'amber-otter', 'urn:ns', "<t k='$(id)'/>", 'owner=alice']);
+    expect(argv[2]).not.toContain('$(id)');
   });
 
   it('keep the ensure-image script constant whatever the image', () => {
@@ -112,7 +143,7 @@ describe('argv builders', () => {
     () => ensureImageArgv('/img', { name: 'ok', url: 'http://h/x', sha256: 'XYZ' }),
     () => listDomainsArgv('qemu:///system; id', 'a'.repeat(32)),
     () => listDomainsArgv('qemu:///system', 'not-hex; id'),
-    () => setTagsArgv('qemu:///system', 'a;b', 'ns', '<x/>', ''),
+    () => setTagsArgv('qemu:///system', 'a;b', { ns: 'ns', metadataXml: '<x/>', description: '' }),
   ])('reject invalid input before building a command (%#)', (build) => {
     expect(build).toThrow(InvalidArgumentError);
   });

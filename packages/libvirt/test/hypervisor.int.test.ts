@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type ImageServer, makeHypervisor, makeImages, processTable, startImageServer, uniqueName } from '../../../test/support/host.ts';
 import { HOSTILE } from '../../../test/support/hostile.ts';
@@ -19,6 +19,7 @@ import {
   ChecksumMismatchError,
   DomainNotFoundError,
   DownloadFailedError,
+  domainMetadataXml,
   HostKeyError,
   type Hypervisor,
   InvalidArgumentError,
@@ -352,6 +353,31 @@ describe('a create in one exec', () => {
     expect(diskInfo()['backing-filename']).toBe(cached.path);
   });
 
+  it('a client that has not seen the cached version reads its format and size first (qemu-img’s JSON, parsed here), then creates', async () => {
+    const vm = uniqueName('vm');
+    made.push(vm);
+    const image = { name: uniqueName('img'), url: images.url('tiny.qcow2') };
+    await hv.ensureImage(image);
+    // Another client (a worker started after the download): it knows nothing of the version.
+    const fresh = makeHypervisor(host);
+    try {
+      await fresh.hostInfo(); // KVM or not: asked once per client, not counted below
+      const events: string[] = [];
+      const channels = fresh.ssh.stats.channels;
+      const spec = { name: vm, instanceId: uniqueName('op'), vcpus: 1, memoryMiB: 64, tags: {}, image: image.name, imageRef: image, diskBytes: 32 << 20 };
+      const out = await fresh.createVm({ ...spec, userData: 'x', mine: false }, { onStep: (step, phase) => events.push(`${phase} ${step}`) });
+      expect(out).toMatchObject({ kind: 'done', domain: { name: vm, state: 'running' } });
+      // Two execs (the first stops for the facts before making anything); each step announced once.
+      expect(fresh.ssh.stats.channels - channels).toBe(2);
+      expect(events).toEqual(['fetch-image', 'create-disk', 'create-seed', 'define', 'start'].flatMap((s) => [`begin ${s}`, `end ${s}`]));
+      // The disk is the image's size (64 MiB), not the smaller size asked: the facts were read right.
+      const disk = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', '-U', fresh.paths(vm).disk], { encoding: 'utf8' }));
+      expect(disk['virtual-size']).toBe(64 << 20);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('tells a domain of the name that exists without touching its disk or seed', async () => {
     const other = uniqueName('vm');
     made.push(other);
@@ -371,7 +397,9 @@ describe('a create in one exec', () => {
     const vm = uniqueName('vm');
     made.push(vm);
     const dir = join(host.disks_dir, uniqueName('seeds'));
-    await hv.ensureImage({ name: imageName, url: images.url('tiny.qcow2') });
+    const cached = await hv.ensureImage({ name: imageName, url: images.url('tiny.qcow2') });
+    const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', '-U', cached.path], { encoding: 'utf8' }));
+    const knownBase = { file: basename(cached.path), format: info.format, virtualSize: info['virtual-size'] };
     const userData = '#cloud-config\nhostname: from-user-data\n';
     const boundary = 'c'.repeat(32);
     try {
@@ -391,7 +419,7 @@ describe('a create in one exec', () => {
           diskBytes: 64 << 20,
           seedPath: once,
           consoleLog: join(dir, 'once.console.log'),
-          knownBase: null,
+          knownBase,
           mine: false,
           xml: 'not a domain',
           boundary,
@@ -436,6 +464,38 @@ function suspendOnceBootSector(): Buffer {
   disk[511] = 0xaa;
   return disk;
 }
+
+describe('disk sizes read as qemu-img’s JSON (disk-info), then acted on by the scripts', () => {
+  it('a rebuild’s swap grows the new disk to the old one’s size, never shrinks it; resize grows the disk only when asked for more', async () => {
+    const vm = uniqueName('vm');
+    made.push(vm);
+    const image = { name: imageName, url: images.url('tiny.qcow2') };
+    await hv.ensureImage(image);
+    const spec = { name: vm, instanceId: uniqueName('op'), vcpus: 1, memoryMiB: 64, tags: {}, image: image.name, imageRef: image, diskBytes: 96 << 20 };
+    expect((await hv.createVm({ ...spec, userData: 'x', mine: false })).kind).toBe('done');
+    await hv.powerOff(vm);
+    const size = (path: string) => JSON.parse(execFileSync('qemu-img', ['info', '--output=json', '-U', path], { encoding: 'utf8' }))['virtual-size'];
+    const { disk } = hv.paths(vm);
+    // The new disk (the image's 64 MiB) is grown to the old one's 96 MiB before it takes its place.
+    const fresh = hv.rebuildPaths(vm, 'job_swap');
+    await hv.ssh.run(['qemu-img', 'create', '-q', '-f', 'qcow2', fresh.disk, String(64 << 20)]);
+    const d = await hv.getDomain(vm);
+    const meta = domainMetadataXml({ instanceId: d.instanceId, image: d.image, instanceType: 'tiny', rebuiltBy: 'job_swap' });
+    expect(await hv.rebuildSwap(vm, { disk: fresh.disk, seed: null }, meta)).toEqual({ swapped: true });
+    expect(size(disk)).toBe(96 << 20);
+    // A bigger new disk is left as it is.
+    await hv.ssh.run(['qemu-img', 'create', '-q', '-f', 'qcow2', fresh.disk, String(128 << 20)]);
+    expect(await hv.rebuildSwap(vm, { disk: fresh.disk, seed: null }, meta)).toEqual({ swapped: true });
+    expect(size(disk)).toBe(128 << 20);
+    // Resize: the same size is no change, a smaller one never shrinks it, a larger one grows it.
+    const to = { vcpus: 1, memoryMiB: 64, instanceType: 'tiny' };
+    expect((await hv.resize(vm, { ...to, diskBytes: 128 << 20 })).changed).toEqual([]);
+    expect((await hv.resize(vm, { ...to, diskBytes: 64 << 20 })).changed).toEqual([]);
+    expect(size(disk)).toBe(128 << 20);
+    expect((await hv.resize(vm, { ...to, diskBytes: 160 << 20 })).changed).toEqual(['disk']);
+    expect(size(disk)).toBe(160 << 20);
+  });
+});
 
 describe('start of a VM its guest suspended to RAM (pmsuspended)', () => {
   const name = uniqueName('vm');
@@ -636,7 +696,7 @@ describe('listing framing', () => {
   });
 });
 
-/** The images directory's temporary download files of image `name` (ENSURE_IMAGE names them after it). */
+/** The images directory's temporary download files of image `name` (ensure-image.sh names them after it). */
 async function downloadTemps(name: string): Promise<string[]> {
   const r = await hv.ssh.run(['find', host.images_dir, '-maxdepth', '1', '-name', `.download-${name}.*`]);
   return r.stdout.split('\n').filter(Boolean);

@@ -1,5 +1,5 @@
 /**
- * The listing with its guest sections (commands.ts LIST with guests, parse.ts parseListing): the domains'
+ * The listing with its guest sections (sh/list-domains.sh with guests, parse.ts parseListing): the domains'
  * part as the listing prints it, followed by guest sections captured from the real guest
  * (fixtures/guest-status-*.txt, boundary f×32).
  */
@@ -82,7 +82,7 @@ describe('listDomainsArgv with guests', () => {
     expect(a.slice(3)).toEqual(['list-domains', URI, B, '', '2', 'amber-otter', 'b2']);
     expect(listDomainsArgv(URI, B, undefined, '/srv/disks').slice(3)).toEqual(['list-domains', URI, B, '/srv/disks', '0']);
     expect(() => listDomainsArgv(URI, B, undefined, '../disks')).toThrow();
-    // The guest part is GUEST_STATUS's own (one script text for both), every agent call within the timeout.
+    // The guest part is guest-status.sh's own (guests.sh) (one script text for both), every agent call within the timeout.
     expect(a[2]).toContain('qemu-agent-command --timeout "$t"');
   });
 

@@ -1,7 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ParseError } from '../src/errors.ts';
-import { parseCreateVm, parseCurlProgress, parseDomainList, parseHostInfo, parseLeaseStatus, parseQemuImgInfo, parseStepMarker } from '../src/parse.ts';
+import {
+  parseCreateVm,
+  parseCurlProgress,
+  parseDiskInfo,
+  parseDomainList,
+  parseEnsureImage,
+  parseHostInfo,
+  parseLeaseStatus,
+  parseQemuImgInfo,
+  parseStepMarker,
+} from '../src/parse.ts';
 import { escapeXml } from '../src/xml.ts';
 
 // Captured from the real tools on the loopback host (libvirt 9.0.0, QEMU 7.2, qemu-img 7.2).
@@ -50,7 +60,7 @@ describe('parseDomainList (output of the one-exec listing script)', () => {
     });
   });
 
-  /** Builds listing output as the script prints it (commands.ts LIST), around the given domains. */
+  /** Builds listing output as the script prints it (sh/list-domains.sh), around the given domains. */
   const listing = (b: string, leases: string[], domains: Array<[uuid: string, xml: string, state: string]>) =>
     [
       ...leases.flatMap((l) => [`@@${b} LEASEFILE`, l, '']),
@@ -153,7 +163,7 @@ describe('parseCreateVm (output of the one-exec create, captured from the loopba
   const b = '0123456789abcdef0123456789abcdef';
   const fixture = (f: string) => readFileSync(new URL(`./fixtures/${f}`, import.meta.url), 'utf8');
 
-  it('reads the image version, the base facts it had to read and the started domain', () => {
+  it('reads the image version and the started domain', () => {
     const out = parseCreateVm(fixture('create-vm-done.txt'), b);
     expect(out).toMatchObject({
       kind: 'done',
@@ -162,15 +172,29 @@ describe('parseCreateVm (output of the one-exec create, captured from the loopba
         sha256: '1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1',
         sizeBytes: 196616,
       },
-      base: { file: 'sha256-1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1', format: 'qcow2', virtualSize: 67108864 },
       domain: { name: 'wt16-capture-vm', state: 'running', instanceId: 'job-42', tags: { owner: 'alice' }, snapshots: [], addresses: [] },
     });
   });
 
   it('reads a base downloaded without a catalog checksum whose hash is not known yet', () => {
-    const out = parseCreateVm(fixture('create-vm-done.txt').replace(/ (IMAGE|BASE) sha256-[a-f0-9]{64} /g, ' $1 dl-Ab3xZ9 '), b);
-    expect(out).toMatchObject({ kind: 'done', image: { file: 'dl-Ab3xZ9', sha256: null, sizeBytes: 196616 }, base: { file: 'dl-Ab3xZ9', format: 'qcow2' } });
+    const out = parseCreateVm(fixture('create-vm-done.txt').replace(/ IMAGE sha256-[a-f0-9]{64} /g, ' IMAGE dl-Ab3xZ9 '), b);
+    expect(out).toMatchObject({ kind: 'done', image: { file: 'dl-Ab3xZ9', sha256: null, sizeBytes: 196616 } });
     expect(() => parseCreateVm(fixture('create-vm-done.txt').replace(/ IMAGE sha256-[a-f0-9]{64} /, ' IMAGE ../etc/passwd '), b)).toThrow(ParseError);
+  });
+
+  it('reads the base facts it was not given from qemu-img’s JSON (nothing made: the caller runs it again with them)', () => {
+    const base = 'sha256-1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1';
+    expect(parseCreateVm(fixture('create-vm-need-base.txt'), b)).toEqual({
+      kind: 'need-base',
+      file: base,
+      info: { format: 'qcow2', virtualSize: 67108864, actualSize: 200704, backingFile: null },
+    });
+    // qemu-img's JSON is read as JSON: its layout (indentation, key order, one line) does not matter.
+    const [head = '', json = ''] = fixture('create-vm-need-base.txt').split(/(?<=\n)(?=\{)/);
+    const oneLine = `${head}${JSON.stringify({ 'dirty-flag': false, format: 'raw', 'virtual-size': 1 << 30 })}\n@@${b} NEED-BASE\n`;
+    expect(json).toContain('"virtual-size"');
+    expect(parseCreateVm(oneLine, b)).toMatchObject({ kind: 'need-base', info: { format: 'raw', virtualSize: 1 << 30 } });
+    expect(() => parseCreateVm(`${head}not json\n@@${b} NEED-BASE\n`, b)).toThrow(ParseError);
   });
 
   it('tells a domain that exists (its XML) and an image that is not cached', () => {
@@ -187,5 +211,37 @@ describe('parseCreateVm (output of the one-exec create, captured from the loopba
     expect(parseStepMarker(`x@@${b} END start`, b)).toBeNull();
     const cut = fixture('create-vm-done.txt').split(`@@${b} DOMAIN`)[0] ?? '';
     expect(() => parseCreateVm(cut, b)).toThrow(ParseError);
+  });
+});
+
+describe('parseDiskInfo and parseEnsureImage (qemu-img’s JSON, captured from the real tools)', () => {
+  const b = '0123456789abcdef0123456789abcdef';
+
+  it('gives each file its facts in the order asked, null for one the host could not read', () => {
+    expect(parseDiskInfo(fixture('disk-info.txt'), b, 2)).toEqual([
+      null,
+      { format: 'qcow2', virtualSize: 268435456, actualSize: 200704, backingFile: '/var/lib/provisioner/disks/base.qcow2' },
+    ]);
+    expect(parseDiskInfo(`@@${b} DONE\n`, b, 1)).toEqual([null]);
+  });
+
+  it('refuses output cut short, a section for a file not asked about, and markers of another boundary', () => {
+    expect(() => parseDiskInfo(fixture('disk-info.txt').replace(`@@${b} DONE`, ''), b, 2)).toThrow(ParseError);
+    expect(() => parseDiskInfo(fixture('disk-info.txt'), b, 1)).toThrow(ParseError);
+    // A file's JSON that forged another run's marker is just text inside that file's section: not JSON.
+    expect(parseDiskInfo(fixture('disk-info.txt').replace(`@@${b} INFO 2`, `@@${'f'.repeat(32)} INFO 2`), b, 2)).toEqual([null, null]);
+  });
+
+  it('reads the cached file, its size and its facts; without readable facts the image is still cached', () => {
+    const hex = '1b7af784841125887e688254229e282829e17245d0e47fe7280da9b68a30d9e1';
+    expect(parseEnsureImage(fixture('ensure-image-cached.txt'))).toEqual({
+      outcome: 'cached',
+      file: `sha256-${hex}`,
+      sha256: hex,
+      sizeBytes: 196616,
+      base: { format: 'qcow2', virtualSize: 67108864, actualSize: 200704, backingFile: null },
+    });
+    expect(parseEnsureImage('downloaded dl-Ab3xZ9 42\n')).toEqual({ outcome: 'downloaded', file: 'dl-Ab3xZ9', sha256: null, sizeBytes: 42, base: null });
+    expect(() => parseEnsureImage('cached ../etc/passwd 1\n')).toThrow(ParseError);
   });
 });

@@ -5,18 +5,39 @@ import { Hypervisor } from '../src/hypervisor.ts';
 import { parseDomainXml } from '../src/parse.ts';
 import { DOMAIN_NS, domainMetadataXml } from '../src/xml.ts';
 
-const files = { disk: '/d/vm-1.qcow2', newDisk: '/d/vm-1.rebuild-job_1.qcow2', seed: '/d/vm-1-seed.iso', newSeed: null };
+const files = {
+  disk: '/d/vm-1.qcow2',
+  newDisk: '/d/vm-1.rebuild-job_1.qcow2',
+  seed: '/d/vm-1-seed.iso',
+  newSeed: null,
+  diskNow: 3 * 2 ** 30,
+  newDiskNow: null,
+};
 
 describe('rebuild on the host', () => {
   it('the swap takes every value as a positional argument, never in its script', () => {
     const meta = domainMetadataXml({ instanceId: 'job_0', image: 'img', instanceType: 'tiny', rebuiltBy: 'job_1' });
-    const argv = rebuildSwapArgv('qemu:///system', 'vm-1', files, DOMAIN_NS, meta);
+    const a = { ...files, name: 'vm-1', ns: DOMAIN_NS, metadataXml: meta };
+    const argv = rebuildSwapArgv('qemu:///system', a);
     expect(argv.slice(0, 2)).toEqual(['sh', '-c']);
-    expect(argv.slice(3)).toEqual(['rebuild-swap', 'qemu:///system', 'vm-1', files.disk, files.newDisk, files.seed, '', DOMAIN_NS, meta]);
+    expect(argv.slice(3)).toEqual([
+      'rebuild-swap',
+      'qemu:///system',
+      'vm-1',
+      files.disk,
+      files.newDisk,
+      files.seed,
+      '',
+      String(3 * 2 ** 30),
+      '',
+      DOMAIN_NS,
+      meta,
+    ]);
     expect(argv[2]).not.toContain('vm-1');
-    expect(() => rebuildSwapArgv('qemu:///system', 'vm-1', { ...files, newDisk: 'rel.qcow2' }, DOMAIN_NS, meta)).toThrow(InvalidArgumentError);
-    expect(() => rebuildSwapArgv('qemu:///system', 'vm-1', { ...files, newSeed: '/d/../etc/x' }, DOMAIN_NS, meta)).toThrow(InvalidArgumentError);
-    expect(() => rebuildSwapArgv('qemu:///system', '-rf', files, DOMAIN_NS, meta)).toThrow(InvalidArgumentError);
+    expect(() => rebuildSwapArgv('qemu:///system', { ...a, newDisk: 'rel.qcow2' })).toThrow(InvalidArgumentError);
+    expect(() => rebuildSwapArgv('qemu:///system', { ...a, newSeed: '/d/../etc/x' })).toThrow(InvalidArgumentError);
+    expect(() => rebuildSwapArgv('qemu:///system', { ...a, name: '-rf' })).toThrow(InvalidArgumentError);
+    expect(() => rebuildSwapArgv('qemu:///system', { ...a, diskNow: -1 })).toThrow(InvalidArgumentError);
     expect(() => rebuildSnapshotsArgv('qemu:///system', 'Bad Name', true)).toThrow(InvalidArgumentError);
     expect(() => removeFilesArgv(['/d/ok', 'relative'])).toThrow(InvalidArgumentError);
     expect(removeFilesArgv(['/d/a'])).toEqual(['rm', '-f', '--', '/d/a']);

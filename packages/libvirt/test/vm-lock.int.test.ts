@@ -1,5 +1,5 @@
 /**
- * The VM's lock on the host (commands.ts VM_LOCK), against the loopback host: two runs of an operation on
+ * The VM's lock on the host (sh/vm-lock.sh), against the loopback host: two runs of an operation on
  * one VM never overlap (the second waits for the first, or fails with a retryable VmLockedError), a killed
  * run's lock is released with its process group, and the VM's undefine removes its lock file.
  */

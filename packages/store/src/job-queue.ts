@@ -23,6 +23,7 @@ import type { Redis } from 'ioredis';
 import { keys } from './keys.ts';
 import { duplicateRedis } from './redis.ts';
 import { runScript } from './scripts.ts';
+import { VmLedger } from './vm-ledger.ts';
 
 /**
  * Jobs that answer the one request that queued them and are no history of the service: removed as soon as
@@ -55,10 +56,14 @@ export class SeqMismatchError extends Error {
 export class JobQueue {
   private readonly queues = new Map<string, Queue>();
   private readonly submitted: Array<(kind: JobPayload['kind']) => void> = [];
+  /** The VMs' lines, which a submitted operation enters (VmLedger owns them). */
+  private readonly ledger: VmLedger;
   constructor(
     readonly redis: Redis,
     readonly config: Config,
-  ) {}
+  ) {
+    this.ledger = new VmLedger(redis, config.queue_prefix);
+  }
 
   get prefix(): string {
     return this.config.queue_prefix;
@@ -99,11 +104,16 @@ export class JobQueue {
     const queueName = hostQueueName(p.region, p.host);
     const { attempts, backoff_ms } = this.config.worker;
     const hostJob = isHostJob(p);
-    // The job's queue and, for an operation on a VM, its seq and place in the VM's line: one round trip.
-    const vmKeys = hostJob ? [] : [keys.vmSeq(this.prefix, p.region, p.vm_name), keys.vmOps(this.prefix, p.region, p.vm_name)];
-    const args = [queueName, recordTtl(this.config), id, ...(o.expectSeq !== undefined && !hostJob ? [o.expectSeq] : [])];
-    const seq = Number(await runScript(this.redis, 'recordJob', [keys.jobQueue(this.prefix, id), ...vmKeys], args));
-    if (seq < 0) throw new SeqMismatchError(-1 - seq);
+    // The job's queue record and, for an operation on a VM, its seq and place in the VM's line: one round trip.
+    const record = { key: keys.jobQueue(this.prefix, id), queue: queueName, ttlSeconds: recordTtl(this.config) };
+    let seq = 0;
+    if (hostJob) {
+      await this.redis.set(record.key, record.queue, 'EX', record.ttlSeconds);
+    } else {
+      const entered = await this.ledger.enter({ region: p.region, vm: p.vm_name }, id, record, o.expectSeq);
+      if (!entered.ok) throw new SeqMismatchError(entered.current);
+      seq = entered.seq;
+    }
     let data: JobPayload;
     if (hostJob) {
       data = p;

@@ -6,9 +6,9 @@
 export const keys = {
   /** job id → queue name, so a job can be found from its id alone (JobQueue). */
   jobQueue: (p: string, id: string) => `${p}:jobq:${id}`,
-  /** ZSET of pending operation job ids of one VM, scored by seq: only the lowest may run (VmLedger). */
+  /** ZSET of pending operation job ids of one VM, scored by seq: only the lowest may run; a job leaves it when its end is settled (VmLedger). */
   vmOps: (p: string, region: string, vm: string) => `${p}:vmops:${region}/${vm}`,
-  /** The VM's last given seq (VmLedger; incremented by JobQueue's record script at submission). */
+  /** The VM's last given seq (VmLedger; incremented by `enter` at submission). */
   vmSeq: (p: string, region: string, vm: string) => `${p}:vmseq:${region}/${vm}`,
   /** The host a VM lives on (set when its create is accepted, removed when it is deleted) (VmLedger). */
   vmHost: (p: string, region: string, vm: string) => `${p}:vmhost:${region}/${vm}`,
@@ -45,9 +45,9 @@ export const keys = {
   idempotency: (p: string, hash: string) => `${p}:idem:${hash}`,
   /** Request counter of one token in one rate-limit window (RateLimiter). */
   rateLimit: (p: string, token: string, window: number) => `${p}:rl:${token}:${window}`,
-  /** Failed authentications from one client address (IPv4) or network (an IPv6 prefix) in the current throttle window (AuthThrottle). */
+  /** Failed authentications from one client address (IPv4) or network (an IPv6 prefix) in the current throttle window (AuthFailureCounter). */
   authFailures: (p: string, address: string) => `${p}:authfail:${address}`,
-  /** Set while a token (its SHA-256, hex) has recently authenticated from an address: it is not throttled there (AuthThrottle). */
+  /** Set while a token (its SHA-256, hex) has recently authenticated from an address: it is not throttled there (AuthFailureCounter). */
   authOk: (p: string, address: string, tokenDigest: string) => `${p}:authok:${address}:${tokenDigest}`,
   /** JSON of one dashboard session, under the SHA-256 (hex) of the cookie's id (SessionStore). */
   adminSession: (p: string, idDigest: string) => `${p}:admin:session:${idDigest}`,

@@ -11,6 +11,26 @@ import type { Redis } from 'ioredis';
 
 const DIR = new URL('./lua/', import.meta.url);
 
+/** Every script, by its file's name (`name-N.lua` or `name.lua`): a name not here fails typecheck. */
+export const SCRIPT_NAMES = [
+  'authAttempt',
+  'cancelQueued',
+  'idempotencyClaim',
+  'patchInventoryVm',
+  'putListedEntry',
+  'rateLimitHit',
+  'recordJob',
+  'releasePending',
+  'releaseRegionLock',
+  'reservePending',
+  'settleJob',
+  'sweepPending',
+  'vmHeads',
+  'webhookOutbox',
+  'webhookOutboxClaim',
+] as const;
+export type ScriptName = (typeof SCRIPT_NAMES)[number];
+
 interface ScriptFile {
   name: string;
   keys: number | undefined;
@@ -27,6 +47,7 @@ export function scriptFiles(): readonly ScriptFile[] {
     .map((f) => {
       const m = /^([a-zA-Z][a-zA-Z0-9]*)(?:-(\d+))?\.lua$/.exec(f);
       if (!m?.[1]) throw new Error(`store: bad script file name ${f} (name-KEYS.lua or name.lua)`);
+      if (!(SCRIPT_NAMES as readonly string[]).includes(m[1])) throw new Error(`store: script ${f} is not in SCRIPT_NAMES`);
       return { name: m[1], keys: m[2] === undefined ? undefined : Number(m[2]), lua: readFileSync(new URL(f, DIR), 'utf8') };
     });
   return files;
@@ -48,7 +69,7 @@ export function defineScripts(redis: Redis): void {
 }
 
 /** Runs script `name` with `keys` and `args` through its defined command (EVALSHA). */
-export function runScript<T = unknown>(redis: Redis, name: string, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
+export function runScript<T = unknown>(redis: Redis, name: ScriptName, keys: readonly string[], args: readonly (string | number)[]): Promise<T> {
   defineScripts(redis);
   const file = scriptFiles().find((s) => s.name === name);
   if (!file) throw new Error(`store: no script ${name}`);

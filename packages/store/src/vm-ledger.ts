@@ -2,9 +2,10 @@
  * What Redis knows of each VM between the API and the workers: the host its name is reserved for, the
  * creates placed on a host that its inventory may not list yet ("pending", with running totals that the
  * scripts keep equal to the sum of the entries, so placement reads four numbers per host and reserves
- * room without a lock), and the VM's line of operations (per-VM ordering: only the lowest seq may run).
+ * room without a lock), and the VM's line of operations (per-VM ordering: only the lowest seq may run),
+ * which jobs enter at submission (`enter`) and leave once, when their end is settled (`settle`).
  */
-import type { PendingCreate, PendingLimits, PendingTotals } from '@provisioner/contracts';
+import { isWaitingReady, type PendingCreate, type PendingLimits, type PendingTotals } from '@provisioner/contracts';
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { keys } from './keys.ts';
@@ -20,6 +21,27 @@ export type ResizeReserveOutcome = { ok: true } | { ok: false; reason: 'gone' | 
 const resizeEntry = (vm: string) => `${vm}/resize`;
 /** How long a resize's entry counts even when its VM has no operation in line (reserved, not queued yet). */
 const RESIZE_SUBMIT_GRACE_MS = 60_000;
+
+/**
+ * How a job ended, for what it held on its VM's records: `kept`: what it made stays (a created VM, which
+ * the inventory counts now, or a resize's new sizes); `undone`: a create that left no VM (canceled before
+ * it ran, or its cleanup removed what it made), so its name is freed too; `made`: a create's VM runs and
+ * the job goes on (it waits for its guest), so its room is given back but its turn does not end.
+ */
+export type JobOutcome = 'made' | 'kept' | 'undone';
+
+/** What settling reads of a job (a BullMQ Job, as the worker and the API hold it). */
+export type SettledJob = Pick<Job, 'id' | 'data'>;
+
+/**
+ * The outcome of a job that ended (or is canceled before it ran), from its data and attempts: a create
+ * that never started, or whose cleanup removed its VM (`removed`, written by the worker), left no VM.
+ */
+export function endOutcome(job: Pick<Job, 'data' | 'attemptsMade' | 'attemptsStarted'>): 'kept' | 'undone' {
+  const d = job.data as { kind?: string; removed?: unknown } | null;
+  if (d?.kind !== 'create' || isWaitingReady(d)) return 'kept';
+  return d.removed === true || (job.attemptsMade === 0 && !job.attemptsStarted) ? 'undone' : 'kept';
+}
 
 /** Lines read by one vmHeads call (a page of VMs is at most 500; the drift check reads a host's). */
 const HEADS_PER_CALL = 1000;
@@ -80,19 +102,15 @@ export class VmLedger {
     return { ok: false, reason: 'full', field: out.slice('full:'.length) as keyof PendingTotals };
   }
 
-  /** Stops counting `vm`'s resize on `host` (it ended: the inventory counts the new sizes now, or it never ran). */
+  /** Stops counting `vm`'s resize on `host` when its job was not queued after all (a queued one's end is settled by `settle`). */
   async releaseResize(region: string, host: string, vm: string): Promise<void> {
     await runScript(this.redis, 'releasePending', [this.pendingKey(region, host), this.totalsKey(region, host)], [resizeEntry(vm)]);
   }
 
-  /** Stops counting `vm` as pending on `host` (its create ended: the inventory counts it now, if it exists). */
-  async release(region: string, host: string, vm: string): Promise<void> {
-    await runScript(this.redis, 'releasePending', [this.pendingKey(region, host), this.totalsKey(region, host)], [vm]);
-  }
-
   /**
-   * Undoes `reserve` for a create that will not make its VM (not queued, canceled before it ran, or failed
-   * for good): frees the name if it is still reserved for `host`, and stops counting the VM there.
+   * Undoes `reserve` for a create that was not queued after all, or a name the drift clean found without a
+   * VM: frees the name if it is still reserved for `host`, and stops counting the VM there. (A queued
+   * create's end is settled by `settle`.)
    */
   async free(region: string, host: string, vm: string): Promise<void> {
     await runScript(
@@ -108,7 +126,6 @@ export class VmLedger {
     await this.redis.del(keys.vmHost(this.prefix, region, vm));
   }
 
-  /** The host `vm`'s name is reserved for (its create was accepted there), or null. */
   /**
    * Names held for `host`: reserved for it (their create was accepted there) or counted as pending there.
    * Scans the region's names (drift reports only, never a request's path).
@@ -120,6 +137,7 @@ export class VmLedger {
     return [...new Set([...names.filter((_, i) => hosts[i] === host), ...pending])];
   }
 
+  /** The host `vm`'s name is reserved for (its create was accepted there), or null. */
   hostOf(region: string, vm: string): Promise<string | null> {
     return this.redis.get(keys.vmHost(this.prefix, region, vm));
   }
@@ -172,11 +190,27 @@ export class VmLedger {
     return { n: Number(s[0]), vcpus: Number(s[1]), memory_mb: Number(s[2]), storage_mb: Number(s[3]) };
   }
 
-  // --- The VM's turn (its line of operations, filled by JobQueue.submit) ---
+  // --- The VM's line of operations: entered at submission, left once when the job's end is settled ---
+
+  /**
+   * Puts `jobId` last in the VM's line with the VM's next seq, writing the job's queue record (`record`,
+   * JobQueue's key) in the same round trip. `expectSeq`: the seq the write was built from (If-Match); when
+   * another operation was queued since, nothing is written and the VM's current seq is answered instead.
+   */
+  async enter(
+    vm: { region: string; vm: string },
+    jobId: string,
+    record: { key: string; queue: string; ttlSeconds: number },
+    expectSeq?: number,
+  ): Promise<{ ok: true; seq: number } | { ok: false; current: number }> {
+    const args = [record.queue, record.ttlSeconds, jobId, ...(expectSeq !== undefined ? [expectSeq] : [])];
+    const seq = Number(await runScript(this.redis, 'recordJob', [record.key, this.seqKey(vm.region, vm.vm), this.lineKey(vm.region, vm.vm)], args));
+    return seq < 0 ? { ok: false, current: -1 - seq } : { ok: true, seq };
+  }
 
   /** The ids of the VM's operations not ended yet, in order. */
   line(region: string, vm: string): Promise<string[]> {
-    return this.redis.zrange(keys.vmOps(this.prefix, region, vm), 0, -1);
+    return this.redis.zrange(this.lineKey(region, vm), 0, -1);
   }
 
   /**
@@ -184,12 +218,12 @@ export class VmLedger {
    * a write built from a read carries it (JobQueue.submit's `expectSeq`).
    */
   async seq(region: string, vm: string): Promise<number> {
-    return Number((await this.redis.get(keys.vmSeq(this.prefix, region, vm))) ?? 0);
+    return Number((await this.redis.get(this.seqKey(region, vm))) ?? 0);
   }
 
   /** Whether operations on the VM are still queued or running. */
   async hasOps(region: string, vm: string): Promise<boolean> {
-    return (await this.redis.zcard(keys.vmOps(this.prefix, region, vm))) > 0;
+    return (await this.redis.zcard(this.lineKey(region, vm))) > 0;
   }
 
   /**
@@ -198,7 +232,7 @@ export class VmLedger {
    */
   async heads(vms: ReadonlyArray<{ region: string; vm: string }>): Promise<Array<string | undefined>> {
     if (vms.length === 0) return [];
-    const ks = vms.map((v) => keys.vmOps(this.prefix, v.region, v.vm));
+    const ks = vms.map((v) => this.lineKey(v.region, v.vm));
     const r: Array<string | null | undefined> = [];
     // The script hands its keys to one EXISTS, and Lua's unpack takes at most about 8 000 values.
     for (let i = 0; i < ks.length; i += HEADS_PER_CALL) {
@@ -210,18 +244,22 @@ export class VmLedger {
   }
 
   /**
-   * Whether `jobId` is first in its VM's line. A head that is not in `queue` any more or has finished
-   * (removed by an operator, or its worker died before ending its turn) is dropped: it must not block
-   * the VM forever.
+   * Whether `jobId` is first in its VM's line. A head that has finished (its worker died before settling
+   * it) is settled here; one that is not in `queue` any more (removed by an operator) is dropped: neither
+   * may block the VM forever.
    */
   async isMyTurn(queue: Queue, region: string, vm: string, jobId: string): Promise<boolean> {
-    const key = keys.vmOps(this.prefix, region, vm);
+    const key = this.lineKey(region, vm);
     for (let i = 0; i < 100; i++) {
       const [first] = await this.redis.zrange(key, 0, 0);
       if (first === undefined || first === jobId) return true;
       const head = await queue.getJob(first);
       const state = head ? await head.getState() : 'unknown';
-      if (!head || state === 'completed' || state === 'failed' || state === 'unknown') {
+      if (head && (state === 'completed' || state === 'failed')) {
+        await this.settle(queue, head, endOutcome(head));
+        continue;
+      }
+      if (!head || state === 'unknown') {
         await this.redis.zrem(key, first);
         continue;
       }
@@ -230,14 +268,41 @@ export class VmLedger {
     return false;
   }
 
-  /** Ends this job's turn and promotes the VM's next operation if it is waiting as delayed. */
-  async endTurn(queue: Queue, region: string, vm: string, jobId: string): Promise<void> {
-    const key = keys.vmOps(this.prefix, region, vm);
-    await this.redis.zrem(key, jobId);
-    const [next] = await this.redis.zrange(key, 0, 0);
-    if (!next) return;
-    const job: Job | undefined = await queue.getJob(next);
-    if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
+  /**
+   * Settles what `job` held on its VM's records, at most once: a create's room on its host (and, when
+   * `undone`, its name), a resize's extra room, and, unless `made`, its turn in the VM's line, promoting
+   * the VM's next operation when it waits as delayed. The one path by which a queued job gives these back:
+   * the worker once BullMQ recorded its outcome, a cancel of a queued job, isMyTurn for a head whose worker
+   * died; whichever comes second does nothing. A host job holds none. Answers whether this call settled
+   * it (for `made`: whether the job was still in its VM's line).
+   */
+  async settle(queue: Queue, job: SettledJob, outcome: JobOutcome): Promise<boolean> {
+    const d = job.data as { kind?: string; region?: string; host?: string; vm_name?: string } | null;
+    if (!d?.kind || !d.region || !d.vm_name) return false;
+    const host = d.host ?? '';
+    const entry = !host ? '' : d.kind === 'create' ? d.vm_name : d.kind === 'resize' ? resizeEntry(d.vm_name) : '';
+    const ends = outcome !== 'made';
+    const free = d.kind === 'create' && outcome === 'undone' && host !== '';
+    const [settled, head] = await runScript<[number, string?]>(
+      this.redis,
+      'settleJob',
+      [this.lineKey(d.region, d.vm_name), this.pendingKey(d.region, host), this.totalsKey(d.region, host), keys.vmHost(this.prefix, d.region, d.vm_name)],
+      [String(job.id), ends ? 1 : 0, entry, free ? 1 : 0, host],
+    );
+    if (settled !== 1) return false;
+    if (ends && head) {
+      const next: Job | undefined = await queue.getJob(head);
+      if (next && (await next.isDelayed())) await next.promote().catch(() => undefined);
+    }
+    return true;
+  }
+
+  private lineKey(region: string, vm: string): string {
+    return keys.vmOps(this.prefix, region, vm);
+  }
+
+  private seqKey(region: string, vm: string): string {
+    return keys.vmSeq(this.prefix, region, vm);
   }
 
   private pendingKey(region: string, host: string): string {

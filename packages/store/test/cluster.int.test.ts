@@ -26,7 +26,7 @@ afterAll(async () => {
 });
 
 describe('job and VM state scripts on a Redis Cluster', () => {
-  it('recordJob, cancelQueued, reservePending, releasePending (both forms), sweepPending, patchInventoryVm and releaseRegionLock run', async () => {
+  it('recordJob, cancelQueued, settleJob, reservePending, releasePending (both forms), sweepPending, patchInventoryVm and releaseRegionLock run', async () => {
     const jobs = new JobQueue(redis, jobConfig(prefix));
     const ledger = new VmLedger(redis, prefix);
     try {
@@ -37,7 +37,9 @@ describe('job and VM state scripts on a Redis Cluster', () => {
       const job = await jobs.submit({ kind: 'start', region: 'r1', host: 'h1', vm_name: 'a', submitted_by: 't' });
       expect(job.data.seq).toBe(1);
       expect(await jobs.cancelQueued(jobs.get(job.queueName), String(job.id), 't')).toBe('canceled');
-      await ledger.release('r1', 'h1', 'a');
+      expect(await ledger.settle(jobs.get(job.queueName), job, 'kept')).toBe(true);
+      await ledger.releaseResize('r1', 'h1', 'a');
+      await ledger.free('r1', 'h1', 'a');
       await ledger.free('r1', 'h1', 'b');
       expect(await ledger.sweep('r1', 'h1', new Set())).toEqual({ n: 0, vcpus: 0, memory_mb: 0, storage_mb: 0 });
       const inv = new InventoryStore(redis, prefix);

@@ -105,7 +105,7 @@ describe('recordJob', () => {
     expect(JSON.parse(raw ?? '{}').user_data_enc).toBeTypeOf('string');
   });
 
-  it('only the first of a VM’s line has its turn; a finished or vanished head is dropped; ending a turn promotes the next delayed one', async () => {
+  it('only the first of a VM’s line has its turn; a finished or vanished head is dropped; settling a job’s end promotes the next delayed one', async () => {
     jobs ??= new JobQueue(env.redis, jobConfig(env.prefix));
     const ledger = new VmLedger(env.redis, env.prefix);
     const queue = jobs.get('ops.r1.h1');
@@ -116,7 +116,7 @@ describe('recordJob', () => {
     expect(await ledger.isMyTurn(queue, 'r1', 'vm-t', String(a.id))).toBe(true);
     expect(await ledger.isMyTurn(queue, 'r1', 'vm-t', String(b.id))).toBe(false);
     expect(await b.isDelayed()).toBe(true);
-    await ledger.endTurn(queue, 'r1', 'vm-t', String(a.id));
+    expect(await ledger.settle(queue, a, 'kept')).toBe(true);
     expect(await ledger.line('r1', 'vm-t')).toEqual([b.id]);
     expect(await queue.getJobState(String(b.id))).toBe('waiting');
     // A head removed by an operator does not block the VM.

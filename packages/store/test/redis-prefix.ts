@@ -26,7 +26,7 @@ export function useRedisPrefix(name: string): RedisPrefix {
   } as RedisPrefix;
   beforeAll(async () => {
     env.redis = new Redis(REDIS_URL);
-    // Connected before the tests start (AuthThrottle, for one, counts nothing until the connection is ready).
+    // Connected before the tests start (AuthFailureCounter, for one, counts nothing until the connection is ready).
     await env.redis.ping();
   });
   afterAll(async () => {

@@ -1,6 +1,7 @@
 /** VmLedger.reserveResize / releaseResize (reservePending in its resize mode) and the sweep, against the machine's Redis. */
 import { describe, expect, it } from 'vitest';
 import { keys } from '../src/keys.ts';
+import { runScript } from '../src/scripts.ts';
 import { VmLedger } from '../src/vm-ledger.ts';
 import { useRedisPrefix } from './redis-prefix.ts';
 
@@ -8,13 +9,16 @@ const env = useRedisPrefix('resize');
 const need = { vcpus: 2, memory_mb: 1024, storage_mb: 4096 };
 const noLimit = { n: null, vcpus: null, memory_mb: null, storage_mb: null };
 let region = 0;
+/** Its create ended (settled): the VM is listed now, its pending entry gone. */
+const created = (r: string, vm: string) =>
+  runScript(env.redis, 'releasePending', [keys.pendingCreates(env.prefix, r, 'h1'), keys.pendingTotals(env.prefix, r, 'h1')], [vm]);
 const fresh = () => ({ ledger: new VmLedger(env.redis, env.prefix), r: `r${++region}` });
 
 describe('reserveResize', () => {
   it('counts the extra room of a VM reserved for the host (no VM added, shrinking parts as 0) and gives it all back', async () => {
     const { ledger, r } = fresh();
     await ledger.reserve(r, 'h1', 'a', need, noLimit);
-    await ledger.release(r, 'h1', 'a'); // its create ended: listed now
+    await created(r, 'a');
     expect(await ledger.reserveResize(r, 'h1', 'a', { vcpus: 2, memory_mb: -512, storage_mb: 0 }, noLimit)).toEqual({ ok: true });
     expect((await ledger.totals(r, ['h1'])).get('h1')).toEqual({ n: 0, vcpus: 2, memory_mb: 0, storage_mb: 0 });
     // Zeros in the entry are taken off as zeros (Lua's -0 is no integer to HINCRBY).
@@ -51,7 +55,7 @@ describe('reserveResize', () => {
   it('a sweep drops a resize entry whose VM has no operation in line once the submit grace has passed', async () => {
     const { ledger, r } = fresh();
     await ledger.reserve(r, 'h1', 'a', need, noLimit);
-    await ledger.release(r, 'h1', 'a');
+    await created(r, 'a');
     await ledger.reserveResize(r, 'h1', 'a', { vcpus: 1, memory_mb: 0, storage_mb: 0 }, noLimit);
     // Within the grace it counts (its job is being queued) ...
     expect((await ledger.sweep(r, 'h1', new Set(['a']))).vcpus).toBe(1);

@@ -57,21 +57,24 @@ export function resolveTarget(s: Services, t: Target, where: 'body' | 'path') {
   return region;
 }
 
+/** An operation to queue on a VM, and how the request named it. */
+export interface VmOpRequest {
+  target: Target;
+  op: VmOp;
+  by: Requester;
+  /** Where the request named the VM: an unknown region is 422 in a body, 404 in a path. */
+  where: 'body' | 'path';
+  /** The caller's owner binding (null or absent: none): another owner's VM is 404. */
+  owner?: string | null;
+  /** The VM's seq the operation was built from (If-Match); SeqMismatchError when another operation was queued since. */
+  expectSeq?: number;
+}
+
 /**
  * Queues an operation on the VM's host; 404 when no host knows the VM, or it is not the owner-bound caller's.
- * `expectSeq`: the VM's seq the operation was built from (If-Match); SeqMismatchError when another
- * operation was queued since.
+ * `before` may refuse it or reserve something first (BeforeSubmit).
  */
-export async function submitVmOp(
-  s: Services,
-  t: Target,
-  op: VmOp,
-  by: Requester,
-  where: 'body' | 'path',
-  owner: string | null = null,
-  before?: BeforeSubmit,
-  expectSeq?: number,
-): Promise<Job> {
+export async function submitVmOp(s: Services, { target: t, op, by, where, owner = null, expectSeq }: VmOpRequest, before?: BeforeSubmit): Promise<Job> {
   const region = resolveTarget(s, t, where);
   const loc = await s.inventory.locate(region, t.vm_name);
   if (!loc) throw vmNotFound(region.region_name, t.vm_name);

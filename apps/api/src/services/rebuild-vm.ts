@@ -40,7 +40,7 @@ export async function submitRebuild(s: Services, t: Target, r: RebuildRequest, b
     timeout_ms: r.timeout_ms,
     delete_snapshots: r.delete_snapshots,
   };
-  return submitVmOp(s, t, op, by, 'path', owner, async ({ vm }) => {
+  return submitVmOp(s, { target: t, op, by, where: 'path', owner }, async ({ vm }) => {
     if (!named) {
       if (!vm?.image) {
         throw new ApiError('VALIDATION', 'the VM’s image is not known (yet): name one in image', {

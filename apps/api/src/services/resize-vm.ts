@@ -47,7 +47,7 @@ export async function submitResize(s: Services, t: Target, req: ResizeRequest, b
     force: req.force,
     timeout_ms: req.timeout_ms,
   };
-  return submitVmOp(s, t, op, by, 'path', owner, async ({ host, vm }) => {
+  return submitVmOp(s, { target: t, op, by, where: 'path', owner }, async ({ host, vm }) => {
     if (!vm) throw new ApiError('CONFLICT', 'the VM is not created yet: resize it once its create has run');
     if (!vm.managed) throw new ApiError('CONFLICT', 'the VM was not created by this service: it has no instance type to change');
     if (vm.instance_type === type.instance_type) throw new ApiError('CONFLICT', `the VM is a ${type.instance_type} already`);

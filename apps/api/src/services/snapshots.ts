@@ -46,7 +46,7 @@ function refusal(s: Services, region: string, op: SnapshotOp, snapshot: string, 
 /** Queues a snapshot job on the VM (per-VM ordering, owner scoping, Idempotency-Key: submitVmOp's). */
 export function submitSnapshotOp(s: Services, t: Target, op: SnapshotOp, snapshot: string, by: Requester, owner: string | null): Promise<Job> {
   const name = snapshotName(snapshot);
-  return submitVmOp(s, t, { kind: op, snapshot: name }, by, 'path', owner, async (loc) => {
+  return submitVmOp(s, { target: t, op: { kind: op, snapshot: name }, by, where: 'path', owner }, async (loc) => {
     const why = refusal(s, t.region, op, name, loc.vm);
     if (why) throw why;
     return async () => undefined;

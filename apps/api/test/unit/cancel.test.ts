@@ -1,5 +1,6 @@
 import type { JobView } from '@provisioner/contracts';
-import { keys } from '@provisioner/store';
+import { endOutcome, VmLedger } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { describe, expect, it } from 'vitest';
 import { fakeWorker, sleep, TOKENS, useHarness } from './harness.ts';
 
@@ -59,6 +60,24 @@ describe('POST /v1/jobs/{id}/cancel', () => {
     const again = await h.fetch(`/v1/jobs/${job.id}/cancel`, { method: 'POST' });
     expect(again.status).toBe(409);
     expect(((await again.json()) as { error: { code: string } }).error.code).toBe('CONFLICT');
+  });
+
+  it('a queued create canceled, then its end settled again as a worker would: once only, a new create of the name keeps it', async () => {
+    const job = await submit('POST', '/v1/vms', create('c-twice'));
+    expect((await h.fetch(`/v1/jobs/${job.id}/cancel`, { method: 'POST' })).status).toBe(200);
+    expect(await h.redis.exists(keys.vmHost(h.prefix, 'r2', 'c-twice'))).toBe(0);
+    // The name is free, and taken again ...
+    const again = await submit('POST', '/v1/vms', create('c-twice'));
+    // ... when the canceled job's end is settled once more, from the job as BullMQ ended it (the worker's
+    // `failed` event, or isMyTurn for a finished head).
+    const found = await h.queues.find(job.id);
+    if (!found) throw new Error('the canceled job is gone');
+    expect(found.state).toBe('failed');
+    expect(await new VmLedger(h.redis, h.prefix).settle(found.queue, found.job, endOutcome(found.job))).toBe(false);
+    expect(await h.redis.get(keys.vmHost(h.prefix, 'r2', 'c-twice'))).toBe('h1');
+    expect(await h.redis.hexists(keys.pendingCreates(h.prefix, 'r2', 'h1'), 'c-twice')).toBe(1);
+    expect(await h.redis.zrange(keys.vmOps(h.prefix, 'r2', 'c-twice'), 0, -1)).toEqual([again.id]);
+    expect((await h.fetch(`/v1/jobs/${again.id}/cancel`, { method: 'POST' })).status).toBe(200);
   });
 
   it('a create waiting for its retry is handed to a worker to cancel (it may have left work on the host)', async () => {

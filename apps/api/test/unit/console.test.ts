@@ -4,7 +4,8 @@
  * test/e2e/console.int.test.ts.
  */
 import { CONSOLE_TAIL_MAX, hostQueueName } from '@provisioner/contracts';
-import { ConsoleStore, keys } from '@provisioner/store';
+import { ConsoleStore } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import type { Job, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fail, fakeWorker, TOKENS, useHarness } from './harness.ts';

@@ -6,7 +6,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { WEBHOOK_QUEUE } from '@provisioner/contracts';
-import { keys, WebhookStore } from '@provisioner/store';
+import { WebhookStore } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { describe, expect, it } from 'vitest';
 import { redact, stripInstallPaths } from '../../src/admin/board.ts';
 import { Sessions } from '../../src/admin/session.ts';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { JobView } from '@provisioner/contracts';
-import { keys } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/idempotency.ts';
 import { fakeWorker, TOKENS, useHarness } from './harness.ts';

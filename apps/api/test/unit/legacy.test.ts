@@ -1,5 +1,6 @@
 import { hostQueueName, type JobErrorCode } from '@provisioner/contracts';
-import { InventoryStore, keys } from '@provisioner/store';
+import { InventoryStore } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import type { Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { b64, fail, fakeWorker, TOKENS, useHarness } from './harness.ts';

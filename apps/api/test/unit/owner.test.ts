@@ -86,7 +86,7 @@ describe('owner-bound tokens', () => {
   });
 
   it('share one namespace of VM names per region: a create of a name another owner holds is 409, and tells nothing more', async () => {
-    // Documented in README.md (Owners) and apps/api/README.md (Owner-bound tokens): a name is the domain's on
+    // Documented in docs/security.md (Owner-bound tokens): a name is the domain's on
     // its host, and any owner's VM may be placed on any host of the region.
     await h.writeInventory('r1', 'h1', [{ name: 'o-bob-1', tags: { owner: 'bob', secret: 'x' } }]);
     const before = await h.jobCount();

@@ -1,5 +1,5 @@
 import { ConfigSchema, type HostInfoRecord } from '@provisioner/contracts';
-import { keys } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { type HostState, hostCapacity, place } from '../../src/placement.ts';
 import { deletePrefix, TOKENS, useHarness, vm } from './harness.ts';

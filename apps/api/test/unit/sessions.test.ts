@@ -5,7 +5,7 @@
  * board's link, `DELETE /v1/tokens/{name}/sessions`).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { keys } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { describe, expect, it } from 'vitest';
 import { TOKENS, testConfig, useHarness } from './harness.ts';
 

@@ -3,7 +3,7 @@
  * Authorization and dashboard sign-ins; X-Forwarded-For believed only from trusted proxies.
  */
 import { createHash } from 'node:crypto';
-import { keys } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { describe, expect, it } from 'vitest';
 import { type Harness, TOKENS, useHarness } from './harness.ts';
 

@@ -1,5 +1,5 @@
 import { hostQueueName } from '@provisioner/contracts';
-import { keys } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { VmItem } from '../../src/inventory.ts';
 import { pageJson } from '../../src/routes/vms/list.ts';

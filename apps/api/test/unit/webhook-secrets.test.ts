@@ -6,7 +6,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { newWebhookSecret, WEBHOOK_QUEUE } from '@provisioner/contracts';
-import { IdempotencyStore, keys, WebhookStore } from '@provisioner/store';
+import { IdempotencyStore, WebhookStore } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { describe, expect, it } from 'vitest';
 import { keyContents, keysHoldingSecrets, secretForms } from '../../../../test/support/at-rest.ts';
 import { TOKENS, useHarness } from './harness.ts';

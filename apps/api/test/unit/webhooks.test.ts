@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { newWebhookSecret, WEBHOOK_QUEUE } from '@provisioner/contracts';
-import { keys, WebhookStore } from '@provisioner/store';
+import { WebhookStore } from '@provisioner/store';
+import { keys } from '@provisioner/store/testing';
 import { Worker } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { TOKENS, useHarness } from './harness.ts';

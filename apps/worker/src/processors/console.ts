@@ -1,7 +1,5 @@
-import type { ConsolePayload } from '@provisioner/contracts';
-import type { z } from 'zod';
 import { toJobError } from '../errors.ts';
-import type { ProcessorContext } from './context.ts';
+import { defineProcessor } from './define.ts';
 
 /**
  * Reads the tail of the VM's serial console log (one SSH exec) for the API request waiting for it. The
@@ -10,15 +8,18 @@ import type { ProcessorContext } from './context.ts';
  * failed goes there too: a console job is removed however it ends, so it never counts against the
  * failed jobs BullMQ keeps per queue (`retention_max_jobs`).
  */
-export async function processConsole(ctx: ProcessorContext, p: z.infer<typeof ConsolePayload>) {
-  let tail: Awaited<ReturnType<typeof ctx.hv.consoleTail>>;
-  try {
-    tail = await ctx.steps.run('read', () => ctx.hv.consoleTail(p.vm_name, p.tail_bytes, { timeoutMs: 30_000, signal: ctx.signal }));
-  } catch (e) {
-    // The job is removed as it fails (store's JobQueue): the waiting request reads why from here.
-    await ctx.stores.console.fail(String(ctx.job.id), toJobError(e)).catch(() => undefined);
-    throw e;
-  }
-  await ctx.stores.console.put(String(ctx.job.id), tail);
-  return { vm_name: p.vm_name, found: tail !== null };
-}
+export default defineProcessor({
+  kind: 'console',
+  async run(ctx, p) {
+    let tail: Awaited<ReturnType<typeof ctx.hv.consoleTail>>;
+    try {
+      tail = await ctx.steps.run('read', () => ctx.hv.consoleTail(p.vm_name, p.tail_bytes, { timeoutMs: 30_000, signal: ctx.signal }));
+    } catch (e) {
+      // The job is removed as it fails (store's JobQueue): the waiting request reads why from here.
+      await ctx.stores.console.fail(String(ctx.job.id), toJobError(e)).catch(() => undefined);
+      throw e;
+    }
+    await ctx.stores.console.put(String(ctx.job.id), tail);
+    return { result: { vm_name: p.vm_name, found: tail !== null } };
+  },
+});

@@ -1,5 +1,5 @@
 import type { Config } from '@provisioner/contracts';
-import type { DomainInfo, GuestStatus, Hypervisor } from '@provisioner/libvirt';
+import type { Hypervisor } from '@provisioner/libvirt';
 import type { ConsoleStore, InventoryStore, JobQueue, VmLedger, WebhookStore } from '@provisioner/store';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
@@ -27,8 +27,4 @@ export interface ProcessorContext {
   signal: AbortSignal;
   /** The worker's lock token of the job (a processor that re-schedules itself, `moveToDelayed`, needs it). */
   token?: string;
-  /** Set by a create whose guest became ready: the inventory patch takes what it saw of the guest. */
-  guest?: GuestStatus;
-  /** Set by a create: its VM as the create's last exec read it, so the inventory patch needs no re-read. */
-  domain?: DomainInfo;
 }

@@ -6,11 +6,9 @@ import { WorkerError } from '../errors.ts';
 import { updateInventoryVm } from '../inventory.ts';
 import { consoleSaysFinished, needsConsole, readiness } from '../readiness.ts';
 import type { ProcessorContext } from './context.ts';
+import { defineProcessor, type Ran } from './define.ts';
 
 type Payload = z.infer<typeof CreatePayload>;
-
-/** Step weights: the download dominates when the image is not cached yet (wait-ready's is the last, when there). */
-export const CREATE_WEIGHTS = [60, 10, 10, 10, 10, 10];
 
 /**
  * How soon a create waiting for its guest looks again. Between looks the job sits in BullMQ's delayed set
@@ -24,9 +22,17 @@ const CONSOLE_SEARCH_BYTES = 64 * 1024;
 /**
  * Creates a VM: image cached on the host → overlay disk → cloud-init seed → define → start, in one SSH
  * exec when the image is cached. Every step is idempotent (the job id is the domain's instance id), so a
- * retried or resumed job skips what exists.
+ * retried or resumed job skips what exists. Failed for good, it removes what it made (cleanupCreate).
  */
-export async function processCreate(ctx: ProcessorContext, p: Payload) {
+export default defineProcessor({
+  kind: 'create',
+  // The download dominates when the image is not cached yet.
+  weights: { 'fetch-image': 6 },
+  run: processCreate,
+  onFinalFailure: cleanupCreate,
+});
+
+async function processCreate(ctx: ProcessorContext, p: Payload): Promise<Ran> {
   const { hv, steps, signal } = ctx;
   const instanceId = String(ctx.job.id);
   // Back for another look at the guest: the VM's steps are done (and must not be redone).
@@ -77,18 +83,19 @@ export async function processCreate(ctx: ProcessorContext, p: Payload) {
     }
   }
   const image = made.image;
-  ctx.domain = made.domain;
-  if (p.wait_until !== 'ready') return { vm_name: p.vm_name, region: p.region, host: p.host, state: 'running', image_sha256: image.sha256 };
+  const seen = { domain: made.domain };
+  if (p.wait_until !== 'ready') return { result: { vm_name: p.vm_name, region: p.region, host: p.host, state: 'running', image_sha256: image.sha256 }, seen };
   // The VM exists and runs: listings show it and placement counts it from the inventory, not as pending,
   // while the job waits for its guest (which may take long, and ends without removing the VM).
-  await updateInventoryVm(ctx.stores.inventory, p.region, p.host, hv, p.vm_name, undefined, undefined, made.domain).catch((e: unknown) =>
+  await updateInventoryVm({ store: ctx.stores.inventory, hv, region: p.region, host: p.host, name: p.vm_name, seen: made.domain }).catch((e: unknown) =>
     ctx.log.warn({ err: String(e) }, 'inventory update failed'),
   );
-  await ctx.stores.ledger.release(p.region, p.host, p.vm_name);
+  await ctx.stores.ledger.settle(ctx.queue, ctx.job, 'made');
   const wait = { since: Date.now(), image_sha256: image.sha256 };
   await ctx.job.updateData({ ...ctx.job.data, ready_wait: wait });
   await steps.begin('wait-ready', 'waiting for the guest to boot');
-  return waitReady(ctx, p, wait);
+  const r = await waitReady(ctx, p, wait);
+  return { ...r, seen: { ...seen, ...r.seen } };
 }
 
 /**
@@ -97,7 +104,7 @@ export async function processCreate(ctx: ProcessorContext, p: Payload) {
  * timeout, a later operation on the VM waiting), else says what it waits for and comes back in
  * READY_POLL_MS as a delayed job, so that waiting holds no host slot.
  */
-async function waitReady(ctx: ProcessorContext, p: Payload, wait: NonNullable<Payload['ready_wait']>) {
+async function waitReady(ctx: ProcessorContext, p: Payload, wait: NonNullable<Payload['ready_wait']>): Promise<Ran> {
   const { hv, steps, signal } = ctx;
   const console = `GET /v1/vms/${p.region}/${p.vm_name}/console`;
   const fail = async (code: 'GUEST_NOT_READY' | 'GUEST_CLOUD_INIT_ERROR', message: string): Promise<never> => {
@@ -118,9 +125,11 @@ async function waitReady(ctx: ProcessorContext, p: Payload, wait: NonNullable<Pa
     const r = readiness(status, hasNic(ctx, p), console);
     if (r.kind === 'ready' && status) {
       await steps.end('wait-ready', true);
-      ctx.guest = status;
       const guest = { agent: status.agent, cloud_init: status.cloud_init, ready: true, ready_at: new Date().toISOString() };
-      return { vm_name: p.vm_name, region: p.region, host: p.host, state: 'running', image_sha256: wait.image_sha256, addresses: status.addresses, guest };
+      return {
+        result: { vm_name: p.vm_name, region: p.region, host: p.host, state: 'running', image_sha256: wait.image_sha256, addresses: status.addresses, guest },
+        seen: { guest: status },
+      };
     }
     if (r.kind === 'fail') return await fail(r.code, r.message);
     detail = r.kind === 'wait' ? r.detail : 'waiting for the guest';
@@ -160,10 +169,11 @@ function hasNic(ctx: ProcessorContext, p: Payload): boolean {
 }
 
 /**
- * After a create fails for good: remove what this job made (domain, disk, seed) and free the name. Not
- * once the VM runs and the job waits for its guest: a guest that is not ready (or a cancel then) keeps it.
+ * After a create fails for good: removes what this job made (domain, disk, seed) and says so in the job's
+ * data (`removed`), so that settling its end frees the name. Not once the VM runs and the job waits for its
+ * guest: a guest that is not ready (or a cancel then) keeps it.
  */
-export async function cleanupCreate(ctx: Omit<ProcessorContext, 'steps'>, p: Payload): Promise<void> {
+async function cleanupCreate(ctx: ProcessorContext, p: Payload): Promise<void> {
   if (isWaitingReady(ctx.job.data)) return;
   const instanceId = String(ctx.job.id);
   let ours = true;
@@ -175,5 +185,5 @@ export async function cleanupCreate(ctx: Omit<ProcessorContext, 'steps'>, p: Pay
   }
   if (!ours) return;
   await ctx.hv.undefine(p.vm_name);
-  await ctx.stores.ledger.free(p.region, p.host, p.vm_name);
+  await ctx.job.updateData({ ...ctx.job.data, removed: true });
 }

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { collectDrift } from '../drift.ts';
 import { WorkerError } from '../errors.ts';
 import type { ProcessorContext } from './context.ts';
+import { defineProcessor } from './define.ts';
 
 const key = (i: DriftItem) => `${i.kind} ${i.vm_name} ${i.path ?? ''}`;
 
@@ -12,7 +13,7 @@ const key = (i: DriftItem) => `${i.kind} ${i.vm_name} ${i.path ?? ''}`;
  * domain, nothing of a VM with a job queued or running, no file younger than the grace period (checked
  * again by the removal itself, on the host). The report is then written again without what went.
  */
-export async function processDriftClean(ctx: ProcessorContext, p: z.infer<typeof DriftCleanPayload>) {
+async function clean(ctx: ProcessorContext, p: z.infer<typeof DriftCleanPayload>) {
   const disksDir = ctx.config.regions.find((r) => r.region_name === p.region)?.hosts.find((h) => h.name === p.host)?.disks_dir;
   if (!disksDir) throw new WorkerError('INVALID_ARGUMENT', `no host ${p.region}/${p.host} in the configuration`, false);
   const graceMs = ctx.config.worker.drift_grace_ms;
@@ -51,3 +52,5 @@ export async function processDriftClean(ctx: ProcessorContext, p: z.infer<typeof
   await ctx.stores.inventory.putDrift({ ...fresh, items: fresh.items.filter((i) => !done.has(key(i))) });
   return { region: p.region, host: p.host, removed, kept: fresh.items.length - removed.length };
 }
+
+export default defineProcessor({ kind: 'drift-clean', run: async (ctx, p) => ({ result: await clean(ctx, p) }) });

@@ -1,8 +1,10 @@
-import type { EditTagsPayload } from '@provisioner/contracts';
-import type { z } from 'zod';
-import type { ProcessorContext } from './context.ts';
+import { defineProcessor } from './define.ts';
 
-export async function processEditTags(ctx: ProcessorContext, p: z.infer<typeof EditTagsPayload>) {
-  await ctx.steps.run('set-tags', () => ctx.hv.setTags(p.vm_name, p.tags, { signal: ctx.signal }));
-  return { vm_name: p.vm_name, tags: p.tags };
-}
+/** Replaces the VM's tags (in its definition's metadata). */
+export default defineProcessor({
+  kind: 'edit-tags',
+  async run(ctx, p) {
+    await ctx.steps.run('set-tags', () => ctx.hv.setTags(p.vm_name, p.tags, { signal: ctx.signal }));
+    return { result: { vm_name: p.vm_name, tags: p.tags } };
+  },
+});

@@ -2,6 +2,7 @@ import { type ImageCacheEntry, type ImageCachePayload, type ImageCacheRecord, re
 import type { z } from 'zod';
 import { toJobError } from '../errors.ts';
 import type { ProcessorContext } from './context.ts';
+import { defineProcessor } from './define.ts';
 
 /**
  * Keeps the host's cache of catalog images warm: re-hashes what is cached (a corrupted version is
@@ -11,7 +12,12 @@ import type { ProcessorContext } from './context.ts';
  * fails as a whole (the host does not answer) records why beside the last state (shown by GET /v1/images
  * and /ready), since the scheduled job itself is removed as it fails.
  */
-export async function processImageCache(ctx: ProcessorContext, p: z.infer<typeof ImageCachePayload>) {
+export default defineProcessor({
+  kind: 'image-cache',
+  run: async (ctx, p) => ({ result: await keepWarm(ctx, p) }),
+});
+
+async function keepWarm(ctx: ProcessorContext, p: z.infer<typeof ImageCachePayload>) {
   try {
     return await runImageCache(ctx, p);
   } catch (e) {

@@ -3,6 +3,7 @@ import { domainMetadataXml } from '@provisioner/libvirt';
 import type { z } from 'zod';
 import { toJobError, WorkerError } from '../errors.ts';
 import type { ProcessorContext } from './context.ts';
+import { defineProcessor } from './define.ts';
 import { gracefulShutdown } from './stop.ts';
 
 type Payload = z.infer<typeof RebuildPayload>;
@@ -16,7 +17,7 @@ type Payload = z.infer<typeof RebuildPayload>;
  * run after a crash that finds it skips what came before and only finishes (start). A failure before the
  * swap removes the new files, starts the VM again if this job stopped it, and says the VM is as it was.
  */
-export async function processRebuild(ctx: ProcessorContext, p: Payload) {
+async function rebuild(ctx: ProcessorContext, p: Payload) {
   const { hv, steps, signal } = ctx;
   const jobId = String(ctx.job.id);
   const name = p.vm_name;
@@ -88,6 +89,8 @@ export async function processRebuild(ctx: ProcessorContext, p: Payload) {
     user_data: newSeed ? 'new' : 'kept',
   };
 }
+
+export default defineProcessor({ kind: 'rebuild', run: async (ctx, p) => ({ result: await rebuild(ctx, p) }) });
 
 /**
  * After a failure before the swap: the new disk and seed are removed and a VM this job stopped is

@@ -1,8 +1,7 @@
-import type { RefreshPayload } from '@provisioner/contracts';
-import type { z } from 'zod';
 import { refreshInventory } from '../inventory.ts';
 import type { VmEvent } from '../vm-events.ts';
 import type { ProcessorContext } from './context.ts';
+import { defineProcessor } from './define.ts';
 
 /**
  * Writes what a refresh saw as webhooks: a VM's guest that became ready, and a state change nobody in the
@@ -19,9 +18,12 @@ async function emitSeen(ctx: ProcessorContext, events: VmEvent[]): Promise<void>
 }
 
 /** Lists the host into the inventory (scheduled, and on demand for `?refresh=true`). */
-export async function processRefresh(ctx: ProcessorContext, p: z.infer<typeof RefreshPayload>) {
-  const disksDir = ctx.config.regions.find((r) => r.region_name === p.region)?.hosts.find((h) => h.name === p.host)?.disks_dir;
-  const drift = disksDir ? { ledger: ctx.stores.ledger, disksDir, graceMs: ctx.config.worker.drift_grace_ms } : undefined;
-  const entry = await ctx.steps.run('list', () => refreshInventory(ctx.stores.inventory, p.region, p.host, ctx.hv, drift, (events) => emitSeen(ctx, events)));
-  return { region: p.region, host: p.host, vms: entry.vms.length, observed_at: entry.observed_at };
-}
+export default defineProcessor({
+  kind: 'refresh',
+  async run(ctx, p) {
+    const disksDir = ctx.config.regions.find((r) => r.region_name === p.region)?.hosts.find((h) => h.name === p.host)?.disks_dir;
+    const drift = disksDir ? { ledger: ctx.stores.ledger, disksDir, graceMs: ctx.config.worker.drift_grace_ms } : undefined;
+    const entry = await ctx.steps.run('list', () => refreshInventory(ctx.stores.inventory, p.region, p.host, ctx.hv, drift, (events) => emitSeen(ctx, events)));
+    return { result: { region: p.region, host: p.host, vms: entry.vms.length, observed_at: entry.observed_at } };
+  },
+});

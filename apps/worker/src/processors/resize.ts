@@ -1,6 +1,7 @@
 import type { ResizePayload } from '@provisioner/contracts';
 import type { z } from 'zod';
 import type { ProcessorContext } from './context.ts';
+import { defineProcessor } from './define.ts';
 import { stopStep } from './stop.ts';
 
 const MiB = 1024 * 1024;
@@ -25,7 +26,7 @@ async function wasRunning(ctx: ProcessorContext, p: z.infer<typeof ResizePayload
  * new type's vCPUs and memory, grows its disk in place (never replaced, never shrunk: a crash at any point
  * leaves the VM with its disk) and starts it again if it ran before. Every step checks the host first.
  */
-export async function processResize(ctx: ProcessorContext, p: z.infer<typeof ResizePayload>) {
+async function resize(ctx: ProcessorContext, p: z.infer<typeof ResizePayload>) {
   const { hv, signal, steps } = ctx;
   const running = await wasRunning(ctx, p);
   let stopped: string = 'already';
@@ -52,8 +53,14 @@ export async function processResize(ctx: ProcessorContext, p: z.infer<typeof Res
  * After a resize failed for good or was canceled: a VM that ran before is started again (with whatever
  * sizes it has now), so a failure does not leave it off. Best effort, without the job's aborted signal.
  */
-export async function recoverResize(ctx: ProcessorContext, p: z.infer<typeof ResizePayload>): Promise<void> {
+async function recoverResize(ctx: ProcessorContext, p: z.infer<typeof ResizePayload>): Promise<void> {
   const data = ctx.job.data as { was_running?: boolean };
   if (data.was_running !== true) return;
   await ctx.hv.start(p.vm_name, { timeoutMs: 60_000 });
 }
+
+export default defineProcessor({
+  kind: 'resize',
+  run: async (ctx, p) => ({ result: await resize(ctx, p) }),
+  onFinalFailure: recoverResize,
+});

@@ -8,8 +8,9 @@ import type { SnapshotInfo } from '@provisioner/libvirt';
 import type { z } from 'zod';
 import { WorkerError } from '../errors.ts';
 import type { ProcessorContext } from './context.ts';
+import { defineProcessor } from './define.ts';
 
-export async function processSnapshotCreate(ctx: ProcessorContext, p: z.infer<typeof SnapshotCreatePayload>) {
+async function create(ctx: ProcessorContext, p: z.infer<typeof SnapshotCreatePayload>) {
   const { hv, signal } = ctx;
   const region = ctx.config.regions.find((r) => r.region_name === p.region);
   const cap = region?.max_snapshots_per_vm;
@@ -45,7 +46,7 @@ export function revertRefusal(
   return null;
 }
 
-export async function processSnapshotRevert(ctx: ProcessorContext, p: z.infer<typeof SnapshotRevertPayload>) {
+async function revert(ctx: ProcessorContext, p: z.infer<typeof SnapshotRevertPayload>) {
   const { hv, signal } = ctx;
   const tags = await ctx.steps.run('check', async () => {
     // A run after a crash may find the snapshot's definition already back: the tags saved before it count.
@@ -65,7 +66,11 @@ export async function processSnapshotRevert(ctx: ProcessorContext, p: z.infer<ty
   return { vm_name: p.vm_name, snapshot: p.snapshot, state: await hv.domainState(p.vm_name, { signal }) };
 }
 
-export async function processSnapshotDelete(ctx: ProcessorContext, p: z.infer<typeof SnapshotDeletePayload>) {
+async function remove(ctx: ProcessorContext, p: z.infer<typeof SnapshotDeletePayload>) {
   const r = await ctx.steps.run('delete-snapshot', () => ctx.hv.deleteSnapshot(p.vm_name, p.snapshot, { signal: ctx.signal }));
   return { vm_name: p.vm_name, snapshot: p.snapshot, existed: r.existed };
 }
+
+export const snapshotCreate = defineProcessor({ kind: 'snapshot-create', run: async (ctx, p) => ({ result: await create(ctx, p) }) });
+export const snapshotRevert = defineProcessor({ kind: 'snapshot-revert', run: async (ctx, p) => ({ result: await revert(ctx, p) }) });
+export const snapshotDelete = defineProcessor({ kind: 'snapshot-delete', run: async (ctx, p) => ({ result: await remove(ctx, p) }) });

@@ -1,6 +1,5 @@
-import type { StopPayload } from '@provisioner/contracts';
-import type { z } from 'zod';
 import type { ProcessorContext } from './context.ts';
+import { defineProcessor } from './define.ts';
 
 /**
  * Asks the guest to shut down and powers it off after `timeoutMs`; the step's detail counts down to the
@@ -28,7 +27,10 @@ export function stopStep(ctx: ProcessorContext, step: string, vm: string, force:
 }
 
 /** Graceful shutdown with a timeout, then power-off; `force` powers off at once (the legacy /v1/stop). */
-export async function processStop(ctx: ProcessorContext, p: z.infer<typeof StopPayload>) {
-  const how = await stopStep(ctx, 'stop', p.vm_name, p.force, p.timeout_ms);
-  return { vm_name: p.vm_name, state: 'shut off', stopped: how };
-}
+export default defineProcessor({
+  kind: 'stop',
+  async run(ctx, p) {
+    const how = await stopStep(ctx, 'stop', p.vm_name, p.force, p.timeout_ms);
+    return { result: { vm_name: p.vm_name, state: 'shut off', stopped: how } };
+  },
+});

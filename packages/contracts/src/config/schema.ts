@@ -237,7 +237,7 @@ const RedisSchema = z
 export const ConfigFileSchema = z.object({
   port: z.number().int().min(0).max(65535).default(8080),
   redis_url: z.string().default('redis://127.0.0.1:6379'),
-  /** Sentinel or Cluster connection settings instead of redis_url (see README, Deployment). */
+  /** Sentinel or Cluster connection settings instead of redis_url (docs/operations.md, Redis Sentinel and Cluster). */
   redis: RedisSchema.optional(),
   /** Key prefix of every queue; the braces are a Redis Cluster hash tag. */
   queue_prefix: z
@@ -293,7 +293,7 @@ export const ConfigFileSchema = z.object({
   auth_throttle: AuthThrottleSchema,
   /**
    * Reverse proxies (CIDR) whose `X-Forwarded-For` is believed: a request from one of them is counted
-   * against the address the header names (README, Docker Compose). Without any, the socket's address.
+   * against the address the header names (docs/security.md, trusted_proxies). Without any, the socket's address.
    */
   trusted_proxies: z.array(CidrSchema).default([]),
   worker: WorkerSchema,

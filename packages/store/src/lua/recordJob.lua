@@ -1,5 +1,5 @@
--- Records a submitted job's queue and, for an operation on a VM, gives it the VM's next seq and its place
--- in the VM's line of operations (ZSET by seq), in one round trip (JobQueue.submit).
+-- Gives an operation on a VM the VM's next seq and its place in the VM's line of operations (ZSET by seq),
+-- and writes the job's queue record (JobQueue's key, handed over) in the same round trip (VmLedger.enter).
 -- KEYS: the job -> queue key; for an operation on a VM also its seq counter and its line.
 -- ARGV: queue name, that key's TTL in seconds, job id; optionally the seq the VM must be at (a write built
 -- from a read of the VM, If-Match): when another operation was queued since, nothing is recorded.

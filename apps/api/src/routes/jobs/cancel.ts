@@ -1,5 +1,6 @@
 /** `POST /v1/jobs/{id}/cancel`: 200 with the canceled job when it was queued, 202 while a worker stops it. */
 import { JobPath, JobView } from '@provisioner/contracts/api';
+import { callerOwner } from '../../caller.ts';
 import { defineRoute } from '../../route.ts';
 import { jobExample } from '../../schemas.ts';
 import { cancelJob } from '../../services/cancel-job.ts';
@@ -29,5 +30,10 @@ export default defineRoute({
     },
   },
   errors: ['NOT_FOUND', 'CONFLICT'],
-  handler: (c, s, { params }) => cancelJob(s, c, params.id),
+  handler: async (c, s, { params }) => {
+    const by = `token '${c.get('caller')?.name ?? 'anonymous'}'`;
+    const { view, outcome } = await cancelJob(s, { id: params.id, owner: callerOwner(c), by, log: c.get('logger') });
+    c.header('Location', `/v1/jobs/${view.id}`);
+    return c.json(view, outcome === 'canceled' ? 200 : 202);
+  },
 });

@@ -21,7 +21,7 @@ export default defineRoute({
   errors: ['VALIDATION', 'CONFLICT', 'JOB_FAILED', 'TIMEOUT'],
   handler: async (c, s, { body: b }) => {
     const t = { region: b.region_name, vm_name: b.vm_name };
-    const submit = () => submitVmOp(s, t, { kind: 'delete' }, requester(c), 'body', callerOwner(c));
+    const submit = () => submitVmOp(s, { target: t, op: { kind: 'delete' }, by: requester(c), where: 'body', owner: callerOwner(c) });
     let job: Job;
     try {
       job = await submit();

@@ -21,7 +21,7 @@ export const LegacyEditTags = LegacyTarget.extend({ tags: TagsSchema.meta({ exam
 
 /** Submits an operation on the VM a legacy body names and waits for the outcome. */
 export async function legacyOp(s: Services, c: Context<AppEnv>, b: z.infer<typeof LegacyTarget>, op: VmOp): Promise<Response> {
-  const job = await submitVmOp(s, { region: b.region_name, vm_name: b.vm_name }, op, requester(c), 'body', callerOwner(c));
+  const job = await submitVmOp(s, { target: { region: b.region_name, vm_name: b.vm_name }, op, by: requester(c), where: 'body', owner: callerOwner(c) });
   return awaitOutcome(s, c, job, s.config.legacy_wait_ms);
 }
 

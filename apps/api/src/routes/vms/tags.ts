@@ -43,7 +43,7 @@ export default defineRoute({
       // The seq read with the ETag is checked again where the job is recorded: of two writers holding the
       // same read, one passes. `*` asks for no particular version.
       const expectSeq = ifMatch.trim() === '*' ? undefined : read.seq;
-      const job = await submitVmOp(s, t, op, withCallback(s, c, b), 'path', callerOwner(c), undefined, expectSeq);
+      const job = await submitVmOp(s, { target: t, op, by: withCallback(s, c, b), where: 'path', owner: callerOwner(c), expectSeq });
       return accepted(c, job);
     } catch (e) {
       if (e instanceof SeqMismatchError) throw staleVersion(t, await readVm(s, t, callerOwner(c)));

@@ -1,7 +1,7 @@
-/** AuthThrottle and its script (authAttempt) against the machine's Redis. */
+/** AuthFailureCounter and its script (authAttempt) against the machine's Redis. */
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { AuthThrottle, EXEMPTION_RENEW_MS } from '../src/auth-throttle.ts';
+import { AuthFailureCounter, EXEMPTION_RENEW_MS } from '../src/auth-failure-counter.ts';
 import { keys } from '../src/keys.ts';
 import { REDIS_URL, useRedisPrefix } from './redis-prefix.ts';
 
@@ -9,9 +9,9 @@ const env = useRedisPrefix('auth');
 const WINDOW = 60_000;
 const MAX = 3;
 const GOOD = 'a'.repeat(64);
-const throttle = () => new AuthThrottle(env.redis, env.prefix, { windowMs: WINDOW, maxFailures: MAX });
+const throttle = () => new AuthFailureCounter(env.redis, env.prefix, { windowMs: WINDOW, maxFailures: MAX });
 
-describe('AuthThrottle', () => {
+describe('AuthFailureCounter', () => {
   it('lets MAX wrong tokens through, then throttles the address for the rest of the window, a right token too', async () => {
     const t = throttle();
     for (let i = 0; i < MAX; i++) expect(await t.attempt('10.0.0.1', null)).toBe(0);
@@ -73,7 +73,7 @@ describe('AuthThrottle', () => {
 
   it('counts nothing while its connection is not ready', async () => {
     const down = new Redis(REDIS_URL, { lazyConnect: true });
-    expect(await new AuthThrottle(down, env.prefix, { windowMs: WINDOW, maxFailures: 0 }).attempt('10.0.3.1', null)).toBe(0);
+    expect(await new AuthFailureCounter(down, env.prefix, { windowMs: WINDOW, maxFailures: 0 }).attempt('10.0.3.1', null)).toBe(0);
     expect(down.status).toBe('wait');
     expect(await env.redis.exists(keys.authFailures(env.prefix, '10.0.3.1'))).toBe(0);
     down.disconnect();

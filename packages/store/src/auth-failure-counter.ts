@@ -7,7 +7,7 @@
  * IPv6 prefix (`2001:db8:1:2::/64`, apps/api/src/client-key.ts).
  *
  * @example
- * const waitMs = await new AuthThrottle(redis, prefix, { windowMs: 60_000, maxFailures: 10 }).attempt('10.0.0.7', null);
+ * const waitMs = await new AuthFailureCounter(redis, prefix, { windowMs: 60_000, maxFailures: 10 }).attempt('10.0.0.7', null);
  */
 import type { Redis } from 'ioredis';
 import { keys } from './keys.ts';
@@ -18,7 +18,7 @@ export const EXEMPTION_RENEW_MS = 1000;
 /** Exemptions remembered per process before the expired ones are dropped. */
 const MAX_REMEMBERED = 10_000;
 
-export class AuthThrottle {
+export class AuthFailureCounter {
   /**
    * Right tokens this process saw exempt, `address digest` → when Redis last confirmed it. While that is
    * well within the window the exemption is surely still in Redis, so the attempt goes on without a round
