@@ -51,6 +51,12 @@ export interface StackOptions {
    * `redis: { sentinels | cluster }`), `client` is the stack's own client for the test (closed at stop).
    */
   redis?: { config: Record<string, unknown>; client: () => Redis };
+  /** Another release's checkout (with its own node_modules): its API and worker run from there, under tsx. */
+  release?: string;
+  /** The queue prefix and tokens of a stack that ran before on the same Redis (an upgrade): its data is read back. */
+  reuse?: { prefix: string; tokens: Stack['tokens'] };
+  /** Leave the prefix's keys in Redis at stop (another stack goes on with them); the last one deletes them. */
+  keepKeys?: boolean;
 }
 
 /** A host entry of the test configuration for a loopback host. */
@@ -175,9 +181,11 @@ export function testConfig(o: StackOptions, prefix: string, port: number, tokens
  * the start of the run (`npm run build`'s, as production runs it; about a second less CPU per start than
  * tsx's loader), or the TypeScript sources under tsx with `PROVISIONER_TEST_TSX=1`.
  */
-export function spawnApp(app: 'api' | 'worker', env: NodeJS.ProcessEnv, logs: string[], label: string): ChildProcess {
-  const args = process.env.PROVISIONER_TEST_TSX === '1' ? ['--import', 'tsx', `apps/${app}/src/main.ts`] : ['--enable-source-maps', `apps/${app}/dist/main.js`];
-  return spawnNode(args, env, logs, label);
+export function spawnApp(app: 'api' | 'worker', env: NodeJS.ProcessEnv, logs: string[], label: string, release?: string): ChildProcess {
+  // Another release has no bundles of this run: its sources run under its own tsx.
+  const tsx = release !== undefined || process.env.PROVISIONER_TEST_TSX === '1';
+  const args = tsx ? ['--import', 'tsx', `apps/${app}/src/main.ts`] : ['--enable-source-maps', `apps/${app}/dist/main.js`];
+  return spawnNode(args, env, logs, label, release);
 }
 
 /** The container entry point's (scripts/start.mjs) environment as the image sets it: it runs the bundles the global setup built. */
@@ -185,9 +193,9 @@ export function entryPointEnv(): Record<string, string> {
   return process.env.PROVISIONER_TEST_TSX === '1' ? {} : { NODE_ENV: 'production' };
 }
 
-/** Runs `node ARGS` in the repository root with `env` over this process's, its output lines kept in `logs`. */
-export function spawnNode(args: string[], env: NodeJS.ProcessEnv, logs: string[], label: string): ChildProcess {
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs `node ARGS` in the repository root (or `cwd`) with `env` over this process's, its output lines kept in `logs`. */
+export function spawnNode(args: string[], env: NodeJS.ProcessEnv, logs: string[], label: string, cwd = root): ChildProcess {
+  const child = spawn(process.execPath, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const keep = (d: Buffer) => {
     for (const line of d.toString().split('\n')) if (line) logs.push(`[${label}] ${line}`);
   };
@@ -228,9 +236,11 @@ async function waitLog(logs: string[], start: string, from: number, ms = 120_000
 }
 
 export async function startStack(o: StackOptions): Promise<Stack> {
-  const prefix = `{t${randomBytes(4).toString('hex')}}`;
+  const prefix = o.reuse?.prefix ?? `{t${randomBytes(4).toString('hex')}}`;
   const port = await freePort();
-  const tokens = { admin: randomBytes(18).toString('base64url'), read: randomBytes(18).toString('base64url'), write: randomBytes(18).toString('base64url') };
+  const tokens = o.reuse
+    ? { ...o.reuse.tokens }
+    : { admin: randomBytes(18).toString('base64url'), read: randomBytes(18).toString('base64url'), write: randomBytes(18).toString('base64url') };
   const dir = mkdtempSync(join(tmpdir(), 'prov-stack-'));
   const configPath = join(dir, 'config.json');
   const fileConfig = o.env
@@ -255,7 +265,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const startWorker = async (over: Record<string, string> = {}) => {
     const from = logs.length;
     const label = `worker${workers.length}`;
-    const w = spawnApp('worker', { ...env, ...over }, logs, label);
+    const w = spawnApp('worker', { ...env, ...over }, logs, label, o.release);
     workers.push(w);
     await waitLog(logs, `[${label}] `, from, 120_000, 'worker ready');
     return w;
@@ -270,11 +280,11 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     } else {
       // The API and the workers start side by side; the workers' readiness is awaited with the API's.
       const ready = Promise.all(Array.from({ length: o.workers ?? 1 }, () => startWorker()));
-      api = spawnApp('api', env, logs, 'api');
+      api = spawnApp('api', env, logs, 'api', o.release);
       // More API processes: the same configuration on ports of their own.
       for (let i = 1; i < (o.apis ?? 1); i++) {
         const p = await freePort();
-        apis.push(spawnApp('api', { ...env, PORT: String(p) }, logs, `api${i}`));
+        apis.push(spawnApp('api', { ...env, PORT: String(p) }, logs, `api${i}`, o.release));
         urls.push(`http://127.0.0.1:${p}`);
       }
       await ready;
@@ -283,7 +293,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   } catch (e) {
     // A stack that did not come up is nobody's to stop: end what it started (they outlived the test runs).
     for (const c of [api, ...apis, ...workers]) if (c && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await deletePrefix(redis, prefix).catch(() => undefined);
+    if (!o.keepKeys) await deletePrefix(redis, prefix).catch(() => undefined);
     await redis.quit().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
     throw e;
@@ -323,7 +333,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
             }),
         ),
       );
-      await deletePrefix(redis, prefix);
+      if (!o.keepKeys) await deletePrefix(redis, prefix);
       await redis.quit();
       rmSync(dir, { recursive: true, force: true });
     },
