@@ -53,27 +53,31 @@ type Attempt = { host: string } | 'race' | { refuse: () => ApiError };
 export async function reserve(s: Services, req: CreateAdmission | ResizeAdmission): Promise<Reservation> {
   const region = req.region.region_name;
   if (req.kind === 'create') {
-    const host = await admit(
-      s,
-      req.region,
-      req.region.max_vms === undefined,
-      () => checkQuota(s, req.region, req.vm_name),
-      (exact) => tryCreate(s, req, exact),
-    );
+    const host = await admit(s, {
+      region: req.region,
+      // A region quota is counted only under the lock: no fast path then.
+      fast: req.region.max_vms === undefined,
+      locked: () => checkQuota(s, req.region, req.vm_name),
+      attempt: (exact) => tryCreate(s, req, exact),
+    });
     return { host, release: () => s.ledger.free(region, host, req.vm_name) };
   }
-  const host = await admit(s, req.region, true, null, (exact) => tryResize(s, req, exact));
+  const host = await admit(s, { region: req.region, fast: true, attempt: (exact) => tryResize(s, req, exact) });
   return { host, release: () => s.ledger.releaseResize(region, host, req.vm_name) };
 }
 
-/** The one retry policy: the fast path (when `fast`), then under the region's lock after `locked` (the quota count). */
-async function admit(
-  s: Services,
-  region: RegionConfig,
-  fast: boolean,
-  locked: (() => Promise<void>) | null,
-  attempt: (exact: boolean) => Promise<Attempt>,
-): Promise<string> {
+/** How one kind of request is admitted: `attempt` reserves once, by the running totals or (`exact`) swept ones. */
+interface AdmitPolicy {
+  region: RegionConfig;
+  /** Whether to try the running totals without the lock first. */
+  fast: boolean;
+  /** Runs first under the lock (a create's quota count). */
+  locked?: () => Promise<void>;
+  attempt: (exact: boolean) => Promise<Attempt>;
+}
+
+/** The one retry policy: the fast path (when `fast`), then under the region's lock after `locked`. */
+async function admit(s: Services, { region, fast, locked, attempt }: AdmitPolicy): Promise<string> {
   for (let i = 0; fast && i < FAST_TRIES; i++) {
     const r = await attempt(false);
     if (r === 'race') continue;
