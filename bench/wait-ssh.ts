@@ -18,6 +18,11 @@ const SECONDS = Number(values.seconds);
 const log = (m: string) => process.stderr.write(`wait-ssh: ${m}\n`);
 
 execFileSync('bash', ['install-server.sh', '--local', '--skip-packages'], { stdio: ['ignore', 'ignore', 'inherit'] });
+// The stack runs the bundles (test/support/stack.ts): built from this tree, as the tests' global setup does.
+if (process.env.PROVISIONER_TEST_TSX !== '1') {
+  // @ts-expect-error: a plain .mjs script without type declarations
+  await import('../scripts/build.mjs').then((m: { buildBundles(): Promise<void> }) => m.buildBundles());
+}
 const host = loopbackHost();
 const hv = makeHypervisor(host);
 const images = await startImageServer(makeImages([{ name: 'blank.qcow2', sizeMiB: 16 }]));
