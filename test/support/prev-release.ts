@@ -1,7 +1,8 @@
 /**
  * An earlier release of this repository, checked out once per machine for upgrade tests: the commit's
  * files (`git archive`, no worktree registered) with its own `npm ci`, kept under
- * `node_modules/.cache/prev-release/COMMIT` and reused by later runs.
+ * `/var/cache/provisioner-test/prev-release/COMMIT` (`PROVISIONER_GUEST_CACHE`, the guest image's cache) and
+ * reused by later runs, clean clones included (CI pays the `npm ci` once per machine, not once per run).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +25,7 @@ export function releaseUnavailable(commit: string): string | null {
 
 /** The directory of `commit`'s checkout with its dependencies installed; prepares it the first time (minutes). */
 export function prepareRelease(commit: string): string {
-  const dir = join(root, 'node_modules/.cache/prev-release', commit);
+  const dir = join(process.env.PROVISIONER_GUEST_CACHE || '/var/cache/provisioner-test', 'prev-release', commit);
   if (existsSync(join(dir, '.ready'))) return dir;
   // Prepared aside and renamed into place: a run stopped halfway leaves no checkout that looks ready.
   const tmp = `${dir}.tmp-${process.pid}`;

@@ -1,7 +1,7 @@
 /**
  * The API's view of the VMs (the read model): the inventory workers keep in Redis (one JSON entry per
  * host, stamped with when it was observed), the host each VM lives on and the operation working on it.
- * What placement reads lives in services/place-create.ts, on-demand refreshes in services/refresh-hosts.ts.
+ * What placement reads lives in admission/host-states.ts, on-demand refreshes in services/refresh-hosts.ts.
  * The API never opens SSH.
  */
 import { type InventoryEntry, type InventoryVm, type RegionConfig, toJobView, VM_STATES } from '@provisioner/contracts';

@@ -11,11 +11,13 @@ import { ConsoleStore, connectRedis, duplicateRedis, InventoryStore, JobQueue, V
 import { type Job, Worker } from 'bullmq';
 import { pino } from 'pino';
 import { listenForCancels } from './cancel.ts';
+import { GuestPoller } from './guest-poller.ts';
 import { checkHostKeys, makeHypervisors } from './hosts.ts';
 import { type LockWatch, watchLocks } from './lock-watch.ts';
 import { metricsAccess, WorkerMetrics } from './metrics.ts';
 import { type HostRuntime, makeProcessor, onJobEnded } from './processor.ts';
 import type { WorkerStores } from './processors/context.ts';
+import { CONSOLE_SEARCH_BYTES, READY_POLL_MS } from './processors/create.ts';
 import { startWebhookWorker } from './webhooks.ts';
 
 export async function startWorker(config: Config) {
@@ -87,7 +89,7 @@ export async function startWorker(config: Config) {
       }
       const hv = hypervisors.get(`${region.region_name}/${host.name}`);
       if (!hv) throw new Error(`no hypervisor for ${name}`);
-      const rt: HostRuntime = { region: region.region_name, host: host.name, hv, queue };
+      const rt: HostRuntime = { region: region.region_name, host: host.name, hv, guests: new GuestPoller(hv, READY_POLL_MS, CONSOLE_SEARCH_BYTES), queue };
       const worker = new Worker(name, makeProcessor(rt, stores, config, log, metrics), {
         connection: duplicateRedis(redis, { maxRetriesPerRequest: null }),
         prefix: config.queue_prefix,

@@ -4,6 +4,7 @@ import { endOutcome } from '@provisioner/store';
 import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { Logger } from 'pino';
 import { toBullError, toJobError, WorkerError } from './errors.ts';
+import type { GuestPoller } from './guest-poller.ts';
 import { updateInventoryVm } from './inventory.ts';
 import { lockLost } from './lock-watch.ts';
 import type { WorkerMetrics } from './metrics.ts';
@@ -17,6 +18,7 @@ export interface HostRuntime {
   region: string;
   host: string;
   hv: Hypervisor;
+  guests: GuestPoller;
   queue: Queue;
 }
 
@@ -42,6 +44,7 @@ export function makeProcessor(rt: HostRuntime, stores: WorkerStores, config: Con
     const ctx: ProcessorContext = {
       job,
       hv: rt.hv,
+      guests: rt.guests,
       stores,
       config,
       queue: rt.queue,

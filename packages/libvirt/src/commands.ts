@@ -327,6 +327,27 @@ export function guestStatusArgv(uri: string, boundary: string, vms: readonly Gue
   return sh('guest-status', uri, boundary, String(agentTimeoutS), ...args);
 }
 
+/** One VM a create waits for: its name and its console log (Hypervisor.paths). */
+export interface ReadyQuery {
+  name: string;
+  consoleLog: string;
+}
+
+/** guest-ready.sh: the readiness facts of every VM in `vms`, in one exec (each console searched in its last `bytes`). */
+export function guestReadyArgv(uri: string, boundary: string, vms: readonly ReadyQuery[], agentTimeoutS: number, bytes: number): string[] {
+  assertUri(uri);
+  if (!/^[a-f0-9]{32,64}$/.test(boundary)) throw new InvalidArgumentError('the boundary must be 32-64 hex digits');
+  assertPositiveInt(agentTimeoutS, 'agent timeout', 60);
+  assertPositiveInt(bytes, 'byte count', CONSOLE_TAIL_MAX);
+  const args: string[] = [];
+  for (const vm of vms) {
+    assertVmName(vm.name);
+    assertAbsPath(vm.consoleLog);
+    args.push(vm.name, vm.consoleLog);
+  }
+  return sh('guest-ready', uri, boundary, String(agentTimeoutS), String(bytes), ...args);
+}
+
 /** Largest console tail one call returns. */
 export const CONSOLE_TAIL_MAX = 1 << 20;
 

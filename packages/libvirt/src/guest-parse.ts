@@ -1,5 +1,5 @@
 /**
- * Parsers of what guests report (sh/guest-status.sh, sh/console-tail.sh). Pure. Everything a guest says
+ * Parsers of what guests report (sh/guest-status.sh, sh/guest-ready.sh, sh/console-tail.sh). Pure. Everything a guest says
  * is hostile: it is framed by a boundary it cannot know, and only values of the expected shapes (IP
  * addresses, MACs, bounded error strings) come out.
  */
@@ -199,4 +199,32 @@ export function parseConsoleTail(stdout: string): ConsoleTail | null {
   if (head === 'current' || head === 'rotated') return { source: head, text: stdout.slice(nl + 1) };
   if (head === 'absent' || head === 'unreadable') return null;
   throw new ParseError('unexpected console tail output', { stdout: stdout.slice(0, 200) });
+}
+
+/** What guest-ready.sh saw of one VM: its guest status (undefined when not reported) and the console's "finished" line ('' when none). */
+export interface GuestReadyFacts {
+  status: GuestStatus | undefined;
+  console: string;
+}
+
+/** Parses guest-ready.sh output; one entry per VM whose CONSOLE section it has, keyed by name. */
+export function parseGuestReady(stdout: string, boundary: string): Map<string, GuestReadyFacts> {
+  const marker = `@@${boundary} `;
+  const consoles = new Map<string, string[]>();
+  const rest: string[] = [];
+  let inConsole: string[] | null = null;
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith(`${marker}CONSOLE `)) {
+      inConsole = [];
+      consoles.set(line.slice(marker.length + 'CONSOLE '.length), inConsole);
+    } else if (line.startsWith(marker)) {
+      inConsole = null;
+      rest.push(line);
+    } else if (inConsole) inConsole.push(line);
+    else rest.push(line);
+  }
+  const statuses = parseGuestStatus(rest.join('\n'), boundary);
+  const out = new Map<string, GuestReadyFacts>();
+  for (const [name, lines] of consoles) out.set(name, { status: statuses.get(name), console: lines.join('\n').replace(/\n+$/, '') });
+  return out;
 }

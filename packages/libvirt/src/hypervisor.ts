@@ -10,6 +10,7 @@ import {
   domainStateArgv,
   dumpXmlArgv,
   ensureImageArgv,
+  guestReadyArgv,
   guestStatusArgv,
   hostInfoArgv,
   type ImageRef,
@@ -46,7 +47,7 @@ import {
   ParseError,
   VmLockedError,
 } from './errors.ts';
-import { type ConsoleTail, type GuestStatus, parseConsoleTail, parseGuestStatus } from './guest-parse.ts';
+import { type ConsoleTail, type GuestReadyFacts, type GuestStatus, parseConsoleTail, parseGuestReady, parseGuestStatus } from './guest-parse.ts';
 import { assertPositiveInt, assertTags, assertVmName } from './names.ts';
 import {
   type CreateVmExecOutput,
@@ -605,6 +606,22 @@ export class Hypervisor {
     // Up to 5 agent calls in a row per VM, in parallel across VMs, plus virsh's own start-up.
     const r = await this.ssh.run(argv, { timeoutMs: 5 * t * 1000 + 30_000, ...opts });
     return parseGuestStatus(r.stdout, boundary);
+  }
+
+  /**
+   * What a create waiting for its guest reads, for all of `names` in one exec (guest-ready.sh): each one's
+   * guestStatus (agent asked, within `agentTimeoutS`, default 2) and the cloud-init "finished" line found in
+   * the last `consoleBytes` of its console log.
+   */
+  async guestReady(names: readonly string[], opts: OpOptions & { agentTimeoutS?: number; consoleBytes?: number } = {}): Promise<Map<string, GuestReadyFacts>> {
+    if (names.length === 0) return new Map();
+    const t = opts.agentTimeoutS ?? 2;
+    const boundary = randomBytes(16).toString('hex');
+    const vms = [...new Set(names)].map((name) => ({ name, consoleLog: this.paths(name).console }));
+    const argv = guestReadyArgv(this.uri, boundary, vms, t, opts.consoleBytes ?? 64 * 1024);
+    // As guestStatus: up to 5 agent calls in a row per VM, in parallel across VMs.
+    const r = await this.ssh.run(argv, { timeoutMs: 5 * t * 1000 + 30_000, ...opts });
+    return parseGuestReady(r.stdout, boundary);
   }
 
   /**

@@ -16,6 +16,7 @@ export {
   consoleTailArgv,
   createVmArgv,
   type GuestQuery,
+  guestReadyArgv,
   guestStatusArgv,
   type ImageRef,
   removeOldFilesArgv,
@@ -27,10 +28,12 @@ export {
   type CloudInitState,
   type ConsoleTail,
   type GuestAddress,
+  type GuestReadyFacts,
   type GuestStatus,
   parseAgentInterfaces,
   parseConsoleTail,
   parseDomIfAddr,
+  parseGuestReady,
   parseGuestStatus,
 } from './guest-parse.ts';
 export { type CachedImage, type CreateVmSpec, Hypervisor, type HypervisorOptions, type OpOptions } from './hypervisor.ts';

@@ -36,6 +36,7 @@ export const SCRIPT_NAMES = [
   'snapshot-delete',
   'set-tags',
   'guest-status',
+  'guest-ready',
   'console-tail',
   'rebuild-swap',
   'rebuild-snapshots',

@@ -6,19 +6,15 @@
 import { READY_TIMEOUT_DEFAULT_S } from '@provisioner/contracts';
 import type { CreateBody } from '@provisioner/contracts/api';
 import type { Job } from 'bullmq';
+import { reserve } from '../admission/reserve.ts';
 import { ownedTags, type Requester } from '../caller.ts';
 import type { Services } from '../context.ts';
-import { ApiError, vmExists } from '../errors.ts';
-import { checkQuota, withRegionLock } from '../limits.ts';
-import { type HostState, type Placement, pendingLimits } from '../placement.ts';
+import { ApiError } from '../errors.ts';
 import { decodeUserData, findImage, findInstanceType, findRegion } from '../validation.ts';
 
-/** A placement that found no host with room (the reason per host). */
-type NoRoom = Extract<Placement, { ok: false }>;
-
 /**
- * Validates a create against the configuration, chooses its host by free capacity (or checks the
- * pinned one) and reserves the name there (SET NX), then queues it. 409 when the name is taken in the
+ * Validates a create against the configuration, has admission choose its host by free capacity (or
+ * check the pinned one) and reserve the name and room there, then queues it. 409 when the name is taken in the
  * region or no host has room (the reason per host in `detail`); nothing is queued then.
  */
 export async function submitCreate(s: Services, body: CreateBody, by: Requester, owner: string | null = null): Promise<Job> {
@@ -32,50 +28,7 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
       details: [{ path: 'host', message: `must be a host of region ${region.region_name}` }],
     });
   }
-  const need = { vcpus: type.vcpus, memory_mb: type.memory_mb, storage_mb: type.storage_mb };
-  // Places the VM and reserves its room and name on the chosen host in one step (VmLedger.reserve): the
-  // host, or the placement that found no room, or null when a concurrent create took the room first.
-  const placeAndReserve = async (exact: boolean): Promise<string | NoRoom | null> => {
-    const { placement, states, entries } = await s.placer.chooseHost(region, need, { pin: body.host, exact });
-    if (entries.some((e) => e.entry?.vms.some((v) => v.name === body.vm_name))) throw vmExists(region.region_name, body.vm_name);
-    if (!placement.ok) return placement;
-    const state = states.find((st) => st.host.name === placement.host) as HostState;
-    const limits = pendingLimits(state, s.config.placement);
-    const r = await s.ledger.reserve(region.region_name, placement.host, body.vm_name, need, limits);
-    if (r.ok) return placement.host;
-    if (r.reason === 'exists') throw vmExists(region.region_name, body.vm_name);
-    return null;
-  };
-
-  // Fast path, without a lock: the hosts' running pending totals, checked and reserved atomically.
-  let got: string | NoRoom | null = null;
-  if (region.max_vms === undefined) {
-    for (let i = 0; i < 3 && got === null; i++) got = await placeAndReserve(false);
-  }
-  // No room by the running totals (which may still count creates that are listed or canceled), or a
-  // region quota to count: under the region's lock, with the pending creates swept first.
-  const host =
-    typeof got === 'string'
-      ? got
-      : await withRegionLock(s, region, async () => {
-          await checkQuota(s, region, body.vm_name);
-          for (let i = 0; i < 5; i++) {
-            const r = await placeAndReserve(true);
-            if (typeof r === 'string') return r;
-            if (r !== null) {
-              const why = r.reasons.map((x) => `${x.host}: ${x.reason}`).join('; ');
-              // Only cordoned hosts (no host was passed over for room): the cordon is the reason.
-              const cordoned = r.reasons.length > 0 && r.reasons.every((x) => x.cordoned);
-              const what = cordoned
-                ? `no host in region ${region.region_name} takes new VMs`
-                : `no host in region ${region.region_name} has room for a ${type.instance_type} VM`;
-              throw new ApiError('CONFLICT', `${what} (${why})`, {
-                details: { reason: cordoned ? 'cordoned' : 'capacity', region: region.region_name, instance_type: type.instance_type, hosts: r.reasons },
-              });
-            }
-          }
-          throw new ApiError('UNAVAILABLE', 'too many creates at once in this region, try again', { headers: { 'Retry-After': '1' } });
-        });
+  const { host, release } = await reserve(s, { kind: 'create', region, vm_name: body.vm_name, type, pin: body.host });
   try {
     return await s.queues.submit({
       kind: 'create',
@@ -96,7 +49,7 @@ export async function submitCreate(s: Services, body: CreateBody, by: Requester,
     });
   } catch (e) {
     // Nothing was queued: free the name and the room again.
-    await s.ledger.free(region.region_name, host, body.vm_name).catch(() => undefined);
+    await release().catch(() => undefined);
     throw e;
   }
 }

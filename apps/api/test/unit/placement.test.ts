@@ -1,7 +1,8 @@
 import { ConfigSchema, type HostInfoRecord } from '@provisioner/contracts';
 import { keys } from '@provisioner/store/testing';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { type HostState, hostCapacity, place } from '../../src/placement.ts';
+import { type HostState, hostCapacity } from '../../src/admission/capacity.ts';
+import { place } from '../../src/admission/placement.ts';
 import { deletePrefix, TOKENS, useHarness, vm } from './harness.ts';
 
 const FP = `SHA256:${'A'.repeat(43)}`;

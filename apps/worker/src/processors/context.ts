@@ -3,6 +3,7 @@ import type { Hypervisor } from '@provisioner/libvirt';
 import type { ConsoleStore, InventoryStore, JobQueue, VmLedger, WebhookStore } from '@provisioner/store';
 import type { Job, Queue } from 'bullmq';
 import type { Logger } from 'pino';
+import type { GuestPoller } from '../guest-poller.ts';
 import type { StepRunner } from '../steps.ts';
 
 /** The Redis state the worker reads and writes, each through its store. */
@@ -19,6 +20,8 @@ export interface WorkerStores {
 export interface ProcessorContext {
   job: Job;
   hv: Hypervisor;
+  /** The host's looks at waited-for guests, one exec per tick for all of them. */
+  guests: GuestPoller;
   stores: WorkerStores;
   config: Config;
   queue: Queue;

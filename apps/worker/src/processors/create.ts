@@ -4,7 +4,7 @@ import { DelayedError } from 'bullmq';
 import type { z } from 'zod';
 import { WorkerError } from '../errors.ts';
 import { updateInventoryVm } from '../inventory.ts';
-import { consoleSaysFinished, needsConsole, readiness } from '../readiness.ts';
+import { readiness } from '../readiness.ts';
 import type { ProcessorContext } from './context.ts';
 import { defineProcessor, type Ran } from './define.ts';
 
@@ -17,7 +17,7 @@ type Payload = z.infer<typeof CreatePayload>;
  */
 export const READY_POLL_MS = 500;
 /** Bytes of the console searched for cloud-init's "finished" line when no agent reports its result. */
-const CONSOLE_SEARCH_BYTES = 64 * 1024;
+export const CONSOLE_SEARCH_BYTES = 64 * 1024;
 
 /**
  * Creates a VM: image cached on the host → overlay disk → cloud-init seed → define → start, in one SSH
@@ -99,13 +99,13 @@ async function processCreate(ctx: ProcessorContext, p: Payload): Promise<Ran> {
 }
 
 /**
- * One look at the guest (one guestStatus exec, and the console's tail when no agent tells cloud-init's
- * state): succeeds when it is ready, fails when it never will be (cloud-init errors, VM gone or stopped,
+ * One look at the guest (through the host's GuestPoller: one exec per tick for every VM waiting on the
+ * host, its console searched when no agent tells cloud-init's state): succeeds when it is ready, fails when it never will be (cloud-init errors, VM gone or stopped,
  * timeout, a later operation on the VM waiting), else says what it waits for and comes back in
  * READY_POLL_MS as a delayed job, so that waiting holds no host slot.
  */
 async function waitReady(ctx: ProcessorContext, p: Payload, wait: NonNullable<Payload['ready_wait']>): Promise<Ran> {
-  const { hv, steps, signal } = ctx;
+  const { steps, signal } = ctx;
   const console = `GET /v1/vms/${p.region}/${p.vm_name}/console`;
   const fail = async (code: 'GUEST_NOT_READY' | 'GUEST_CLOUD_INIT_ERROR', message: string): Promise<never> => {
     await steps.end('wait-ready', false, message);
@@ -117,11 +117,7 @@ async function waitReady(ctx: ProcessorContext, p: Payload, wait: NonNullable<Pa
   let status: GuestStatus | undefined;
   let detail: string;
   try {
-    status = (await hv.guestStatus([p.vm_name], { signal })).get(p.vm_name);
-    if (status && needsConsole(status)) {
-      const tail = await hv.consoleTail(p.vm_name, CONSOLE_SEARCH_BYTES, { signal });
-      if (tail && consoleSaysFinished(tail.text)) status = { ...status, cloud_init: 'done' };
-    }
+    status = await ctx.guests.look(p.vm_name, signal);
     const r = readiness(status, hasNic(ctx, p), console);
     if (r.kind === 'ready' && status) {
       await steps.end('wait-ready', true);

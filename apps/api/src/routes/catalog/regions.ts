@@ -7,9 +7,9 @@
 import type { RegionConfig } from '@provisioner/contracts';
 import { Region, RegionsQuery } from '@provisioner/contracts/api';
 import { z } from 'zod';
+import { hostCapacity } from '../../admission/capacity.ts';
 import type { Services } from '../../context.ts';
 import { ApiError } from '../../errors.ts';
-import { hostCapacity } from '../../placement.ts';
 import { defineRoute } from '../../route.ts';
 import { enabledRegions } from '../../validation.ts';
 

@@ -1,9 +1,17 @@
 /**
- * Capacity-aware placement: which host of a region a new VM goes to. Pure functions over what the API
- * reads from Redis (inventory, host info the workers publish, creates placed but not listed yet, queued
+ * Capacity: what a host has, what it uses and whether a VM fits. Pure functions over what the API reads
+ * from Redis (inventory, host info the workers publish, creates placed but not listed yet, queued
  * operations), so the rules are tested without a host.
  */
-import { type HostConfig, type HostInfoRecord, type InventoryEntry, NO_PENDING, type PendingLimits, type PendingTotals } from '@provisioner/contracts';
+import {
+  type HostConfig,
+  type HostInfoRecord,
+  type InventoryEntry,
+  NO_PENDING,
+  type PendingCreate,
+  type PendingLimits,
+  type PendingTotals,
+} from '@provisioner/contracts';
 import type { RegionHost } from '@provisioner/contracts/api';
 import type { HostCordon } from '@provisioner/store';
 
@@ -96,6 +104,16 @@ export function misfit(c: HostCapacity, need: Need): string | null {
   return null;
 }
 
+/** Why a resize's extra room (`delta`) does not fit on the host: `field` is the total the ledger found full. */
+export function resizeMisfit(field: keyof PendingTotals, delta: PendingCreate, s: HostState, r: Ratios): string {
+  const c = hostCapacity(s, r);
+  const free = (total: number | null, used: number) => (total === null ? 'unknown' : String(Math.max(0, total - used)));
+  if (field === 'vcpus') return `needs ${delta.vcpus} more vCPUs, ${free(c.vcpus_total, c.vcpus_used)} of ${c.vcpus_total} free`;
+  if (field === 'memory_mb') return `needs ${delta.memory_mb} MiB more memory, ${free(c.memory_mb_total, c.memory_mb_used)} of ${c.memory_mb_total} free`;
+  if (field === 'storage_mb') return `needs ${delta.storage_mb} MiB more disk, ${Math.max(0, c.disk_free_mb ?? 0)} free`;
+  return `at its cap of ${c.max_vms} VMs`;
+}
+
 /**
  * How full the host would be with the VM: the highest of its vCPU, memory and VM-count fractions.
  * A host with no published info and no VM cap counts as full (1): eligible, but after hosts known to have room.
@@ -106,53 +124,4 @@ export function loadAfter(c: HostCapacity, need: Need): number {
   if (c.memory_mb_total !== null) parts.push((c.memory_mb_used + need.memory_mb) / Math.max(1, c.memory_mb_total));
   if (c.max_vms !== null) parts.push((c.vms + 1) / Math.max(1, c.max_vms));
   return parts.length ? Math.max(...parts) : 1;
-}
-
-/** Why a host was passed over; `cordoned` when it was for its cordon (not for room). */
-export interface Refusal {
-  host: string;
-  reason: string;
-  cordoned?: true;
-}
-
-export type Placement = { ok: true; host: string; capacity: HostCapacity[] } | { ok: false; reasons: Refusal[]; capacity: HostCapacity[] };
-
-/** How a cordon reads in a refusal: `cordoned by alice at 2030-…: disk swap`. */
-export function cordonText(c: HostCordon): string {
-  return `cordoned by ${c.cordoned_by} at ${c.cordoned_at}${c.reason ? `: ${c.reason}` : ''}`;
-}
-
-/**
- * Picks the host for a VM among `states` (the region's hosts, in configuration order): only hosts not
- * cordoned that it fits on; then hosts whose last listing succeeded; hosts whose operation queue is not already at their
- * operation limit; the least loaded after placement; fewer VMs; fewer queued operations; the first configured.
- */
-export function place(states: HostState[], need: Need, r: Ratios): Placement {
-  const capacity = states.map((s) => hostCapacity(s, r));
-  const reasons: Refusal[] = [];
-  let best: { host: string; score: number[] } | null = null;
-  for (const [i, s] of states.entries()) {
-    const c = capacity[i] as HostCapacity;
-    if (s.cordon) {
-      reasons.push({ host: c.host, reason: cordonText(s.cordon), cordoned: true });
-      continue;
-    }
-    const why = misfit(c, need);
-    if (why) {
-      reasons.push({ host: c.host, reason: why });
-      continue;
-    }
-    const score = [s.entry?.error ? 1 : 0, s.queued >= s.host.max_concurrent_operations ? 1 : 0, loadAfter(c, need), c.vms, s.queued, i];
-    if (!best || less(score, best.score)) best = { host: c.host, score };
-  }
-  return best ? { ok: true, host: best.host, capacity } : { ok: false, reasons, capacity };
-}
-
-function less(a: number[], b: number[]): boolean {
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] as number;
-    const y = b[i] as number;
-    if (x !== y) return x < y;
-  }
-  return false;
 }

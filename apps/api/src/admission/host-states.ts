@@ -1,13 +1,14 @@
 /**
- * Placing a create: what placement (placement.ts) knows of each host of a region — its inventory entry,
- * the host info workers publish, the creates not listed yet and its queued operations — and the choice
- * of a host from them. The create service reserves the room on the chosen host; the regions route shows
+ * What admission knows of each host of a region — its inventory entry, the host info workers publish,
+ * the creates not listed yet, its cordon and its queued operations — read from Redis, and the choice of a
+ * host from them (placement.ts). reserve.ts reserves the room on the chosen host; the regions route shows
  * the same host states.
  */
 import { type Config, type HostInfoRecord, hostQueueName, NO_PENDING, type PendingTotals, type RegionConfig } from '@provisioner/contracts';
 import type { CordonStore, InventoryStore, JobQueue, VmLedger } from '@provisioner/store';
 import type { HostEntry, Inventory } from '../inventory.ts';
-import { type HostState, type Need, type Placement, place } from '../placement.ts';
+import type { HostState, Need } from './capacity.ts';
+import { type Placement, place } from './placement.ts';
 
 export class Placer {
   /** Queue-depth reads in flight per region (queuedOps). */
