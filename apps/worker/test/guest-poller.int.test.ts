@@ -45,7 +45,9 @@ describe('GuestPoller', () => {
     expect(runs.length).toBe(execs.length);
     // One exec per tick at most (the first at once), not one per waiter per look.
     expect(runs.length).toBeLessThanOrEqual(Math.ceil(elapsed / TICK) + 1);
-    for (let i = 1; i < runs.length; i++) expect((runs[i]?.at ?? 0) - (runs[i - 1]?.at ?? 0)).toBeGreaterThanOrEqual(TICK - 5);
+    // Runs a tick apart (the poller paces their starts; the SSH layer stamps each a few ms later, by load): two
+    // runs in one tick would be about 0 ms apart.
+    for (let i = 1; i < runs.length; i++) expect((runs[i]?.at ?? 0) - (runs[i - 1]?.at ?? 0)).toBeGreaterThanOrEqual(TICK / 2);
   });
 
   it('ends a canceled look at once and answers the others', async () => {
