@@ -14,11 +14,6 @@ import { defineConfig } from 'vitest/config';
  *   other projects run.
  */
 const EXCLUSIVE = ['test/chaos/faults-round3.int.test.ts'];
-/**
- * Fault scenarios run by `npm run chaos` (PROVISIONER_CHAOS=1) only, with the reason: scenario 14 (a Redis
- * failover during 500 creates) still fails in some runs from defects it found and RELIABILITY.md names.
- */
-const CHAOS_ONLY = process.env.PROVISIONER_CHAOS === '1' ? [] : ['test/chaos/failover-burst.int.test.ts'];
 
 export default defineConfig({
   test: {
@@ -36,7 +31,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['packages/*/test/**/*.int.test.ts', 'apps/*/test/**/*.int.test.ts', 'test/**/*.int.test.ts'],
-          exclude: ['test/guest/**', ...EXCLUSIVE, ...CHAOS_ONLY],
+          exclude: ['test/guest/**', ...EXCLUSIVE],
           globalSetup: ['test/setup/loopback-host.ts'],
           testTimeout: 120_000,
           hookTimeout: 600_000,

@@ -16,22 +16,9 @@ export interface RedisSetup {
   config: Record<string, unknown>;
   /** A client for the test itself. */
   client(): Redis;
-  /** Sentinel only: promotes a replica (SENTINEL FAILOVER) and resolves once the sentinels name it master. */
+  /** Sentinel only: promotes the replica (SENTINEL FAILOVER) and resolves once the sentinels name it master. */
   failover?(): Promise<void>;
-  /** Sentinel only: the Redis servers' ports (as started; a failover changes their roles). */
-  ports?: { master: number; replicas: number[]; sentinels: number[] };
   stop(): Promise<void>;
-}
-
-export interface SentinelOptions {
-  /** How many sentinels (quorum: a majority of them). Default 1. */
-  sentinels?: number;
-  /** How many replicas. Default 1. */
-  replicas?: number;
-  /** How long a sentinel waits before it takes an unanswering master for down (default 2000 ms). */
-  downAfterMs?: number;
-  /** Extra arguments for both Redis servers (e.g. `--min-replicas-to-write 1`). */
-  serverArgs?: string[];
 }
 
 /** A port that is free, below `max` (a cluster node also needs port + 10000 for its bus). */
@@ -82,60 +69,46 @@ async function stopAll(children: ChildProcess[], dir: string): Promise<void> {
 
 const plain = (port: number) => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
 
-/** A master, replicas (one by default) and sentinels (one by default, quorum a majority) monitoring the master as `mymaster`. */
-export async function startSentinel(o: SentinelOptions = {}): Promise<RedisSetup> {
+/** A master, one replica and one sentinel (quorum 1) monitoring the master as `mymaster`. */
+export async function startSentinel(): Promise<RedisSetup> {
   const dir = mkdtempSync(join(tmpdir(), 'prov-sentinel-'));
-  const master = await pickPort();
-  const replicas: number[] = [];
-  for (let i = 0; i < (o.replicas ?? 1); i++) replicas.push(await pickPort());
-  const ports: number[] = [];
-  for (let i = 0; i < (o.sentinels ?? 1); i++) ports.push(await pickPort());
-  const quorum = Math.floor(ports.length / 2) + 1;
-  const extra = o.serverArgs ?? [];
+  const [master, replica, sentinel] = [await pickPort(), await pickPort(), await pickPort()];
   const children: ChildProcess[] = [];
   try {
-    children.push(server([...plain(master), ...extra], join(dir, 'master')));
+    children.push(server(plain(master), join(dir, 'master')));
     await waitPort(master);
-    for (const [i, replica] of replicas.entries()) {
-      children.push(server([...plain(replica), ...extra, '--replicaof', '127.0.0.1', String(master)], join(dir, `replica-${i}`)));
-      await waitPort(replica);
-    }
-    for (const [i, port] of ports.entries()) {
-      // Sentinel rewrites its configuration file: it must be its own, writable.
-      const conf = join(dir, `sentinel-${i}.conf`);
-      writeFileSync(
-        conf,
-        [
-          `port ${port}`,
-          'bind 127.0.0.1',
-          `sentinel monitor mymaster 127.0.0.1 ${master} ${quorum}`,
-          `sentinel down-after-milliseconds mymaster ${o.downAfterMs ?? 2000}`,
-          'sentinel failover-timeout mymaster 5000',
-          '',
-        ].join('\n'),
-      );
-      mkdirSync(join(dir, `sentinel-${i}`));
-      children.push(spawn('redis-server', [conf, '--sentinel', '--dir', join(dir, `sentinel-${i}`)], { stdio: 'ignore' }));
-      await waitPort(port);
-    }
-    for (const replica of replicas) await waitFor('replica in sync', () => /master_link_status:up/.test(cli(replica, 'info', 'replication')));
-    for (const port of ports) {
-      await waitFor('sentinel sees the master', () => cli(port, 'sentinel', 'get-master-addr-by-name', 'mymaster').includes(String(master)));
-    }
+    children.push(server([...plain(replica), '--replicaof', '127.0.0.1', String(master)], join(dir, 'replica')));
+    await waitPort(replica);
+    // Sentinel rewrites its configuration file: it must be its own, writable.
+    const conf = join(dir, 'sentinel.conf');
+    writeFileSync(
+      conf,
+      [
+        `port ${sentinel}`,
+        'bind 127.0.0.1',
+        `sentinel monitor mymaster 127.0.0.1 ${master} 1`,
+        'sentinel down-after-milliseconds mymaster 2000',
+        'sentinel failover-timeout mymaster 5000',
+        '',
+      ].join('\n'),
+    );
+    mkdirSync(join(dir, 'sentinel'));
+    children.push(spawn('redis-server', [conf, '--sentinel', '--dir', join(dir, 'sentinel')], { stdio: 'ignore' }));
+    await waitPort(sentinel);
+    await waitFor('replica in sync', () => /master_link_status:up/.test(cli(replica, 'info', 'replication')));
+    await waitFor('sentinel sees the master', () => cli(sentinel, 'sentinel', 'get-master-addr-by-name', 'mymaster').includes(String(master)));
   } catch (e) {
     await stopAll(children, dir);
     throw e;
   }
-  const sentinels = ports.map((port) => ({ host: '127.0.0.1', port }));
-  const first = ports[0] as number;
+  const sentinels = [{ host: '127.0.0.1', port: sentinel }];
   return {
     config: { redis: { sentinels, name: 'mymaster' } },
     client: () => new Redis({ sentinels, name: 'mymaster', failoverDetector: true }),
     failover: async () => {
-      cli(first, 'sentinel', 'failover', 'mymaster');
-      await waitFor('a replica promoted', () => replicas.some((r) => cli(first, 'sentinel', 'get-master-addr-by-name', 'mymaster').includes(String(r))));
+      cli(sentinel, 'sentinel', 'failover', 'mymaster');
+      await waitFor('the replica promoted', () => cli(sentinel, 'sentinel', 'get-master-addr-by-name', 'mymaster').includes(String(replica)));
     },
-    ports: { master, replicas, sentinels: ports },
     stop: () => stopAll(children, dir),
   };
 }

@@ -7,19 +7,15 @@ import type { Job } from 'bullmq';
 import type { Context } from 'hono';
 import type { AppEnv, Services } from './context.ts';
 import { ApiError, jobFailure } from './errors.ts';
-import { confirmSubmitted } from './services/confirm-job.ts';
 
 export function jobLocation(id: string): string {
   return `/v1/jobs/${id}`;
 }
 
-/**
- * 202 Accepted with the job view, where to follow it and when to look (recorded for an Idempotency-Key), once
- * the job is safe from a Redis failover (confirmSubmitted; else 503 and nothing queued).
- */
-export async function accepted(s: Services, c: Context<AppEnv>, job: Job): Promise<Response> {
+/** 202 Accepted with the job view, where to follow it and when to look (recorded for an Idempotency-Key). */
+export async function accepted(c: Context<AppEnv>, job: Job): Promise<Response> {
   const view = toJobView(job, 'waiting');
-  await confirmSubmitted(s, c, job, async () => c.get('idempotency')?.answered(job, 202, view, jobLocation(view.id)));
+  await c.get('idempotency')?.answered(job, 202, view, jobLocation(view.id));
   c.header('Location', jobLocation(view.id));
   c.header('Retry-After', '1');
   return c.json(view, 202);

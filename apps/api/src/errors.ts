@@ -99,10 +99,9 @@ export function errorResponse(c: Context<AppEnv>, e: ApiError): Response {
   return c.json(errorBody(c, e), e.status);
 }
 
-const REDIS_DOWN_RE =
-  /enableOfflineQueue|Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Stream isn't writeable|Command timed out|Command aborted due to connection close|^(READONLY|NOREPLICAS|MASTERDOWN|LOADING)\b/i;
+const REDIS_DOWN_RE = /enableOfflineQueue|Connection is closed|max retries per request|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Stream isn't writeable/i;
 
-/** Errors of an unreachable Redis (ioredis phrases them several ways), or of one failing over (no master to write to). */
+/** Errors of an unreachable Redis (ioredis phrases them several ways). */
 export function isRedisDown(e: unknown): boolean {
   return e instanceof Error && (REDIS_DOWN_RE.test(e.message) || e.name === 'MaxRetriesPerRequestError');
 }

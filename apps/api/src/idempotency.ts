@@ -30,8 +30,6 @@ export interface IdempotencyTracker {
   submitted(job: Job, waitMs: number): Promise<void>;
   /** A new route answered `status` with `body` for `job`. */
   answered(job: Job, status: number, body: unknown, location: string): Promise<void>;
-  /** The job was not kept after all (a Redis failover, confirm-job.ts): the request fails, the key is freed. */
-  withdrawn(): void;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
@@ -98,10 +96,6 @@ export function idempotency(s: Services, replayOutcome: (c: Context<AppEnv>, job
         jobId = String(job.id);
         answered = true;
         await write({ hash, state: 'done', job_id: jobId, response: { status, body: JSON.stringify(body), location } });
-      },
-      withdrawn: () => {
-        jobId = null;
-        answered = false;
       },
     });
 

@@ -21,29 +21,15 @@ export const HEAP_FLAGS = '--heap-growing-percent=50';
 
 /** How long SIGTERM waits for requests in flight; their jobs go on in the workers either way. */
 const SHUTDOWN_GRACE_MS = 10_000;
-/**
- * The longest one Redis command of a request may wait, for a reconnection or a Sentinel failover (then 503):
- * longer than a failover's pause (docs/operations.md, "Redis Sentinel"), so that a request's writes land together.
- */
-export const REDIS_COMMAND_TIMEOUT_MS = 20_000;
 /** How long startup waits for Redis before serving anyway (answering 503 until it comes). */
 const REDIS_STARTUP_WAIT_MS = 5_000;
 
 export async function startApi(config: Config) {
   const logger = pino({ level: config.log_level, base: { service: 'api', pid: process.pid }, redact: LOG_REDACT });
-  // While Redis is down, a request that arrives gets a 503 at once (the middleware checks the connection). A
-  // request already under way when the connection drops or a Sentinel failover refuses its writes (READONLY,
-  // NOREPLICAS: sent again once reconnected, packages/store/src/redis.ts) waits for Redis or the new master, up
-  // to REDIS_COMMAND_TIMEOUT_MS per command (then 503), so that its writes land together: a create whose first
-  // writes (its name reserved) landed and whose last ones (its job) failed at once would leave the name taken.
+  // Fail fast while Redis is down (no offline queue, one retry): clients get a 503 at once, not a hang.
   // Auto-pipelining: the commands concurrent requests issue in one tick of the event loop go out in one
   // write (a create's reads, its scripts and BullMQ's add: the API's Queues only add and read, they never block).
-  const redis = connectRedis(config, {
-    maxRetriesPerRequest: null,
-    enableOfflineQueue: true,
-    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
-    enableAutoPipelining: true,
-  });
+  const redis = connectRedis(config, { maxRetriesPerRequest: 1, enableOfflineQueue: false, enableAutoPipelining: true });
   let lastRedisError = '';
   redis.on('error', (e) => {
     if (e.message !== lastRedisError) logger.warn({ err: e.message }, 'redis error');

@@ -42,9 +42,6 @@ function removedWhenEnded(kind: JobPayload['kind']): { removeOnComplete?: true; 
 
 export type CancelOutcome = 'canceled' | 'not-queued' | 'missing';
 
-/** How long a submission waits for the master's replica to confirm it holds the job (Sentinel only). */
-const CONFIRM_MS = 1000;
-
 /**
  * A submission made with `expectSeq` (a write built from a read of the VM) found that another operation
  * on the VM was queued since that read: nothing was queued. `current` is the VM's seq now.
@@ -61,8 +58,6 @@ export class JobQueue {
   private readonly submitted: Array<(kind: JobPayload['kind']) => void> = [];
   /** The VMs' lines, which a submitted operation enters (VmLedger owns them). */
   private readonly ledger: VmLedger;
-  /** The WAIT that the confirmStored calls of this tick share. */
-  private nextConfirm: Promise<boolean> | null = null;
   constructor(
     readonly redis: Redis,
     readonly config: Config,
@@ -111,21 +106,13 @@ export class JobQueue {
     const hostJob = isHostJob(p);
     // The job's queue record and, for an operation on a VM, its seq and place in the VM's line: one round trip.
     const record = { key: keys.jobQueue(this.prefix, id), queue: queueName, ttlSeconds: recordTtl(this.config) };
-    // A Redis error may come after the master did the write (a failover cutting the connection off): what
-    // this submission may have left is removed (each step is idempotent) before the error goes on.
-    const undo = () => this.forget(id, hostJob ? undefined : { region: p.region, vm: p.vm_name }).catch(() => undefined);
     let seq = 0;
-    try {
-      if (hostJob) {
-        await this.redis.set(record.key, record.queue, 'EX', record.ttlSeconds);
-      } else {
-        const entered = await this.ledger.enter({ region: p.region, vm: p.vm_name }, id, record, o.expectSeq);
-        if (!entered.ok) throw new SeqMismatchError(entered.current);
-        seq = entered.seq;
-      }
-    } catch (e) {
-      if (!(e instanceof SeqMismatchError)) await undo();
-      throw e;
+    if (hostJob) {
+      await this.redis.set(record.key, record.queue, 'EX', record.ttlSeconds);
+    } else {
+      const entered = await this.ledger.enter({ region: p.region, vm: p.vm_name }, id, record, o.expectSeq);
+      if (!entered.ok) throw new SeqMismatchError(entered.current);
+      seq = entered.seq;
     }
     let data: JobPayload;
     if (hostJob) {
@@ -139,59 +126,15 @@ export class JobQueue {
           : null;
       }
     }
-    const job = await this.get(queueName)
-      .add(p.kind, data, {
-        jobId: id,
-        attempts: hostJob ? 1 : attempts,
-        backoff: { type: 'exponential', delay: backoff_ms, jitter: 0.5 },
-        ...keepFinished(this.config),
-        ...removedWhenEnded(p.kind),
-      })
-      .catch(async (e: unknown) => {
-        // Queued or not? Asked of the master that takes writes now (a Redis that is down answers nothing).
-        const found = await this.findOnMaster(id).catch(() => null);
-        if (found) return found.job;
-        await undo();
-        throw e;
-      });
+    const job = await this.get(queueName).add(p.kind, data, {
+      jobId: id,
+      attempts: hostJob ? 1 : attempts,
+      backoff: { type: 'exponential', delay: backoff_ms, jitter: 0.5 },
+      ...keepFinished(this.config),
+      ...removedWhenEnded(p.kind),
+    });
     for (const fn of this.submitted) fn(p.kind);
     return job;
-  }
-
-  /**
-   * Whether everything this connection wrote so far (a submission and its records) is on the master's
-   * replica (WAIT), as it must be before a job is answered as accepted under Sentinel: a failover promotes
-   * the replica, and whatever the old master took that its replica never saw is lost (with
-   * `min-replicas-to-write` the old master refuses writes once its replica has left it, but the last ones it
-   * took before it noticed may still be lost). The calls of one tick share one WAIT, which covers every write
-   * sent before it. True at once without Sentinel.
-   */
-  confirmStored(): Promise<boolean> {
-    if (!this.config.redis?.sentinels) return Promise.resolve(true);
-    this.nextConfirm ??= Promise.resolve().then(() => {
-      this.nextConfirm = null;
-      return this.redis.wait(1, CONFIRM_MS).then((n) => Number(n) >= 1);
-    });
-    return this.nextConfirm;
-  }
-
-  /**
-   * Where is job `id` now, asked of the master that takes writes: a write goes first (the TTL of the job's
-   * record set again), which a master that lost its role refuses and the connection then sends to the master
-   * the sentinels name (redis.ts), so the lookup after it reads that master. Null when the job is not there.
-   */
-  async findOnMaster(id: string): Promise<{ job: Job; state: string; queue: Queue } | null> {
-    await this.redis.expire(keys.jobQueue(this.prefix, id), recordTtl(this.config));
-    return this.find(id);
-  }
-
-  /**
-   * Removes what the submission of job `id` wrote beside the job (a submission withdrawn: its job was never
-   * kept): the record of its queue and, for an operation on a VM, its place in the VM's line.
-   */
-  async forget(id: string, vm?: { region: string; vm: string }): Promise<void> {
-    await this.redis.del(keys.jobQueue(this.prefix, id));
-    if (vm) await this.ledger.leave(vm, id);
   }
 
   /**

@@ -11,9 +11,6 @@
 import type { Config } from '@provisioner/contracts';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
-/** Replies of a master that refuses a write because of a failover: the write was not done. */
-export const FAILOVER_REFUSAL_RE = /^(READONLY|NOREPLICAS)\b/;
-
 /** Whether the client is a Redis Cluster client (ioredis marks them). */
 export function isCluster(redis: Redis): boolean {
   return (redis as unknown as { isCluster?: boolean }).isCluster === true;
@@ -36,12 +33,10 @@ export function connectRedis(config: Pick<Config, 'redis_url' | 'redis'>, option
     return new Redis({
       sentinels: r.sentinels,
       name: r.name,
-      // Follow a failover at once (the sentinels announce the new master), and send a write again, once
-      // reconnected to whatever master the sentinels name, when a failover refused it: a master demoted
-      // meanwhile answers READONLY, and one whose replica left it (promoted; `min-replicas-to-write`, see
-      // docs/operations.md) answers NOREPLICAS. Either reply means the write was not done, so sending it again is safe.
+      // Follow a failover at once (the sentinels announce the new master), and reconnect when a command
+      // reaches a master that was demoted meanwhile (it answers READONLY).
       failoverDetector: true,
-      reconnectOnError: (e) => (FAILOVER_REFUSAL_RE.test(e.message) ? 2 : false),
+      reconnectOnError: (e) => (e.message.startsWith('READONLY') ? 2 : false),
       ...(r.sentinel_password ? { sentinelPassword: r.sentinel_password } : {}),
       ...auth,
       ...options,
@@ -52,16 +47,15 @@ export function connectRedis(config: Pick<Config, 'redis_url' | 'redis'>, option
 
 /**
  * A new connection like `redis` (same server, sentinels or cluster) with `options` changed. Never
- * auto-pipelined and without a command timeout unless asked (the API's own connection has both):
- * duplicates are for blocking reads and subscriptions.
+ * auto-pipelined unless asked (the API's own connection is): duplicates are for blocking reads and
+ * subscriptions.
  */
 export function duplicateRedis(redis: Redis, options: RedisOptions = {}): Redis {
-  // No command timeout unless asked: duplicates block (XREAD, BZPOPMIN) for longer than any request's bound.
-  if (!isCluster(redis)) return redis.duplicate({ enableAutoPipelining: false, commandTimeout: undefined, ...options });
+  if (!isCluster(redis)) return redis.duplicate({ enableAutoPipelining: false, ...options });
   const cluster = redis as unknown as Cluster;
   const { enableOfflineQueue, lazyConnect, ...redisOptions } = options;
   return cluster.duplicate([], {
-    redisOptions: { ...cluster.options.redisOptions, commandTimeout: undefined, ...redisOptions },
+    redisOptions: { ...cluster.options.redisOptions, ...redisOptions },
     ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
     ...(lazyConnect !== undefined ? { lazyConnect } : {}),
   }) as unknown as Redis;

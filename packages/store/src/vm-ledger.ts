@@ -208,11 +208,6 @@ export class VmLedger {
     return seq < 0 ? { ok: false, current: -1 - seq } : { ok: true, seq };
   }
 
-  /** Takes `jobId` out of its VM's line (a submission withdrawn before its job was queued: it never had a turn). */
-  async leave(vm: { region: string; vm: string }, jobId: string): Promise<void> {
-    await this.redis.zrem(this.lineKey(vm.region, vm.vm), jobId);
-  }
-
   /** The ids of the VM's operations not ended yet, in order. */
   line(region: string, vm: string): Promise<string[]> {
     return this.redis.zrange(this.lineKey(region, vm), 0, -1);

@@ -1,6 +1,6 @@
 import { JOB_ERROR_CODES, type JobErrorCode } from '@provisioner/contracts';
 import { describe, expect, it } from 'vitest';
-import { JOB_FAILURE, jobFailure, toApiError } from '../../src/errors.ts';
+import { JOB_FAILURE, jobFailure } from '../../src/errors.ts';
 
 describe('jobFailure (a failed job a legacy route waited for)', () => {
   it('gives every job error code an answer', () => {
@@ -26,18 +26,5 @@ describe('jobFailure (a failed job a legacy route waited for)', () => {
     expect(e.code).toBe(apiCode);
     expect(e.message).toBe(err?.message ?? 'the operation failed');
     expect(e.extra).toEqual({ jobId: 'job_1', details: { job_error: err }, headers: { Location: '/v1/jobs/job_1' } });
-  });
-});
-
-describe('toApiError on the errors of a Redis failing over', () => {
-  it.each([
-    'NOREPLICAS Not enough good replicas to write.',
-    "READONLY You can't write against a read only replica.",
-    'Command timed out',
-    'Command aborted due to connection close',
-  ])('%s is 503 UNAVAILABLE (try again), not 500', (message) => {
-    const e = toApiError(new Error(message));
-    expect(e?.code).toBe('UNAVAILABLE');
-    expect(e?.status).toBe(503);
   });
 });

@@ -21,6 +21,6 @@ export default defineRoute({
   handler: async (c, s, { params }) => {
     const { region, host } = findHost(s, params);
     const job = await s.queues.submit({ kind: 'drift-clean', region: region.region_name, host, ...requester(c) });
-    return accepted(s, c, job);
+    return accepted(c, job);
   },
 });

@@ -16,5 +16,5 @@ export default defineRoute({
   description: 'Queues a `snapshot-delete` job (step delete-snapshot); the VM itself is not touched.',
   request: { params: SnapshotPath, body: CallbackBody, bodyOptional: true },
   handler: async (c, s, { params, body: b }) =>
-    accepted(s, c, await submitSnapshotOp(s, pathTarget(params), 'snapshot-delete', params.snapshot, withCallback(s, c, b), callerOwner(c))),
+    accepted(c, await submitSnapshotOp(s, pathTarget(params), 'snapshot-delete', params.snapshot, withCallback(s, c, b), callerOwner(c))),
 });

@@ -18,5 +18,5 @@ export default defineRoute({
   errors: ['NOT_FOUND', 'VALIDATION', 'CONFLICT'],
   request: { params: SnapshotPath, body: CallbackBody, bodyOptional: true },
   handler: async (c, s, { params, body: b }) =>
-    accepted(s, c, await submitSnapshotOp(s, pathTarget(params), 'snapshot-revert', params.snapshot, withCallback(s, c, b), callerOwner(c))),
+    accepted(c, await submitSnapshotOp(s, pathTarget(params), 'snapshot-revert', params.snapshot, withCallback(s, c, b), callerOwner(c))),
 });

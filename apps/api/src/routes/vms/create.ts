@@ -21,5 +21,5 @@ export default defineRoute({
   request: { body: CreateBody },
   responses: { 202: { description: 'Accepted: the create job', schema: JobView, headers: ACCEPTED_HEADERS } },
   errors: ['CONFLICT', 'VALIDATION'],
-  handler: async (c, s, { body: b }) => accepted(s, c, await submitCreate(s, b, withCallback(s, c, b), callerOwner(c))),
+  handler: async (c, s, { body: b }) => accepted(c, await submitCreate(s, b, withCallback(s, c, b), callerOwner(c))),
 });

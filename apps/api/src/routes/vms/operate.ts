@@ -19,7 +19,7 @@ export function pathTarget(p: VmPath): Target {
 
 /** Queues `op` on the path's VM and answers 202 with its job. */
 export async function submitOp(s: Services, c: Context<AppEnv>, p: VmPath, op: VmOp, cb: Parameters<typeof withCallback>[2]): Promise<Response> {
-  return accepted(s, c, await submitVmOp(s, { target: pathTarget(p), op, by: withCallback(s, c, cb), where: 'path', owner: callerOwner(c) }));
+  return accepted(c, await submitVmOp(s, { target: pathTarget(p), op, by: withCallback(s, c, cb), where: 'path', owner: callerOwner(c) }));
 }
 
 /** The documentation every operation on a VM shares. */

@@ -19,7 +19,6 @@ export default defineRoute({
   request: { params: VmPath, body: RebuildBody, bodyOptional: true },
   handler: async (c, s, { params, body: b }) =>
     accepted(
-      s,
       c,
       await submitRebuild(
         s,

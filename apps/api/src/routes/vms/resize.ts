@@ -18,7 +18,6 @@ export default defineRoute({
   request: { params: VmPath, body: ResizeBody },
   handler: async (c, s, { params, body: b }) =>
     accepted(
-      s,
       c,
       await submitResize(
         s,

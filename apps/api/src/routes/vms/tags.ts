@@ -44,7 +44,7 @@ export default defineRoute({
       // same read, one passes. `*` asks for no particular version.
       const expectSeq = ifMatch.trim() === '*' ? undefined : read.seq;
       const job = await submitVmOp(s, { target: t, op, by: withCallback(s, c, b), where: 'path', owner: callerOwner(c), expectSeq });
-      return accepted(s, c, job);
+      return accepted(c, job);
     } catch (e) {
       if (e instanceof SeqMismatchError) throw staleVersion(t, await readVm(s, t, callerOwner(c)));
       throw e;
