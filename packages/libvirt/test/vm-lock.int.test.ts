@@ -51,8 +51,13 @@ describe('the VM lock on the host', () => {
     expect(existsSync(hv.lockFile(name))).toBe(true);
     const t0 = Date.now();
     const stop = hv.shutdown(name, 2500);
-    // Once the stop holds the lock: its script runs on the host.
-    while (!processTable().includes(` shutdown ${host.libvirt_uri} ${name} `)) await new Promise((r) => setTimeout(r, 20));
+    // Once the stop holds the lock: its script runs on the host (the lock's wrapper, `vm-lock`, shows the same
+    // arguments while it still waits for the lock, and execs the script once it holds it).
+    const holding = () =>
+      processTable()
+        .split('\n')
+        .some((l) => l.includes(` shutdown ${host.libvirt_uri} ${name} `) && !l.includes('vm-lock'));
+    while (!holding()) await new Promise((r) => setTimeout(r, 20));
     const start = hv.start(name);
     // Without the lock the start would find the VM running and answer `already` at once.
     const [stopped, started] = await Promise.all([stop, start]);
