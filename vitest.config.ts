@@ -37,6 +37,10 @@ export default defineConfig({
           hookTimeout: 600_000,
           // Files share the loopback host, each with names of its own: three at a time (most of it is waiting).
           maxWorkers: Number(process.env.PROVISIONER_TEST_INTEGRATION_WORKERS ?? 3),
+          // A failed test runs once more before it fails the run: a stopgap for the timing flakes docs/testing.md
+          // lists as not yet understood (a VM missing from its host's inventory just after its create succeeded,
+          // seen in clean-clone runs). PROVISIONER_TEST_RETRY=0 turns it off, to hunt them.
+          retry: Number(process.env.PROVISIONER_TEST_RETRY ?? 1),
           sequence: { groupOrder: 1 },
         },
       },
