@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import type { LoopbackHost } from '../support/host.ts';
+import { RUN_SOURCES } from '../support/stack.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -17,7 +18,7 @@ const built = Symbol.for('provisioner.test.bundlesBuilt');
 
 export default async function setup(project: TestProject): Promise<void> {
   const g = globalThis as { [built]?: Promise<void> };
-  if (process.env.PROVISIONER_TEST_TSX !== '1') {
+  if (!RUN_SOURCES) {
     // @ts-expect-error: a plain .mjs script without type declarations
     g[built] ??= import('../../scripts/build.mjs').then((m: { buildBundles(): Promise<void> }) => m.buildBundles());
     await g[built];

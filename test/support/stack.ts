@@ -176,6 +176,9 @@ export function testConfig(o: StackOptions, prefix: string, port: number, tokens
   };
 }
 
+/** `PROVISIONER_TEST_TSX=1`: stacks run the TypeScript sources under tsx instead of the run's bundles. */
+export const RUN_SOURCES = process.env.PROVISIONER_TEST_TSX === '1';
+
 /**
  * Starts `app`'s entry point: the bundle the integration projects' global setup builds from the sources at
  * the start of the run (`npm run build`'s, as production runs it; about a second less CPU per start than
@@ -183,14 +186,14 @@ export function testConfig(o: StackOptions, prefix: string, port: number, tokens
  */
 export function spawnApp(app: 'api' | 'worker', env: NodeJS.ProcessEnv, logs: string[], label: string, release?: string): ChildProcess {
   // Another release has no bundles of this run: its sources run under its own tsx.
-  const tsx = release !== undefined || process.env.PROVISIONER_TEST_TSX === '1';
+  const tsx = release !== undefined || RUN_SOURCES;
   const args = tsx ? ['--import', 'tsx', `apps/${app}/src/main.ts`] : ['--enable-source-maps', `apps/${app}/dist/main.js`];
   return spawnNode(args, env, logs, label, release);
 }
 
 /** The container entry point's (scripts/start.mjs) environment as the image sets it: it runs the bundles the global setup built. */
 export function entryPointEnv(): Record<string, string> {
-  return process.env.PROVISIONER_TEST_TSX === '1' ? {} : { NODE_ENV: 'production' };
+  return RUN_SOURCES ? {} : { NODE_ENV: 'production' };
 }
 
 /** Runs `node ARGS` in the repository root (or `cwd`) with `env` over this process's, its output lines kept in `logs`. */
@@ -224,15 +227,15 @@ async function waitHttp(url: string, proc: ChildProcess, ms = 120_000): Promise<
   throw new Error(`${url} did not answer within ${ms} ms`);
 }
 
-/** Waits for a line after `from` that starts with `start` and holds `needle` (or holds `start`, without a needle). */
-async function waitLog(logs: string[], start: string, from: number, ms = 120_000, needle?: string): Promise<void> {
+/** Waits for a line after `from` that holds `needle` (of process `label` only, when given: `[label] …`). */
+async function waitLog(logs: string[], needle: string, from: number, label?: string, ms = 120_000): Promise<void> {
   const end = Date.now() + ms;
-  const match = needle === undefined ? (l: string) => l.includes(start) : (l: string) => l.startsWith(start) && l.includes(needle);
+  const mine = (l: string) => label === undefined || l.startsWith(`[${label}] `);
   while (Date.now() < end) {
-    if (logs.slice(from).some(match)) return;
+    if (logs.slice(from).some((l) => mine(l) && l.includes(needle))) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`"${needle ?? start}" not logged within ${ms} ms:\n${logs.slice(-30).join('\n')}`);
+  throw new Error(`"${needle}" not logged within ${ms} ms:\n${logs.slice(-30).join('\n')}`);
 }
 
 export async function startStack(o: StackOptions): Promise<Stack> {
@@ -267,7 +270,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     const label = `worker${workers.length}`;
     const w = spawnApp('worker', { ...env, ...over }, logs, label, o.release);
     workers.push(w);
-    await waitLog(logs, `[${label}] `, from, 120_000, 'worker ready');
+    await waitLog(logs, 'worker ready', from, label);
     return w;
   };
   let api: ChildProcess | undefined;
